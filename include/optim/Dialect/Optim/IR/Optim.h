@@ -1,0 +1,62 @@
+//===- Optim.h - the optim dialect ------------------------------*- C++ -*-===//
+//
+// Dialect, attributes and operations of the optim dialect.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef OPTIM_DIALECT_OPTIM_IR_OPTIM_H
+#define OPTIM_DIALECT_OPTIM_IR_OPTIM_H
+
+#include "mlir/Bytecode/BytecodeOpInterface.h"
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/BuiltinAttributes.h"
+#include "mlir/IR/BuiltinTypes.h"
+#include "mlir/IR/Dialect.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "mlir/IR/OpDefinition.h"
+#include "mlir/IR/RegionKindInterface.h"
+#include "mlir/IR/SymbolTable.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+
+#include "optim/Dialect/Optim/IR/Rules.h"
+
+namespace mlir::optim::detail {
+FailureOr<double> parseF64(AsmParser &parser);
+FailureOr<APFloat> parseAPFloat(AsmParser &parser);
+void printF64(AsmPrinter &printer, double value);
+FailureOr<bool> parseBool(AsmParser &parser);
+FailureOr<DenseF64ArrayAttr> parseF64Array(AsmParser &parser);
+void printF64Array(AsmPrinter &printer, ArrayRef<double> values);
+FailureOr<SmallVector<int64_t>> parseI64Array(AsmParser &parser);
+} // namespace mlir::optim::detail
+
+#include "optim/Dialect/Optim/IR/OptimOpsDialect.h.inc"
+
+#include "optim/Dialect/Optim/IR/OptimAttrInterfaces.h.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "optim/Dialect/Optim/IR/OptimAttrs.h.inc"
+
+#define GET_OP_CLASSES
+#include "optim/Dialect/Optim/IR/OptimOps.h.inc"
+
+namespace mlir::optim {
+
+/// Checks that `attr` is a valid learning rate: a float >= 0, a dense float
+/// tensor of rank 0 or 1 with values >= 0, or a schedule/list attribute.
+LogicalResult verifyLearningRate(function_ref<InFlightDiagnostic()> emitError,
+                                 Attribute attr);
+
+/// Parameters in the order of MindSpore's `parameters` property:
+/// `order_params` when present, else declaration order.
+SmallVector<ParamOp> getOrderedParams(OptimizerOp optimizer);
+
+/// Number of values of a per-step learning rate (a list or a rank-1 tensor);
+/// std::nullopt for constants and schedules.
+std::optional<int64_t> getLearningRateListLength(Attribute attr);
+
+} // namespace mlir::optim
+
+#endif // OPTIM_DIALECT_OPTIM_IR_OPTIM_H

@@ -1,0 +1,41 @@
+//===- OptimDialect.td - the optim dialect -----------------*- tablegen -*-===//
+
+#ifndef OPTIM_DIALECT_OPTIM_IR_OPTIMDIALECT_TD
+#define OPTIM_DIALECT_OPTIM_IR_OPTIMDIALECT_TD
+
+include "mlir/IR/OpBase.td"
+
+def Optim_Dialect : Dialect {
+  let name = "optim";
+  let cppNamespace = "::mlir::optim";
+  let summary = "Deep-learning optimizer steps, from declaration to fused code";
+  let description = [{
+    The `optim` dialect models one step of a deep-learning optimizer with the
+    semantics of MindSpore's `nn.Optimizer` base class, at two levels:
+
+    * **Declarative** ops (`optim.optimizer`, `optim.group`, `optim.param`,
+      `optim.order_params`) describe an optimizer as its constructor sees it:
+      parameters, groups with their own learning rate, weight decay and
+      gradient-centralization flag, the update rule with its
+      hyper-parameters, the learning-rate schedule and the loss scale. The
+      verifier rejects every configuration MindSpore's constructor rejects.
+    * **Compute** ops are value-semantic tensor ops of one step: the learning
+      rate at a step, `scale_grad`, `decay_weight`, `centralize`, global norm,
+      all-finite check, parameter broadcast, sparse `unique`, and one update
+      op per rule. Hyper-parameters are scalar SSA operands (runtime data);
+      only structure (rule, options, types) is in attributes.
+  }];
+  let useDefaultAttributePrinterParser = 1;
+  let hasConstantMaterializer = 0;
+  let dependentDialects = ["::mlir::arith::ArithDialect",
+                           "::mlir::math::MathDialect",
+                           "::mlir::tensor::TensorDialect"];
+  let extraClassDeclaration = [{
+    void registerAttributes();
+  }];
+}
+
+class Optim_Op<string mnemonic, list<Trait> traits = []>
+    : Op<Optim_Dialect, mnemonic, traits>;
+
+#endif // OPTIM_DIALECT_OPTIM_IR_OPTIMDIALECT_TD

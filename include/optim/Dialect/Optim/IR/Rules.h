@@ -1,0 +1,104 @@
+//===- Rules.h - static description of the update rules ---------*- C++ -*-===//
+//
+// One table describes every update rule: its hyper-parameters (names,
+// MindSpore defaults, valid ranges), boolean options, state buffers and
+// whether the rule needs the step counter. The verifier, the resolving pass,
+// the runtime ABI and the Python layer all read this table, so the order of a
+// rule's scalar operands is defined in exactly one place.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef OPTIM_DIALECT_OPTIM_IR_RULES_H
+#define OPTIM_DIALECT_OPTIM_IR_RULES_H
+
+#include "mlir/Support/LLVM.h"
+#include "llvm/ADT/ArrayRef.h"
+#include "llvm/ADT/SmallVector.h"
+#include "llvm/ADT/StringRef.h"
+#include "llvm/ADT/StringSwitch.h"
+#include "llvm/Support/raw_ostream.h"
+#include "mlir/IR/DialectImplementation.h"
+
+#include <optional>
+
+#include "optim/Dialect/Optim/IR/OptimEnums.h.inc"
+
+namespace mlir::optim {
+
+/// Valid range of a hyper-parameter.
+enum class HyperRange {
+  Any,
+  NonNegative,     // x >= 0
+  Positive,        // x > 0
+  OpenUnit,        // 0 < x < 1
+  HalfOpenUnit,    // 0 <= x < 1
+  ClosedUnit,      // 0 <= x <= 1
+  NonPositive,     // x <= 0
+  GreaterThanOne,  // x > 1
+};
+
+/// Returns true if `value` lies in `range`.
+bool isInRange(HyperRange range, double value);
+/// Human-readable range, e.g. "in [0, 1)".
+StringRef describeRange(HyperRange range);
+
+struct HyperParamSpec {
+  StringRef name;
+  double defaultValue;
+  HyperRange range;
+  /// Only used to initialise a state buffer; not an operand of the update.
+  bool initOnly = false;
+};
+
+struct OptionSpec {
+  StringRef name;
+  bool defaultValue;
+};
+
+struct StateSpec {
+  StringRef name;
+  /// Initial value of every element...
+  double initValue = 0.0;
+  /// ...or the value of this hyper-parameter ("learning_rate" for the lr).
+  StringRef initFrom = {};
+  /// The state exists only when this option is on.
+  StringRef requiresOption = {};
+};
+
+struct RuleSpec {
+  RuleKind kind;
+  /// MindSpore class name, e.g. "AdamWeightDecay".
+  StringRef className;
+  /// Compute-level update op, e.g. "optim.adam_weight_decay_update".
+  StringRef opName;
+  ArrayRef<HyperParamSpec> hyperParams;
+  ArrayRef<OptionSpec> options;
+  ArrayRef<StateSpec> states;
+  /// The update takes the 1-based update count `t` as an i64 operand.
+  bool usesStep;
+  /// The group's weight decay is an operand of the update (AdamWeightDecay,
+  /// Lamb, LARS) instead of being applied by `optim.decay_weight`.
+  bool decayInRule;
+  /// The gradient arrives as rows (indices, values).
+  bool sparseGrad;
+
+  /// Hyper-parameters that are operands of the update, in operand order
+  /// (after `lr`, before `weight_decay` and `step`).
+  SmallVector<const HyperParamSpec *> getOperandHyperParams() const;
+  /// States present under the given option values (`getOption(name)`).
+  SmallVector<const StateSpec *>
+  getActiveStates(function_ref<bool(StringRef)> getOption) const;
+  const HyperParamSpec *findHyperParam(StringRef name) const;
+  const OptionSpec *findOption(StringRef name) const;
+};
+
+/// The spec of `kind`.
+const RuleSpec &getRuleSpec(RuleKind kind);
+/// Every rule, in `RuleKind` order.
+ArrayRef<RuleSpec> getAllRuleSpecs();
+/// The rule whose update op is named `opName`, if any.
+const RuleSpec *lookupRuleSpecByOpName(StringRef opName);
+
+} // namespace mlir::optim
+
+#endif // OPTIM_DIALECT_OPTIM_IR_RULES_H

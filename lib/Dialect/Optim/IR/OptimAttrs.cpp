@@ -1,0 +1,545 @@
+//===- OptimAttrs.cpp - optim attributes ----------------------------------===//
+
+#include "optim/Dialect/Optim/IR/Optim.h"
+
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/DialectImplementation.h"
+#include "llvm/ADT/TypeSwitch.h"
+
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+
+using namespace mlir;
+using namespace mlir::optim;
+
+//===----------------------------------------------------------------------===//
+// Parameter parsers and printers
+//===----------------------------------------------------------------------===//
+
+FailureOr<double> mlir::optim::detail::parseF64(AsmParser &parser) {
+  double value;
+  if (parser.parseFloat(value))
+    return failure();
+  return value;
+}
+
+FailureOr<APFloat> mlir::optim::detail::parseAPFloat(AsmParser &parser) {
+  FailureOr<double> value = parseF64(parser);
+  if (failed(value))
+    return failure();
+  return APFloat(*value);
+}
+
+/// Prints the shortest decimal form that reads back to the same double, in
+/// MLIR's float-literal syntax (which needs a '.').
+void mlir::optim::detail::printF64(AsmPrinter &printer, double value) {
+  if (!std::isfinite(value)) {
+    printer.printFloat(llvm::APFloat(value));
+    return;
+  }
+  char buffer[64];
+  for (int precision = 1; precision <= 17; ++precision) {
+    std::snprintf(buffer, sizeof(buffer), "%.*g", precision, value);
+    if (std::strtod(buffer, nullptr) == value)
+      break;
+  }
+  std::string text(buffer);
+  if (text.find_first_of(".") == std::string::npos) {
+    size_t exponent = text.find_first_of("eE");
+    text.insert(exponent == std::string::npos ? text.size() : exponent, ".0");
+  }
+  printer << text;
+}
+
+FailureOr<bool> mlir::optim::detail::parseBool(AsmParser &parser) {
+  if (succeeded(parser.parseOptionalKeyword("true")))
+    return true;
+  if (succeeded(parser.parseOptionalKeyword("false")))
+    return false;
+  return parser.emitError(parser.getCurrentLocation(),
+                          "expected 'true' or 'false'");
+}
+
+FailureOr<DenseF64ArrayAttr>
+mlir::optim::detail::parseF64Array(AsmParser &parser) {
+  SmallVector<double> values;
+  if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
+        double value;
+        if (parser.parseFloat(value))
+          return failure();
+        values.push_back(value);
+        return success();
+      }))
+    return failure();
+  return DenseF64ArrayAttr::get(parser.getContext(), values);
+}
+
+void mlir::optim::detail::printF64Array(AsmPrinter &printer, ArrayRef<double> values) {
+  printer << '[';
+  llvm::interleaveComma(values, printer,
+                        [&](double value) { printF64(printer, value); });
+  printer << ']';
+}
+
+FailureOr<SmallVector<int64_t>>
+mlir::optim::detail::parseI64Array(AsmParser &parser) {
+  SmallVector<int64_t> values;
+  if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
+        int64_t value;
+        if (parser.parseInteger(value))
+          return failure();
+        values.push_back(value);
+        return success();
+      }))
+    return failure();
+  return values;
+}
+
+//===----------------------------------------------------------------------===//
+// Learning-rate helpers
+//===----------------------------------------------------------------------===//
+
+namespace {
+double f(const APFloat &value) { return value.convertToDouble(); }
+
+/// Small helper to emit f32 scalar arithmetic for schedules.
+struct ScalarBuilder {
+  OpBuilder &b;
+  Location loc;
+
+  Value c(double value) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
+  }
+  Value add(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
+  Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
+  Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
+  Value div(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
+  Value min(Value x, Value y) {
+    return arith::MinimumFOp::create(b, loc, x, y);
+  }
+  Value max(Value x, Value y) {
+    return arith::MaximumFOp::create(b, loc, x, y);
+  }
+  Value toF32(Value i64) {
+    return arith::SIToFPOp::create(b, loc, b.getF32Type(), i64);
+  }
+};
+
+/// `values[clamp(index, 0, n - 1)]` for an i64 index, from a constant table.
+Value extractClamped(OpBuilder &b, Location loc, ArrayRef<double> values,
+                     Value index) {
+  SmallVector<float> f32Values(values.begin(), values.end());
+  auto type = RankedTensorType::get({static_cast<int64_t>(values.size())},
+                                    b.getF32Type());
+  Value table = arith::ConstantOp::create(
+      b, loc, DenseElementsAttr::get(type, ArrayRef<float>(f32Values)));
+  Value zero = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(0));
+  Value last = arith::ConstantOp::create(
+      b, loc, b.getI64IntegerAttr(static_cast<int64_t>(values.size()) - 1));
+  Value clamped = arith::MinSIOp::create(
+      b, loc, arith::MaxSIOp::create(b, loc, index, zero), last);
+  Value idx = arith::IndexCastOp::create(b, loc, b.getIndexType(), clamped);
+  return tensor::ExtractOp::create(b, loc, table, ValueRange{idx});
+}
+
+LogicalResult checkPositive(function_ref<InFlightDiagnostic()> emitError,
+                            StringRef name, double value) {
+  if (!(value > 0.0))
+    return emitError() << "'" << name << "' must be positive, got " << value;
+  return success();
+}
+
+LogicalResult checkNonNegative(function_ref<InFlightDiagnostic()> emitError,
+                               StringRef name, double value) {
+  if (!(value >= 0.0))
+    return emitError() << "'" << name << "' must be non-negative, got "
+                       << value;
+  return success();
+}
+} // namespace
+
+/// Shared by the three `p = step / decay_steps` schedules.
+static Value buildDecayExponent(ScalarBuilder &s, Value step,
+                                int64_t decaySteps, bool isStair) {
+  Value p = s.div(s.toF32(step), s.c(static_cast<double>(decaySteps)));
+  if (isStair)
+    p = math::FloorOp::create(s.b, s.loc, p);
+  return p;
+}
+
+static LogicalResult
+verifyDecaySchedule(function_ref<InFlightDiagnostic()> emitError,
+                    double learningRate, double decayRate, int64_t decaySteps) {
+  if (failed(checkPositive(emitError, "learning_rate", learningRate)) ||
+      failed(checkPositive(emitError, "decay_rate", decayRate)))
+    return failure();
+  if (decaySteps <= 0)
+    return emitError() << "'decay_steps' must be positive, got " << decaySteps;
+  return success();
+}
+
+LogicalResult
+ExponentialDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                             APFloat learningRate, APFloat decayRate,
+                             int64_t decaySteps, bool) {
+  return verifyDecaySchedule(emitError, f(learningRate), f(decayRate),
+                             decaySteps);
+}
+
+Value ExponentialDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
+                                              Value step) const {
+  ScalarBuilder s{b, loc};
+  Value p = buildDecayExponent(s, step, getDecaySteps(), getIsStair());
+  return s.mul(s.c(f(getLearningRate())),
+               math::PowFOp::create(b, loc, s.c(f(getDecayRate())), p));
+}
+
+LogicalResult
+NaturalExpDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                            APFloat learningRate, APFloat decayRate,
+                            int64_t decaySteps, bool) {
+  return verifyDecaySchedule(emitError, f(learningRate), f(decayRate),
+                             decaySteps);
+}
+
+Value NaturalExpDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
+                                             Value step) const {
+  ScalarBuilder s{b, loc};
+  Value p = buildDecayExponent(s, step, getDecaySteps(), getIsStair());
+  Value exponent = s.mul(s.c(-f(getDecayRate())), p);
+  return s.mul(s.c(f(getLearningRate())), math::ExpOp::create(b, loc, exponent));
+}
+
+LogicalResult
+InverseDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                         APFloat learningRate, APFloat decayRate,
+                         int64_t decaySteps, bool) {
+  return verifyDecaySchedule(emitError, f(learningRate), f(decayRate),
+                             decaySteps);
+}
+
+Value InverseDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
+                                          Value step) const {
+  ScalarBuilder s{b, loc};
+  Value p = buildDecayExponent(s, step, getDecaySteps(), getIsStair());
+  return s.div(s.c(f(getLearningRate())),
+               s.add(s.c(1.0), s.mul(s.c(f(getDecayRate())), p)));
+}
+
+LogicalResult
+CosineDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                        APFloat minLrValue, APFloat maxLrValue,
+                        int64_t decaySteps) {
+  double minLr = f(minLrValue), maxLr = f(maxLrValue);
+  if (failed(checkNonNegative(emitError, "min_lr", minLr)) ||
+      failed(checkPositive(emitError, "max_lr", maxLr)))
+    return failure();
+  if (minLr >= maxLr)
+    return emitError() << "'min_lr' (" << minLr
+                       << ") must be smaller than 'max_lr' (" << maxLr << ")";
+  if (decaySteps <= 0)
+    return emitError() << "'decay_steps' must be positive, got " << decaySteps;
+  return success();
+}
+
+Value CosineDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
+                                         Value step) const {
+  ScalarBuilder s{b, loc};
+  double decaySteps = static_cast<double>(getDecaySteps());
+  Value progress = s.div(s.min(s.toF32(step), s.c(decaySteps)), s.c(decaySteps));
+  Value cosine = math::CosOp::create(b, loc, s.mul(s.c(M_PI), progress));
+  Value half = s.mul(s.c(0.5 * (f(getMaxLr()) - f(getMinLr()))),
+                     s.add(s.c(1.0), cosine));
+  return s.add(s.c(f(getMinLr())), half);
+}
+
+LogicalResult
+PolynomialDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                            APFloat learningRateValue,
+                            APFloat endLearningRateValue, int64_t decaySteps,
+                            APFloat powerValue, bool) {
+  double learningRate = f(learningRateValue);
+  double endLearningRate = f(endLearningRateValue), power = f(powerValue);
+  if (failed(checkPositive(emitError, "learning_rate", learningRate)) ||
+      failed(checkNonNegative(emitError, "end_learning_rate",
+                              endLearningRate)) ||
+      failed(checkPositive(emitError, "power", power)))
+    return failure();
+  if (decaySteps <= 0)
+    return emitError() << "'decay_steps' must be positive, got " << decaySteps;
+  return success();
+}
+
+Value PolynomialDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
+                                             Value step) const {
+  ScalarBuilder s{b, loc};
+  Value stepF = s.toF32(step);
+  Value decaySteps = s.c(static_cast<double>(getDecaySteps()));
+  Value progress;
+  if (getUpdateDecaySteps()) {
+    Value periods = math::CeilOp::create(b, loc, s.div(stepF, decaySteps));
+    Value total = s.mul(decaySteps, s.max(periods, s.c(1.0)));
+    progress = s.div(stepF, total);
+  } else {
+    progress = s.div(s.min(stepF, decaySteps), decaySteps);
+  }
+  Value base = s.sub(s.c(1.0), progress);
+  Value scaled = s.mul(s.c(f(getLearningRate()) - f(getEndLearningRate())),
+                       math::PowFOp::create(b, loc, base, s.c(f(getPower()))));
+  return s.add(scaled, s.c(f(getEndLearningRate())));
+}
+
+LogicalResult WarmUpAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                 APFloat learningRate, int64_t warmupSteps) {
+  if (failed(checkPositive(emitError, "learning_rate", f(learningRate))))
+    return failure();
+  if (warmupSteps <= 0)
+    return emitError() << "'warmup_steps' must be positive, got "
+                       << warmupSteps;
+  return success();
+}
+
+Value WarmUpAttr::buildLearningRate(OpBuilder &b, Location loc,
+                                    Value step) const {
+  ScalarBuilder s{b, loc};
+  double warmupSteps = static_cast<double>(getWarmupSteps());
+  Value progress =
+      s.div(s.min(s.toF32(step), s.c(warmupSteps)), s.c(warmupSteps));
+  return s.mul(s.c(f(getLearningRate())), progress);
+}
+
+LogicalResult PerStepAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                                  DenseF64ArrayAttr valuesAttr) {
+  ArrayRef<double> values = valuesAttr.asArrayRef();
+  if (values.empty())
+    return emitError() << "a per-step learning-rate list must not be empty";
+  for (auto [i, value] : llvm::enumerate(values))
+    if (!(value >= 0.0))
+      return emitError() << "learning rate at step " << i
+                         << " must be non-negative, got " << value;
+  return success();
+}
+
+Value PerStepAttr::buildLearningRate(OpBuilder &b, Location loc,
+                                     Value step) const {
+  return extractClamped(b, loc, getValues().asArrayRef(), step);
+}
+
+std::optional<int64_t> PerStepAttr::getListLength() const {
+  return static_cast<int64_t>(getValues().size());
+}
+
+LogicalResult
+PiecewiseConstantAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                              ArrayRef<int64_t> milestones,
+                              DenseF64ArrayAttr valuesAttr) {
+  ArrayRef<double> values = valuesAttr.asArrayRef();
+  if (milestones.empty() || milestones.size() != values.size())
+    return emitError() << "'milestones' and 'values' must be non-empty and of "
+                          "the same length, got "
+                       << milestones.size() << " and " << values.size();
+  int64_t previous = 0;
+  for (int64_t milestone : milestones) {
+    if (milestone <= previous)
+      return emitError()
+             << "'milestones' must be positive and strictly increasing";
+    previous = milestone;
+  }
+  for (double value : values)
+    if (!(value >= 0.0))
+      return emitError() << "learning rates must be non-negative, got "
+                         << value;
+  return success();
+}
+
+Value PiecewiseConstantAttr::buildLearningRate(OpBuilder &b, Location loc,
+                                               Value step) const {
+  // index = number of milestones <= step.
+  Value index = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(0));
+  Value one = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(1));
+  Value zero = index;
+  for (int64_t milestone : getMilestones()) {
+    Value bound =
+        arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(milestone));
+    Value reached = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
+                                          step, bound);
+    index = arith::AddIOp::create(
+        b, loc, index, arith::SelectOp::create(b, loc, reached, one, zero));
+  }
+  return extractClamped(b, loc, getValues().asArrayRef(), index);
+}
+
+LogicalResult
+mlir::optim::verifyLearningRate(function_ref<InFlightDiagnostic()> emitError,
+                                Attribute attr) {
+  if (auto floatAttr = dyn_cast<FloatAttr>(attr)) {
+    if (!(floatAttr.getValueAsDouble() >= 0.0))
+      return emitError() << "learning rate must be non-negative, got "
+                         << floatAttr.getValueAsDouble();
+    return success();
+  }
+  if (auto dense = dyn_cast<DenseFPElementsAttr>(attr)) {
+    if (dense.getType().getRank() > 1)
+      return emitError() << "learning-rate tensor must have rank 0 or 1, got "
+                            "rank "
+                         << dense.getType().getRank();
+    if (dense.getNumElements() == 0)
+      return emitError() << "a per-step learning-rate list must not be empty";
+    for (const APFloat &value : dense.getValues<APFloat>())
+      if (value.isNegative() || value.isNaN())
+        return emitError() << "learning rate must be non-negative, got "
+                           << value.convertToDouble();
+    return success();
+  }
+  if (isa<LearningRateAttrInterface>(attr))
+    return success();
+  return emitError() << "expected a learning rate (a float, a dense float "
+                        "tensor, a per-step list or a schedule), got "
+                     << attr;
+}
+
+std::optional<int64_t> mlir::optim::getLearningRateListLength(Attribute attr) {
+  if (auto dense = dyn_cast<DenseFPElementsAttr>(attr))
+    if (dense.getType().getRank() == 1)
+      return dense.getNumElements();
+  if (auto lr = dyn_cast<LearningRateAttrInterface>(attr))
+    return lr.getListLength();
+  return std::nullopt;
+}
+
+//===----------------------------------------------------------------------===//
+// RuleAttr
+//===----------------------------------------------------------------------===//
+
+const RuleSpec &RuleAttr::getSpec() const { return getRuleSpec(getKind()); }
+
+double RuleAttr::getHyperParam(StringRef name) const {
+  if (auto value = getValues().getAs<FloatAttr>(name))
+    return value.getValueAsDouble();
+  const HyperParamSpec *hyper = getSpec().findHyperParam(name);
+  assert(hyper && "unknown hyper-parameter");
+  return hyper->defaultValue;
+}
+
+bool RuleAttr::getOption(StringRef name) const {
+  if (auto value = getValues().getAs<BoolAttr>(name))
+    return value.getValue();
+  const OptionSpec *option = getSpec().findOption(name);
+  assert(option && "unknown option");
+  return option->defaultValue;
+}
+
+Attribute RuleAttr::parse(AsmParser &parser, Type) {
+  MLIRContext *ctx = parser.getContext();
+  StringRef kindName;
+  SMLoc kindLoc = parser.getCurrentLocation();
+  if (parser.parseLess() || parser.parseKeyword(&kindName))
+    return {};
+  std::optional<RuleKind> kind = symbolizeRuleKind(kindName);
+  if (!kind) {
+    parser.emitError(kindLoc) << "unknown update rule '" << kindName << "'";
+    return {};
+  }
+  const RuleSpec &spec = getRuleSpec(*kind);
+  NamedAttrList values;
+  while (succeeded(parser.parseOptionalComma())) {
+    StringRef key;
+    if (parser.parseKeyword(&key) || parser.parseEqual())
+      return {};
+    if (succeeded(parser.parseOptionalKeyword("true"))) {
+      values.set(key, BoolAttr::get(ctx, true));
+    } else if (succeeded(parser.parseOptionalKeyword("false"))) {
+      values.set(key, BoolAttr::get(ctx, false));
+    } else {
+      double value;
+      if (parser.parseFloat(value))
+        return {};
+      values.set(key, FloatAttr::get(Float64Type::get(ctx), value));
+    }
+  }
+  if (parser.parseGreater())
+    return {};
+  // Fill in MindSpore's defaults so that equal rules are equal attributes.
+  for (const HyperParamSpec &hyper : spec.hyperParams)
+    if (!values.get(hyper.name))
+      values.set(hyper.name, FloatAttr::get(Float64Type::get(ctx),
+                                            hyper.defaultValue));
+  for (const OptionSpec &option : spec.options)
+    if (!values.get(option.name))
+      values.set(option.name, BoolAttr::get(ctx, option.defaultValue));
+  return parser.getChecked<RuleAttr>(ctx, *kind,
+                                     values.getDictionary(ctx));
+}
+
+void RuleAttr::print(AsmPrinter &printer) const {
+  const RuleSpec &spec = getSpec();
+  printer << '<' << stringifyRuleKind(getKind());
+  for (const HyperParamSpec &hyper : spec.hyperParams) {
+    printer << ", " << hyper.name << " = ";
+    optim::detail::printF64(printer, getHyperParam(hyper.name));
+  }
+  for (const OptionSpec &option : spec.options)
+    printer << ", " << option.name << " = "
+            << (getOption(option.name) ? "true" : "false");
+  printer << '>';
+}
+
+LogicalResult RuleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                               RuleKind kind, DictionaryAttr values) {
+  const RuleSpec &spec = getRuleSpec(kind);
+  for (NamedAttribute entry : values) {
+    StringRef key = entry.getName().strref();
+    if (const HyperParamSpec *hyper = spec.findHyperParam(key)) {
+      auto value = dyn_cast<FloatAttr>(entry.getValue());
+      if (!value)
+        return emitError() << "hyper-parameter '" << key << "' of "
+                           << spec.className << " must be a float";
+      double x = value.getValueAsDouble();
+      if (!isInRange(hyper->range, x))
+        return emitError() << "hyper-parameter '" << key << "' of "
+                           << spec.className << " must be "
+                           << describeRange(hyper->range) << ", got " << x;
+      continue;
+    }
+    if (spec.findOption(key)) {
+      if (!isa<BoolAttr>(entry.getValue()))
+        return emitError() << "option '" << key << "' of " << spec.className
+                           << " must be true or false";
+      continue;
+    }
+    return emitError() << "unknown hyper-parameter '" << key << "' for "
+                       << spec.className;
+  }
+  // Constraints between values, as MindSpore's constructors check them.
+  if (kind == RuleKind::SGD) {
+    auto get = [&](StringRef name, double fallback) {
+      auto value = values.getAs<FloatAttr>(name);
+      return value ? value.getValueAsDouble() : fallback;
+    };
+    auto nesterov = values.getAs<BoolAttr>("nesterov");
+    if (nesterov && nesterov.getValue() &&
+        (get("momentum", 0.0) <= 0.0 || get("dampening", 0.0) != 0.0))
+      return emitError() << "SGD with nesterov requires momentum > 0 and "
+                            "dampening == 0";
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// TableGen'd definitions
+//===----------------------------------------------------------------------===//
+
+#include "optim/Dialect/Optim/IR/OptimAttrInterfaces.cpp.inc"
+
+#define GET_ATTRDEF_CLASSES
+#include "optim/Dialect/Optim/IR/OptimAttrs.cpp.inc"
+
+void OptimDialect::registerAttributes() {
+  addAttributes<
+#define GET_ATTRDEF_LIST
+#include "optim/Dialect/Optim/IR/OptimAttrs.cpp.inc"
+      >();
+}

@@ -1,0 +1,442 @@
+//===- OptimOps.cpp - optim operations ------------------------------------===//
+
+#include "optim/Dialect/Optim/IR/Optim.h"
+
+#include "mlir/IR/Builders.h"
+#include "mlir/IR/Matchers.h"
+#include "mlir/IR/OpImplementation.h"
+#include "llvm/ADT/SmallSet.h"
+#include "llvm/ADT/StringMap.h"
+
+using namespace mlir;
+using namespace mlir::optim;
+
+//===----------------------------------------------------------------------===//
+// Custom directives
+//===----------------------------------------------------------------------===//
+
+/// Every state and result of an update op has the parameter's type, so only
+/// the parameter's type is printed.
+static ParseResult
+parseUpdateTypes(OpAsmParser &parser, Type &paramType,
+                 ArrayRef<OpAsmParser::UnresolvedOperand> states,
+                 SmallVectorImpl<Type> &stateTypes, Type &newParamType,
+                 SmallVectorImpl<Type> &newStateTypes) {
+  if (parser.parseType(paramType))
+    return failure();
+  stateTypes.assign(states.size(), paramType);
+  newParamType = paramType;
+  newStateTypes.assign(states.size(), paramType);
+  return success();
+}
+
+static ParseResult
+parseUpdateTypes(OpAsmParser &parser, Type &paramType,
+                 ArrayRef<OpAsmParser::UnresolvedOperand> states,
+                 Type &gradType, SmallVectorImpl<Type> &stateTypes,
+                 Type &newParamType, SmallVectorImpl<Type> &newStateTypes) {
+  if (parseUpdateTypes(parser, paramType, states, stateTypes, newParamType,
+                       newStateTypes))
+    return failure();
+  gradType = paramType;
+  return success();
+}
+
+static void printUpdateTypes(OpAsmPrinter &printer, Operation *,
+                             Type paramType, OperandRange, TypeRange, Type,
+                             TypeRange) {
+  printer << paramType;
+}
+static void printUpdateTypes(OpAsmPrinter &printer, Operation *,
+                             Type paramType, OperandRange, Type, TypeRange,
+                             Type, TypeRange) {
+  printer << paramType;
+}
+
+/// Results of `optim.broadcast_params` have the parameters' types.
+static ParseResult parseSameTypes(OpAsmParser &parser,
+                                  SmallVectorImpl<Type> &operandTypes,
+                                  SmallVectorImpl<Type> &resultTypes) {
+  if (parser.parseTypeList(operandTypes))
+    return failure();
+  resultTypes.assign(operandTypes.begin(), operandTypes.end());
+  return success();
+}
+static void printSameTypes(OpAsmPrinter &printer, Operation *,
+                           TypeRange operandTypes, TypeRange) {
+  llvm::interleaveComma(operandTypes, printer);
+}
+
+//===----------------------------------------------------------------------===//
+// OptimizerOp
+//===----------------------------------------------------------------------===//
+
+RegionKind OptimizerOp::getRegionKind(unsigned) { return RegionKind::Graph; }
+
+bool OptimizerOp::isGrouped() {
+  return !getBody().front().getOps<GroupOp>().empty();
+}
+
+SmallVector<ParamOp> mlir::optim::getOrderedParams(OptimizerOp optimizer) {
+  SmallVector<ParamOp> params;
+  optimizer.getBody().walk([&](ParamOp param) { params.push_back(param); });
+  auto orders = optimizer.getBody().front().getOps<OrderParamsOp>();
+  if (orders.empty())
+    return params;
+  llvm::StringMap<ParamOp> byName;
+  for (ParamOp param : params)
+    byName[param.getName()] = param;
+  SmallVector<ParamOp> ordered;
+  for (StringRef name :
+       (*orders.begin()).getNames().getAsValueRange<StringAttr>())
+    ordered.push_back(byName.lookup(name));
+  return ordered;
+}
+
+static LogicalResult verifyWeightDecay(Operation *op, FloatAttr weightDecay) {
+  if (weightDecay && !(weightDecay.getValueAsDouble() >= 0.0))
+    return op->emitOpError("'weight_decay' must be non-negative, got ")
+           << weightDecay.getValueAsDouble();
+  return success();
+}
+
+LogicalResult OptimizerOp::verifyRegions() {
+  Block &body = getBody().front();
+  if (failed(verifyWeightDecay(*this, getWeightDecayAttr())))
+    return failure();
+  if (!(getLossScale().convertToDouble() > 0.0))
+    return emitOpError("'loss_scale' must be positive, got ")
+           << getLossScale().convertToDouble();
+  if (failed(verifyLearningRate([&] { return emitOpError(); },
+                                getLearningRate())))
+    return failure();
+  if (getTarget() != "CPU" && getTarget() != "GPU")
+    return emitOpError("'target' must be \"CPU\" or \"GPU\", got \"")
+           << getTarget() << "\"";
+
+  unsigned numParams = 0, numGroups = 0, numOrders = 0;
+  for (Operation &op : body) {
+    if (isa<ParamOp>(op))
+      ++numParams;
+    else if (isa<GroupOp>(op))
+      ++numGroups;
+    else if (isa<OrderParamsOp>(op))
+      ++numOrders;
+    else
+      return op.emitOpError("is not allowed in an 'optim.optimizer' body");
+  }
+  if (numParams == 0 && numGroups == 0)
+    return emitOpError("expects at least one parameter");
+  if (numParams != 0 && numGroups != 0)
+    return emitOpError("mixes parameters and groups: the body holds either "
+                       "parameters or groups");
+  if (numOrders > 1)
+    return emitOpError("expects at most one 'optim.order_params'");
+  if (numOrders == 1 && numGroups == 0)
+    return emitOpError("'optim.order_params' requires parameter groups");
+
+  // Unique names, sparse gradients only where the rule has a sparse form.
+  const RuleSpec &spec = getRule().getSpec();
+  llvm::StringMap<Operation *> seen;
+  SmallVector<ParamOp> params;
+  getBody().walk([&](ParamOp param) { params.push_back(param); });
+  for (ParamOp param : params) {
+    auto [it, inserted] = seen.try_emplace(param.getName(), param);
+    if (!inserted) {
+      bool sameGroup = it->second->getParentOp() == param->getParentOp();
+      return (param.emitOpError("parameter \"")
+              << param.getName()
+              << (sameGroup ? "\" is declared twice"
+                            : "\" is in more than one group"))
+                 .attachNote(it->second->getLoc())
+             << "first declared here";
+    }
+    if (param.getSparse() && !spec.sparseGrad)
+      return param.emitOpError("has a sparse gradient, which ")
+             << spec.className << " does not support";
+  }
+
+  // Per-step learning-rate lists must agree in length across groups.
+  std::optional<int64_t> listLength;
+  Attribute listOwner;
+  auto checkList = [&](Attribute lr) -> LogicalResult {
+    std::optional<int64_t> length = getLearningRateListLength(lr);
+    if (!length)
+      return success();
+    if (listLength && *listLength != *length)
+      return emitOpError("per-step learning-rate lists have different "
+                         "lengths: ")
+             << *listLength << " and " << *length;
+    listLength = length;
+    listOwner = lr;
+    return success();
+  };
+  bool anyGroupInherits = numGroups == 0;
+  for (GroupOp group : body.getOps<GroupOp>()) {
+    if (group.getLearningRateAttr()) {
+      if (failed(checkList(group.getLearningRateAttr())))
+        return failure();
+    } else {
+      anyGroupInherits = true;
+    }
+  }
+  if (anyGroupInherits && failed(checkList(getLearningRate())))
+    return failure();
+
+  // order_params names every grouped parameter exactly once.
+  for (OrderParamsOp order : body.getOps<OrderParamsOp>()) {
+    llvm::SmallSet<StringRef, 16> named;
+    for (StringRef name : order.getNames().getAsValueRange<StringAttr>()) {
+      if (!seen.count(name))
+        return order.emitOpError("names unknown parameter \"") << name << "\"";
+      if (!named.insert(name).second)
+        return order.emitOpError("names parameter \"") << name << "\" twice";
+    }
+    if (named.size() != params.size()) {
+      for (ParamOp param : params)
+        if (!named.count(param.getName()))
+          return order.emitOpError("names ")
+                 << named.size() << " of " << params.size()
+                 << " parameters; missing \"" << param.getName() << "\"";
+    }
+  }
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// GroupOp, ParamOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult GroupOp::verify() {
+  for (NamedAttribute attr : (*this)->getDiscardableAttrs())
+    return emitOpError("unknown group key '")
+           << attr.getName().strref()
+           << "'; expected 'learning_rate', 'weight_decay' or "
+              "'grad_centralization'";
+  if (failed(verifyWeightDecay(*this, getWeightDecayAttr())))
+    return failure();
+  if (Attribute lr = getLearningRateAttr())
+    if (failed(verifyLearningRate([&] { return emitOpError(); }, lr)))
+      return failure();
+  Block &body = getBody().front();
+  if (body.empty())
+    return emitOpError("expects at least one parameter");
+  for (Operation &op : body)
+    if (!isa<ParamOp>(op))
+      return op.emitOpError("is not allowed in an 'optim.group' body");
+  return success();
+}
+
+LogicalResult ParamOp::verify() {
+  if (getName().empty())
+    return emitOpError("expects a non-empty name");
+  if (getSparse() && getTensorType().getRank() < 1)
+    return emitOpError("with a sparse gradient must have rank >= 1");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Base-class compute ops
+//===----------------------------------------------------------------------===//
+
+static std::optional<double> getConstantF32(Value value) {
+  APFloat constant(0.0f);
+  if (matchPattern(value, m_ConstantFloat(&constant)))
+    return constant.convertToDouble();
+  return std::nullopt;
+}
+
+OpFoldResult ScaleGradOp::fold(FoldAdaptor) {
+  if (getConstantF32(getLossScale()) == 1.0)
+    return getGrad();
+  return {};
+}
+
+LogicalResult ScaleGradOp::verify() {
+  if (std::optional<double> scale = getConstantF32(getLossScale()))
+    if (!(*scale > 0.0))
+      return emitOpError("'loss_scale' must be positive, got ") << *scale;
+  return success();
+}
+
+OpFoldResult DecayWeightOp::fold(FoldAdaptor) {
+  if (getConstantF32(getWeightDecay()) == 0.0)
+    return getGrad();
+  return {};
+}
+
+LogicalResult DecayWeightOp::verify() {
+  if (std::optional<double> wd = getConstantF32(getWeightDecay()))
+    if (!(*wd >= 0.0))
+      return emitOpError("'weight_decay' must be non-negative, got ") << *wd;
+  return success();
+}
+
+bool CentralizeOp::appliesTo(RankedTensorType type) {
+  if (type.getRank() < 2)
+    return false;
+  int64_t dim1 = type.getDimSize(1);
+  return ShapedType::isDynamic(dim1) || dim1 % 16 == 0;
+}
+
+OpFoldResult CentralizeOp::fold(FoldAdaptor) {
+  if (!appliesTo(getGrad().getType()))
+    return getGrad();
+  return {};
+}
+
+LogicalResult GlobalNormOp::verify() {
+  if (getTensors().empty())
+    return emitOpError("expects at least one tensor");
+  return success();
+}
+
+LogicalResult AllFiniteOp::verify() {
+  if (getTensors().empty())
+    return emitOpError("expects at least one tensor");
+  return success();
+}
+
+LogicalResult
+BroadcastParamsOp::fold(FoldAdaptor, SmallVectorImpl<OpFoldResult> &results) {
+  if (getNumRanks() != 1)
+    return failure();
+  results.append(getParams().begin(), getParams().end());
+  return success();
+}
+
+LogicalResult BroadcastParamsOp::verify() {
+  if (getParams().empty())
+    return emitOpError("expects at least one parameter");
+  if (getParams().getTypes() != getResults().getTypes())
+    return emitOpError("result types must match the parameter types");
+  return success();
+}
+
+LogicalResult UniqueOp::verify() {
+  auto indices = getIndices().getType();
+  auto values = getValues().getType();
+  auto uniqueIndices = getUniqueIndices().getType();
+  auto merged = getMergedValues().getType();
+  if (indices.getRank() != 1 || uniqueIndices.getRank() != 1)
+    return emitOpError("indices must have rank 1");
+  if (values.getRank() < 1)
+    return emitOpError("values must have rank >= 1");
+  if (!ShapedType::isDynamic(indices.getDimSize(0)) &&
+      !ShapedType::isDynamic(values.getDimSize(0)) &&
+      indices.getDimSize(0) != values.getDimSize(0))
+    return emitOpError("has ") << indices.getDimSize(0) << " indices but "
+                               << values.getDimSize(0) << " rows";
+  if (uniqueIndices.getElementType() != indices.getElementType())
+    return emitOpError("unique indices must have the indices' element type");
+  if (merged.getElementType() != values.getElementType() ||
+      merged.getShape().drop_front() != values.getShape().drop_front() ||
+      merged.getRank() != values.getRank())
+    return emitOpError("merged values must have the values' element type "
+                       "and row shape");
+  if (!ShapedType::isDynamic(merged.getDimSize(0)) ||
+      !ShapedType::isDynamic(uniqueIndices.getDimSize(0)))
+    return emitOpError("results must have a dynamic first dimension");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// Update ops
+//===----------------------------------------------------------------------===//
+
+/// Checks what every update op shares: the number and types of the states
+/// for the rule's options, the result types, and the ranges of constant
+/// hyper-parameters. `scalars` are the operands after the states.
+static LogicalResult verifyUpdate(Operation *op, Value param,
+                                  ValueRange states, ValueRange scalars) {
+  const RuleSpec *spec = lookupRuleSpecByOpName(op->getName().getStringRef());
+  assert(spec && "update op without a rule spec");
+  auto active = spec->getActiveStates(
+      [&](StringRef option) { return op->hasAttr(option); });
+  if (states.size() != active.size()) {
+    auto diag = op->emitOpError("expects ")
+                << active.size() << " state operand"
+                << (active.size() == 1 ? "" : "s") << " (";
+    llvm::interleaveComma(active, diag,
+                          [&](const StateSpec *s) { diag << s->name; });
+    return diag << "), got " << states.size();
+  }
+  Type paramType = param.getType();
+  for (auto [state, stateSpec] : llvm::zip(states, active))
+    if (state.getType() != paramType)
+      return op->emitOpError("state '")
+             << stateSpec->name << "' has type " << state.getType()
+             << ", expected the parameter type " << paramType;
+  for (Type resultType : op->getResultTypes())
+    if (resultType != paramType)
+      return op->emitOpError("result type ")
+             << resultType << " differs from the parameter type "
+             << paramType;
+
+  // Scalars: lr, operand hyper-parameters, then weight_decay/step.
+  if (std::optional<double> lr = getConstantF32(scalars.front()))
+    if (!(*lr >= 0.0))
+      return op->emitOpError("'lr' must be non-negative, got ") << *lr;
+  for (auto [hyper, value] :
+       llvm::zip(spec->getOperandHyperParams(), scalars.drop_front()))
+    if (std::optional<double> constant = getConstantF32(value))
+      if (!isInRange(hyper->range, *constant))
+        return op->emitOpError("'")
+               << hyper->name << "' must be " << describeRange(hyper->range)
+               << ", got " << *constant;
+  return success();
+}
+
+#define OPTIM_DENSE_UPDATE_VERIFIER(OpTy)                                      \
+  LogicalResult OpTy::verify() {                                               \
+    if (getGrad().getType() != getParam().getType())                           \
+      return emitOpError("gradient type ")                                     \
+             << getGrad().getType() << " differs from the parameter type "     \
+             << getParam().getType();                                          \
+    unsigned firstScalar = 2 + getStates().size();                             \
+    return verifyUpdate(*this, getParam(), getStates(),                        \
+                        getOperation()->getOperands().drop_front(firstScalar)); \
+  }
+
+OPTIM_DENSE_UPDATE_VERIFIER(SGDUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(MomentumUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(AdamUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(AdamWeightDecayUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(LambUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(LARSUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(AdagradUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(RMSPropUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(FTRLUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(ProximalAdagradUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(AdaMaxUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(AdadeltaUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(ASGDUpdateOp)
+OPTIM_DENSE_UPDATE_VERIFIER(RpropUpdateOp)
+#undef OPTIM_DENSE_UPDATE_VERIFIER
+
+LogicalResult LazyAdamUpdateOp::verify() {
+  RankedTensorType paramType = getParam().getType();
+  RankedTensorType values = getValues().getType();
+  RankedTensorType indices = getIndices().getType();
+  if (paramType.getRank() < 1)
+    return emitOpError("parameter must have rank >= 1");
+  if (indices.getRank() != 1)
+    return emitOpError("indices must have rank 1");
+  if (values.getRank() != paramType.getRank() ||
+      values.getShape().drop_front() != paramType.getShape().drop_front() ||
+      values.getElementType() != paramType.getElementType())
+    return emitOpError("rows ")
+           << values << " do not match the parameter's row type "
+           << paramType;
+  if (!ShapedType::isDynamic(indices.getDimSize(0)) &&
+      !ShapedType::isDynamic(values.getDimSize(0)) &&
+      indices.getDimSize(0) != values.getDimSize(0))
+    return emitOpError("has ") << indices.getDimSize(0) << " indices but "
+                               << values.getDimSize(0) << " rows";
+  unsigned firstScalar = 3 + getStates().size();
+  return verifyUpdate(*this, getParam(), getStates(),
+                      getOperation()->getOperands().drop_front(firstScalar));
+}
+
+#define GET_OP_CLASSES
+#include "optim/Dialect/Optim/IR/OptimOps.cpp.inc"
