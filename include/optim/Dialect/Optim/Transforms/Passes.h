@@ -1,0 +1,23 @@
+//===- Passes.h - optim dialect passes --------------------------*- C++ -*-===//
+
+#ifndef OPTIM_DIALECT_OPTIM_TRANSFORMS_PASSES_H
+#define OPTIM_DIALECT_OPTIM_TRANSFORMS_PASSES_H
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Pass/Pass.h"
+
+namespace mlir::optim {
+
+#define GEN_PASS_DECL
+#include "optim/Dialect/Optim/Transforms/Passes.h.inc"
+
+#define GEN_PASS_REGISTRATION
+#include "optim/Dialect/Optim/Transforms/Passes.h.inc"
+
+} // namespace mlir::optim
+
+#endif // OPTIM_DIALECT_OPTIM_TRANSFORMS_PASSES_H
