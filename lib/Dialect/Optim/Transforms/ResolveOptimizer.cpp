@@ -1,7 +1,18 @@
 //===- ResolveOptimizer.cpp - declarative optimizer to step function ------===//
+//
+// Resolves what MindSpore's Optimizer constructor resolves (group defaults,
+// the weight-decay filter, order_params, per-group learning rates) and emits
+// the compute-level step function on the caller's buffers. The argument
+// order and the hyper-parameter table are those of StepABI.
+//
+//===----------------------------------------------------------------------===//
 
 #include "optim/Dialect/Optim/IR/Optim.h"
 #include "optim/Dialect/Optim/Transforms/Passes.h"
+#include "optim/Dialect/Optim/Transforms/StepABI.h"
+
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
 
 namespace mlir::optim {
 #define GEN_PASS_DEF_OPTIMRESOLVEOPTIMIZER
@@ -12,9 +23,267 @@ using namespace mlir;
 using namespace mlir::optim;
 
 namespace {
+
+/// Emits the scalars of one function: table entries (loads or constants),
+/// cached so that each is read once.
+class HyperParamReader {
+public:
+  HyperParamReader(OpBuilder &builder, Location loc, Value table,
+                   ArrayRef<float> initialValues, bool asConstants)
+      : b(builder), loc(loc), table(table), initialValues(initialValues),
+        asConstants(asConstants) {}
+
+  Value slot(unsigned index) {
+    Value &value = cache[index];
+    if (value)
+      return value;
+    if (asConstants) {
+      value = arith::ConstantOp::create(
+          b, loc, b.getF32FloatAttr(initialValues[index]));
+    } else {
+      Value idx = arith::ConstantIndexOp::create(b, loc, index);
+      value = memref::LoadOp::create(b, loc, table, ValueRange{idx});
+    }
+    return value;
+  }
+
+  Value constant(float x) {
+    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(x));
+  }
+
+private:
+  OpBuilder &b;
+  Location loc;
+  Value table;
+  ArrayRef<float> initialValues;
+  bool asConstants;
+  llvm::DenseMap<unsigned, Value> cache;
+};
+
+/// The learning rate of `group` at the i64 global step `step`.
+Value buildGroupLearningRate(OpBuilder &b, Location loc, const StepABI &abi,
+                             unsigned group, HyperParamReader &reader,
+                             Value step) {
+  const GroupABI &g = abi.getGroups()[group];
+  if (g.hasConstantLearningRate())
+    return reader.slot(g.tableOffset + StepABI::kLearningRateOffset);
+  Attribute schedule = g.learningRate;
+  if (auto dense = dyn_cast<DenseFPElementsAttr>(schedule)) {
+    SmallVector<double> values;
+    for (const APFloat &value : dense.getValues<APFloat>())
+      values.push_back(value.convertToDouble());
+    schedule = PerStepAttr::get(b.getContext(),
+                                DenseF64ArrayAttr::get(b.getContext(), values));
+  }
+  return LearningRateOp::create(b, loc, b.getF32Type(), schedule, step);
+}
+
+MemRefType toMemRef(RankedTensorType type) {
+  return MemRefType::get(type.getShape(), type.getElementType());
+}
+
+class OptimizerResolver {
+public:
+  OptimizerResolver(OptimizerOp optimizer, bool constantHyperParams)
+      : optimizer(optimizer), abi(StepABI::get(optimizer)),
+        table(abi.getInitialTable()),
+        constantHyperParams(constantHyperParams) {}
+
+  LogicalResult run() {
+    OpBuilder b(optimizer);
+    if (failed(buildStep(b)))
+      return failure();
+    buildLearningRateQuery(b);
+    optimizer.erase();
+    return success();
+  }
+
+private:
+  MemRefType getTableType() {
+    return MemRefType::get({static_cast<int64_t>(abi.getTableSize())},
+                           Float32Type::get(optimizer.getContext()));
+  }
+
+  /// @<name>_lr(%hyper, %step, %out): the learning rate of every group.
+  void buildLearningRateQuery(OpBuilder &b) {
+    MLIRContext *ctx = b.getContext();
+    Location loc = optimizer.getLoc();
+    auto outType = MemRefType::get(
+        {static_cast<int64_t>(abi.getGroups().size())}, Float32Type::get(ctx));
+    auto fnType = FunctionType::get(
+        ctx, {getTableType(), IntegerType::get(ctx, 64), outType}, {});
+    auto fn = func::FuncOp::create(
+        b, loc, (optimizer.getSymName() + "_lr").str(), fnType);
+    fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+    OpBuilder::InsertionGuard guard(b);
+    Block *entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    HyperParamReader reader(b, loc, entry->getArgument(0), table,
+                            constantHyperParams);
+    for (unsigned g = 0, e = abi.getGroups().size(); g < e; ++g) {
+      Value lr = buildGroupLearningRate(b, loc, abi, g, reader,
+                                        entry->getArgument(1));
+      Value idx = arith::ConstantIndexOp::create(b, loc, g);
+      memref::StoreOp::create(b, loc, lr, entry->getArgument(2),
+                              ValueRange{idx});
+    }
+    func::ReturnOp::create(b, loc);
+  }
+
+  LogicalResult buildStep(OpBuilder &b) {
+    MLIRContext *ctx = b.getContext();
+    Location loc = optimizer.getLoc();
+    const RuleSpec &spec = abi.getSpec();
+
+    SmallVector<Type> argTypes;
+    for (const ParamABI &param : abi.getParams()) {
+      MemRefType type = toMemRef(param.type);
+      argTypes.push_back(type);
+      if (param.sparse) {
+        SmallVector<int64_t> rowShape(param.type.getShape());
+        rowShape[0] = ShapedType::kDynamic;
+        argTypes.push_back(
+            MemRefType::get({ShapedType::kDynamic}, IntegerType::get(ctx, 32)));
+        argTypes.push_back(
+            MemRefType::get(rowShape, param.type.getElementType()));
+      } else {
+        argTypes.push_back(type);
+      }
+      argTypes.append(abi.getStates().size(), type);
+    }
+    argTypes.push_back(getTableType());
+    argTypes.push_back(IntegerType::get(ctx, 64));
+
+    auto fn = func::FuncOp::create(b, loc,
+                                   (optimizer.getSymName() + "_step").str(),
+                                   FunctionType::get(ctx, argTypes, {}));
+    fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+    OpBuilder::InsertionGuard guard(b);
+    Block *entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+
+    Value tableArg = entry->getArgument(argTypes.size() - 2);
+    Value step = entry->getArgument(argTypes.size() - 1);
+    HyperParamReader reader(b, loc, tableArg, table, constantHyperParams);
+    Value lossScale = reader.slot(StepABI::kLossScaleSlot);
+    Value one = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(1));
+    Value updateCount = arith::AddIOp::create(b, loc, step, one);
+
+    llvm::DenseMap<unsigned, Value> groupLr;
+    auto getLr = [&](unsigned group) {
+      Value &lr = groupLr[group];
+      if (!lr)
+        lr = buildGroupLearningRate(b, loc, abi, group, reader, step);
+      return lr;
+    };
+
+    unsigned argIndex = 0;
+    for (const ParamABI &param : abi.getParams()) {
+      const GroupABI &group = abi.getGroups()[param.group];
+      auto toTensor = [&](Value memref, bool writable) -> Value {
+        auto memrefType = cast<MemRefType>(memref.getType());
+        auto tensorType = RankedTensorType::get(memrefType.getShape(),
+                                                memrefType.getElementType());
+        return bufferization::ToTensorOp::create(b, loc, tensorType, memref,
+                                                 /*restrict=*/true, writable);
+      };
+      Value paramMemRef = entry->getArgument(argIndex++);
+      Value paramTensor = toTensor(paramMemRef, /*writable=*/true);
+      Value indices, grad;
+      if (param.sparse) {
+        indices = toTensor(entry->getArgument(argIndex++), false);
+        grad = toTensor(entry->getArgument(argIndex++), false);
+      } else {
+        grad = toTensor(entry->getArgument(argIndex++), false);
+      }
+      SmallVector<Value> stateMemRefs, stateTensors;
+      for (unsigned i = 0, e = abi.getStates().size(); i < e; ++i) {
+        stateMemRefs.push_back(entry->getArgument(argIndex++));
+        stateTensors.push_back(toTensor(stateMemRefs.back(), true));
+      }
+
+      Value weightDecay =
+          reader.slot(group.tableOffset + StepABI::kWeightDecayOffset);
+      // MindSpore's order: decay_weight -> centralize -> scale_grad.
+      if (param.decay && !spec.decayInRule) {
+        if (param.sparse)
+          return optimizer.emitOpError("weight decay on the sparse "
+                                       "gradient of \"")
+                 << param.name << "\" is not supported yet";
+        // Decay runs before unscaling, so its coefficient is wd * scale.
+        Value scaledDecay = arith::MulFOp::create(b, loc, weightDecay,
+                                                  lossScale);
+        grad = DecayWeightOp::create(b, loc, grad.getType(), grad, paramTensor,
+                                     scaledDecay);
+      }
+      if (param.centralize)
+        grad = CentralizeOp::create(b, loc, grad.getType(), grad);
+      grad = ScaleGradOp::create(b, loc, grad.getType(), grad, lossScale);
+
+      if (param.sparse && optimizer.getUnique()) {
+        auto indicesType = cast<RankedTensorType>(indices.getType());
+        auto rowsType = cast<RankedTensorType>(grad.getType());
+        auto unique = UniqueOp::create(b, loc, indicesType, rowsType, indices,
+                                       grad);
+        indices = unique.getUniqueIndices();
+        grad = unique.getMergedValues();
+      }
+
+      // Scalars in the update op's operand order (see Rules.cpp).
+      SmallVector<Value> scalars{getLr(param.group)};
+      for (const HyperParamSpec *hyper : spec.getOperandHyperParams())
+        scalars.push_back(reader.slot(abi.getSlot(param.group, hyper->name)));
+      if (spec.decayInRule)
+        scalars.push_back(param.decay ? weightDecay : reader.constant(0.0f));
+      if (spec.usesStep)
+        scalars.push_back(updateCount);
+
+      OperationState state(loc, spec.opName);
+      state.addOperands(paramTensor);
+      if (param.sparse)
+        state.addOperands(indices);
+      state.addOperands(grad);
+      state.addOperands(stateTensors);
+      state.addOperands(scalars);
+      state.addTypes(SmallVector<Type>(1 + stateTensors.size(),
+                                       paramTensor.getType()));
+      for (const OptionSpec &option : spec.options)
+        if (abi.getRule().getOption(option.name))
+          state.addAttribute(option.name, UnitAttr::get(ctx));
+      Operation *update = b.create(state);
+
+      auto writeBack = [&](Value tensor, Value memref) {
+        auto op = bufferization::MaterializeInDestinationOp::create(
+            b, loc, TypeRange{}, tensor, memref, /*restrict=*/true,
+            /*writable=*/true);
+        (void)op;
+      };
+      writeBack(update->getResult(0), paramMemRef);
+      for (auto [result, memref] :
+           llvm::zip(update->getResults().drop_front(), stateMemRefs))
+        writeBack(result, memref);
+    }
+    func::ReturnOp::create(b, loc);
+    return success();
+  }
+
+  OptimizerOp optimizer;
+  StepABI abi;
+  SmallVector<float> table;
+  bool constantHyperParams;
+};
+
 struct ResolveOptimizerPass
     : public optim::impl::OptimResolveOptimizerBase<ResolveOptimizerPass> {
   using Base::Base;
-  void runOnOperation() override {}
+
+  void runOnOperation() override {
+    SmallVector<OptimizerOp> optimizers(
+        getOperation().getOps<OptimizerOp>());
+    for (OptimizerOp optimizer : optimizers)
+      if (failed(OptimizerResolver(optimizer, constantHyperParams).run()))
+        return signalPassFailure();
+  }
 };
+
 } // namespace

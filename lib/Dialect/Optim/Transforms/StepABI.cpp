@@ -1,0 +1,128 @@
+//===- StepABI.cpp - the calling convention of a compiled step ------------===//
+
+#include "optim/Dialect/Optim/Transforms/StepABI.h"
+
+#include "llvm/ADT/StringMap.h"
+
+using namespace mlir;
+using namespace mlir::optim;
+
+bool mlir::optim::passesDefaultDecayFilter(StringRef name) {
+  return !name.contains("beta") && !name.contains("gamma");
+}
+
+bool GroupABI::hasConstantLearningRate() const {
+  if (isa<FloatAttr>(learningRate))
+    return true;
+  auto dense = dyn_cast<DenseFPElementsAttr>(learningRate);
+  return dense && dense.getType().getRank() == 0;
+}
+
+double GroupABI::getConstantLearningRate() const {
+  if (auto value = dyn_cast<FloatAttr>(learningRate))
+    return value.getValueAsDouble();
+  return cast<DenseFPElementsAttr>(learningRate)
+      .getSplatValue<APFloat>()
+      .convertToDouble();
+}
+
+StepABI StepABI::get(OptimizerOp optimizer) {
+  StepABI abi;
+  abi.rule = optimizer.getRule();
+  abi.lossScale = optimizer.getLossScale().convertToDouble();
+  const RuleSpec &spec = abi.getSpec();
+  abi.numOperandHyperParams = spec.getOperandHyperParams().size();
+  RuleAttr rule = abi.rule;
+  abi.states = spec.getActiveStates(
+      [&](StringRef option) { return rule.getOption(option); });
+
+  double globalDecay = optimizer.getWeightDecay().convertToDouble();
+  bool grouped = optimizer.isGrouped();
+  llvm::DenseMap<Operation *, unsigned> groupOf;
+  unsigned offset = 1;
+  auto addGroup = [&](Attribute lr, double wd, bool gc) {
+    GroupABI group;
+    group.learningRate = lr;
+    group.weightDecay = wd;
+    group.gradCentralization = gc;
+    group.tableOffset = offset;
+    offset += abi.getNumGroupSlots();
+    abi.groups.push_back(group);
+  };
+  if (!grouped) {
+    addGroup(optimizer.getLearningRate(), globalDecay, false);
+  } else {
+    for (GroupOp group : optimizer.getBody().front().getOps<GroupOp>()) {
+      groupOf[group] = abi.groups.size();
+      Attribute lr = group.getLearningRateAttr()
+                         ? group.getLearningRateAttr()
+                         : optimizer.getLearningRate();
+      double wd = group.getWeightDecayAttr()
+                      ? group.getWeightDecayAttr().getValueAsDouble()
+                      : globalDecay;
+      addGroup(lr, wd, group.getGradCentralization());
+    }
+  }
+
+  for (ParamOp param : getOrderedParams(optimizer)) {
+    ParamABI entry;
+    entry.name = param.getName().str();
+    entry.type = param.getTensorType();
+    entry.sparse = param.getSparse();
+    entry.group = grouped ? groupOf.lookup(param->getParentOp()) : 0;
+    const GroupABI &group = abi.groups[entry.group];
+    // Ungrouped: MindSpore's filter, and only with a positive decay.
+    // Grouped: every parameter of a group decays; the value is runtime data.
+    entry.decay = grouped ? true
+                          : (globalDecay > 0.0 &&
+                             passesDefaultDecayFilter(entry.name));
+    entry.centralize =
+        group.gradCentralization && CentralizeOp::appliesTo(entry.type);
+    abi.params.push_back(std::move(entry));
+  }
+  return abi;
+}
+
+SmallVector<float> StepABI::getInitialTable() const {
+  SmallVector<float> table(getTableSize(), 0.0f);
+  table[kLossScaleSlot] = static_cast<float>(lossScale);
+  auto hypers = getSpec().getOperandHyperParams();
+  for (const GroupABI &group : groups) {
+    if (group.hasConstantLearningRate())
+      table[group.tableOffset + kLearningRateOffset] =
+          static_cast<float>(group.getConstantLearningRate());
+    table[group.tableOffset + kWeightDecayOffset] =
+        static_cast<float>(group.weightDecay);
+    for (auto [i, hyper] : llvm::enumerate(hypers))
+      table[group.tableOffset + kFirstHyperParamOffset + i] =
+          static_cast<float>(rule.getHyperParam(hyper->name));
+  }
+  return table;
+}
+
+int StepABI::getSlot(unsigned group, StringRef name) const {
+  if (name == "loss_scale")
+    return kLossScaleSlot;
+  if (group >= groups.size())
+    return -1;
+  unsigned base = groups[group].tableOffset;
+  if (name == "learning_rate" || name == "lr")
+    return base + kLearningRateOffset;
+  if (name == "weight_decay")
+    return base + kWeightDecayOffset;
+  for (auto [i, hyper] : llvm::enumerate(getSpec().getOperandHyperParams()))
+    if (hyper->name == name)
+      return base + kFirstHyperParamOffset + i;
+  return -1;
+}
+
+double StepABI::getStateInitValue(const StateSpec &state,
+                                  unsigned group) const {
+  if (state.initFrom.empty())
+    return state.initValue;
+  if (state.initFrom == "learning_rate") {
+    const GroupABI &g = groups[group];
+    return g.hasConstantLearningRate() ? g.getConstantLearningRate() : 0.0;
+  }
+  return rule.getHyperParam(state.initFrom);
+}

@@ -1,0 +1,109 @@
+//===- StepABI.h - the calling convention of a compiled step ----*- C++ -*-===//
+//
+// Describes, for one `optim.optimizer`, the arguments of the step function
+// that `optim-resolve-optimizer` emits and the layout of its hyper-parameter
+// table. The pass and the runtime both derive it from the optimizer op, so
+// they cannot disagree.
+//
+// Step function arguments, in order:
+//   for each parameter (in `order_params` order):
+//     dense:  param, grad, states...
+//     sparse: param, indices (memref<?xi32>), rows (memref<?x...>), states...
+//   hyper:  memref<N x f32>  (the table below)
+//   step:   i64              (0-based global step of this update)
+//
+// Hyper-parameter table (f32):
+//   [0]                       loss_scale
+//   per group g, from groupOffset(g):
+//     +0                      learning rate (constant learning rates only)
+//     +1                      weight decay
+//     +2 ...                  the rule's operand hyper-parameters, in
+//                             RuleSpec::getOperandHyperParams() order
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef OPTIM_DIALECT_OPTIM_TRANSFORMS_STEPABI_H
+#define OPTIM_DIALECT_OPTIM_TRANSFORMS_STEPABI_H
+
+#include "optim/Dialect/Optim/IR/Optim.h"
+
+#include <string>
+
+namespace mlir::optim {
+
+struct GroupABI {
+  /// FloatAttr, DenseFPElementsAttr or a LearningRateAttrInterface.
+  Attribute learningRate;
+  double weightDecay = 0.0;
+  bool gradCentralization = false;
+  /// Index of this group's first entry in the hyper-parameter table.
+  unsigned tableOffset = 0;
+
+  /// True if the learning rate is a single value read from the table.
+  bool hasConstantLearningRate() const;
+  /// The constant learning rate (valid if hasConstantLearningRate()).
+  double getConstantLearningRate() const;
+};
+
+struct ParamABI {
+  std::string name;
+  RankedTensorType type;
+  unsigned group = 0;
+  /// Weight decay applies to this parameter (default filter / groups).
+  bool decay = false;
+  /// Gradient centralization changes this parameter's gradient.
+  bool centralize = false;
+  bool sparse = false;
+};
+
+class StepABI {
+public:
+  /// Computes the ABI of `optimizer`, which must verify.
+  static StepABI get(OptimizerOp optimizer);
+
+  RuleAttr getRule() const { return rule; }
+  const RuleSpec &getSpec() const { return rule.getSpec(); }
+  ArrayRef<ParamABI> getParams() const { return params; }
+  ArrayRef<GroupABI> getGroups() const { return groups; }
+  /// States of every parameter, for the rule's options.
+  ArrayRef<const StateSpec *> getStates() const { return states; }
+  double getLossScale() const { return lossScale; }
+
+  static constexpr unsigned kLossScaleSlot = 0;
+  static constexpr unsigned kLearningRateOffset = 0;
+  static constexpr unsigned kWeightDecayOffset = 1;
+  static constexpr unsigned kFirstHyperParamOffset = 2;
+  unsigned getNumGroupSlots() const {
+    return kFirstHyperParamOffset + numOperandHyperParams;
+  }
+  unsigned getTableSize() const {
+    return 1 + groups.size() * getNumGroupSlots();
+  }
+  /// The table with the values declared in the IR.
+  SmallVector<float> getInitialTable() const;
+  /// Slot of a named value ("learning_rate", "weight_decay" or one of the
+  /// rule's operand hyper-parameters) of group `group`; -1 if unknown.
+  int getSlot(unsigned group, StringRef name) const;
+  /// Number of function arguments per parameter (dense: 2 + states).
+  unsigned getNumArgsOfParam(const ParamABI &param) const {
+    return (param.sparse ? 3 : 2) + states.size();
+  }
+  /// Initial value of state `state` for every element.
+  double getStateInitValue(const StateSpec &state, unsigned group) const;
+
+private:
+  RuleAttr rule;
+  double lossScale = 1.0;
+  SmallVector<ParamABI> params;
+  SmallVector<GroupABI> groups;
+  SmallVector<const StateSpec *> states;
+  unsigned numOperandHyperParams = 0;
+};
+
+/// True if MindSpore's default weight-decay filter lets `name` decay (its
+/// name holds neither "beta" nor "gamma").
+bool passesDefaultDecayFilter(StringRef name);
+
+} // namespace mlir::optim
+
+#endif // OPTIM_DIALECT_OPTIM_TRANSFORMS_STEPABI_H
