@@ -6,30 +6,41 @@
 //===----------------------------------------------------------------------===//
 
 #include "optim/Conversion/Passes.h"
-#include "optim/Dialect/Optim/IR/Optim.h"
 #include "optim/Dialect/Optim/Transforms/Passes.h"
+#include "optim/Pipelines/Pipelines.h"
 
-#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
-#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Bufferization/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Passes.h"
-#include "mlir/Dialect/MemRef/IR/MemRef.h"
-#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Dialect/MemRef/Transforms/Passes.h"
+#include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
 
 int main(int argc, char **argv) {
-  mlir::registerCanonicalizerPass();
-  mlir::registerCSEPass();
+  // Ours.
   mlir::optim::registerOptimPasses();
   mlir::optim::registerOptimConversionPasses();
+  mlir::optim::registerOptimPipelines();
+  // Upstream passes our pipelines are made of, so each step can run alone.
+  mlir::registerCanonicalizerPass();
+  mlir::registerCSEPass();
   mlir::registerLinalgElementwiseOpFusionPass();
+  mlir::registerConvertLinalgToLoopsPass();
+  mlir::bufferization::registerOneShotBufferizePass();
+  mlir::registerSCFForallToParallelLoopPass();
+  mlir::registerConvertSCFToOpenMPPass();
+  mlir::registerLowerAffinePass();
+  mlir::registerConvertVectorToSCFPass();
+  mlir::memref::registerExpandStridedMetadataPass();
+  mlir::registerFinalizeMemRefToLLVMConversionPass();
+  mlir::registerSCFToControlFlowPass();
+  mlir::registerConvertVectorToLLVMPass();
+  mlir::registerConvertToLLVMPass();
+  mlir::registerReconcileUnrealizedCastsPass();
 
   mlir::DialectRegistry registry;
-  registry.insert<mlir::optim::OptimDialect, mlir::func::FuncDialect,
-                  mlir::arith::ArithDialect, mlir::math::MathDialect,
-                  mlir::tensor::TensorDialect, mlir::linalg::LinalgDialect,
-                  mlir::memref::MemRefDialect, mlir::scf::SCFDialect,
-                  mlir::bufferization::BufferizationDialect>();
+  mlir::optim::registerOptimDialects(registry);
   return mlir::asMainReturnCode(mlir::MlirOptMain(
       argc, argv, "optim-mlir optimizer driver\n", registry));
 }

@@ -1,0 +1,48 @@
+//===- Pipelines.h - named optim-mlir pipelines -----------------*- C++ -*-===//
+
+#ifndef OPTIM_PIPELINES_PIPELINES_H
+#define OPTIM_PIPELINES_PIPELINES_H
+
+#include "mlir/IR/DialectRegistry.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Pass/PassOptions.h"
+
+namespace mlir::optim {
+
+struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
+  PassOptions::Option<bool> constantHyperParams{
+      *this, "constant-hyper-params",
+      llvm::cl::desc("Compile hyper-parameters in as constants (AOT)"),
+      llvm::cl::init(false)};
+  PassOptions::Option<int64_t> chunkSize{
+      *this, "chunk-size", llvm::cl::desc("Elements per parallel chunk"),
+      llvm::cl::init(65536)};
+  PassOptions::Option<int64_t> vectorBytes{
+      *this, "vector-bytes",
+      llvm::cl::desc("Bytes of one hardware vector (32: AVX2, 64: AVX-512)"),
+      llvm::cl::init(32)};
+  PassOptions::Option<int64_t> unroll{
+      *this, "unroll", llvm::cl::desc("Vectors per main-loop iteration"),
+      llvm::cl::init(2)};
+  PassOptions::Option<unsigned> numThreads{
+      *this, "num-threads",
+      llvm::cl::desc("OpenMP threads (0: the OpenMP runtime's default)"),
+      llvm::cl::init(0)};
+};
+
+/// optim (declarative or compute level) -> LLVM dialect for the host CPU:
+/// resolve, lower to linalg, fuse, chunk/tile/peel/vectorize, bufferize in
+/// place, OpenMP, LLVM.
+void buildOptimCPUPipeline(OpPassManager &pm,
+                           const CPUPipelineOptions &options);
+
+/// Registers `--optim-lower-to-cpu`.
+void registerOptimPipelines();
+
+/// Registers every dialect, interface model and LLVM IR translation that
+/// the optim-mlir pipelines use.
+void registerOptimDialects(DialectRegistry &registry);
+
+} // namespace mlir::optim
+
+#endif // OPTIM_PIPELINES_PIPELINES_H

@@ -1,0 +1,166 @@
+//===- TileAndVectorize.cpp - chunk, tile, peel, vectorize ----------------===//
+
+#include "optim/Dialect/Optim/Transforms/Passes.h"
+
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
+#include "mlir/Dialect/SCF/Transforms/Transforms.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+#include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
+#include "mlir/IR/PatternMatch.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::optim {
+#define GEN_PASS_DEF_OPTIMTILEANDVECTORIZE
+#include "optim/Dialect/Optim/Transforms/Passes.h.inc"
+} // namespace mlir::optim
+
+using namespace mlir;
+using namespace mlir::optim;
+
+static constexpr StringLiteral kVectorizeMarker = "optim.vectorize";
+
+/// An elementwise generic on static tensors that this pass handles.
+static bool isCandidate(linalg::GenericOp op) {
+  return op.hasPureTensorSemantics() && op.getNumLoops() >= 1 &&
+         op.getNumParallelLoops() == op.getNumLoops() &&
+         !op.hasDynamicShape() && !op->hasAttr(kVectorizeMarker);
+}
+
+/// True if every operand is indexed by the identity: the op can run over its
+/// operands as one flat range.
+static bool isContiguous(linalg::GenericOp op) {
+  return llvm::all_of(op.getIndexingMapsArray(),
+                      [](AffineMap map) { return map.isIdentity(); });
+}
+
+namespace {
+struct TileAndVectorizePass
+    : public optim::impl::OptimTileAndVectorizeBase<TileAndVectorizePass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    func::FuncOp func = getOperation();
+    SmallVector<linalg::GenericOp> candidates;
+    func.walk([&](linalg::GenericOp op) {
+      if (isCandidate(op))
+        candidates.push_back(op);
+    });
+    IRRewriter rewriter(func.getContext());
+    for (linalg::GenericOp op : candidates)
+      if (failed(tileAndPeel(rewriter, op)))
+        return signalPassFailure();
+
+    // Peeling leaves affine.min bounds that canonicalization turns into
+    // static slice sizes, which the vectorizer needs.
+    if (failed(applyPatternsGreedily(func, getCanonicalizationPatterns())))
+      return signalPassFailure();
+
+    SmallVector<linalg::GenericOp> marked;
+    func.walk([&](linalg::GenericOp op) {
+      if (op->hasAttr(kVectorizeMarker))
+        marked.push_back(op);
+    });
+    for (linalg::GenericOp op : marked) {
+      op->removeAttr(kVectorizeMarker);
+      if (op.hasDynamicShape())
+        continue; // the peeled remainder stays scalar
+      rewriter.setInsertionPoint(op);
+      FailureOr<linalg::VectorizationResult> result =
+          linalg::vectorize(rewriter, op);
+      if (failed(result))
+        continue; // unsupported body: stays a scalar loop
+      rewriter.replaceOp(op, result->replacements);
+    }
+    RewritePatternSet cleanup(func.getContext());
+    vector::populateVectorTransferPermutationMapLoweringPatterns(cleanup);
+    tensor::populateFoldTensorSubsetIntoVectorTransferPatterns(cleanup);
+    if (failed(applyPatternsGreedily(func, std::move(cleanup))))
+      return signalPassFailure();
+  }
+
+  FrozenRewritePatternSet getCanonicalizationPatterns() {
+    MLIRContext *ctx = &getContext();
+    RewritePatternSet patterns(ctx);
+    for (Dialect *dialect : ctx->getLoadedDialects())
+      dialect->getCanonicalizationPatterns(patterns);
+    for (RegisteredOperationName op : ctx->getRegisteredOperations())
+      op.getCanonicalizationPatterns(patterns, ctx);
+    return FrozenRewritePatternSet(std::move(patterns));
+  }
+
+  LogicalResult tileAndPeel(RewriterBase &rewriter, linalg::GenericOp op) {
+    rewriter.setInsertionPoint(op);
+    linalg::LinalgOp current = op;
+    if (op.getNumLoops() > 1 && isContiguous(op)) {
+      ReassociationIndices all =
+          llvm::to_vector(llvm::seq<int64_t>(0, op.getNumLoops()));
+      FailureOr<linalg::CollapseResult> collapsed =
+          linalg::collapseOpIterationDims(op, {all}, rewriter);
+      if (succeeded(collapsed)) {
+        rewriter.replaceOp(op, collapsed->results);
+        current = collapsed->collapsedOp;
+      }
+    }
+
+    SmallVector<int64_t> ranges = current.getStaticLoopRanges();
+    unsigned numLoops = ranges.size();
+    int64_t innerSize = ranges.back();
+    unsigned elementBytes = 4;
+    if (auto shaped =
+            dyn_cast<ShapedType>(current->getResult(0).getType()))
+      elementBytes =
+          std::max<unsigned>(1, shaped.getElementTypeBitWidth() / 8);
+    int64_t lanes = std::max<int64_t>(1, vectorBytes / elementBytes) *
+                    std::max<int64_t>(1, unroll);
+
+    // Level 1: chunks of the outermost dimension for threads.
+    int64_t elements = 1;
+    for (int64_t size : ranges)
+      elements *= size;
+    auto tilingInterface = cast<TilingInterface>(current.getOperation());
+    if (elements > chunkSize) {
+      int64_t rowElements = elements / std::max<int64_t>(1, ranges.front());
+      int64_t outerTile = std::max<int64_t>(1, chunkSize / rowElements);
+      if (numLoops == 1)
+        outerTile = llvm::alignTo(outerTile, lanes);
+      SmallVector<OpFoldResult> sizes(numLoops, rewriter.getIndexAttr(0));
+      sizes[0] = rewriter.getIndexAttr(outerTile);
+      scf::SCFTilingOptions options;
+      options.setTileSizes(sizes);
+      options.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
+      FailureOr<scf::SCFTilingResult> tiled =
+          scf::tileUsingSCF(rewriter, tilingInterface, options);
+      if (failed(tiled))
+        return current->emitError("could not split into parallel chunks");
+      rewriter.replaceOp(current, tiled->replacements);
+      tilingInterface = cast<TilingInterface>(tiled->tiledOps.front());
+    }
+
+    // Level 2: vector-sized tiles of the innermost dimension, remainder
+    // peeled into its own loop.
+    if (innerSize < lanes) {
+      tilingInterface->setAttr(kVectorizeMarker, rewriter.getUnitAttr());
+      return success();
+    }
+    SmallVector<OpFoldResult> sizes(numLoops, rewriter.getIndexAttr(1));
+    sizes.back() = rewriter.getIndexAttr(lanes);
+    scf::SCFTilingOptions options;
+    options.setTileSizes(sizes);
+    rewriter.setInsertionPoint(tilingInterface);
+    FailureOr<scf::SCFTilingResult> tiled =
+        scf::tileUsingSCF(rewriter, tilingInterface, options);
+    if (failed(tiled))
+      return tilingInterface->emitError("could not tile for vectors");
+    rewriter.replaceOp(tilingInterface, tiled->replacements);
+    tiled->tiledOps.front()->setAttr(kVectorizeMarker, rewriter.getUnitAttr());
+    auto inner = dyn_cast<scf::ForOp>(tiled->loops.back().getOperation());
+    if (inner) {
+      scf::ForOp remainder;
+      // Fails (harmlessly) when the tile size divides the extent.
+      (void)scf::peelForLoopAndSimplifyBounds(rewriter, inner, remainder);
+    }
+    return success();
+  }
+};
+} // namespace

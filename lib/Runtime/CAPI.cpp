@@ -1,0 +1,141 @@
+//===- CAPI.cpp - C API of the optim-mlir runtime -------------------------===//
+
+#include "optim/Runtime/optim-c.h"
+#include "optim/Runtime/Runtime.h"
+
+#include <cstdlib>
+#include <cstring>
+
+using namespace optim::runtime;
+
+struct OptimOptimizer {
+  std::unique_ptr<Optimizer> optimizer;
+};
+
+/// Stores `error`'s message in `*out` (if requested) and returns 1.
+static int report(llvm::Error error, char **out) {
+  std::string message = llvm::toString(std::move(error));
+  if (out)
+    *out = strdup(message.c_str());
+  return 1;
+}
+
+extern "C" {
+
+OptimOptimizer *optimCompile(const char *source, size_t length,
+                             const char *options, char **error) {
+  if (!source) {
+    report(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "source is null"),
+           error);
+    return nullptr;
+  }
+  CompileOptions compileOptions;
+  if (options)
+    compileOptions.pipelineOptions = options;
+  auto optimizer =
+      Optimizer::compile(llvm::StringRef(source, length), compileOptions);
+  if (!optimizer) {
+    report(optimizer.takeError(), error);
+    return nullptr;
+  }
+  return new OptimOptimizer{std::move(*optimizer)};
+}
+
+void optimDestroy(OptimOptimizer *optimizer) { delete optimizer; }
+void optimFreeError(char *error) { std::free(error); }
+
+int64_t optimNumParams(const OptimOptimizer *o) {
+  return o->optimizer->getParams().size();
+}
+const char *optimParamName(const OptimOptimizer *o, int64_t param) {
+  return o->optimizer->getParams()[param].name.c_str();
+}
+int64_t optimParamRank(const OptimOptimizer *o, int64_t param) {
+  return o->optimizer->getParams()[param].shape.size();
+}
+void optimParamShape(const OptimOptimizer *o, int64_t param, int64_t *shape) {
+  const auto &dims = o->optimizer->getParams()[param].shape;
+  std::copy(dims.begin(), dims.end(), shape);
+}
+int64_t optimParamNumElements(const OptimOptimizer *o, int64_t param) {
+  return o->optimizer->getParams()[param].numElements;
+}
+OptimDType optimParamDType(const OptimOptimizer *o, int64_t param) {
+  return static_cast<OptimDType>(o->optimizer->getParams()[param].dtype);
+}
+int64_t optimParamGroup(const OptimOptimizer *o, int64_t param) {
+  return o->optimizer->getParams()[param].group;
+}
+int64_t optimNumStates(const OptimOptimizer *o) {
+  return o->optimizer->getStateNames().size();
+}
+const char *optimStateName(const OptimOptimizer *o, int64_t state) {
+  return o->optimizer->getStateNames()[state].c_str();
+}
+int64_t optimNumGroups(const OptimOptimizer *o) {
+  return o->optimizer->getNumGroups();
+}
+
+int optimInitStates(OptimOptimizer *o, void *const *states, char **error) {
+  size_t count = o->optimizer->getParams().size() *
+                 o->optimizer->getStateNames().size();
+  if (llvm::Error e = o->optimizer->initStates(
+          llvm::ArrayRef<void *>(const_cast<void **>(states), count)))
+    return report(std::move(e), error);
+  return 0;
+}
+
+int optimSetHyperParam(OptimOptimizer *o, int64_t group, const char *name,
+                       double value, char **error) {
+  if (group < 0)
+    return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                          "negative group index"),
+                  error);
+  if (llvm::Error e = o->optimizer->setHyperParam(group, name, value))
+    return report(std::move(e), error);
+  return 0;
+}
+
+int optimGetHyperParam(const OptimOptimizer *o, int64_t group,
+                       const char *name, double *value, char **error) {
+  if (group < 0)
+    return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                          "negative group index"),
+                  error);
+  auto result = o->optimizer->getHyperParam(group, name);
+  if (!result)
+    return report(result.takeError(), error);
+  *value = *result;
+  return 0;
+}
+
+int64_t optimGlobalStep(const OptimOptimizer *o) {
+  return o->optimizer->getGlobalStep();
+}
+void optimSetGlobalStep(OptimOptimizer *o, int64_t step) {
+  o->optimizer->setGlobalStep(step);
+}
+
+int optimLearningRates(const OptimOptimizer *o, float *rates, char **error) {
+  auto result = o->optimizer->getLearningRates();
+  if (!result)
+    return report(result.takeError(), error);
+  std::copy(result->begin(), result->end(), rates);
+  return 0;
+}
+
+int optimStep(OptimOptimizer *o, void *const *params, void *const *grads,
+              void *const *states, char **error) {
+  size_t numParams = o->optimizer->getParams().size();
+  size_t numStates = o->optimizer->getStateNames().size();
+  if (llvm::Error e = o->optimizer->step(
+          llvm::ArrayRef<void *>(const_cast<void **>(params), numParams),
+          llvm::ArrayRef<void *>(const_cast<void **>(grads), numParams),
+          llvm::ArrayRef<void *>(const_cast<void **>(states),
+                                 numParams * numStates)))
+    return report(std::move(e), error);
+  return 0;
+}
+
+} // extern "C"

@@ -1,0 +1,9 @@
+"""optim-mlir: compiled deep-learning optimizer steps.
+
+`CompiledOptimizer` compiles an optimizer written in the optim MLIR dialect
+for the host CPU and runs its steps in place on NumPy arrays.
+"""
+
+from ._optim import CompiledOptimizer
+
+__all__ = ["CompiledOptimizer"]
