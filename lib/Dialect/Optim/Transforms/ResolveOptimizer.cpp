@@ -238,7 +238,12 @@ private:
       if (spec.usesStep)
         scalars.push_back(updateCount);
 
-      OperationState state(loc, spec.opName);
+      // A dense gradient of a sparse rule (LazyAdam) takes the dense form of
+      // the rule (Adam), as MindSpore does; the scalars are the same.
+      StringRef opName = spec.opName;
+      if (spec.sparseGrad && !param.sparse)
+        opName = getRuleSpec(RuleKind::Adam).opName;
+      OperationState state(loc, opName);
       state.addOperands(paramTensor);
       if (param.sparse)
         state.addOperands(indices);

@@ -1,0 +1,142 @@
+"""Emit optim-dialect text for an optimizer description.
+
+This is the bridge from Python-level optimizer descriptions (the
+MindSpore-style and torch-style front ends) to the compiler: only structure
+and the declared values go into the IR; the runtime reads hyper-parameters
+from a table, so changing them later never recompiles.
+"""
+
+import math
+import re
+
+__all__ = ["float_literal", "learning_rate_attr", "rule_attr", "optimizer_ir",
+           "SCHEDULES"]
+
+# Schedule attribute name -> its parameters in order (and which are ints or
+# bools), as defined in OptimAttrs.td.
+SCHEDULES = {
+    "exponential_decay": (("learning_rate", float), ("decay_rate", float),
+                          ("decay_steps", int), ("is_stair", bool)),
+    "natural_exp_decay": (("learning_rate", float), ("decay_rate", float),
+                          ("decay_steps", int), ("is_stair", bool)),
+    "inverse_decay": (("learning_rate", float), ("decay_rate", float),
+                      ("decay_steps", int), ("is_stair", bool)),
+    "cosine_decay": (("min_lr", float), ("max_lr", float), ("decay_steps", int)),
+    "polynomial_decay": (("learning_rate", float), ("end_learning_rate", float),
+                         ("decay_steps", int), ("power", float),
+                         ("update_decay_steps", bool)),
+    "warmup": (("learning_rate", float), ("warmup_steps", int)),
+}
+
+_DTYPES = {"float32": "f32", "float64": "f64", "float16": "f16",
+           "bfloat16": "bf16"}
+
+
+def float_literal(value):
+    """An MLIR float literal that reads back to the same double."""
+    value = float(value)
+    if math.isnan(value) or math.isinf(value):
+        raise ValueError("hyper-parameters must be finite, got %r" % value)
+    text = repr(value)
+    if "e" in text or "E" in text:
+        mantissa, exponent = text.lower().split("e")
+        if "." not in mantissa:
+            mantissa += ".0"
+        return "%se%s" % (mantissa, exponent)
+    if "." not in text:
+        text += ".0"
+    return text
+
+
+def learning_rate_attr(lr):
+    """The attribute text of a learning rate: a number (constant), a list of
+    numbers (one per step), or a ``(schedule_name, {param: value})`` pair."""
+    if isinstance(lr, tuple) and len(lr) == 2 and isinstance(lr[0], str):
+        name, params = lr
+        if name == "piecewise":
+            milestones = ", ".join(str(int(m)) for m in params["milestones"])
+            values = ", ".join(float_literal(v) for v in params["values"])
+            return "#optim.piecewise<milestones = [%s], values = [%s]>" % (
+                milestones, values)
+        if name not in SCHEDULES:
+            raise ValueError("unknown learning-rate schedule %r" % (name,))
+        parts = []
+        for key, kind in SCHEDULES[name]:
+            value = params[key]
+            if kind is bool:
+                parts.append("%s = %s" % (key, "true" if value else "false"))
+            elif kind is int:
+                parts.append("%s = %d" % (key, int(value)))
+            else:
+                parts.append("%s = %s" % (key, float_literal(value)))
+        return "#optim.%s<%s>" % (name, ", ".join(parts))
+    if isinstance(lr, (list, tuple)):
+        return "#optim.per_step<[%s]>" % ", ".join(float_literal(v) for v in lr)
+    return float_literal(lr)
+
+
+def rule_attr(rule, hyper):
+    """``#optim.rule<kind, key = value, ...>``; booleans are options."""
+    parts = [rule]
+    for key, value in hyper.items():
+        if isinstance(value, bool):
+            parts.append("%s = %s" % (key, "true" if value else "false"))
+        else:
+            parts.append("%s = %s" % (key, float_literal(value)))
+    return "#optim.rule<%s>" % ", ".join(parts)
+
+
+def _quote(name):
+    if not re.fullmatch(r"[^\"\\\n]+", name):
+        raise ValueError("parameter names must be non-empty and hold no "
+                         "quotes, backslashes or newlines: %r" % (name,))
+    return '"%s"' % name
+
+
+def _tensor_type(shape, dtype):
+    if dtype not in _DTYPES:
+        raise TypeError("unsupported dtype %r" % (dtype,))
+    dims = "".join("%dx" % int(d) for d in shape)
+    return "tensor<%s%s>" % (dims, _DTYPES[dtype])
+
+
+def _param_line(indent, param):
+    name, shape, dtype = param[:3]
+    return "%soptim.param %s : %s" % (indent, _quote(name),
+                                       _tensor_type(shape, dtype))
+
+
+def optimizer_ir(rule, hyper, params=None, groups=None, learning_rate=0.001,
+                 weight_decay=0.0, loss_scale=1.0, order_params=None,
+                 symbol="opt"):
+    """The text of one ``optim.optimizer``.
+
+    ``params``: ``[(name, shape, dtype), ...]`` for an ungrouped optimizer;
+    or ``groups``: ``[{"params": [...], "lr": ..., "weight_decay": ...,
+    "grad_centralization": bool}, ...]`` (absent keys inherit).
+    """
+    head = "optim.optimizer @%s rule %s learning_rate %s weight_decay %s " \
+           "loss_scale %s {" % (symbol, rule_attr(rule, hyper),
+                                learning_rate_attr(learning_rate),
+                                float_literal(weight_decay),
+                                float_literal(loss_scale))
+    lines = [head]
+    if groups is None:
+        lines += [_param_line("  ", p) for p in params]
+    else:
+        for group in groups:
+            attrs = ""
+            if group.get("lr") is not None:
+                attrs += " learning_rate " + learning_rate_attr(group["lr"])
+            if group.get("weight_decay") is not None:
+                attrs += " weight_decay " + float_literal(group["weight_decay"])
+            if group.get("grad_centralization"):
+                attrs += " grad_centralization"
+            lines.append("  optim.group%s {" % attrs)
+            lines += [_param_line("    ", p) for p in group["params"]]
+            lines.append("  }")
+        if order_params is not None:
+            lines.append("  optim.order_params [%s]" % ", ".join(
+                _quote(n) for n in order_params))
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,21 @@
+// RUN: optim-opt %optim_src_root/examples/adamw.mlir --optim-lower-to-cpu="chunk-size=4096" | FileCheck %s
+// RUN: optim-opt %optim_src_root/examples/adamw.mlir --optim-lower-to-cpu="constant-hyper-params=1" | FileCheck %s --check-prefix=CONST
+
+// The whole step is LLVM dialect: fused, vectorized, multi-threaded loops on
+// the caller's buffers, with no temporary copies of parameters or states.
+// CHECK-LABEL: llvm.func @adamw_step(
+// CHECK: omp.parallel
+// CHECK-DAG: llvm.load {{.*}} -> vector<16xf32>
+// CHECK-DAG: llvm.intr.sqrt({{.*}}) : (vector<16xf32>) -> vector<16xf32>
+// CHECK-DAG: llvm.store {{.*}} : vector<16xf32>, !llvm.ptr
+// CHECK-LABEL: llvm.func @_mlir_ciface_adamw_step(
+// CHECK-LABEL: llvm.func @adamw_lr(
+// CHECK-NOT: optim.
+// CHECK-NOT: linalg.
+// CHECK-NOT: memref.
+
+// Hyper-parameters come from the table (CHECK-NOT above: no beta2 constant)
+// unless compiled in as constants, which then fold into the vector code.
+// CHECK-NOT: dense<9.990000e-01> : vector<16xf32>
+// CONST-LABEL: llvm.func @adamw_step(
+// CONST: dense<9.990000e-01> : vector<16xf32>
