@@ -136,6 +136,8 @@ class Harness:
     def check(self, when, rtol=RTOL, atol=ATOL):
         num_states = len(self.compiled.state_names)
         for i, name in enumerate(self.names):
+            assert np.all(np.isfinite(self.ref.params[i])), \
+                "reference diverged: %s (%s)" % (name, when)
             np.testing.assert_allclose(
                 self.params[i], self.ref.params[i], rtol=rtol, atol=atol,
                 err_msg="param %s (%s)" % (name, when))
@@ -156,11 +158,11 @@ def _ref_lr(lr):
 @pytest.mark.parametrize("case", RULE_CASES, ids=_case_id)
 def test_rule_ungrouped(case):
     """Every rule, ungrouped: default decay filter (no decay on beta/gamma),
-    loss scale, a warm-up schedule; 20 steps."""
+    loss scale, a cosine schedule; 20 steps."""
     rule, hyper = case
     h = Harness(rule, hyper, params=UNGROUPED,
-                learning_rate=("warmup", dict(learning_rate=0.01,
-                                              warmup_steps=5)),
+                learning_rate=("cosine_decay", dict(min_lr=0.001, max_lr=0.01,
+                                                    decay_steps=15)),
                 weight_decay=0.01, loss_scale=4.0)
     for step in range(STEPS):
         h.step()

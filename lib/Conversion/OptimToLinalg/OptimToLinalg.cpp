@@ -1,4 +1,13 @@
 //===- OptimToLinalg.cpp - lower optim compute ops to linalg --------------===//
+//
+// The pass: every compute op of the optim dialect is illegal and is
+// rewritten into linalg/tensor/arith/math/scf on tensors by the patterns of
+// BaseOps.cpp, UpdateOps.cpp and SparseOps.cpp. The declarative ops
+// (optim.optimizer and its body) stay.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Patterns.h"
 
 #include "optim/Conversion/Passes.h"
 #include "optim/Dialect/Optim/IR/Optim.h"
@@ -14,11 +23,52 @@ using namespace mlir;
 using namespace mlir::optim;
 
 void mlir::optim::populateOptimToLinalgConversionPatterns(
-    RewritePatternSet &patterns) {}
+    RewritePatternSet &patterns) {
+  populateBaseOpLoweringPatterns(patterns);
+  populateUpdateOpLoweringPatterns(patterns);
+  populateSparseOpLoweringPatterns(patterns);
+}
+
+/// Reports the ops this lowering has no code for, each with its reason
+/// (the patterns only decline them, which would say less).
+static LogicalResult checkLowerable(Operation *root) {
+  bool lowerable = true;
+  root->walk([&](BroadcastParamsOp op) {
+    if (op.getNumRanks() == 1)
+      return;
+    op.emitError() << "optim.broadcast_params across " << op.getNumRanks()
+                   << " ranks needs a distributed runtime";
+    lowerable = false;
+  });
+  return success(lowerable);
+}
 
 namespace {
 struct ConvertOptimToLinalgPass
     : public optim::impl::ConvertOptimToLinalgBase<ConvertOptimToLinalgPass> {
-  void runOnOperation() override {}
+  void runOnOperation() override {
+    Operation *root = getOperation();
+    if (failed(checkLowerable(root)))
+      return signalPassFailure();
+
+    MLIRContext *context = &getContext();
+    ConversionTarget target(*context);
+    target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
+                           math::MathDialect, scf::SCFDialect,
+                           tensor::TensorDialect>();
+    target.addLegalOp<OptimizerOp, GroupOp, ParamOp, OrderParamsOp>();
+    target.addIllegalOp<
+        LearningRateOp, ScaleGradOp, DecayWeightOp, CentralizeOp, GlobalNormOp,
+        AllFiniteOp, BroadcastParamsOp, UniqueOp, SGDUpdateOp,
+        MomentumUpdateOp, AdamUpdateOp, AdamWeightDecayUpdateOp, LambUpdateOp,
+        LARSUpdateOp, AdagradUpdateOp, RMSPropUpdateOp, FTRLUpdateOp,
+        ProximalAdagradUpdateOp, AdaMaxUpdateOp, AdadeltaUpdateOp,
+        ASGDUpdateOp, RpropUpdateOp, LazyAdamUpdateOp>();
+
+    RewritePatternSet patterns(context);
+    populateOptimToLinalgConversionPatterns(patterns);
+    if (failed(applyPartialConversion(root, target, std::move(patterns))))
+      signalPassFailure();
+  }
 };
 } // namespace

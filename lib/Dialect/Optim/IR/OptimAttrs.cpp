@@ -389,7 +389,7 @@ mlir::optim::verifyLearningRate(function_ref<InFlightDiagnostic()> emitError,
     if (dense.getNumElements() == 0)
       return emitError() << "a per-step learning-rate list must not be empty";
     for (const APFloat &value : dense.getValues<APFloat>())
-      if (value.isNegative() || value.isNaN())
+      if ((value.isNegative() && !value.isZero()) || value.isNaN())
         return emitError() << "learning rate must be non-negative, got "
                            << value.convertToDouble();
     return success();
@@ -447,8 +447,13 @@ Attribute RuleAttr::parse(AsmParser &parser, Type) {
   NamedAttrList values;
   while (succeeded(parser.parseOptionalComma())) {
     StringRef key;
+    SMLoc keyLoc = parser.getCurrentLocation();
     if (parser.parseKeyword(&key) || parser.parseEqual())
       return {};
+    if (values.get(key)) {
+      parser.emitError(keyLoc) << "'" << key << "' is given twice";
+      return {};
+    }
     if (succeeded(parser.parseOptionalKeyword("true"))) {
       values.set(key, BoolAttr::get(ctx, true));
     } else if (succeeded(parser.parseOptionalKeyword("false"))) {
@@ -514,16 +519,23 @@ LogicalResult RuleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                        << spec.className;
   }
   // Constraints between values, as MindSpore's constructors check them.
+  auto get = [&](StringRef name) {
+    auto value = values.getAs<FloatAttr>(name);
+    return value ? value.getValueAsDouble()
+                 : spec.findHyperParam(name)->defaultValue;
+  };
   if (kind == RuleKind::SGD) {
-    auto get = [&](StringRef name, double fallback) {
-      auto value = values.getAs<FloatAttr>(name);
-      return value ? value.getValueAsDouble() : fallback;
-    };
     auto nesterov = values.getAs<BoolAttr>("nesterov");
     if (nesterov && nesterov.getValue() &&
-        (get("momentum", 0.0) <= 0.0 || get("dampening", 0.0) != 0.0))
+        (get("momentum") <= 0.0 || get("dampening") != 0.0))
       return emitError() << "SGD with nesterov requires momentum > 0 and "
                             "dampening == 0";
+  }
+  if (kind == RuleKind::Rprop) {
+    double minStep = get("min_step"), maxStep = get("max_step");
+    if (minStep > maxStep)
+      return emitError() << "Rprop's 'min_step' (" << minStep
+                         << ") must not exceed 'max_step' (" << maxStep << ")";
   }
   return success();
 }

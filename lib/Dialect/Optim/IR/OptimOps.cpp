@@ -156,9 +156,10 @@ LogicalResult OptimizerOp::verifyRegions() {
              << spec.className << " does not support";
   }
 
-  // Per-step learning-rate lists must agree in length across groups.
+  // Per-step learning-rate lists must agree in length across groups. As in
+  // MindSpore's `_parse_group_params`, the optimizer's own list takes part
+  // even when every group has its own learning rate.
   std::optional<int64_t> listLength;
-  Attribute listOwner;
   auto checkList = [&](Attribute lr) -> LogicalResult {
     std::optional<int64_t> length = getLearningRateListLength(lr);
     if (!length)
@@ -168,20 +169,14 @@ LogicalResult OptimizerOp::verifyRegions() {
                          "lengths: ")
              << *listLength << " and " << *length;
     listLength = length;
-    listOwner = lr;
     return success();
   };
-  bool anyGroupInherits = numGroups == 0;
-  for (GroupOp group : body.getOps<GroupOp>()) {
-    if (group.getLearningRateAttr()) {
-      if (failed(checkList(group.getLearningRateAttr())))
-        return failure();
-    } else {
-      anyGroupInherits = true;
-    }
-  }
-  if (anyGroupInherits && failed(checkList(getLearningRate())))
+  if (failed(checkList(getLearningRate())))
     return failure();
+  for (GroupOp group : body.getOps<GroupOp>())
+    if (Attribute lr = group.getLearningRateAttr())
+      if (failed(checkList(lr)))
+        return failure();
 
   // order_params names every grouped parameter exactly once.
   for (OrderParamsOp order : body.getOps<OrderParamsOp>()) {
@@ -322,6 +317,9 @@ LogicalResult UniqueOp::verify() {
     return emitOpError("indices must have rank 1");
   if (values.getRank() < 1)
     return emitOpError("values must have rank >= 1");
+  if (merged.getRank() != values.getRank())
+    return emitOpError("merged values must have the values' rank ")
+           << values.getRank() << ", got " << merged.getRank();
   if (!ShapedType::isDynamic(indices.getDimSize(0)) &&
       !ShapedType::isDynamic(values.getDimSize(0)) &&
       indices.getDimSize(0) != values.getDimSize(0))
@@ -330,8 +328,7 @@ LogicalResult UniqueOp::verify() {
   if (uniqueIndices.getElementType() != indices.getElementType())
     return emitOpError("unique indices must have the indices' element type");
   if (merged.getElementType() != values.getElementType() ||
-      merged.getShape().drop_front() != values.getShape().drop_front() ||
-      merged.getRank() != values.getRank())
+      merged.getShape().drop_front() != values.getShape().drop_front())
     return emitOpError("merged values must have the values' element type "
                        "and row shape");
   if (!ShapedType::isDynamic(merged.getDimSize(0)) ||
@@ -361,6 +358,13 @@ static LogicalResult verifyUpdate(Operation *op, Value param,
                           [&](const StateSpec *s) { diag << s->name; });
     return diag << "), got " << states.size();
   }
+  // The generic form can spell any number of results; the new parameter
+  // and one new value per state are expected.
+  if (op->getNumResults() != 1 + states.size())
+    return op->emitOpError("expects ")
+           << 1 + states.size()
+           << " results (the new parameter and one per state), got "
+           << op->getNumResults();
   Type paramType = param.getType();
   for (auto [state, stateSpec] : llvm::zip(states, active))
     if (state.getType() != paramType)
@@ -377,13 +381,20 @@ static LogicalResult verifyUpdate(Operation *op, Value param,
   if (std::optional<double> lr = getConstantF32(scalars.front()))
     if (!(*lr >= 0.0))
       return op->emitOpError("'lr' must be non-negative, got ") << *lr;
-  for (auto [hyper, value] :
-       llvm::zip(spec->getOperandHyperParams(), scalars.drop_front()))
+  SmallVector<const HyperParamSpec *> hypers = spec->getOperandHyperParams();
+  for (auto [hyper, value] : llvm::zip(hypers, scalars.drop_front()))
     if (std::optional<double> constant = getConstantF32(value))
       if (!isInRange(hyper->range, *constant))
         return op->emitOpError("'")
                << hyper->name << "' must be " << describeRange(hyper->range)
                << ", got " << *constant;
+  // The group's weight decay follows the hyper-parameters where the rule
+  // applies it itself.
+  if (spec->decayInRule)
+    if (std::optional<double> wd = getConstantF32(scalars[1 + hypers.size()]))
+      if (!(*wd >= 0.0))
+        return op->emitOpError("'weight_decay' must be non-negative, got ")
+               << *wd;
   return success();
 }
 

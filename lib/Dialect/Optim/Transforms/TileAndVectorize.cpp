@@ -34,6 +34,52 @@ static bool isContiguous(linalg::GenericOp op) {
                       [](AffineMap map) { return map.isIdentity(); });
 }
 
+/// Reads an output's initial value through its output block argument when the
+/// same tensor is also an input with the same indexing map (e.g. weight decay
+/// reads the parameter the update writes). Otherwise, once tiled, the input
+/// read looks like a read of the old tensor after the loop wrote the new one,
+/// and bufferization would copy the parameter to keep the old value alive.
+static linalg::GenericOp foldInputsAliasingOutputs(RewriterBase &rewriter,
+                                                   linalg::GenericOp op) {
+  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
+  unsigned numInputs = op.getNumDpsInputs();
+  Block *body = op.getBody();
+  SmallVector<Value> keptInputs;
+  SmallVector<AffineMap> keptMaps;
+  SmallVector<unsigned> erasedArgs;
+  for (unsigned i = 0; i < numInputs; ++i) {
+    Value input = op.getDpsInputOperand(i)->get();
+    std::optional<unsigned> alias;
+    for (OpOperand &init : op.getDpsInitsMutable())
+      if (init.get() == input &&
+          maps[init.getOperandNumber()] == maps[i])
+        alias = init.getOperandNumber() - numInputs;
+    if (!alias) {
+      keptInputs.push_back(input);
+      keptMaps.push_back(maps[i]);
+      continue;
+    }
+    rewriter.replaceAllUsesWith(body->getArgument(i),
+                                body->getArgument(numInputs + *alias));
+    erasedArgs.push_back(i);
+  }
+  if (erasedArgs.empty())
+    return op;
+  for (unsigned i = numInputs; i < maps.size(); ++i)
+    keptMaps.push_back(maps[i]);
+  rewriter.setInsertionPoint(op);
+  auto replacement = linalg::GenericOp::create(
+      rewriter, op.getLoc(), op.getResultTypes(), keptInputs,
+      op.getDpsInits(), keptMaps, op.getIteratorTypesArray());
+  replacement->setDiscardableAttrs(op->getDiscardableAttrDictionary());
+  rewriter.inlineRegionBefore(op.getRegion(), replacement.getRegion(),
+                              replacement.getRegion().end());
+  for (unsigned i : llvm::reverse(erasedArgs))
+    replacement.getBody()->eraseArgument(i);
+  rewriter.replaceOp(op, replacement->getResults());
+  return replacement;
+}
+
 namespace {
 struct TileAndVectorizePass
     : public optim::impl::OptimTileAndVectorizeBase<TileAndVectorizePass> {
@@ -90,6 +136,7 @@ struct TileAndVectorizePass
   }
 
   LogicalResult tileAndPeel(RewriterBase &rewriter, linalg::GenericOp op) {
+    op = foldInputsAliasingOutputs(rewriter, op);
     rewriter.setInsertionPoint(op);
     linalg::LinalgOp current = op;
     if (op.getNumLoops() > 1 && isContiguous(op)) {

@@ -223,7 +223,7 @@ def Optim_RuleAttr : Optim_Attr<"Rule", "rule"> {
     take MindSpore's defaults; the printed form lists all of them.
 
     ```mlir
-    #optim.rule<adam, beta1 = 9.000000e-01, beta2 = 9.990000e-01, eps = 1.000000e-08, use_nesterov = false, use_amsgrad = false>
+    #optim.rule<adam, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-08, use_nesterov = false, use_amsgrad = false>
     ```
   }];
   let parameters = (ins "::mlir::optim::RuleKind":$kind,

@@ -1,0 +1,260 @@
+//===- BaseOps.cpp - lower the optim base-class compute ops ---------------===//
+//
+// scale_grad, decay_weight and the apply half of centralize become
+// elementwise generics with `tensor.empty` outputs, so that upstream
+// elementwise fusion merges them into the update generic that consumes them.
+// Reductions (centralization's row means, global_norm, all_finite) are
+// reduction generics.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Patterns.h"
+#include "Utils.h"
+
+#include "optim/Dialect/Optim/IR/Optim.h"
+
+#include "mlir/Dialect/SCF/IR/SCF.h"
+#include "mlir/Transforms/DialectConversion.h"
+
+using namespace mlir;
+using namespace mlir::optim;
+
+/// The compute type of a float tensor's elements.
+static FloatType getComputeTypeOf(Value tensor) {
+  return getComputeType(
+      cast<RankedTensorType>(tensor.getType()).getElementType());
+}
+
+/// Number of elements in one row (dimension 0) of `tensor`, in `math`'s type.
+static Value buildRowSize(OpBuilder &b, Location loc, const FloatMath &math,
+                          Value tensor) {
+  auto type = cast<RankedTensorType>(tensor.getType());
+  int64_t staticSize = 1;
+  Value dynamicSize;
+  for (int64_t dim = 1; dim < type.getRank(); ++dim) {
+    if (!type.isDynamicDim(dim)) {
+      staticSize *= type.getDimSize(dim);
+      continue;
+    }
+    Value size = tensor::DimOp::create(b, loc, tensor, dim);
+    dynamicSize =
+        dynamicSize ? arith::MulIOp::create(b, loc, dynamicSize, size) : size;
+  }
+  if (!dynamicSize)
+    return math.constant(static_cast<double>(staticSize));
+  if (staticSize != 1)
+    dynamicSize = arith::MulIOp::create(
+        b, loc, dynamicSize, arith::ConstantIndexOp::create(b, loc, staticSize));
+  return math.fromSignedInt(
+      arith::IndexCastOp::create(b, loc, b.getI64Type(), dynamicSize));
+}
+
+/// `grad` minus the mean of its row over all axes but the first: a
+/// reduction generic summing each row, then an elementwise generic
+/// subtracting `sum / row_size` (broadcast along the row).
+static Value buildCentralized(OpBuilder &b, Location loc, Value grad) {
+  FloatType computeType = getComputeTypeOf(grad);
+  unsigned rank = cast<RankedTensorType>(grad.getType()).getRank();
+  Value init = buildFilledTensor(b, loc, tensor::getMixedSize(b, loc, grad, 0),
+                                 b.getFloatAttr(computeType, 0.0));
+  Value rowSums =
+      buildReduction(b, loc, grad, init, /*numKeptDims=*/1,
+                     [&](OpBuilder &nested, Location nestedLoc,
+                         ValueRange elements,
+                         ValueRange sums) -> SmallVector<Value> {
+                       FloatMath math(nested, nestedLoc, computeType);
+                       return {math.add(sums[0], math.cast(elements[0]))};
+                     })
+          .front();
+  Value rowSize = buildRowSize(b, loc, FloatMath(b, loc, computeType), grad);
+  AffineMap rowMap =
+      AffineMap::get(rank, /*symbolCount=*/0, b.getAffineDimExpr(0));
+  return buildElementwise(
+             b, loc, computeType, {grad, rowSums}, buildEmptyLike(b, loc, grad),
+             [&](const FloatMath &math, ArrayRef<Value> inputs,
+                 ArrayRef<Value>) -> SmallVector<Value> {
+               Value mean = math.div(inputs[1], rowSize);
+               return {math.sub(inputs[0], mean)};
+             },
+             {b.getMultiDimIdentityMap(rank), rowMap})
+      .front();
+}
+
+namespace {
+struct LearningRateLowering : OpConversionPattern<LearningRateOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(LearningRateOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, op.getScheduleInterface().buildLearningRate(
+                               rewriter, op.getLoc(), adaptor.getStep()));
+    return success();
+  }
+};
+
+struct ScaleGradLowering : OpConversionPattern<ScaleGradOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(ScaleGradOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value grad = adaptor.getGrad();
+    FloatMath outside(rewriter, loc, getComputeTypeOf(grad));
+    // grad * (1 / loss_scale).
+    Value inverse = outside.div(outside.constant(1.0),
+                                outside.cast(adaptor.getLossScale()));
+    rewriter.replaceOp(
+        op, buildElementwise(
+                rewriter, loc, outside.getType(), grad,
+                buildEmptyLike(rewriter, loc, grad),
+                [&](const FloatMath &math, ArrayRef<Value> inputs,
+                    ArrayRef<Value>) -> SmallVector<Value> {
+                  return {math.mul(inputs[0], inverse)};
+                }));
+    return success();
+  }
+};
+
+struct DecayWeightLowering : OpConversionPattern<DecayWeightOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(DecayWeightOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value grad = adaptor.getGrad();
+    FloatMath outside(rewriter, loc, getComputeTypeOf(grad));
+    Value weightDecay = outside.cast(adaptor.getWeightDecay());
+    // grad + weight_decay * param.
+    rewriter.replaceOp(
+        op, buildElementwise(
+                rewriter, loc, outside.getType(), {grad, adaptor.getParam()},
+                buildEmptyLike(rewriter, loc, grad),
+                [&](const FloatMath &math, ArrayRef<Value> inputs,
+                    ArrayRef<Value>) -> SmallVector<Value> {
+                  return {math.add(inputs[0], math.mul(weightDecay, inputs[1]))};
+                }));
+    return success();
+  }
+};
+
+struct CentralizeLowering : OpConversionPattern<CentralizeOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(CentralizeOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value grad = adaptor.getGrad();
+    RankedTensorType type = op.getGrad().getType();
+    if (!CentralizeOp::appliesTo(type)) {
+      rewriter.replaceOp(op, grad);
+      return success();
+    }
+    if (!type.isDynamicDim(1)) {
+      rewriter.replaceOp(op, buildCentralized(rewriter, loc, grad));
+      return success();
+    }
+    // A dynamic second dimension: check "a multiple of 16" at run time.
+    Value dim1 = tensor::DimOp::create(rewriter, loc, grad, 1);
+    Value remainder = arith::RemUIOp::create(
+        rewriter, loc, dim1, arith::ConstantIndexOp::create(rewriter, loc, 16));
+    Value applies = arith::CmpIOp::create(
+        rewriter, loc, arith::CmpIPredicate::eq, remainder,
+        arith::ConstantIndexOp::create(rewriter, loc, 0));
+    auto ifOp = scf::IfOp::create(
+        rewriter, loc, applies,
+        [&](OpBuilder &b, Location thenLoc) {
+          scf::YieldOp::create(b, thenLoc,
+                               buildCentralized(b, thenLoc, grad));
+        },
+        [&](OpBuilder &b, Location elseLoc) {
+          scf::YieldOp::create(b, elseLoc, grad);
+        });
+    rewriter.replaceOp(op, ifOp.getResults());
+    return success();
+  }
+};
+
+struct GlobalNormLowering : OpConversionPattern<GlobalNormOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(GlobalNormOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    FloatMath f32(rewriter, loc, rewriter.getF32Type());
+    Value total;
+    for (Value tensor : adaptor.getTensors()) {
+      Value sum =
+          buildSumsOfSquares(rewriter, loc, getComputeTypeOf(tensor), tensor,
+                             /*numTerms=*/1,
+                             [](const FloatMath &, ArrayRef<Value> elements) {
+                               return SmallVector<Value>{elements[0]};
+                             })
+              .front();
+      sum = f32.cast(sum);
+      total = total ? f32.add(total, sum) : sum;
+    }
+    rewriter.replaceOp(op, f32.sqrt(total));
+    return success();
+  }
+};
+
+struct AllFiniteLowering : OpConversionPattern<AllFiniteOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(AllFiniteOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value allFinite;
+    for (Value tensor : adaptor.getTensors()) {
+      FloatType computeType = getComputeTypeOf(tensor);
+      Value init = buildFilledTensor(
+          rewriter, loc, {}, rewriter.getIntegerAttr(rewriter.getI1Type(), 1));
+      Value reduced =
+          buildReduction(rewriter, loc, tensor, init, /*numKeptDims=*/0,
+                         [&](OpBuilder &b, Location bodyLoc,
+                             ValueRange elements,
+                             ValueRange finite) -> SmallVector<Value> {
+                           FloatMath math(b, bodyLoc, computeType);
+                           Value element = math.cast(elements[0]);
+                           return {math.logicalAnd(finite[0],
+                                                   math.isFinite(element))};
+                         })
+              .front();
+      Value finite = tensor::ExtractOp::create(rewriter, loc, reduced);
+      allFinite = allFinite
+                      ? arith::AndIOp::create(rewriter, loc, allFinite, finite)
+                      : finite;
+    }
+    rewriter.replaceOp(op, allFinite);
+    return success();
+  }
+};
+
+/// The single-rank case; across ranks, the pass reports an error before
+/// converting anything (see `checkLowerable` in OptimToLinalg.cpp).
+struct BroadcastParamsLowering : OpConversionPattern<BroadcastParamsOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(BroadcastParamsOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    if (op.getNumRanks() != 1)
+      return rewriter.notifyMatchFailure(
+          op, "a broadcast across ranks needs a distributed runtime");
+    rewriter.replaceOp(op, adaptor.getParams());
+    return success();
+  }
+};
+} // namespace
+
+void mlir::optim::populateBaseOpLoweringPatterns(RewritePatternSet &patterns) {
+  patterns.add<LearningRateLowering, ScaleGradLowering, DecayWeightLowering,
+               CentralizeLowering, GlobalNormLowering, AllFiniteLowering,
+               BroadcastParamsLowering>(patterns.getContext());
+}

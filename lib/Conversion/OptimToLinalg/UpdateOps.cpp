@@ -1,0 +1,59 @@
+//===- UpdateOps.cpp - lower the dense update rules -----------------------===//
+//
+// Every dense update op becomes one elementwise linalg.generic with
+// ins(grad) and outs(param, states...): the body reads the current parameter
+// and states from the output block arguments, so one-shot bufferization
+// updates the caller's buffers in place. Lamb and LARS first reduce the
+// norms they need in one reduction generic; their trust ratio is scalar code
+// between the two generics. The math itself lives in UpdateRules.cpp.
+//
+//===----------------------------------------------------------------------===//
+
+#include "Patterns.h"
+#include "UpdateRules.h"
+
+#include "mlir/Transforms/DialectConversion.h"
+
+using namespace mlir;
+using namespace mlir::optim;
+
+namespace {
+template <typename Rule>
+struct DenseUpdateLowering : OpConversionPattern<typename Rule::Op> {
+  using Op = typename Rule::Op;
+  using OpConversionPattern<Op>::OpConversionPattern;
+  using OpAdaptor = typename OpConversionPattern<Op>::OpAdaptor;
+
+  LogicalResult
+  matchAndRewrite(Op op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value grad = adaptor.getGrad(), param = adaptor.getParam();
+    ValueRange states = adaptor.getStates();
+    FloatType computeType = getComputeType(
+        cast<RankedTensorType>(param.getType()).getElementType());
+    FloatMath outside(rewriter, loc, computeType);
+    Rule rule(outside, op, adaptor);
+    if constexpr (Rule::kNumNorms > 0)
+      rule.setNorms(outside, buildNorms(rewriter, loc, computeType, rule, grad,
+                                        param, states));
+    rewriter.replaceOp(op, buildUpdateGeneric(rewriter, loc, computeType, rule,
+                                              grad, param, states));
+    return success();
+  }
+};
+} // namespace
+
+void mlir::optim::populateUpdateOpLoweringPatterns(
+    RewritePatternSet &patterns) {
+  patterns.add<DenseUpdateLowering<SGDRule>, DenseUpdateLowering<MomentumRule>,
+               DenseUpdateLowering<AdamRule>,
+               DenseUpdateLowering<AdamWeightDecayRule>,
+               DenseUpdateLowering<LambRule>, DenseUpdateLowering<LARSRule>,
+               DenseUpdateLowering<AdagradRule>,
+               DenseUpdateLowering<RMSPropRule>, DenseUpdateLowering<FTRLRule>,
+               DenseUpdateLowering<ProximalAdagradRule>,
+               DenseUpdateLowering<AdaMaxRule>,
+               DenseUpdateLowering<AdadeltaRule>, DenseUpdateLowering<ASGDRule>,
+               DenseUpdateLowering<RpropRule>>(patterns.getContext());
+}

@@ -1,0 +1,237 @@
+//===- Utils.cpp - building blocks of the optim-to-linalg lowering --------===//
+
+#include "Utils.h"
+
+#include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/Tensor/IR/Tensor.h"
+
+#include <limits>
+
+using namespace mlir;
+using namespace mlir::optim;
+
+FloatType mlir::optim::getComputeType(Type elementType) {
+  auto floatType = cast<FloatType>(elementType);
+  if (floatType.getWidth() < 32)
+    return Float32Type::get(elementType.getContext());
+  return floatType;
+}
+
+Value mlir::optim::convertFloat(OpBuilder &b, Location loc, Value value,
+                                Type to) {
+  auto from = cast<FloatType>(value.getType());
+  if (from == to)
+    return value;
+  auto toFloat = cast<FloatType>(to);
+  if (from.getWidth() < toFloat.getWidth())
+    return arith::ExtFOp::create(b, loc, toFloat, value);
+  return arith::TruncFOp::create(b, loc, toFloat, value);
+}
+
+//===----------------------------------------------------------------------===//
+// FloatMath
+//===----------------------------------------------------------------------===//
+
+Value FloatMath::constant(double value) const {
+  return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
+}
+
+Value FloatMath::fromSignedInt(Value value) const {
+  return arith::SIToFPOp::create(b, loc, type, value);
+}
+
+Value FloatMath::add(Value x, Value y) const {
+  return arith::AddFOp::create(b, loc, x, y);
+}
+Value FloatMath::sub(Value x, Value y) const {
+  return arith::SubFOp::create(b, loc, x, y);
+}
+Value FloatMath::mul(Value x, Value y) const {
+  return arith::MulFOp::create(b, loc, x, y);
+}
+Value FloatMath::div(Value x, Value y) const {
+  return arith::DivFOp::create(b, loc, x, y);
+}
+Value FloatMath::neg(Value x) const { return arith::NegFOp::create(b, loc, x); }
+Value FloatMath::sqrt(Value x) const { return math::SqrtOp::create(b, loc, x); }
+Value FloatMath::abs(Value x) const { return math::AbsFOp::create(b, loc, x); }
+Value FloatMath::pow(Value base, Value exponent) const {
+  return math::PowFOp::create(b, loc, base, exponent);
+}
+Value FloatMath::max(Value x, Value y) const {
+  return arith::MaximumFOp::create(b, loc, x, y);
+}
+Value FloatMath::min(Value x, Value y) const {
+  return arith::MinimumFOp::create(b, loc, x, y);
+}
+Value FloatMath::copySign(Value magnitude, Value sign) const {
+  return math::CopySignOp::create(b, loc, magnitude, sign);
+}
+
+Value FloatMath::sign(Value x) const {
+  Value zero = constant(0.0);
+  Value negativeOrSelf = select(less(x, zero), constant(-1.0), x);
+  return select(greater(x, zero), constant(1.0), negativeOrSelf);
+}
+
+Value FloatMath::greater(Value x, Value y) const {
+  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, y);
+}
+Value FloatMath::less(Value x, Value y) const {
+  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x, y);
+}
+Value FloatMath::equal(Value x, Value y) const {
+  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x, y);
+}
+Value FloatMath::isFinite(Value x) const {
+  return less(abs(x), constant(std::numeric_limits<double>::infinity()));
+}
+Value FloatMath::select(Value condition, Value ifTrue, Value ifFalse) const {
+  return arith::SelectOp::create(b, loc, condition, ifTrue, ifFalse);
+}
+Value FloatMath::logicalAnd(Value x, Value y) const {
+  return arith::AndIOp::create(b, loc, x, y);
+}
+
+//===----------------------------------------------------------------------===//
+// linalg.generic shapes
+//===----------------------------------------------------------------------===//
+
+SmallVector<Value> mlir::optim::buildElementwise(
+    OpBuilder &b, Location loc, FloatType computeType, ValueRange inputs,
+    ValueRange outputs, ElementwiseBodyFn body, ArrayRef<AffineMap> inputMaps) {
+  assert(!outputs.empty() && "an elementwise generic needs an output");
+  assert((inputMaps.empty() || inputMaps.size() == inputs.size()) &&
+         "one map per input");
+  unsigned rank = cast<RankedTensorType>(outputs.front().getType()).getRank();
+  AffineMap identity = b.getMultiDimIdentityMap(rank);
+  SmallVector<AffineMap> maps(inputMaps.begin(), inputMaps.end());
+  if (maps.empty())
+    maps.assign(inputs.size(), identity);
+  maps.append(outputs.size(), identity);
+  SmallVector<utils::IteratorType> iterators(rank,
+                                             utils::IteratorType::parallel);
+  auto generic = linalg::GenericOp::create(
+      b, loc, outputs.getTypes(), inputs, outputs, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        FloatMath math(nested, nestedLoc, computeType);
+        SmallVector<Value> ins, outs;
+        for (Value arg : args.take_front(inputs.size()))
+          ins.push_back(math.cast(arg));
+        // A tensor.empty destination has no values to read.
+        for (auto [output, arg] :
+             llvm::zip(outputs, args.drop_front(inputs.size())))
+          outs.push_back(output.getDefiningOp<tensor::EmptyOp>()
+                             ? Value()
+                             : math.cast(arg));
+        SmallVector<Value> results = body(math, ins, outs);
+        assert(results.size() == outputs.size() && "one result per output");
+        for (auto [result, arg] :
+             llvm::zip(results, args.drop_front(inputs.size())))
+          result = convertFloat(nested, nestedLoc, result, arg.getType());
+        linalg::YieldOp::create(nested, nestedLoc, results);
+      });
+  return llvm::to_vector_of<Value>(generic.getResults());
+}
+
+SmallVector<Value> mlir::optim::buildReduction(OpBuilder &b, Location loc,
+                                               ValueRange inputs,
+                                               ValueRange inits,
+                                               unsigned numKeptDims,
+                                               ReductionBodyFn body) {
+  unsigned rank = cast<RankedTensorType>(inputs.front().getType()).getRank();
+  assert(numKeptDims <= rank && "cannot keep more dimensions than there are");
+  SmallVector<AffineMap> maps(inputs.size(), b.getMultiDimIdentityMap(rank));
+  SmallVector<AffineExpr> keptDims;
+  for (unsigned dim = 0; dim < numKeptDims; ++dim)
+    keptDims.push_back(b.getAffineDimExpr(dim));
+  maps.append(inits.size(),
+              AffineMap::get(rank, /*symbolCount=*/0, keptDims, b.getContext()));
+  SmallVector<utils::IteratorType> iterators(numKeptDims,
+                                             utils::IteratorType::parallel);
+  iterators.append(rank - numKeptDims, utils::IteratorType::reduction);
+  auto generic = linalg::GenericOp::create(
+      b, loc, inits.getTypes(), inputs, inits, maps, iterators,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+        SmallVector<Value> results =
+            body(nested, nestedLoc, args.take_front(inputs.size()),
+                 args.drop_front(inputs.size()));
+        linalg::YieldOp::create(nested, nestedLoc, results);
+      });
+  return llvm::to_vector_of<Value>(generic.getResults());
+}
+
+SmallVector<Value> mlir::optim::buildSumsOfSquares(OpBuilder &b, Location loc,
+                                                   FloatType computeType,
+                                                   ValueRange inputs,
+                                                   unsigned numTerms,
+                                                   SquaredTermsFn terms) {
+  // One accumulator each, so that bufferization gives each its own buffer.
+  SmallVector<Value> inits;
+  for (unsigned term = 0; term < numTerms; ++term)
+    inits.push_back(
+        buildFilledTensor(b, loc, {}, b.getFloatAttr(computeType, 0.0)));
+  SmallVector<Value> sums = buildReduction(
+      b, loc, inputs, inits, /*numKeptDims=*/0,
+      [&](OpBuilder &nested, Location nestedLoc, ValueRange elements,
+          ValueRange accumulators) {
+        FloatMath math(nested, nestedLoc, computeType);
+        SmallVector<Value> values;
+        for (Value element : elements)
+          values.push_back(math.cast(element));
+        SmallVector<Value> results = terms(math, values);
+        assert(results.size() == numTerms && "one term per accumulator");
+        for (auto [result, accumulator] : llvm::zip(results, accumulators))
+          result = math.add(accumulator, math.square(result));
+        return results;
+      });
+  for (Value &sum : sums)
+    sum = tensor::ExtractOp::create(b, loc, sum, ValueRange{});
+  return sums;
+}
+
+Value mlir::optim::buildFilledTensor(OpBuilder &b, Location loc,
+                                     ArrayRef<OpFoldResult> sizes,
+                                     TypedAttr value) {
+  Value empty = tensor::EmptyOp::create(b, loc, sizes, value.getType());
+  Value scalar = arith::ConstantOp::create(b, loc, value);
+  return linalg::FillOp::create(b, loc, ValueRange{scalar}, ValueRange{empty})
+      .getResult(0);
+}
+
+Value mlir::optim::buildEmptyLike(OpBuilder &b, Location loc, Value like,
+                                  Type elementType) {
+  auto type = cast<RankedTensorType>(like.getType());
+  return tensor::EmptyOp::create(
+      b, loc, tensor::getMixedSizes(b, loc, like),
+      elementType ? elementType : type.getElementType());
+}
+
+/// Offsets, sizes and strides of row `row` of `tensor`.
+static void getRowSlice(OpBuilder &b, Location loc, Value tensor, Value row,
+                        SmallVectorImpl<OpFoldResult> &offsets,
+                        SmallVectorImpl<OpFoldResult> &sizes,
+                        SmallVectorImpl<OpFoldResult> &strides) {
+  sizes = tensor::getMixedSizes(b, loc, tensor);
+  sizes.front() = b.getIndexAttr(1);
+  offsets.assign(sizes.size(), b.getIndexAttr(0));
+  offsets.front() = row;
+  strides.assign(sizes.size(), b.getIndexAttr(1));
+}
+
+Value mlir::optim::extractRow(OpBuilder &b, Location loc, Value tensor,
+                              Value row) {
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+  getRowSlice(b, loc, tensor, row, offsets, sizes, strides);
+  return tensor::ExtractSliceOp::create(b, loc, tensor, offsets, sizes,
+                                        strides);
+}
+
+Value mlir::optim::insertRow(OpBuilder &b, Location loc, Value rowTensor,
+                             Value dest, Value row) {
+  SmallVector<OpFoldResult> offsets, sizes, strides;
+  getRowSlice(b, loc, dest, row, offsets, sizes, strides);
+  return tensor::InsertSliceOp::create(b, loc, rowTensor, dest, offsets, sizes,
+                                       strides);
+}
