@@ -27,6 +27,8 @@ llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.optim_tools_dir, t))],
     tool_dirs)
 config.substitutions.append(("%llvm_lib_dir", config.llvm_lib_dir))
+config.substitutions.append(("%cmake", config.cmake_command))
+config.substitutions.append(("%mlir_cmake_dir", config.mlir_cmake_dir))
 config.substitutions.append(("%clang", os.path.join(config.llvm_tools_dir, "clang")))
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.optim_tools_dir, append_path=True)
