@@ -19,12 +19,6 @@
 using namespace mlir;
 using namespace mlir::optim;
 
-/// The compute type of a float tensor's elements.
-static FloatType getComputeTypeOf(Value tensor) {
-  return getComputeType(
-      cast<RankedTensorType>(tensor.getType()).getElementType());
-}
-
 /// Number of elements in one row (dimension 0) of `tensor`, in `math`'s type.
 static Value buildRowSize(OpBuilder &b, Location loc, const FloatMath &math,
                           Value tensor) {
@@ -44,7 +38,8 @@ static Value buildRowSize(OpBuilder &b, Location loc, const FloatMath &math,
     return math.constant(static_cast<double>(staticSize));
   if (staticSize != 1)
     dynamicSize = arith::MulIOp::create(
-        b, loc, dynamicSize, arith::ConstantIndexOp::create(b, loc, staticSize));
+        b, loc, dynamicSize,
+        arith::ConstantIndexOp::create(b, loc, staticSize));
   return math.fromSignedInt(
       arith::IndexCastOp::create(b, loc, b.getI64Type(), dynamicSize));
 }
@@ -53,7 +48,7 @@ static Value buildRowSize(OpBuilder &b, Location loc, const FloatMath &math,
 /// reduction generic summing each row, then an elementwise generic
 /// subtracting `sum / row_size` (broadcast along the row).
 static Value buildCentralized(OpBuilder &b, Location loc, Value grad) {
-  FloatType computeType = getComputeTypeOf(grad);
+  FloatType computeType = getElementComputeType(grad);
   unsigned rank = cast<RankedTensorType>(grad.getType()).getRank();
   Value init = buildFilledTensor(b, loc, tensor::getMixedSize(b, loc, grad, 0),
                                  b.getFloatAttr(computeType, 0.0));
@@ -69,15 +64,13 @@ static Value buildCentralized(OpBuilder &b, Location loc, Value grad) {
   Value rowSize = buildRowSize(b, loc, FloatMath(b, loc, computeType), grad);
   AffineMap rowMap =
       AffineMap::get(rank, /*symbolCount=*/0, b.getAffineDimExpr(0));
-  return buildElementwise(
-             b, loc, computeType, {grad, rowSums}, buildEmptyLike(b, loc, grad),
-             [&](const FloatMath &math, ArrayRef<Value> inputs,
-                 ArrayRef<Value>) -> SmallVector<Value> {
-               Value mean = math.div(inputs[1], rowSize);
-               return {math.sub(inputs[0], mean)};
-             },
-             {b.getMultiDimIdentityMap(rank), rowMap})
-      .front();
+  return buildElementwiseMap(
+      b, loc, computeType, {grad, rowSums}, grad,
+      [&](const FloatMath &math, ArrayRef<Value> elements) {
+        Value mean = math.div(elements[1], rowSize);
+        return math.sub(elements[0], mean);
+      },
+      {b.getMultiDimIdentityMap(rank), rowMap});
 }
 
 namespace {
@@ -101,17 +94,15 @@ struct ScaleGradLowering : OpConversionPattern<ScaleGradOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value grad = adaptor.getGrad();
-    FloatMath outside(rewriter, loc, getComputeTypeOf(grad));
+    FloatMath outside(rewriter, loc, getElementComputeType(grad));
     // grad * (1 / loss_scale).
     Value inverse = outside.div(outside.constant(1.0),
                                 outside.cast(adaptor.getLossScale()));
     rewriter.replaceOp(
-        op, buildElementwise(
-                rewriter, loc, outside.getType(), grad,
-                buildEmptyLike(rewriter, loc, grad),
-                [&](const FloatMath &math, ArrayRef<Value> inputs,
-                    ArrayRef<Value>) -> SmallVector<Value> {
-                  return {math.mul(inputs[0], inverse)};
+        op, buildElementwiseMap(
+                rewriter, loc, outside.getType(), grad, grad,
+                [&](const FloatMath &math, ArrayRef<Value> elements) {
+                  return math.mul(elements[0], inverse);
                 }));
     return success();
   }
@@ -125,16 +116,15 @@ struct DecayWeightLowering : OpConversionPattern<DecayWeightOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value grad = adaptor.getGrad();
-    FloatMath outside(rewriter, loc, getComputeTypeOf(grad));
+    FloatMath outside(rewriter, loc, getElementComputeType(grad));
     Value weightDecay = outside.cast(adaptor.getWeightDecay());
     // grad + weight_decay * param.
     rewriter.replaceOp(
-        op, buildElementwise(
+        op, buildElementwiseMap(
                 rewriter, loc, outside.getType(), {grad, adaptor.getParam()},
-                buildEmptyLike(rewriter, loc, grad),
-                [&](const FloatMath &math, ArrayRef<Value> inputs,
-                    ArrayRef<Value>) -> SmallVector<Value> {
-                  return {math.add(inputs[0], math.mul(weightDecay, inputs[1]))};
+                grad, [&](const FloatMath &math, ArrayRef<Value> elements) {
+                  return math.add(elements[0],
+                                  math.mul(weightDecay, elements[1]));
                 }));
     return success();
   }
@@ -167,8 +157,7 @@ struct CentralizeLowering : OpConversionPattern<CentralizeOp> {
     auto ifOp = scf::IfOp::create(
         rewriter, loc, applies,
         [&](OpBuilder &b, Location thenLoc) {
-          scf::YieldOp::create(b, thenLoc,
-                               buildCentralized(b, thenLoc, grad));
+          scf::YieldOp::create(b, thenLoc, buildCentralized(b, thenLoc, grad));
         },
         [&](OpBuilder &b, Location elseLoc) {
           scf::YieldOp::create(b, elseLoc, grad);
@@ -188,13 +177,13 @@ struct GlobalNormLowering : OpConversionPattern<GlobalNormOp> {
     FloatMath f32(rewriter, loc, rewriter.getF32Type());
     Value total;
     for (Value tensor : adaptor.getTensors()) {
-      Value sum =
-          buildSumsOfSquares(rewriter, loc, getComputeTypeOf(tensor), tensor,
-                             /*numTerms=*/1,
-                             [](const FloatMath &, ArrayRef<Value> elements) {
-                               return SmallVector<Value>{elements[0]};
-                             })
-              .front();
+      Value sum = buildSumsOfSquares(
+                      rewriter, loc, getElementComputeType(tensor), tensor,
+                      /*numTerms=*/1,
+                      [](const FloatMath &, ArrayRef<Value> elements) {
+                        return SmallVector<Value>{elements[0]};
+                      })
+                      .front();
       sum = f32.cast(sum);
       total = total ? f32.add(total, sum) : sum;
     }
@@ -212,19 +201,18 @@ struct AllFiniteLowering : OpConversionPattern<AllFiniteOp> {
     Location loc = op.getLoc();
     Value allFinite;
     for (Value tensor : adaptor.getTensors()) {
-      FloatType computeType = getComputeTypeOf(tensor);
+      FloatType computeType = getElementComputeType(tensor);
       Value init = buildFilledTensor(
           rewriter, loc, {}, rewriter.getIntegerAttr(rewriter.getI1Type(), 1));
       Value reduced =
-          buildReduction(rewriter, loc, tensor, init, /*numKeptDims=*/0,
-                         [&](OpBuilder &b, Location bodyLoc,
-                             ValueRange elements,
-                             ValueRange finite) -> SmallVector<Value> {
-                           FloatMath math(b, bodyLoc, computeType);
-                           Value element = math.cast(elements[0]);
-                           return {math.logicalAnd(finite[0],
-                                                   math.isFinite(element))};
-                         })
+          buildReduction(
+              rewriter, loc, tensor, init, /*numKeptDims=*/0,
+              [&](OpBuilder &b, Location bodyLoc, ValueRange elements,
+                  ValueRange finite) -> SmallVector<Value> {
+                FloatMath math(b, bodyLoc, computeType);
+                Value element = math.cast(elements[0]);
+                return {math.logicalAnd(finite[0], math.isFinite(element))};
+              })
               .front();
       Value finite = tensor::ExtractOp::create(rewriter, loc, reduced);
       allFinite = allFinite

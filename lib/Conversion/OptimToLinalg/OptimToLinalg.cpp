@@ -59,11 +59,11 @@ struct ConvertOptimToLinalgPass
     target.addLegalOp<OptimizerOp, GroupOp, ParamOp, OrderParamsOp>();
     target.addIllegalOp<
         LearningRateOp, ScaleGradOp, DecayWeightOp, CentralizeOp, GlobalNormOp,
-        AllFiniteOp, BroadcastParamsOp, UniqueOp, SGDUpdateOp,
-        MomentumUpdateOp, AdamUpdateOp, AdamWeightDecayUpdateOp, LambUpdateOp,
-        LARSUpdateOp, AdagradUpdateOp, RMSPropUpdateOp, FTRLUpdateOp,
-        ProximalAdagradUpdateOp, AdaMaxUpdateOp, AdadeltaUpdateOp,
-        ASGDUpdateOp, RpropUpdateOp, LazyAdamUpdateOp>();
+        AllFiniteOp, BroadcastParamsOp, UniqueOp, SGDUpdateOp, MomentumUpdateOp,
+        AdamUpdateOp, AdamWeightDecayUpdateOp, LambUpdateOp, LARSUpdateOp,
+        AdagradUpdateOp, RMSPropUpdateOp, FTRLUpdateOp, ProximalAdagradUpdateOp,
+        AdaMaxUpdateOp, AdadeltaUpdateOp, ASGDUpdateOp, RpropUpdateOp,
+        LazyAdamUpdateOp>();
 
     RewritePatternSet patterns(context);
     populateOptimToLinalgConversionPatterns(patterns);

@@ -1,4 +1,4 @@
-//===- Patterns.h - pattern groups of the optim-to-linalg lowering -*- C++ -*-//
+//===- Patterns.h - pattern groups of optim-to-linalg -----------*- C++ -*-===//
 //
 // Private to lib/Conversion/OptimToLinalg; the public entry point is
 // `populateOptimToLinalgConversionPatterns` in optim/Conversion/Passes.h.

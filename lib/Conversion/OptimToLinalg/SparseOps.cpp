@@ -36,8 +36,7 @@ struct LazyAdamLowering : OpConversionPattern<LazyAdamUpdateOp> {
     Location loc = op.getLoc();
     Value param = adaptor.getParam(), indices = adaptor.getIndices();
     Value values = adaptor.getValues();
-    FloatType computeType = getComputeType(
-        cast<RankedTensorType>(param.getType()).getElementType());
+    FloatType computeType = getElementComputeType(param);
     FloatMath outside(rewriter, loc, computeType);
     AdamRule rule(outside, adaptor.getLr(), adaptor.getBeta1(),
                   adaptor.getBeta2(), adaptor.getEps(), adaptor.getStep(),
@@ -57,10 +56,10 @@ struct LazyAdamLowering : OpConversionPattern<LazyAdamUpdateOp> {
           Value row = extractIndex(b, bodyLoc, indices, position);
           Value inRange = arith::AndIOp::create(
               b, bodyLoc,
-              arith::CmpIOp::create(b, bodyLoc, arith::CmpIPredicate::sge,
-                                    row, zero),
-              arith::CmpIOp::create(b, bodyLoc, arith::CmpIPredicate::slt,
-                                    row, numRows));
+              arith::CmpIOp::create(b, bodyLoc, arith::CmpIPredicate::sge, row,
+                                    zero),
+              arith::CmpIOp::create(b, bodyLoc, arith::CmpIPredicate::slt, row,
+                                    numRows));
           auto ifOp = scf::IfOp::create(
               b, bodyLoc, inRange,
               [&](OpBuilder &thenB, Location thenLoc) {
@@ -108,18 +107,18 @@ struct UniqueLowering : OpConversionPattern<UniqueOp> {
     Value one = arith::ConstantIndexOp::create(rewriter, loc, 1);
     Value numIndices = tensor::DimOp::create(rewriter, loc, indices, 0);
     Value distinctInit = buildEmptyLike(rewriter, loc, indices);
-    Value mergedInit =
-        buildFilledTensor(rewriter, loc, tensor::getMixedSizes(rewriter, loc, values),
-                          rewriter.getFloatAttr(elementType, 0.0));
+    Value mergedInit = buildFilledTensor(
+        rewriter, loc, tensor::getMixedSizes(rewriter, loc, values),
+        rewriter.getFloatAttr(elementType, 0.0));
 
     auto loop = scf::ForOp::create(
         rewriter, loc, zero, numIndices, one,
         ValueRange{distinctInit, mergedInit, zero},
         [&](OpBuilder &b, Location bodyLoc, Value position,
             ValueRange current) {
-          Value distinct = current[0], merged = current[1],
-                count = current[2];
-          Value index = tensor::ExtractOp::create(b, bodyLoc, indices, position);
+          Value distinct = current[0], merged = current[1], count = current[2];
+          Value index =
+              tensor::ExtractOp::create(b, bodyLoc, indices, position);
           // Slot of `index` among the first `count` distinct indices, or
           // `count` when it is new.
           auto search = scf::ForOp::create(
@@ -140,21 +139,20 @@ struct UniqueLowering : OpConversionPattern<UniqueOp> {
           Value isNew = arith::CmpIOp::create(
               b, bodyLoc, arith::CmpIPredicate::eq, slot, count);
           Value newCount = arith::SelectOp::create(
-              b, bodyLoc, isNew,
-              arith::AddIOp::create(b, bodyLoc, count, one), count);
+              b, bodyLoc, isNew, arith::AddIOp::create(b, bodyLoc, count, one),
+              count);
           // Writing the index to its slot is a no-op when it was seen before.
-          Value newDistinct = tensor::InsertOp::create(b, bodyLoc, index,
-                                                       distinct, slot);
-          Value sum =
-              buildElementwise(
-                  b, bodyLoc, computeType,
-                  extractRow(b, bodyLoc, values, position),
-                  extractRow(b, bodyLoc, merged, slot),
-                  [](const FloatMath &math, ArrayRef<Value> row,
-                     ArrayRef<Value> partial) -> SmallVector<Value> {
-                    return {math.add(partial[0], row[0])};
-                  })
-                  .front();
+          Value newDistinct =
+              tensor::InsertOp::create(b, bodyLoc, index, distinct, slot);
+          Value sum = buildElementwise(
+                          b, bodyLoc, computeType,
+                          extractRow(b, bodyLoc, values, position),
+                          extractRow(b, bodyLoc, merged, slot),
+                          [](const FloatMath &math, ArrayRef<Value> row,
+                             ArrayRef<Value> partial) -> SmallVector<Value> {
+                            return {math.add(partial[0], row[0])};
+                          })
+                          .front();
           Value newMerged = insertRow(b, bodyLoc, sum, merged, slot);
           scf::YieldOp::create(b, bodyLoc,
                                ValueRange{newDistinct, newMerged, newCount});
@@ -163,13 +161,12 @@ struct UniqueLowering : OpConversionPattern<UniqueOp> {
     Value count = loop.getResult(2);
     auto leadingRows = [&](Value tensor, Type resultType) -> Value {
       SmallVector<OpFoldResult> sizes =
-          tensor::getMixedSizes(rewriter, loc, tensor);
-      sizes.front() = count;
+          getMixedSizesWithLeading(rewriter, loc, tensor, count);
       SmallVector<OpFoldResult> offsets(sizes.size(), rewriter.getIndexAttr(0));
       SmallVector<OpFoldResult> strides(sizes.size(), rewriter.getIndexAttr(1));
-      return tensor::ExtractSliceOp::create(
-          rewriter, loc, cast<RankedTensorType>(resultType), tensor, offsets,
-          sizes, strides);
+      return tensor::ExtractSliceOp::create(rewriter, loc,
+                                            cast<RankedTensorType>(resultType),
+                                            tensor, offsets, sizes, strides);
     };
     rewriter.replaceOp(
         op, {leadingRows(loop.getResult(0), op.getUniqueIndices().getType()),

@@ -30,8 +30,7 @@ struct DenseUpdateLowering : OpConversionPattern<typename Rule::Op> {
     Location loc = op.getLoc();
     Value grad = adaptor.getGrad(), param = adaptor.getParam();
     ValueRange states = adaptor.getStates();
-    FloatType computeType = getComputeType(
-        cast<RankedTensorType>(param.getType()).getElementType());
+    FloatType computeType = getElementComputeType(param);
     FloatMath outside(rewriter, loc, computeType);
     Rule rule(outside, op, adaptor);
     if constexpr (Rule::kNumNorms > 0)
@@ -46,14 +45,13 @@ struct DenseUpdateLowering : OpConversionPattern<typename Rule::Op> {
 
 void mlir::optim::populateUpdateOpLoweringPatterns(
     RewritePatternSet &patterns) {
-  patterns.add<DenseUpdateLowering<SGDRule>, DenseUpdateLowering<MomentumRule>,
-               DenseUpdateLowering<AdamRule>,
-               DenseUpdateLowering<AdamWeightDecayRule>,
-               DenseUpdateLowering<LambRule>, DenseUpdateLowering<LARSRule>,
-               DenseUpdateLowering<AdagradRule>,
-               DenseUpdateLowering<RMSPropRule>, DenseUpdateLowering<FTRLRule>,
-               DenseUpdateLowering<ProximalAdagradRule>,
-               DenseUpdateLowering<AdaMaxRule>,
-               DenseUpdateLowering<AdadeltaRule>, DenseUpdateLowering<ASGDRule>,
-               DenseUpdateLowering<RpropRule>>(patterns.getContext());
+  patterns.add<
+      DenseUpdateLowering<SGDRule>, DenseUpdateLowering<MomentumRule>,
+      DenseUpdateLowering<AdamRule>, DenseUpdateLowering<AdamWeightDecayRule>,
+      DenseUpdateLowering<LambRule>, DenseUpdateLowering<LARSRule>,
+      DenseUpdateLowering<AdagradRule>, DenseUpdateLowering<RMSPropRule>,
+      DenseUpdateLowering<FTRLRule>, DenseUpdateLowering<ProximalAdagradRule>,
+      DenseUpdateLowering<AdaMaxRule>, DenseUpdateLowering<AdadeltaRule>,
+      DenseUpdateLowering<ASGDRule>, DenseUpdateLowering<RpropRule>>(
+      patterns.getContext());
 }

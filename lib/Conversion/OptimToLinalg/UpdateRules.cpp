@@ -42,8 +42,7 @@ static Value ratioIfNormsPositive(const FloatMath &outside, Value paramNorm,
 
 AdamMoments::AdamMoments(const FloatMath &outside, Value beta1Operand,
                          Value beta2Operand)
-    : beta1(outside.cast(beta1Operand)),
-      oneMinusBeta1(outside.oneMinus(beta1)),
+    : beta1(outside.cast(beta1Operand)), oneMinusBeta1(outside.oneMinus(beta1)),
       beta2(outside.cast(beta2Operand)),
       oneMinusBeta2(outside.oneMinus(beta2)) {}
 
@@ -78,9 +77,8 @@ UpdatedElement SGDRule::apply(const FloatMath &math, Value grad, Value param,
   // and param -= lr * grad, as MindSpore's SGD kernel does.
   Value accumulated = math.add(math.mul(momentum, states[0]),
                                math.mul(oneMinusDampening, grad));
-  Value accum = math.select(hasMomentum,
-                            math.select(isFirstStep, grad, accumulated),
-                            states[0]);
+  Value accum = math.select(
+      hasMomentum, math.select(isFirstStep, grad, accumulated), states[0]);
   Value direction = math.select(
       hasMomentum, momentumDirection(math, momentum, nesterov, grad, accum),
       grad);
@@ -105,13 +103,12 @@ UpdatedElement MomentumRule::apply(const FloatMath &math, Value grad,
 //===----------------------------------------------------------------------===//
 
 AdamRule::AdamRule(const FloatMath &outside, Op op, Op::Adaptor adaptor)
-    : AdamRule(outside, adaptor.getLr(), adaptor.getBeta1(),
-               adaptor.getBeta2(), adaptor.getEps(), adaptor.getStep(),
-               op.getUseNesterov(), op.getUseAmsgrad()) {}
+    : AdamRule(outside, adaptor.getLr(), adaptor.getBeta1(), adaptor.getBeta2(),
+               adaptor.getEps(), adaptor.getStep(), op.getUseNesterov(),
+               op.getUseAmsgrad()) {}
 
-AdamRule::AdamRule(const FloatMath &outside, Value lr, Value beta1,
-                   Value beta2, Value epsOperand, Value step, bool nesterov,
-                   bool amsgrad)
+AdamRule::AdamRule(const FloatMath &outside, Value lr, Value beta1, Value beta2,
+                   Value epsOperand, Value step, bool nesterov, bool amsgrad)
     : moments(outside, beta1, beta2), eps(outside.cast(epsOperand)),
       useNesterov(nesterov), useAmsgrad(amsgrad) {
   // lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t).
@@ -276,14 +273,14 @@ UpdatedElement RMSPropRule::apply(const FloatMath &math, Value grad,
   UpdatedElement result = {Value()};
   Value variance = meanSquare;
   if (centered) {
-    Value meanGrad = math.add(math.mul(decay, states[0]),
-                              math.mul(oneMinusDecay, grad));
+    Value meanGrad =
+        math.add(math.mul(decay, states[0]), math.mul(oneMinusDecay, grad));
     result.push_back(meanGrad);
     variance = math.sub(meanSquare, math.square(meanGrad));
   }
   // mom = momentum * mom + lr * g / sqrt(ms [- mg^2] + epsilon).
-  Value step = math.div(math.mul(lr, grad),
-                        math.sqrt(math.add(variance, epsilon)));
+  Value step =
+      math.div(math.mul(lr, grad), math.sqrt(math.add(variance, epsilon)));
   Value moment = math.add(math.mul(momentum, uncentered[1]), step);
   result[0] = math.sub(param, moment);
   result.append({meanSquare, moment});
@@ -305,8 +302,7 @@ UpdatedElement FTRLRule::apply(const FloatMath &math, Value grad, Value param,
   Value oldPower = math.pow(accum, negLrPower);
   // linear += g - (a'^(-lr_power) - accum^(-lr_power)) / lr * param.
   Value sigma = math.div(math.sub(newPower, oldPower), lr);
-  Value newLinear =
-      math.add(linear, math.sub(grad, math.mul(sigma, param)));
+  Value newLinear = math.add(linear, math.sub(grad, math.mul(sigma, param)));
   // param = |linear| > l1 ? (sign(linear) * l1 - linear) /
   //                         (a'^(-lr_power) / lr + 2 * l2) : 0.
   // copysign(l1, linear) is sign(linear) * l1 wherever it is selected
@@ -323,16 +319,15 @@ ProximalAdagradRule::ProximalAdagradRule(const FloatMath &outside, Op,
                                          Op::Adaptor adaptor)
     : lr(outside.cast(adaptor.getLr())),
       lrTimesL1(outside.mul(lr, outside.cast(adaptor.getL1()))),
-      shrinkDenominator(outside.add(
-          outside.constant(1.0),
-          outside.mul(lr, outside.cast(adaptor.getL2())))) {}
+      shrinkDenominator(
+          outside.add(outside.constant(1.0),
+                      outside.mul(lr, outside.cast(adaptor.getL2())))) {}
 
 UpdatedElement ProximalAdagradRule::apply(const FloatMath &math, Value grad,
                                           Value param,
                                           ArrayRef<Value> states) const {
   Value accum = math.add(states[0], math.square(grad));
-  Value v =
-      math.sub(param, math.div(math.mul(lr, grad), math.sqrt(accum)));
+  Value v = math.sub(param, math.div(math.mul(lr, grad), math.sqrt(accum)));
   // sign(v) * max(|v| - lr * l1, 0) / (1 + lr * l2); the max is >= 0 (or
   // NaN), so copysign equals sign(v) * max (both are 0 when v is 0).
   Value magnitude =
@@ -349,16 +344,14 @@ AdaMaxRule::AdaMaxRule(const FloatMath &outside, Op, Op::Adaptor adaptor)
       eps(outside.cast(adaptor.getEps())) {
   // lr / (1 - beta1^t).
   Value t = outside.fromSignedInt(adaptor.getStep());
-  stepSize =
-      outside.div(outside.cast(adaptor.getLr()),
-                  outside.oneMinus(outside.pow(moments.getBeta1(), t)));
+  stepSize = outside.div(outside.cast(adaptor.getLr()),
+                         outside.oneMinus(outside.pow(moments.getBeta1(), t)));
 }
 
-UpdatedElement AdaMaxRule::apply(const FloatMath &math, Value grad,
-                                 Value param, ArrayRef<Value> states) const {
+UpdatedElement AdaMaxRule::apply(const FloatMath &math, Value grad, Value param,
+                                 ArrayRef<Value> states) const {
   Value m = moments.updateFirst(math, grad, states[0]);
-  Value v =
-      math.max(math.mul(moments.getBeta2(), states[1]), math.abs(grad));
+  Value v = math.max(math.mul(moments.getBeta2(), states[1]), math.abs(grad));
   // param -= lr / (1 - beta1^t) * m / (v + eps).
   Value step = math.div(math.mul(stepSize, m), math.add(v, eps));
   return {math.sub(param, step), m, v};
@@ -402,8 +395,7 @@ ASGDRule::ASGDRule(const FloatMath &outside, Op, Op::Adaptor adaptor) {
 UpdatedElement ASGDRule::apply(const FloatMath &math, Value grad, Value param,
                                ArrayRef<Value> states) const {
   // param = param * (1 - lambd * eta) - eta * g.
-  Value newParam =
-      math.sub(math.mul(param, paramScale), math.mul(eta, grad));
+  Value newParam = math.sub(math.mul(param, paramScale), math.mul(eta, grad));
   // ax = mu == 1 ? param : ax + mu * (param - ax).
   Value ax = states[0];
   Value averaged = math.add(ax, math.mul(mu, math.sub(newParam, ax)));
@@ -429,7 +421,6 @@ UpdatedElement RpropRule::apply(const FloatMath &math, Value grad, Value param,
       math.select(grows, grown, math.select(shrinks, shrunk, stepSize));
   Value newGrad = math.select(shrinks, zero, grad);
   // param -= sign(g) * step_size; prev = g.
-  Value newParam =
-      math.sub(param, math.mul(math.sign(newGrad), newStepSize));
+  Value newParam = math.sub(param, math.mul(math.sign(newGrad), newStepSize));
   return {newParam, newGrad, newStepSize};
 }

@@ -1,7 +1,9 @@
 //===- UpdateRules.h - the math of each update rule -------------*- C++ -*-===//
 //
 // One class per update rule holds the rule's arithmetic, exactly as the op
-// descriptions in OptimOps.td state it (evaluated left to right as written).
+// descriptions in OptimOps.td state it (evaluated left to right as written);
+// where a description leaves a case open (SGD without momentum, Adam with
+// both amsgrad and Nesterov), MindSpore's kernels decide.
 // A rule is constructed before the update loop, where its constructor builds
 // the loop-invariant scalars (hyper-parameters in the compute type, bias
 // corrections and other step-dependent values); `apply` then builds the math
@@ -263,18 +265,18 @@ SmallVector<Value> buildUpdateGeneric(OpBuilder &b, Location loc,
 /// the gradient, the parameter and (where the rule reads them) the states,
 /// then square roots.
 template <typename Rule>
-SmallVector<Value> buildNorms(OpBuilder &b, Location loc,
-                              FloatType computeType, const Rule &rule,
-                              Value grad, Value param, ValueRange states) {
+SmallVector<Value> buildNorms(OpBuilder &b, Location loc, FloatType computeType,
+                              const Rule &rule, Value grad, Value param,
+                              ValueRange states) {
   SmallVector<Value> inputs = {grad, param};
   if (Rule::kNormsReadStates)
     llvm::append_range(inputs, states);
-  SmallVector<Value> norms = buildSumsOfSquares(
-      b, loc, computeType, inputs, Rule::kNumNorms,
-      [&](const FloatMath &math, ArrayRef<Value> elements) {
-        return rule.normTerms(math, elements[0], elements[1],
-                              elements.drop_front(2));
-      });
+  SmallVector<Value> norms =
+      buildSumsOfSquares(b, loc, computeType, inputs, Rule::kNumNorms,
+                         [&](const FloatMath &math, ArrayRef<Value> elements) {
+                           return rule.normTerms(math, elements[0], elements[1],
+                                                 elements.drop_front(2));
+                         });
   FloatMath outside(b, loc, computeType);
   for (Value &norm : norms)
     norm = outside.sqrt(norm);

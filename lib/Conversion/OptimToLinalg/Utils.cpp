@@ -18,6 +18,11 @@ FloatType mlir::optim::getComputeType(Type elementType) {
   return floatType;
 }
 
+FloatType mlir::optim::getElementComputeType(Value tensor) {
+  return getComputeType(
+      cast<RankedTensorType>(tensor.getType()).getElementType());
+}
+
 Value mlir::optim::convertFloat(OpBuilder &b, Location loc, Value value,
                                 Type to) {
   auto from = cast<FloatType>(value.getType());
@@ -98,9 +103,12 @@ Value FloatMath::logicalAnd(Value x, Value y) const {
 // linalg.generic shapes
 //===----------------------------------------------------------------------===//
 
-SmallVector<Value> mlir::optim::buildElementwise(
-    OpBuilder &b, Location loc, FloatType computeType, ValueRange inputs,
-    ValueRange outputs, ElementwiseBodyFn body, ArrayRef<AffineMap> inputMaps) {
+/// An all-parallel generic over the shape of `outputs`; the body sees the
+/// output elements only when `readOutputs`.
+static SmallVector<Value>
+buildParallelGeneric(OpBuilder &b, Location loc, FloatType computeType,
+                     ValueRange inputs, ValueRange outputs, bool readOutputs,
+                     ElementwiseBodyFn body, ArrayRef<AffineMap> inputMaps) {
   assert(!outputs.empty() && "an elementwise generic needs an output");
   assert((inputMaps.empty() || inputMaps.size() == inputs.size()) &&
          "one map per input");
@@ -116,23 +124,42 @@ SmallVector<Value> mlir::optim::buildElementwise(
       b, loc, outputs.getTypes(), inputs, outputs, maps, iterators,
       [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
         FloatMath math(nested, nestedLoc, computeType);
+        ValueRange outputArgs = args.drop_front(inputs.size());
         SmallVector<Value> ins, outs;
         for (Value arg : args.take_front(inputs.size()))
           ins.push_back(math.cast(arg));
-        // A tensor.empty destination has no values to read.
-        for (auto [output, arg] :
-             llvm::zip(outputs, args.drop_front(inputs.size())))
-          outs.push_back(output.getDefiningOp<tensor::EmptyOp>()
-                             ? Value()
-                             : math.cast(arg));
+        if (readOutputs)
+          for (Value arg : outputArgs)
+            outs.push_back(math.cast(arg));
         SmallVector<Value> results = body(math, ins, outs);
         assert(results.size() == outputs.size() && "one result per output");
-        for (auto [result, arg] :
-             llvm::zip(results, args.drop_front(inputs.size())))
+        for (auto [result, arg] : llvm::zip(results, outputArgs))
           result = convertFloat(nested, nestedLoc, result, arg.getType());
         linalg::YieldOp::create(nested, nestedLoc, results);
       });
   return llvm::to_vector_of<Value>(generic.getResults());
+}
+
+SmallVector<Value> mlir::optim::buildElementwise(
+    OpBuilder &b, Location loc, FloatType computeType, ValueRange inputs,
+    ValueRange outputs, ElementwiseBodyFn body, ArrayRef<AffineMap> inputMaps) {
+  return buildParallelGeneric(b, loc, computeType, inputs, outputs,
+                              /*readOutputs=*/true, body, inputMaps);
+}
+
+Value mlir::optim::buildElementwiseMap(OpBuilder &b, Location loc,
+                                       FloatType computeType, ValueRange inputs,
+                                       Value shapeLike, ElementwiseMapFn body,
+                                       ArrayRef<AffineMap> inputMaps) {
+  Value init = buildEmptyLike(b, loc, shapeLike);
+  return buildParallelGeneric(
+             b, loc, computeType, inputs, init, /*readOutputs=*/false,
+             [&](const FloatMath &math, ArrayRef<Value> elements,
+                 ArrayRef<Value>) -> SmallVector<Value> {
+               return {body(math, elements)};
+             },
+             inputMaps)
+      .front();
 }
 
 SmallVector<Value> mlir::optim::buildReduction(OpBuilder &b, Location loc,
@@ -146,8 +173,8 @@ SmallVector<Value> mlir::optim::buildReduction(OpBuilder &b, Location loc,
   SmallVector<AffineExpr> keptDims;
   for (unsigned dim = 0; dim < numKeptDims; ++dim)
     keptDims.push_back(b.getAffineDimExpr(dim));
-  maps.append(inits.size(),
-              AffineMap::get(rank, /*symbolCount=*/0, keptDims, b.getContext()));
+  maps.append(inits.size(), AffineMap::get(rank, /*symbolCount=*/0, keptDims,
+                                           b.getContext()));
   SmallVector<utils::IteratorType> iterators(numKeptDims,
                                              utils::IteratorType::parallel);
   iterators.append(rank - numKeptDims, utils::IteratorType::reduction);
@@ -200,12 +227,20 @@ Value mlir::optim::buildFilledTensor(OpBuilder &b, Location loc,
       .getResult(0);
 }
 
-Value mlir::optim::buildEmptyLike(OpBuilder &b, Location loc, Value like,
-                                  Type elementType) {
-  auto type = cast<RankedTensorType>(like.getType());
+Value mlir::optim::buildEmptyLike(OpBuilder &b, Location loc, Value like) {
   return tensor::EmptyOp::create(
       b, loc, tensor::getMixedSizes(b, loc, like),
-      elementType ? elementType : type.getElementType());
+      cast<RankedTensorType>(like.getType()).getElementType());
+}
+
+SmallVector<OpFoldResult>
+mlir::optim::getMixedSizesWithLeading(OpBuilder &b, Location loc, Value tensor,
+                                      OpFoldResult leading) {
+  unsigned rank = cast<RankedTensorType>(tensor.getType()).getRank();
+  SmallVector<OpFoldResult> sizes = {leading};
+  for (unsigned dim = 1; dim < rank; ++dim)
+    sizes.push_back(tensor::getMixedSize(b, loc, tensor, dim));
+  return sizes;
 }
 
 /// Offsets, sizes and strides of row `row` of `tensor`.
@@ -213,8 +248,7 @@ static void getRowSlice(OpBuilder &b, Location loc, Value tensor, Value row,
                         SmallVectorImpl<OpFoldResult> &offsets,
                         SmallVectorImpl<OpFoldResult> &sizes,
                         SmallVectorImpl<OpFoldResult> &strides) {
-  sizes = tensor::getMixedSizes(b, loc, tensor);
-  sizes.front() = b.getIndexAttr(1);
+  sizes = getMixedSizesWithLeading(b, loc, tensor, b.getIndexAttr(1));
   offsets.assign(sizes.size(), b.getIndexAttr(0));
   offsets.front() = row;
   strides.assign(sizes.size(), b.getIndexAttr(1));

@@ -1,4 +1,4 @@
-//===- Utils.h - building blocks of the optim-to-linalg lowering -*- C++ -*-===//
+//===- Utils.h - building blocks of optim-to-linalg -------------*- C++ -*-===//
 //
 // Float arithmetic in one compute type, and the few shapes of linalg.generic
 // the lowering emits: elementwise maps, reductions and filled accumulators.
@@ -18,6 +18,8 @@ namespace mlir::optim {
 /// which are extended on load and truncated on store, else the element type
 /// itself (f32, f64 natively).
 FloatType getComputeType(Type elementType);
+/// The compute type of the elements of the ranked tensor `tensor`.
+FloatType getElementComputeType(Value tensor);
 
 /// `value` (a float scalar) converted to the float type `to`.
 Value convertFloat(OpBuilder &b, Location loc, Value value, Type to);
@@ -78,10 +80,9 @@ private:
   FloatType type;
 };
 
-/// Body of an elementwise generic: gets the input and output elements in the
-/// compute type (a null output element for a `tensor.empty` destination,
-/// which holds nothing to read) and returns one new value per output (in the
-/// compute type).
+/// Body of a destination-passing elementwise generic: gets the input and
+/// output elements in the compute type and returns one new value per output
+/// (in the compute type).
 using ElementwiseBodyFn = function_ref<SmallVector<Value>(
     const FloatMath &math, ArrayRef<Value> inputs, ArrayRef<Value> outputs)>;
 
@@ -94,6 +95,20 @@ SmallVector<Value> buildElementwise(OpBuilder &b, Location loc,
                                     ValueRange outputs, ElementwiseBodyFn body,
                                     ArrayRef<AffineMap> inputMaps = {});
 
+/// Body of an elementwise map: the input elements in the compute type in,
+/// the result element out.
+using ElementwiseMapFn =
+    function_ref<Value(const FloatMath &math, ArrayRef<Value> inputs)>;
+
+/// Builds an all-parallel linalg.generic writing a new tensor of the type of
+/// `shapeLike` (a `tensor.empty` destination, never read), the form upstream
+/// elementwise fusion folds into its consumer. Inputs use the identity map
+/// unless `inputMaps` gives one map per input.
+Value buildElementwiseMap(OpBuilder &b, Location loc, FloatType computeType,
+                          ValueRange inputs, Value shapeLike,
+                          ElementwiseMapFn body,
+                          ArrayRef<AffineMap> inputMaps = {});
+
 /// Body of a reduction: the raw input elements and accumulators in, the new
 /// accumulators out.
 using ReductionBodyFn = function_ref<SmallVector<Value>(
@@ -102,14 +117,14 @@ using ReductionBodyFn = function_ref<SmallVector<Value>(
 /// Builds a linalg.generic that folds every element of `inputs` (all of one
 /// shape) into `inits`, keeping the leading `numKeptDims` dimensions (0: a
 /// full reduction into 0-d tensors; 1: one value per row).
-SmallVector<Value> buildReduction(OpBuilder &b, Location loc,
-                                  ValueRange inputs, ValueRange inits,
-                                  unsigned numKeptDims, ReductionBodyFn body);
+SmallVector<Value> buildReduction(OpBuilder &b, Location loc, ValueRange inputs,
+                                  ValueRange inits, unsigned numKeptDims,
+                                  ReductionBodyFn body);
 
 /// Per-element terms whose squares a full reduction sums (from the inputs in
 /// the compute type).
-using SquaredTermsFn =
-    function_ref<SmallVector<Value>(const FloatMath &math, ArrayRef<Value> inputs)>;
+using SquaredTermsFn = function_ref<SmallVector<Value>(const FloatMath &math,
+                                                       ArrayRef<Value> inputs)>;
 
 /// Sums of squares, over all elements of `inputs`, of the `numTerms` values
 /// `terms` computes per element; one reduction generic, accumulating in
@@ -120,13 +135,16 @@ SmallVector<Value> buildSumsOfSquares(OpBuilder &b, Location loc,
 
 /// A tensor of the given sizes with every element `value` (tensor.empty +
 /// linalg.fill).
-Value buildFilledTensor(OpBuilder &b, Location loc, ArrayRef<OpFoldResult> sizes,
-                        TypedAttr value);
+Value buildFilledTensor(OpBuilder &b, Location loc,
+                        ArrayRef<OpFoldResult> sizes, TypedAttr value);
 
-/// An uninitialised tensor of `like`'s shape with element type `elementType`
-/// (the element type of `like` when null).
-Value buildEmptyLike(OpBuilder &b, Location loc, Value like,
-                     Type elementType = {});
+/// An uninitialised tensor of the type of `like`.
+Value buildEmptyLike(OpBuilder &b, Location loc, Value like);
+
+/// The sizes of `tensor` with `leading` instead of its first size.
+SmallVector<OpFoldResult> getMixedSizesWithLeading(OpBuilder &b, Location loc,
+                                                   Value tensor,
+                                                   OpFoldResult leading);
 
 /// Row `row` of `tensor` (dimension 0) as a tensor with a leading unit
 /// dimension, and its inverse.
