@@ -395,9 +395,11 @@ Expected<double> Optimizer::getHyperParam(unsigned group,
 }
 
 Expected<std::vector<float>> Optimizer::getLearningRates() const {
-  Descriptor table({static_cast<int64_t>(impl->table.size())});
+  int64_t tableSize = impl->table.size();
+  Descriptor table{llvm::ArrayRef<int64_t>(tableSize)};
   table.setData(impl->table.data());
-  Descriptor out({static_cast<int64_t>(impl->numGroups)});
+  int64_t numGroups = impl->numGroups;
+  Descriptor out{llvm::ArrayRef<int64_t>(numGroups)};
   std::vector<float> rates(impl->numGroups, 0.0f);
   out.setData(rates.data());
   void *tablePtr = table.get();

@@ -161,8 +161,8 @@ def lamb(param, grad, states, *, learning_rate, beta1=0.9, beta2=0.999,
     ``|param| / |m_hat / sqrt(v_hat + eps) + wd * param|`` (eps *inside* the
     square root here), taken only when ``|param| > 0`` and ``|grad| > 0``
     (else 1), then clipped to ``[0, 10]``.
-    ``variant="documented"`` (OptimOps.td): ``|param| / |u|``, 1 when either
-    norm is 0, no clipping.  In both, ``param -= lr * ratio * u``.
+    ``variant="documented"`` (an earlier reading of the op): ``|param| / |u|``,
+    1 when either norm is 0, no clipping.  In both, ``param -= lr * ratio * u``.
     """
     g = _arr(grad, param)
     m = beta1 * states["moment1"] + (1.0 - beta1) * g
@@ -970,7 +970,7 @@ class ReferenceOptimizer:
         fn = adam if rule == "lazy_adam" else RULES[rule]  # dense LazyAdam = Adam
         base = self._rule_kwargs()
         if rule == "lamb" and "variant" not in base:
-            base["variant"] = "mindspore" if ms else "documented"
+            base["variant"] = "mindspore"  # the compiled op follows MindSpore
         for i, (name, p, st, g) in enumerate(zip(self.names, self.params, self.states, grads)):
             lr = step_lrs[i]
             wd, flag, gc = self.wds[i], self.decay_flags[i], self.gcs[i]

@@ -198,3 +198,188 @@ def test_rule_grouped(case):
     for step in range(STEPS):
         h.step()
         h.check("step %d" % step)
+
+
+SCHEDULE_CASES = [
+    ("exponential_decay", dict(learning_rate=0.1, decay_rate=0.9,
+                               decay_steps=4, is_stair=False)),
+    ("exponential_decay", dict(learning_rate=0.1, decay_rate=0.9,
+                               decay_steps=4, is_stair=True)),
+    ("natural_exp_decay", dict(learning_rate=0.1, decay_rate=0.05,
+                               decay_steps=4, is_stair=False)),
+    ("natural_exp_decay", dict(learning_rate=0.1, decay_rate=0.05,
+                               decay_steps=4, is_stair=True)),
+    ("inverse_decay", dict(learning_rate=0.1, decay_rate=0.5, decay_steps=3,
+                           is_stair=False)),
+    ("inverse_decay", dict(learning_rate=0.1, decay_rate=0.5, decay_steps=3,
+                           is_stair=True)),
+    ("cosine_decay", dict(min_lr=0.001, max_lr=0.1, decay_steps=10)),
+    ("polynomial_decay", dict(learning_rate=0.1, end_learning_rate=0.01,
+                              decay_steps=6, power=2.0,
+                              update_decay_steps=False)),
+    ("polynomial_decay", dict(learning_rate=0.1, end_learning_rate=0.01,
+                              decay_steps=6, power=0.5,
+                              update_decay_steps=True)),
+    ("warmup", dict(learning_rate=0.1, warmup_steps=7)),
+    ("piecewise", dict(milestones=[3, 8, 12], values=[0.1, 0.05, 0.01])),
+]
+
+
+@pytest.mark.parametrize("case", SCHEDULE_CASES,
+                         ids=lambda c: c[0] + ("-stair" if c[1].get("is_stair")
+                                               or c[1].get("update_decay_steps")
+                                               else ""))
+def test_schedule(case):
+    """Every learning-rate schedule, evaluated in the compiled code, against
+    the reference at steps 0..29 (past the ends of the schedules)."""
+    text = ir.optimizer_ir("sgd", {}, params=[("w", (4,), "float32")],
+                           learning_rate=case)
+    compiled = optim_mlir.CompiledOptimizer(text, OPTIONS)
+    schedule = _ref_lr(case)
+    for step in range(30):
+        compiled.global_step = step
+        np.testing.assert_allclose(compiled.learning_rates()[0],
+                                   schedule(step), rtol=2e-6, atol=1e-9,
+                                   err_msg="step %d" % step)
+
+
+def test_per_step_list_past_its_end():
+    """A per-step list is indexed by the global step; past its end the last
+    value is used."""
+    values = [0.5, 0.25, 0.125]
+    h = Harness("momentum", dict(momentum=0.9), params=[("w", (9,))],
+                learning_rate=values)
+    seen = []
+    for step in range(6):
+        seen.append(h.compiled.learning_rates()[0])
+        h.step()
+        h.check("step %d" % step)
+    np.testing.assert_allclose(seen, [0.5, 0.25, 0.125, 0.125, 0.125, 0.125])
+
+
+def test_hyper_params_are_runtime_data():
+    """Changing the learning rate, betas, weight decay and loss scale between
+    steps takes effect at the next step without recompiling (the compiled
+    object is shared by source text, so a recompilation would also be a new
+    object; here the same object keeps running)."""
+    groups = [{"params": [("a", (40, 16))], "lr": 0.01, "weight_decay": 0.01},
+              {"params": [("b", (33,))], "lr": 0.02, "weight_decay": 0.0}]
+    h = Harness("adam", dict(beta1=0.9, beta2=0.999, eps=1e-6), groups=groups,
+                learning_rate=0.01, weight_decay=0.0, loss_scale=1.0, seed=3)
+    for step in range(25):
+        if step == 5:
+            h.compiled.set_hyper_param(0, "learning_rate", 0.003)
+            h.ref.lrs[h.ref.names.index("a")] = 0.003
+        if step == 10:
+            for g in range(2):
+                h.compiled.set_hyper_param(g, "beta1", 0.8)
+            h.ref.hyper["beta1"] = 0.8
+        if step == 15:
+            h.compiled.set_hyper_param(1, "weight_decay", 0.05)
+            h.ref.wds[h.ref.names.index("b")] = 0.05
+            h.ref.decay_flags[h.ref.names.index("b")] = True
+        if step == 20:
+            h.compiled.set_hyper_param(0, "loss_scale", 8.0)
+            h.ref.loss_scale = 8.0
+        h.step(scale=8.0 if step >= 20 else 1.0)
+        h.check("step %d" % step)
+    assert h.compiled.get_hyper_param(0, "learning_rate") == pytest.approx(0.003)
+
+
+@pytest.mark.parametrize("rule,hyper", [
+    ("adam", dict(eps=1e-6)), ("rmsprop", dict(momentum=0.5, epsilon=1e-6)),
+    ("lamb", {})])
+def test_float64(rule, hyper):
+    """float64 parameters compute in float64: agreement to ~1e-11 once the
+    reference uses the same float32-rounded hyper-parameters (the table
+    holds float32 values)."""
+    text = ir.optimizer_ir(rule, hyper, params=[("w", (24, 16), "float64"),
+                                                ("b", (7,), "float64")],
+                           learning_rate=0.01, weight_decay=0.01)
+    compiled = optim_mlir.CompiledOptimizer(text, OPTIONS)
+    rng = np.random.default_rng(5)
+    ps = [rng.standard_normal((24, 16)), rng.standard_normal(7)]
+    f32 = lambda x: float(np.float32(x))
+    full = dict(R.DEFAULTS[rule])
+    full.pop("learning_rate", None)
+    full.update(hyper)
+    rounded = {k: (v if isinstance(v, bool) else f32(v))
+               for k, v in full.items()}
+    ref = R.ReferenceOptimizer(rule, [("w", ps[0].copy()), ("b", ps[1].copy())],
+                               learning_rate=f32(0.01), weight_decay=f32(0.01),
+                               mode="uniform", **rounded)
+    ss = [np.zeros_like(p) for p in ps for _ in compiled.state_names]
+    compiled.init_states(ss)
+    for _ in range(STEPS):
+        gs = [rng.standard_normal(p.shape) for p in ps]
+        compiled.step(ps, gs, ss)
+        ref.step(gs)
+    for p, q in zip(ps, ref.params):
+        np.testing.assert_allclose(p, q, rtol=1e-11, atol=1e-13)
+
+
+def test_float16_parameters():
+    """float16 parameters and states: computed in float32, stored in
+    float16 (tolerance of float16 storage, 2e-3 relative)."""
+    text = ir.optimizer_ir("momentum", dict(momentum=0.9),
+                           params=[("w", (8, 32), "float16")],
+                           learning_rate=0.01)
+    compiled = optim_mlir.CompiledOptimizer(text, OPTIONS)
+    rng = np.random.default_rng(6)
+    p = rng.standard_normal((8, 32)).astype(np.float16)
+    m = np.zeros_like(p)
+    ref_p, ref_m = p.astype(np.float64), np.zeros((8, 32))
+    for _ in range(10):
+        g = rng.standard_normal((8, 32)).astype(np.float16)
+        compiled.step([p], [g], [m])
+        ref_p, st = R.momentum(ref_p, g.astype(np.float64), {"moments": ref_m},
+                               learning_rate=0.01, momentum=0.9)
+        ref_m = st["moments"]
+        ref_p = ref_p.astype(np.float16).astype(np.float64)
+        ref_m = ref_m.astype(np.float16).astype(np.float64)
+    np.testing.assert_allclose(p, ref_p, rtol=2e-3, atol=2e-3)
+
+
+def test_failed_step_leaves_buffers_untouched():
+    """Bad buffers are rejected before anything is written."""
+    h = Harness("adam", {}, params=[("w", (4, 16)), ("b", (5,))])
+    before = [p.copy() for p in h.params] + [s.copy() for s in h.states]
+    grads = [np.ones((4, 16), np.float32), np.ones(5, np.float64)]
+    with pytest.raises(TypeError, match="dtype float32"):
+        h.compiled.step(h.params, grads, h.states)
+    with pytest.raises(ValueError, match="shape"):
+        h.compiled.step(h.params, [np.ones((4, 16), np.float32),
+                                   np.ones(6, np.float32)], h.states)
+    with pytest.raises(ValueError, match="expected 2 parameters"):
+        h.compiled.step(h.params[:1], grads[:1], h.states)
+    with pytest.raises(ValueError, match="C-contiguous"):
+        h.compiled.step([np.ones((16, 4), np.float32).T, h.params[1]],
+                        [np.ones((4, 16), np.float32),
+                         np.ones(5, np.float32)], h.states)
+    readonly = h.params[0].copy()
+    readonly.setflags(write=False)
+    with pytest.raises(ValueError, match="writeable"):
+        h.compiled.step([readonly, h.params[1]],
+                        [np.ones((4, 16), np.float32), np.ones(5, np.float32)],
+                        h.states)
+    after = [p for p in h.params] + [s for s in h.states]
+    for x, y in zip(before, after):
+        np.testing.assert_array_equal(x, y)
+    assert h.compiled.global_step == 0
+
+
+def test_bad_hyper_param_and_source():
+    h = Harness("adam", {}, params=[("w", (4,))])
+    with pytest.raises(ValueError, match="unknown hyper-parameter 'momentum'"):
+        h.compiled.set_hyper_param(0, "momentum", 0.9)
+    with pytest.raises(ValueError, match="group 3 out of range"):
+        h.compiled.set_hyper_param(3, "beta1", 0.9)
+    with pytest.raises(ValueError, match="'loss_scale' must be positive"):
+        h.compiled.set_hyper_param(0, "loss_scale", 0.0)
+    with pytest.raises(RuntimeError, match="invalid optimizer IR"):
+        optim_mlir.CompiledOptimizer("optim.optimizer @x {", OPTIONS)
+    with pytest.raises(RuntimeError, match="'beta1' of Adam must be in"):
+        optim_mlir.CompiledOptimizer(
+            ir.optimizer_ir("adam", dict(beta1=1.0), params=[("w", (4,), "float32")]))
+    with pytest.raises(RuntimeError, match="invalid pipeline options"):
+        optim_mlir.CompiledOptimizer(h.text, "vector-bytes=x")

@@ -184,13 +184,25 @@ LambRule::Direction LambRule::computeDirection(const FloatMath &math,
 SmallVector<Value> LambRule::normTerms(const FloatMath &math, Value grad,
                                        Value param,
                                        ArrayRef<Value> states) const {
-  return {param, computeDirection(math, grad, param, states).u};
+  // MindSpore's kernel divides by sqrt(v_hat + eps) for the norm, while the
+  // update itself uses sqrt(v_hat) + eps.
+  Value m = moments.updateFirst(math, grad, states[0]);
+  Value v = moments.updateSecond(math, grad, states[1]);
+  Value mHat = math.div(m, biasCorrection1);
+  Value vHat = math.div(v, biasCorrection2);
+  Value direction = math.add(math.div(mHat, math.sqrt(math.add(vHat, eps))),
+                             math.mul(weightDecay, param));
+  return {param, grad, direction};
 }
 
 void LambRule::setNorms(const FloatMath &outside, ArrayRef<Value> norms) {
-  Value paramNorm = norms[0], updateNorm = norms[1];
-  Value ratio = ratioIfNormsPositive(outside, paramNorm, updateNorm,
-                                     outside.div(paramNorm, updateNorm));
+  // ratio = |param| / |direction| when |param| > 0 and |grad| > 0, else 1,
+  // clipped to [0, 10] (MindSpore's Lamb).
+  Value paramNorm = norms[0], gradNorm = norms[1], directionNorm = norms[2];
+  Value ratio = ratioIfNormsPositive(outside, paramNorm, gradNorm,
+                                     outside.div(paramNorm, directionNorm));
+  ratio = outside.min(outside.max(ratio, outside.constant(0.0)),
+                      outside.constant(10.0));
   scaledLr = outside.mul(lr, ratio);
 }
 
@@ -279,10 +291,19 @@ UpdatedElement RMSPropRule::apply(const FloatMath &math, Value grad,
     variance = math.sub(meanSquare, math.square(meanGrad));
   }
   // mom = momentum * mom + lr * g / sqrt(ms [- mg^2] + epsilon).
-  Value step =
-      math.div(math.mul(lr, grad), math.sqrt(math.add(variance, epsilon)));
+  Value scaledGrad = math.mul(lr, grad);
+  Value denominator = math.add(variance, epsilon);
+  Value step = math.div(scaledGrad, math.sqrt(denominator));
   Value moment = math.add(math.mul(momentum, uncentered[1]), step);
-  result[0] = math.sub(param, moment);
+  Value newParam = math.sub(param, moment);
+  if (centered) {
+    // MindSpore's centered kernel leaves the moment and the parameter of an
+    // element alone when ms - mg^2 + epsilon <= 0.
+    Value positive = math.greater(denominator, math.constant(0.0));
+    moment = math.select(positive, moment, uncentered[1]);
+    newParam = math.select(positive, newParam, param);
+  }
+  result[0] = newParam;
   result.append({meanSquare, moment});
   return result;
 }
@@ -403,22 +424,30 @@ UpdatedElement ASGDRule::apply(const FloatMath &math, Value grad, Value param,
 }
 
 RpropRule::RpropRule(const FloatMath &outside, Op, Op::Adaptor adaptor)
-    : etaminus(outside.cast(adaptor.getEtaminus())),
+    : lr(outside.cast(adaptor.getLr())),
+      etaminus(outside.cast(adaptor.getEtaminus())),
       etaplus(outside.cast(adaptor.getEtaplus())),
       minStep(outside.cast(adaptor.getMinStep())),
-      maxStep(outside.cast(adaptor.getMaxStep())) {}
+      maxStep(outside.cast(adaptor.getMaxStep())) {
+  isFirstStep = outside.equal(outside.fromSignedInt(adaptor.getStep()),
+                              outside.constant(1.0));
+}
 
 UpdatedElement RpropRule::apply(const FloatMath &math, Value grad, Value param,
                                 ArrayRef<Value> states) const {
-  Value prev = states[0], stepSize = states[1];
+  // MindSpore sets the step size to the learning rate at the first update
+  // and clips every element's step size to [min_step, max_step].
+  Value prev = states[0];
+  Value stepSize = math.select(isFirstStep, lr, states[1]);
   Value zero = math.constant(0.0);
   Value product = math.mul(grad, prev);
   Value grows = math.greater(product, zero);
   Value shrinks = math.less(product, zero);
-  Value grown = math.min(math.mul(stepSize, etaplus), maxStep);
-  Value shrunk = math.max(math.mul(stepSize, etaminus), minStep);
+  Value factor = math.select(grows, etaplus,
+                             math.select(shrinks, etaminus,
+                                         math.constant(1.0)));
   Value newStepSize =
-      math.select(grows, grown, math.select(shrinks, shrunk, stepSize));
+      math.min(math.max(math.mul(stepSize, factor), minStep), maxStep);
   Value newGrad = math.select(shrinks, zero, grad);
   // param -= sign(g) * step_size; prev = g.
   Value newParam = math.sub(param, math.mul(math.sign(newGrad), newStepSize));

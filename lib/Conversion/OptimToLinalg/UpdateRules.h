@@ -107,10 +107,11 @@ private:
 class LambRule {
 public:
   using Op = LambUpdateOp;
-  static constexpr unsigned kNumNorms = 2;
+  static constexpr unsigned kNumNorms = 3;
   static constexpr bool kNormsReadStates = true;
   LambRule(const FloatMath &outside, Op op, Op::Adaptor adaptor);
-  /// The parameter and the update direction `u`.
+  /// The parameter, the gradient, and the direction whose norm divides the
+  /// parameter's in the trust ratio (eps inside the square root).
   SmallVector<Value> normTerms(const FloatMath &math, Value grad, Value param,
                                ArrayRef<Value> states) const;
   /// Norms of `normTerms`: the trust ratio.
@@ -240,7 +241,9 @@ public:
                        ArrayRef<Value> states) const;
 
 private:
-  Value etaminus, etaplus, minStep, maxStep;
+  Value lr, etaminus, etaplus, minStep, maxStep;
+  /// i1: this is the first update (t == 1).
+  Value isFirstStep;
 };
 
 /// The update loop: one elementwise generic with ins(grad) and

@@ -1,8 +1,9 @@
 // RUN: optim-opt %s --convert-optim-to-linalg --split-input-file | FileCheck %s
 
-// Lamb: one reduction generic for |param|^2 and |u|^2 (u recomputed from
-// grad, m, v and param), the trust ratio as scalar code, then the apply
-// generic.
+// Lamb (MindSpore's kernel): one reduction generic for |param|^2, |grad|^2
+// and |m_hat / sqrt(v_hat + eps) + wd * param|^2 (moments recomputed), the
+// trust ratio as scalar code (clipped to [0, 10]), then the apply generic,
+// whose direction uses sqrt(v_hat) + eps.
 func.func @lamb(%p: tensor<4x?xf32>, %g: tensor<4x?xf32>, %m: tensor<4x?xf32>, %v: tensor<4x?xf32>, %lr: f32, %b1: f32, %b2: f32, %e: f32, %wd: f32, %t: i64) -> (tensor<4x?xf32>, tensor<4x?xf32>, tensor<4x?xf32>) {
   %p1, %m1, %v1 = optim.lamb_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd step %t : tensor<4x?xf32>
   return %p1, %m1, %v1 : tensor<4x?xf32>, tensor<4x?xf32>, tensor<4x?xf32>
@@ -20,35 +21,45 @@ func.func @lamb(%p: tensor<4x?xf32>, %g: tensor<4x?xf32>, %m: tensor<4x?xf32>, %
 // CHECK:      %[[BC2:.*]] = arith.subf %{{.*}}, %[[B2T]] : f32
 // CHECK:      %[[INIT0:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<f32>) -> tensor<f32>
 // CHECK:      %[[INIT1:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<f32>) -> tensor<f32>
-// CHECK-NEXT: %[[SUMS:.*]]:2 = linalg.generic {indexing_maps = [#[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ALL]], #[[ALL]]], iterator_types = ["reduction", "reduction"]}
-// CHECK-SAME:     ins(%[[G]], %[[P]], %[[M]], %[[V]] : {{.*}}) outs(%[[INIT0]], %[[INIT1]] : tensor<f32>, tensor<f32>)
-// CHECK-NEXT: ^bb0(%[[g:[a-z0-9_]+]]: f32, %[[p:[a-z0-9_]+]]: f32, %[[m:[a-z0-9_]+]]: f32, %[[v:[a-z0-9_]+]]: f32, %[[pp:[a-z0-9_]+]]: f32, %[[uu:[a-z0-9_]+]]: f32):
+// CHECK:      %[[INIT2:.*]] = linalg.fill ins(%{{.*}} : f32) outs(%{{.*}} : tensor<f32>) -> tensor<f32>
+// CHECK-NEXT: %[[SUMS:.*]]:3 = linalg.generic {indexing_maps = [#[[ID]], #[[ID]], #[[ID]], #[[ID]], #[[ALL]], #[[ALL]], #[[ALL]]], iterator_types = ["reduction", "reduction"]}
+// CHECK-SAME:     ins(%[[G]], %[[P]], %[[M]], %[[V]] : {{.*}}) outs(%[[INIT0]], %[[INIT1]], %[[INIT2]] : tensor<f32>, tensor<f32>, tensor<f32>)
+// CHECK-NEXT: ^bb0(%[[g:[a-z0-9_]+]]: f32, %[[p:[a-z0-9_]+]]: f32, %[[m:[a-z0-9_]+]]: f32, %[[v:[a-z0-9_]+]]: f32, %[[pp:[a-z0-9_]+]]: f32, %[[gg:[a-z0-9_]+]]: f32, %[[dd:[a-z0-9_]+]]: f32):
 // CHECK:        %[[NM:.*]] = arith.addf
 // CHECK:        %[[NV:.*]] = arith.addf
 // CHECK-NEXT:   %[[MHAT:.*]] = arith.divf %[[NM]], %[[BC1]] : f32
 // CHECK-NEXT:   %[[VHAT:.*]] = arith.divf %[[NV]], %[[BC2]] : f32
-// CHECK-NEXT:   %[[SQ:.*]] = math.sqrt %[[VHAT]] : f32
-// CHECK-NEXT:   %[[DEN:.*]] = arith.addf %[[SQ]], %[[EPS]] : f32
-// CHECK-NEXT:   %[[ADAM:.*]] = arith.divf %[[MHAT]], %[[DEN]] : f32
+// CHECK-NEXT:   %[[VE:.*]] = arith.addf %[[VHAT]], %[[EPS]] : f32
+// CHECK-NEXT:   %[[SQ:.*]] = math.sqrt %[[VE]] : f32
+// CHECK-NEXT:   %[[ADAM:.*]] = arith.divf %[[MHAT]], %[[SQ]] : f32
 // CHECK-NEXT:   %[[DEC:.*]] = arith.mulf %[[WD]], %[[p]] : f32
-// CHECK-NEXT:   %[[U:.*]] = arith.addf %[[ADAM]], %[[DEC]] : f32
+// CHECK-NEXT:   %[[D:.*]] = arith.addf %[[ADAM]], %[[DEC]] : f32
 // CHECK-NEXT:   %[[P2:.*]] = arith.mulf %[[p]], %[[p]] : f32
 // CHECK-NEXT:   %[[SP:.*]] = arith.addf %[[pp]], %[[P2]] : f32
-// CHECK-NEXT:   %[[U2:.*]] = arith.mulf %[[U]], %[[U]] : f32
-// CHECK-NEXT:   %[[SU:.*]] = arith.addf %[[uu]], %[[U2]] : f32
-// CHECK-NEXT:   linalg.yield %[[SP]], %[[SU]] : f32, f32
-// Trust ratio |param| / |u|, 1 when either norm is 0.
+// CHECK-NEXT:   %[[G2:.*]] = arith.mulf %[[g]], %[[g]] : f32
+// CHECK-NEXT:   %[[SG:.*]] = arith.addf %[[gg]], %[[G2]] : f32
+// CHECK-NEXT:   %[[D2:.*]] = arith.mulf %[[D]], %[[D]] : f32
+// CHECK-NEXT:   %[[SD:.*]] = arith.addf %[[dd]], %[[D2]] : f32
+// CHECK-NEXT:   linalg.yield %[[SP]], %[[SG]], %[[SD]] : f32, f32, f32
+// Trust ratio |param| / |direction| when |param| > 0 and |grad| > 0, else 1,
+// clipped to [0, 10].
 // CHECK:      %[[SUMP:.*]] = tensor.extract %[[SUMS]]#0[] : tensor<f32>
-// CHECK-NEXT: %[[SUMU:.*]] = tensor.extract %[[SUMS]]#1[] : tensor<f32>
+// CHECK-NEXT: %[[SUMG:.*]] = tensor.extract %[[SUMS]]#1[] : tensor<f32>
+// CHECK-NEXT: %[[SUMD:.*]] = tensor.extract %[[SUMS]]#2[] : tensor<f32>
 // CHECK-NEXT: %[[WN:.*]] = math.sqrt %[[SUMP]] : f32
-// CHECK-NEXT: %[[UN:.*]] = math.sqrt %[[SUMU]] : f32
-// CHECK-NEXT: %[[RATIO:.*]] = arith.divf %[[WN]], %[[UN]] : f32
+// CHECK-NEXT: %[[GN:.*]] = math.sqrt %[[SUMG]] : f32
+// CHECK-NEXT: %[[DN:.*]] = math.sqrt %[[SUMD]] : f32
+// CHECK-NEXT: %[[RATIO:.*]] = arith.divf %[[WN]], %[[DN]] : f32
 // CHECK-NEXT: %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK-NEXT: %[[WPOS:.*]] = arith.cmpf ogt, %[[WN]], %[[ZERO]] : f32
-// CHECK-NEXT: %[[UPOS:.*]] = arith.cmpf ogt, %[[UN]], %[[ZERO]] : f32
-// CHECK-NEXT: %[[BOTH:.*]] = arith.andi %[[WPOS]], %[[UPOS]] : i1
+// CHECK-NEXT: %[[GPOS:.*]] = arith.cmpf ogt, %[[GN]], %[[ZERO]] : f32
+// CHECK-NEXT: %[[BOTH:.*]] = arith.andi %[[WPOS]], %[[GPOS]] : i1
 // CHECK-NEXT: %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
-// CHECK-NEXT: %[[TRUST:.*]] = arith.select %[[BOTH]], %[[RATIO]], %[[ONE]] : f32
+// CHECK-NEXT: %[[TRUST0:.*]] = arith.select %[[BOTH]], %[[RATIO]], %[[ONE]] : f32
+// CHECK-NEXT: %[[LO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-NEXT: %[[TRUST1:.*]] = arith.maximumf %[[TRUST0]], %[[LO]] : f32
+// CHECK-NEXT: %[[HI:.*]] = arith.constant 1.000000e+01 : f32
+// CHECK-NEXT: %[[TRUST:.*]] = arith.minimumf %[[TRUST1]], %[[HI]] : f32
 // CHECK-NEXT: %[[LRR:.*]] = arith.mulf %[[LR]], %[[TRUST]] : f32
 // CHECK-NEXT: %[[R:.*]]:3 = linalg.generic {indexing_maps = [#[[ID]], #[[ID]], #[[ID]], #[[ID]]], iterator_types = ["parallel", "parallel"]}
 // CHECK-SAME:     ins(%[[G]] : tensor<4x?xf32>) outs(%[[P]], %[[M]], %[[V]] : tensor<4x?xf32>, tensor<4x?xf32>, tensor<4x?xf32>)

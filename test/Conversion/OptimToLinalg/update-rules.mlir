@@ -295,7 +295,12 @@ func.func @rmsprop_centered(%p: tensor<16xf32>, %g: tensor<16xf32>, %mg: tensor<
 // CHECK-NEXT:   %[[X7:.*]] = arith.mulf %[[MU]], %[[mom]] : f32
 // CHECK-NEXT:   %[[NMOM:.*]] = arith.addf %[[X7]], %[[X6]] : f32
 // CHECK-NEXT:   %[[NP:.*]] = arith.subf %[[p]], %[[NMOM]] : f32
-// CHECK-NEXT:   linalg.yield %[[NP]], %[[NMG]], %[[NMS]], %[[NMOM]] : f32, f32, f32, f32
+// An element whose ms - mg^2 + eps <= 0 keeps its moment and parameter.
+// CHECK-NEXT:   %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK-NEXT:   %[[OK:.*]] = arith.cmpf ogt, %[[X5]], %[[ZERO]] : f32
+// CHECK-NEXT:   %[[KMOM:.*]] = arith.select %[[OK]], %[[NMOM]], %[[mom]] : f32
+// CHECK-NEXT:   %[[KP:.*]] = arith.select %[[OK]], %[[NP]], %[[p]] : f32
+// CHECK-NEXT:   linalg.yield %[[KP]], %[[NMG]], %[[NMS]], %[[KMOM]] : f32, f32, f32, f32
 
 // -----
 
@@ -455,25 +460,31 @@ func.func @asgd(%p: tensor<16xf32>, %g: tensor<16xf32>, %ax: tensor<16xf32>, %lr
 
 // -----
 
-func.func @rprop(%p: tensor<16xf32>, %g: tensor<16xf32>, %prev: tensor<16xf32>, %s: tensor<16xf32>, %lr: f32, %em: f32, %ep: f32, %mn: f32, %mx: f32) -> (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) {
-  %p1, %q1, %s1 = optim.rprop_update %p, %g, [%prev, %s] lr %lr etaminus %em etaplus %ep min_step %mn max_step %mx : tensor<16xf32>
+func.func @rprop(%p: tensor<16xf32>, %g: tensor<16xf32>, %prev: tensor<16xf32>, %s: tensor<16xf32>, %lr: f32, %em: f32, %ep: f32, %mn: f32, %mx: f32, %t: i64) -> (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) {
+  %p1, %q1, %s1 = optim.rprop_update %p, %g, [%prev, %s] lr %lr etaminus %em etaplus %ep min_step %mn max_step %mx step %t : tensor<16xf32>
   return %p1, %q1, %s1 : tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
 }
 
+// The step size starts at lr on the first update; every element's step size
+// is clipped to [min_step, max_step] (MindSpore's Rprop).
 // CHECK-LABEL: func.func @rprop(
-// CHECK-SAME: %[[LR:[a-z0-9]+]]: f32, %[[EM:[a-z0-9]+]]: f32, %[[EP:[a-z0-9]+]]: f32, %[[MIN:[a-z0-9]+]]: f32, %[[MAX:[a-z0-9]+]]: f32)
+// CHECK-SAME: %[[LR:[a-z0-9]+]]: f32, %[[EM:[a-z0-9]+]]: f32, %[[EP:[a-z0-9]+]]: f32, %[[MIN:[a-z0-9]+]]: f32, %[[MAX:[a-z0-9]+]]: f32, %[[T:[a-z0-9]+]]: i64)
+// CHECK-NEXT: %[[TF:.*]] = arith.sitofp %[[T]] : i64 to f32
+// CHECK-NEXT: %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK-NEXT: %[[FIRST:.*]] = arith.cmpf oeq, %[[TF]], %[[ONE]] : f32
 // CHECK-NEXT: linalg.generic
 // CHECK-NEXT: ^bb0(%[[g:[a-z0-9_]+]]: f32, %[[p:[a-z0-9_]+]]: f32, %[[prev:[a-z0-9_]+]]: f32, %[[s:[a-z0-9_]+]]: f32):
+// CHECK-NEXT:   %[[S0:.*]] = arith.select %[[FIRST]], %[[LR]], %[[s]] : f32
 // CHECK-NEXT:   %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK-NEXT:   %[[PROD:.*]] = arith.mulf %[[g]], %[[prev]] : f32
 // CHECK-NEXT:   %[[GROWS:.*]] = arith.cmpf ogt, %[[PROD]], %[[ZERO]] : f32
 // CHECK-NEXT:   %[[SHRINKS:.*]] = arith.cmpf olt, %[[PROD]], %[[ZERO]] : f32
-// CHECK-NEXT:   %[[X0:.*]] = arith.mulf %[[s]], %[[EP]] : f32
-// CHECK-NEXT:   %[[GROWN:.*]] = arith.minimumf %[[X0]], %[[MAX]] : f32
-// CHECK-NEXT:   %[[X1:.*]] = arith.mulf %[[s]], %[[EM]] : f32
-// CHECK-NEXT:   %[[SHRUNK:.*]] = arith.maximumf %[[X1]], %[[MIN]] : f32
-// CHECK-NEXT:   %[[X2:.*]] = arith.select %[[SHRINKS]], %[[SHRUNK]], %[[s]] : f32
-// CHECK-NEXT:   %[[NS:.*]] = arith.select %[[GROWS]], %[[GROWN]], %[[X2]] : f32
+// CHECK-NEXT:   %[[KEEP:.*]] = arith.constant 1.000000e+00 : f32
+// CHECK-NEXT:   %[[F0:.*]] = arith.select %[[SHRINKS]], %[[EM]], %[[KEEP]] : f32
+// CHECK-NEXT:   %[[F:.*]] = arith.select %[[GROWS]], %[[EP]], %[[F0]] : f32
+// CHECK-NEXT:   %[[X0:.*]] = arith.mulf %[[S0]], %[[F]] : f32
+// CHECK-NEXT:   %[[X1:.*]] = arith.maximumf %[[X0]], %[[MIN]] : f32
+// CHECK-NEXT:   %[[NS:.*]] = arith.minimumf %[[X1]], %[[MAX]] : f32
 // CHECK-NEXT:   %[[NG:.*]] = arith.select %[[SHRINKS]], %[[ZERO]], %[[g]] : f32
 // sign(g): 1, -1, or g itself (0, NaN).
 // CHECK-NEXT:   %[[ZERO2:.*]] = arith.constant 0.000000e+00 : f32

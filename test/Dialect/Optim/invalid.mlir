@@ -919,10 +919,10 @@ func.func @eps_constant_zero(%p: tensor<16xf32>, %g: tensor<16xf32>, %m: tensor<
 
 // -----
 
-func.func @etaplus_constant(%p: tensor<16xf32>, %g: tensor<16xf32>, %q: tensor<16xf32>, %s: tensor<16xf32>, %lr: f32, %em: f32, %min: f32, %max: f32) {
+func.func @etaplus_constant(%p: tensor<16xf32>, %g: tensor<16xf32>, %q: tensor<16xf32>, %s: tensor<16xf32>, %lr: f32, %em: f32, %min: f32, %max: f32, %t: i64) {
   %ep = arith.constant 0.5 : f32
   // expected-error@+1 {{'optim.rprop_update' op 'etaplus' must be in (1, inf), got 5.000000e-01}}
-  %p1, %q1, %s1 = optim.rprop_update %p, %g, [%q, %s] lr %lr etaminus %em etaplus %ep min_step %min max_step %max : tensor<16xf32>
+  %p1, %q1, %s1 = optim.rprop_update %p, %g, [%q, %s] lr %lr etaminus %em etaplus %ep min_step %min max_step %max step %t : tensor<16xf32>
   return
 }
 

@@ -555,10 +555,10 @@ func.func @asgd_update(%p: tensor<16xf32>, %g: tensor<16xf32>, %x: tensor<16xf32
 }
 
 // CHECK-LABEL: func.func @rprop_update
-// CHECK-SAME: (%[[P:[^:]*]]: tensor<16xf32>, %[[G:[^:]*]]: tensor<16xf32>, %[[Q:[^:]*]]: tensor<16xf32>, %[[S:[^:]*]]: tensor<16xf32>, %[[LR:[^:]*]]: f32, %[[EM:[^:]*]]: f32, %[[EP:[^:]*]]: f32, %[[MIN:[^:]*]]: f32, %[[MAX:[^:]*]]: f32)
-func.func @rprop_update(%p: tensor<16xf32>, %g: tensor<16xf32>, %q: tensor<16xf32>, %s: tensor<16xf32>, %lr: f32, %em: f32, %ep: f32, %min: f32, %max: f32) -> (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) {
-  // CHECK: %[[R:[a-z_0-9]+]], %[[RS:[a-z_0-9]+]]:2 = optim.rprop_update %[[P]], %[[G]], [%[[Q]], %[[S]]] lr %[[LR]] etaminus %[[EM]] etaplus %[[EP]] min_step %[[MIN]] max_step %[[MAX]] : tensor<16xf32>
-  %p1, %q1, %s1 = optim.rprop_update %p, %g, [%q, %s] lr %lr etaminus %em etaplus %ep min_step %min max_step %max : tensor<16xf32>
+// CHECK-SAME: (%[[P:[^:]*]]: tensor<16xf32>, %[[G:[^:]*]]: tensor<16xf32>, %[[Q:[^:]*]]: tensor<16xf32>, %[[S:[^:]*]]: tensor<16xf32>, %[[LR:[^:]*]]: f32, %[[EM:[^:]*]]: f32, %[[EP:[^:]*]]: f32, %[[MIN:[^:]*]]: f32, %[[MAX:[^:]*]]: f32, %[[T:[^:]*]]: i64)
+func.func @rprop_update(%p: tensor<16xf32>, %g: tensor<16xf32>, %q: tensor<16xf32>, %s: tensor<16xf32>, %lr: f32, %em: f32, %ep: f32, %min: f32, %max: f32, %t: i64) -> (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>) {
+  // CHECK: %[[R:[a-z_0-9]+]], %[[RS:[a-z_0-9]+]]:2 = optim.rprop_update %[[P]], %[[G]], [%[[Q]], %[[S]]] lr %[[LR]] etaminus %[[EM]] etaplus %[[EP]] min_step %[[MIN]] max_step %[[MAX]] step %[[T]] : tensor<16xf32>
+  %p1, %q1, %s1 = optim.rprop_update %p, %g, [%q, %s] lr %lr etaminus %em etaplus %ep min_step %min max_step %max step %t : tensor<16xf32>
   // CHECK: return %[[R]], %[[RS]]#0, %[[RS]]#1
   return %p1, %q1, %s1 : tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
 }

@@ -207,8 +207,14 @@ NaturalExpDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
 
 Value NaturalExpDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
                                              Value step) const {
+  // MindSpore's NaturalExpDecayLR: p = step, or whole periods of
+  // decay_steps with is_stair.
   ScalarBuilder s{b, loc};
-  Value p = buildDecayExponent(s, step, getDecaySteps(), getIsStair());
+  Value p = s.toF32(step);
+  if (getIsStair()) {
+    Value decaySteps = s.c(static_cast<double>(getDecaySteps()));
+    p = s.mul(math::FloorOp::create(b, loc, s.div(p, decaySteps)), decaySteps);
+  }
   Value exponent = s.mul(s.c(-f(getDecayRate())), p);
   return s.mul(s.c(f(getLearningRate())), math::ExpOp::create(b, loc, exponent));
 }

@@ -170,7 +170,7 @@ const RuleSpec kRuleSpecs[] = {
   {RuleKind::ASGD, "ASGD", "optim.asgd_update", kASGDHyper, {}, kASGDStates,
    true, false, false},
   {RuleKind::Rprop, "Rprop", "optim.rprop_update", kRpropHyper, {},
-   kRpropStates, false, false, false},
+   kRpropStates, true, false, false},
   {RuleKind::LazyAdam, "LazyAdam", "optim.lazy_adam_update", kLazyAdamHyper,
    kUseNesterov, kMomentsStates, true, false, true},
 };

@@ -123,7 +123,18 @@ def Optim_ExponentialDecayAttr
                               "learning_rate * decay_rate ^ p">;
 def Optim_NaturalExpDecayAttr
     : Optim_DecayScheduleAttr<"NaturalExpDecay", "natural_exp_decay",
-                              "learning_rate * exp(-decay_rate * p)">;
+                              "learning_rate * exp(-decay_rate * p)"> {
+  let description = [{
+    `learning_rate * exp(-decay_rate * p)` with `p = step`, or with
+    `is_stair` `p = floor(step / decay_steps) * decay_steps`. This is what
+    MindSpore's `NaturalExpDecayLR` computes (its docstring says
+    `p = step / decay_steps`; the code, which users get, does not divide).
+
+    ```mlir
+    #optim.natural_exp_decay<learning_rate = 0.1, decay_rate = 0.9, decay_steps = 4, is_stair = false>
+    ```
+  }];
+}
 def Optim_InverseDecayAttr
     : Optim_DecayScheduleAttr<"InverseDecay", "inverse_decay",
                               "learning_rate / (1 + decay_rate * p)">;

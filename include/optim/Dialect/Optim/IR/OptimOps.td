@@ -322,10 +322,11 @@ def Optim_SGDUpdateOp : Optim_UpdateOp<"sgd_update", "SGD",
     "`lr` $lr `momentum` $momentum `dampening` $dampening `step` $step",
     (ins UnitAttr:$nesterov)> {
   let description = [{
-    State `[accum]`. On the first update (`step == 1`) `accum = grad`, then
-    `accum = momentum * accum + (1 - dampening) * grad`;
+    State `[accum]`. With `momentum > 0`: on the first update (`step == 1`)
+    `accum = grad`, then `accum = momentum * accum + (1 - dampening) * grad`;
     `param -= lr * (grad + momentum * accum)` with `nesterov`, else
-    `param -= lr * accum`. With `momentum == 0` this is plain SGD.
+    `param -= lr * accum`. With `momentum == 0` this is plain SGD,
+    `param -= lr * grad`, and `accum` is left unchanged (MindSpore's kernel).
 
     ```mlir
     %p1, %a1 = optim.sgd_update %p, %g, [%a] lr %lr momentum %mu dampening %d step %t : tensor<16xf32>
@@ -354,10 +355,12 @@ def Optim_AdamUpdateOp : Optim_UpdateOp<"adam_update", "Adam",
   let description = [{
     States `[moment1, moment2]` (plus `vhat` with `use_amsgrad`).
     `m = beta1 * m + (1 - beta1) * g`, `v = beta2 * v + (1 - beta2) * g^2`,
-    `vhat = max(vhat, v)` with amsgrad;
     `lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)`;
     `param -= lr_t * m / (sqrt(v) + eps)`, or with `use_nesterov`
     `param -= lr_t * (beta1 * m + (1 - beta1) * g) / (sqrt(v) + eps)`.
+    With `use_amsgrad`, `vhat = max(vhat, v)` replaces `v` in the
+    denominator and `use_nesterov` is ignored (MindSpore's
+    `ApplyAdamWithAmsgrad`).
     The bias correction is folded into the step size, with `eps` added to
     the uncorrected `sqrt(v)` (MindSpore's definition; torch adds eps to the
     corrected value).
@@ -388,8 +391,9 @@ def Optim_LambUpdateOp : Optim_UpdateOp<"lamb_update", "Lamb",
   let description = [{
     States `[moment1, moment2]`. With bias-corrected `m_hat = m / (1 - beta1^t)`
     and `v_hat = v / (1 - beta2^t)`, `u = m_hat / (sqrt(v_hat) + eps) + weight_decay * param`;
-    the trust ratio is `|param| / |u|` (1 when either norm is 0) and
-    `param -= lr * ratio * u`.
+    the trust ratio is `|param| / |m_hat / sqrt(v_hat + eps) + weight_decay * param|`
+    (1 when `|param|` or `|grad|` is 0), clipped to `[0, 10]`, and
+    `param -= lr * ratio * u` (MindSpore's kernel).
 
     ```mlir
     %p1, %m1, %v1 = optim.lamb_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd step %t : tensor<16xf32>
@@ -434,8 +438,9 @@ def Optim_RMSPropUpdateOp : Optim_UpdateOp<"rmsprop_update", "RMSProp",
     States `[mean_square, moment]`, plus `mean_grad` first with `centered`.
     `ms = decay * ms + (1 - decay) * g^2`;
     `mom = momentum * mom + lr * g / sqrt(ms + epsilon)` (centered:
-    `mg = decay * mg + (1 - decay) * g` and `sqrt(ms - mg^2 + epsilon)`);
-    `param -= mom`.
+    `mg = decay * mg + (1 - decay) * g` and `sqrt(ms - mg^2 + epsilon)`,
+    and an element whose `ms - mg^2 + epsilon <= 0` keeps its moment and
+    parameter); `param -= mom`.
 
     ```mlir
     %p1, %s1, %m1 = optim.rmsprop_update %p, %g, [%s, %m] lr %lr decay %d momentum %mu epsilon %e : tensor<16xf32>
@@ -513,16 +518,18 @@ def Optim_ASGDUpdateOp : Optim_UpdateOp<"asgd_update", "ASGD",
 }
 
 def Optim_RpropUpdateOp : Optim_UpdateOp<"rprop_update", "Rprop",
-    (ins F32:$lr, F32:$etaminus, F32:$etaplus, F32:$min_step, F32:$max_step),
-    "`lr` $lr `etaminus` $etaminus `etaplus` $etaplus `min_step` $min_step `max_step` $max_step"> {
+    (ins F32:$lr, F32:$etaminus, F32:$etaplus, F32:$min_step, F32:$max_step,
+         I64:$step),
+    "`lr` $lr `etaminus` $etaminus `etaplus` $etaplus `min_step` $min_step `max_step` $max_step `step` $step"> {
   let description = [{
-    States `[prev, step_size]` (`step_size` starts at the learning rate).
-    With `s = g * prev`: `s > 0` grows the step size by `etaplus` (at most
-    `max_step`); `s < 0` shrinks it by `etaminus` (at least `min_step`) and
-    sets `g = 0`; `param -= sign(g) * step_size`; `prev = g`.
+    States `[prev, step_size]`; at the first update (`step == 1`) the step
+    size is set to `lr`. With `s = g * prev`, the step size is multiplied by
+    `etaplus` where `s > 0`, by `etaminus` where `s < 0` (and `g = 0`
+    there), and every element's step size is clipped to
+    `[min_step, max_step]`; `param -= sign(g) * step_size`; `prev = g`.
 
     ```mlir
-    %p1, %q1, %s1 = optim.rprop_update %p, %g, [%q, %s] lr %lr etaminus %a etaplus %b min_step %c max_step %d : tensor<16xf32>
+    %p1, %q1, %s1 = optim.rprop_update %p, %g, [%q, %s] lr %lr etaminus %a etaplus %b min_step %c max_step %d step %t : tensor<16xf32>
     ```
   }];
 }
