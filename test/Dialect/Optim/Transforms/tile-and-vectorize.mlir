@@ -1,0 +1,81 @@
+// RUN: optim-opt %s --optim-tile-and-vectorize="chunk-size=1024" --split-input-file | FileCheck %s
+
+#map = affine_map<(d0, d1) -> (d0, d1)>
+
+// A contiguous elementwise op over 100x37 = 3700 elements: collapsed to one
+// dimension, split into chunks of 1024 for threads (scf.forall), tiled by
+// 16 lanes (32 bytes x 2 unrolled) with the remainder peeled into its own
+// scalar loop; the main loop is unmasked vector code. The parameter is read
+// through the output (no second read of the old tensor).
+func.func @elementwise(%p: tensor<100x37xf32>, %g: tensor<100x37xf32>, %lr: f32) -> tensor<100x37xf32> {
+  %0 = linalg.generic {indexing_maps = [#map, #map, #map], iterator_types = ["parallel", "parallel"]} ins(%g, %p : tensor<100x37xf32>, tensor<100x37xf32>) outs(%p : tensor<100x37xf32>) {
+  ^bb0(%a: f32, %b: f32, %c: f32):
+    %1 = arith.mulf %a, %lr : f32
+    %2 = arith.subf %b, %1 : f32
+    linalg.yield %2 : f32
+  } -> tensor<100x37xf32>
+  return %0 : tensor<100x37xf32>
+}
+
+// CHECK-LABEL: func.func @elementwise(
+// CHECK-SAME: %[[P:[a-z0-9]+]]: tensor<100x37xf32>, %[[G:[a-z0-9]+]]: tensor<100x37xf32>
+// CHECK-DAG:  %[[GF:.*]] = tensor.collapse_shape %[[G]] {{\[\[}}0, 1]] : tensor<100x37xf32> into tensor<3700xf32>
+// CHECK-DAG:  %[[PF:.*]] = tensor.collapse_shape %[[P]] {{\[\[}}0, 1]] : tensor<100x37xf32> into tensor<3700xf32>
+// CHECK:      scf.forall (%[[C:.*]]) = (0) to (3700) step (1024) shared_outs(%[[OUT:.*]] = %[[PF]])
+// CHECK:        scf.for
+// CHECK-NOT:      vector.mask
+// CHECK:          vector.transfer_read %[[GF]]{{.*}} {in_bounds = [true]} : tensor<3700xf32>, vector<16xf32>
+// CHECK:          vector.transfer_read {{.*}} {in_bounds = [true]} : tensor<?xf32>, vector<16xf32>
+// CHECK:          arith.subf {{.*}} : vector<16xf32>
+// CHECK:          vector.transfer_write {{.*}} {in_bounds = [true]} : vector<16xf32>, tensor<?xf32>
+// The peeled remainder stays a scalar generic on a dynamic slice.
+// CHECK:        scf.for
+// CHECK:          linalg.generic {{.*}} ins(%{{.*}} : tensor<?xf32>) outs(%{{.*}} : tensor<?xf32>)
+// CHECK:      tensor.expand_shape
+
+// -----
+
+#map = affine_map<(d0) -> (d0)>
+
+// Small and evenly divisible: no threads, no remainder loop.
+func.func @small(%p: tensor<64xf32>, %g: tensor<64xf32>) -> tensor<64xf32> {
+  %0 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%g : tensor<64xf32>) outs(%p : tensor<64xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %1 = arith.subf %b, %a : f32
+    linalg.yield %1 : f32
+  } -> tensor<64xf32>
+  return %0 : tensor<64xf32>
+}
+
+// CHECK-LABEL: func.func @small(
+// CHECK-NOT:  scf.forall
+// CHECK:      scf.for
+// CHECK:        vector.transfer_read {{.*}} vector<16xf32>
+// CHECK-NOT:  linalg.generic
+
+// -----
+
+#map = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+
+// Not candidates, left alone: dynamic shapes (no masked vectors) and
+// reductions.
+func.func @not_candidates(%a: tensor<4x?xf32>, %b: tensor<4x?xf32>, %s: tensor<4xf32>) -> (tensor<4x?xf32>, tensor<4xf32>) {
+  %0 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<4x?xf32>) outs(%b : tensor<4x?xf32>) {
+  ^bb0(%x: f32, %y: f32):
+    %1 = arith.addf %x, %y : f32
+    linalg.yield %1 : f32
+  } -> tensor<4x?xf32>
+  %2 = linalg.generic {indexing_maps = [#map, #row], iterator_types = ["parallel", "reduction"]} ins(%a : tensor<4x?xf32>) outs(%s : tensor<4xf32>) {
+  ^bb0(%x: f32, %y: f32):
+    %3 = arith.addf %x, %y : f32
+    linalg.yield %3 : f32
+  } -> tensor<4xf32>
+  return %0, %2 : tensor<4x?xf32>, tensor<4xf32>
+}
+
+// CHECK-LABEL: func.func @not_candidates(
+// CHECK-NOT:  scf.for
+// CHECK-NOT:  vector.
+// CHECK:      linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]
+// CHECK:      linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
