@@ -61,6 +61,7 @@ void optim::buildOptimCPUPipeline(OpPassManager &pm,
   // optim -> linalg on tensors, fused.
   OptimResolveOptimizerOptions resolveOptions;
   resolveOptions.constantHyperParams = options.constantHyperParams;
+  resolveOptions.shareUpdateFunctions = options.shareUpdateFunctions;
   pm.addPass(createOptimResolveOptimizer(resolveOptions));
   pm.addPass(createConvertOptimToLinalg());
   pm.addPass(createCanonicalizerPass());
@@ -80,6 +81,9 @@ void optim::buildOptimCPUPipeline(OpPassManager &pm,
   bufferizeOptions.bufferizeFunctionBoundaries = false;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
   bufferization::buildBufferDeallocationPipeline(pm);
+  // Tail loops write back through identical subviews: CSE makes those
+  // copies self-copies, which canonicalization removes.
+  pm.addPass(createCSEPass());
   pm.addPass(createCanonicalizerPass());
 
   // Loops, threads, LLVM.

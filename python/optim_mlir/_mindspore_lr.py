@@ -113,10 +113,9 @@ class NaturalExpDecayLR(LearningRateSchedule):
     ``NaturalExpDecayLR.construct`` computes it: ``p = step`` (``decay_steps``
     unused), with ``is_stair`` ``p = floor(step / decay_steps) * decay_steps``.
 
-    (MindSpore's docstring says ``p = step / decay_steps``; its code, and this
-    class, do not divide.)  The optim-dialect attribute ``natural_exp_decay``
-    divides by ``decay_steps``, so it is emitted with ``decay_rate *
-    decay_steps`` as its rate, which gives exactly the code's formula.
+    (MindSpore's docstring says ``p = step / decay_steps``; its code, the
+    optim-dialect attribute ``natural_exp_decay`` and this class do not
+    divide.)
     """
 
     def __init__(self, learning_rate, decay_rate, decay_steps, is_stair=False):
@@ -136,8 +135,7 @@ class NaturalExpDecayLR(LearningRateSchedule):
 
     def _ir_schedule(self):
         return ("natural_exp_decay", dict(
-            learning_rate=self.learning_rate,
-            decay_rate=self.decay_rate * self.decay_steps,
+            learning_rate=self.learning_rate, decay_rate=self.decay_rate,
             decay_steps=self.decay_steps, is_stair=self.is_stair))
 
 

@@ -130,7 +130,8 @@ def test_global_step_setter():
     (nn.Momentum, {"learning_rate": 0.1, "momentum": 0.9}, {"moments": 0.0}),
     (nn.Adam, {}, {"moment1": 0.0, "moment2": 0.0}),
     (nn.Adam, {"use_amsgrad": True}, {"moment1": 0.0, "moment2": 0.0, "vhat": 0.0}),
-    (nn.AdamWeightDecay, {}, {"moments1": 0.0, "moments2": 0.0}),
+    (nn.AdamWeightDecay, {}, {"moments1": 0.0, "moments2": 0.0,
+                              "moment1": 0.0, "moment2": 0.0}),
     (nn.Lamb, {"learning_rate": 0.1}, {"moments1": 0.0, "moments2": 0.0}),
     (nn.Adagrad, {"accum": 0.3}, {"accum": 0.3}),
     (nn.RMSProp, {}, {"mean_square": 1.0, "moment": 0.0}),
@@ -247,6 +248,68 @@ def test_schedule_values_from_mindspore_docs(sched, step, expected):
     """The examples of MindSpore's LearningRateSchedule docstrings."""
     assert sched(step) == pytest.approx(expected, rel=1e-6)
     assert sched(np.array(step, np.int32)) == pytest.approx(expected, rel=1e-6)
+
+
+# The examples of mindspore/nn/dynamic_lr.py (printed outputs of its
+# docstrings).
+DOC_LISTS = [
+    (lambda: nn.piecewise_constant_lr([2, 5, 10], [0.1, 0.05, 0.01]),
+     [0.1, 0.1, 0.05, 0.05, 0.05, 0.01, 0.01, 0.01, 0.01, 0.01]),
+    (lambda: nn.exponential_decay_lr(0.1, 0.9, 6, 2, 1),
+     [0.1, 0.1, 0.09000000000000001, 0.09000000000000001, 0.08100000000000002,
+      0.08100000000000002]),
+    (lambda: nn.natural_exp_decay_lr(0.1, 0.9, 6, 2, 2, True),
+     [0.1, 0.1, 0.1, 0.1, 0.016529888822158657, 0.016529888822158657]),
+    (lambda: nn.inverse_decay_lr(0.1, 0.5, 6, 1, 1, True),
+     [0.1, 0.06666666666666667, 0.05, 0.04, 0.03333333333333333,
+      0.028571428571428574]),
+    (lambda: nn.cosine_decay_lr(0.01, 0.1, 6, 2, 2),
+     [0.1, 0.1, 0.05500000000000001, 0.05500000000000001, 0.01, 0.01]),
+    (lambda: nn.polynomial_decay_lr(0.1, 0.01, 6, 2, 2, 0.5),
+     [0.1, 0.1, 0.07363961030678928, 0.07363961030678928, 0.01, 0.01]),
+    (lambda: nn.warmup_lr(0.1, 6, 2, 2), [0.0, 0.0, 0.05, 0.05, 0.1, 0.1]),
+]
+
+
+@pytest.mark.parametrize("case", DOC_LISTS, ids=[
+    "piecewise_constant_lr", "exponential_decay_lr", "natural_exp_decay_lr",
+    "inverse_decay_lr", "cosine_decay_lr", "polynomial_decay_lr", "warmup_lr"])
+def test_lr_list_helpers_match_mindspore_docs(case):
+    """Exactly the documented lists (same double-precision arithmetic)."""
+    fn, expected = case
+    got = fn()
+    assert isinstance(got, list)
+    assert got == expected
+
+
+@pytest.mark.parametrize("name,args", [
+    ("exponential_decay_lr", (0.2, 0.8, 13, 3, 2, False)),
+    ("exponential_decay_lr", (0.2, 0.8, 13, 3, 2, True)),
+    ("natural_exp_decay_lr", (0.2, 0.3, 13, 2, 3, False)),
+    ("inverse_decay_lr", (0.2, 0.3, 13, 2, 3, False)),
+    ("cosine_decay_lr", (0.001, 0.2, 13, 2, 4)),
+    ("polynomial_decay_lr", (0.2, 0.001, 13, 2, 2, 2.0, True)),
+    ("polynomial_decay_lr", (0.2, 0.001, 13, 2, 4, 0.7, False)),
+    ("warmup_lr", (0.2, 13, 2, 3)),
+])
+def test_lr_list_helpers_match_reference(name, args):
+    """Other arguments (stair, update_decay_epoch) against the independent
+    reference implementation: rel 1e-12."""
+    got = getattr(nn, name)(*args)
+    want = getattr(R, name)(*args)
+    assert isinstance(got, list) and len(got) == 13
+    np.testing.assert_allclose(got, want, rtol=1e-12, atol=0)
+
+
+def test_lr_list_helper_output_trains_with_its_values():
+    """A helper's list as the learning rate: step i uses value i."""
+    lr = nn.cosine_decay_lr(0.01, 0.1, 6, 2, 2)
+    params = make(SPECS)
+    opt = nn.Momentum(params, lr, 0.9)
+    rng = np.random.default_rng(0)
+    for step in range(6):
+        assert opt.get_lr() == pytest.approx(lr[step], rel=1e-6)
+        opt(grads_for(params, rng))
 
 
 def test_natural_exp_decay_follows_mindspore_code():
@@ -642,6 +705,7 @@ def test_checkpoint_round_trip_is_bit_identical(case, tmp_path):
     name, factory = case
     params = make(SPECS, seed=1)
     opt = factory(params)
+    opt.compile_options = "chunk-size=16"  # several threads per tensor
     rng = np.random.default_rng(7)
     _train(opt, params, rng, 5)
     sd = opt.state_dict()
@@ -655,6 +719,7 @@ def test_checkpoint_round_trip_is_bit_identical(case, tmp_path):
     for source in ("dict", "file"):
         fresh = make(SPECS, seed=99)  # different initial values
         opt2 = factory(fresh)
+        opt2.compile_options = "chunk-size=16"
         if source == "dict":
             opt2.load_state_dict(sd)
         else:

@@ -12,6 +12,9 @@ same: SGD and Momentum (``torch.optim.SGD``), Adadelta, Adagrad (torch's
 ``eps=0``), Rprop, ASGD: ``rtol=1e-5, atol=1e-6`` after 20 float32 steps.
 Adam is compared with a looser tolerance because MindSpore adds ``eps`` to the
 uncorrected ``sqrt(v)`` (torch to the corrected one).
+
+The compiled steps use ``chunk-size=256`` so that the parallel, chunked code
+runs on these small tensors.
 """
 
 import numpy as np
@@ -22,6 +25,9 @@ import reference as R
 
 RTOL, ATOL = 2e-4, 2e-5
 STEPS = 20
+# Small chunks so that the multi-threaded path and the peeled vector
+# remainder run on these sizes (as in test_cpu_numerics).
+OPTIONS = "chunk-size=256"
 
 UNGROUPED = [("dense.weight", (33, 16)), ("conv.weight", (4, 16, 3, 3)),
              ("proj.weight", (7, 5)), ("dense.bias", (37,)),
@@ -150,6 +156,8 @@ def check_step(opt, ref, state_map, when, rtol=RTOL, atol=ATOL):
 
 
 def run(opt, ref, state_map, rng, steps=STEPS, rtol=RTOL, atol=ATOL):
+    assert not opt.is_compiled
+    opt.compile_options = OPTIONS
     check_step(opt, ref, state_map, "initial", rtol, atol)
     for step in range(steps):
         lr, ref_lr = opt.get_lr(), ref.get_lr()

@@ -20,8 +20,17 @@ import reference as R  # noqa: E402
 STEPS = 25
 SHAPES = [(7,), (4, 5), (3, 16, 2)]
 RTOL, ATOL = 1e-10, 1e-12
-# torch keeps some scalar state (ASGD's eta and mu) in default-dtype tensors.
-torch.set_default_dtype(torch.float64)
+
+
+@pytest.fixture(autouse=True)
+def _float64_default_dtype():
+    """torch keeps some scalar state (ASGD's eta and mu) in default-dtype
+    tensors: float64 for these comparisons, restored afterwards so other
+    test modules are not affected."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
 
 
 def make_data(seed, shapes=SHAPES, steps=STEPS, gscale=1.0):

@@ -3,12 +3,18 @@
 SGD, Adam and AdamW run side by side with torch.optim's own classes (same
 initial tensors, same gradients) for >= 20 steps and are compared after every
 step, parameters and states. Tolerances: float32 ``rtol=1e-4, atol=1e-5``;
-float64 ``rtol=1e-5, atol=1e-8`` (the compiled step reads hyper-parameters from
+float64 ``rtol=1e-5, atol=1e-6`` (the compiled step reads hyper-parameters from
 a float32 table, so float64 runs differ from torch at float32 precision of
 lr/eps/betas, not of the arithmetic). Lamb (not in torch) is compared with the
-NumPy reference (``reference.ReferenceOptimizer("lamb", ..., mode="uniform")``:
-the documented variant of OptimOps.td) with test_cpu_numerics' tolerances
-``rtol=2e-4, atol=2e-5``. Checkpoint round trips are bit-identical.
+NumPy reference (``reference.ReferenceOptimizer("lamb", ..., mode="uniform")``
+with ``variant="mindspore"``: MindSpore's kernel, which the compiled
+``optim.lamb_update`` implements per OptimOps.td: eps inside the square root
+of the trust-ratio norm, ratio 1 when ``|param|`` or ``|grad|`` is 0, clipped
+to [0, 10]) with test_cpu_numerics' tolerances ``rtol=2e-4, atol=2e-5``.
+Checkpoint round trips are bit-identical.
+
+Every test runs with torch's default dtype set to float32 (another test module
+sets it to float64 at import).
 """
 
 import copy
@@ -24,11 +30,19 @@ import reference as R
 
 STEPS = 20
 TOL = {torch.float32: dict(rtol=1e-4, atol=1e-5),
-       torch.float64: dict(rtol=1e-5, atol=1e-8)}
+       torch.float64: dict(rtol=1e-5, atol=1e-6)}
 
 # Shapes: a matrix, a vector, a rank-3 tensor, one element, a scalar and an
 # empty tensor.
 SHAPES = [(8, 5), (5,), (3, 4, 2), (1,), (), (0,)]
+
+
+@pytest.fixture(autouse=True)
+def float32_default_dtype():
+    saved = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float32)
+    yield
+    torch.set_default_dtype(saved)
 
 
 @pytest.fixture
@@ -246,30 +260,47 @@ def test_adamw_rescaling_algebra():
 LAMB_TOL = dict(rtol=2e-4, atol=2e-5)
 
 
+def _lamb_reference(init, variant, groups, lr, **hyper):
+    names = ["p%d" % i for i in range(len(init))]
+    arrays = [(n, t.double().numpy()) for n, t in zip(names, init)]
+    return R.ReferenceOptimizer(
+        "lamb", [{"params": [arrays[i] for i in g["idx"]], "lr": g["lr"],
+                  "weight_decay": g["weight_decay"]} for g in groups],
+        learning_rate=lr, mode="uniform", variant=variant, **hyper)
+
+
 @pytest.mark.parametrize("kwargs", [
     dict(lr=0.01),
     dict(lr=0.02, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05),
 ], ids=["plain", "decay"])
 def test_lamb_matches_reference(kwargs, compiles):
-    shapes = [(8, 5), (5,), (3, 4, 2), (1,), (6,)]
+    """MindSpore's Lamb kernel, in the cases where its trust ratio differs
+    from the plain |p| / |u|: tiny gradients (eps inside the square root
+    matters), a large parameter (ratio clipped to 10), a zero parameter and a
+    parameter whose gradient is all zeros every 4th step (ratio 1)."""
+    shapes = [(8, 5), (5,), (3, 4, 2), (1,), (6,), (4, 3)]
+    grad_scale = [1.0, 1.0, 1e-4, 1.0, 1.0, 1.0]
     init = make_init(shapes, seed=3)
-    init[4].zero_()  # |param| == 0: trust ratio 1
+    init[1].mul_(100.0)  # |p| / |u| ~ 100: clipped
+    init[4].zero_()      # |p| == 0: ratio 1
     params = make_params(init)
     opt = ot.Lamb(params, **kwargs)
     betas = kwargs.get("betas", (0.9, 0.999))
-    names = ["p%d" % i for i in range(len(params))]
-    ref = R.ReferenceOptimizer(
-        "lamb", [{"params": [(n, t.double().numpy()) for n, t in
-                             zip(names, init)],
-                  "lr": kwargs["lr"],
-                  "weight_decay": kwargs.get("weight_decay", 0.0)}],
-        learning_rate=kwargs["lr"], mode="uniform", beta1=betas[0],
-        beta2=betas[1], eps=kwargs.get("eps", 1e-6))
+    hyper = dict(beta1=betas[0], beta2=betas[1], eps=kwargs.get("eps", 1e-6))
+    groups = [dict(idx=list(range(len(shapes))), lr=kwargs["lr"],
+                   weight_decay=kwargs.get("weight_decay", 0.0))]
+    ref = _lamb_reference(init, "mindspore", groups, kwargs["lr"], **hyper)
+    other = _lamb_reference(init, "documented", groups, kwargs["lr"], **hyper)
     gen = torch.Generator().manual_seed(7)
     for step in range(STEPS):
-        set_grads([params], gen)
+        for i, p in enumerate(params):
+            p.grad = grad_scale[i] * torch.randn(p.shape, generator=gen)
+        if step % 4 == 1:
+            params[5].grad.zero_()
         opt.step()
-        ref.step([p.grad.double().numpy() for p in params])
+        grads = [p.grad.double().numpy() for p in params]
+        ref.step(grads)
+        other.step(grads)
         for i, p in enumerate(params):
             np.testing.assert_allclose(p.detach().numpy(), ref.params[i],
                                        **LAMB_TOL, err_msg="param %d" % i)
@@ -279,6 +310,10 @@ def test_lamb_matches_reference(kwargs, compiles):
                                        ref.states[i]["moment1"], **LAMB_TOL)
             np.testing.assert_allclose(st["exp_avg_sq"].numpy(),
                                        ref.states[i]["moment2"], **LAMB_TOL)
+    # The cases above do tell the two readings of Lamb apart.
+    differs = [not np.allclose(p.detach().numpy(), other.params[i],
+                               **LAMB_TOL) for i, p in enumerate(params)]
+    assert differs[1] and differs[2] and differs[5], differs
     assert len(compiles) == 1
 
 
@@ -292,14 +327,11 @@ def test_lamb_groups_and_schedule_match_reference(compiles):
                    {"params": params[2:], "lr": 0.01}], weight_decay=0.0)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)
     lrs = lambda base: [base * 0.5 ** (s // 5) for s in range(STEPS)]
-    names = ["p%d" % i for i in range(len(params))]
-    arrays = [(n, t.double().numpy()) for n, t in zip(names, init)]
-    ref = R.ReferenceOptimizer(
-        "lamb", [{"params": arrays[:2], "lr": np.array(lrs(0.02)),
-                  "weight_decay": 0.1},
-                 {"params": arrays[2:], "lr": np.array(lrs(0.01)),
-                  "weight_decay": 0.0}],
-        learning_rate=np.array(lrs(0.01)), mode="uniform")
+    ref = _lamb_reference(
+        init, "mindspore",
+        [dict(idx=[0, 1], lr=np.array(lrs(0.02)), weight_decay=0.1),
+         dict(idx=[2, 3], lr=np.array(lrs(0.01)), weight_decay=0.0)],
+        np.array(lrs(0.01)))
     gen = torch.Generator().manual_seed(9)
     for step in range(STEPS):
         set_grads([params], gen)
@@ -683,6 +715,13 @@ def test_tensor_errors():
     p.grad = torch.randn(4, 3)
     with pytest.raises(ValueError, match="contiguous"):
         opt.step()
+    # The same tensor twice (torch warns, and would step it twice).
+    p = torch.nn.Parameter(torch.randn(3))
+    with pytest.warns(UserWarning, match="duplicate"):
+        opt = ot.SGD([p, p], lr=0.1)
+    p.grad = torch.randn(3)
+    with pytest.raises(ValueError, match="twice"):
+        opt.step()
     # Sparse gradients.
     emb = torch.nn.Embedding(10, 3, sparse=True)
     opt = ot.Adam(emb.parameters())
@@ -734,7 +773,7 @@ def _regression_data():
 @pytest.mark.parametrize("make_opt", [
     lambda ps: ot.Adam(ps, lr=1e-2, weight_decay=1e-4),
     lambda ps: ot.AdamW(ps, lr=1e-2),
-    lambda ps: ot.SGD(ps, lr=0.05, momentum=0.9, nesterov=True),
+    lambda ps: ot.SGD(ps, lr=0.1, momentum=0.9, nesterov=True),
     lambda ps: ot.Lamb(ps, lr=2e-2, weight_decay=1e-4),
 ], ids=["adam", "adamw", "sgd", "lamb"])
 def test_end_to_end_mlp_training(make_opt, compiles):

@@ -14,6 +14,12 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "constant-hyper-params",
       llvm::cl::desc("Compile hyper-parameters in as constants (AOT)"),
       llvm::cl::init(false)};
+  PassOptions::Option<bool> shareUpdateFunctions{
+      *this, "share-update-functions",
+      llvm::cl::desc("One update function per class of parameters (code "
+                     "size grows with classes, not parameters); off, "
+                     "constant hyper-parameters fold into each update"),
+      llvm::cl::init(true)};
   PassOptions::Option<int64_t> chunkSize{
       *this, "chunk-size", llvm::cl::desc("Elements per parallel chunk"),
       llvm::cl::init(65536)};

@@ -84,10 +84,12 @@ MemRefType toMemRef(RankedTensorType type) {
 
 class OptimizerResolver {
 public:
-  OptimizerResolver(OptimizerOp optimizer, bool constantHyperParams)
+  OptimizerResolver(OptimizerOp optimizer, bool constantHyperParams,
+                    bool shareUpdateFunctions)
       : optimizer(optimizer), abi(StepABI::get(optimizer)),
         table(abi.getInitialTable()),
-        constantHyperParams(constantHyperParams) {}
+        constantHyperParams(constantHyperParams),
+        shareUpdateFunctions(shareUpdateFunctions) {}
 
   LogicalResult run() {
     OpBuilder b(optimizer);
@@ -128,6 +130,155 @@ private:
                               ValueRange{idx});
     }
     func::ReturnOp::create(b, loc);
+  }
+
+  /// The scalar operands of one parameter's update, in the order the update
+  /// body reads them: loss scale, [scaled decay], lr, the rule's
+  /// hyper-parameters, [weight decay in the rule], [update count].
+  struct ParamScalars {
+    SmallVector<Value> values;
+  };
+
+  /// What decides the code of a parameter's update besides its scalar
+  /// values: parameters with the same key share one update function.
+  struct UpdateClass {
+    Type bufferType; // the update function's memref type
+    bool decay;      // decay_weight before unscaling
+    bool centralize;
+    bool operator==(const UpdateClass &other) const {
+      return bufferType == other.bufferType && decay == other.decay &&
+             centralize == other.centralize;
+    }
+  };
+
+  bool decaysByOp(const ParamABI &param) const {
+    return param.decay && !abi.getSpec().decayInRule;
+  }
+
+  /// Emits the update of one parameter on memrefs: to_tensor, decay ->
+  /// centralize -> scale_grad -> [unique] -> the rule's update, written back
+  /// in place. `scalars` as in ParamScalars.
+  LogicalResult buildParamUpdate(OpBuilder &b, Location loc,
+                                 const ParamABI &param, Value paramMemRef,
+                                 Value indicesMemRef, Value gradMemRef,
+                                 ValueRange stateMemRefs, ValueRange scalars) {
+    MLIRContext *ctx = b.getContext();
+    const RuleSpec &spec = abi.getSpec();
+    auto toTensor = [&](Value memref, bool writable) -> Value {
+      auto memrefType = cast<MemRefType>(memref.getType());
+      auto tensorType = RankedTensorType::get(memrefType.getShape(),
+                                              memrefType.getElementType());
+      return bufferization::ToTensorOp::create(b, loc, tensorType, memref,
+                                               /*restrict=*/true, writable);
+    };
+    Value paramTensor = toTensor(paramMemRef, /*writable=*/true);
+    Value indices = indicesMemRef ? toTensor(indicesMemRef, false) : Value();
+    Value grad = toTensor(gradMemRef, false);
+    SmallVector<Value> stateTensors;
+    for (Value state : stateMemRefs)
+      stateTensors.push_back(toTensor(state, true));
+
+    unsigned next = 0;
+    Value lossScale = scalars[next++];
+    // MindSpore's order: decay_weight -> centralize -> scale_grad.
+    if (decaysByOp(param)) {
+      if (param.sparse)
+        return optimizer.emitOpError("weight decay on the sparse gradient of "
+                                     "\"")
+               << param.name << "\" is not supported yet";
+      grad = DecayWeightOp::create(b, loc, grad.getType(), grad, paramTensor,
+                                   scalars[next++]);
+    }
+    if (param.centralize)
+      grad = CentralizeOp::create(b, loc, grad.getType(), grad);
+    grad = ScaleGradOp::create(b, loc, grad.getType(), grad, lossScale);
+
+    if (param.sparse && optimizer.getUnique()) {
+      auto indicesType = cast<RankedTensorType>(indices.getType());
+      auto rowsType = cast<RankedTensorType>(grad.getType());
+      auto unique =
+          UniqueOp::create(b, loc, indicesType, rowsType, indices, grad);
+      indices = unique.getUniqueIndices();
+      grad = unique.getMergedValues();
+    }
+
+    // A dense gradient of a sparse rule (LazyAdam) takes the dense form of
+    // the rule (Adam), as MindSpore does; the scalars are the same.
+    StringRef opName = spec.opName;
+    if (spec.sparseGrad && !param.sparse)
+      opName = getRuleSpec(RuleKind::Adam).opName;
+    OperationState state(loc, opName);
+    state.addOperands(paramTensor);
+    if (param.sparse)
+      state.addOperands(indices);
+    state.addOperands(grad);
+    state.addOperands(stateTensors);
+    state.addOperands(scalars.drop_front(next));
+    state.addTypes(
+        SmallVector<Type>(1 + stateTensors.size(), paramTensor.getType()));
+    for (const OptionSpec &option : spec.options)
+      if (abi.getRule().getOption(option.name))
+        state.addAttribute(option.name, UnitAttr::get(ctx));
+    Operation *update = b.create(state);
+
+    auto writeBack = [&](Value tensor, Value memref) {
+      bufferization::MaterializeInDestinationOp::create(
+          b, loc, TypeRange{}, tensor, memref, /*restrict=*/true,
+          /*writable=*/true);
+    };
+    writeBack(update->getResult(0), paramMemRef);
+    for (auto [result, memref] :
+         llvm::zip(update->getResults().drop_front(), stateMemRefs))
+      writeBack(result, memref);
+    return success();
+  }
+
+  /// The memref type a shared update function takes for `param`: one
+  /// dynamic dimension (any size, contiguous), unless centralization needs
+  /// the parameter's shape.
+  MemRefType getSharedBufferType(const ParamABI &param) {
+    if (param.centralize)
+      return toMemRef(param.type);
+    return MemRefType::get({ShapedType::kDynamic},
+                           param.type.getElementType());
+  }
+
+  /// The shared update function of `key`, created on first use.
+  FailureOr<func::FuncOp> getOrCreateUpdateFunction(OpBuilder &b,
+                                                    const ParamABI &param,
+                                                    const UpdateClass &key,
+                                                    TypeRange scalarTypes) {
+    for (auto &[existing, fn] : updateFunctions)
+      if (existing == key)
+        return fn;
+    MLIRContext *ctx = b.getContext();
+    Location loc = optimizer.getLoc();
+    SmallVector<Type> argTypes(2 + abi.getStates().size(), key.bufferType);
+    argTypes.append(scalarTypes.begin(), scalarTypes.end());
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPoint(optimizer);
+    std::string name = (optimizer.getSymName() + "_update_" +
+                        llvm::Twine(updateFunctions.size()))
+                           .str();
+    auto fn = func::FuncOp::create(b, loc, name,
+                                   FunctionType::get(ctx, argTypes, {}));
+    fn.setPrivate();
+    // Compiled once and called per parameter: keep LLVM from inlining it
+    // back into every call site.
+    fn->setAttr("passthrough",
+                ArrayAttr::get(ctx, {StringAttr::get(ctx, "noinline")}));
+    Block *entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    unsigned numStates = abi.getStates().size();
+    if (failed(buildParamUpdate(
+            b, loc, param, entry->getArgument(0), Value(),
+            entry->getArgument(1),
+            entry->getArguments().slice(2, numStates),
+            entry->getArguments().drop_front(2 + numStates))))
+      return failure();
+    func::ReturnOp::create(b, loc);
+    updateFunctions.push_back({key, fn});
+    return fn;
   }
 
   LogicalResult buildStep(OpBuilder &b) {
@@ -178,59 +329,26 @@ private:
     };
 
     unsigned argIndex = 0;
+    unsigned numStates = abi.getStates().size();
     for (const ParamABI &param : abi.getParams()) {
       const GroupABI &group = abi.getGroups()[param.group];
-      auto toTensor = [&](Value memref, bool writable) -> Value {
-        auto memrefType = cast<MemRefType>(memref.getType());
-        auto tensorType = RankedTensorType::get(memrefType.getShape(),
-                                                memrefType.getElementType());
-        return bufferization::ToTensorOp::create(b, loc, tensorType, memref,
-                                                 /*restrict=*/true, writable);
-      };
       Value paramMemRef = entry->getArgument(argIndex++);
-      Value paramTensor = toTensor(paramMemRef, /*writable=*/true);
-      Value indices, grad;
-      if (param.sparse) {
-        indices = toTensor(entry->getArgument(argIndex++), false);
-        grad = toTensor(entry->getArgument(argIndex++), false);
-      } else {
-        grad = toTensor(entry->getArgument(argIndex++), false);
-      }
-      SmallVector<Value> stateMemRefs, stateTensors;
-      for (unsigned i = 0, e = abi.getStates().size(); i < e; ++i) {
-        stateMemRefs.push_back(entry->getArgument(argIndex++));
-        stateTensors.push_back(toTensor(stateMemRefs.back(), true));
-      }
+      Value indicesMemRef;
+      if (param.sparse)
+        indicesMemRef = entry->getArgument(argIndex++);
+      Value gradMemRef = entry->getArgument(argIndex++);
+      ValueRange stateMemRefs = entry->getArguments().slice(argIndex, numStates);
+      argIndex += numStates;
 
+      // Scalars, in buildParamUpdate's order (see Rules.cpp for the rule's).
       Value weightDecay =
           reader.slot(group.tableOffset + StepABI::kWeightDecayOffset);
-      // MindSpore's order: decay_weight -> centralize -> scale_grad.
-      if (param.decay && !spec.decayInRule) {
-        if (param.sparse)
-          return optimizer.emitOpError("weight decay on the sparse "
-                                       "gradient of \"")
-                 << param.name << "\" is not supported yet";
+      SmallVector<Value> scalars{lossScale};
+      if (decaysByOp(param))
         // Decay runs before unscaling, so its coefficient is wd * scale.
-        Value scaledDecay = arith::MulFOp::create(b, loc, weightDecay,
-                                                  lossScale);
-        grad = DecayWeightOp::create(b, loc, grad.getType(), grad, paramTensor,
-                                     scaledDecay);
-      }
-      if (param.centralize)
-        grad = CentralizeOp::create(b, loc, grad.getType(), grad);
-      grad = ScaleGradOp::create(b, loc, grad.getType(), grad, lossScale);
-
-      if (param.sparse && optimizer.getUnique()) {
-        auto indicesType = cast<RankedTensorType>(indices.getType());
-        auto rowsType = cast<RankedTensorType>(grad.getType());
-        auto unique = UniqueOp::create(b, loc, indicesType, rowsType, indices,
-                                       grad);
-        indices = unique.getUniqueIndices();
-        grad = unique.getMergedValues();
-      }
-
-      // Scalars in the update op's operand order (see Rules.cpp).
-      SmallVector<Value> scalars{getLr(param.group)};
+        scalars.push_back(
+            arith::MulFOp::create(b, loc, weightDecay, lossScale));
+      scalars.push_back(getLr(param.group));
       for (const HyperParamSpec *hyper : spec.getOperandHyperParams())
         scalars.push_back(reader.slot(abi.getSlot(param.group, hyper->name)));
       if (spec.decayInRule)
@@ -238,35 +356,41 @@ private:
       if (spec.usesStep)
         scalars.push_back(updateCount);
 
-      // A dense gradient of a sparse rule (LazyAdam) takes the dense form of
-      // the rule (Adam), as MindSpore does; the scalars are the same.
-      StringRef opName = spec.opName;
-      if (spec.sparseGrad && !param.sparse)
-        opName = getRuleSpec(RuleKind::Adam).opName;
-      OperationState state(loc, opName);
-      state.addOperands(paramTensor);
-      if (param.sparse)
-        state.addOperands(indices);
-      state.addOperands(grad);
-      state.addOperands(stateTensors);
-      state.addOperands(scalars);
-      state.addTypes(SmallVector<Type>(1 + stateTensors.size(),
-                                       paramTensor.getType()));
-      for (const OptionSpec &option : spec.options)
-        if (abi.getRule().getOption(option.name))
-          state.addAttribute(option.name, UnitAttr::get(ctx));
-      Operation *update = b.create(state);
-
-      auto writeBack = [&](Value tensor, Value memref) {
-        auto op = bufferization::MaterializeInDestinationOp::create(
-            b, loc, TypeRange{}, tensor, memref, /*restrict=*/true,
-            /*writable=*/true);
-        (void)op;
+      if (!shareUpdateFunctions || param.sparse) {
+        if (failed(buildParamUpdate(b, loc, param, paramMemRef, indicesMemRef,
+                                    gradMemRef, stateMemRefs, scalars)))
+          return failure();
+        continue;
+      }
+      UpdateClass key{getSharedBufferType(param), decaysByOp(param),
+                      param.centralize};
+      FailureOr<func::FuncOp> callee = getOrCreateUpdateFunction(
+          b, param, key, ValueRange(scalars).getTypes());
+      if (failed(callee))
+        return failure();
+      // Contiguous buffers as one flat range of any length.
+      auto asShared = [&](Value memref) -> Value {
+        if (memref.getType() == key.bufferType)
+          return memref;
+        auto type = cast<MemRefType>(memref.getType());
+        Value flat = memref;
+        if (type.getRank() == 0) {
+          flat = memref::ExpandShapeOp::create(
+              b, loc, MemRefType::get({1}, type.getElementType()), memref,
+              ArrayRef<ReassociationIndices>{});
+        } else if (type.getRank() != 1) {
+          ReassociationIndices all =
+              llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
+          flat = memref::CollapseShapeOp::create(b, loc, memref,
+                                                 ArrayRef{all});
+        }
+        return memref::CastOp::create(b, loc, key.bufferType, flat);
       };
-      writeBack(update->getResult(0), paramMemRef);
-      for (auto [result, memref] :
-           llvm::zip(update->getResults().drop_front(), stateMemRefs))
-        writeBack(result, memref);
+      SmallVector<Value> args{asShared(paramMemRef), asShared(gradMemRef)};
+      for (Value state : stateMemRefs)
+        args.push_back(asShared(state));
+      args.append(scalars);
+      func::CallOp::create(b, loc, *callee, args);
     }
     func::ReturnOp::create(b, loc);
     return success();
@@ -276,6 +400,8 @@ private:
   StepABI abi;
   SmallVector<float> table;
   bool constantHyperParams;
+  bool shareUpdateFunctions;
+  SmallVector<std::pair<UpdateClass, func::FuncOp>> updateFunctions;
 };
 
 struct ResolveOptimizerPass
@@ -286,7 +412,9 @@ struct ResolveOptimizerPass
     SmallVector<OptimizerOp> optimizers(
         getOperation().getOps<OptimizerOp>());
     for (OptimizerOp optimizer : optimizers)
-      if (failed(OptimizerResolver(optimizer, constantHyperParams).run()))
+      if (failed(OptimizerResolver(optimizer, constantHyperParams,
+                                   shareUpdateFunctions)
+                     .run()))
         return signalPassFailure();
   }
 };

@@ -20,18 +20,20 @@ using namespace mlir::optim;
 
 static constexpr StringLiteral kVectorizeMarker = "optim.vectorize";
 
-/// An elementwise generic on static tensors that this pass handles.
-static bool isCandidate(linalg::GenericOp op) {
-  return op.hasPureTensorSemantics() && op.getNumLoops() >= 1 &&
-         op.getNumParallelLoops() == op.getNumLoops() &&
-         !op.hasDynamicShape() && !op->hasAttr(kVectorizeMarker);
-}
-
 /// True if every operand is indexed by the identity: the op can run over its
 /// operands as one flat range.
 static bool isContiguous(linalg::GenericOp op) {
   return llvm::all_of(op.getIndexingMapsArray(),
                       [](AffineMap map) { return map.isIdentity(); });
+}
+
+/// An elementwise generic that this pass handles: static shapes, or a flat
+/// range of any length (the shared update functions).
+static bool isCandidate(linalg::GenericOp op) {
+  return op.hasPureTensorSemantics() && op.getNumLoops() >= 1 &&
+         op.getNumParallelLoops() == op.getNumLoops() &&
+         (!op.hasDynamicShape() || isContiguous(op)) &&
+         !op->hasAttr(kVectorizeMarker);
 }
 
 /// Reads an output's initial value through its output block argument when the
@@ -149,60 +151,116 @@ struct TileAndVectorizePass
         current = collapsed->collapsedOp;
       }
     }
+    if (current.hasDynamicShape())
+      return splitByRuntimeSize(rewriter, current);
 
     SmallVector<int64_t> ranges = current.getStaticLoopRanges();
-    unsigned numLoops = ranges.size();
-    int64_t innerSize = ranges.back();
-    unsigned elementBytes = 4;
-    if (auto shaped =
-            dyn_cast<ShapedType>(current->getResult(0).getType()))
-      elementBytes =
-          std::max<unsigned>(1, shaped.getElementTypeBitWidth() / 8);
-    int64_t lanes = std::max<int64_t>(1, vectorBytes / elementBytes) *
-                    std::max<int64_t>(1, unroll);
-
-    // Level 1: chunks of the outermost dimension for threads.
     int64_t elements = 1;
     for (int64_t size : ranges)
       elements *= size;
+    int64_t lanes = getLanes(current);
     auto tilingInterface = cast<TilingInterface>(current.getOperation());
     if (elements > chunkSize) {
-      int64_t rowElements = elements / std::max<int64_t>(1, ranges.front());
-      int64_t outerTile = std::max<int64_t>(1, chunkSize / rowElements);
-      if (numLoops == 1)
-        outerTile = llvm::alignTo(outerTile, lanes);
-      SmallVector<OpFoldResult> sizes(numLoops, rewriter.getIndexAttr(0));
-      sizes[0] = rewriter.getIndexAttr(outerTile);
-      scf::SCFTilingOptions options;
-      options.setTileSizes(sizes);
-      options.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
-      FailureOr<scf::SCFTilingResult> tiled =
-          scf::tileUsingSCF(rewriter, tilingInterface, options);
-      if (failed(tiled))
-        return current->emitError("could not split into parallel chunks");
-      rewriter.replaceOp(current, tiled->replacements);
-      tilingInterface = cast<TilingInterface>(tiled->tiledOps.front());
+      // Replaces (erases) `current`.
+      FailureOr<TilingInterface> chunk =
+          splitIntoChunks(rewriter, tilingInterface);
+      if (failed(chunk))
+        return failure();
+      tilingInterface = *chunk;
     }
-
-    // Level 2: vector-sized tiles of the innermost dimension, remainder
-    // peeled into its own loop.
-    if (innerSize < lanes) {
+    if (ranges.back() < lanes) {
       tilingInterface->setAttr(kVectorizeMarker, rewriter.getUnitAttr());
       return success();
     }
-    SmallVector<OpFoldResult> sizes(numLoops, rewriter.getIndexAttr(1));
-    sizes.back() = rewriter.getIndexAttr(lanes);
+    return tileInnerAndPeel(rewriter, tilingInterface);
+  }
+
+  /// Elements per vector-loop iteration for `op`'s element type.
+  int64_t getLanes(linalg::LinalgOp op) {
+    unsigned elementBytes = 4;
+    if (auto shaped = dyn_cast<ShapedType>(op->getResult(0).getType()))
+      elementBytes =
+          std::max<unsigned>(1, shaped.getElementTypeBitWidth() / 8);
+    return std::max<int64_t>(1, vectorBytes / elementBytes) *
+           std::max<int64_t>(1, unroll);
+  }
+
+  /// A flat range of run-time length: `scf.if (n > chunk-size)` selects the
+  /// threaded version; small ranges run without a parallel region.
+  LogicalResult splitByRuntimeSize(RewriterBase &rewriter,
+                                   linalg::LinalgOp op) {
+    Location loc = op.getLoc();
+    rewriter.setInsertionPoint(op);
+    Value init = op.getDpsInits().front();
+    Value size = tensor::DimOp::create(rewriter, loc, init, 0);
+    Value threshold = arith::ConstantIndexOp::create(rewriter, loc, chunkSize);
+    Value large = arith::CmpIOp::create(rewriter, loc, arith::CmpIPredicate::sgt,
+                                        size, threshold);
+    auto ifOp = scf::IfOp::create(rewriter, loc, op->getResultTypes(), large,
+                                  /*withElseRegion=*/true);
+    auto cloneInto = [&](Block *block) {
+      rewriter.setInsertionPointToStart(block);
+      Operation *clone = rewriter.clone(*op.getOperation());
+      scf::YieldOp::create(rewriter, loc, clone->getResults());
+      return cast<TilingInterface>(clone);
+    };
+    TilingInterface threaded = cloneInto(ifOp.thenBlock());
+    TilingInterface sequential = cloneInto(ifOp.elseBlock());
+    rewriter.replaceOp(op, ifOp.getResults());
+    FailureOr<TilingInterface> chunk = splitIntoChunks(rewriter, threaded);
+    if (failed(chunk) || failed(tileInnerAndPeel(rewriter, *chunk)))
+      return failure();
+    return tileInnerAndPeel(rewriter, sequential);
+  }
+
+  /// Level 1: chunks of about `chunk-size` elements of the outermost
+  /// dimension, one `scf.forall` iteration each (threads).
+  FailureOr<TilingInterface> splitIntoChunks(RewriterBase &rewriter,
+                                             TilingInterface op) {
+    auto linalgOp = cast<linalg::LinalgOp>(op.getOperation());
+    SmallVector<int64_t> ranges = linalgOp.getStaticLoopRanges();
+    unsigned numLoops = ranges.size();
+    int64_t outerTile = chunkSize;
+    if (numLoops > 1) {
+      int64_t rowElements = 1;
+      for (int64_t size : ArrayRef(ranges).drop_front())
+        rowElements *= ShapedType::isDynamic(size) ? 1 : size;
+      outerTile = std::max<int64_t>(1, chunkSize / rowElements);
+    } else {
+      outerTile = llvm::alignTo(outerTile, getLanes(linalgOp));
+    }
+    SmallVector<OpFoldResult> sizes(numLoops, rewriter.getIndexAttr(0));
+    sizes[0] = rewriter.getIndexAttr(outerTile);
     scf::SCFTilingOptions options;
     options.setTileSizes(sizes);
-    rewriter.setInsertionPoint(tilingInterface);
+    options.setLoopType(scf::SCFTilingOptions::LoopType::ForallOp);
+    rewriter.setInsertionPoint(op);
     FailureOr<scf::SCFTilingResult> tiled =
-        scf::tileUsingSCF(rewriter, tilingInterface, options);
+        scf::tileUsingSCF(rewriter, op, options);
     if (failed(tiled))
-      return tilingInterface->emitError("could not tile for vectors");
-    rewriter.replaceOp(tilingInterface, tiled->replacements);
+      return op->emitError("could not split into parallel chunks");
+    rewriter.replaceOp(op, tiled->replacements);
+    return cast<TilingInterface>(tiled->tiledOps.front());
+  }
+
+  /// Level 2: vector-sized tiles of the innermost dimension, the remainder
+  /// peeled into its own loop; the main loop's op is marked for
+  /// vectorization.
+  LogicalResult tileInnerAndPeel(RewriterBase &rewriter, TilingInterface op) {
+    auto linalgOp = cast<linalg::LinalgOp>(op.getOperation());
+    unsigned numLoops = linalgOp.getNumLoops();
+    SmallVector<OpFoldResult> sizes(numLoops, rewriter.getIndexAttr(1));
+    sizes.back() = rewriter.getIndexAttr(getLanes(linalgOp));
+    scf::SCFTilingOptions options;
+    options.setTileSizes(sizes);
+    rewriter.setInsertionPoint(op);
+    FailureOr<scf::SCFTilingResult> tiled =
+        scf::tileUsingSCF(rewriter, op, options);
+    if (failed(tiled))
+      return op->emitError("could not tile for vectors");
+    rewriter.replaceOp(op, tiled->replacements);
     tiled->tiledOps.front()->setAttr(kVectorizeMarker, rewriter.getUnitAttr());
-    auto inner = dyn_cast<scf::ForOp>(tiled->loops.back().getOperation());
-    if (inner) {
+    if (auto inner = dyn_cast<scf::ForOp>(tiled->loops.back().getOperation())) {
       scf::ForOp remainder;
       // Fails (harmlessly) when the tile size divides the extent.
       (void)scf::peelForLoopAndSimplifyBounds(rewriter, inner, remainder);

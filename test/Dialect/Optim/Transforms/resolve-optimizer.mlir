@@ -1,5 +1,5 @@
-// RUN: optim-opt %s --optim-resolve-optimizer --split-input-file --verify-diagnostics | FileCheck %s
-// RUN: optim-opt %s --optim-resolve-optimizer="constant-hyper-params=1" --split-input-file --verify-diagnostics --canonicalize | FileCheck %s --check-prefix=CONST
+// RUN: optim-opt %s --optim-resolve-optimizer="share-update-functions=0" --split-input-file --verify-diagnostics | FileCheck %s
+// RUN: optim-opt %s --optim-resolve-optimizer="constant-hyper-params=1 share-update-functions=0" --split-input-file --verify-diagnostics --canonicalize | FileCheck %s --check-prefix=CONST
 
 // Ungrouped: MindSpore's filter keeps decay off names holding "gamma"; the
 // order is decay_weight (by wd * loss_scale) -> scale_grad -> update; the
@@ -15,15 +15,15 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate #o
 // CHECK-SAME: %[[N:[a-z0-9]+]]: memref<16xf32>, %[[GN:[a-z0-9]+]]: memref<16xf32>, %[[MN:[a-z0-9]+]]: memref<16xf32>,
 // CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<4xf32>, %[[STEP:[a-z0-9]+]]: i64) attributes {llvm.emit_c_interface}
 // CHECK:      %[[SCALE:.*]] = memref.load %[[TABLE]][%c0]
+// CHECK:      %[[WD:.*]] = memref.load %[[TABLE]][%c2]
+// CHECK:      %[[SWD:.*]] = arith.mulf %[[WD]], %[[SCALE]] : f32
+// CHECK:      %[[LR:.*]] = optim.learning_rate #optim.warmup<learning_rate = 0.1, warmup_steps = 4> at %[[STEP]]
+// CHECK:      %[[MU:.*]] = memref.load %[[TABLE]][%c3]
 // CHECK:      %[[P:.*]] = bufferization.to_tensor %[[W]] restrict writable
 // CHECK:      %[[G:.*]] = bufferization.to_tensor %[[GW]] restrict :
 // CHECK:      %[[M:.*]] = bufferization.to_tensor %[[MW]] restrict writable
-// CHECK:      %[[WD:.*]] = memref.load %[[TABLE]][%c2]
-// CHECK:      %[[SWD:.*]] = arith.mulf %[[WD]], %[[SCALE]] : f32
 // CHECK:      %[[D:.*]] = optim.decay_weight %[[G]], %[[P]] by %[[SWD]]
 // CHECK:      %[[U:.*]] = optim.scale_grad %[[D]] by %[[SCALE]]
-// CHECK:      %[[LR:.*]] = optim.learning_rate #optim.warmup<learning_rate = 0.1, warmup_steps = 4> at %[[STEP]]
-// CHECK:      %[[MU:.*]] = memref.load %[[TABLE]][%c3]
 // CHECK:      %[[NP:.*]], %[[NM:.*]] = optim.momentum_update %[[P]], %[[U]], [%[[M]]] lr %[[LR]] momentum %[[MU]]
 // CHECK:      bufferization.materialize_in_destination %[[NP]] in restrict writable %[[W]]
 // CHECK:      bufferization.materialize_in_destination %[[NM]] in restrict writable %[[MW]]
@@ -71,8 +71,8 @@ optim.optimizer @grouped rule #optim.rule<adam_weight_decay> learning_rate 0.001
 // CHECK:      %[[LR1:.*]] = memref.load %[[TABLE]][%c6]
 // CHECK:      optim.adam_weight_decay_update {{.*}} lr %[[LR1]]
 // conv (group 0): centralized, lr from the per-step list.
-// CHECK:      optim.centralize %{{.*}} : tensor<4x16x3x3xf32>
 // CHECK:      %[[LR0:.*]] = optim.learning_rate #optim.per_step<[0.1, 0.2]>
+// CHECK:      optim.centralize %{{.*}} : tensor<4x16x3x3xf32>
 // CHECK:      optim.adam_weight_decay_update {{.*}} lr %[[LR0]] {{.*}} : tensor<4x16x3x3xf32>
 // bias: rank 1, centralization does not apply.
 // CHECK-NOT:  optim.centralize

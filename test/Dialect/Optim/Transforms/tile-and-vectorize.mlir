@@ -58,12 +58,12 @@ func.func @small(%p: tensor<64xf32>, %g: tensor<64xf32>) -> tensor<64xf32> {
 #map = affine_map<(d0, d1) -> (d0, d1)>
 #row = affine_map<(d0, d1) -> (d0)>
 
-// Not candidates, left alone: dynamic shapes (no masked vectors) and
-// reductions.
-func.func @not_candidates(%a: tensor<4x?xf32>, %b: tensor<4x?xf32>, %s: tensor<4xf32>) -> (tensor<4x?xf32>, tensor<4xf32>) {
-  %0 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<4x?xf32>) outs(%b : tensor<4x?xf32>) {
-  ^bb0(%x: f32, %y: f32):
-    %1 = arith.addf %x, %y : f32
+// Not candidates, left alone: dynamic shapes that are not one flat range
+// (no masked vectors) and reductions.
+func.func @not_candidates(%a: tensor<4x?xf32>, %b: tensor<4x?xf32>, %r: tensor<4xf32>, %s: tensor<4xf32>) -> (tensor<4x?xf32>, tensor<4xf32>) {
+  %0 = linalg.generic {indexing_maps = [#map, #row, #map], iterator_types = ["parallel", "parallel"]} ins(%a, %r : tensor<4x?xf32>, tensor<4xf32>) outs(%b : tensor<4x?xf32>) {
+  ^bb0(%x: f32, %z: f32, %y: f32):
+    %1 = arith.subf %x, %z : f32
     linalg.yield %1 : f32
   } -> tensor<4x?xf32>
   %2 = linalg.generic {indexing_maps = [#map, #row], iterator_types = ["parallel", "reduction"]} ins(%a : tensor<4x?xf32>) outs(%s : tensor<4xf32>) {
@@ -79,3 +79,28 @@ func.func @not_candidates(%a: tensor<4x?xf32>, %b: tensor<4x?xf32>, %s: tensor<4
 // CHECK-NOT:  vector.
 // CHECK:      linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]
 // CHECK:      linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
+
+// -----
+
+#map = affine_map<(d0) -> (d0)>
+
+// A flat range of run-time length (a shared update function): threads only
+// when it is longer than the chunk size, vector tiles in both versions.
+func.func @dynamic(%p: tensor<?xf32>, %g: tensor<?xf32>) -> tensor<?xf32> {
+  %0 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%g : tensor<?xf32>) outs(%p : tensor<?xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %1 = arith.subf %b, %a : f32
+    linalg.yield %1 : f32
+  } -> tensor<?xf32>
+  return %0 : tensor<?xf32>
+}
+
+// CHECK-LABEL: func.func @dynamic(
+// CHECK:      %[[N:.*]] = tensor.dim
+// CHECK:      %[[LARGE:.*]] = arith.cmpi sgt, %[[N]], %c1024
+// CHECK:      scf.if %[[LARGE]]
+// CHECK:        scf.forall
+// CHECK:          vector.transfer_read {{.*}} vector<16xf32>
+// CHECK:      } else {
+// CHECK-NOT:    scf.forall
+// CHECK:        vector.transfer_read {{.*}} vector<16xf32>

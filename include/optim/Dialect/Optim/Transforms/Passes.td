@@ -27,10 +27,21 @@ def OptimResolveOptimizer : Pass<"optim-resolve-optimizer", "::mlir::ModuleOp"> 
     `constant-hyper-params` they are emitted as constants instead (an
     ahead-of-time build with fixed values), which canonicalization may fold.
     The optimizer op is removed.
+
+    With `share-update-functions` (the default), the update of every
+    parameter is a call to a private `@name_update_<k>` function shared by
+    all parameters of its class; contiguous parameters are passed as flat
+    buffers of dynamic length (`memref<?xf32>`), so parameters of different
+    shapes share code.
   }];
   let options = [
     Option<"constantHyperParams", "constant-hyper-params", "bool", "false",
-           "Emit hyper-parameters as constants instead of table loads">
+           "Emit hyper-parameters as constants instead of table loads">,
+    Option<"shareUpdateFunctions", "share-update-functions", "bool", "true",
+           "Emit one update function per class of parameters (element "
+           "type, decay, centralization) over flat buffers of any length, "
+           "called once per parameter, so that code size and compile time "
+           "grow with the number of classes, not of parameters">
   ];
   let dependentDialects = [
     "::mlir::func::FuncDialect", "::mlir::memref::MemRefDialect",

@@ -1,0 +1,641 @@
+"""torch.optim front end: ``SGD``, ``Adam``, ``AdamW`` and ``Lamb`` whose step
+is an optim-mlir compiled step running in place on the tensors' storage.
+
+They are ``torch.optim.Optimizer`` subclasses with torch 1.13's constructors,
+``param_groups``, ``state`` (torch tensors under torch's names),
+``state_dict()`` / ``load_state_dict()`` (interchangeable with
+``torch.optim``'s: a ``torch.optim.Adam`` checkpoint loads into
+``optim_mlir.torch.Adam`` and back), ``zero_grad`` (``set_to_none=False`` by
+default, as in torch 1.13) and LR schedulers.
+
+How torch's semantics map onto the compiled rules (all by runtime
+hyper-parameters; only structure is compiled):
+
+* ``SGD`` -> rule ``sgd``; weight decay is the group's ``weight_decay``
+  (``grad += wd * param``, torch's L2 term); the compiled rule's first update
+  (``t == 1``) sets ``accum = grad``, which is torch's "no momentum_buffer yet"
+  case, so parameters without a buffer step at ``global_step 0`` and those
+  with one at ``global_step 1``. With ``momentum == 0`` torch keeps
+  ``momentum_buffer = None``; the compiled step then runs at ``t == 1`` on a
+  private scratch buffer (``p -= lr * grad``).
+* ``Adam`` -> rule ``adam`` (amsgrad -> ``use_amsgrad``). The compiled form
+  adds eps to the uncorrected ``sqrt(v)``; with ``eps' = eps * sqrt(1 -
+  beta2^t)`` set before each step it equals torch's
+  ``lr / bc1 * m / (sqrt(v) / sqrt(bc2) + eps)`` (also with ``max(vhat, v)``).
+* ``AdamW`` -> rule ``adam_weight_decay`` (no bias correction, decay inside):
+  with ``bc1 = 1 - beta1^t``, ``bc2 = 1 - beta2^t``:
+  ``lr' = lr * sqrt(bc2) / bc1``, ``eps' = eps * sqrt(bc2)``,
+  ``wd' = wd * bc1 / sqrt(bc2)``; then ``lr' * wd' * p = lr * wd * p`` (torch's
+  decoupled decay of the old ``p``) and ``lr' * m / (sqrt(v) + eps')`` is
+  torch's bias-corrected Adam step.
+* ``Lamb`` -> rule ``lamb`` (MindSpore's ``nn.Lamb`` kernel, as the
+  compiled op defines it: bias-corrected moments, ``u = m_hat / (sqrt(v_hat)
+  + eps) + wd * p``, trust ratio ``|p| / |m_hat / sqrt(v_hat + eps) + wd * p|``
+  (1 when ``|p|`` or ``|grad|`` is 0) clipped to ``[0, 10]``, ``p -= lr *
+  ratio * u``). Every parameter of a group decays by the group's weight
+  decay (no MindSpore name filter).
+
+Step counters: torch keeps a per-parameter ``step`` (Adam, AdamW, Lamb) and
+the compiled optimizer has one ``global_step`` (0-based; rules see ``t =
+global_step + 1``). Before each compiled call, ``global_step`` is set to the
+step count shared by the parameters of that call and each parameter's
+``state['step']`` is incremented after it. Parameters whose counts differ
+(those that had ``grad is None`` on some step, which torch skips) are stepped
+in separate calls, so every parameter sees exactly its own torch ``t``.
+
+Compilation: one compiled object per *structure* (the rule options and the
+shapes/dtypes of the parameters taking part, by group), cached on the
+optimizer; the runtime itself caches code by source text. Changing ``lr``,
+``weight_decay``, betas, eps, momentum, dampening (e.g. an LR scheduler)
+never recompiles: values are set with ``set_hyper_param`` before each call.
+``compile_count`` counts the ``CompiledOptimizer`` objects this module made.
+
+Tensors: CPU, dense, C-contiguous float32/float64 parameters and state
+tensors are updated in place through ``tensor.detach().numpy()`` views (which
+share storage). CUDA or non-contiguous parameters are rejected with a
+ValueError, other dtypes with a TypeError. A non-contiguous gradient is
+read through a contiguous copy (gradients are only read); ``maximize=True``
+steps on a negated copy of the gradient. 0-d parameters go to the compiled
+step as shape ``(1,)`` views. A tensor listed twice is rejected at ``step``
+(one compiled call cannot update it twice). Hyper-parameters live in the
+runtime's float32 table, so float64 parameters see float32-rounded lr, eps,
+betas and weight decay.
+
+Not supported: ``differentiable=True``, ``foreach=True``, ``capturable=True``,
+``fused=True`` (NotImplementedError), ``AdamW(amsgrad=True)``
+(NotImplementedError), sparse gradients (RuntimeError), float16/bfloat16 and
+CUDA tensors.
+"""
+
+import math
+
+import torch
+from torch.optim.optimizer import Optimizer, required
+
+from . import ir
+from ._optim import CompiledOptimizer
+
+__all__ = ["SGD", "Adam", "AdamW", "Lamb", "compile_count"]
+
+# Number of CompiledOptimizer objects this module created (tests use it to
+# check that hyper-parameter changes never recompile).
+compile_count = 0
+
+# Pipeline options of the compiled steps (empty: the runtime's defaults).
+COMPILE_OPTIONS = ""
+
+_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
+
+
+def _compile(source):
+    global compile_count
+    compiled = CompiledOptimizer(source, COMPILE_OPTIONS)
+    compile_count += 1
+    return compiled
+
+
+def _check_tensor(t, what):
+    """Checks that `t` can be updated in place by the compiled CPU step."""
+    if t.layout != torch.strided:
+        raise ValueError("optim_mlir.torch: %s must be a dense (strided) "
+                         "tensor, got layout %s" % (what, t.layout))
+    if t.device.type != "cpu":
+        raise ValueError("optim_mlir.torch runs the compiled CPU step: %s is "
+                         "on device '%s'; only CPU tensors are supported"
+                         % (what, t.device))
+    if t.dtype not in _DTYPES:
+        raise TypeError("optim_mlir.torch: %s has dtype %s; only "
+                        "torch.float32 and torch.float64 are supported"
+                        % (what, t.dtype))
+    if not t.is_contiguous():
+        raise ValueError("optim_mlir.torch: %s is not contiguous (strides %s "
+                         "for shape %s); the compiled step updates storage in "
+                         "place and needs C-contiguous tensors (use "
+                         "tensor.contiguous() / memory_format="
+                         "torch.contiguous_format)"
+                         % (what, tuple(t.stride()), tuple(t.shape)))
+
+
+def _view(t):
+    """A NumPy array sharing `t`'s storage (a 0-d tensor as shape (1,))."""
+    array = t.detach().numpy()
+    if array.ndim == 0:
+        array = array.reshape(1)  # a view: same storage
+    return array
+
+
+def _ir_shape(shape):
+    """The shape a parameter has in the IR: 0-d tensors are passed as one
+    element of shape (1,) (same data; rank-0 memrefs are avoided)."""
+    shape = tuple(int(d) for d in shape)
+    return shape if shape else (1,)
+
+
+def _finite(name, value):
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError("optim_mlir.torch: hyper-parameter %s must be "
+                         "finite, got %r" % (name, value))
+    return value
+
+
+class _CompiledTorchOptimizer(Optimizer):
+    """Common machinery: buckets of parameters stepped by one compiled call.
+
+    Subclasses define ``_RULE`` (the IR rule name), ``_STATE_KEYS`` (compiled
+    state name -> torch state key) and the hooks below.
+    """
+
+    _RULE = None
+    _STATE_KEYS = {}
+    # Declared values in the IR: placeholders that pass the verifier (every
+    # value is set at run time before each step).
+    _PLACEHOLDERS = {}
+    # (group key, supported values, exception type, reason) per option.
+    _UNSUPPORTED = ()
+
+    # ---- hooks
+    def _options(self, group, t0):
+        """Rule options (structure) for a group: a tuple of (name, bool)."""
+        return ()
+
+    def _prepare(self, p, state, group):
+        """(t0, {torch_key: tensor}) for parameter `p` without changing
+        `state`; t0 is the 0-based global step of its compiled call."""
+        raise NotImplementedError
+
+    def _commit(self, p, state, group, tensors, t0):
+        """Records the step in `state` after the compiled call."""
+        raise NotImplementedError
+
+    def _hyper(self, group, t):
+        """Runtime hyper-parameters of a group at 1-based step `t`."""
+        raise NotImplementedError
+
+    # ---- common
+    def _compiled_cache(self):
+        cache = self.__dict__.get("_compiled")
+        if cache is None:
+            cache = self.__dict__["_compiled"] = {}
+        return cache
+
+    @property
+    def num_compiled(self):
+        """How many compiled optimizers (structures) this one holds."""
+        return len(self._compiled_cache())
+
+    def _check_group(self, group):
+        for key, ok, exc, why in self._UNSUPPORTED:
+            value = group.get(key, ok[0])
+            if value not in ok:
+                raise exc("optim_mlir.torch.%s does not support %s=%r%s"
+                          % (type(self).__name__, key, value, why))
+
+    def add_param_group(self, param_group):
+        super().add_param_group(param_group)
+        group = self.param_groups[-1]
+        self._check_group(group)
+        for i, p in enumerate(group["params"]):
+            _check_tensor(p, "parameter %d of group %d"
+                          % (i, len(self.param_groups) - 1))
+
+    def _state_tensor(self, p, tensor, key):
+        """`tensor` as a CPU contiguous tensor of `p`'s dtype and shape (the
+        same object when it already is one)."""
+        if not isinstance(tensor, torch.Tensor):
+            raise TypeError("optim_mlir.torch: state '%s' must be a tensor, "
+                            "got %s" % (key, type(tensor).__name__))
+        if tuple(tensor.shape) != tuple(p.shape):
+            raise ValueError("optim_mlir.torch: state '%s' has shape %s, its "
+                             "parameter %s" % (key, tuple(tensor.shape),
+                                               tuple(p.shape)))
+        if tensor.layout != torch.strided:
+            tensor = tensor.to_dense()
+        tensor = tensor.detach().to(device="cpu", dtype=p.dtype)
+        if not tensor.is_contiguous():
+            tensor = tensor.contiguous()
+        return tensor
+
+    def _structure_source(self, options, groups):
+        """IR text of a structure: placeholder values, all set at run time."""
+        ir_groups = []
+        k = 0
+        for shapes in groups:
+            params = []
+            for shape, dtype in shapes:
+                params.append(("p%d" % k, shape, dtype))
+                k += 1
+            ir_groups.append({"params": params, "lr": 0.001,
+                              "weight_decay": 0.0})
+        hyper = dict(self._PLACEHOLDERS)
+        hyper.update(options)
+        return ir.optimizer_ir(self._RULE, hyper, groups=ir_groups,
+                               learning_rate=0.001, weight_decay=0.0,
+                               loss_scale=1.0, symbol="opt")
+
+    def _get_compiled(self, options, groups):
+        key = (options, groups)
+        cache = self._compiled_cache()
+        entry = cache.get(key)
+        if entry is None:
+            compiled = _compile(self._structure_source(options, groups))
+            names = [info["name"] for info in compiled.params]
+            order = [int(n[1:]) for n in names]  # step position -> our index
+            state_keys = []
+            for name in compiled.state_names:
+                if name not in self._STATE_KEYS:
+                    raise RuntimeError("optim_mlir.torch: unexpected state "
+                                       "'%s' of rule %s" % (name, self._RULE))
+                state_keys.append(self._STATE_KEYS[name])
+            group_of = [j for j, shapes in enumerate(groups) for _ in shapes]
+            if sorted(order) != list(range(len(group_of))) or any(
+                    info["group"] != group_of[k]
+                    for info, k in zip(compiled.params, order)):
+                raise RuntimeError("optim_mlir.torch: the compiled optimizer "
+                                   "does not hold the parameters it was "
+                                   "given")
+            entry = cache[key] = (compiled, order, state_keys)
+        return entry
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        """One optimization step (see the module documentation)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+
+        # 1. Collect parameters with gradients into buckets of one compiled
+        #    call each: same step count and same rule options.
+        buckets = {}
+        seen = set()
+        for gi, group in enumerate(self.param_groups):
+            self._check_group(group)
+            maximize = bool(group.get("maximize", False))
+            for pi, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                what = "parameter %d of group %d" % (pi, gi)
+                if id(p) in seen:
+                    # One compiled call cannot update a tensor twice.
+                    raise ValueError("optim_mlir.torch: %s appears twice in "
+                                     "the parameter groups" % what)
+                seen.add(id(p))
+                _check_tensor(p, what)
+                grad = p.grad
+                if grad.is_sparse:
+                    raise RuntimeError("optim_mlir.torch.%s does not support "
+                                       "sparse gradients (%s)"
+                                       % (type(self).__name__, what))
+                if grad.device != p.device or grad.dtype != p.dtype or \
+                        grad.shape != p.shape:
+                    raise ValueError("optim_mlir.torch: the gradient of %s "
+                                     "must match it (%s %s %s), got %s %s %s"
+                                     % (what, p.device, p.dtype,
+                                        tuple(p.shape), grad.device,
+                                        grad.dtype, tuple(grad.shape)))
+                grad = grad.detach()
+                if maximize:
+                    grad = torch.neg(grad)
+                if not grad.is_contiguous():
+                    grad = grad.contiguous()
+                # Not self.state[p]: a failing step must not leave an empty
+                # state behind (the defaultdict would create one).
+                state = self.state[p] if p in self.state else {}
+                t0, tensors = self._prepare(p, state, group)
+                key = (t0, self._options(group, t0))
+                buckets.setdefault(key, []).append(
+                    (gi, p, grad, state, tensors))
+
+        # 2. Compile (or reuse) and compute every value before touching any
+        #    buffer, so that an error leaves parameters and states unchanged.
+        calls = []
+        for (t0, options), items in buckets.items():
+            gis = []
+            shapes = {}
+            for gi, p, _, _, _ in items:
+                if gi not in shapes:
+                    gis.append(gi)
+                    shapes[gi] = []
+                shapes[gi].append((_ir_shape(p.shape), _DTYPES[p.dtype]))
+            structure = tuple(tuple(shapes[gi]) for gi in gis)
+            compiled, order, state_keys = self._get_compiled(
+                options, structure)
+            hypers = []
+            for gi in gis:
+                hyper = self._hyper(self.param_groups[gi], t0 + 1)
+                for name in ("learning_rate", "weight_decay"):
+                    if hyper[name] < 0.0:
+                        raise ValueError(
+                            "optim_mlir.torch: %s of group %d must be "
+                            "non-negative, got %r" % (
+                                "lr" if name == "learning_rate" else name,
+                                gi, hyper[name]))
+                hypers.append(hyper)
+            params, grads, states = [], [], []
+            for k in order:
+                gi, p, grad, state, tensors = items[k]
+                params.append(_view(p))
+                grads.append(_view(grad))
+                for sk in state_keys:
+                    states.append(_view(tensors[sk]))
+            calls.append((compiled, t0, hypers, params, grads, states, items))
+
+        # 3. Run.
+        for compiled, t0, hypers, params, grads, states, items in calls:
+            for j, hyper in enumerate(hypers):
+                for name, value in hyper.items():
+                    compiled.set_hyper_param(j, name, value)
+            compiled.global_step = t0
+            compiled.step(params, grads, states)
+            for gi, p, _, state, tensors in items:
+                self._commit(p, state, self.param_groups[gi], tensors, t0)
+                self.state[p] = state
+        return loss
+
+
+def _step_count(state):
+    step = state.get("step", 0)
+    if isinstance(step, torch.Tensor):
+        step = step.item()
+    step = int(step)
+    if step < 0:
+        raise ValueError("optim_mlir.torch: negative step count %d" % step)
+    return step
+
+
+class _AdamFamily(_CompiledTorchOptimizer):
+    """Adam, AdamW and Lamb: states step, exp_avg, exp_avg_sq
+    (+ max_exp_avg_sq with amsgrad)."""
+
+    _STATE_KEYS = {"moment1": "exp_avg", "moment2": "exp_avg_sq",
+                   "vhat": "max_exp_avg_sq"}
+
+    def _keys(self, group):
+        if group.get("amsgrad", False):
+            return ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")
+        return ("exp_avg", "exp_avg_sq")
+
+    def _prepare(self, p, state, group):
+        t0 = _step_count(state)
+        tensors = {}
+        for key in self._keys(group):
+            if key in state:
+                tensors[key] = self._state_tensor(p, state[key], key)
+            else:
+                tensors[key] = torch.zeros_like(
+                    p, memory_format=torch.contiguous_format)
+        return t0, tensors
+
+    def _commit(self, p, state, group, tensors, t0):
+        step = state.get("step")
+        if isinstance(step, torch.Tensor) and step.numel() == 1 and \
+                step.is_floating_point():
+            step += 1  # in place, as torch does
+        else:
+            # torch 1.13 keeps `step` as a float scalar tensor.
+            state["step"] = torch.tensor(float(t0 + 1))
+        for key, tensor in tensors.items():
+            if state.get(key) is not tensor:
+                state[key] = tensor
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for s in self.state.values():
+            if "step" in s and not torch.is_tensor(s["step"]):
+                s["step"] = torch.tensor(float(s["step"]))
+
+
+def _check_betas(betas):
+    if not 0.0 <= betas[0] < 1.0:
+        raise ValueError("Invalid beta parameter at index 0: {}".format(betas[0]))
+    if not 0.0 <= betas[1] < 1.0:
+        raise ValueError("Invalid beta parameter at index 1: {}".format(betas[1]))
+
+
+_NO_DIFF = ("differentiable", (False,), NotImplementedError,
+            ": the compiled step is not differentiable")
+_NO_FOREACH = ("foreach", (None, False), NotImplementedError,
+               ": the compiled step replaces torch's kernels; use "
+               "foreach=None")
+_NO_CAPTURABLE = ("capturable", (False,), NotImplementedError,
+                  ": the compiled step runs on the CPU (no CUDA graphs)")
+_NO_FUSED = ("fused", (False, None), NotImplementedError,
+             ": the compiled step is already fused")
+
+
+class SGD(_CompiledTorchOptimizer):
+    """``torch.optim.SGD`` (torch 1.13) with a compiled step (rule ``sgd``).
+
+    ``state[p]['momentum_buffer']`` is torch's buffer (``None`` while
+    ``momentum == 0``, as in torch).
+    """
+
+    _RULE = "sgd"
+    _STATE_KEYS = {"accum": "momentum_buffer"}
+    _PLACEHOLDERS = {"momentum": 0.9, "dampening": 0.0}
+    _UNSUPPORTED = (_NO_DIFF, _NO_FOREACH)
+
+    def __init__(self, params, lr=required, momentum=0, dampening=0,
+                 weight_decay=0, nesterov=False, *, maximize=False,
+                 foreach=None, differentiable=False):
+        if lr is not required and lr < 0.0:
+            raise ValueError("Invalid learning rate: {}".format(lr))
+        if momentum < 0.0:
+            raise ValueError("Invalid momentum value: {}".format(momentum))
+        if weight_decay < 0.0:
+            raise ValueError("Invalid weight_decay value: {}".format(weight_decay))
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov,
+                        maximize=maximize, foreach=foreach,
+                        differentiable=differentiable)
+        if nesterov and (momentum <= 0 or dampening != 0):
+            raise ValueError("Nesterov momentum requires a momentum and zero dampening")
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("nesterov", False)
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("differentiable", False)
+
+    def _options(self, group, t0):
+        nesterov = bool(group["nesterov"]) and group["momentum"] != 0
+        return (("nesterov", nesterov),)
+
+    def _prepare(self, p, state, group):
+        if group["momentum"] == 0:
+            # torch: p -= lr * d_p, buffer stays None. The compiled rule at
+            # t == 1 does exactly that on a scratch accumulator.
+            scratch = self.__dict__.setdefault("_scratch", {})
+            buf = scratch.get(id(p))
+            if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+                buf = scratch[id(p)] = torch.zeros_like(
+                    p, memory_format=torch.contiguous_format)
+            return 0, {"momentum_buffer": buf}
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            # First update: the compiled t == 1 sets accum = d_p (torch's
+            # clone of d_p).
+            return 0, {"momentum_buffer": torch.zeros_like(
+                p, memory_format=torch.contiguous_format)}
+        return 1, {"momentum_buffer": self._state_tensor(
+            p, buf, "momentum_buffer")}
+
+    def _commit(self, p, state, group, tensors, t0):
+        if group["momentum"] == 0:
+            state["momentum_buffer"] = None
+        else:
+            state["momentum_buffer"] = tensors["momentum_buffer"]
+
+    def _hyper(self, group, t):
+        return {"learning_rate": _finite("lr", group["lr"]),
+                "weight_decay": _finite("weight_decay", group["weight_decay"]),
+                "momentum": _finite("momentum", group["momentum"]),
+                "dampening": _finite("dampening", group["dampening"]),
+                "loss_scale": 1.0}
+
+
+class Adam(_AdamFamily):
+    """``torch.optim.Adam`` (torch 1.13) with a compiled step (rule ``adam``;
+    ``amsgrad`` -> ``use_amsgrad``); L2 weight decay on the gradient."""
+
+    _RULE = "adam"
+    _UNSUPPORTED = (_NO_DIFF, _NO_FOREACH, _NO_CAPTURABLE, _NO_FUSED)
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=0, amsgrad=False, *, foreach=None,
+                 maximize=False, capturable=False, differentiable=False,
+                 fused=False):
+        if not 0.0 <= lr:
+            raise ValueError("Invalid learning rate: {}".format(lr))
+        if not 0.0 <= eps:
+            raise ValueError("Invalid epsilon value: {}".format(eps))
+        _check_betas(betas)
+        if not 0.0 <= weight_decay:
+            raise ValueError("Invalid weight_decay value: {}".format(weight_decay))
+        defaults = dict(lr=lr, betas=betas, eps=eps,
+                        weight_decay=weight_decay, amsgrad=amsgrad,
+                        maximize=maximize, foreach=foreach,
+                        capturable=capturable, differentiable=differentiable,
+                        fused=fused)
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("amsgrad", False)
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("capturable", False)
+            group.setdefault("differentiable", False)
+            group.setdefault("fused", False)
+
+    def _options(self, group, t0):
+        return (("use_amsgrad", bool(group["amsgrad"])),)
+
+    def _hyper(self, group, t):
+        beta1, beta2 = (_finite("beta", b) for b in group["betas"])
+        eps = _finite("eps", group["eps"])
+        bc2 = 1.0 - beta2 ** t
+        return {"learning_rate": _finite("lr", group["lr"]),
+                "weight_decay": _finite("weight_decay", group["weight_decay"]),
+                "beta1": beta1, "beta2": beta2,
+                # torch: sqrt(v) / sqrt(bc2) + eps; compiled: sqrt(v) + eps'.
+                "eps": eps * math.sqrt(bc2),
+                "loss_scale": 1.0}
+
+
+class AdamW(_AdamFamily):
+    """``torch.optim.AdamW`` (torch 1.13) with a compiled step (rule
+    ``adam_weight_decay`` with rescaled lr, eps and weight decay).
+    ``amsgrad=True`` is not supported."""
+
+    _RULE = "adam_weight_decay"
+    _UNSUPPORTED = (("amsgrad", (False,), NotImplementedError,
+                     ": rule adam_weight_decay has no amsgrad variant"),
+                    _NO_DIFF, _NO_FOREACH, _NO_CAPTURABLE, _NO_FUSED)
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 weight_decay=1e-2, amsgrad=False, *, maximize=False,
+                 foreach=None, capturable=False, differentiable=False):
+        if not 0.0 <= lr:
+            raise ValueError("Invalid learning rate: {}".format(lr))
+        if not 0.0 <= eps:
+            raise ValueError("Invalid epsilon value: {}".format(eps))
+        _check_betas(betas)
+        if not 0.0 <= weight_decay:
+            raise ValueError("Invalid weight_decay value: {}".format(weight_decay))
+        if amsgrad:
+            raise NotImplementedError(
+                "optim_mlir.torch.AdamW does not support amsgrad=True: rule "
+                "adam_weight_decay has no amsgrad variant")
+        defaults = dict(lr=lr, betas=betas, eps=eps,
+                        weight_decay=weight_decay, amsgrad=amsgrad,
+                        foreach=foreach, maximize=maximize,
+                        capturable=capturable, differentiable=differentiable)
+        super().__init__(params, defaults)
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("amsgrad", False)
+            group.setdefault("maximize", False)
+            group.setdefault("foreach", None)
+            group.setdefault("capturable", False)
+            group.setdefault("differentiable", False)
+
+    def _hyper(self, group, t):
+        beta1, beta2 = (_finite("beta", b) for b in group["betas"])
+        eps = _finite("eps", group["eps"])
+        lr = _finite("lr", group["lr"])
+        wd = _finite("weight_decay", group["weight_decay"])
+        bc1 = 1.0 - beta1 ** t
+        sqrt_bc2 = math.sqrt(1.0 - beta2 ** t)
+        return {"learning_rate": lr * sqrt_bc2 / bc1,
+                "weight_decay": wd * bc1 / sqrt_bc2,
+                "beta1": beta1, "beta2": beta2,
+                "eps": eps * sqrt_bc2,
+                "loss_scale": 1.0}
+
+
+class Lamb(_AdamFamily):
+    """MindSpore's ``nn.Lamb`` as a torch optimizer (rule ``lamb``).
+
+    ``Lamb(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6, weight_decay=0)``:
+    with ``m_hat = m / (1 - beta1^t)``, ``v_hat = v / (1 - beta2^t)``,
+    ``u = m_hat / (sqrt(v_hat) + eps) + weight_decay * p`` and the trust
+    ratio ``r = |p| / |m_hat / sqrt(v_hat + eps) + weight_decay * p|`` (1 when
+    ``|p|`` or ``|grad|`` is 0), clipped to ``[0, 10]``:
+    ``p -= lr * r * u`` (MindSpore's kernel; the compiled ``optim.lamb_update``
+    defines it). Every parameter of a group decays (no name filter).
+    States: ``step``, ``exp_avg``, ``exp_avg_sq``.
+    """
+
+    _RULE = "lamb"
+    _UNSUPPORTED = ()
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6,
+                 weight_decay=0):
+        if not 0.0 <= lr:
+            raise ValueError("Invalid learning rate: {}".format(lr))
+        if not 0.0 <= eps:
+            raise ValueError("Invalid epsilon value: {}".format(eps))
+        _check_betas(betas)
+        if not 0.0 <= weight_decay:
+            raise ValueError("Invalid weight_decay value: {}".format(weight_decay))
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+        super().__init__(params, defaults)
+
+    def _keys(self, group):
+        return ("exp_avg", "exp_avg_sq")
+
+    def _hyper(self, group, t):
+        beta1, beta2 = (_finite("beta", b) for b in group["betas"])
+        return {"learning_rate": _finite("lr", group["lr"]),
+                "weight_decay": _finite("weight_decay", group["weight_decay"]),
+                "beta1": beta1, "beta2": beta2,
+                "eps": _finite("eps", group["eps"]),
+                "loss_scale": 1.0}
