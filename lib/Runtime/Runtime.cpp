@@ -117,10 +117,17 @@ public:
   unsigned numGroups = 0;
   int64_t globalStep = 0;
 
-  // Packed arguments of the step: one descriptor per memref argument.
+  // Packed arguments of the step (see StepABI.h): one buffer table per
+  // element type, whose entries are 1-D memref descriptors (5 words:
+  // allocated, aligned, offset, size, stride), then the hyper-parameter
+  // table and the step.
+  static constexpr unsigned kEntryWords = 5;
+  std::vector<std::vector<int64_t>> bufferTables;
   std::vector<Descriptor> descriptors;
   std::vector<void *> descriptorPtrs;
   std::vector<void *> packedArgs;
+  /// Per parameter: its buffer table and its first entry's word offset.
+  std::vector<std::pair<unsigned, size_t>> entryOffsets;
   int64_t stepArg = 0;
   std::vector<float> lrOut;
 
@@ -157,6 +164,9 @@ compileModule(mlir::ModuleOp module, StringRef symbol,
   if (!pipelineOptions)
     return makeError("invalid pipeline options '" + options.pipelineOptions +
                      "'");
+  if (!pipelineOptions->shareUpdateFunctions)
+    return makeError("the runtime calls steps through buffer tables: "
+                     "'share-update-functions=0' is for reading the IR only");
   mlir::PassManager pm(module->getName());
   mlir::optim::buildOptimCPUPipeline(pm, *pipelineOptions);
   if (mlir::failed(pm.run(module)))
@@ -290,12 +300,28 @@ Optimizer::compile(StringRef source, const CompileOptions &options) {
     getCache()[key] = impl->compiled;
   }
 
-  // Packed arguments: param, grad, states per parameter; table; step.
-  for (const ParamInfo &param : impl->params)
-    for (unsigned i = 0, e = 2 + impl->stateNames.size(); i < e; ++i)
-      impl->descriptors.emplace_back(param.shape);
-  impl->descriptors.emplace_back(
-      llvm::ArrayRef<int64_t>{static_cast<int64_t>(impl->table.size())});
+  // Buffer tables: entries (param, grad, states) per parameter.
+  unsigned entriesPerParam = 2 + impl->stateNames.size();
+  impl->bufferTables.resize(abi.getTableElementTypes().size());
+  for (unsigned p = 0; p < impl->params.size(); ++p) {
+    auto [tableIndex, position] = abi.getTablePosition(p);
+    std::vector<int64_t> &entries = impl->bufferTables[tableIndex];
+    size_t first = size_t(position) * entriesPerParam * Impl::kEntryWords;
+    if (entries.size() < first + entriesPerParam * Impl::kEntryWords)
+      entries.resize(first + entriesPerParam * Impl::kEntryWords, 0);
+    for (unsigned j = 0; j < entriesPerParam; ++j) {
+      entries[first + j * Impl::kEntryWords + 3] = impl->params[p].numElements;
+      entries[first + j * Impl::kEntryWords + 4] = 1;
+    }
+    impl->entryOffsets.push_back({tableIndex, first});
+  }
+  for (std::vector<int64_t> &entries : impl->bufferTables) {
+    int64_t count = entries.size() / Impl::kEntryWords;
+    impl->descriptors.emplace_back(llvm::ArrayRef<int64_t>(count));
+    impl->descriptors.back().setData(entries.data());
+  }
+  int64_t tableSize = impl->table.size();
+  impl->descriptors.emplace_back(llvm::ArrayRef<int64_t>(tableSize));
   impl->descriptors.back().setData(impl->table.data());
   for (Descriptor &descriptor : impl->descriptors)
     impl->descriptorPtrs.push_back(descriptor.get());
@@ -435,12 +461,19 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
         return makeError("null state '" + impl->stateNames[s] +
                          "' for parameter '" + impl->params[p].name + "'");
   }
-  size_t arg = 0;
+  // Point the table entries at the caller's buffers.
   for (size_t p = 0; p < numParams; ++p) {
-    impl->descriptors[arg++].setData(params[p]);
-    impl->descriptors[arg++].setData(grads[p]);
+    auto [tableIndex, first] = impl->entryOffsets[p];
+    int64_t *entry = impl->bufferTables[tableIndex].data() + first;
+    auto point = [&](void *data) {
+      std::memcpy(&entry[0], &data, sizeof(void *));
+      std::memcpy(&entry[1], &data, sizeof(void *));
+      entry += Impl::kEntryWords;
+    };
+    point(params[p]);
+    point(grads[p]);
     for (size_t s = 0; s < numStates; ++s)
-      impl->descriptors[arg++].setData(states[p * numStates + s]);
+      point(states[p * numStates + s]);
   }
   impl->stepArg = impl->globalStep;
   impl->compiled->step(impl->packedArgs.data());

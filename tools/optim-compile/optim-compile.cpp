@@ -56,14 +56,6 @@ static cl::opt<std::string> targetCPU("mcpu",
                                       cl::desc("Target CPU (default: host)"),
                                       cl::init(""), cl::cat(category));
 
-static const char *cTypeOf(Type type) {
-  if (type.isF32())
-    return "float";
-  if (type.isF64())
-    return "double";
-  return "uint16_t";
-}
-
 /// Writes the C header of the compiled step.
 static void writeHeader(llvm::raw_ostream &os, StringRef name,
                         const optim::StepABI &abi) {
@@ -119,66 +111,54 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
   });
   os << "};\n\n";
 
-  // Memref descriptors of the ranks in use.
-  llvm::SmallSetVector<int64_t, 4> ranks;
-  ranks.insert(1);
-  for (const optim::ParamABI &p : params)
-    ranks.insert(p.type.getRank());
-  for (int64_t rank : ranks)
-    os << "typedef struct { void *allocated; void *aligned; int64_t offset; "
-          "int64_t sizes["
-       << std::max<int64_t>(rank, 1) << "]; int64_t strides["
-       << std::max<int64_t>(rank, 1) << "]; } " << name << "_memref" << rank
-       << "_t;\n";
-
-  os << "\nvoid _mlir_ciface_" << name << "_step(";
-  for (const optim::ParamABI &p : params)
-    for (unsigned i = 0, e = abi.getNumArgsOfParam(p); i < e; ++i)
-      os << name << "_memref" << p.type.getRank() << "_t *, ";
+  // The step takes one buffer table per element type (see StepABI.h), each
+  // an array of 1-D memref descriptors.
+  os << "typedef struct { void *allocated; void *aligned; int64_t offset; "
+        "int64_t sizes[1]; int64_t strides[1]; } "
+     << name << "_memref1_t;\n\n";
+  SmallVector<Type> tableTypes = abi.getTableElementTypes();
+  os << "void _mlir_ciface_" << name << "_step(";
+  for (size_t t = 0; t < tableTypes.size(); ++t)
+    os << name << "_memref1_t *buffers" << t << ", ";
   os << name << "_memref1_t *table, int64_t step);\n";
   os << "void _mlir_ciface_" << name << "_lr(" << name
      << "_memref1_t *table, int64_t step, " << name << "_memref1_t *out);\n\n";
 
-  // Wrappers over plain pointers.
+  // The wrapper over plain pointers fills the buffer tables.
+  unsigned entriesPerParam = 2 + states.size();
+  SmallVector<unsigned> tableCounts(tableTypes.size(), 0);
+  for (size_t i = 0; i < params.size(); ++i)
+    tableCounts[abi.getTablePosition(i).first] += entriesPerParam;
   os << "/* One step in place. params[i], grads[i]: parameter i's data; "
         "states[i * NUM_STATES + s]; table: TABLE_SIZE floats; step: the "
         "0-based global step. */\nstatic inline void "
      << name << "_step(void *const *params, void *const *grads, "
         "void *const *states, float *table, int64_t step) {\n";
-  unsigned arg = 0;
+  for (size_t t = 0; t < tableTypes.size(); ++t)
+    os << "  " << name << "_memref1_t b" << t << "[" << tableCounts[t]
+       << "];\n";
   for (size_t i = 0; i < params.size(); ++i) {
-    const optim::ParamABI &p = params[i];
-    int64_t rank = p.type.getRank();
-    auto emit = [&](StringRef data) {
-      os << "  " << name << "_memref" << rank << "_t a" << arg << " = {"
-         << data << ", " << data << ", 0, {";
-      llvm::interleaveComma(p.type.getShape(), os);
-      if (rank == 0)
-        os << "1";
-      os << "}, {";
-      int64_t stride = 1;
-      SmallVector<int64_t> strides(rank, 1);
-      for (int64_t d = rank - 1; d >= 0; --d) {
-        strides[d] = stride;
-        stride *= p.type.getDimSize(d);
-      }
-      llvm::interleaveComma(strides, os);
-      if (rank == 0)
-        os << "1";
-      os << "}};\n";
-      ++arg;
+    std::pair<unsigned, unsigned> position = abi.getTablePosition(i);
+    unsigned t = position.first, k = position.second;
+    int64_t numel = params[i].type.getNumElements();
+    auto entry = [&](unsigned j, const std::string &data) {
+      os << "  b" << t << "[" << k * entriesPerParam + j << "] = ("
+         << name << "_memref1_t){" << data << ", " << data << ", 0, {"
+         << numel << "}, {1}};\n";
     };
-    emit(("params[" + llvm::Twine(i) + "]").str());
-    emit(("grads[" + llvm::Twine(i) + "]").str());
+    entry(0, "params[" + std::to_string(i) + "]");
+    entry(1, "grads[" + std::to_string(i) + "]");
     for (unsigned s = 0; s < states.size(); ++s)
-      emit(("states[" + llvm::Twine(i * states.size() + s) + "]").str());
-    (void)cTypeOf;
+      entry(2 + s, "states[" + std::to_string(i * states.size() + s) + "]");
   }
-  os << "  " << name << "_memref1_t t = {table, table, 0, {" << upper
+  for (size_t t = 0; t < tableTypes.size(); ++t)
+    os << "  " << name << "_memref1_t t" << t << " = {b" << t << ", b" << t
+       << ", 0, {" << tableCounts[t] << "}, {1}};\n";
+  os << "  " << name << "_memref1_t h = {table, table, 0, {" << upper
      << "_TABLE_SIZE}, {1}};\n  _mlir_ciface_" << name << "_step(";
-  for (unsigned i = 0; i < arg; ++i)
-    os << "&a" << i << ", ";
-  os << "&t, step);\n}\n\n";
+  for (size_t t = 0; t < tableTypes.size(); ++t)
+    os << "&t" << t << ", ";
+  os << "&h, step);\n}\n\n";
   os << "/* The learning rate of every group at `step` into out[NUM_GROUPS]. "
         "*/\nstatic inline void "
      << name << "_learning_rates(float *table, int64_t step, float *out) {\n"

@@ -281,10 +281,174 @@ private:
     return fn;
   }
 
-  LogicalResult buildStep(OpBuilder &b) {
+  /// Scalars of `param`'s update, in buildParamUpdate's order (see
+  /// Rules.cpp for the rule's own).
+  SmallVector<Value> buildScalars(OpBuilder &b, Location loc,
+                                  const ParamABI &param,
+                                  HyperParamReader &reader, Value lossScale,
+                                  Value lr, Value updateCount) {
+    const RuleSpec &spec = abi.getSpec();
+    const GroupABI &group = abi.getGroups()[param.group];
+    Value weightDecay =
+        reader.slot(group.tableOffset + StepABI::kWeightDecayOffset);
+    SmallVector<Value> scalars{lossScale};
+    if (decaysByOp(param))
+      // Decay runs before unscaling, so its coefficient is wd * scale.
+      scalars.push_back(arith::MulFOp::create(b, loc, weightDecay, lossScale));
+    scalars.push_back(lr);
+    for (const HyperParamSpec *hyper : spec.getOperandHyperParams())
+      scalars.push_back(reader.slot(abi.getSlot(param.group, hyper->name)));
+    if (spec.decayInRule)
+      scalars.push_back(param.decay ? weightDecay : reader.constant(0.0f));
+    if (spec.usesStep)
+      scalars.push_back(updateCount);
+    return scalars;
+  }
+
+  /// The step over buffer tables (see StepABI.h): per class of parameters
+  /// (update code, group, decay), one loop over its members' table
+  /// positions calling the class's shared update function, so that the
+  /// step's code and argument list do not grow with the parameter count.
+  LogicalResult buildTableStep(OpBuilder &b) {
     MLIRContext *ctx = b.getContext();
     Location loc = optimizer.getLoc();
-    const RuleSpec &spec = abi.getSpec();
+    SmallVector<Type> tableElementTypes = abi.getTableElementTypes();
+    SmallVector<Type> argTypes;
+    for (Type elementType : tableElementTypes)
+      argTypes.push_back(MemRefType::get(
+          {ShapedType::kDynamic},
+          MemRefType::get({ShapedType::kDynamic}, elementType)));
+    argTypes.push_back(getTableType());
+    argTypes.push_back(IntegerType::get(ctx, 64));
+    auto fn = func::FuncOp::create(b, loc,
+                                   (optimizer.getSymName() + "_step").str(),
+                                   FunctionType::get(ctx, argTypes, {}));
+    fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+    OpBuilder::InsertionGuard guard(b);
+    Block *entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    Value step = entry->getArgument(argTypes.size() - 1);
+    HyperParamReader reader(b, loc, entry->getArgument(argTypes.size() - 2),
+                            table, constantHyperParams);
+    Value lossScale = reader.slot(StepABI::kLossScaleSlot);
+    Value one = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(1));
+    Value updateCount = arith::AddIOp::create(b, loc, step, one);
+
+    // Members of each class, in step order.
+    struct Member {
+      UpdateClass code;
+      unsigned group;
+      bool decay;
+      SmallVector<unsigned> params;
+    };
+    SmallVector<Member> classes;
+    for (unsigned i = 0, e = abi.getParams().size(); i < e; ++i) {
+      const ParamABI &param = abi.getParams()[i];
+      UpdateClass code{getSharedBufferType(param), decaysByOp(param),
+                       param.centralize};
+      auto it = llvm::find_if(classes, [&](const Member &m) {
+        return m.code == code && m.group == param.group &&
+               m.decay == param.decay;
+      });
+      if (it == classes.end()) {
+        classes.push_back({code, param.group, param.decay, {}});
+        it = std::prev(classes.end());
+      }
+      it->params.push_back(i);
+    }
+
+    unsigned numStates = abi.getStates().size();
+    unsigned entriesPerParam = 2 + numStates;
+    llvm::DenseMap<unsigned, Value> groupLr;
+    for (unsigned c = 0, e = classes.size(); c < e; ++c) {
+      const Member &member = classes[c];
+      const ParamABI &first = abi.getParams()[member.params.front()];
+      Value &lr = groupLr[member.group];
+      if (!lr)
+        lr = buildGroupLearningRate(b, loc, abi, member.group, reader, step);
+      SmallVector<Value> scalars =
+          buildScalars(b, loc, first, reader, lossScale, lr, updateCount);
+      FailureOr<func::FuncOp> callee = getOrCreateUpdateFunction(
+          b, first, member.code, ValueRange(scalars).getTypes());
+      if (failed(callee))
+        return failure();
+      unsigned tableIndex = abi.getTablePosition(member.params.front()).first;
+      Value bufferTable = entry->getArgument(tableIndex);
+
+      // Calls the update of the member at `position` in the table.
+      auto emitCall = [&](OpBuilder &nested, Value position) {
+        Value base = arith::MulIOp::create(
+            nested, loc, position,
+            arith::ConstantIndexOp::create(nested, loc, entriesPerParam));
+        SmallVector<Value> args;
+        for (unsigned j = 0; j < entriesPerParam; ++j) {
+          Value index = arith::AddIOp::create(
+              nested, loc, base, arith::ConstantIndexOp::create(nested, loc, j));
+          Value buffer = memref::LoadOp::create(nested, loc, bufferTable,
+                                                ValueRange{index});
+          if (member.code.bufferType != buffer.getType()) {
+            // Centralization needs the parameter's shape back.
+            auto shaped = cast<MemRefType>(member.code.bufferType);
+            SmallVector<int64_t> strides(shaped.getRank(), 1);
+            for (int64_t d = shaped.getRank() - 2; d >= 0; --d)
+              strides[d] = strides[d + 1] * shaped.getDimSize(d + 1);
+            buffer = memref::ReinterpretCastOp::create(
+                nested, loc, shaped, buffer, /*offset=*/0, shaped.getShape(),
+                strides);
+          }
+          args.push_back(buffer);
+        }
+        args.append(scalars);
+        func::CallOp::create(nested, loc, *callee, args);
+      };
+
+      // The members' positions in their table: a constant, or a loop over
+      // a constant array of them.
+      SmallVector<int64_t> positions;
+      for (unsigned i : member.params)
+        positions.push_back(abi.getTablePosition(i).second);
+      if (positions.size() == 1) {
+        emitCall(b, arith::ConstantIndexOp::create(b, loc, positions.front()));
+        continue;
+      }
+      auto arrayType = MemRefType::get({static_cast<int64_t>(positions.size())},
+                                       b.getIndexType());
+      std::string name =
+          (optimizer.getSymName() + "_class_" + llvm::Twine(c)).str();
+      {
+        OpBuilder::InsertionGuard globalGuard(b);
+        b.setInsertionPoint(optimizer);
+        auto values = DenseElementsAttr::get(
+            RankedTensorType::get(arrayType.getShape(), b.getIndexType()),
+            llvm::to_vector(llvm::map_range(positions, [&](int64_t p) {
+              return static_cast<Attribute>(b.getIndexAttr(p));
+            })));
+        memref::GlobalOp::create(b, loc, name, b.getStringAttr("private"),
+                                 arrayType, values, /*constant=*/true,
+                                 /*alignment=*/nullptr);
+      }
+      Value array = memref::GetGlobalOp::create(
+          b, loc, arrayType, FlatSymbolRefAttr::get(ctx, name));
+      Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+      Value count = arith::ConstantIndexOp::create(b, loc, positions.size());
+      Value oneIndex = arith::ConstantIndexOp::create(b, loc, 1);
+      scf::ForOp::create(
+          b, loc, zero, count, oneIndex, ValueRange{},
+          [&](OpBuilder &nested, Location, Value iv, ValueRange) {
+            emitCall(nested, memref::LoadOp::create(nested, loc, array,
+                                                    ValueRange{iv}));
+            scf::YieldOp::create(nested, loc);
+          });
+    }
+    func::ReturnOp::create(b, loc);
+    return success();
+  }
+
+  LogicalResult buildStep(OpBuilder &b) {
+    if (shareUpdateFunctions && !abi.hasSparseParams())
+      return buildTableStep(b);
+    MLIRContext *ctx = b.getContext();
+    Location loc = optimizer.getLoc();
 
     SmallVector<Type> argTypes;
     for (const ParamABI &param : abi.getParams()) {
@@ -331,7 +495,6 @@ private:
     unsigned argIndex = 0;
     unsigned numStates = abi.getStates().size();
     for (const ParamABI &param : abi.getParams()) {
-      const GroupABI &group = abi.getGroups()[param.group];
       Value paramMemRef = entry->getArgument(argIndex++);
       Value indicesMemRef;
       if (param.sparse)
@@ -340,57 +503,14 @@ private:
       ValueRange stateMemRefs = entry->getArguments().slice(argIndex, numStates);
       argIndex += numStates;
 
-      // Scalars, in buildParamUpdate's order (see Rules.cpp for the rule's).
-      Value weightDecay =
-          reader.slot(group.tableOffset + StepABI::kWeightDecayOffset);
-      SmallVector<Value> scalars{lossScale};
-      if (decaysByOp(param))
-        // Decay runs before unscaling, so its coefficient is wd * scale.
-        scalars.push_back(
-            arith::MulFOp::create(b, loc, weightDecay, lossScale));
-      scalars.push_back(getLr(param.group));
-      for (const HyperParamSpec *hyper : spec.getOperandHyperParams())
-        scalars.push_back(reader.slot(abi.getSlot(param.group, hyper->name)));
-      if (spec.decayInRule)
-        scalars.push_back(param.decay ? weightDecay : reader.constant(0.0f));
-      if (spec.usesStep)
-        scalars.push_back(updateCount);
-
-      if (!shareUpdateFunctions || param.sparse) {
-        if (failed(buildParamUpdate(b, loc, param, paramMemRef, indicesMemRef,
-                                    gradMemRef, stateMemRefs, scalars)))
-          return failure();
-        continue;
-      }
-      UpdateClass key{getSharedBufferType(param), decaysByOp(param),
-                      param.centralize};
-      FailureOr<func::FuncOp> callee = getOrCreateUpdateFunction(
-          b, param, key, ValueRange(scalars).getTypes());
-      if (failed(callee))
+      // (Evaluated first, not as an argument: the IR's order must not
+      // depend on the C++ compiler's argument evaluation order.)
+      Value lr = getLr(param.group);
+      SmallVector<Value> scalars =
+          buildScalars(b, loc, param, reader, lossScale, lr, updateCount);
+      if (failed(buildParamUpdate(b, loc, param, paramMemRef, indicesMemRef,
+                                  gradMemRef, stateMemRefs, scalars)))
         return failure();
-      // Contiguous buffers as one flat range of any length.
-      auto asShared = [&](Value memref) -> Value {
-        if (memref.getType() == key.bufferType)
-          return memref;
-        auto type = cast<MemRefType>(memref.getType());
-        Value flat = memref;
-        if (type.getRank() == 0) {
-          flat = memref::ExpandShapeOp::create(
-              b, loc, MemRefType::get({1}, type.getElementType()), memref,
-              ArrayRef<ReassociationIndices>{});
-        } else if (type.getRank() != 1) {
-          ReassociationIndices all =
-              llvm::to_vector(llvm::seq<int64_t>(0, type.getRank()));
-          flat = memref::CollapseShapeOp::create(b, loc, memref,
-                                                 ArrayRef{all});
-        }
-        return memref::CastOp::create(b, loc, key.bufferType, flat);
-      };
-      SmallVector<Value> args{asShared(paramMemRef), asShared(gradMemRef)};
-      for (Value state : stateMemRefs)
-        args.push_back(asShared(state));
-      args.append(scalars);
-      func::CallOp::create(b, loc, *callee, args);
     }
     func::ReturnOp::create(b, loc);
     return success();

@@ -126,3 +126,40 @@ double StepABI::getStateInitValue(const StateSpec &state,
   }
   return rule.getHyperParam(state.initFrom);
 }
+
+bool StepABI::hasSparseParams() const {
+  return llvm::any_of(params, [](const ParamABI &p) { return p.sparse; });
+}
+
+/// Rank of an element type in the buffer-table order.
+static unsigned getTableOrder(Type type) {
+  if (type.isF32())
+    return 0;
+  if (type.isF64())
+    return 1;
+  if (type.isF16())
+    return 2;
+  return 3;
+}
+
+SmallVector<Type> StepABI::getTableElementTypes() const {
+  SmallVector<Type> types;
+  for (const ParamABI &param : params)
+    if (!llvm::is_contained(types, param.type.getElementType()))
+      types.push_back(param.type.getElementType());
+  llvm::sort(types, [](Type a, Type b) {
+    return getTableOrder(a) < getTableOrder(b);
+  });
+  return types;
+}
+
+std::pair<unsigned, unsigned> StepABI::getTablePosition(unsigned param) const {
+  SmallVector<Type> types = getTableElementTypes();
+  Type type = params[param].type.getElementType();
+  unsigned table = llvm::find(types, type) - types.begin();
+  unsigned index = 0;
+  for (unsigned i = 0; i < param; ++i)
+    if (params[i].type.getElementType() == type)
+      ++index;
+  return {table, index};
+}

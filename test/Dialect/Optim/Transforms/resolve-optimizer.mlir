@@ -15,9 +15,9 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate #o
 // CHECK-SAME: %[[N:[a-z0-9]+]]: memref<16xf32>, %[[GN:[a-z0-9]+]]: memref<16xf32>, %[[MN:[a-z0-9]+]]: memref<16xf32>,
 // CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<4xf32>, %[[STEP:[a-z0-9]+]]: i64) attributes {llvm.emit_c_interface}
 // CHECK:      %[[SCALE:.*]] = memref.load %[[TABLE]][%c0]
+// CHECK:      %[[LR:.*]] = optim.learning_rate #optim.warmup<learning_rate = 0.1, warmup_steps = 4> at %[[STEP]]
 // CHECK:      %[[WD:.*]] = memref.load %[[TABLE]][%c2]
 // CHECK:      %[[SWD:.*]] = arith.mulf %[[WD]], %[[SCALE]] : f32
-// CHECK:      %[[LR:.*]] = optim.learning_rate #optim.warmup<learning_rate = 0.1, warmup_steps = 4> at %[[STEP]]
 // CHECK:      %[[MU:.*]] = memref.load %[[TABLE]][%c3]
 // CHECK:      %[[P:.*]] = bufferization.to_tensor %[[W]] restrict writable
 // CHECK:      %[[G:.*]] = bufferization.to_tensor %[[GW]] restrict :

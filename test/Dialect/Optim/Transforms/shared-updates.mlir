@@ -1,8 +1,10 @@
-// RUN: optim-opt %s --optim-resolve-optimizer | FileCheck %s
+// RUN: optim-opt %s --optim-resolve-optimizer --canonicalize | FileCheck %s
 
-// Parameters of one class (element type, decay, centralization) share one
-// update function over flat buffers of any length: four parameters of
-// different shapes, two classes here (decayed or not), and the
+// The default step takes its buffers through one table per element type
+// (StepABI.h) and calls one shared update function per class of parameters
+// (update code, group, decay): three same-class parameters of different
+// shapes (and a scalar) are one loop over a constant array of their table
+// positions, so code size does not grow with the parameter count. The
 // centralized parameter keeps its shape in a class of its own.
 optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.1 weight_decay 0.01 {
   optim.group grad_centralization {
@@ -17,21 +19,22 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.
 }
 
 // CHECK-LABEL: func.func @opt_step(
-// CHECK-SAME: %[[W1:[a-z0-9]+]]: memref<8x16xf32>, %[[G1:[a-z0-9]+]]: memref<8x16xf32>, %[[M1:[a-z0-9]+]]: memref<8x16xf32>,
-// CHECK-SAME: %[[W2:[a-z0-9]+]]: memref<3x5xf32>,
-// w1 is centralized (dim 1 is 16): its own class with its shape.
-// CHECK:      call @[[CENTRAL:opt_update_[0-9]+]](%[[W1]], %[[G1]], %[[M1]],
-// w2, b1 and the scalar share the flat f32 class.
-// CHECK:      %[[F2:.*]] = memref.collapse_shape %[[W2]] {{\[\[}}0, 1]] : memref<3x5xf32> into memref<15xf32>
-// CHECK:      %[[C2:.*]] = memref.cast %[[F2]] : memref<15xf32> to memref<?xf32>
-// CHECK:      call @[[FLAT:opt_update_[0-9]+]](%[[C2]],
-// CHECK:      memref.cast %{{.*}} : memref<37xf32> to memref<?xf32>
-// CHECK:      call @[[FLAT]](
-// CHECK:      memref.expand_shape %{{.*}} [] output_shape [1] : memref<f32> into memref<1xf32>
-// CHECK:      call @[[FLAT]](
-// f64 is another class.
-// CHECK:      memref.cast %{{.*}} : memref<28xf64> to memref<?xf64>
-// CHECK:      call @[[F64:opt_update_[0-9]+]](
+// CHECK-SAME: %[[F32:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[F64:[a-z0-9]+]]: memref<?xmemref<?xf64>>, %[[TABLE:[a-z0-9]+]]: memref<7xf32>, %{{.*}}: i64)
+// w1: entries 0, 1, 2 of the f32 table, viewed with its shape again.
+// CHECK:      %[[P:.*]] = memref.load %[[F32]][%c0]
+// CHECK:      memref.reinterpret_cast %[[P]] to offset: [0], sizes: [8, 16], strides: [16, 1]
+// CHECK:      call @[[CENTRAL:opt_update_[0-9]+]](
+// w2, b1, s: one loop.
+// CHECK:      %[[POS:.*]] = memref.get_global @opt_class_1 : memref<3xindex>
+// CHECK:      scf.for %[[I:.*]] = %c0 to %c3 step %c1 {
+// CHECK:        %[[K:.*]] = memref.load %[[POS]][%[[I]]]
+// CHECK:        %[[BASE:.*]] = arith.muli %[[K]], %c3
+// CHECK:        memref.load %[[F32]][%[[BASE]]]
+// CHECK:        func.call @[[FLAT:opt_update_[0-9]+]](
+// CHECK:      }
+// w3: the f64 table, its own group and class.
+// CHECK:      memref.load %[[F64]][%c0]
+// CHECK:      call @[[F64FN:opt_update_[0-9]+]](
 // CHECK:      return
 
 // CHECK:      func.func private @[[CENTRAL]](%{{.*}}: memref<8x16xf32>, {{.*}} attributes {passthrough = ["noinline"]}
@@ -42,6 +45,7 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.
 // CHECK-NOT:    optim.centralize
 // CHECK:        optim.decay_weight
 // CHECK:        optim.momentum_update {{.*}} : tensor<?xf32>
-// CHECK:      func.func private @[[F64]](%{{.*}}: memref<?xf64>
+// CHECK:      memref.global "private" constant @opt_class_1 : memref<3xindex> = dense<[1, 2, 3]>
+// CHECK:      func.func private @[[F64FN]](%{{.*}}: memref<?xf64>
 // CHECK-NOT:  func.func private
 // CHECK:      func.func @opt_lr(

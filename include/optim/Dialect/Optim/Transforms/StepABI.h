@@ -5,10 +5,18 @@
 // table. The pass and the runtime both derive it from the optimizer op, so
 // they cannot disagree.
 //
-// Step function arguments, in order:
+// Step function arguments, in order. With buffer tables (the default, all
+// parameters dense):
+//   one buffer table per element type in use (f32, f64, f16, bf16 order):
+//     memref<? x memref<? x T>>; the k-th parameter of that type owns
+//     entries k * (2 + #states) + {0: param, 1: grad, 2...: states}, each
+//     a flat, contiguous buffer of the parameter's element count;
+// otherwise (`share-update-functions=0`, or sparse parameters), one
+// argument per buffer:
 //   for each parameter (in `order_params` order):
 //     dense:  param, grad, states...
 //     sparse: param, indices (memref<?xi32>), rows (memref<?x...>), states...
+// then, in both forms:
 //   hyper:  memref<N x f32>  (the table below)
 //   step:   i64              (0-based global step of this update)
 //
@@ -90,6 +98,14 @@ public:
   }
   /// Initial value of state `state` for every element.
   double getStateInitValue(const StateSpec &state, unsigned group) const;
+
+  /// True if the step takes its buffers through buffer tables.
+  bool hasSparseParams() const;
+  /// Element types of the buffer tables, in argument order.
+  SmallVector<Type> getTableElementTypes() const;
+  /// Buffer table of parameter `param` and its index among that table's
+  /// parameters.
+  std::pair<unsigned, unsigned> getTablePosition(unsigned param) const;
 
 private:
   RuleAttr rule;
