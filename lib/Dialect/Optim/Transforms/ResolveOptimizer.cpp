@@ -305,6 +305,39 @@ private:
     return scalars;
   }
 
+  /// The step function's entry and the values every step form starts with.
+  struct StepFunction {
+    Block *entry;
+    Value step, lossScale, updateCount;
+    std::unique_ptr<HyperParamReader> reader;
+  };
+
+  /// Creates `@<name>_step(bufferArgTypes..., %hyper, %step)` and sets the
+  /// insertion point into it (the caller holds an InsertionGuard).
+  StepFunction createStepFunction(OpBuilder &b,
+                                  ArrayRef<Type> bufferArgTypes) {
+    MLIRContext *ctx = b.getContext();
+    Location loc = optimizer.getLoc();
+    SmallVector<Type> argTypes(bufferArgTypes);
+    argTypes.push_back(getTableType());
+    argTypes.push_back(IntegerType::get(ctx, 64));
+    auto fn = func::FuncOp::create(b, loc,
+                                   (optimizer.getSymName() + "_step").str(),
+                                   FunctionType::get(ctx, argTypes, {}));
+    fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
+    StepFunction result;
+    result.entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(result.entry);
+    result.step = result.entry->getArgument(argTypes.size() - 1);
+    result.reader = std::make_unique<HyperParamReader>(
+        b, loc, result.entry->getArgument(argTypes.size() - 2), table,
+        constantHyperParams);
+    result.lossScale = result.reader->slot(StepABI::kLossScaleSlot);
+    Value one = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(1));
+    result.updateCount = arith::AddIOp::create(b, loc, result.step, one);
+    return result;
+  }
+
   /// The step over buffer tables (see StepABI.h): per class of parameters
   /// (update code, group, decay), one loop over its members' table
   /// positions calling the class's shared update function, so that the
@@ -318,21 +351,12 @@ private:
       argTypes.push_back(MemRefType::get(
           {ShapedType::kDynamic},
           MemRefType::get({ShapedType::kDynamic}, elementType)));
-    argTypes.push_back(getTableType());
-    argTypes.push_back(IntegerType::get(ctx, 64));
-    auto fn = func::FuncOp::create(b, loc,
-                                   (optimizer.getSymName() + "_step").str(),
-                                   FunctionType::get(ctx, argTypes, {}));
-    fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
     OpBuilder::InsertionGuard guard(b);
-    Block *entry = fn.addEntryBlock();
-    b.setInsertionPointToStart(entry);
-    Value step = entry->getArgument(argTypes.size() - 1);
-    HyperParamReader reader(b, loc, entry->getArgument(argTypes.size() - 2),
-                            table, constantHyperParams);
-    Value lossScale = reader.slot(StepABI::kLossScaleSlot);
-    Value one = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(1));
-    Value updateCount = arith::AddIOp::create(b, loc, step, one);
+    StepFunction stepFn = createStepFunction(b, argTypes);
+    Block *entry = stepFn.entry;
+    Value step = stepFn.step, lossScale = stepFn.lossScale;
+    Value updateCount = stepFn.updateCount;
+    HyperParamReader &reader = *stepFn.reader;
 
     // Members of each class, in step order.
     struct Member {
@@ -466,23 +490,12 @@ private:
       }
       argTypes.append(abi.getStates().size(), type);
     }
-    argTypes.push_back(getTableType());
-    argTypes.push_back(IntegerType::get(ctx, 64));
-
-    auto fn = func::FuncOp::create(b, loc,
-                                   (optimizer.getSymName() + "_step").str(),
-                                   FunctionType::get(ctx, argTypes, {}));
-    fn->setAttr("llvm.emit_c_interface", UnitAttr::get(ctx));
     OpBuilder::InsertionGuard guard(b);
-    Block *entry = fn.addEntryBlock();
-    b.setInsertionPointToStart(entry);
-
-    Value tableArg = entry->getArgument(argTypes.size() - 2);
-    Value step = entry->getArgument(argTypes.size() - 1);
-    HyperParamReader reader(b, loc, tableArg, table, constantHyperParams);
-    Value lossScale = reader.slot(StepABI::kLossScaleSlot);
-    Value one = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(1));
-    Value updateCount = arith::AddIOp::create(b, loc, step, one);
+    StepFunction stepFn = createStepFunction(b, argTypes);
+    Block *entry = stepFn.entry;
+    Value step = stepFn.step, lossScale = stepFn.lossScale;
+    Value updateCount = stepFn.updateCount;
+    HyperParamReader &reader = *stepFn.reader;
 
     llvm::DenseMap<unsigned, Value> groupLr;
     auto getLr = [&](unsigned group) {
