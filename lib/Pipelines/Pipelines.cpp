@@ -62,6 +62,7 @@ void optim::buildOptimCPUPipeline(OpPassManager &pm,
   OptimResolveOptimizerOptions resolveOptions;
   resolveOptions.constantHyperParams = options.constantHyperParams;
   resolveOptions.shareUpdateFunctions = options.shareUpdateFunctions;
+  resolveOptions.chunkSize = options.chunkSize;
   pm.addPass(createOptimResolveOptimizer(resolveOptions));
   pm.addPass(createConvertOptimToLinalg());
   pm.addPass(createCanonicalizerPass());

@@ -85,11 +85,12 @@ MemRefType toMemRef(RankedTensorType type) {
 class OptimizerResolver {
 public:
   OptimizerResolver(OptimizerOp optimizer, bool constantHyperParams,
-                    bool shareUpdateFunctions)
+                    bool shareUpdateFunctions, int64_t chunkSize)
       : optimizer(optimizer), abi(StepABI::get(optimizer)),
         table(abi.getInitialTable()),
         constantHyperParams(constantHyperParams),
-        shareUpdateFunctions(shareUpdateFunctions) {}
+        shareUpdateFunctions(shareUpdateFunctions),
+        chunkSize(std::max<int64_t>(1, chunkSize)) {}
 
   LogicalResult run() {
     OpBuilder b(optimizer);
@@ -239,8 +240,11 @@ private:
   MemRefType getSharedBufferType(const ParamABI &param) {
     if (param.centralize)
       return toMemRef(param.type);
-    return MemRefType::get({ShapedType::kDynamic},
-                           param.type.getElementType());
+    // A chunk of a flat buffer: any offset, any length.
+    MLIRContext *ctx = param.type.getContext();
+    return MemRefType::get(
+        {ShapedType::kDynamic}, param.type.getElementType(),
+        StridedLayoutAttr::get(ctx, ShapedType::kDynamic, {1}));
   }
 
   /// The shared update function of `key`, created on first use.
@@ -384,86 +388,166 @@ private:
     unsigned numStates = abi.getStates().size();
     unsigned entriesPerParam = 2 + numStates;
     llvm::DenseMap<unsigned, Value> groupLr;
-    for (unsigned c = 0, e = classes.size(); c < e; ++c) {
-      const Member &member = classes[c];
+    SmallVector<SmallVector<Value>> classScalars;
+    SmallVector<func::FuncOp> callees;
+    for (const Member &member : classes) {
       const ParamABI &first = abi.getParams()[member.params.front()];
       Value &lr = groupLr[member.group];
       if (!lr)
         lr = buildGroupLearningRate(b, loc, abi, member.group, reader, step);
-      SmallVector<Value> scalars =
-          buildScalars(b, loc, first, reader, lossScale, lr, updateCount);
+      classScalars.push_back(
+          buildScalars(b, loc, first, reader, lossScale, lr, updateCount));
       FailureOr<func::FuncOp> callee = getOrCreateUpdateFunction(
-          b, first, member.code, ValueRange(scalars).getTypes());
+          b, first, member.code, ValueRange(classScalars.back()).getTypes());
       if (failed(callee))
         return failure();
-      unsigned tableIndex = abi.getTablePosition(member.params.front()).first;
-      Value bufferTable = entry->getArgument(tableIndex);
+      callees.push_back(*callee);
+    }
 
-      // Calls the update of the member at `position` in the table.
-      auto emitCall = [&](OpBuilder &nested, Value position) {
-        Value base = arith::MulIOp::create(
-            nested, loc, position,
-            arith::ConstantIndexOp::create(nested, loc, entriesPerParam));
-        SmallVector<Value> args;
-        for (unsigned j = 0; j < entriesPerParam; ++j) {
-          Value index = arith::AddIOp::create(
-              nested, loc, base, arith::ConstantIndexOp::create(nested, loc, j));
-          Value buffer = memref::LoadOp::create(nested, loc, bufferTable,
-                                                ValueRange{index});
-          if (member.code.bufferType != buffer.getType()) {
-            // Centralization needs the parameter's shape back.
-            auto shaped = cast<MemRefType>(member.code.bufferType);
-            SmallVector<int64_t> strides(shaped.getRank(), 1);
-            for (int64_t d = shaped.getRank() - 2; d >= 0; --d)
-              strides[d] = strides[d + 1] * shaped.getDimSize(d + 1);
-            buffer = memref::ReinterpretCastOp::create(
-                nested, loc, shaped, buffer, /*offset=*/0, shaped.getShape(),
-                strides);
-          }
-          args.push_back(buffer);
+    // Loads the entries of the parameter at `position` of `bufferTable`,
+    // viewed as `type` (from `offset`, `size` elements, for flat chunks).
+    auto loadBuffers = [&](OpBuilder &nested, Value bufferTable,
+                           Value position, MemRefType type, Value offset,
+                           Value size) {
+      Value base = arith::MulIOp::create(
+          nested, loc, position,
+          arith::ConstantIndexOp::create(nested, loc, entriesPerParam));
+      SmallVector<Value> buffers;
+      for (unsigned j = 0; j < entriesPerParam; ++j) {
+        Value index = arith::AddIOp::create(
+            nested, loc, base, arith::ConstantIndexOp::create(nested, loc, j));
+        Value buffer = memref::LoadOp::create(nested, loc, bufferTable,
+                                              ValueRange{index});
+        if (offset) {
+          buffer = memref::ReinterpretCastOp::create(
+              nested, loc, type, buffer, OpFoldResult(offset),
+              ArrayRef<OpFoldResult>{size},
+              ArrayRef<OpFoldResult>{nested.getIndexAttr(1)});
+        } else {
+          // Centralization needs the parameter's shape back.
+          SmallVector<int64_t> strides(type.getRank(), 1);
+          for (int64_t d = type.getRank() - 2; d >= 0; --d)
+            strides[d] = strides[d + 1] * type.getDimSize(d + 1);
+          buffer = memref::ReinterpretCastOp::create(
+              nested, loc, type, buffer, /*offset=*/0, type.getShape(),
+              strides);
         }
-        args.append(scalars);
-        func::CallOp::create(nested, loc, *callee, args);
-      };
-
-      // The members' positions in their table: a constant, or a loop over
-      // a constant array of them.
-      SmallVector<int64_t> positions;
-      for (unsigned i : member.params)
-        positions.push_back(abi.getTablePosition(i).second);
-      if (positions.size() == 1) {
-        emitCall(b, arith::ConstantIndexOp::create(b, loc, positions.front()));
-        continue;
+        buffers.push_back(buffer);
       }
-      auto arrayType = MemRefType::get({static_cast<int64_t>(positions.size())},
-                                       b.getIndexType());
-      std::string name =
-          (optimizer.getSymName() + "_class_" + llvm::Twine(c)).str();
+      return buffers;
+    };
+    auto createIndexGlobal = [&](StringRef suffix, ArrayRef<int64_t> shape,
+                                 ArrayRef<int64_t> values) -> Value {
+      auto type = MemRefType::get(shape, b.getIndexType());
+      std::string name = (optimizer.getSymName() + "_" + suffix).str();
       {
         OpBuilder::InsertionGuard globalGuard(b);
         b.setInsertionPoint(optimizer);
-        auto values = DenseElementsAttr::get(
-            RankedTensorType::get(arrayType.getShape(), b.getIndexType()),
-            llvm::to_vector(llvm::map_range(positions, [&](int64_t p) {
-              return static_cast<Attribute>(b.getIndexAttr(p));
+        auto attr = DenseElementsAttr::get(
+            RankedTensorType::get(shape, b.getIndexType()),
+            llvm::to_vector(llvm::map_range(values, [&](int64_t v) {
+              return static_cast<Attribute>(b.getIndexAttr(v));
             })));
         memref::GlobalOp::create(b, loc, name, b.getStringAttr("private"),
-                                 arrayType, values, /*constant=*/true,
+                                 type, attr, /*constant=*/true,
                                  /*alignment=*/nullptr);
       }
-      Value array = memref::GetGlobalOp::create(
-          b, loc, arrayType, FlatSymbolRefAttr::get(ctx, name));
-      Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-      Value count = arith::ConstantIndexOp::create(b, loc, positions.size());
-      Value oneIndex = arith::ConstantIndexOp::create(b, loc, 1);
-      scf::ForOp::create(
-          b, loc, zero, count, oneIndex, ValueRange{},
-          [&](OpBuilder &nested, Location, Value iv, ValueRange) {
-            emitCall(nested, memref::LoadOp::create(nested, loc, array,
-                                                    ValueRange{iv}));
-            scf::YieldOp::create(nested, loc);
-          });
+      return memref::GetGlobalOp::create(b, loc, type,
+                                         FlatSymbolRefAttr::get(ctx, name));
+    };
+
+    // Parameters that need a reduction over the whole tensor first
+    // (centralization, Lamb/LARS trust ratios): one call each, threaded
+    // inside the update when the parameter is large.
+    bool perTensorNorms = abi.getSpec().perTensorNorms;
+    auto isWholeTensor = [&](const Member &member) {
+      return member.code.centralize || perTensorNorms;
+    };
+    for (unsigned c = 0, e = classes.size(); c < e; ++c) {
+      if (!isWholeTensor(classes[c]))
+        continue;
+      auto type = cast<MemRefType>(classes[c].code.bufferType);
+      for (unsigned i : classes[c].params) {
+        auto [tableIndex, position] = abi.getTablePosition(i);
+        Value offset, size;
+        if (!classes[c].code.centralize) {
+          offset = arith::ConstantIndexOp::create(b, loc, 0);
+          size = arith::ConstantIndexOp::create(
+              b, loc, abi.getParams()[i].type.getNumElements());
+        }
+        SmallVector<Value> args = loadBuffers(
+            b, entry->getArgument(tableIndex),
+            arith::ConstantIndexOp::create(b, loc, position), type, offset,
+            size);
+        args.append(classScalars[c]);
+        func::CallOp::create(b, loc, callees[c], args);
+      }
     }
+
+    // Every other parameter: one parallel loop over chunks of at most
+    // `chunk-size` elements of all of them (the compiler's multi-tensor
+    // apply), described by a constant table of (class, position, offset,
+    // size) rows: one parallel region per step, balanced across threads.
+    SmallVector<int64_t> chunks;
+    SmallVector<unsigned> flatClasses;
+    for (unsigned c = 0, e = classes.size(); c < e; ++c) {
+      if (isWholeTensor(classes[c]))
+        continue;
+      flatClasses.push_back(c);
+      for (unsigned i : classes[c].params) {
+        int64_t size = abi.getParams()[i].type.getNumElements();
+        int64_t position = abi.getTablePosition(i).second;
+        for (int64_t offset = 0; offset < size; offset += chunkSize)
+          chunks.append({static_cast<int64_t>(c), position, offset,
+                         std::min<int64_t>(chunkSize, size - offset)});
+      }
+    }
+    if (chunks.empty()) {
+      func::ReturnOp::create(b, loc);
+      return success();
+    }
+    int64_t numChunks = chunks.size() / 4;
+    Value chunkTable = createIndexGlobal("chunks", {numChunks, 4}, chunks);
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value oneIndex = arith::ConstantIndexOp::create(b, loc, 1);
+    Value count = arith::ConstantIndexOp::create(b, loc, numChunks);
+    scf::ParallelOp::create(
+        b, loc, ValueRange{zero}, ValueRange{count}, ValueRange{oneIndex},
+        [&](OpBuilder &nested, Location, ValueRange ivs) {
+          auto field = [&](int64_t column) -> Value {
+            Value col = arith::ConstantIndexOp::create(nested, loc, column);
+            return memref::LoadOp::create(nested, loc, chunkTable,
+                                          ValueRange{ivs.front(), col});
+          };
+          Value cls = field(0), position = field(1), offset = field(2),
+                size = field(3);
+          auto emitCall = [&](OpBuilder &inner, unsigned c) {
+            auto type = cast<MemRefType>(classes[c].code.bufferType);
+            unsigned tableIndex =
+                abi.getTablePosition(classes[c].params.front()).first;
+            SmallVector<Value> args =
+                loadBuffers(inner, entry->getArgument(tableIndex), position,
+                            type, offset, size);
+            args.append(classScalars[c]);
+            func::CallOp::create(inner, loc, callees[c], args);
+          };
+          if (flatClasses.size() == 1) {
+            emitCall(nested, flatClasses.front());
+            return;
+          }
+          SmallVector<int64_t> cases(flatClasses.begin(), flatClasses.end());
+          auto dispatch = scf::IndexSwitchOp::create(
+              nested, loc, TypeRange{}, cls, cases, cases.size());
+          OpBuilder::InsertionGuard switchGuard(nested);
+          nested.createBlock(&dispatch.getDefaultRegion());
+          scf::YieldOp::create(nested, loc);
+          for (auto [region, c] :
+               llvm::zip(dispatch.getCaseRegions(), flatClasses)) {
+            nested.createBlock(&region);
+            emitCall(nested, c);
+            scf::YieldOp::create(nested, loc);
+          }
+        });
     func::ReturnOp::create(b, loc);
     return success();
   }
@@ -534,6 +618,7 @@ private:
   SmallVector<float> table;
   bool constantHyperParams;
   bool shareUpdateFunctions;
+  int64_t chunkSize;
   SmallVector<std::pair<UpdateClass, func::FuncOp>> updateFunctions;
 };
 
@@ -546,7 +631,7 @@ struct ResolveOptimizerPass
         getOperation().getOps<OptimizerOp>());
     for (OptimizerOp optimizer : optimizers)
       if (failed(OptimizerResolver(optimizer, constantHyperParams,
-                                   shareUpdateFunctions)
+                                   shareUpdateFunctions, chunkSize)
                      .run()))
         return signalPassFailure();
   }

@@ -81,6 +81,9 @@ struct RuleSpec {
   bool decayInRule;
   /// The gradient arrives as rows (indices, values).
   bool sparseGrad;
+  /// The update needs norms of whole tensors (trust ratios): a parameter
+  /// cannot be split into independent chunks.
+  bool perTensorNorms = false;
 
   /// Hyper-parameters that are operands of the update, in operand order
   /// (after `lr`, before `weight_decay` and `step`).

@@ -32,11 +32,18 @@ def OptimResolveOptimizer : Pass<"optim-resolve-optimizer", "::mlir::ModuleOp"> 
     parameter is a call to a private `@name_update_<k>` function shared by
     all parameters of its class; contiguous parameters are passed as flat
     buffers of dynamic length (`memref<?xf32>`), so parameters of different
-    shapes share code.
+    shapes share code. The buffers arrive through one table per element
+    type, and every parameter that needs no per-tensor reduction is
+    processed by ONE parallel loop over chunks of at most `chunk-size`
+    elements of all of them (a constant table of class, position, offset,
+    size rows): one parallel region per step, whatever the number of
+    tensors.
   }];
   let options = [
     Option<"constantHyperParams", "constant-hyper-params", "bool", "false",
            "Emit hyper-parameters as constants instead of table loads">,
+    Option<"chunkSize", "chunk-size", "int64_t", "65536",
+           "Elements per chunk of the step's parallel loop over parameters">,
     Option<"shareUpdateFunctions", "share-update-functions", "bool", "true",
            "Emit one update function per class of parameters (element "
            "type, decay, centralization) over flat buffers of any length, "
