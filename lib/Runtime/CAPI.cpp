@@ -3,10 +3,21 @@
 #include "optim/Runtime/optim-c.h"
 #include "optim/Runtime/Runtime.h"
 
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 
 using namespace optim::runtime;
+
+// step() reads an OptimSparseGrad as a SparseGrad.
+static_assert(sizeof(OptimSparseGrad) == sizeof(SparseGrad) &&
+                  offsetof(OptimSparseGrad, indices) ==
+                      offsetof(SparseGrad, indices) &&
+                  offsetof(OptimSparseGrad, rows) ==
+                      offsetof(SparseGrad, rows) &&
+                  offsetof(OptimSparseGrad, count) ==
+                      offsetof(SparseGrad, count),
+              "OptimSparseGrad and SparseGrad must have the same layout");
 
 struct OptimOptimizer {
   std::unique_ptr<Optimizer> optimizer;
@@ -66,6 +77,9 @@ OptimDType optimParamDType(const OptimOptimizer *o, int64_t param) {
 }
 int64_t optimParamGroup(const OptimOptimizer *o, int64_t param) {
   return o->optimizer->getParams()[param].group;
+}
+int optimParamIsSparse(const OptimOptimizer *o, int64_t param) {
+  return o->optimizer->getParams()[param].sparse ? 1 : 0;
 }
 int64_t optimNumStates(const OptimOptimizer *o) {
   return o->optimizer->getStateNames().size();

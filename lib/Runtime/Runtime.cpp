@@ -86,6 +86,9 @@ public:
     std::memcpy(&words[0], &data, sizeof(void *));
     std::memcpy(&words[1], &data, sizeof(void *));
   }
+  /// Sets the size of dimension `dim` (e.g. a dynamic row count); the
+  /// strides, computed from the other sizes, stay valid for dimension 0.
+  void setSize(unsigned dim, int64_t size) { words[3 + dim] = size; }
   void *get() { return words.data(); }
 
 private:
@@ -128,6 +131,13 @@ public:
   std::vector<void *> packedArgs;
   /// Per parameter: its buffer table and its first entry's word offset.
   std::vector<std::pair<unsigned, size_t>> entryOffsets;
+
+  // With sparse parameters, the step takes one argument per buffer (see
+  // StepABI.h): `descriptors` then holds, per parameter, the descriptors of
+  // its parameter, gradient (dense) or indices and rows (sparse), and
+  // states, from `firstDescriptor[p]` on, then the hyper-parameter table.
+  bool perBuffer = false;
+  std::vector<unsigned> firstDescriptor;
   int64_t stepArg = 0;
   std::vector<float> lrOut;
 
@@ -238,10 +248,6 @@ Optimizer::compile(StringRef source, const CompileOptions &options) {
 
   auto impl = std::make_unique<Impl>();
   for (const mlir::optim::ParamABI &param : abi.getParams()) {
-    if (param.sparse)
-      return makeError("parameter '" + param.name +
-                       "' has a sparse gradient, which the runtime does not "
-                       "support yet");
     ParamInfo info;
     info.name = param.name;
     info.shape.assign(param.type.getShape().begin(),
@@ -252,6 +258,10 @@ Optimizer::compile(StringRef source, const CompileOptions &options) {
       return dtype.takeError();
     info.dtype = *dtype;
     info.group = param.group;
+    info.sparse = param.sparse;
+    if (param.sparse && info.shape.empty())
+      return makeError("sparse parameter '" + param.name +
+                       "' must have rank >= 1");
     impl->params.push_back(std::move(info));
     std::vector<double> inits;
     for (const mlir::optim::StateSpec *state : abi.getStates())
@@ -298,6 +308,36 @@ Optimizer::compile(StringRef source, const CompileOptions &options) {
     impl->compiled = *compiled;
     std::lock_guard<std::mutex> lock(getCacheMutex());
     getCache()[key] = impl->compiled;
+  }
+
+  if (abi.hasSparseParams()) {
+    // One descriptor per buffer argument. Sparse indices and rows have a
+    // dynamic first dimension, set at each step.
+    impl->perBuffer = true;
+    for (const ParamInfo &info : impl->params) {
+      impl->firstDescriptor.push_back(impl->descriptors.size());
+      impl->descriptors.emplace_back(info.shape);
+      if (info.sparse) {
+        impl->descriptors.emplace_back(std::vector<int64_t>{0});
+        std::vector<int64_t> rowsShape = info.shape;
+        rowsShape[0] = 0;
+        impl->descriptors.emplace_back(rowsShape);
+      } else {
+        impl->descriptors.emplace_back(info.shape);
+      }
+      for (size_t s = 0; s < impl->stateNames.size(); ++s)
+        impl->descriptors.emplace_back(info.shape);
+    }
+    int64_t tableSize = impl->table.size();
+    impl->descriptors.emplace_back(llvm::ArrayRef<int64_t>(tableSize));
+    impl->descriptors.back().setData(impl->table.data());
+    for (Descriptor &descriptor : impl->descriptors)
+      impl->descriptorPtrs.push_back(descriptor.get());
+    for (void *&ptr : impl->descriptorPtrs)
+      impl->packedArgs.push_back(&ptr);
+    impl->packedArgs.push_back(&impl->stepArg);
+    impl->lrOut.assign(impl->numGroups, 0.0f);
+    return std::unique_ptr<Optimizer>(new Optimizer(std::move(impl)));
   }
 
   // Buffer tables: entries (param, grad, states) per parameter.
@@ -451,7 +491,37 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
                      " state buffers, got " + llvm::Twine(states.size()));
   // Validate everything before touching any buffer.
   for (size_t p = 0; p < numParams; ++p) {
-    if (impl->params[p].numElements == 0)
+    const ParamInfo &info = impl->params[p];
+    if (info.sparse) {
+      if (!grads[p])
+        return makeError("null sparse gradient of parameter '" + info.name +
+                         "'");
+      const auto &grad = *static_cast<const SparseGrad *>(grads[p]);
+      if (grad.count < 0)
+        return makeError("negative row count " + llvm::Twine(grad.count) +
+                         " in the gradient of '" + info.name + "'");
+      if (grad.count > 0 && (!grad.indices || !grad.rows))
+        return makeError("null indices or rows in the gradient of '" +
+                         info.name + "'");
+      int64_t numRows = info.shape[0];
+      for (int64_t k = 0; k < grad.count; ++k)
+        if (grad.indices[k] < 0 || grad.indices[k] >= numRows)
+          return makeError("index " + llvm::Twine(grad.indices[k]) +
+                           " (row " + llvm::Twine(k) +
+                           ") of the gradient of '" + info.name +
+                           "' is out of range [0, " + llvm::Twine(numRows) +
+                           ")");
+      if (info.numElements == 0)
+        continue;
+      if (!params[p])
+        return makeError("null buffer for parameter '" + info.name + "'");
+      for (size_t s = 0; s < numStates; ++s)
+        if (!states[p * numStates + s])
+          return makeError("null state '" + impl->stateNames[s] +
+                           "' for parameter '" + info.name + "'");
+      continue;
+    }
+    if (info.numElements == 0)
       continue;
     if (!params[p] || !grads[p])
       return makeError("null buffer for parameter '" + impl->params[p].name +
@@ -460,6 +530,27 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
       if (!states[p * numStates + s])
         return makeError("null state '" + impl->stateNames[s] +
                          "' for parameter '" + impl->params[p].name + "'");
+  }
+  if (impl->perBuffer) {
+    for (size_t p = 0; p < numParams; ++p) {
+      Descriptor *d = &impl->descriptors[impl->firstDescriptor[p]];
+      (d++)->setData(params[p]);
+      if (impl->params[p].sparse) {
+        const auto &grad = *static_cast<const SparseGrad *>(grads[p]);
+        d->setData(const_cast<int32_t *>(grad.indices));
+        (d++)->setSize(0, grad.count);
+        d->setData(const_cast<void *>(grad.rows));
+        (d++)->setSize(0, grad.count);
+      } else {
+        (d++)->setData(grads[p]);
+      }
+      for (size_t s = 0; s < numStates; ++s)
+        (d++)->setData(states[p * numStates + s]);
+    }
+    impl->stepArg = impl->globalStep;
+    impl->compiled->step(impl->packedArgs.data());
+    ++impl->globalStep;
+    return Error::success();
   }
   // Point the table entries at the caller's buffers.
   for (size_t p = 0; p < numParams; ++p) {

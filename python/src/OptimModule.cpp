@@ -74,6 +74,69 @@ void *checkBuffer(py::handle handle, const ParamInfo &info, const char *what,
   return const_cast<void *>(array.data());
 }
 
+std::string shapeString(const std::vector<int64_t> &shape) {
+  std::string result = "(";
+  for (size_t i = 0; i < shape.size(); ++i)
+    result += std::to_string(shape[i]) + (shape.size() == 1 ? "," : "") +
+              (i + 1 < shape.size() ? ", " : "");
+  return result + ")";
+}
+
+/// Checks a sparse gradient `(indices, values)` of parameter `info`:
+/// indices an int32 1-d array of n entries, values an array of shape
+/// (n,) + info.shape[1:] and the parameter's dtype, both C-contiguous.
+/// Fills `grad` with pointers into them; `keep` holds the arrays for the
+/// step. Index ranges are checked by the runtime.
+void checkSparseGrad(py::handle handle, const ParamInfo &info,
+                     SparseGrad &grad, std::vector<py::array> &keep) {
+  if (!py::isinstance<py::tuple>(handle) || py::len(handle) != 2)
+    throw py::type_error("gradient of sparse parameter '" + info.name +
+                         "' must be a tuple (indices, values)");
+  auto pair = py::reinterpret_borrow<py::tuple>(handle);
+  if (!py::isinstance<py::array>(pair[0]) ||
+      !py::isinstance<py::array>(pair[1]))
+    throw py::type_error("indices and values of the gradient of '" +
+                         info.name + "' must be numpy.ndarray");
+  auto indices = py::reinterpret_borrow<py::array>(pair[0]);
+  auto values = py::reinterpret_borrow<py::array>(pair[1]);
+  if (!indices.dtype().is(py::dtype("int32")))
+    throw py::type_error("indices of the gradient of '" + info.name +
+                         "' must have dtype int32, got " +
+                         py::str(indices.dtype()).cast<std::string>());
+  if (indices.ndim() != 1)
+    throw py::value_error("indices of the gradient of '" + info.name +
+                          "' must be 1-d, got " + std::to_string(indices.ndim()) +
+                          " dimensions");
+  if (!(indices.flags() & py::array::c_style))
+    throw py::value_error("indices of the gradient of '" + info.name +
+                          "' must be C-contiguous");
+  if (info.dtype == DType::BF16) {
+    if (values.itemsize() != 2)
+      throw py::type_error("values of the gradient of '" + info.name +
+                           "' must hold 2-byte bfloat16 values");
+  } else if (!values.dtype().is(py::dtype(dtypeName(info.dtype)))) {
+    throw py::type_error("values of the gradient of '" + info.name +
+                         "' must have dtype " + dtypeName(info.dtype) +
+                         ", got " + py::str(values.dtype()).cast<std::string>());
+  }
+  int64_t count = indices.shape(0);
+  std::vector<int64_t> expected = info.shape;
+  expected[0] = count;
+  std::vector<int64_t> shape(values.shape(), values.shape() + values.ndim());
+  if (shape != expected)
+    throw py::value_error("values of the gradient of '" + info.name +
+                          "' must have shape " + shapeString(expected) +
+                          " (one row per index), got " + shapeString(shape));
+  if (!(values.flags() & py::array::c_style))
+    throw py::value_error("values of the gradient of '" + info.name +
+                          "' must be C-contiguous");
+  grad.indices = static_cast<const int32_t *>(indices.data());
+  grad.rows = values.data();
+  grad.count = count;
+  keep.push_back(indices);
+  keep.push_back(values);
+}
+
 class PyOptimizer {
 public:
   PyOptimizer(const std::string &source, const std::string &options) {
@@ -93,6 +156,7 @@ public:
       entry["shape"] = py::tuple(py::cast(info.shape));
       entry["dtype"] = dtypeName(info.dtype);
       entry["group"] = info.group;
+      entry["sparse"] = info.sparse;
       result.append(entry);
     }
     return result;
@@ -124,9 +188,17 @@ public:
                             " state arrays, got " +
                             std::to_string(py::len(states)));
     std::vector<void *> p, g, s;
+    // Sparse gradients: pointed to by g, so never reallocated.
+    std::vector<SparseGrad> sparse(infos.size());
+    std::vector<py::array> keep;
     for (size_t i = 0; i < infos.size(); ++i) {
       p.push_back(checkBuffer(params[i], infos[i], "parameter", true));
-      g.push_back(checkBuffer(grads[i], infos[i], "gradient", false));
+      if (infos[i].sparse) {
+        checkSparseGrad(grads[i], infos[i], sparse[i], keep);
+        g.push_back(&sparse[i]);
+      } else {
+        g.push_back(checkBuffer(grads[i], infos[i], "gradient", false));
+      }
       for (size_t j = 0; j < numStates; ++j)
         s.push_back(checkBuffer(states[i * numStates + j], infos[i],
                                 "state", true));
@@ -191,7 +263,7 @@ PYBIND11_MODULE(_optim, m) {
            "compiles it (cached by source and options).")
       .def_property_readonly("params", &PyOptimizer::params,
                              "Parameters in step order: name, shape, dtype, "
-                             "group.")
+                             "group, sparse.")
       .def_property_readonly("state_names", &PyOptimizer::stateNames)
       .def_property_readonly(
           "num_groups",
@@ -221,5 +293,8 @@ PYBIND11_MODULE(_optim, m) {
            "The learning rate of each group at the current global step.")
       .def("step", &PyOptimizer::step, py::arg("params"), py::arg("grads"),
            py::arg("states"),
-           "One step in place on the arrays; increments global_step.");
+           "One step in place on the arrays; increments global_step. "
+           "The gradient of a sparse parameter is a tuple (indices, values): "
+           "int32 indices of shape (n,), values of shape (n,) + "
+           "param.shape[1:]; duplicate indices are summed.");
 }

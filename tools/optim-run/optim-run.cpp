@@ -79,13 +79,24 @@ int main(int argc, char **argv) {
   std::vector<std::vector<float>> data(params.size()), grads(params.size()),
       states(params.size() * numStates);
   std::vector<void *> paramPtrs, gradPtrs, statePtrs;
+  // A sparse parameter gets a gradient for each of its rows, in order.
+  std::vector<SparseGrad> sparseGrads(params.size());
+  std::vector<std::vector<int32_t>> rowIndices(params.size());
   for (size_t i = 0; i < params.size(); ++i) {
     data[i].resize(params[i].numElements);
     grads[i].resize(params[i].numElements);
     for (float &x : data[i])
       x = normal(rng);
     paramPtrs.push_back(data[i].data());
-    gradPtrs.push_back(grads[i].data());
+    if (params[i].sparse) {
+      int64_t numRows = params[i].shape[0];
+      for (int64_t r = 0; r < numRows; ++r)
+        rowIndices[i].push_back(static_cast<int32_t>(r));
+      sparseGrads[i] = {rowIndices[i].data(), grads[i].data(), numRows};
+      gradPtrs.push_back(&sparseGrads[i]);
+    } else {
+      gradPtrs.push_back(grads[i].data());
+    }
     for (size_t s = 0; s < numStates; ++s) {
       states[i * numStates + s].resize(params[i].numElements);
       statePtrs.push_back(states[i * numStates + s].data());

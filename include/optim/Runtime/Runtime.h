@@ -30,6 +30,22 @@ struct ParamInfo {
   int64_t numElements = 0;
   DType dtype = DType::F32;
   unsigned group = 0;
+  /// The gradient arrives as rows (see SparseGrad); only `lazy_adam`.
+  bool sparse = false;
+};
+
+/// The gradient of a sparse parameter of shape (R, d1, ...): `count` rows,
+/// row k (`rows + k * d1 * ...` elements of the parameter's dtype,
+/// contiguous, row-major) being the gradient of parameter row
+/// `indices[k]`. Indices must lie in [0, R); duplicates are allowed when
+/// the optimizer merges them (`unique`, the default), and are then summed.
+/// `count` may be 0 (then `indices` and `rows` may be null). The runtime
+/// reads both buffers during step() only and keeps no pointer to them.
+/// Same layout as the C API's OptimSparseGrad.
+struct SparseGrad {
+  const int32_t *indices = nullptr;
+  const void *rows = nullptr;
+  int64_t count = 0;
 };
 
 struct CompileOptions {
@@ -64,6 +80,10 @@ public:
   llvm::Expected<std::vector<float>> getLearningRates() const;
 
   /// One step in place on the caller's buffers; increments the global step.
+  /// `grads[i]` points to parameter i's gradient (the parameter's shape)
+  /// if it is dense, and to a SparseGrad if it is sparse. Everything,
+  /// including the sparse indices' range, is validated before any buffer
+  /// changes: on error, nothing changed and the global step stays.
   llvm::Error step(llvm::ArrayRef<void *> params, llvm::ArrayRef<void *> grads,
                    llvm::ArrayRef<void *> states);
 

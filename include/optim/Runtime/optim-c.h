@@ -50,6 +50,9 @@ void optimParamShape(const OptimOptimizer *optimizer, int64_t param,
 int64_t optimParamNumElements(const OptimOptimizer *optimizer, int64_t param);
 OptimDType optimParamDType(const OptimOptimizer *optimizer, int64_t param);
 int64_t optimParamGroup(const OptimOptimizer *optimizer, int64_t param);
+/* 1 if the parameter's gradient is sparse (rows, see OptimSparseGrad),
+ * else 0. */
+int optimParamIsSparse(const OptimOptimizer *optimizer, int64_t param);
 /* Every parameter has the same states, each of the parameter's shape and
  * dtype. */
 int64_t optimNumStates(const OptimOptimizer *optimizer);
@@ -76,9 +79,27 @@ void optimSetGlobalStep(OptimOptimizer *optimizer, int64_t step);
 int optimLearningRates(const OptimOptimizer *optimizer, float *rates,
                        char **error);
 
+/* The gradient of a sparse parameter of shape (R, d1, ...): `count` rows;
+ * row k, at `rows + k * (d1 * ...)` elements of the parameter's dtype
+ * (contiguous, row-major), is the gradient of parameter row `indices[k]`.
+ * Every index must lie in [0, R). Duplicate indices are summed when the
+ * optimizer merges them (`unique`, the default). `count` may be 0 (then
+ * `indices` and `rows` may be NULL). The struct and both buffers stay owned
+ * by the caller; they are read only during optimStep, which keeps no
+ * pointer to them. */
+typedef struct OptimSparseGrad {
+  const int32_t *indices;
+  const void *rows;
+  int64_t count;
+} OptimSparseGrad;
+
 /* One step: updates every parameter and state in place, then increments
- * the global step. `params[i]`, `grads[i]` point to parameter i's data
- * (contiguous, row-major); states as in optimInitStates. */
+ * the global step. `params[i]` points to parameter i's data (contiguous,
+ * row-major); `grads[i]` to its gradient of the same shape if the
+ * parameter is dense, or to an OptimSparseGrad if it is sparse
+ * (optimParamIsSparse); states as in optimInitStates. Everything, sparse
+ * indices included, is checked before any buffer changes: on failure
+ * nothing changed and the global step stays. */
 int optimStep(OptimOptimizer *optimizer, void *const *params,
               void *const *grads, void *const *states, char **error);
 

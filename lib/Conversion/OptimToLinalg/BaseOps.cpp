@@ -96,8 +96,9 @@ struct ScaleGradLowering : OpConversionPattern<ScaleGradOp> {
     Value grad = adaptor.getGrad();
     FloatMath outside(rewriter, loc, getElementComputeType(grad));
     // grad * (1 / loss_scale).
-    Value inverse = outside.div(outside.constant(1.0),
-                                outside.cast(adaptor.getLossScale()));
+    Value one = outside.constant(1.0);
+    Value lossScale = outside.cast(adaptor.getLossScale());
+    Value inverse = outside.div(one, lossScale);
     rewriter.replaceOp(
         op, buildElementwiseMap(
                 rewriter, loc, outside.getType(), grad, grad,

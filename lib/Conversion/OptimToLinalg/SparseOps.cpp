@@ -54,12 +54,12 @@ struct LazyAdamLowering : OpConversionPattern<LazyAdamUpdateOp> {
         [&](OpBuilder &b, Location bodyLoc, Value position,
             ValueRange current) {
           Value row = extractIndex(b, bodyLoc, indices, position);
-          Value inRange = arith::AndIOp::create(
-              b, bodyLoc,
-              arith::CmpIOp::create(b, bodyLoc, arith::CmpIPredicate::sge, row,
-                                    zero),
-              arith::CmpIOp::create(b, bodyLoc, arith::CmpIPredicate::slt, row,
-                                    numRows));
+          Value nonNegative = arith::CmpIOp::create(
+              b, bodyLoc, arith::CmpIPredicate::sge, row, zero);
+          Value belowNumRows = arith::CmpIOp::create(
+              b, bodyLoc, arith::CmpIPredicate::slt, row, numRows);
+          Value inRange =
+              arith::AndIOp::create(b, bodyLoc, nonNegative, belowNumRows);
           auto ifOp = scf::IfOp::create(
               b, bodyLoc, inRange,
               [&](OpBuilder &thenB, Location thenLoc) {
@@ -144,10 +144,10 @@ struct UniqueLowering : OpConversionPattern<UniqueOp> {
           // Writing the index to its slot is a no-op when it was seen before.
           Value newDistinct =
               tensor::InsertOp::create(b, bodyLoc, index, distinct, slot);
+          Value valueRow = extractRow(b, bodyLoc, values, position);
+          Value mergedRow = extractRow(b, bodyLoc, merged, slot);
           Value sum = buildElementwise(
-                          b, bodyLoc, computeType,
-                          extractRow(b, bodyLoc, values, position),
-                          extractRow(b, bodyLoc, merged, slot),
+                          b, bodyLoc, computeType, valueRow, mergedRow,
                           [](const FloatMath &math, ArrayRef<Value> row,
                              ArrayRef<Value> partial) -> SmallVector<Value> {
                             return {math.add(partial[0], row[0])};

@@ -31,8 +31,9 @@ static Value momentumDirection(const FloatMath &math, Value momentum,
 static Value ratioIfNormsPositive(const FloatMath &outside, Value paramNorm,
                                   Value otherNorm, Value ratio) {
   Value zero = outside.constant(0.0);
-  Value bothPositive = outside.logicalAnd(outside.greater(paramNorm, zero),
-                                          outside.greater(otherNorm, zero));
+  Value paramPositive = outside.greater(paramNorm, zero);
+  Value otherPositive = outside.greater(otherNorm, zero);
+  Value bothPositive = outside.logicalAnd(paramPositive, otherPositive);
   return outside.select(bothPositive, ratio, outside.constant(1.0));
 }
 
@@ -48,13 +49,16 @@ AdamMoments::AdamMoments(const FloatMath &outside, Value beta1Operand,
 
 Value AdamMoments::updateFirst(const FloatMath &math, Value grad,
                                Value m) const {
-  return math.add(math.mul(beta1, m), math.mul(oneMinusBeta1, grad));
+  Value decayed = math.mul(beta1, m);
+  Value contribution = math.mul(oneMinusBeta1, grad);
+  return math.add(decayed, contribution);
 }
 
 Value AdamMoments::updateSecond(const FloatMath &math, Value grad,
                                 Value v) const {
-  return math.add(math.mul(beta2, v),
-                  math.mul(oneMinusBeta2, math.square(grad)));
+  Value decayed = math.mul(beta2, v);
+  Value contribution = math.mul(oneMinusBeta2, math.square(grad));
+  return math.add(decayed, contribution);
 }
 
 //===----------------------------------------------------------------------===//
@@ -75,8 +79,9 @@ UpdatedElement SGDRule::apply(const FloatMath &math, Value grad, Value param,
   // momentum * accum + (1 - dampening) * grad, and the step follows
   // Momentum's. Without (momentum == 0, plain SGD): accum is left as it is
   // and param -= lr * grad, as MindSpore's SGD kernel does.
-  Value accumulated = math.add(math.mul(momentum, states[0]),
-                               math.mul(oneMinusDampening, grad));
+  Value decayed = math.mul(momentum, states[0]);
+  Value contribution = math.mul(oneMinusDampening, grad);
+  Value accumulated = math.add(decayed, contribution);
   Value accum = math.select(
       hasMomentum, math.select(isFirstStep, grad, accumulated), states[0]);
   Value direction = math.select(
@@ -190,8 +195,9 @@ SmallVector<Value> LambRule::normTerms(const FloatMath &math, Value grad,
   Value v = moments.updateSecond(math, grad, states[1]);
   Value mHat = math.div(m, biasCorrection1);
   Value vHat = math.div(v, biasCorrection2);
-  Value direction = math.add(math.div(mHat, math.sqrt(math.add(vHat, eps))),
-                             math.mul(weightDecay, param));
+  Value adam = math.div(mHat, math.sqrt(math.add(vHat, eps)));
+  Value decay = math.mul(weightDecay, param);
+  Value direction = math.add(adam, decay);
   return {param, grad, direction};
 }
 
@@ -201,8 +207,10 @@ void LambRule::setNorms(const FloatMath &outside, ArrayRef<Value> norms) {
   Value paramNorm = norms[0], gradNorm = norms[1], directionNorm = norms[2];
   Value ratio = ratioIfNormsPositive(outside, paramNorm, gradNorm,
                                      outside.div(paramNorm, directionNorm));
-  ratio = outside.min(outside.max(ratio, outside.constant(0.0)),
-                      outside.constant(10.0));
+  Value lowerBound = outside.constant(0.0);
+  Value clippedBelow = outside.max(ratio, lowerBound);
+  Value upperBound = outside.constant(10.0);
+  ratio = outside.min(clippedBelow, upperBound);
   scaledLr = outside.mul(lr, ratio);
 }
 
@@ -265,7 +273,8 @@ UpdatedElement AdagradRule::apply(const FloatMath &math, Value grad,
   Value accum =
       updateSlots ? math.add(states[0], math.square(grad)) : states[0];
   // param -= lr * grad / sqrt(accum).
-  Value step = math.div(math.mul(lr, grad), math.sqrt(accum));
+  Value scaledGrad = math.mul(lr, grad);
+  Value step = math.div(scaledGrad, math.sqrt(accum));
   return {math.sub(param, step), accum};
 }
 
@@ -280,13 +289,15 @@ UpdatedElement RMSPropRule::apply(const FloatMath &math, Value grad,
                                   Value param, ArrayRef<Value> states) const {
   // States: [mean_grad,] mean_square, moment.
   ArrayRef<Value> uncentered = states.drop_front(centered ? 1 : 0);
-  Value meanSquare = math.add(math.mul(decay, uncentered[0]),
-                              math.mul(oneMinusDecay, math.square(grad)));
+  Value decayedSquare = math.mul(decay, uncentered[0]);
+  Value squareContribution = math.mul(oneMinusDecay, math.square(grad));
+  Value meanSquare = math.add(decayedSquare, squareContribution);
   UpdatedElement result = {Value()};
   Value variance = meanSquare;
   if (centered) {
-    Value meanGrad =
-        math.add(math.mul(decay, states[0]), math.mul(oneMinusDecay, grad));
+    Value decayedGrad = math.mul(decay, states[0]);
+    Value gradContribution = math.mul(oneMinusDecay, grad);
+    Value meanGrad = math.add(decayedGrad, gradContribution);
     result.push_back(meanGrad);
     variance = math.sub(meanSquare, math.square(meanGrad));
   }
@@ -311,8 +322,10 @@ UpdatedElement RMSPropRule::apply(const FloatMath &math, Value grad,
 FTRLRule::FTRLRule(const FloatMath &outside, Op, Op::Adaptor adaptor)
     : lr(outside.cast(adaptor.getLr())),
       negLrPower(outside.neg(outside.cast(adaptor.getLrPower()))),
-      l1(outside.cast(adaptor.getL1())),
-      twoL2(outside.mul(outside.constant(2.0), outside.cast(adaptor.getL2()))) {
+      l1(outside.cast(adaptor.getL1())) {
+  Value two = outside.constant(2.0);
+  Value l2 = outside.cast(adaptor.getL2());
+  twoL2 = outside.mul(two, l2);
 }
 
 UpdatedElement FTRLRule::apply(const FloatMath &math, Value grad, Value param,
@@ -331,28 +344,32 @@ UpdatedElement FTRLRule::apply(const FloatMath &math, Value grad, Value param,
   Value quadratic = math.add(math.div(newPower, lr), twoL2);
   Value shrunk =
       math.div(math.sub(math.copySign(l1, newLinear), newLinear), quadratic);
-  Value newParam = math.select(math.greater(math.abs(newLinear), l1), shrunk,
-                               math.constant(0.0));
+  Value outsideL1 = math.greater(math.abs(newLinear), l1);
+  Value zero = math.constant(0.0);
+  Value newParam = math.select(outsideL1, shrunk, zero);
   return {newParam, newAccum, newLinear};
 }
 
 ProximalAdagradRule::ProximalAdagradRule(const FloatMath &outside, Op,
                                          Op::Adaptor adaptor)
     : lr(outside.cast(adaptor.getLr())),
-      lrTimesL1(outside.mul(lr, outside.cast(adaptor.getL1()))),
-      shrinkDenominator(
-          outside.add(outside.constant(1.0),
-                      outside.mul(lr, outside.cast(adaptor.getL2())))) {}
+      lrTimesL1(outside.mul(lr, outside.cast(adaptor.getL1()))) {
+  Value one = outside.constant(1.0);
+  Value lrTimesL2 = outside.mul(lr, outside.cast(adaptor.getL2()));
+  shrinkDenominator = outside.add(one, lrTimesL2);
+}
 
 UpdatedElement ProximalAdagradRule::apply(const FloatMath &math, Value grad,
                                           Value param,
                                           ArrayRef<Value> states) const {
   Value accum = math.add(states[0], math.square(grad));
-  Value v = math.sub(param, math.div(math.mul(lr, grad), math.sqrt(accum)));
+  Value scaledGrad = math.mul(lr, grad);
+  Value v = math.sub(param, math.div(scaledGrad, math.sqrt(accum)));
   // sign(v) * max(|v| - lr * l1, 0) / (1 + lr * l2); the max is >= 0 (or
   // NaN), so copysign equals sign(v) * max (both are 0 when v is 0).
-  Value magnitude =
-      math.max(math.sub(math.abs(v), lrTimesL1), math.constant(0.0));
+  Value shrunk = math.sub(math.abs(v), lrTimesL1);
+  Value zero = math.constant(0.0);
+  Value magnitude = math.max(shrunk, zero);
   return {math.div(math.copySign(magnitude, v), shrinkDenominator), accum};
 }
 
@@ -365,16 +382,21 @@ AdaMaxRule::AdaMaxRule(const FloatMath &outside, Op, Op::Adaptor adaptor)
       eps(outside.cast(adaptor.getEps())) {
   // lr / (1 - beta1^t).
   Value t = outside.fromSignedInt(adaptor.getStep());
-  stepSize = outside.div(outside.cast(adaptor.getLr()),
-                         outside.oneMinus(outside.pow(moments.getBeta1(), t)));
+  Value lr = outside.cast(adaptor.getLr());
+  Value correction1 = outside.oneMinus(outside.pow(moments.getBeta1(), t));
+  stepSize = outside.div(lr, correction1);
 }
 
 UpdatedElement AdaMaxRule::apply(const FloatMath &math, Value grad, Value param,
                                  ArrayRef<Value> states) const {
   Value m = moments.updateFirst(math, grad, states[0]);
-  Value v = math.max(math.mul(moments.getBeta2(), states[1]), math.abs(grad));
+  Value decayedV = math.mul(moments.getBeta2(), states[1]);
+  Value gradMagnitude = math.abs(grad);
+  Value v = math.max(decayedV, gradMagnitude);
   // param -= lr / (1 - beta1^t) * m / (v + eps).
-  Value step = math.div(math.mul(stepSize, m), math.add(v, eps));
+  Value scaledM = math.mul(stepSize, m);
+  Value denominator = math.add(v, eps);
+  Value step = math.div(scaledM, denominator);
   return {math.sub(param, step), m, v};
 }
 
@@ -385,14 +407,17 @@ AdadeltaRule::AdadeltaRule(const FloatMath &outside, Op, Op::Adaptor adaptor)
 
 UpdatedElement AdadeltaRule::apply(const FloatMath &math, Value grad,
                                    Value param, ArrayRef<Value> states) const {
-  Value accum = math.add(math.mul(rho, states[0]),
-                         math.mul(oneMinusRho, math.square(grad)));
+  Value decayedAccum = math.mul(rho, states[0]);
+  Value gradContribution = math.mul(oneMinusRho, math.square(grad));
+  Value accum = math.add(decayedAccum, gradContribution);
   // u = sqrt(accum_update + epsilon) / sqrt(accum + epsilon) * g.
-  Value scale = math.div(math.sqrt(math.add(states[1], epsilon)),
-                         math.sqrt(math.add(accum, epsilon)));
+  Value updateRms = math.sqrt(math.add(states[1], epsilon));
+  Value gradRms = math.sqrt(math.add(accum, epsilon));
+  Value scale = math.div(updateRms, gradRms);
   Value update = math.mul(scale, grad);
-  Value accumUpdate = math.add(math.mul(rho, states[1]),
-                               math.mul(oneMinusRho, math.square(update)));
+  Value decayedUpdate = math.mul(rho, states[1]);
+  Value updateContribution = math.mul(oneMinusRho, math.square(update));
+  Value accumUpdate = math.add(decayedUpdate, updateContribution);
   return {math.sub(param, math.mul(lr, update)), accum, accumUpdate};
 }
 
@@ -416,7 +441,9 @@ ASGDRule::ASGDRule(const FloatMath &outside, Op, Op::Adaptor adaptor) {
 UpdatedElement ASGDRule::apply(const FloatMath &math, Value grad, Value param,
                                ArrayRef<Value> states) const {
   // param = param * (1 - lambd * eta) - eta * g.
-  Value newParam = math.sub(math.mul(param, paramScale), math.mul(eta, grad));
+  Value scaledParam = math.mul(param, paramScale);
+  Value step = math.mul(eta, grad);
+  Value newParam = math.sub(scaledParam, step);
   // ax = mu == 1 ? param : ax + mu * (param - ax).
   Value ax = states[0];
   Value averaged = math.add(ax, math.mul(mu, math.sub(newParam, ax)));
@@ -429,8 +456,9 @@ RpropRule::RpropRule(const FloatMath &outside, Op, Op::Adaptor adaptor)
       etaplus(outside.cast(adaptor.getEtaplus())),
       minStep(outside.cast(adaptor.getMinStep())),
       maxStep(outside.cast(adaptor.getMaxStep())) {
-  isFirstStep = outside.equal(outside.fromSignedInt(adaptor.getStep()),
-                              outside.constant(1.0));
+  Value t = outside.fromSignedInt(adaptor.getStep());
+  Value one = outside.constant(1.0);
+  isFirstStep = outside.equal(t, one);
 }
 
 UpdatedElement RpropRule::apply(const FloatMath &math, Value grad, Value param,

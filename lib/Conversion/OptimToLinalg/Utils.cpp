@@ -76,8 +76,12 @@ Value FloatMath::copySign(Value magnitude, Value sign) const {
 
 Value FloatMath::sign(Value x) const {
   Value zero = constant(0.0);
-  Value negativeOrSelf = select(less(x, zero), constant(-1.0), x);
-  return select(greater(x, zero), constant(1.0), negativeOrSelf);
+  Value isNegative = less(x, zero);
+  Value minusOne = constant(-1.0);
+  Value negativeOrSelf = select(isNegative, minusOne, x);
+  Value isPositive = greater(x, zero);
+  Value one = constant(1.0);
+  return select(isPositive, one, negativeOrSelf);
 }
 
 Value FloatMath::greater(Value x, Value y) const {
@@ -90,7 +94,9 @@ Value FloatMath::equal(Value x, Value y) const {
   return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x, y);
 }
 Value FloatMath::isFinite(Value x) const {
-  return less(abs(x), constant(std::numeric_limits<double>::infinity()));
+  Value magnitude = abs(x);
+  Value infinity = constant(std::numeric_limits<double>::infinity());
+  return less(magnitude, infinity);
 }
 Value FloatMath::select(Value condition, Value ifTrue, Value ifFalse) const {
   return arith::SelectOp::create(b, loc, condition, ifTrue, ifFalse);

@@ -28,6 +28,11 @@ Value convertFloat(OpBuilder &b, Location loc, Value value, Type to);
 /// insertion point: before a loop for loop-invariant scalars, or inside a
 /// linalg.generic body for element math. Operands must already have the
 /// compute type (see `cast`); predicates return i1.
+///
+/// Each call emits an op, so never pass two op-building calls as arguments of
+/// one call (`add(mul(a, b), mul(c, d))`): C++ leaves the evaluation order of
+/// arguments unspecified, and the IR would differ between compilers. Name
+/// the operands in locals first, left to right.
 class FloatMath {
 public:
   FloatMath(OpBuilder &b, Location loc, FloatType type)

@@ -105,7 +105,9 @@ mlir::optim::detail::parseI64Array(AsmParser &parser) {
 namespace {
 double f(const APFloat &value) { return value.convertToDouble(); }
 
-/// Small helper to emit f32 scalar arithmetic for schedules.
+/// Small helper to emit f32 scalar arithmetic for schedules. As with any op
+/// builder, operands that emit ops go into locals first (left to right), not
+/// side by side into one call, whose argument order C++ leaves unspecified.
 struct ScalarBuilder {
   OpBuilder &b;
   Location loc;
@@ -164,7 +166,9 @@ LogicalResult checkNonNegative(function_ref<InFlightDiagnostic()> emitError,
 /// Shared by the three `p = step / decay_steps` schedules.
 static Value buildDecayExponent(ScalarBuilder &s, Value step,
                                 int64_t decaySteps, bool isStair) {
-  Value p = s.div(s.toF32(step), s.c(static_cast<double>(decaySteps)));
+  Value stepF = s.toF32(step);
+  Value period = s.c(static_cast<double>(decaySteps));
+  Value p = s.div(stepF, period);
   if (isStair)
     p = math::FloorOp::create(s.b, s.loc, p);
   return p;
@@ -193,8 +197,10 @@ Value ExponentialDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
                                               Value step) const {
   ScalarBuilder s{b, loc};
   Value p = buildDecayExponent(s, step, getDecaySteps(), getIsStair());
-  return s.mul(s.c(f(getLearningRate())),
-               math::PowFOp::create(b, loc, s.c(f(getDecayRate())), p));
+  Value learningRate = s.c(f(getLearningRate()));
+  Value decayRate = s.c(f(getDecayRate()));
+  Value decay = math::PowFOp::create(b, loc, decayRate, p);
+  return s.mul(learningRate, decay);
 }
 
 LogicalResult
@@ -216,7 +222,9 @@ Value NaturalExpDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
     p = s.mul(math::FloorOp::create(b, loc, s.div(p, decaySteps)), decaySteps);
   }
   Value exponent = s.mul(s.c(-f(getDecayRate())), p);
-  return s.mul(s.c(f(getLearningRate())), math::ExpOp::create(b, loc, exponent));
+  Value learningRate = s.c(f(getLearningRate()));
+  Value decay = math::ExpOp::create(b, loc, exponent);
+  return s.mul(learningRate, decay);
 }
 
 LogicalResult
@@ -231,8 +239,10 @@ Value InverseDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
                                           Value step) const {
   ScalarBuilder s{b, loc};
   Value p = buildDecayExponent(s, step, getDecaySteps(), getIsStair());
-  return s.div(s.c(f(getLearningRate())),
-               s.add(s.c(1.0), s.mul(s.c(f(getDecayRate())), p)));
+  Value learningRate = s.c(f(getLearningRate()));
+  Value one = s.c(1.0);
+  Value decayed = s.mul(s.c(f(getDecayRate())), p);
+  return s.div(learningRate, s.add(one, decayed));
 }
 
 LogicalResult
@@ -255,10 +265,13 @@ Value CosineDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
                                          Value step) const {
   ScalarBuilder s{b, loc};
   double decaySteps = static_cast<double>(getDecaySteps());
-  Value progress = s.div(s.min(s.toF32(step), s.c(decaySteps)), s.c(decaySteps));
+  Value stepF = s.toF32(step);
+  Value clampedStep = s.min(stepF, s.c(decaySteps));
+  Value progress = s.div(clampedStep, s.c(decaySteps));
   Value cosine = math::CosOp::create(b, loc, s.mul(s.c(M_PI), progress));
-  Value half = s.mul(s.c(0.5 * (f(getMaxLr()) - f(getMinLr()))),
-                     s.add(s.c(1.0), cosine));
+  Value halfRange = s.c(0.5 * (f(getMaxLr()) - f(getMinLr())));
+  Value one = s.c(1.0);
+  Value half = s.mul(halfRange, s.add(one, cosine));
   return s.add(s.c(f(getMinLr())), half);
 }
 
@@ -293,8 +306,9 @@ Value PolynomialDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
     progress = s.div(s.min(stepF, decaySteps), decaySteps);
   }
   Value base = s.sub(s.c(1.0), progress);
-  Value scaled = s.mul(s.c(f(getLearningRate()) - f(getEndLearningRate())),
-                       math::PowFOp::create(b, loc, base, s.c(f(getPower()))));
+  Value range = s.c(f(getLearningRate()) - f(getEndLearningRate()));
+  Value decay = math::PowFOp::create(b, loc, base, s.c(f(getPower())));
+  Value scaled = s.mul(range, decay);
   return s.add(scaled, s.c(f(getEndLearningRate())));
 }
 
@@ -312,8 +326,9 @@ Value WarmUpAttr::buildLearningRate(OpBuilder &b, Location loc,
                                     Value step) const {
   ScalarBuilder s{b, loc};
   double warmupSteps = static_cast<double>(getWarmupSteps());
-  Value progress =
-      s.div(s.min(s.toF32(step), s.c(warmupSteps)), s.c(warmupSteps));
+  Value stepF = s.toF32(step);
+  Value clampedStep = s.min(stepF, s.c(warmupSteps));
+  Value progress = s.div(clampedStep, s.c(warmupSteps));
   return s.mul(s.c(f(getLearningRate())), progress);
 }
 

@@ -99,7 +99,8 @@ public:
   /// Initial value of state `state` for every element.
   double getStateInitValue(const StateSpec &state, unsigned group) const;
 
-  /// True if the step takes its buffers through buffer tables.
+  /// True if some parameter is sparse; the step then takes one argument per
+  /// buffer instead of buffer tables.
   bool hasSparseParams() const;
   /// Element types of the buffer tables, in argument order.
   SmallVector<Type> getTableElementTypes() const;
