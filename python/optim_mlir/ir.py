@@ -102,24 +102,41 @@ def _tensor_type(shape, dtype):
 
 def _param_line(indent, param):
     name, shape, dtype = param[:3]
-    return "%soptim.param %s : %s" % (indent, _quote(name),
-                                       _tensor_type(shape, dtype))
+    sparse = bool(param[3]) if len(param) > 3 else False
+    if len(param) > 4:
+        raise ValueError("a parameter is (name, shape, dtype[, sparse]), got "
+                         "%d elements" % len(param))
+    if sparse and len(shape) < 1:
+        raise ValueError("parameter %r: a sparse gradient needs rank >= 1"
+                         % (name,))
+    return "%soptim.param %s : %s%s" % (indent, _quote(name),
+                                         _tensor_type(shape, dtype),
+                                         " sparse" if sparse else "")
 
 
 def optimizer_ir(rule, hyper, params=None, groups=None, learning_rate=0.001,
                  weight_decay=0.0, loss_scale=1.0, order_params=None,
-                 symbol="opt"):
+                 symbol="opt", unique=True):
     """The text of one ``optim.optimizer``.
 
     ``params``: ``[(name, shape, dtype), ...]`` for an ungrouped optimizer;
     or ``groups``: ``[{"params": [...], "lr": ..., "weight_decay": ...,
-    "grad_centralization": bool}, ...]`` (absent keys inherit).
+    "grad_centralization": bool}, ...]`` (absent keys inherit).  A parameter
+    tuple may carry a 4th element ``sparse`` (bool): its gradient is a sparse
+    ``(indices, values)`` pair (``optim.param ... sparse``; only the
+    ``lazy_adam`` rule accepts one, and never with weight decay on it).
+    ``unique``: whether duplicate row indices of sparse gradients are merged
+    (summed) before the update; ``False`` emits ``unique false`` (the indices
+    must then be unique).
     """
+    if not isinstance(unique, bool):
+        raise TypeError("unique must be a bool, got %r" % (unique,))
     head = "optim.optimizer @%s rule %s learning_rate %s weight_decay %s " \
-           "loss_scale %s {" % (symbol, rule_attr(rule, hyper),
-                                learning_rate_attr(learning_rate),
-                                float_literal(weight_decay),
-                                float_literal(loss_scale))
+           "loss_scale %s %s{" % (symbol, rule_attr(rule, hyper),
+                                  learning_rate_attr(learning_rate),
+                                  float_literal(weight_decay),
+                                  float_literal(loss_scale),
+                                  "" if unique else "unique false ")
     lines = [head]
     if groups is None:
         lines += [_param_line("  ", p) for p in params]

@@ -103,11 +103,36 @@ not stopped.  ``save_checkpoint(optimizer, ckpt_file_name)`` and
 a NumPy ``.npz`` file (keys ``param/<name>``, ``state/<state>/<name>``,
 ``lr/<name>``, ``wd/<key>``, ``hyper/<name>``, ``meta/...``).
 
+Sparse gradients
+----------------
+``LazyAdam`` (and only it) takes sparse row gradients: a ``RowTensor`` or an
+``(indices, values)`` pair of NumPy arrays (``indices`` 1-d integers in
+``[0, shape[0])``, ``values`` of shape ``(len(indices),) + shape[1:]`` and the
+parameter's dtype).  Only the named rows of the parameter and of its
+``moment1``/``moment2`` change (MindSpore's ``SparseApplyLazyAdam``); dense
+gradients of the same optimizer take Adam's form.  Whether a parameter is
+sparse is compiled into the step and decided by the gradients of the FIRST
+step: a parameter whose first gradient is sparse is compiled as sparse and
+must get sparse gradients afterwards, and one whose first gradient is dense
+must stay dense; the other kind raises ``TypeError`` before anything changes.
+(``get_lr()`` or ``compiled_ir()`` before the first step compile every
+parameter as dense; the first step recompiles once if its gradients say
+otherwise.)  Duplicate indices are merged (rows summed) when ``opt.unique``
+is True (MindSpore's property; False when a parameter has ``unique=True``);
+with ``unique`` False the indices must be unique (``ValueError`` otherwise).
+``unique`` is compiled in: it cannot change once a step compiled sparse
+parameters (``RuntimeError``).  The compiler has no weight decay on sparse
+gradients: a sparse gradient for a parameter that weight decay applies to
+(an ungrouped optimizer built with ``weight_decay`` > 0 or a schedule, for a
+name without ``beta``/``gamma``), or for any parameter of a grouped optimizer
+(the compiled step applies a group's runtime weight decay to every grouped
+parameter), raises ``NotImplementedError``.
+
 Not available yet
 -----------------
-Sparse gradients (``RowTensor``, MindSpore's sparse FTRL / ProximalAdagrad /
-LazyAdam / Adam paths) need a sparse-row runtime path that the compiled
-runtime does not have: passing one raises ``NotImplementedError``.  So do
+Sparse gradients for the other optimizers (MindSpore's sparse FTRL /
+ProximalAdagrad / Adam paths): their sparse kernels are not compiled yet, and
+passing one raises ``NotImplementedError``.  So do
 ``LARS`` around anything but ``Momentum``, ``LARS(use_clip=True)`` and
 ``Adam(use_offload=True)``.  The compiled runtime targets the CPU only.
 """
@@ -305,8 +330,10 @@ class RowTensor:
     """A sparse row gradient (``mindspore.RowTensor``): ``values[k]`` is the
     gradient of row ``indices[k]`` of a parameter of shape ``dense_shape``.
 
-    The compiled runtime has no sparse-row path yet: optimizers raise
-    ``NotImplementedError`` when they are given one.
+    ``LazyAdam`` steps on it (only the named rows change; see the module
+    docstring: a parameter keeps the kind of gradient of its first step).
+    The other optimizers raise ``NotImplementedError`` when given one: their
+    sparse kernels are not compiled yet.
     """
 
     def __init__(self, indices, values, dense_shape):
@@ -473,10 +500,10 @@ _RULE_RANGES = {
 }
 
 _SPARSE_REASON = (
-    "sparse gradients (RowTensor) are not supported yet: the compiled runtime "
-    "has no sparse-row step (a sparse 'optim.param' needs index buffers and "
-    "the unique / row-update path, which the runtime does not provide); pass "
-    "the dense gradient instead")
+    "sparse gradients (RowTensor or (indices, values)) are not supported for "
+    "this optimizer yet: the compiled runtime steps on sparse rows only for "
+    "LazyAdam (the 'lazy_adam' rule is the only one with a compiled sparse "
+    "form); pass the dense gradient instead")
 
 
 # ===========================================================================
@@ -496,6 +523,12 @@ class Optimizer:
 
     # Subclasses set these through _setup_rule / _init_states.
     _parts = None
+    # Whether the compiled rule takes sparse row gradients (LazyAdam).
+    _sparse_supported = False
+    # Per parameter: whether its gradient is compiled as sparse (set when the
+    # step compiles; None before); whether a compiled step has run.
+    _sparse_flags = None
+    _stepped = False
 
     def __init__(self, learning_rate, parameters, weight_decay=0.0,
                  loss_scale=1.0):
@@ -850,6 +883,11 @@ class Optimizer:
         if not isinstance(value, bool):
             raise TypeError("For 'Optimizer', the property 'unique' must be "
                             "bool, but got %s" % type(value))
+        if value != self._unique and self.is_compiled and \
+                any(self._sparse_flags or ()):
+            raise RuntimeError(
+                "For '%s', 'unique' is compiled into the step of the sparse "
+                "parameters; set it before the first step." % self.cls_name)
         self._unique = value
 
     @property
@@ -989,11 +1027,17 @@ class Optimizer:
     # --------------------------------------------------------- compilation
     def _spec(self, i):
         p = self._parameters[i]
-        return (p.name, p.shape, str(p.dtype))
+        sparse = bool(self._sparse_flags[i]) if self._sparse_flags else False
+        return (p.name, p.shape, str(p.dtype), sparse)
 
     def _part_ir(self, part):
         step = self._counter.value
         name = self.cls_name
+        # 'unique' only matters (and is only emitted) with sparse parameters.
+        unique = True
+        if self._sparse_flags and any(self._sparse_flags[i]
+                                      for i in part.indices):
+            unique = self._unique
         if not self.is_group:
             g = self._groups[0]
             part.groups = [g]
@@ -1003,7 +1047,7 @@ class Optimizer:
                 learning_rate=self._global_lr.ir_attr(step, name),
                 weight_decay=0.0 if part.zero_decay
                 else self._global_wd.ir_value(step, name),
-                loss_scale=self.loss_scale)
+                loss_scale=self.loss_scale, unique=unique)
         members = set(part.indices)
         groups, ir_groups = [], []
         for g in self._groups:
@@ -1027,7 +1071,8 @@ class Optimizer:
             weight_decay=0.0 if part.zero_decay
             else self._global_wd.ir_value(step, name),
             loss_scale=self.loss_scale,
-            order_params=[self._parameters[i].name for i in part.indices])
+            order_params=[self._parameters[i].name for i in part.indices],
+            unique=unique)
 
     @property
     def is_compiled(self):
@@ -1114,9 +1159,12 @@ class Optimizer:
         checked = []
         for g, p in zip(gradients, self._parameters):
             if _is_sparse_gradient(g):
-                raise NotImplementedError(
-                    "For '%s', the gradient of '%s' is sparse: %s."
-                    % (name, p.name, self._sparse_reason()))
+                if not self._sparse_supported:
+                    raise NotImplementedError(
+                        "For '%s', the gradient of '%s' is sparse: %s."
+                        % (name, p.name, self._sparse_reason()))
+                checked.append(self._check_sparse_gradient(g, p))
+                continue
             if isinstance(g, Parameter):
                 g = g.data
             if not isinstance(g, np.ndarray):
@@ -1139,14 +1187,122 @@ class Optimizer:
     def _sparse_reason(self):
         return _SPARSE_REASON
 
+    def _check_sparse_gradient(self, g, p):
+        """A checked ``(int32 indices, values)`` pair for parameter ``p``
+        (copies where the runtime needs contiguous, unaliased buffers)."""
+        name = self.cls_name
+        if isinstance(g, RowTensor):
+            if g.dense_shape != p.shape:
+                raise ValueError("For '%s', the RowTensor gradient of '%s' must "
+                                 "have dense_shape %s, but got %s."
+                                 % (name, p.name, p.shape, g.dense_shape))
+            idx, vals = g.indices, g.values
+        else:
+            idx, vals = g
+        if p.ndim < 1:
+            raise ValueError("For '%s', '%s' is a scalar: a sparse (row) "
+                             "gradient needs a parameter of rank >= 1."
+                             % (name, p.name))
+        if idx.dtype.kind not in "iu":
+            raise TypeError("For '%s', the indices of the sparse gradient of "
+                            "'%s' must be integers, but got dtype %s."
+                            % (name, p.name, idx.dtype))
+        if idx.ndim != 1:
+            raise ValueError("For '%s', the indices of the sparse gradient of "
+                             "'%s' must be 1-d, but got shape %s."
+                             % (name, p.name, idx.shape))
+        if vals.dtype != p.dtype:
+            raise TypeError("For '%s', the values of the sparse gradient of "
+                            "'%s' must have dtype %s, but got %s."
+                            % (name, p.name, p.dtype, vals.dtype))
+        want = (idx.shape[0],) + tuple(p.shape[1:])
+        if vals.shape != want:
+            raise ValueError("For '%s', the values of the sparse gradient of "
+                             "'%s' must have shape %s (one row per index), but "
+                             "got %s." % (name, p.name, want, vals.shape))
+        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= p.shape[0]):
+            raise ValueError("For '%s', the indices of the sparse gradient of "
+                             "'%s' must be in [0, %d), but got values in "
+                             "[%d, %d]." % (name, p.name, p.shape[0],
+                                            int(idx.min()), int(idx.max())))
+        if not self._unique and np.unique(idx).size != idx.size:
+            raise ValueError("For '%s', 'unique' is False, so the indices of "
+                             "the sparse gradient of '%s' must be unique (set "
+                             "opt.unique = True before the first step to "
+                             "merge duplicate rows)." % (name, p.name))
+        idx = np.array(idx, dtype=np.int32, order="C", copy=True)
+        if not vals.flags.c_contiguous or np.may_share_memory(vals, p.data):
+            vals = np.ascontiguousarray(vals).copy()
+        return (idx, vals)
+
+    def _check_sparse_layout(self, flags):
+        """Checks which gradients are sparse (``flags``) against the compiled
+        step (fixed by the first step) or, before it, against what the
+        compiler supports.  Raises before anything changes."""
+        name = self.cls_name
+        if self._stepped and self._sparse_flags is not None:
+            for p, got, want in zip(self._parameters, flags,
+                                    self._sparse_flags):
+                if got != want:
+                    kind = lambda s: "sparse" if s else "dense"
+                    raise TypeError(
+                        "For '%s', the gradient of '%s' is %s, but the "
+                        "optimizer was compiled on its first step with a %s "
+                        "gradient for it: a parameter keeps the kind of "
+                        "gradient (sparse RowTensor / (indices, values), or "
+                        "dense array) of its first step."
+                        % (name, p.name, kind(got), kind(want)))
+            return
+        for i, sparse in enumerate(flags):
+            if not sparse:
+                continue
+            p = self._parameters[i]
+            if self.is_group:
+                raise NotImplementedError(
+                    "For '%s', the gradient of '%s' is sparse, but the "
+                    "parameters are grouped: the compiled step applies a "
+                    "group's weight decay (a runtime value) to every grouped "
+                    "parameter, and the compiler does not support weight "
+                    "decay on a sparse gradient yet; use an ungrouped "
+                    "optimizer for sparse parameters or pass the dense "
+                    "gradient." % (name, p.name))
+            if self.exec_weight_decay and self.decay_flags[i]:
+                raise NotImplementedError(
+                    "For '%s', the gradient of '%s' is sparse, but weight "
+                    "decay applies to it (an ungrouped optimizer built with "
+                    "weight_decay > 0 decays every parameter whose name holds "
+                    "neither 'beta' nor 'gamma'): the compiler does not "
+                    "support weight decay on a sparse gradient yet; build the "
+                    "optimizer with weight_decay=0 or pass the dense gradient."
+                    % (name, p.name))
+
     def _compiled_step(self, gradients):
         grads = self._check_gradients(gradients)
-        self._ensure_compiled()
+        flags = tuple(isinstance(g, tuple) for g in grads)
+        self._check_sparse_layout(flags)
+        dense = (False,) * len(flags)
+        if not self.is_compiled or (
+                not self._stepped and flags != (self._sparse_flags or dense)):
+            # First compilation, or compiled (get_lr / compiled_ir) before the
+            # first step for other gradients: compile for this step's layout.
+            old_flags = self._sparse_flags
+            saved = [(part, part.compiled) for part in self._parts]
+            self._sparse_flags = flags
+            for part in self._parts:
+                part.compiled = None
+            try:
+                self._ensure_compiled()
+            except Exception:
+                self._sparse_flags = old_flags
+                for part, c in saved:
+                    part.compiled = c
+                raise
         self._sync()
         for part in self._parts:
             part.compiled.step(part.param_arrays,
                                [grads[i] for i in part.indices],
                                part.state_arrays)
+        self._stepped = True
         self._counter.value += 1
         return True
 
@@ -1718,13 +1874,14 @@ class RMSProp(Optimizer):
 
 
 class _SparseCapable:
-    """Optimizers whose MindSpore form has a sparse-gradient kernel."""
+    """Optimizers whose MindSpore form has a sparse-gradient kernel that is
+    not compiled yet (LazyAdam's is: it sets ``_sparse_supported``)."""
 
     _sparse_kernel = None
 
     def _sparse_reason(self):
-        return "%s (MindSpore runs %s here)" % (_SPARSE_REASON,
-                                                self._sparse_kernel)
+        return "%s (MindSpore runs %s here; that sparse kernel is not " \
+            "compiled yet)" % (_SPARSE_REASON, self._sparse_kernel)
 
 
 class FTRL(_SparseCapable, Optimizer):
@@ -1874,11 +2031,15 @@ class Rprop(Optimizer):
                              % (hyper["min_step"], hyper["max_step"]))
 
 
-class LazyAdam(_SparseCapable, Optimizer):
+class LazyAdam(Optimizer):
     """LazyAdam (``nn.LazyAdam``): with dense gradients, Adam (MindSpore's
-    form).  States ``moment1``, ``moment2``."""
+    form); with sparse gradients (``RowTensor`` or ``(indices, values)``),
+    MindSpore's ``SparseApplyLazyAdam``: only the named rows of the parameter
+    and its states change, duplicate indices summed when ``unique`` is True.
+    Whether a parameter is sparse is fixed by its gradient on the first step
+    (see the module docstring).  States ``moment1``, ``moment2``."""
 
-    _sparse_kernel = "SparseApplyLazyAdam"
+    _sparse_supported = True
 
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
                  eps=1e-8, use_locking=False, use_nesterov=False,

@@ -1,6 +1,6 @@
 """``optim_mlir.nn``: the MindSpore-style API (classes, properties, learning
-rates, runtime changes without recompilation, checkpoints, sparse-gradient
-errors, an end-to-end training run).
+rates, runtime changes without recompilation, checkpoints, sparse gradients
+(LazyAdam; errors for the others), an end-to-end training run).
 
 Numerical tolerances are stated per test; parity of every optimizer with the
 NumPy reference and torch is in test_nn_parity.py, the error contract in
@@ -629,11 +629,12 @@ def test_non_contiguous_gradients_are_accepted():
 
 
 # ---------------------------------------------------------------------------
-# Sparse gradients: not compiled yet
+# Sparse gradients: compiled for LazyAdam only (see test_nn_sparse.py), not
+# yet for the other optimizers
 # ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("cls,kw", [(nn.FTRL, {}), (nn.ProximalAdagrad, {}),
-                                    (nn.LazyAdam, {}), (nn.Adam, {})])
+                                    (nn.Adam, {})])
 @pytest.mark.parametrize("form", ["RowTensor", "tuple"])
 def test_sparse_gradients_raise_not_implemented(cls, kw, form):
     params = make([("embedding", (10, 4)), ("w", (3,))])
@@ -643,17 +644,37 @@ def test_sparse_gradients_raise_not_implemented(cls, kw, form):
     vals = np.ones((3, 4), np.float32)
     sparse = nn.RowTensor(idx, vals, (10, 4)) if form == "RowTensor" \
         else (idx, vals)
-    with pytest.raises(NotImplementedError, match="sparse"):
+    with pytest.raises(NotImplementedError, match="sparse.*only for LazyAdam"):
         opt((sparse, np.zeros(3, np.float32)))
     assert opt.global_step == 0 and not opt.is_compiled
     for p, b in zip(params, before):
         np.testing.assert_array_equal(p.data, b)
 
 
-def test_sparse_capable_optimizers_name_their_kernel():
-    opt = nn.LazyAdam(make([("e", (4, 2))]))
-    with pytest.raises(NotImplementedError, match="SparseApplyLazyAdam"):
+@pytest.mark.parametrize("cls,kernel", [
+    (nn.FTRL, "SparseApplyFtrl"),
+    (nn.ProximalAdagrad, "SparseApplyProximalAdagrad")])
+def test_sparse_capable_optimizers_name_their_kernel(cls, kernel):
+    opt = cls(make([("e", (4, 2))]))
+    with pytest.raises(NotImplementedError, match=kernel + ".*not compiled"):
         opt((nn.RowTensor([0], np.ones((1, 2), np.float32), (4, 2)),))
+
+
+@pytest.mark.parametrize("form", ["RowTensor", "tuple"])
+def test_lazy_adam_accepts_sparse_gradients(form):
+    params = make([("embedding", (10, 4)), ("w", (3,))])
+    opt = nn.LazyAdam(params)
+    before = [p.asnumpy() for p in params]
+    idx = np.array([1, 3, 3], np.int32)
+    vals = np.ones((3, 4), np.float32)
+    sparse = nn.RowTensor(idx, vals, (10, 4)) if form == "RowTensor" \
+        else (idx, vals)
+    assert opt((sparse, np.ones(3, np.float32)))
+    assert opt.global_step == 1
+    changed = [r for r in range(10)
+               if not np.array_equal(params[0].data[r], before[0][r])]
+    assert changed == [1, 3]
+    assert "sparse" in opt.compiled_ir()[0]
 
 
 # ---------------------------------------------------------------------------

@@ -72,8 +72,9 @@ StepABI StepABI::get(OptimizerOp optimizer) {
     entry.group = grouped ? groupOf.lookup(param->getParentOp()) : 0;
     const GroupABI &group = abi.groups[entry.group];
     // Ungrouped: MindSpore's filter, and only with a positive decay.
-    // Grouped: every parameter of a group decays; the value is runtime data.
-    entry.decay = grouped ? true
+    // Grouped: every parameter of a group decays; the value is runtime data
+    // (sparse gradients only where the group declares a positive decay).
+    entry.decay = grouped ? (!entry.sparse || group.weightDecay > 0.0)
                           : (globalDecay > 0.0 &&
                              passesDefaultDecayFilter(entry.name));
     entry.centralize =

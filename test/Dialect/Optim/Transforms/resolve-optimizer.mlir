@@ -103,6 +103,18 @@ optim.optimizer @sparse rule #optim.rule<lazy_adam> learning_rate 0.01 {
 
 // -----
 
+// A sparse parameter in a group without weight decay: no decay compiled.
+optim.optimizer @sparse_grouped rule #optim.rule<lazy_adam> learning_rate 0.01 weight_decay 0.1 {
+  optim.group weight_decay 0.0 {
+    optim.param "emb" : tensor<10x4xf32> sparse
+  }
+}
+// CHECK-LABEL: func.func @sparse_grouped_step(
+// CHECK-NOT:  optim.decay_weight
+// CHECK:      optim.lazy_adam_update
+
+// -----
+
 // Weight decay on a sparse gradient is not supported yet: a diagnostic, not
 // silently wrong code.
 // expected-error@+1 {{'optim.optimizer' op weight decay on the sparse gradient of "emb" is not supported yet}}
