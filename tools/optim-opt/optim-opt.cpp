@@ -16,8 +16,18 @@
 #include "mlir/Dialect/SCF/Transforms/Passes.h"
 #include "mlir/Tools/mlir-opt/MlirOptMain.h"
 #include "mlir/Transforms/Passes.h"
+#include "llvm/Support/CommandLine.h"
 
 int main(int argc, char **argv) {
+  // libLLVM registers hundreds of codegen options at load time; keep them
+  // usable but out of --help (use --help-hidden to see them), so the help
+  // lists what optim-opt is for: the passes and MLIR's driver options,
+  // which are registered below and by MlirOptMain.
+  for (auto &option : llvm::cl::getRegisteredOptions())
+    if (option.second->getOptionHiddenFlag() == llvm::cl::NotHidden &&
+        option.first != "help" && option.first != "version")
+      option.second->setHiddenFlag(llvm::cl::Hidden);
+
   // Ours.
   mlir::optim::registerOptimPasses();
   mlir::optim::registerOptimConversionPasses();
