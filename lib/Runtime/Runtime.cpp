@@ -141,6 +141,21 @@ public:
   int64_t stepArg = 0;
   std::vector<float> lrOut;
 
+  /// Appends the hyper-parameter table's descriptor to the buffer
+  /// descriptors and points the packed arguments at all of them, then at
+  /// the step counter (the trailing arguments of both step forms).
+  void finishPackedArgs() {
+    int64_t tableSize = table.size();
+    descriptors.emplace_back(llvm::ArrayRef<int64_t>(tableSize));
+    descriptors.back().setData(table.data());
+    for (Descriptor &descriptor : descriptors)
+      descriptorPtrs.push_back(descriptor.get());
+    for (void *&ptr : descriptorPtrs)
+      packedArgs.push_back(&ptr);
+    packedArgs.push_back(&stepArg);
+    lrOut.assign(numGroups, 0.0f);
+  }
+
   Expected<unsigned> findSlot(unsigned group, StringRef name) const {
     if (group >= numGroups)
       return makeError("group " + llvm::Twine(group) + " out of range (" +
@@ -328,15 +343,7 @@ Optimizer::compile(StringRef source, const CompileOptions &options) {
       for (size_t s = 0; s < impl->stateNames.size(); ++s)
         impl->descriptors.emplace_back(info.shape);
     }
-    int64_t tableSize = impl->table.size();
-    impl->descriptors.emplace_back(llvm::ArrayRef<int64_t>(tableSize));
-    impl->descriptors.back().setData(impl->table.data());
-    for (Descriptor &descriptor : impl->descriptors)
-      impl->descriptorPtrs.push_back(descriptor.get());
-    for (void *&ptr : impl->descriptorPtrs)
-      impl->packedArgs.push_back(&ptr);
-    impl->packedArgs.push_back(&impl->stepArg);
-    impl->lrOut.assign(impl->numGroups, 0.0f);
+    impl->finishPackedArgs();
     return std::unique_ptr<Optimizer>(new Optimizer(std::move(impl)));
   }
 
@@ -360,15 +367,7 @@ Optimizer::compile(StringRef source, const CompileOptions &options) {
     impl->descriptors.emplace_back(llvm::ArrayRef<int64_t>(count));
     impl->descriptors.back().setData(entries.data());
   }
-  int64_t tableSize = impl->table.size();
-  impl->descriptors.emplace_back(llvm::ArrayRef<int64_t>(tableSize));
-  impl->descriptors.back().setData(impl->table.data());
-  for (Descriptor &descriptor : impl->descriptors)
-    impl->descriptorPtrs.push_back(descriptor.get());
-  for (void *&ptr : impl->descriptorPtrs)
-    impl->packedArgs.push_back(&ptr);
-  impl->packedArgs.push_back(&impl->stepArg);
-  impl->lrOut.assign(impl->numGroups, 0.0f);
+  impl->finishPackedArgs();
   return std::unique_ptr<Optimizer>(new Optimizer(std::move(impl)));
 }
 
