@@ -494,6 +494,8 @@ private:
       if (isWholeTensor(classes[c]))
         continue;
       flatClasses.push_back(c);
+      // Called on chunks from the step's parallel loop: no threads inside.
+      callees[c]->setAttr("optim.sequential", UnitAttr::get(ctx));
       for (unsigned i : classes[c].params) {
         int64_t size = abi.getParams()[i].type.getNumElements();
         int64_t position = abi.getTablePosition(i).second;

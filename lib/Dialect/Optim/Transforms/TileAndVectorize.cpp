@@ -19,6 +19,8 @@ using namespace mlir;
 using namespace mlir::optim;
 
 static constexpr StringLiteral kVectorizeMarker = "optim.vectorize";
+/// On a function: its callers run it inside a parallel loop already.
+static constexpr StringLiteral kSequentialAttr = "optim.sequential";
 
 /// True if every operand is indexed by the identity: the op can run over its
 /// operands as one flat range.
@@ -151,8 +153,15 @@ struct TileAndVectorizePass
         current = collapsed->collapsedOp;
       }
     }
-    if (current.hasDynamicShape())
+    if (current.hasDynamicShape()) {
+      // A function the caller already runs on chunks in parallel needs no
+      // threads of its own.
+      auto func = current->getParentOfType<func::FuncOp>();
+      if (func && func->hasAttr(kSequentialAttr))
+        return tileInnerAndPeel(rewriter,
+                                cast<TilingInterface>(current.getOperation()));
       return splitByRuntimeSize(rewriter, current);
+    }
 
     SmallVector<int64_t> ranges = current.getStaticLoopRanges();
     int64_t elements = 1;

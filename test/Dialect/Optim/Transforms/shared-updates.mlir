@@ -51,6 +51,7 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.
 // CHECK:        optim.centralize
 // CHECK:        optim.momentum_update
 // CHECK:      func.func private @[[FLAT]](%{{.*}}: memref<?xf32, strided<[1], offset: ?>>,
+// CHECK-SAME: attributes {optim.sequential, passthrough = ["noinline"]}
 // CHECK-NOT:    optim.centralize
 // CHECK:        optim.decay_weight
 // CHECK:        optim.momentum_update {{.*}} : tensor<?xf32>

@@ -72,6 +72,11 @@ def OptimTileAndVectorize : Pass<"optim-tile-and-vectorize", "::mlir::func::Func
        of elements with `scf.for`, peels the remainder into its own loop,
        and vectorizes the main loop's body.
 
+    A flat range of run-time length (a shared update function) gets the
+    threaded version only when it is longer than `chunk-size`, chosen at run
+    time; a function marked `optim.sequential` (called from the step's
+    parallel loop over chunks) gets no threads at all.
+
     Upstream's masked vectorization of dynamic shapes emits masked loads
     and stores on every iteration, which is several times slower on AVX2
     hardware; peeling keeps the main loop unmasked, which is why this pass
