@@ -67,7 +67,7 @@ void optim::buildOptimCPUPipeline(OpPassManager &pm,
   pm.addPass(createConvertOptimToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  pm.addNestedPass<func::FuncOp>(createLinalgElementwiseOpFusionPass());
+  pm.addNestedPass<func::FuncOp>(createOptimFuseElementwise());
   pm.addPass(createCanonicalizerPass());
 
   // Chunks for threads, vector tiles with the remainder peeled.

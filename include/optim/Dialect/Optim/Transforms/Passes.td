@@ -58,6 +58,20 @@ def OptimResolveOptimizer : Pass<"optim-resolve-optimizer", "::mlir::ModuleOp"> 
   ];
 }
 
+def OptimFuseElementwise : Pass<"optim-fuse-elementwise", "::mlir::func::FuncOp"> {
+  let summary = "Fuse elementwise producers into every consumer";
+  let description = [{
+    Upstream's `linalg-fuse-elementwise-ops` fuses a producer only into its
+    single use. In an optimizer step, the cheap elementwise producers
+    (weight decay, unscaling, the apply half of centralization) often feed
+    both a reduction (centralization's row means, Lamb/LARS norms) and the
+    update; this pass fuses them into every consumer, recomputing a few
+    flops instead of writing and re-reading a temporary tensor, so each
+    parameter costs one reduction pass plus one fused update loop.
+  }];
+  let dependentDialects = ["::mlir::linalg::LinalgDialect"];
+}
+
 def OptimTileAndVectorize : Pass<"optim-tile-and-vectorize", "::mlir::func::FuncOp"> {
   let summary = "Chunk, tile, peel and vectorize elementwise linalg ops";
   let description = [{

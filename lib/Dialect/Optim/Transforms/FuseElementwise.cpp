@@ -1,0 +1,33 @@
+//===- FuseElementwise.cpp - fuse producers into every consumer -----------===//
+
+#include "optim/Dialect/Optim/Transforms/Passes.h"
+
+#include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+
+namespace mlir::optim {
+#define GEN_PASS_DEF_OPTIMFUSEELEMENTWISE
+#include "optim/Dialect/Optim/Transforms/Passes.h.inc"
+} // namespace mlir::optim
+
+using namespace mlir;
+
+namespace {
+struct FuseElementwisePass
+    : public optim::impl::OptimFuseElementwiseBase<FuseElementwisePass> {
+  void runOnOperation() override {
+    RewritePatternSet patterns(&getContext());
+    // Any all-parallel producer, whatever its number of uses: the
+    // recomputation is a few flops per element, the temporary it replaces
+    // is a full pass over memory.
+    linalg::populateElementwiseOpsFusionPatterns(
+        patterns, [](OpOperand *fused) {
+          auto producer = fused->get().getDefiningOp<linalg::GenericOp>();
+          return producer &&
+                 producer.getNumParallelLoops() == producer.getNumLoops();
+        });
+    if (failed(applyPatternsGreedily(getOperation(), std::move(patterns))))
+      return signalPassFailure();
+  }
+};
+} // namespace
