@@ -116,7 +116,7 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
   os << "typedef struct { void *allocated; void *aligned; int64_t offset; "
         "int64_t sizes[1]; int64_t strides[1]; } "
      << name << "_memref1_t;\n\n";
-  SmallVector<Type> tableTypes = abi.getTableElementTypes();
+  ArrayRef<Type> tableTypes = abi.getTableElementTypes();
   os << "void _mlir_ciface_" << name << "_step(";
   for (size_t t = 0; t < tableTypes.size(); ++t)
     os << name << "_memref1_t *buffers" << t << ", ";

@@ -349,7 +349,7 @@ private:
   LogicalResult buildTableStep(OpBuilder &b) {
     MLIRContext *ctx = b.getContext();
     Location loc = optimizer.getLoc();
-    SmallVector<Type> tableElementTypes = abi.getTableElementTypes();
+    ArrayRef<Type> tableElementTypes = abi.getTableElementTypes();
     SmallVector<Type> argTypes;
     for (Type elementType : tableElementTypes)
       argTypes.push_back(MemRefType::get(

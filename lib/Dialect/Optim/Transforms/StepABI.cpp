@@ -26,6 +26,36 @@ double GroupABI::getConstantLearningRate() const {
       .convertToDouble();
 }
 
+/// Rank of an element type in the buffer-table order.
+static unsigned getTableOrder(Type type) {
+  if (type.isF32())
+    return 0;
+  if (type.isF64())
+    return 1;
+  if (type.isF16())
+    return 2;
+  return 3;
+}
+
+/// The buffer tables' element types in table order, and each parameter's
+/// (table, index among that table's parameters).
+static void computeTableLayout(
+    ArrayRef<ParamABI> params, SmallVectorImpl<Type> &types,
+    SmallVectorImpl<std::pair<unsigned, unsigned>> &positions) {
+  for (const ParamABI &param : params)
+    if (!llvm::is_contained(types, param.type.getElementType()))
+      types.push_back(param.type.getElementType());
+  llvm::sort(types, [](Type a, Type b) {
+    return getTableOrder(a) < getTableOrder(b);
+  });
+  SmallVector<unsigned> counts(types.size(), 0);
+  for (const ParamABI &param : params) {
+    unsigned table =
+        llvm::find(types, param.type.getElementType()) - types.begin();
+    positions.push_back({table, counts[table]++});
+  }
+}
+
 StepABI StepABI::get(OptimizerOp optimizer) {
   StepABI abi;
   abi.rule = optimizer.getRule();
@@ -81,6 +111,7 @@ StepABI StepABI::get(OptimizerOp optimizer) {
         group.gradCentralization && CentralizeOp::appliesTo(entry.type);
     abi.params.push_back(std::move(entry));
   }
+  computeTableLayout(abi.params, abi.tableElementTypes, abi.tablePositions);
   return abi;
 }
 
@@ -132,35 +163,4 @@ bool StepABI::hasSparseParams() const {
   return llvm::any_of(params, [](const ParamABI &p) { return p.sparse; });
 }
 
-/// Rank of an element type in the buffer-table order.
-static unsigned getTableOrder(Type type) {
-  if (type.isF32())
-    return 0;
-  if (type.isF64())
-    return 1;
-  if (type.isF16())
-    return 2;
-  return 3;
-}
 
-SmallVector<Type> StepABI::getTableElementTypes() const {
-  SmallVector<Type> types;
-  for (const ParamABI &param : params)
-    if (!llvm::is_contained(types, param.type.getElementType()))
-      types.push_back(param.type.getElementType());
-  llvm::sort(types, [](Type a, Type b) {
-    return getTableOrder(a) < getTableOrder(b);
-  });
-  return types;
-}
-
-std::pair<unsigned, unsigned> StepABI::getTablePosition(unsigned param) const {
-  SmallVector<Type> types = getTableElementTypes();
-  Type type = params[param].type.getElementType();
-  unsigned table = llvm::find(types, type) - types.begin();
-  unsigned index = 0;
-  for (unsigned i = 0; i < param; ++i)
-    if (params[i].type.getElementType() == type)
-      ++index;
-  return {table, index};
-}

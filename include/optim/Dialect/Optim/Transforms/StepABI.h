@@ -103,10 +103,12 @@ public:
   /// buffer instead of buffer tables.
   bool hasSparseParams() const;
   /// Element types of the buffer tables, in argument order.
-  SmallVector<Type> getTableElementTypes() const;
+  ArrayRef<Type> getTableElementTypes() const { return tableElementTypes; }
   /// Buffer table of parameter `param` and its index among that table's
   /// parameters.
-  std::pair<unsigned, unsigned> getTablePosition(unsigned param) const;
+  std::pair<unsigned, unsigned> getTablePosition(unsigned param) const {
+    return tablePositions[param];
+  }
 
 private:
   RuleAttr rule;
@@ -115,6 +117,9 @@ private:
   SmallVector<GroupABI> groups;
   SmallVector<const StateSpec *> states;
   unsigned numOperandHyperParams = 0;
+  /// Buffer-table layout, computed once by get().
+  SmallVector<Type> tableElementTypes;
+  SmallVector<std::pair<unsigned, unsigned>> tablePositions;
 };
 
 /// True if MindSpore's default weight-decay filter lets `name` decay (its
