@@ -46,8 +46,10 @@ def shapes_for(total, tensors):
     return [s for s in shapes if int(np.prod(s)) > 0]
 
 
-def run_case(name, shapes, steps, options, threads):
-    rule, hyper, make_torch, bytes_per = CASES[name]
+def compile_with_buffers(rule, hyper, shapes, options):
+    """Compiles one group of fp32 `shapes` and makes random parameters and
+    gradients and initialised states for it; returns the compiled
+    optimizer, its compile time and the buffers."""
     params = [("p%d" % i, s, "float32") for i, s in enumerate(shapes)]
     text = ir.optimizer_ir(rule, hyper, groups=[{"params": params}],
                            learning_rate=1e-3, weight_decay=0.01)
@@ -59,13 +61,25 @@ def run_case(name, shapes, steps, options, threads):
     gs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     ss = [np.zeros(s, np.float32) for s in shapes for _ in compiled.state_names]
     compiled.init_states(ss)
+    return compiled, compile_s, ps, gs, ss
 
+
+def torch_copies(ps, gs):
+    """torch parameters holding copies of `ps`, with `gs` as gradients."""
+    tp = [torch.from_numpy(p.copy()).requires_grad_() for p in ps]
+    for t, g in zip(tp, gs):
+        t.grad = torch.from_numpy(g.copy())
+    return tp
+
+
+def run_case(name, shapes, steps, options, threads):
+    rule, hyper, make_torch, bytes_per = CASES[name]
+    compiled, compile_s, ps, gs, ss = compile_with_buffers(rule, hyper, shapes,
+                                                           options)
     torch.set_num_threads(threads)
     tparams = {}
     for fe in (False, True):
-        tp = [torch.from_numpy(p.copy()).requires_grad_() for p in ps]
-        for t, g in zip(tp, gs):
-            t.grad = torch.from_numpy(g.copy())
+        tp = torch_copies(ps, gs)
         tparams[fe] = (tp, make_torch(tp, fe))
 
     times = {"compiled": [], "torch": [], "torch-foreach": []}
@@ -97,22 +111,10 @@ def run_scaling(steps, options, threads):
     for count in (16, 256, 1024, 4096):
         size = total // count
         shapes = [(size,)] * count
-        params = [("p%d" % i, s, "float32") for i, s in enumerate(shapes)]
-        text = ir.optimizer_ir("adam_weight_decay", {},
-                               groups=[{"params": params}],
-                               learning_rate=1e-3, weight_decay=0.01)
-        t0 = time.perf_counter()
-        compiled = optim_mlir.CompiledOptimizer(text, options)
-        compile_s = time.perf_counter() - t0
-        rng = np.random.default_rng(0)
-        ps = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-        gs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
-        ss = [np.zeros(s, np.float32) for s in shapes
-              for _ in compiled.state_names]
-        tp = [torch.from_numpy(p.copy()).requires_grad_() for p in ps]
-        for t, g in zip(tp, gs):
-            t.grad = torch.from_numpy(g.copy())
-        topt = torch.optim.AdamW(tp, lr=1e-3, weight_decay=0.01, foreach=True)
+        compiled, compile_s, ps, gs, ss = compile_with_buffers(
+            "adam_weight_decay", {}, shapes, options)
+        topt = torch.optim.AdamW(torch_copies(ps, gs), lr=1e-3,
+                                 weight_decay=0.01, foreach=True)
         ours, theirs = [], []
         for _ in range(steps):
             t0 = time.perf_counter()
