@@ -1707,7 +1707,22 @@ class Adam(Optimizer):
         return self._hyper["beta2"] ** self.global_step
 
 
-class AdamWeightDecay(Optimizer):
+class _MomentAliases:
+    """``moment1`` / ``moment2`` as aliases of MindSpore's ``moments1`` /
+    ``moments2`` state names (AdamWeightDecay, Lamb)."""
+
+    @property
+    def moment1(self):
+        """Alias of ``moments1`` (the Adam family's first moments)."""
+        return self.moments1
+
+    @property
+    def moment2(self):
+        """Alias of ``moments2``."""
+        return self.moments2
+
+
+class AdamWeightDecay(_MomentAliases, Optimizer):
     """Adam with decoupled weight decay (``nn.AdamWeightDecay``): no bias
     correction, ``p -= lr * (m / (sqrt(v) + eps) + weight_decay * p)``.
     States ``moments1``, ``moments2``."""
@@ -1721,18 +1736,8 @@ class AdamWeightDecay(Optimizer):
         self._init_states([("moment1", "moments1", "adam_m", 0.0),
                            ("moment2", "moments2", "adam_v", 0.0)])
 
-    @property
-    def moment1(self):
-        """Alias of ``moments1`` (the Adam family's first moments)."""
-        return self.moments1
 
-    @property
-    def moment2(self):
-        """Alias of ``moments2``."""
-        return self.moments2
-
-
-class Lamb(Optimizer):
+class Lamb(_MomentAliases, Optimizer):
     """LAMB (``nn.Lamb``): bias-corrected Adam direction plus weight decay,
     scaled by the trust ratio ``|p| / |u|``.  States ``moments1``,
     ``moments2``."""
@@ -1744,16 +1749,6 @@ class Lamb(Optimizer):
         self._setup_rule("lamb", {"beta1": beta1, "beta2": beta2, "eps": eps})
         self._init_states([("moment1", "moments1", "lamb_m", 0.0),
                            ("moment2", "moments2", "lamb_v", 0.0)])
-
-    @property
-    def moment1(self):
-        """Alias of ``moments1`` (the Adam family's first moments)."""
-        return self.moments1
-
-    @property
-    def moment2(self):
-        """Alias of ``moments2``."""
-        return self.moments2
 
 
 def _default_lars_filter(x):

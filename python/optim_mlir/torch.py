@@ -399,18 +399,32 @@ class _AdamFamily(_CompiledTorchOptimizer):
             if state.get(key) is not tensor:
                 state[key] = tensor
 
+    # Group keys an older state_dict may lack, as torch's __setstate__ fills.
+    _GROUP_DEFAULTS = {}
+
     def __setstate__(self, state):
         super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in self._GROUP_DEFAULTS.items():
+                group.setdefault(key, value)
         for s in self.state.values():
             if "step" in s and not torch.is_tensor(s["step"]):
                 s["step"] = torch.tensor(float(s["step"]))
 
 
-def _check_betas(betas):
+def _check_adam_args(lr, betas, eps, weight_decay):
+    """torch's constructor checks of Adam/AdamW, in torch's order and with
+    its messages."""
+    if not 0.0 <= lr:
+        raise ValueError("Invalid learning rate: {}".format(lr))
+    if not 0.0 <= eps:
+        raise ValueError("Invalid epsilon value: {}".format(eps))
     if not 0.0 <= betas[0] < 1.0:
         raise ValueError("Invalid beta parameter at index 0: {}".format(betas[0]))
     if not 0.0 <= betas[1] < 1.0:
         raise ValueError("Invalid beta parameter at index 1: {}".format(betas[1]))
+    if not 0.0 <= weight_decay:
+        raise ValueError("Invalid weight_decay value: {}".format(weight_decay))
 
 
 _NO_DIFF = ("differentiable", (False,), NotImplementedError,
@@ -509,13 +523,7 @@ class Adam(_AdamFamily):
                  weight_decay=0, amsgrad=False, *, foreach=None,
                  maximize=False, capturable=False, differentiable=False,
                  fused=False):
-        if not 0.0 <= lr:
-            raise ValueError("Invalid learning rate: {}".format(lr))
-        if not 0.0 <= eps:
-            raise ValueError("Invalid epsilon value: {}".format(eps))
-        _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError("Invalid weight_decay value: {}".format(weight_decay))
+        _check_adam_args(lr, betas, eps, weight_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps,
                         weight_decay=weight_decay, amsgrad=amsgrad,
                         maximize=maximize, foreach=foreach,
@@ -523,15 +531,9 @@ class Adam(_AdamFamily):
                         fused=fused)
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("amsgrad", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", False)
+    _GROUP_DEFAULTS = dict(amsgrad=False, maximize=False, foreach=None,
+                           capturable=False, differentiable=False,
+                           fused=False)
 
     def _options(self, group, t0):
         return (("use_amsgrad", bool(group["amsgrad"])),)
@@ -561,13 +563,7 @@ class AdamW(_AdamFamily):
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=1e-2, amsgrad=False, *, maximize=False,
                  foreach=None, capturable=False, differentiable=False):
-        if not 0.0 <= lr:
-            raise ValueError("Invalid learning rate: {}".format(lr))
-        if not 0.0 <= eps:
-            raise ValueError("Invalid epsilon value: {}".format(eps))
-        _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError("Invalid weight_decay value: {}".format(weight_decay))
+        _check_adam_args(lr, betas, eps, weight_decay)
         if amsgrad:
             raise NotImplementedError(
                 "optim_mlir.torch.AdamW does not support amsgrad=True: rule "
@@ -578,14 +574,8 @@ class AdamW(_AdamFamily):
                         capturable=capturable, differentiable=differentiable)
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("amsgrad", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
+    _GROUP_DEFAULTS = dict(amsgrad=False, maximize=False, foreach=None,
+                           capturable=False, differentiable=False)
 
     def _hyper(self, group, t):
         beta1, beta2 = (_finite("beta", b) for b in group["betas"])
@@ -619,13 +609,7 @@ class Lamb(_AdamFamily):
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-6,
                  weight_decay=0):
-        if not 0.0 <= lr:
-            raise ValueError("Invalid learning rate: {}".format(lr))
-        if not 0.0 <= eps:
-            raise ValueError("Invalid epsilon value: {}".format(eps))
-        _check_betas(betas)
-        if not 0.0 <= weight_decay:
-            raise ValueError("Invalid weight_decay value: {}".format(weight_decay))
+        _check_adam_args(lr, betas, eps, weight_decay)
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
         super().__init__(params, defaults)
 
