@@ -37,6 +37,7 @@
 #include "mlir/Dialect/Linalg/Transforms/BufferizableOpInterfaceImpl.h"
 #include "mlir/Dialect/Linalg/Transforms/TilingInterfaceImpl.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/Dialect/MemRef/Transforms/AllocationOpInterfaceImpl.h"
 #include "mlir/Dialect/MemRef/Transforms/Passes.h"
 #include "mlir/Dialect/OpenMP/OpenMPDialect.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
@@ -48,6 +49,9 @@
 #include "mlir/Dialect/UB/IR/UBOps.h"
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/Dialect/Vector/Transforms/BufferizableOpInterfaceImpl.h"
+#include "mlir/Dialect/Vector/Transforms/SubsetOpInterfaceImpl.h"
+#include "mlir/Dialect/Linalg/Transforms/SubsetInsertionOpInterfaceImpl.h"
+#include "mlir/Dialect/Tensor/Transforms/SubsetInsertionOpInterfaceImpl.h"
 #include "mlir/Pass/PassRegistry.h"
 #include "mlir/Target/LLVMIR/Dialect/Builtin/BuiltinToLLVMIRTranslation.h"
 #include "mlir/Target/LLVMIR/Dialect/LLVMIR/LLVMToLLVMIRTranslation.h"
@@ -77,10 +81,23 @@ void optim::buildOptimCPUPipeline(OpPassManager &pm,
   tileOptions.unroll = options.unroll;
   pm.addNestedPass<func::FuncOp>(createOptimTileAndVectorize(tileOptions));
 
-  // In place on the caller's buffers.
+  // In place on the caller's buffers: results written into a destination
+  // (row sums, partial norms in the scratch table) are computed there.
+  pm.addPass(bufferization::createEmptyTensorEliminationPass());
   bufferization::OneShotBufferizePassOptions bufferizeOptions;
   bufferizeOptions.bufferizeFunctionBoundaries = false;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
+  // The vector accumulators of reductions: small static buffers, on the
+  // stack (registers after LLVM's SROA), never the heap.
+  // (Loop-carried buffers that every iteration yields unchanged are
+  // forwarded first, so the hoisting and promotion see plain allocations.)
+  pm.addPass(createCanonicalizerPass());
+  pm.addNestedPass<func::FuncOp>(bufferization::createBufferLoopHoistingPass());
+  bufferization::PromoteBuffersToStackPassOptions stackOptions;
+  stackOptions.maxAllocSizeInBytes = 4096;
+  stackOptions.maxRankOfAllocatedMemRef = 2;
+  pm.addNestedPass<func::FuncOp>(
+      bufferization::createPromoteBuffersToStackPass(stackOptions));
   bufferization::buildBufferDeallocationPipeline(pm);
   // Tail loops write back through identical subviews: CSE makes those
   // copies self-copies, which canonicalization removes.
@@ -131,6 +148,12 @@ void optim::registerOptimDialects(DialectRegistry &registry) {
   scf::registerBufferizableOpInterfaceExternalModels(registry);
   tensor::registerBufferizableOpInterfaceExternalModels(registry);
   vector::registerBufferizableOpInterfaceExternalModels(registry);
+  // memref.alloc as an allocation: buffer hoisting and stack promotion.
+  memref::registerAllocationOpInterfaceExternalModels(registry);
+  // Subset models: empty-tensor elimination and loop subset hoisting.
+  linalg::registerSubsetOpInterfaceExternalModels(registry);
+  tensor::registerSubsetOpInterfaceExternalModels(registry);
+  vector::registerSubsetOpInterfaceExternalModels(registry);
   // `convert-to-llvm` patterns.
   arith::registerConvertArithToLLVMInterface(registry);
   cf::registerConvertControlFlowToLLVMInterface(registry);

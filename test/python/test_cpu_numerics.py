@@ -71,7 +71,7 @@ class Harness:
 
     def __init__(self, rule, hyper, params=None, groups=None, order=None,
                  learning_rate=0.01, weight_decay=0.0, loss_scale=1.0,
-                 seed=0):
+                 seed=0, options=OPTIONS):
         self.rng = np.random.default_rng(seed)
         arrays = {}
         specs = params if groups is None else [
@@ -107,7 +107,7 @@ class Harness:
                                weight_decay=weight_decay, loss_scale=loss_scale,
                                order_params=order)
         self.text = text
-        self.compiled = optim_mlir.CompiledOptimizer(text, OPTIONS)
+        self.compiled = optim_mlir.CompiledOptimizer(text, options)
         self.ref = R.ReferenceOptimizer(
             rule, ref_params, learning_rate=_ref_lr(learning_rate),
             weight_decay=weight_decay, loss_scale=loss_scale,

@@ -44,23 +44,29 @@ static Value buildRowSize(OpBuilder &b, Location loc, const FloatMath &math,
       arith::IndexCastOp::create(b, loc, b.getI64Type(), dynamicSize));
 }
 
-/// `grad` minus the mean of its row over all axes but the first: a
-/// reduction generic summing each row, then an elementwise generic
-/// subtracting `sum / row_size` (broadcast along the row).
-static Value buildCentralized(OpBuilder &b, Location loc, Value grad) {
+/// Sum of each row (slice along dimension 0) of `tensor`, in the compute
+/// type: a reduction generic.
+static Value buildRowSums(OpBuilder &b, Location loc, Value tensor) {
+  FloatType computeType = getElementComputeType(tensor);
+  Value init =
+      buildFilledTensor(b, loc, tensor::getMixedSize(b, loc, tensor, 0),
+                        b.getFloatAttr(computeType, 0.0));
+  return buildReduction(b, loc, tensor, init, /*numKeptDims=*/1,
+                        [&](OpBuilder &nested, Location nestedLoc,
+                            ValueRange elements,
+                            ValueRange sums) -> SmallVector<Value> {
+                          FloatMath math(nested, nestedLoc, computeType);
+                          return {math.add(sums[0], math.cast(elements[0]))};
+                        })
+      .front();
+}
+
+/// `grad` minus `rowSums / row_size` broadcast along each row: an
+/// elementwise generic.
+static Value buildCentralizedWith(OpBuilder &b, Location loc, Value grad,
+                                  Value rowSums) {
   FloatType computeType = getElementComputeType(grad);
   unsigned rank = cast<RankedTensorType>(grad.getType()).getRank();
-  Value init = buildFilledTensor(b, loc, tensor::getMixedSize(b, loc, grad, 0),
-                                 b.getFloatAttr(computeType, 0.0));
-  Value rowSums =
-      buildReduction(b, loc, grad, init, /*numKeptDims=*/1,
-                     [&](OpBuilder &nested, Location nestedLoc,
-                         ValueRange elements,
-                         ValueRange sums) -> SmallVector<Value> {
-                       FloatMath math(nested, nestedLoc, computeType);
-                       return {math.add(sums[0], math.cast(elements[0]))};
-                     })
-          .front();
   Value rowSize = buildRowSize(b, loc, FloatMath(b, loc, computeType), grad);
   AffineMap rowMap =
       AffineMap::get(rank, /*symbolCount=*/0, b.getAffineDimExpr(0));
@@ -71,6 +77,11 @@ static Value buildCentralized(OpBuilder &b, Location loc, Value grad) {
         return math.sub(elements[0], mean);
       },
       {b.getMultiDimIdentityMap(rank), rowMap});
+}
+
+/// `grad` minus the mean of its row over all axes but the first.
+static Value buildCentralized(OpBuilder &b, Location loc, Value grad) {
+  return buildCentralizedWith(b, loc, grad, buildRowSums(b, loc, grad));
 }
 
 namespace {
@@ -140,6 +151,10 @@ struct CentralizeLowering : OpConversionPattern<CentralizeOp> {
     Location loc = op.getLoc();
     Value grad = adaptor.getGrad();
     RankedTensorType type = op.getGrad().getType();
+    if (Value rowSums = adaptor.getRowSums()) {
+      rewriter.replaceOp(op, buildCentralizedWith(rewriter, loc, grad, rowSums));
+      return success();
+    }
     if (!CentralizeOp::appliesTo(type)) {
       rewriter.replaceOp(op, grad);
       return success();
@@ -164,6 +179,18 @@ struct CentralizeLowering : OpConversionPattern<CentralizeOp> {
           scf::YieldOp::create(b, elseLoc, grad);
         });
     rewriter.replaceOp(op, ifOp.getResults());
+    return success();
+  }
+};
+
+struct RowSumLowering : OpConversionPattern<RowSumOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(RowSumOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    rewriter.replaceOp(op, buildRowSums(rewriter, op.getLoc(),
+                                        adaptor.getInput()));
     return success();
   }
 };
@@ -244,6 +271,6 @@ struct BroadcastParamsLowering : OpConversionPattern<BroadcastParamsOp> {
 
 void mlir::optim::populateBaseOpLoweringPatterns(RewritePatternSet &patterns) {
   patterns.add<LearningRateLowering, ScaleGradLowering, DecayWeightLowering,
-               CentralizeLowering, GlobalNormLowering, AllFiniteLowering,
+               CentralizeLowering, RowSumLowering, GlobalNormLowering, AllFiniteLowering,
                BroadcastParamsLowering>(patterns.getContext());
 }

@@ -58,7 +58,8 @@ struct ConvertOptimToLinalgPass
                            tensor::TensorDialect>();
     target.addLegalOp<OptimizerOp, GroupOp, ParamOp, OrderParamsOp>();
     target.addIllegalOp<
-        LearningRateOp, ScaleGradOp, DecayWeightOp, CentralizeOp, GlobalNormOp,
+        LearningRateOp, ScaleGradOp, DecayWeightOp, CentralizeOp, RowSumOp,
+        GlobalNormOp, LambNormsOp, LARSNormsOp,
         AllFiniteOp, BroadcastParamsOp, UniqueOp, SGDUpdateOp, MomentumUpdateOp,
         AdamUpdateOp, AdamWeightDecayUpdateOp, LambUpdateOp, LARSUpdateOp,
         AdagradUpdateOp, RMSPropUpdateOp, FTRLUpdateOp, ProximalAdagradUpdateOp,

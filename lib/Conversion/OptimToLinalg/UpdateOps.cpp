@@ -33,11 +33,47 @@ struct DenseUpdateLowering : OpConversionPattern<typename Rule::Op> {
     FloatType computeType = getElementComputeType(param);
     FloatMath outside(rewriter, loc, computeType);
     Rule rule(outside, op, adaptor);
-    if constexpr (Rule::kNumNorms > 0)
-      rule.setNorms(outside, buildNorms(rewriter, loc, computeType, rule, grad,
-                                        param, states));
+    if constexpr (Rule::kNumNorms > 0) {
+      if (Value sums = adaptor.getNorms()) {
+        // Summed over the tensor's chunks in the reduction phase.
+        SmallVector<Value> norms;
+        for (unsigned k = 0; k < Rule::kNumNorms; ++k) {
+          Value index = arith::ConstantIndexOp::create(rewriter, loc, k);
+          norms.push_back(outside.sqrt(outside.cast(tensor::ExtractOp::create(
+              rewriter, loc, sums, ValueRange{index}))));
+        }
+        rule.setNorms(outside, norms);
+      } else {
+        rule.setNorms(outside, buildNorms(rewriter, loc, computeType, rule,
+                                          grad, param, states));
+      }
+    }
     rewriter.replaceOp(op, buildUpdateGeneric(rewriter, loc, computeType, rule,
                                               grad, param, states));
+    return success();
+  }
+};
+/// The reduction phase of a rule with norms: the sums of squares over the
+/// op's operands (a chunk), as a 1-D tensor.
+template <typename Rule>
+struct NormsLowering : OpConversionPattern<typename Rule::NormsOp> {
+  using Op = typename Rule::NormsOp;
+  using OpConversionPattern<Op>::OpConversionPattern;
+  using OpAdaptor = typename OpConversionPattern<Op>::OpAdaptor;
+
+  LogicalResult
+  matchAndRewrite(Op op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value param = adaptor.getParam();
+    FloatType computeType = getElementComputeType(param);
+    FloatMath outside(rewriter, loc, computeType);
+    Rule rule(outside, op, adaptor);
+    SmallVector<Value> sums =
+        buildNormSums(rewriter, loc, computeType, rule, adaptor.getGrad(),
+                      param, adaptor.getStates());
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(
+        op, op.getSums().getType(), sums);
     return success();
   }
 };
@@ -52,6 +88,6 @@ void mlir::optim::populateUpdateOpLoweringPatterns(
       DenseUpdateLowering<AdagradRule>, DenseUpdateLowering<RMSPropRule>,
       DenseUpdateLowering<FTRLRule>, DenseUpdateLowering<ProximalAdagradRule>,
       DenseUpdateLowering<AdaMaxRule>, DenseUpdateLowering<AdadeltaRule>,
-      DenseUpdateLowering<ASGDRule>, DenseUpdateLowering<RpropRule>>(
-      patterns.getContext());
+      DenseUpdateLowering<ASGDRule>, DenseUpdateLowering<RpropRule>,
+      NormsLowering<LambRule>, NormsLowering<LARSRule>>(patterns.getContext());
 }

@@ -165,7 +165,8 @@ UpdatedElement AdamWeightDecayRule::apply(const FloatMath &math, Value grad,
   return {math.sub(param, math.mul(lr, update)), m, v};
 }
 
-LambRule::LambRule(const FloatMath &outside, Op, Op::Adaptor adaptor)
+template <typename OpT>
+LambRule::LambRule(const FloatMath &outside, OpT, typename OpT::Adaptor adaptor)
     : moments(outside, adaptor.getBeta1(), adaptor.getBeta2()),
       lr(outside.cast(adaptor.getLr())), eps(outside.cast(adaptor.getEps())),
       weightDecay(outside.cast(adaptor.getWeightDecay())) {
@@ -173,6 +174,11 @@ LambRule::LambRule(const FloatMath &outside, Op, Op::Adaptor adaptor)
   biasCorrection1 = outside.oneMinus(outside.pow(moments.getBeta1(), t));
   biasCorrection2 = outside.oneMinus(outside.pow(moments.getBeta2(), t));
 }
+
+template LambRule::LambRule(const FloatMath &, LambUpdateOp,
+                            LambUpdateOp::Adaptor);
+template LambRule::LambRule(const FloatMath &, LambNormsOp,
+                            LambNormsOp::Adaptor);
 
 LambRule::Direction LambRule::computeDirection(const FloatMath &math,
                                                Value grad, Value param,
@@ -227,13 +233,20 @@ UpdatedElement LambRule::apply(const FloatMath &math, Value grad, Value param,
 // LARS
 //===----------------------------------------------------------------------===//
 
-LARSRule::LARSRule(const FloatMath &outside, Op op, Op::Adaptor adaptor)
+template <typename OpT>
+LARSRule::LARSRule(const FloatMath &outside, OpT op,
+                   typename OpT::Adaptor adaptor)
     : lr(outside.cast(adaptor.getLr())),
       momentum(outside.cast(adaptor.getMomentum())),
       epsilon(outside.cast(adaptor.getEpsilon())),
       coefficient(outside.cast(adaptor.getCoefficient())),
       weightDecay(outside.cast(adaptor.getWeightDecay())),
       useNesterov(op.getUseNesterov()) {}
+
+template LARSRule::LARSRule(const FloatMath &, LARSUpdateOp,
+                            LARSUpdateOp::Adaptor);
+template LARSRule::LARSRule(const FloatMath &, LARSNormsOp,
+                            LARSNormsOp::Adaptor);
 
 SmallVector<Value> LARSRule::normTerms(const FloatMath &, Value grad,
                                        Value param, ArrayRef<Value>) const {

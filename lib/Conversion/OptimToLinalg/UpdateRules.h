@@ -107,9 +107,12 @@ private:
 class LambRule {
 public:
   using Op = LambUpdateOp;
+  using NormsOp = LambNormsOp;
   static constexpr unsigned kNumNorms = 3;
   static constexpr bool kNormsReadStates = true;
-  LambRule(const FloatMath &outside, Op op, Op::Adaptor adaptor);
+  /// From the update op or the norms op (same operands).
+  template <typename OpT>
+  LambRule(const FloatMath &outside, OpT op, typename OpT::Adaptor adaptor);
   /// The parameter, the gradient, and the direction whose norm divides the
   /// parameter's in the trust ratio (eps inside the square root).
   SmallVector<Value> normTerms(const FloatMath &math, Value grad, Value param,
@@ -135,9 +138,11 @@ private:
 class LARSRule {
 public:
   using Op = LARSUpdateOp;
+  using NormsOp = LARSNormsOp;
   static constexpr unsigned kNumNorms = 2;
   static constexpr bool kNormsReadStates = false;
-  LARSRule(const FloatMath &outside, Op op, Op::Adaptor adaptor);
+  template <typename OpT>
+  LARSRule(const FloatMath &outside, OpT op, typename OpT::Adaptor adaptor);
   /// The parameter and the gradient.
   SmallVector<Value> normTerms(const FloatMath &math, Value grad, Value param,
                                ArrayRef<Value> states) const;
@@ -264,22 +269,31 @@ SmallVector<Value> buildUpdateGeneric(OpBuilder &b, Location loc,
       });
 }
 
-/// The norms a rule with `kNumNorms > 0` needs: one reduction generic over
-/// the gradient, the parameter and (where the rule reads them) the states,
-/// then square roots.
+/// The sums of squares a rule with `kNumNorms > 0` needs: one reduction
+/// generic over the gradient, the parameter and (where the rule reads them)
+/// the states.
+template <typename Rule>
+SmallVector<Value> buildNormSums(OpBuilder &b, Location loc,
+                                 FloatType computeType, const Rule &rule,
+                                 Value grad, Value param, ValueRange states) {
+  SmallVector<Value> inputs = {grad, param};
+  if (Rule::kNormsReadStates)
+    llvm::append_range(inputs, states);
+  return buildSumsOfSquares(
+      b, loc, computeType, inputs, Rule::kNumNorms,
+      [&](const FloatMath &math, ArrayRef<Value> elements) {
+        return rule.normTerms(math, elements[0], elements[1],
+                              elements.drop_front(2));
+      });
+}
+
+/// The norms themselves: square roots of `buildNormSums`.
 template <typename Rule>
 SmallVector<Value> buildNorms(OpBuilder &b, Location loc, FloatType computeType,
                               const Rule &rule, Value grad, Value param,
                               ValueRange states) {
-  SmallVector<Value> inputs = {grad, param};
-  if (Rule::kNormsReadStates)
-    llvm::append_range(inputs, states);
   SmallVector<Value> norms =
-      buildSumsOfSquares(b, loc, computeType, inputs, Rule::kNumNorms,
-                         [&](const FloatMath &math, ArrayRef<Value> elements) {
-                           return rule.normTerms(math, elements[0], elements[1],
-                                                 elements.drop_front(2));
-                         });
+      buildNormSums(b, loc, computeType, rule, grad, param, states);
   FloatMath outside(b, loc, computeType);
   for (Value &norm : norms)
     norm = outside.sqrt(norm);

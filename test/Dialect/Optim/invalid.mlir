@@ -1029,3 +1029,76 @@ func.func @lazy_adam_beta2_constant(%p: tensor<100x8xf32>, %i: tensor<4xi32>, %r
   %p1, %m1, %v1 = optim.lazy_adam_update %p, %i, %r, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<100x8xf32>, tensor<4xi32>, tensor<4x8xf32>
   return
 }
+
+// -----
+
+func.func @row_sum_rank(%g: tensor<8xf32>) {
+  // expected-error @below {{row sums need a tensor of rank >= 2, got 'tensor<8xf32>'}}
+  %s = optim.row_sum %g : tensor<8xf32> -> tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @row_sum_count(%g: tensor<8x16xf32>) {
+  // expected-error @below {{expects 8 row sums (the first dimension), got 4}}
+  %s = optim.row_sum %g : tensor<8x16xf32> -> tensor<4xf32>
+  return
+}
+
+// -----
+
+func.func @row_sum_type(%g: tensor<8x16xbf16>) {
+  // expected-error @below {{row sums must be 'f32' for 'tensor<8x16xbf16>'}}
+  %s = optim.row_sum %g : tensor<8x16xbf16> -> tensor<8xf64>
+  return
+}
+
+// -----
+
+func.func @centralize_row_sums(%g: tensor<8x16xf64>, %s: tensor<8xf32>) {
+  // expected-error @below {{row sums must be 'f64' for 'tensor<8x16xf64>'}}
+  %c = optim.centralize %g row_sums %s : tensor<8x16xf64>, tensor<8xf32>
+  return
+}
+
+// -----
+
+func.func @lamb_norms_count(%p: tensor<?xf32>, %m: tensor<?xf32>, %x: f32, %t: i64) {
+  // expected-error @below {{expects 3 sums of squares, got 'tensor<2xf32>'}}
+  %n = optim.lamb_norms %p, %p, [%m, %m] lr %x beta1 %x beta2 %x eps %x weight_decay %x step %t : tensor<?xf32> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @lamb_norms_states(%p: tensor<?xf32>, %m: tensor<?xf32>, %x: f32, %t: i64) {
+  // expected-error @below {{expects 2 state operands (moment1, moment2), got 1}}
+  %n = optim.lamb_norms %p, %p, [%m] lr %x beta1 %x beta2 %x eps %x weight_decay %x step %t : tensor<?xf32> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @lamb_norms_range(%p: tensor<?xf32>, %m: tensor<?xf32>, %x: f32, %t: i64) {
+  %b = arith.constant 1.5 : f32
+  // expected-error @below {{'beta1' must be}}
+  %n = optim.lamb_norms %p, %p, [%m, %m] lr %x beta1 %b beta2 %x eps %x weight_decay %x step %t : tensor<?xf32> -> tensor<3xf32>
+  return
+}
+
+// -----
+
+func.func @lars_norms_type(%p: tensor<?xf64>, %m: tensor<?xf64>, %x: f32) {
+  // expected-error @below {{sums of squares must be 'f64' for a parameter of 'f64'}}
+  %n = optim.lars_norms %p, %p, [%m] lr %x momentum %x epsilon %x coefficient %x weight_decay %x : tensor<?xf64> -> tensor<2xf32>
+  return
+}
+
+// -----
+
+func.func @lamb_update_norms(%p: tensor<?xf32>, %m: tensor<?xf32>, %x: f32, %t: i64, %n: tensor<2xf32>) {
+  // expected-error @below {{expects 3 sums of squares, got 'tensor<2xf32>'}}
+  %p1, %m1, %v1 = optim.lamb_update %p, %p, [%m, %m] lr %x beta1 %x beta2 %x eps %x weight_decay %x step %t norms %n : tensor<?xf32>, tensor<2xf32>
+  return
+}

@@ -585,3 +585,27 @@ func.func @update_constant_hyper_parameters(%p: tensor<16xf32>, %g: tensor<16xf3
   %p1, %m1, %v1 = optim.adam_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<16xf32>
   return %p1, %m1, %v1 : tensor<16xf32>, tensor<16xf32>, tensor<16xf32>
 }
+
+//===----------------------------------------------------------------------===//
+// Phases of the multi-tensor step: row sums and norm sums computed in the
+// reduction phase, read back by the update phase.
+//===----------------------------------------------------------------------===//
+
+// CHECK-LABEL: func.func @phases
+func.func @phases(%g: tensor<?x?xf32>, %h: tensor<?x?xbf16>, %p: tensor<?xf32>, %q: tensor<?xf32>, %m: tensor<?xf32>, %v: tensor<?xf32>, %x: f32, %t: i64) -> (tensor<?x?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>) {
+  // CHECK: %[[S:.*]] = optim.row_sum %{{.*}} : tensor<?x?xf32> -> tensor<?xf32>
+  %s = optim.row_sum %g : tensor<?x?xf32> -> tensor<?xf32>
+  // CHECK: optim.row_sum %{{.*}} : tensor<?x?xbf16> -> tensor<?xf32>
+  %sh = optim.row_sum %h : tensor<?x?xbf16> -> tensor<?xf32>
+  // CHECK: optim.centralize %{{.*}} row_sums %[[S]] : tensor<?x?xf32>, tensor<?xf32>
+  %c = optim.centralize %g row_sums %s : tensor<?x?xf32>, tensor<?xf32>
+  // CHECK: %[[N:.*]] = optim.lamb_norms %{{.*}}, %{{.*}}, [%{{.*}}, %{{.*}}] lr %{{.*}} beta1 %{{.*}} beta2 %{{.*}} eps %{{.*}} weight_decay %{{.*}} step %{{.*}} : tensor<?xf32> -> tensor<3xf32>
+  %n = optim.lamb_norms %p, %q, [%m, %v] lr %x beta1 %x beta2 %x eps %x weight_decay %x step %t : tensor<?xf32> -> tensor<3xf32>
+  // CHECK: optim.lamb_update {{.*}} step %{{.*}} norms %[[N]] : tensor<?xf32>, tensor<3xf32>
+  %p1, %m1, %v1 = optim.lamb_update %p, %q, [%m, %v] lr %x beta1 %x beta2 %x eps %x weight_decay %x step %t norms %n : tensor<?xf32>, tensor<3xf32>
+  // CHECK: %[[L:.*]] = optim.lars_norms {{.*}} {use_nesterov} : tensor<?xf32> -> tensor<2xf32>
+  %l = optim.lars_norms %p, %q, [%m] lr %x momentum %x epsilon %x coefficient %x weight_decay %x {use_nesterov} : tensor<?xf32> -> tensor<2xf32>
+  // CHECK: optim.lars_update {{.*}} norms %[[L]] {use_nesterov} : tensor<?xf32>, tensor<2xf32>
+  %p2, %m2 = optim.lars_update %p, %q, [%m] lr %x momentum %x epsilon %x coefficient %x weight_decay %x norms %l {use_nesterov} : tensor<?xf32>, tensor<2xf32>
+  return %c, %sh, %p1, %v1, %p2, %m2 : tensor<?x?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
+}

@@ -53,6 +53,22 @@ static void printUpdateTypes(OpAsmPrinter &printer, Operation *,
   printer << paramType;
 }
 
+/// Norms ops: the gradient and the states have the parameter's type.
+static ParseResult
+parseNormsTypes(OpAsmParser &parser, Type &paramType,
+                ArrayRef<OpAsmParser::UnresolvedOperand> states,
+                Type &gradType, SmallVectorImpl<Type> &stateTypes) {
+  if (parser.parseType(paramType))
+    return failure();
+  gradType = paramType;
+  stateTypes.assign(states.size(), paramType);
+  return success();
+}
+static void printNormsTypes(OpAsmPrinter &printer, Operation *,
+                            Type paramType, OperandRange, Type, TypeRange) {
+  printer << paramType;
+}
+
 /// Results of `optim.broadcast_params` have the parameters' types.
 static ParseResult parseSameTypes(OpAsmParser &parser,
                                   SmallVectorImpl<Type> &operandTypes,
@@ -274,8 +290,43 @@ bool CentralizeOp::appliesTo(RankedTensorType type) {
   return ShapedType::isDynamic(dim1) || dim1 % 16 == 0;
 }
 
+/// The element type sums over `type` are computed in.
+static Type getSumType(RankedTensorType type) {
+  Type element = type.getElementType();
+  return element.isF64() ? element : Float32Type::get(type.getContext());
+}
+
+/// `sums` holds one sum per slice of `input` along its first axis.
+static LogicalResult verifyRowSums(Operation *op, RankedTensorType input,
+                                   RankedTensorType sums) {
+  if (input.getRank() < 2)
+    return op->emitOpError("row sums need a tensor of rank >= 2, got ")
+           << input;
+  int64_t rows = input.getDimSize(0), count = sums.getDimSize(0);
+  if (!ShapedType::isDynamic(rows) && !ShapedType::isDynamic(count) &&
+      rows != count)
+    return op->emitOpError("expects ")
+           << rows << " row sums (the first dimension), got " << count;
+  if (sums.getElementType() != getSumType(input))
+    return op->emitOpError("row sums must be ")
+           << getSumType(input) << " for " << input;
+  return success();
+}
+
+LogicalResult RowSumOp::verify() {
+  return verifyRowSums(*this, getInput().getType(), getResult().getType());
+}
+
+LogicalResult CentralizeOp::verify() {
+  if (Value sums = getRowSums())
+    return verifyRowSums(*this, getGrad().getType(),
+                         cast<RankedTensorType>(sums.getType()));
+  return success();
+}
+
 OpFoldResult CentralizeOp::fold(FoldAdaptor) {
-  if (!appliesTo(getGrad().getType()))
+  // Given row sums, the caller already decided that the op applies.
+  if (!getRowSums() && !appliesTo(getGrad().getType()))
     return getGrad();
   return {};
 }
@@ -344,10 +395,9 @@ LogicalResult UniqueOp::verify() {
 /// Checks what every update op shares: the number and types of the states
 /// for the rule's options, the result types, and the ranges of constant
 /// hyper-parameters. `scalars` are the operands after the states.
-static LogicalResult verifyUpdate(Operation *op, Value param,
-                                  ValueRange states, ValueRange scalars) {
-  const RuleSpec *spec = lookupRuleSpecByOpName(op->getName().getStringRef());
-  assert(spec && "update op without a rule spec");
+static LogicalResult verifyRuleOperands(Operation *op, const RuleSpec *spec,
+                                        Value param, ValueRange states,
+                                        ValueRange scalars, bool isUpdate) {
   auto active = spec->getActiveStates(
       [&](StringRef option) { return op->hasAttr(option); });
   if (states.size() != active.size()) {
@@ -360,7 +410,7 @@ static LogicalResult verifyUpdate(Operation *op, Value param,
   }
   // The generic form can spell any number of results; the new parameter
   // and one new value per state are expected.
-  if (op->getNumResults() != 1 + states.size())
+  if (isUpdate && op->getNumResults() != 1 + states.size())
     return op->emitOpError("expects ")
            << 1 + states.size()
            << " results (the new parameter and one per state), got "
@@ -372,7 +422,7 @@ static LogicalResult verifyUpdate(Operation *op, Value param,
              << stateSpec->name << "' has type " << state.getType()
              << ", expected the parameter type " << paramType;
   for (Type resultType : op->getResultTypes())
-    if (resultType != paramType)
+    if (isUpdate && resultType != paramType)
       return op->emitOpError("result type ")
              << resultType << " differs from the parameter type "
              << paramType;
@@ -398,16 +448,71 @@ static LogicalResult verifyUpdate(Operation *op, Value param,
   return success();
 }
 
-#define OPTIM_DENSE_UPDATE_VERIFIER(OpTy)                                      \
-  LogicalResult OpTy::verify() {                                               \
-    if (getGrad().getType() != getParam().getType())                           \
-      return emitOpError("gradient type ")                                     \
-             << getGrad().getType() << " differs from the parameter type "     \
-             << getParam().getType();                                          \
-    unsigned firstScalar = 2 + getStates().size();                             \
-    return verifyUpdate(*this, getParam(), getStates(),                        \
-                        getOperation()->getOperands().drop_front(firstScalar)); \
+static LogicalResult verifyUpdate(Operation *op, Value param,
+                                  ValueRange states, ValueRange scalars) {
+  const RuleSpec *spec = lookupRuleSpecByOpName(op->getName().getStringRef());
+  assert(spec && "update op without a rule spec");
+  return verifyRuleOperands(op, spec, param, states, scalars,
+                            /*isUpdate=*/true);
+}
+
+/// `norms` of a Lamb/LARS update or the result of their norms op: one sum
+/// of squares per norm the rule needs, in the parameter's compute type.
+static LogicalResult verifyNormSums(Operation *op, const RuleSpec &spec,
+                                    Value param, Value sums) {
+  auto type = cast<RankedTensorType>(sums.getType());
+  if (type.getDimSize(0) != static_cast<int64_t>(spec.numNorms))
+    return op->emitOpError("expects ")
+           << spec.numNorms << " sums of squares, got " << type;
+  Type element = cast<RankedTensorType>(param.getType()).getElementType();
+  Type compute = element.isF64() ? element : Float32Type::get(op->getContext());
+  if (type.getElementType() != compute)
+    return op->emitOpError("sums of squares must be ")
+           << compute << " for a parameter of " << element;
+  return success();
+}
+
+template <typename OpTy>
+static LogicalResult verifyDenseUpdate(OpTy op) {
+  if (op.getGrad().getType() != op.getParam().getType())
+    return op.emitOpError("gradient type ")
+           << op.getGrad().getType() << " differs from the parameter type "
+           << op.getParam().getType();
+  ValueRange scalars =
+      op->getOperands().drop_front(2 + op.getStates().size());
+  if constexpr (std::is_same_v<OpTy, LambUpdateOp> ||
+                std::is_same_v<OpTy, LARSUpdateOp>) {
+    if (Value norms = op.getNorms()) {
+      scalars = scalars.drop_back();
+      if (failed(verifyNormSums(op, *lookupRuleSpecByOpName(
+                                        op->getName().getStringRef()),
+                                op.getParam(), norms)))
+        return failure();
+    }
   }
+  return verifyUpdate(op, op.getParam(), op.getStates(), scalars);
+}
+
+template <typename OpTy>
+static LogicalResult verifyNorms(OpTy op, RuleKind kind) {
+  if (op.getGrad().getType() != op.getParam().getType())
+    return op.emitOpError("gradient type ")
+           << op.getGrad().getType() << " differs from the parameter type "
+           << op.getParam().getType();
+  const RuleSpec &spec = getRuleSpec(kind);
+  ValueRange scalars =
+      op->getOperands().drop_front(2 + op.getStates().size());
+  if (failed(verifyRuleOperands(op, &spec, op.getParam(), op.getStates(),
+                                scalars, /*isUpdate=*/false)))
+    return failure();
+  return verifyNormSums(op, spec, op.getParam(), op.getSums());
+}
+
+LogicalResult LambNormsOp::verify() { return verifyNorms(*this, RuleKind::Lamb); }
+LogicalResult LARSNormsOp::verify() { return verifyNorms(*this, RuleKind::LARS); }
+
+#define OPTIM_DENSE_UPDATE_VERIFIER(OpTy)                                      \
+  LogicalResult OpTy::verify() { return verifyDenseUpdate(*this); }
 
 OPTIM_DENSE_UPDATE_VERIFIER(SGDUpdateOp)
 OPTIM_DENSE_UPDATE_VERIFIER(MomentumUpdateOp)

@@ -78,6 +78,15 @@ Value buildGroupLearningRate(OpBuilder &b, Location loc, const StepABI &abi,
   return LearningRateOp::create(b, loc, b.getF32Type(), schedule, step);
 }
 
+/// How much of a parameter's update one emitted function does (see
+/// buildParamUpdate).
+enum class Phase { Whole, Reduce, Apply };
+
+/// The type sums (row sums, squared norms) over `element` are computed in.
+Type getComputeType(Type element) {
+  return element.isF64() ? element : Float32Type::get(element.getContext());
+}
+
 MemRefType toMemRef(RankedTensorType type) {
   return MemRefType::get(type.getShape(), type.getElementType());
 }
@@ -156,15 +165,25 @@ private:
     return param.decay && !abi.getSpec().decayInRule;
   }
 
-  /// Emits the update of one parameter on memrefs: to_tensor, decay ->
-  /// centralize -> scale_grad -> [unique] -> the rule's update, written back
-  /// in place. `scalars` as in ParamScalars.
+  /// Emits the update of one parameter (or one chunk of it) on memrefs:
+  /// to_tensor, decay -> centralize -> scale_grad -> [unique] -> the rule's
+  /// update, written back in place. `scalars` as in ParamScalars.
+  ///
+  /// In `Phase::Reduce` it computes only what later chunks need from whole
+  /// rows or tensors and writes it out: the row sums of the (decayed)
+  /// gradient into `rowSums` (centralization), the rule's squared norms
+  /// into `normSums` (Lamb, LARS). In `Phase::Apply` it reads them back
+  /// (`rowSums` as a memref, `normSums` as a 1-D tensor of the tensor's
+  /// summed norms) and is elementwise, so that it may run on any chunk.
   LogicalResult buildParamUpdate(OpBuilder &b, Location loc,
-                                 const ParamABI &param, Value paramMemRef,
-                                 Value indicesMemRef, Value gradMemRef,
-                                 ValueRange stateMemRefs, ValueRange scalars) {
+                                 const ParamABI &param, Phase phase,
+                                 Value paramMemRef, Value indicesMemRef,
+                                 Value gradMemRef, ValueRange stateMemRefs,
+                                 ValueRange scalars, Value rowSums = {},
+                                 Value normSums = {}) {
     MLIRContext *ctx = b.getContext();
     const RuleSpec &spec = abi.getSpec();
+    bool reduceOnly = phase == Phase::Reduce;
     auto toTensor = [&](Value memref, bool writable) -> Value {
       auto memrefType = cast<MemRefType>(memref.getType());
       auto tensorType = RankedTensorType::get(memrefType.getShape(),
@@ -172,12 +191,17 @@ private:
       return bufferization::ToTensorOp::create(b, loc, tensorType, memref,
                                                /*restrict=*/true, writable);
     };
-    Value paramTensor = toTensor(paramMemRef, /*writable=*/true);
+    auto writeBack = [&](Value tensor, Value memref) {
+      bufferization::MaterializeInDestinationOp::create(
+          b, loc, TypeRange{}, tensor, memref, /*restrict=*/true,
+          /*writable=*/true);
+    };
+    Value paramTensor = toTensor(paramMemRef, /*writable=*/!reduceOnly);
     Value indices = indicesMemRef ? toTensor(indicesMemRef, false) : Value();
     Value grad = toTensor(gradMemRef, false);
     SmallVector<Value> stateTensors;
     for (Value state : stateMemRefs)
-      stateTensors.push_back(toTensor(state, true));
+      stateTensors.push_back(toTensor(state, !reduceOnly));
 
     unsigned next = 0;
     Value lossScale = scalars[next++];
@@ -190,8 +214,19 @@ private:
       grad = DecayWeightOp::create(b, loc, grad.getType(), grad, paramTensor,
                                    scalars[next++]);
     }
-    if (param.centralize)
-      grad = CentralizeOp::create(b, loc, grad.getType(), grad);
+    if (param.centralize) {
+      Value sums;
+      if (phase == Phase::Reduce) {
+        auto gradType = cast<RankedTensorType>(grad.getType());
+        auto sumsType = RankedTensorType::get(
+            {gradType.getDimSize(0)}, getComputeType(gradType.getElementType()));
+        sums = RowSumOp::create(b, loc, sumsType, grad);
+        writeBack(sums, rowSums);
+      } else if (phase == Phase::Apply) {
+        sums = toTensor(rowSums, /*writable=*/false);
+      }
+      grad = CentralizeOp::create(b, loc, grad.getType(), grad, sums);
+    }
     grad = ScaleGradOp::create(b, loc, grad.getType(), grad, lossScale);
 
     if (param.sparse && optimizer.getUnique()) {
@@ -201,6 +236,27 @@ private:
           UniqueOp::create(b, loc, indicesType, rowsType, indices, grad);
       indices = unique.getUniqueIndices();
       grad = unique.getMergedValues();
+    }
+
+    auto addOptions = [&](OperationState &state) {
+      for (const OptionSpec &option : spec.options)
+        if (abi.getRule().getOption(option.name))
+          state.addAttribute(option.name, UnitAttr::get(ctx));
+    };
+    if (reduceOnly) {
+      if (!spec.perTensorNorms)
+        return success();
+      OperationState state(loc, spec.normsOpName);
+      state.addOperands({paramTensor, grad});
+      state.addOperands(stateTensors);
+      state.addOperands(scalars.drop_front(next));
+      auto paramType = cast<RankedTensorType>(paramTensor.getType());
+      state.addTypes(RankedTensorType::get(
+          {static_cast<int64_t>(spec.numNorms)},
+          getComputeType(paramType.getElementType())));
+      addOptions(state);
+      writeBack(b.create(state)->getResult(0), normSums);
+      return success();
     }
 
     // A dense gradient of a sparse rule (LazyAdam) takes the dense form of
@@ -215,18 +271,23 @@ private:
     state.addOperands(grad);
     state.addOperands(stateTensors);
     state.addOperands(scalars.drop_front(next));
+    if (spec.perTensorNorms) {
+      // Lamb and LARS: states and `norms` are variadic operand groups.
+      int32_t numScalars = scalars.size() - next;
+      if (normSums)
+        state.addOperands(normSums);
+      SmallVector<int32_t> segments = {1, 1,
+                                       static_cast<int32_t>(stateTensors.size())};
+      segments.append(numScalars, 1);
+      segments.push_back(normSums ? 1 : 0);
+      state.addAttribute("operandSegmentSizes",
+                         DenseI32ArrayAttr::get(ctx, segments));
+    }
     state.addTypes(
         SmallVector<Type>(1 + stateTensors.size(), paramTensor.getType()));
-    for (const OptionSpec &option : spec.options)
-      if (abi.getRule().getOption(option.name))
-        state.addAttribute(option.name, UnitAttr::get(ctx));
+    addOptions(state);
     Operation *update = b.create(state);
 
-    auto writeBack = [&](Value tensor, Value memref) {
-      bufferization::MaterializeInDestinationOp::create(
-          b, loc, TypeRange{}, tensor, memref, /*restrict=*/true,
-          /*writable=*/true);
-    };
     writeBack(update->getResult(0), paramMemRef);
     for (auto [result, memref] :
          llvm::zip(update->getResults().drop_front(), stateMemRefs))
@@ -234,54 +295,102 @@ private:
     return success();
   }
 
-  /// The memref type a shared update function takes for `param`: one
-  /// dynamic dimension (any size, contiguous), unless centralization needs
-  /// the parameter's shape.
+  /// The memref type a shared update function takes for `param`: a chunk
+  /// of a flat buffer (any offset, any length), or for centralization a
+  /// chunk of whole rows viewed as (rows, cols), cols being the product of
+  /// the other dimensions. Never a static size: one function serves every
+  /// shape.
   MemRefType getSharedBufferType(const ParamABI &param) {
-    if (param.centralize)
-      return toMemRef(param.type);
-    // A chunk of a flat buffer: any offset, any length.
     MLIRContext *ctx = param.type.getContext();
+    Type element = param.type.getElementType();
+    if (param.centralize)
+      return MemRefType::get(
+          {ShapedType::kDynamic, ShapedType::kDynamic}, element,
+          StridedLayoutAttr::get(ctx, ShapedType::kDynamic,
+                                 {ShapedType::kDynamic, 1}));
     return MemRefType::get(
-        {ShapedType::kDynamic}, param.type.getElementType(),
+        {ShapedType::kDynamic}, element,
         StridedLayoutAttr::get(ctx, ShapedType::kDynamic, {1}));
   }
 
-  /// The shared update function of `key`, created on first use.
-  FailureOr<func::FuncOp> getOrCreateUpdateFunction(OpBuilder &b,
-                                                    const ParamABI &param,
-                                                    const UpdateClass &key,
-                                                    TypeRange scalarTypes) {
-    for (auto &[existing, fn] : updateFunctions)
-      if (existing == key)
+  /// A 1-D slice of the scratch table.
+  MemRefType getScratchSliceType(Type computeType, int64_t size) {
+    MLIRContext *ctx = computeType.getContext();
+    return MemRefType::get({size}, computeType,
+                           StridedLayoutAttr::get(ctx, ShapedType::kDynamic,
+                                                  {1}));
+  }
+
+  /// The shared function of `key` for `phase`, created on first use:
+  /// `@<name>_update_<k>` (Phase::Apply) or `@<name>_reduce_<k>`
+  /// (Phase::Reduce). Arguments: param, grad, states (getSharedBufferType),
+  /// the scalars, then for reduction classes the row sums (a scratch slice,
+  /// written by Reduce, read by Apply) and the norms (Reduce: a scratch
+  /// slice of this chunk's partial sums; Apply: the tensor's sums as
+  /// scalars).
+  FailureOr<func::FuncOp>
+  getOrCreateUpdateFunction(OpBuilder &b, const ParamABI &param,
+                            const UpdateClass &key, TypeRange scalarTypes,
+                            Phase phase) {
+    for (auto &[existing, existingPhase, fn] : updateFunctions)
+      if (existing == key && existingPhase == phase)
         return fn;
     MLIRContext *ctx = b.getContext();
     Location loc = optimizer.getLoc();
-    SmallVector<Type> argTypes(2 + abi.getStates().size(), key.bufferType);
+    const RuleSpec &spec = abi.getSpec();
+    Type computeType = getComputeType(param.type.getElementType());
+    unsigned numStates = abi.getStates().size();
+    SmallVector<Type> argTypes(2 + numStates, key.bufferType);
     argTypes.append(scalarTypes.begin(), scalarTypes.end());
+    bool hasRowSums = key.centralize;
+    bool hasNorms = spec.perTensorNorms;
+    if (hasRowSums)
+      argTypes.push_back(getScratchSliceType(computeType, ShapedType::kDynamic));
+    if (hasNorms) {
+      if (phase == Phase::Reduce)
+        argTypes.push_back(getScratchSliceType(computeType, spec.numNorms));
+      else
+        argTypes.append(spec.numNorms, computeType);
+    }
     OpBuilder::InsertionGuard guard(b);
     b.setInsertionPoint(optimizer);
-    std::string name = (optimizer.getSymName() + "_update_" +
-                        llvm::Twine(updateFunctions.size()))
-                           .str();
+    unsigned index = llvm::count_if(updateFunctions, [&](const auto &entry) {
+      return std::get<1>(entry) == phase;
+    });
+    std::string name =
+        (optimizer.getSymName() +
+         (phase == Phase::Reduce ? "_reduce_" : "_update_") + Twine(index))
+            .str();
     auto fn = func::FuncOp::create(b, loc, name,
                                    FunctionType::get(ctx, argTypes, {}));
     fn.setPrivate();
-    // Compiled once and called per parameter: keep LLVM from inlining it
-    // back into every call site.
+    // Compiled once and called per chunk: keep LLVM from inlining it back
+    // into every call site. Its callers run it inside the step's parallel
+    // loops: no threads inside.
     fn->setAttr("passthrough",
                 ArrayAttr::get(ctx, {StringAttr::get(ctx, "noinline")}));
+    fn->setAttr("optim.sequential", UnitAttr::get(ctx));
     Block *entry = fn.addEntryBlock();
     b.setInsertionPointToStart(entry);
-    unsigned numStates = abi.getStates().size();
-    if (failed(buildParamUpdate(
-            b, loc, param, entry->getArgument(0), Value(),
-            entry->getArgument(1),
-            entry->getArguments().slice(2, numStates),
-            entry->getArguments().drop_front(2 + numStates))))
+    ValueRange args = entry->getArguments();
+    unsigned extra = 2 + numStates + scalarTypes.size();
+    Value rowSums = hasRowSums ? args[extra++] : Value();
+    Value normSums;
+    if (hasNorms && phase == Phase::Reduce) {
+      normSums = args[extra];
+    } else if (hasNorms) {
+      auto type = RankedTensorType::get({static_cast<int64_t>(spec.numNorms)},
+                                        computeType);
+      normSums = tensor::FromElementsOp::create(b, loc, type,
+                                                args.drop_front(extra));
+    }
+    if (failed(buildParamUpdate(b, loc, param, phase, args[0], Value(), args[1],
+                                args.slice(2, numStates),
+                                args.slice(2 + numStates, scalarTypes.size()),
+                                rowSums, normSums)))
       return failure();
     func::ReturnOp::create(b, loc);
-    updateFunctions.push_back({key, fn});
+    updateFunctions.push_back({key, phase, fn});
     return fn;
   }
 
@@ -342,13 +451,41 @@ private:
     return result;
   }
 
-  /// The step over buffer tables (see StepABI.h): per class of parameters
-  /// (update code, group, decay), one loop over its members' table
-  /// positions calling the class's shared update function, so that the
-  /// step's code and argument list do not grow with the parameter count.
+  /// Columns of a row of the chunk table (see buildTableStep).
+  enum ChunkColumn : int64_t {
+    kClass,        // index of the class (its shared functions)
+    kPosition,     // the parameter's index among its buffer table's
+    kOffset,       // first element of the chunk in the flat buffer
+    kSize,         // elements in the chunk
+    kCols,         // row length (centralized classes; else 1)
+    kRowSlot,      // scratch index of the chunk's first row sum
+    kPartialSlot,  // scratch index of the chunk's partial norm sums
+    kFirstPartial, // scratch index of the tensor's first chunk's sums
+    kNumPartials,  // chunks of the tensor (partial sums to add up)
+    kNumColumns
+  };
+
+  /// The step over buffer tables (see StepABI.h), as multi-tensor phases.
+  ///
+  /// Parameters fall into classes (update code, group, decay); each class
+  /// has one shared function per phase over chunks of dynamic size. Every
+  /// parameter is cut into chunks of at most `chunk-size` elements
+  /// (centralized ones into chunks of whole rows), listed in one constant
+  /// chunk table (ChunkColumn), chunks of classes that need a reduction
+  /// first. The step then runs
+  ///   1. the reduction phase (only when some class needs one): one parallel
+  ///      loop over the reduction classes' chunks, each writing its row sums
+  ///      and partial squared norms into a scratch table (a module global:
+  ///      nothing is allocated per step);
+  ///   2. the update phase: one parallel loop over every chunk; a chunk of a
+  ///      reduction class first adds up its tensor's partial sums (a few
+  ///      scalars per chunk of the tensor) and reads its rows' sums.
+  /// Code size and compile time depend on the number of classes only; the
+  /// chunk table is data.
   LogicalResult buildTableStep(OpBuilder &b) {
     MLIRContext *ctx = b.getContext();
     Location loc = optimizer.getLoc();
+    const RuleSpec &spec = abi.getSpec();
     ArrayRef<Type> tableElementTypes = abi.getTableElementTypes();
     SmallVector<Type> argTypes;
     for (Type elementType : tableElementTypes)
@@ -384,12 +521,14 @@ private:
       }
       it->params.push_back(i);
     }
+    auto needsReduction = [&](const Member &member) {
+      return member.code.centralize || spec.perTensorNorms;
+    };
 
-    unsigned numStates = abi.getStates().size();
-    unsigned entriesPerParam = 2 + numStates;
+    // Scalars and functions of each class.
     llvm::DenseMap<unsigned, Value> groupLr;
     SmallVector<SmallVector<Value>> classScalars;
-    SmallVector<func::FuncOp> callees;
+    SmallVector<func::FuncOp> updateFns, reduceFns;
     for (const Member &member : classes) {
       const ParamABI &first = abi.getParams()[member.params.front()];
       Value &lr = groupLr[member.group];
@@ -397,159 +536,275 @@ private:
         lr = buildGroupLearningRate(b, loc, abi, member.group, reader, step);
       classScalars.push_back(
           buildScalars(b, loc, first, reader, lossScale, lr, updateCount));
-      FailureOr<func::FuncOp> callee = getOrCreateUpdateFunction(
-          b, first, member.code, ValueRange(classScalars.back()).getTypes());
-      if (failed(callee))
+      TypeRange scalarTypes = ValueRange(classScalars.back()).getTypes();
+      FailureOr<func::FuncOp> update = getOrCreateUpdateFunction(
+          b, first, member.code, scalarTypes, Phase::Apply);
+      if (failed(update))
         return failure();
-      callees.push_back(*callee);
+      updateFns.push_back(*update);
+      func::FuncOp reduce;
+      if (needsReduction(member)) {
+        FailureOr<func::FuncOp> created = getOrCreateUpdateFunction(
+            b, first, member.code, scalarTypes, Phase::Reduce);
+        if (failed(created))
+          return failure();
+        reduce = *created;
+      }
+      reduceFns.push_back(reduce);
+    }
+
+    // The chunk table and the scratch layout (one scratch table per compute
+    // type: row sums first, then partial norm sums).
+    SmallVector<int64_t> chunks;
+    llvm::SmallDenseMap<Type, int64_t> scratchSize;
+    int64_t numReductionChunks = 0;
+    auto addChunks = [&](unsigned c, bool reduction) {
+      for (unsigned i : classes[c].params) {
+        const ParamABI &param = abi.getParams()[i];
+        int64_t position = abi.getTablePosition(i).second;
+        int64_t size = param.type.getNumElements();
+        if (size == 0)
+          continue; // nothing to update, nothing to reduce
+        int64_t &scratch =
+            scratchSize[getComputeType(param.type.getElementType())];
+        int64_t cols = 1, step = chunkSize;
+        std::optional<int64_t> rowBase;
+        if (reduction && classes[c].code.centralize) {
+          cols = size / param.type.getDimSize(0);
+          step = std::max<int64_t>(1, chunkSize / cols) * cols;
+          rowBase = scratch;
+          scratch += param.type.getDimSize(0);
+        }
+        int64_t numParts = llvm::divideCeil(size, step);
+        int64_t firstPartial = 0, numPartials = 0;
+        if (reduction && spec.perTensorNorms) {
+          firstPartial = scratch;
+          numPartials = numParts;
+          scratch += numParts * spec.numNorms;
+        }
+        for (int64_t part = 0; part < numParts; ++part) {
+          int64_t offset = part * step;
+          chunks.append({static_cast<int64_t>(c), position, offset,
+                         std::min<int64_t>(step, size - offset), cols,
+                         rowBase ? *rowBase + offset / cols : 0,
+                         numPartials ? firstPartial + part * spec.numNorms
+                                     : 0,
+                         firstPartial, numPartials});
+          numReductionChunks += reduction;
+        }
+      }
+    };
+    for (unsigned c = 0, e = classes.size(); c < e; ++c)
+      if (needsReduction(classes[c]))
+        addChunks(c, /*reduction=*/true);
+    for (unsigned c = 0, e = classes.size(); c < e; ++c)
+      if (!needsReduction(classes[c]))
+        addChunks(c, /*reduction=*/false);
+    if (chunks.empty()) {
+      func::ReturnOp::create(b, loc);
+      return success();
+    }
+    int64_t numChunks = chunks.size() / kNumColumns;
+
+    auto createGlobal = [&](StringRef suffix, MemRefType type,
+                            Attribute initialValue, bool constant) -> Value {
+      std::string name = (optimizer.getSymName() + "_" + suffix).str();
+      {
+        OpBuilder::InsertionGuard globalGuard(b);
+        b.setInsertionPoint(optimizer);
+        memref::GlobalOp::create(b, loc, name, b.getStringAttr("private"),
+                                 type, initialValue, constant,
+                                 /*alignment=*/b.getI64IntegerAttr(64));
+      }
+      return memref::GetGlobalOp::create(b, loc, type,
+                                         FlatSymbolRefAttr::get(ctx, name));
+    };
+    auto chunkType = MemRefType::get({numChunks, kNumColumns}, b.getIndexType());
+    Value chunkTable = createGlobal(
+        "chunks", chunkType,
+        DenseElementsAttr::get(
+            RankedTensorType::get(chunkType.getShape(), b.getIndexType()),
+            llvm::to_vector(llvm::map_range(chunks, [&](int64_t v) {
+              return static_cast<Attribute>(b.getIndexAttr(v));
+            }))),
+        /*constant=*/true);
+    llvm::SmallDenseMap<Type, Value> scratchTables;
+    for (Type computeType : {Type(b.getF32Type()), Type(b.getF64Type())}) {
+      int64_t size = scratchSize.lookup(computeType);
+      if (size == 0)
+        continue;
+      std::string suffix =
+          computeType.isF64() ? "scratch_f64" : "scratch_f32";
+      scratchTables[computeType] =
+          createGlobal(suffix, MemRefType::get({size}, computeType),
+                       UnitAttr::get(ctx), /*constant=*/false);
     }
 
     // Loads the entries of the parameter at `position` of `bufferTable`,
-    // viewed as `type` (from `offset`, `size` elements, for flat chunks).
+    // viewed as `type` over its chunk.
+    unsigned numStates = abi.getStates().size();
+    unsigned entriesPerParam = 2 + numStates;
     auto loadBuffers = [&](OpBuilder &nested, Value bufferTable,
                            Value position, MemRefType type, Value offset,
-                           Value size) {
+                           Value size, Value cols) {
       Value base = arith::MulIOp::create(
           nested, loc, position,
           arith::ConstantIndexOp::create(nested, loc, entriesPerParam));
+      OpFoldResult one = nested.getIndexAttr(1);
+      SmallVector<OpFoldResult> sizes = {size}, strides = {one};
+      if (type.getRank() == 2) {
+        sizes = {arith::DivUIOp::create(nested, loc, size, cols).getResult(),
+                 cols};
+        strides = {cols, one};
+      }
       SmallVector<Value> buffers;
       for (unsigned j = 0; j < entriesPerParam; ++j) {
         Value index = arith::AddIOp::create(
             nested, loc, base, arith::ConstantIndexOp::create(nested, loc, j));
         Value buffer = memref::LoadOp::create(nested, loc, bufferTable,
                                               ValueRange{index});
-        if (offset) {
-          buffer = memref::ReinterpretCastOp::create(
-              nested, loc, type, buffer, OpFoldResult(offset),
-              ArrayRef<OpFoldResult>{size},
-              ArrayRef<OpFoldResult>{nested.getIndexAttr(1)});
-        } else {
-          // Centralization needs the parameter's shape back.
-          SmallVector<int64_t> strides(type.getRank(), 1);
-          for (int64_t d = type.getRank() - 2; d >= 0; --d)
-            strides[d] = strides[d + 1] * type.getDimSize(d + 1);
-          buffer = memref::ReinterpretCastOp::create(
-              nested, loc, type, buffer, /*offset=*/0, type.getShape(),
-              strides);
-        }
-        buffers.push_back(buffer);
+        buffers.push_back(memref::ReinterpretCastOp::create(
+            nested, loc, type, buffer, OpFoldResult(offset), sizes, strides));
       }
       return buffers;
     };
-    auto createIndexGlobal = [&](StringRef suffix, ArrayRef<int64_t> shape,
-                                 ArrayRef<int64_t> values) -> Value {
-      auto type = MemRefType::get(shape, b.getIndexType());
-      std::string name = (optimizer.getSymName() + "_" + suffix).str();
-      {
-        OpBuilder::InsertionGuard globalGuard(b);
-        b.setInsertionPoint(optimizer);
-        auto attr = DenseElementsAttr::get(
-            RankedTensorType::get(shape, b.getIndexType()),
-            llvm::to_vector(llvm::map_range(values, [&](int64_t v) {
-              return static_cast<Attribute>(b.getIndexAttr(v));
-            })));
-        memref::GlobalOp::create(b, loc, name, b.getStringAttr("private"),
-                                 type, attr, /*constant=*/true,
-                                 /*alignment=*/nullptr);
-      }
-      return memref::GetGlobalOp::create(b, loc, type,
-                                         FlatSymbolRefAttr::get(ctx, name));
-    };
 
-    // Parameters that need a reduction over the whole tensor first
-    // (centralization, Lamb/LARS trust ratios): one call each, threaded
-    // inside the update when the parameter is large.
-    bool perTensorNorms = abi.getSpec().perTensorNorms;
-    auto isWholeTensor = [&](const Member &member) {
-      return member.code.centralize || perTensorNorms;
-    };
-    for (unsigned c = 0, e = classes.size(); c < e; ++c) {
-      if (!isWholeTensor(classes[c]))
-        continue;
+    // One parallel loop over chunks [0, count), dispatching on the class to
+    // `emit(builder, class, fields)` for the classes in `cases`.
+    using FieldFn = function_ref<Value(int64_t)>;
+    auto emitPhase =
+        [&](int64_t count, ArrayRef<unsigned> cases,
+            function_ref<void(OpBuilder &, unsigned, FieldFn)> emit) {
+          Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+          Value one = arith::ConstantIndexOp::create(b, loc, 1);
+          Value upper = arith::ConstantIndexOp::create(b, loc, count);
+          scf::ParallelOp::create(
+              b, loc, ValueRange{zero}, ValueRange{upper}, ValueRange{one},
+              [&](OpBuilder &nested, Location, ValueRange ivs) {
+                auto field = [&](int64_t column) -> Value {
+                  Value col =
+                      arith::ConstantIndexOp::create(nested, loc, column);
+                  return memref::LoadOp::create(nested, loc, chunkTable,
+                                                ValueRange{ivs.front(), col});
+                };
+                if (cases.size() == 1) {
+                  emit(nested, cases.front(), field);
+                  return;
+                }
+                SmallVector<int64_t> values(cases.begin(), cases.end());
+                auto dispatch = scf::IndexSwitchOp::create(
+                    nested, loc, TypeRange{}, field(kClass), values,
+                    values.size());
+                OpBuilder::InsertionGuard switchGuard(nested);
+                nested.createBlock(&dispatch.getDefaultRegion());
+                scf::YieldOp::create(nested, loc);
+                for (auto [region, c] :
+                     llvm::zip(dispatch.getCaseRegions(), cases)) {
+                  nested.createBlock(&region);
+                  emit(nested, c, field);
+                  scf::YieldOp::create(nested, loc);
+                }
+              });
+        };
+    auto chunkBuffers = [&](OpBuilder &nested, unsigned c, FieldFn field) {
       auto type = cast<MemRefType>(classes[c].code.bufferType);
-      for (unsigned i : classes[c].params) {
-        auto [tableIndex, position] = abi.getTablePosition(i);
-        Value offset, size;
-        if (!classes[c].code.centralize) {
-          offset = arith::ConstantIndexOp::create(b, loc, 0);
-          size = arith::ConstantIndexOp::create(
-              b, loc, abi.getParams()[i].type.getNumElements());
-        }
-        SmallVector<Value> args = loadBuffers(
-            b, entry->getArgument(tableIndex),
-            arith::ConstantIndexOp::create(b, loc, position), type, offset,
-            size);
-        args.append(classScalars[c]);
-        func::CallOp::create(b, loc, callees[c], args);
-      }
-    }
+      unsigned tableIndex =
+          abi.getTablePosition(classes[c].params.front()).first;
+      return loadBuffers(nested, entry->getArgument(tableIndex),
+                         field(kPosition), type, field(kOffset), field(kSize),
+                         field(kCols));
+    };
+    auto scratchSlice = [&](OpBuilder &nested, unsigned c, Value offset,
+                            OpFoldResult size) -> Value {
+      const ParamABI &first = abi.getParams()[classes[c].params.front()];
+      Type computeType = getComputeType(first.type.getElementType());
+      MemRefType type = getScratchSliceType(
+          computeType, isa<Attribute>(size)
+                           ? *getConstantIntValue(size)
+                           : ShapedType::kDynamic);
+      return memref::ReinterpretCastOp::create(
+          nested, loc, type, scratchTables.lookup(computeType), offset,
+          ArrayRef<OpFoldResult>{size},
+          ArrayRef<OpFoldResult>{nested.getIndexAttr(1)});
+    };
+    auto rowSumsSlice = [&](OpBuilder &nested, unsigned c, FieldFn field) {
+      Value rows =
+          arith::DivUIOp::create(nested, loc, field(kSize), field(kCols));
+      return scratchSlice(nested, c, field(kRowSlot), rows);
+    };
 
-    // Every other parameter: one parallel loop over chunks of at most
-    // `chunk-size` elements of all of them (the compiler's multi-tensor
-    // apply), described by a constant table of (class, position, offset,
-    // size) rows: one parallel region per step, balanced across threads.
-    SmallVector<int64_t> chunks;
-    SmallVector<unsigned> flatClasses;
+    // In the update phase, the squared norms of a chunk's tensor: the sum
+    // of the partial sums of all its chunks, in chunk order (every chunk of
+    // the tensor adds the same numbers in the same order, so all see the
+    // same norms).
+    auto tensorNormSums = [&](OpBuilder &nested, unsigned c, FieldFn field) {
+      const ParamABI &first = abi.getParams()[classes[c].params.front()];
+      Type computeType = getComputeType(first.type.getElementType());
+      Value scratch = scratchTables.lookup(computeType);
+      Value firstPartial = field(kFirstPartial), count = field(kNumPartials);
+      Value zero = arith::ConstantIndexOp::create(nested, loc, 0);
+      Value one = arith::ConstantIndexOp::create(nested, loc, 1);
+      Value stride = arith::ConstantIndexOp::create(nested, loc, spec.numNorms);
+      SmallVector<Value> inits(
+          spec.numNorms, arith::ConstantOp::create(
+                             nested, loc, nested.getFloatAttr(computeType, 0.0)));
+      auto loop = scf::ForOp::create(
+          nested, loc, zero, count, one, inits,
+          [&](OpBuilder &inner, Location, Value part, ValueRange sums) {
+            Value base = arith::AddIOp::create(
+                inner, loc, firstPartial,
+                arith::MulIOp::create(inner, loc, part, stride));
+            SmallVector<Value> next;
+            for (unsigned k = 0; k < spec.numNorms; ++k) {
+              Value index = arith::AddIOp::create(
+                  inner, loc, base,
+                  arith::ConstantIndexOp::create(inner, loc, k));
+              Value partial = memref::LoadOp::create(inner, loc, scratch,
+                                                     ValueRange{index});
+              next.push_back(
+                  arith::AddFOp::create(inner, loc, sums[k], partial));
+            }
+            scf::YieldOp::create(inner, loc, next);
+          });
+      return llvm::to_vector_of<Value>(loop.getResults());
+    };
+
+    // Phase 1: reductions.
+    SmallVector<unsigned> reductionClasses, allClasses;
     for (unsigned c = 0, e = classes.size(); c < e; ++c) {
-      if (isWholeTensor(classes[c]))
-        continue;
-      flatClasses.push_back(c);
-      // Called on chunks from the step's parallel loop: no threads inside.
-      callees[c]->setAttr("optim.sequential", UnitAttr::get(ctx));
-      for (unsigned i : classes[c].params) {
-        int64_t size = abi.getParams()[i].type.getNumElements();
-        int64_t position = abi.getTablePosition(i).second;
-        for (int64_t offset = 0; offset < size; offset += chunkSize)
-          chunks.append({static_cast<int64_t>(c), position, offset,
-                         std::min<int64_t>(chunkSize, size - offset)});
-      }
+      allClasses.push_back(c);
+      if (needsReduction(classes[c]))
+        reductionClasses.push_back(c);
     }
-    if (chunks.empty()) {
-      func::ReturnOp::create(b, loc);
-      return success();
-    }
-    int64_t numChunks = chunks.size() / 4;
-    Value chunkTable = createIndexGlobal("chunks", {numChunks, 4}, chunks);
-    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
-    Value oneIndex = arith::ConstantIndexOp::create(b, loc, 1);
-    Value count = arith::ConstantIndexOp::create(b, loc, numChunks);
-    scf::ParallelOp::create(
-        b, loc, ValueRange{zero}, ValueRange{count}, ValueRange{oneIndex},
-        [&](OpBuilder &nested, Location, ValueRange ivs) {
-          auto field = [&](int64_t column) -> Value {
-            Value col = arith::ConstantIndexOp::create(nested, loc, column);
-            return memref::LoadOp::create(nested, loc, chunkTable,
-                                          ValueRange{ivs.front(), col});
-          };
-          Value cls = field(0), position = field(1), offset = field(2),
-                size = field(3);
-          auto emitCall = [&](OpBuilder &inner, unsigned c) {
-            auto type = cast<MemRefType>(classes[c].code.bufferType);
-            unsigned tableIndex =
-                abi.getTablePosition(classes[c].params.front()).first;
-            SmallVector<Value> args =
-                loadBuffers(inner, entry->getArgument(tableIndex), position,
-                            type, offset, size);
-            args.append(classScalars[c]);
-            func::CallOp::create(inner, loc, callees[c], args);
-          };
-          if (flatClasses.size() == 1) {
-            emitCall(nested, flatClasses.front());
-            return;
-          }
-          SmallVector<int64_t> cases(flatClasses.begin(), flatClasses.end());
-          auto dispatch = scf::IndexSwitchOp::create(
-              nested, loc, TypeRange{}, cls, cases, cases.size());
-          OpBuilder::InsertionGuard switchGuard(nested);
-          nested.createBlock(&dispatch.getDefaultRegion());
-          scf::YieldOp::create(nested, loc);
-          for (auto [region, c] :
-               llvm::zip(dispatch.getCaseRegions(), flatClasses)) {
-            nested.createBlock(&region);
-            emitCall(nested, c);
-            scf::YieldOp::create(nested, loc);
-          }
-        });
+    if (numReductionChunks > 0)
+      emitPhase(numReductionChunks, reductionClasses,
+                [&](OpBuilder &nested, unsigned c, FieldFn field) {
+                  SmallVector<Value> args = chunkBuffers(nested, c, field);
+                  args.append(classScalars[c]);
+                  if (classes[c].code.centralize)
+                    args.push_back(rowSumsSlice(nested, c, field));
+                  if (spec.perTensorNorms)
+                    args.push_back(
+                        scratchSlice(nested, c, field(kPartialSlot),
+                                     nested.getIndexAttr(spec.numNorms)));
+                  func::CallOp::create(nested, loc, reduceFns[c], args);
+                });
+
+    // Phase 2: updates.
+    emitPhase(numChunks, allClasses,
+              [&](OpBuilder &nested, unsigned c, FieldFn field) {
+                SmallVector<Value> args = chunkBuffers(nested, c, field);
+                args.append(classScalars[c]);
+                if (!needsReduction(classes[c])) {
+                  func::CallOp::create(nested, loc, updateFns[c], args);
+                  return;
+                }
+                if (classes[c].code.centralize)
+                  args.push_back(rowSumsSlice(nested, c, field));
+                if (spec.perTensorNorms)
+                  llvm::append_range(args, tensorNormSums(nested, c, field));
+                func::CallOp::create(nested, loc, updateFns[c], args);
+              });
     func::ReturnOp::create(b, loc);
     return success();
   }
@@ -607,8 +862,9 @@ private:
       Value lr = getLr(param.group);
       SmallVector<Value> scalars =
           buildScalars(b, loc, param, reader, lossScale, lr, updateCount);
-      if (failed(buildParamUpdate(b, loc, param, paramMemRef, indicesMemRef,
-                                  gradMemRef, stateMemRefs, scalars)))
+      if (failed(buildParamUpdate(b, loc, param, Phase::Whole, paramMemRef,
+                                  indicesMemRef, gradMemRef, stateMemRefs,
+                                  scalars)))
         return failure();
     }
     func::ReturnOp::create(b, loc);
@@ -621,7 +877,7 @@ private:
   bool constantHyperParams;
   bool shareUpdateFunctions;
   int64_t chunkSize;
-  SmallVector<std::pair<UpdateClass, func::FuncOp>> updateFunctions;
+  SmallVector<std::tuple<UpdateClass, Phase, func::FuncOp>> updateFunctions;
 };
 
 struct ResolveOptimizerPass

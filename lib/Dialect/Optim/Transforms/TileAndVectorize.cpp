@@ -7,8 +7,10 @@
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Dialect/Vector/Transforms/LoweringPatterns.h"
+#include "mlir/Dialect/Vector/Transforms/VectorRewritePatterns.h"
 #include "mlir/IR/PatternMatch.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
+#include "mlir/Transforms/LoopInvariantCodeMotionUtils.h"
 
 namespace mlir::optim {
 #define GEN_PASS_DEF_OPTIMTILEANDVECTORIZE
@@ -29,13 +31,64 @@ static bool isContiguous(linalg::GenericOp op) {
                       [](AffineMap map) { return map.isIdentity(); });
 }
 
-/// An elementwise generic that this pass handles: static shapes, or a flat
-/// range of any length (the shared update functions).
+/// True if every operand reads elements of the iteration space in order,
+/// possibly broadcast along some dimensions (a row's sum read by every
+/// element of the row), and every output is written in iteration order: no
+/// transposed (gathering) reads.
+static bool isBroadcastElementwise(linalg::GenericOp op) {
+  for (OpOperand &operand : op->getOpOperands()) {
+    AffineMap map = op.getMatchingIndexingMap(&operand);
+    if (op.isDpsInit(&operand)) {
+      if (!map.isIdentity())
+        return false;
+      continue;
+    }
+    if (!map.isProjectedPermutation())
+      return false;
+    int64_t previous = -1;
+    for (AffineExpr result : map.getResults()) {
+      int64_t position = cast<AffineDimExpr>(result).getPosition();
+      if (position <= previous)
+        return false;
+      previous = position;
+    }
+  }
+  return true;
+}
+
+/// An elementwise generic that this pass handles: static shapes, or
+/// dynamic shapes read in order or with broadcasts (the shared update
+/// functions over chunks).
 static bool isCandidate(linalg::GenericOp op) {
   return op.hasPureTensorSemantics() && op.getNumLoops() >= 1 &&
          op.getNumParallelLoops() == op.getNumLoops() &&
-         (!op.hasDynamicShape() || isContiguous(op)) &&
+         (!op.hasDynamicShape() || isContiguous(op) ||
+          isBroadcastElementwise(op)) &&
          !op->hasAttr(kVectorizeMarker);
+}
+
+/// A reduction this pass vectorizes: one reduction dimension, innermost,
+/// over operands read in iteration order, into outputs indexed by the outer
+/// (parallel) dimensions: per-row sums and per-chunk norms.
+static bool isReductionCandidate(linalg::GenericOp op) {
+  unsigned numLoops = op.getNumLoops();
+  if (!op.hasPureTensorSemantics() || numLoops < 1 ||
+      op.getNumReductionLoops() != 1 ||
+      op.getIteratorTypesArray().back() != utils::IteratorType::reduction ||
+      op->hasAttr(kVectorizeMarker))
+    return false;
+  for (OpOperand *input : op.getDpsInputOperands())
+    if (!op.getMatchingIndexingMap(input).isIdentity())
+      return false;
+  for (OpOperand &init : op.getDpsInitsMutable()) {
+    AffineMap map = op.getMatchingIndexingMap(&init);
+    if (map.getResults() != AffineMap::getMultiDimIdentityMap(
+                                numLoops, op.getContext())
+                                .getResults()
+                                .drop_back())
+      return false;
+  }
+  return true;
 }
 
 /// Reads an output's initial value through its output block argument when the
@@ -91,12 +144,17 @@ struct TileAndVectorizePass
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
-    SmallVector<linalg::GenericOp> candidates;
+    SmallVector<linalg::GenericOp> candidates, reductions;
     func.walk([&](linalg::GenericOp op) {
       if (isCandidate(op))
         candidates.push_back(op);
+      else if (isReductionCandidate(op))
+        reductions.push_back(op);
     });
     IRRewriter rewriter(func.getContext());
+    for (linalg::GenericOp op : reductions)
+      if (failed(tileReduction(rewriter, op)))
+        return signalPassFailure();
     for (linalg::GenericOp op : candidates)
       if (failed(tileAndPeel(rewriter, op)))
         return signalPassFailure();
@@ -106,12 +164,12 @@ struct TileAndVectorizePass
     if (failed(applyPatternsGreedily(func, getCanonicalizationPatterns())))
       return signalPassFailure();
 
-    SmallVector<linalg::GenericOp> marked;
-    func.walk([&](linalg::GenericOp op) {
+    SmallVector<linalg::LinalgOp> marked;
+    func.walk([&](linalg::LinalgOp op) {
       if (op->hasAttr(kVectorizeMarker))
         marked.push_back(op);
     });
-    for (linalg::GenericOp op : marked) {
+    for (linalg::LinalgOp op : marked) {
       op->removeAttr(kVectorizeMarker);
       if (op.hasDynamicShape())
         continue; // the peeled remainder stays scalar
@@ -125,7 +183,23 @@ struct TileAndVectorizePass
     RewritePatternSet cleanup(func.getContext());
     vector::populateVectorTransferPermutationMapLoweringPatterns(cleanup);
     tensor::populateFoldTensorSubsetIntoVectorTransferPatterns(cleanup);
+    // Row-at-a-time reductions give 1xN vectors: drop the unit dimension,
+    // and turn the final merge into 1-D horizontal reductions.
+    vector::populateCastAwayVectorLeadingOneDimPatterns(cleanup);
+    vector::populateVectorMultiReductionLoweringPatterns(
+        cleanup, vector::VectorMultiReductionLowering::InnerReduction);
     if (failed(applyPatternsGreedily(func, std::move(cleanup))))
+      return signalPassFailure();
+
+    // The partial accumulators of vectorized reductions are read and
+    // written back whole on every iteration: carry them as vectors through
+    // the loop instead (upstream's subset hoisting), so that after
+    // forwarding nothing of them is left in memory.
+    SmallVector<scf::ForOp> loops;
+    func.walk([&](scf::ForOp loop) { loops.push_back(loop); });
+    for (scf::ForOp loop : loops)
+      (void)hoistLoopInvariantSubsets(rewriter, loop);
+    if (failed(applyPatternsGreedily(func, getCanonicalizationPatterns())))
       return signalPassFailure();
   }
 
@@ -155,9 +229,10 @@ struct TileAndVectorizePass
     }
     if (current.hasDynamicShape()) {
       // A function the caller already runs on chunks in parallel needs no
-      // threads of its own.
+      // threads of its own; nor does a chunk of rows (broadcast row values).
       auto func = current->getParentOfType<func::FuncOp>();
-      if (func && func->hasAttr(kSequentialAttr))
+      if ((func && func->hasAttr(kSequentialAttr)) ||
+          current.getNumLoops() > 1)
         return tileInnerAndPeel(rewriter,
                                 cast<TilingInterface>(current.getOperation()));
       return splitByRuntimeSize(rewriter, current);
@@ -182,6 +257,52 @@ struct TileAndVectorizePass
       return success();
     }
     return tileInnerAndPeel(rewriter, tilingInterface);
+  }
+
+  /// A reduction over the innermost dimension: one row at a time (outer
+  /// dimensions tiled by 1), then the reduction split into `lanes` partial
+  /// accumulators (upstream's partial-reduction tiling) carried through a
+  /// loop whose main part is peeled off and vectorized; the partials are
+  /// merged by one vector reduction at the end. The accumulators have a
+  /// static size (stack memory, then registers), and the sums are
+  /// vectorized without reassociating the loop in LLVM.
+  LogicalResult tileReduction(RewriterBase &rewriter, linalg::GenericOp op) {
+    unsigned numLoops = op.getNumLoops();
+    int64_t lanes = getLanes(op);
+    TilingInterface current = cast<TilingInterface>(op.getOperation());
+    if (numLoops > 1) {
+      SmallVector<OpFoldResult> sizes(numLoops, rewriter.getIndexAttr(1));
+      sizes.back() = rewriter.getIndexAttr(0);
+      scf::SCFTilingOptions options;
+      options.setTileSizes(sizes);
+      rewriter.setInsertionPoint(current);
+      FailureOr<scf::SCFTilingResult> rows =
+          scf::tileUsingSCF(rewriter, current, options);
+      if (failed(rows))
+        return op->emitError("could not tile a reduction by rows");
+      rewriter.replaceOp(current, rows->replacements);
+      current = cast<TilingInterface>(rows->tiledOps.front());
+    }
+    SmallVector<OpFoldResult> sizes(numLoops, rewriter.getIndexAttr(0));
+    sizes.back() = rewriter.getIndexAttr(lanes);
+    rewriter.setInsertionPoint(current);
+    FailureOr<scf::SCFTilingResult> split = scf::tileReductionUsingScf(
+        rewriter, cast<PartialReductionOpInterface>(current.getOperation()),
+        sizes);
+    if (failed(split))
+      return current->emitError("could not split a reduction into lanes");
+    rewriter.replaceOp(current, split->replacements);
+    for (Operation *tiled : split->tiledOps)
+      tiled->setAttr(kVectorizeMarker, rewriter.getUnitAttr());
+    for (Operation *merge : split->mergeOps)
+      if (isa<linalg::LinalgOp>(merge))
+        merge->setAttr(kVectorizeMarker, rewriter.getUnitAttr());
+    if (!split->loops.empty())
+      if (auto loop = dyn_cast<scf::ForOp>(split->loops.back().getOperation())) {
+        scf::ForOp remainder;
+        (void)scf::peelForLoopAndSimplifyBounds(rewriter, loop, remainder);
+      }
+    return success();
   }
 
   /// Elements per vector-loop iteration for `op`'s element type.

@@ -1,13 +1,16 @@
-// RUN: optim-opt %s --optim-resolve-optimizer="chunk-size=16" --canonicalize | FileCheck %s
+// RUN: optim-opt %s --optim-resolve-optimizer="chunk-size=16" --canonicalize --mlir-print-elementsattrs-with-hex-if-larger=-1 | FileCheck %s
 // RUN: optim-opt %s --optim-resolve-optimizer="chunk-size=16" --canonicalize --split-input-file | FileCheck %s --check-prefix=LAMB
 
 // The default step takes its buffers through one table per element type
-// (StepABI.h) and calls one shared update function per class of parameters
-// (update code, group, decay). Parameters that need no per-tensor reduction
-// are processed by ONE parallel loop over chunks of at most 16 elements of
-// all of them (a constant table of class, position, offset, size rows),
-// whatever their number and shapes; the centralized parameter keeps its
-// shape and is called on its own.
+// (StepABI.h) and runs as multi-tensor phases over ONE constant chunk table
+// (class, position, offset, size, cols, row slot, partial slot, first
+// partial, partials), whatever the number and shapes of the parameters:
+// 1. the reduction phase, one parallel loop over the chunks of classes that
+//    need a reduction (here the centralized w1, cut into chunks of whole
+//    rows: 1 row of 16), writing row sums into the scratch table;
+// 2. the update phase, one parallel loop over every chunk, dispatched on the
+//    class; the centralized chunks read their rows' sums back.
+// Every shared function takes dynamic sizes: w1 is viewed as (rows, cols).
 optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.1 weight_decay 0.01 {
   optim.group grad_centralization {
     optim.param "w1" : tensor<8x16xf32>
@@ -22,34 +25,47 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.
 
 // CHECK-LABEL: func.func @opt_step(
 // CHECK-SAME: %[[F32:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[F64:[a-z0-9]+]]: memref<?xmemref<?xf64>>, %[[TABLE:[a-z0-9]+]]: memref<7xf32>, %{{.*}}: i64)
-// w1: entries 0, 1, 2 of the f32 table, viewed with its shape again.
-// CHECK:      %[[P:.*]] = memref.load %[[F32]][%c0]
-// CHECK:      memref.reinterpret_cast %[[P]] to offset: [0], sizes: [8, 16], strides: [16, 1]
-// CHECK:      call @[[CENTRAL:opt_update_[0-9]+]](
-// Everything else: one parallel loop over 7 chunks (15 | 16+16+5 | 1 of f32,
-// 16+12 of f64), dispatched on the class.
-// CHECK:      %[[CHUNKS:.*]] = memref.get_global @opt_chunks : memref<7x4xindex>
-// CHECK:      scf.parallel (%[[I:.*]]) = (%c0) to (%c7) step (%c1) {
-// CHECK:        %[[CLS:.*]] = memref.load %[[CHUNKS]][%[[I]], %c0]
+// CHECK:      %[[CHUNKS:.*]] = memref.get_global @opt_chunks : memref<15x9xindex>
+// CHECK:      %[[SCRATCH:.*]] = memref.get_global @opt_scratch_f32 : memref<8xf32>
+// Phase 1: the 8 row chunks of w1.
+// CHECK:      scf.parallel (%[[I:.*]]) = (%c0) to (%c8) step (%c1) {
 // CHECK:        %[[POS:.*]] = memref.load %[[CHUNKS]][%[[I]], %c1]
 // CHECK:        %[[OFF:.*]] = memref.load %[[CHUNKS]][%[[I]], %c2]
 // CHECK:        %[[LEN:.*]] = memref.load %[[CHUNKS]][%[[I]], %c3]
+// CHECK:        %[[COLS:.*]] = memref.load %[[CHUNKS]][%[[I]], %c4]
+// CHECK:        %[[BASE:.*]] = arith.muli %[[POS]], %c3
+// CHECK:        %[[ROWS:.*]] = arith.divui %[[LEN]], %[[COLS]]
+// CHECK:        %[[P:.*]] = memref.load %[[F32]][%[[BASE]]]
+// CHECK:        memref.reinterpret_cast %[[P]] to offset: [%[[OFF]]], sizes: [%[[ROWS]], %[[COLS]]], strides: [%[[COLS]], 1]
+// CHECK:        %[[SLOT:.*]] = memref.load %[[CHUNKS]][%[[I]], %c5]
+// CHECK:        memref.reinterpret_cast %[[SCRATCH]] to offset: [%[[SLOT]]]
+// CHECK:        func.call @[[REDUCE:opt_reduce_0]](
+// CHECK:      scf.parallel (%[[J:.*]]) = (%c0) to (%c15) step (%c1) {
+// CHECK:        %[[CLS:.*]] = memref.load %[[CHUNKS]][%[[J]], %c0]
 // CHECK:        scf.index_switch %[[CLS]]
+// CHECK:        case 0 {
+// CHECK:          func.call @[[CENTRAL:opt_update_0]](
 // CHECK:        case 1 {
-// CHECK:          %[[BASE:.*]] = arith.muli %[[POS]], %c3
-// CHECK:          %[[B:.*]] = memref.load %[[F32]][%[[BASE]]]
-// CHECK:          memref.reinterpret_cast %[[B]] to offset: [%[[OFF]]], sizes: [%[[LEN]]], strides: [1] : memref<?xf32> to memref<?xf32, strided<[1], offset: ?>>
-// CHECK:          func.call @[[FLAT:opt_update_[0-9]+]](
+// CHECK:          memref.reinterpret_cast %{{.*}} to offset: [%{{.*}}], sizes: [%{{.*}}], strides: [1] : memref<?xf32> to memref<?xf32, strided<[1], offset: ?>>
+// CHECK:          func.call @[[FLAT:opt_update_1]](
 // CHECK:        case 2 {
 // CHECK:          memref.load %[[F64]]
-// CHECK:          func.call @[[F64FN:opt_update_[0-9]+]](
+// CHECK:          func.call @[[F64FN:opt_update_2]](
 // CHECK-NOT:  scf.parallel
 // CHECK:      return
 
-// CHECK:      func.func private @[[CENTRAL]](%{{.*}}: memref<8x16xf32>, {{.*}} attributes {passthrough = ["noinline"]}
+// No static size in any shared function: the update and the reduction of
+// the centralized class take (rows, cols) chunks of any size.
+// CHECK:      func.func private @[[CENTRAL]](%{{.*}}: memref<?x?xf32, strided<[?, 1], offset: ?>>, {{.*}}, %[[SUMS:.*]]: memref<?xf32, strided<[1], offset: ?>>) attributes {optim.sequential, passthrough = ["noinline"]}
 // CHECK:        optim.decay_weight
-// CHECK:        optim.centralize
-// CHECK:        optim.momentum_update
+// CHECK:        %[[S:.*]] = bufferization.to_tensor %[[SUMS]]
+// CHECK:        optim.centralize %{{.*}} row_sums %[[S]] : tensor<?x?xf32>, tensor<?xf32>
+// CHECK:        optim.momentum_update {{.*}} : tensor<?x?xf32>
+// CHECK:      func.func private @[[REDUCE]](%{{.*}}: memref<?x?xf32, strided<[?, 1], offset: ?>>,
+// CHECK:        optim.decay_weight
+// CHECK:        %[[RS:.*]] = optim.row_sum %{{.*}} : tensor<?x?xf32> -> tensor<?xf32>
+// CHECK:        bufferization.materialize_in_destination %[[RS]]
+// CHECK-NOT:    optim.momentum_update
 // CHECK:      func.func private @[[FLAT]](%{{.*}}: memref<?xf32, strided<[1], offset: ?>>,
 // CHECK-SAME: attributes {optim.sequential, passthrough = ["noinline"]}
 // CHECK-NOT:    optim.centralize
@@ -57,22 +73,42 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.
 // CHECK:        optim.momentum_update {{.*}} : tensor<?xf32>
 // CHECK:      func.func private @[[F64FN]](%{{.*}}: memref<?xf64, strided<[1], offset: ?>>
 // CHECK-NOT:  func.func private
-// CHECK:      memref.global "private" constant @opt_chunks : memref<7x4xindex> = dense<{{\[}}[1, 1, 0, 15], [1, 2, 0, 16], [1, 2, 16, 16], [1, 2, 32, 5], [1, 3, 0, 1], [2, 0, 0, 16], [2, 0, 16, 12]]>
+// Rows of w1 first (8 chunks of 16 elements, row sums at slots 0..7), then
+// w2 | b1 (16+16+5) | s | w3 (16+12 of f64).
+// CHECK:      memref.global "private" constant @opt_chunks : memref<15x9xindex> = dense<{{\[}}[0, 0, 0, 16, 16, 0, 0, 0, 0], [0, 0, 16, 16, 16, 1, 0, 0, 0],
+// CHECK-SAME: [0, 0, 112, 16, 16, 7, 0, 0, 0], [1, 1, 0, 15, 1, 0, 0, 0, 0], [1, 2, 0, 16, 1, 0, 0, 0, 0], [1, 2, 16, 16, 1, 0, 0, 0, 0], [1, 2, 32, 5, 1, 0, 0, 0, 0], [1, 3, 0, 1, 1, 0, 0, 0, 0], [2, 0, 0, 16, 1, 0, 0, 0, 0], [2, 0, 16, 12, 1, 0, 0, 0, 0]]>
+// CHECK:      memref.global "private" @opt_scratch_f32 : memref<8xf32> = uninitialized
 // CHECK:      func.func @opt_lr(
 
 // -----
 
-// Lamb needs norms of whole tensors: no chunks, one call per parameter over
-// its whole flat buffer.
+// Lamb needs norms of whole tensors: the reduction phase writes three
+// partial sums of squares per chunk into the scratch table; in the update
+// phase each chunk adds up the partial sums of its tensor's chunks and
+// passes them to the (elementwise) update.
 optim.optimizer @lamb rule #optim.rule<lamb> learning_rate 0.1 {
   optim.param "w" : tensor<40xf32>
   optim.param "b" : tensor<3xf32>
 }
 // LAMB-LABEL: func.func @lamb_step(
-// LAMB-NOT:   scf.parallel
-// LAMB:       memref.reinterpret_cast %{{.*}} to offset: [0], sizes: [40], strides: [1]
-// LAMB:       call @[[F:lamb_update_0]](
-// LAMB:       memref.reinterpret_cast %{{.*}} to offset: [0], sizes: [3], strides: [1]
-// LAMB:       call @[[F]](
+// LAMB:       %[[CHUNKS:.*]] = memref.get_global @lamb_chunks : memref<4x9xindex>
+// LAMB:       %[[SCRATCH:.*]] = memref.get_global @lamb_scratch_f32 : memref<12xf32>
+// LAMB:       scf.parallel
+// LAMB:         %[[SLOT:.*]] = memref.load %[[CHUNKS]][%{{.*}}, %c6]
+// LAMB:         %[[PART:.*]] = memref.reinterpret_cast %[[SCRATCH]] to offset: [%[[SLOT]]], sizes: [3], strides: [1]
+// LAMB:         func.call @lamb_reduce_0({{.*}}, %[[PART]])
+// LAMB:       scf.parallel
+// LAMB:         %[[FIRST:.*]] = memref.load %[[CHUNKS]][%{{.*}}, %c7]
+// LAMB:         %[[COUNT:.*]] = memref.load %[[CHUNKS]][%{{.*}}, %c8]
+// LAMB:         %[[SUMS:.*]]:3 = scf.for %{{.*}} = %c0 to %[[COUNT]] step %c1 iter_args({{.*}}) -> (f32, f32, f32)
+// LAMB:         func.call @lamb_update_0({{.*}}, %[[SUMS]]#0, %[[SUMS]]#1, %[[SUMS]]#2)
 // LAMB-NOT:   scf.parallel
 // LAMB:       return
+// LAMB:       func.func private @lamb_update_0(
+// LAMB:         %[[N:.*]] = tensor.from_elements
+// LAMB:         optim.lamb_update {{.*}} norms %[[N]] : tensor<?xf32>, tensor<3xf32>
+// LAMB:       func.func private @lamb_reduce_0(
+// LAMB:         %[[R:.*]] = optim.lamb_norms {{.*}} : tensor<?xf32> -> tensor<3xf32>
+// LAMB:         bufferization.materialize_in_destination %[[R]]
+// w: 3 chunks, partial sums at 0, 3, 6; b: 1 chunk, at 9.
+// LAMB:       memref.global "private" constant @lamb_chunks : memref<4x9xindex> = dense<{{\[}}[0, 0, 0, 16, 1, 0, 0, 0, 3], [0, 0, 16, 16, 1, 0, 3, 0, 3], [0, 0, 32, 8, 1, 0, 6, 0, 3], [0, 1, 0, 3, 1, 0, 9, 9, 1]]>

@@ -58,27 +58,105 @@ func.func @small(%p: tensor<64xf32>, %g: tensor<64xf32>) -> tensor<64xf32> {
 #map = affine_map<(d0, d1) -> (d0, d1)>
 #row = affine_map<(d0, d1) -> (d0)>
 
-// Not candidates, left alone: dynamic shapes that are not one flat range
-// (no masked vectors) and reductions.
-func.func @not_candidates(%a: tensor<4x?xf32>, %b: tensor<4x?xf32>, %r: tensor<4xf32>, %s: tensor<4xf32>) -> (tensor<4x?xf32>, tensor<4xf32>) {
-  %0 = linalg.generic {indexing_maps = [#map, #row, #map], iterator_types = ["parallel", "parallel"]} ins(%a, %r : tensor<4x?xf32>, tensor<4xf32>) outs(%b : tensor<4x?xf32>) {
+// A chunk of rows (rows x cols of run-time size) with a value broadcast
+// along each row (centralization's apply): one row at a time, vector tiles
+// along the row, the remainder peeled; no threads, no masks.
+func.func @rows(%a: tensor<?x?xf32>, %b: tensor<?x?xf32>, %r: tensor<?xf32>) -> tensor<?x?xf32> {
+  %0 = linalg.generic {indexing_maps = [#map, #row, #map], iterator_types = ["parallel", "parallel"]} ins(%a, %r : tensor<?x?xf32>, tensor<?xf32>) outs(%b : tensor<?x?xf32>) {
   ^bb0(%x: f32, %z: f32, %y: f32):
     %1 = arith.subf %x, %z : f32
     linalg.yield %1 : f32
-  } -> tensor<4x?xf32>
-  %2 = linalg.generic {indexing_maps = [#map, #row], iterator_types = ["parallel", "reduction"]} ins(%a : tensor<4x?xf32>) outs(%s : tensor<4xf32>) {
+  } -> tensor<?x?xf32>
+  return %0 : tensor<?x?xf32>
+}
+
+// CHECK-LABEL: func.func @rows(
+// CHECK-NOT:  scf.forall
+// CHECK:      scf.for {{.*}} step %c1
+// CHECK:        scf.for {{.*}} step %c16
+// CHECK:          vector.transfer_read {{.*}} vector<16xf32>
+// CHECK:          vector.broadcast {{.*}} to vector<16xf32>
+// CHECK:          arith.subf {{.*}} : vector<16xf32>
+// CHECK:        scf.for
+// CHECK:          linalg.generic
+// CHECK-NOT:  vector.mask
+
+// -----
+
+#map = affine_map<(d0, d1) -> (d0, d1)>
+#row = affine_map<(d0, d1) -> (d0)>
+
+// Row sums of run-time size: per row, 16 partial sums carried as a vector
+// through the main loop (no memory), the peeled remainder, then one
+// horizontal reduction.
+func.func @row_sums(%a: tensor<?x?xf32>, %s: tensor<?xf32>) -> tensor<?xf32> attributes {optim.sequential} {
+  %0 = linalg.generic {indexing_maps = [#map, #row], iterator_types = ["parallel", "reduction"]} ins(%a : tensor<?x?xf32>) outs(%s : tensor<?xf32>) {
+  ^bb0(%x: f32, %y: f32):
+    %1 = arith.addf %x, %y : f32
+    linalg.yield %1 : f32
+  } -> tensor<?xf32>
+  return %0 : tensor<?xf32>
+}
+
+// CHECK-LABEL: func.func @row_sums(
+// CHECK:      scf.for {{.*}} step %c1
+// CHECK:        %[[ACC:.*]] = scf.for {{.*}} step %c16 iter_args(%{{.*}} = %{{.*}}) -> (vector<16xf32>)
+// CHECK:          vector.transfer_read {{.*}} vector<16xf32>
+// CHECK:          arith.addf {{.*}} : vector<16xf32>
+// CHECK:          scf.yield {{.*}} : vector<16xf32>
+// CHECK:        scf.for
+// CHECK:          linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]
+// CHECK:        vector.reduction <add>
+
+// -----
+
+#map = affine_map<(d0) -> (d0)>
+#scalar = affine_map<(d0) -> ()>
+
+// Two sums of squares over a range of run-time size (the partial norms of
+// Lamb/LARS over a chunk): vector accumulators, one per sum.
+func.func @norms(%a: tensor<?xf32>, %b: tensor<?xf32>, %s: tensor<f32>, %t: tensor<f32>) -> (tensor<f32>, tensor<f32>) attributes {optim.sequential} {
+  %0:2 = linalg.generic {indexing_maps = [#map, #map, #scalar, #scalar], iterator_types = ["reduction"]} ins(%a, %b : tensor<?xf32>, tensor<?xf32>) outs(%s, %t : tensor<f32>, tensor<f32>) {
+  ^bb0(%x: f32, %y: f32, %u: f32, %v: f32):
+    %1 = arith.mulf %x, %x : f32
+    %2 = arith.addf %u, %1 : f32
+    %3 = arith.mulf %y, %y : f32
+    %4 = arith.addf %v, %3 : f32
+    linalg.yield %2, %4 : f32, f32
+  } -> (tensor<f32>, tensor<f32>)
+  return %0#0, %0#1 : tensor<f32>, tensor<f32>
+}
+
+// CHECK-LABEL: func.func @norms(
+// CHECK:      scf.for {{.*}} step %c16 iter_args({{.*}}) -> (vector<16xf32>, vector<16xf32>)
+// CHECK-COUNT-2: vector.reduction <add>
+
+// -----
+
+#map = affine_map<(d0, d1) -> (d0, d1)>
+#t = affine_map<(d0, d1) -> (d1, d0)>
+#col = affine_map<(d0, d1) -> (d1)>
+
+// Not candidates, left alone: a transposed read of run-time size (no
+// masked vectors), a reduction over the outer dimension.
+func.func @not_candidates(%a: tensor<?x?xf32>, %b: tensor<?x?xf32>, %s: tensor<?xf32>) -> (tensor<?x?xf32>, tensor<?xf32>) {
+  %0 = linalg.generic {indexing_maps = [#t, #map], iterator_types = ["parallel", "parallel"]} ins(%a : tensor<?x?xf32>) outs(%b : tensor<?x?xf32>) {
+  ^bb0(%x: f32, %y: f32):
+    linalg.yield %x : f32
+  } -> tensor<?x?xf32>
+  %2 = linalg.generic {indexing_maps = [#map, #col], iterator_types = ["reduction", "parallel"]} ins(%a : tensor<?x?xf32>) outs(%s : tensor<?xf32>) {
   ^bb0(%x: f32, %y: f32):
     %3 = arith.addf %x, %y : f32
     linalg.yield %3 : f32
-  } -> tensor<4xf32>
-  return %0, %2 : tensor<4x?xf32>, tensor<4xf32>
+  } -> tensor<?xf32>
+  return %0, %2 : tensor<?x?xf32>, tensor<?xf32>
 }
 
 // CHECK-LABEL: func.func @not_candidates(
 // CHECK-NOT:  scf.for
 // CHECK-NOT:  vector.
 // CHECK:      linalg.generic {{.*}} iterator_types = ["parallel", "parallel"]
-// CHECK:      linalg.generic {{.*}} iterator_types = ["parallel", "reduction"]
+// CHECK:      linalg.generic {{.*}} iterator_types = ["reduction", "parallel"]
 
 // -----
 

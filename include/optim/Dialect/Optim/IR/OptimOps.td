@@ -11,6 +11,8 @@ include "mlir/IR/RegionKindInterface.td"
 include "mlir/Interfaces/SideEffectInterfaces.td"
 
 def Optim_FloatTensor : RankedTensorOf<[AnyFloat]>;
+// Sums computed in a reduction phase: 1-D, in the compute type.
+def Optim_ReductionTensor : 1DTensorOf<[F32, F64]>;
 def Optim_LearningRateAttr : Attr<Or<[
     CPred<"::llvm::isa<::mlir::FloatAttr>($_self)">,
     CPred<"::llvm::isa<::mlir::DenseFPElementsAttr>($_self)">,
@@ -203,19 +205,49 @@ def Optim_CentralizeOp : Optim_Op<"centralize", [Pure,
     other axes; any other tensor passes unchanged (and the op folds away
     when the static shape says so).
 
+    With `row_sums` (the sums of each slice along the first axis, from
+    `optim.row_sum`, computed in an earlier phase of the step), the op
+    always applies and only subtracts `row_sums[i] / (elements of a
+    slice)`: the multi-tensor step computes the sums of a chunk of rows in
+    its reduction phase and applies them in its update phase, on a view of
+    the parameter as (rows, cols).
+
     ```mlir
     %0 = optim.centralize %g : tensor<8x16x3x3xf32>
+    %1 = optim.centralize %h row_sums %s : tensor<?x?xf32>, tensor<?xf32>
     ```
   }];
-  let arguments = (ins Optim_FloatTensor:$grad);
+  let arguments = (ins Optim_FloatTensor:$grad,
+                       Optional<Optim_ReductionTensor>:$row_sums);
   let results = (outs Optim_FloatTensor:$result);
-  let assemblyFormat = "$grad attr-dict `:` type($grad)";
+  let assemblyFormat = [{
+    $grad (`row_sums` $row_sums^)? attr-dict `:` type($grad)
+    (`,` type($row_sums)^)?
+  }];
   let hasFolder = 1;
+  let hasVerifier = 1;
   let extraClassDeclaration = [{
     /// True if centralization changes a tensor of this type (known
     /// statically; a dynamic second dimension counts as "may apply").
     static bool appliesTo(::mlir::RankedTensorType type);
   }];
+}
+
+def Optim_RowSumOp : Optim_Op<"row_sum", [Pure]> {
+  let summary = "sums of each slice along the first axis";
+  let description = [{
+    `result[i]` is the sum of `input[i, ...]` over all the other axes, in
+    the compute type (f32 for 16-bit inputs). The reduction half of
+    gradient centralization, as a phase of its own.
+
+    ```mlir
+    %s = optim.row_sum %g : tensor<?x?xf32> -> tensor<?xf32>
+    ```
+  }];
+  let arguments = (ins Optim_FloatTensor:$input);
+  let results = (outs Optim_ReductionTensor:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
 }
 
 def Optim_GlobalNormOp : Optim_Op<"global_norm", [Pure]> {
@@ -301,18 +333,40 @@ def Optim_UniqueOp : Optim_Op<"unique", [Pure]> {
 // all of the parameter's type. The operand order of scalars is the order of
 // the rule's entry in Rules.cpp.
 class Optim_UpdateOp<string mnemonic, string rule, dag scalars,
-                     string scalarFormat, dag options = (ins)>
-    : Optim_Op<mnemonic, [Pure]> {
+                     string scalarFormat, dag options = (ins),
+                     dag norms = (ins), string normsFormat = "",
+                     string normsTypeFormat = "", list<Trait> traits = []>
+    : Optim_Op<mnemonic, !listconcat([Pure], traits)> {
   let summary = "the " # rule # " update rule";
   let arguments = !con((ins Optim_FloatTensor:$param, Optim_FloatTensor:$grad,
                             Variadic<Optim_FloatTensor>:$states),
-                       scalars, options);
+                       scalars, norms, options);
   let results = (outs Optim_FloatTensor:$new_param,
                       Variadic<Optim_FloatTensor>:$new_states);
   let assemblyFormat = "$param `,` $grad `,` `[` $states `]` " # scalarFormat #
-    [{ attr-dict `:`
+    normsFormat # [{ attr-dict `:`
        custom<UpdateTypes>(type($param), ref($states), type($grad),
                            type($states), type($new_param), type($new_states))
+    }] # normsTypeFormat;
+  let hasVerifier = 1;
+}
+
+// The per-tensor sums of squares a rule's trust ratio needs (Lamb, LARS),
+// over one chunk of a parameter: the reduction phase of the multi-tensor
+// step. Same operands as the rule's update op; the sums of every chunk of a
+// tensor add up to the tensor's, which the update op takes as `norms`.
+class Optim_NormsOp<string mnemonic, string rule, dag scalars,
+                    string scalarFormat, dag options = (ins)>
+    : Optim_Op<mnemonic, [Pure]> {
+  let summary = "the squared norms of the " # rule # " trust ratio";
+  let arguments = !con((ins Optim_FloatTensor:$param, Optim_FloatTensor:$grad,
+                            Variadic<Optim_FloatTensor>:$states),
+                       scalars, options);
+  let results = (outs Optim_ReductionTensor:$sums);
+  let assemblyFormat = "$param `,` $grad `,` `[` $states `]` " # scalarFormat #
+    [{ attr-dict `:`
+       custom<NormsTypes>(type($param), ref($states), type($grad),
+                          type($states)) `->` type($sums)
     }];
   let hasVerifier = 1;
 }
@@ -385,9 +439,15 @@ def Optim_AdamWeightDecayUpdateOp : Optim_UpdateOp<"adam_weight_decay_update",
   }];
 }
 
-def Optim_LambUpdateOp : Optim_UpdateOp<"lamb_update", "Lamb",
-    (ins F32:$lr, F32:$beta1, F32:$beta2, F32:$eps, F32:$weight_decay, I64:$step),
-    "`lr` $lr `beta1` $beta1 `beta2` $beta2 `eps` $eps `weight_decay` $weight_decay `step` $step"> {
+defvar LambScalars = (ins F32:$lr, F32:$beta1, F32:$beta2, F32:$eps,
+                          F32:$weight_decay, I64:$step);
+defvar LambScalarFormat = "`lr` $lr `beta1` $beta1 `beta2` $beta2 `eps` $eps "
+                          "`weight_decay` $weight_decay `step` $step";
+
+def Optim_LambUpdateOp : Optim_UpdateOp<"lamb_update", "Lamb", LambScalars,
+    LambScalarFormat, (ins),
+    (ins Optional<Optim_ReductionTensor>:$norms), " (`norms` $norms^)?",
+    " (`,` type($norms)^)?", [AttrSizedOperandSegments]> {
   let description = [{
     States `[moment1, moment2]`. With bias-corrected `m_hat = m / (1 - beta1^t)`
     and `v_hat = v / (1 - beta2^t)`, `u = m_hat / (sqrt(v_hat) + eps) + weight_decay * param`;
@@ -395,16 +455,40 @@ def Optim_LambUpdateOp : Optim_UpdateOp<"lamb_update", "Lamb",
     (1 when `|param|` or `|grad|` is 0), clipped to `[0, 10]`, and
     `param -= lr * ratio * u` (MindSpore's kernel).
 
+    Without `norms` the op reduces the whole `param` itself. With `norms`
+    (the squared norms `[|param|^2, |grad|^2, |m_hat / sqrt(v_hat + eps) +
+    weight_decay * param|^2]` of the whole tensor, summed from
+    `optim.lamb_norms` over its chunks) it is elementwise and may run on any
+    chunk of the tensor.
+
     ```mlir
     %p1, %m1, %v1 = optim.lamb_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd step %t : tensor<16xf32>
+    %p2, %m2, %v2 = optim.lamb_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd step %t norms %n : tensor<?xf32>, tensor<3xf32>
     ```
   }];
 }
 
-def Optim_LARSUpdateOp : Optim_UpdateOp<"lars_update", "LARS",
-    (ins F32:$lr, F32:$momentum, F32:$epsilon, F32:$coefficient, F32:$weight_decay),
-    "`lr` $lr `momentum` $momentum `epsilon` $epsilon `coefficient` $coefficient `weight_decay` $weight_decay",
-    (ins UnitAttr:$use_nesterov)> {
+def Optim_LambNormsOp : Optim_NormsOp<"lamb_norms", "Lamb", LambScalars,
+    LambScalarFormat> {
+  let description = [{
+    The three sums of squares `optim.lamb_update` needs as `norms`, over
+    the elements of its operands (a chunk of a tensor).
+
+    ```mlir
+    %n = optim.lamb_norms %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd step %t : tensor<?xf32> -> tensor<3xf32>
+    ```
+  }];
+}
+
+defvar LARSScalars = (ins F32:$lr, F32:$momentum, F32:$epsilon,
+                          F32:$coefficient, F32:$weight_decay);
+defvar LARSScalarFormat = "`lr` $lr `momentum` $momentum `epsilon` $epsilon "
+                          "`coefficient` $coefficient `weight_decay` $weight_decay";
+
+def Optim_LARSUpdateOp : Optim_UpdateOp<"lars_update", "LARS", LARSScalars,
+    LARSScalarFormat, (ins UnitAttr:$use_nesterov),
+    (ins Optional<Optim_ReductionTensor>:$norms), " (`norms` $norms^)?",
+    " (`,` type($norms)^)?", [AttrSizedOperandSegments]> {
   let description = [{
     State `[moments]`. LARS around Momentum: with `w = |param|` and
     `n = |grad|`, `ratio = coefficient * w / (n + weight_decay * w + epsilon)`
@@ -412,8 +496,22 @@ def Optim_LARSUpdateOp : Optim_UpdateOp<"lars_update", "LARS",
     `grad' = ratio * (grad + weight_decay * param)`, then the Momentum update
     with `grad'`.
 
+    With `norms` (`[w^2, n^2]` of the whole tensor, summed from
+    `optim.lars_norms` over its chunks) the op is elementwise.
+
     ```mlir
     %p1, %v1 = optim.lars_update %p, %g, [%v] lr %lr momentum %mu epsilon %e coefficient %c weight_decay %wd : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_LARSNormsOp : Optim_NormsOp<"lars_norms", "LARS", LARSScalars,
+    LARSScalarFormat, (ins UnitAttr:$use_nesterov)> {
+  let description = [{
+    The two sums of squares `optim.lars_update` needs as `norms`.
+
+    ```mlir
+    %n = optim.lars_norms %p, %g, [%v] lr %lr momentum %mu epsilon %e coefficient %c weight_decay %wd : tensor<?xf32> -> tensor<2xf32>
     ```
   }];
 }

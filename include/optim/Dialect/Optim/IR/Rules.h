@@ -84,6 +84,10 @@ struct RuleSpec {
   /// The update needs norms of whole tensors (trust ratios): a parameter
   /// cannot be split into independent chunks.
   bool perTensorNorms = false;
+  /// With perTensorNorms: the op computing the squared norms over one chunk
+  /// (its operands are the update op's) and how many it computes.
+  StringRef normsOpName = {};
+  unsigned numNorms = 0;
 
   /// Hyper-parameters that are operands of the update, in operand order
   /// (after `lr`, before `weight_decay` and `step`).

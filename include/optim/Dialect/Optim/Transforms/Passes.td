@@ -28,16 +28,34 @@ def OptimResolveOptimizer : Pass<"optim-resolve-optimizer", "::mlir::ModuleOp"> 
     ahead-of-time build with fixed values), which canonicalization may fold.
     The optimizer op is removed.
 
-    With `share-update-functions` (the default), the update of every
-    parameter is a call to a private `@name_update_<k>` function shared by
-    all parameters of its class; contiguous parameters are passed as flat
-    buffers of dynamic length (`memref<?xf32>`), so parameters of different
-    shapes share code. The buffers arrive through one table per element
-    type, and every parameter that needs no per-tensor reduction is
-    processed by ONE parallel loop over chunks of at most `chunk-size`
-    elements of all of them (a constant table of class, position, offset,
-    size rows): one parallel region per step, whatever the number of
-    tensors.
+    With `share-update-functions` (the default), the step is a multi-tensor
+    step whose code does not depend on any tensor's size. Parameters fall
+    into classes (update code, group, decay); each class has one private
+    `@name_update_<k>` function over a chunk of any length (a flat
+    `memref<?xT>`, or for centralized parameters a `memref<?x?xT>` of whole
+    rows, cols being the product of the other dimensions), and classes that
+    need a reduction (centralization's row sums, Lamb/LARS trust-ratio
+    norms) also a `@name_reduce_<k>` function. The buffers arrive through
+    one table per element type. Every parameter is cut into chunks of at
+    most `chunk-size` elements listed in one constant chunk table
+    (`@name_chunks`: class, position, offset, size, cols, row slot, partial
+    slot, first partial, partial count), and the step runs in phases, one
+    parallel loop each:
+
+    1. reduction (only when some class needs it): the reduce function of
+       each chunk of a reduction class writes the sums of its rows and its
+       partial squared norms into a scratch table (`@name_scratch_f32`,
+       `@name_scratch_f64`: module globals, nothing is allocated per step);
+    2. update: every chunk calls its class's update function; a chunk of a
+       reduction class passes its rows' sums and the sums of its tensor's
+       partial norms, added up in chunk order.
+
+    IR size and compile time depend on the number of classes only. The
+    phases are also the kernel launches of a GPU lowering, and the
+    mechanism a global reduction (global-norm clipping, the all-finite
+    check) uses: a reduction phase writing partial sums, read by the next.
+    The scratch table makes one step of a compiled module at a time safe
+    to run, not two concurrently.
   }];
   let options = [
     Option<"constantHyperParams", "constant-hyper-params", "bool", "false",
@@ -89,7 +107,16 @@ def OptimTileAndVectorize : Pass<"optim-tile-and-vectorize", "::mlir::func::Func
     A flat range of run-time length (a shared update function) gets the
     threaded version only when it is longer than `chunk-size`, chosen at run
     time; a function marked `optim.sequential` (called from the step's
-    parallel loop over chunks) gets no threads at all.
+    parallel loop over chunks) gets no threads at all. A chunk of rows of
+    run-time size whose other operands are broadcast along the rows (a
+    row's sum) is processed a row at a time, vectorized along the row.
+
+    Reductions over the innermost dimension (row sums, the partial norms of
+    a chunk) are split into `vector-bytes * unroll` bytes of partial
+    accumulators with upstream's partial-reduction tiling, the main loop is
+    peeled and vectorized, and the accumulators are carried through it as
+    vectors (upstream's loop subset hoisting), so that the sums run at
+    vector speed without heap memory.
 
     Upstream's masked vectorization of dynamic shapes emits masked loads
     and stores on every iteration, which is several times slower on AVX2
