@@ -32,3 +32,6 @@ config.substitutions.append(("%mlir_cmake_dir", config.mlir_cmake_dir))
 config.substitutions.append(("%clang", os.path.join(config.llvm_tools_dir, "clang")))
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.optim_tools_dir, append_path=True)
+# Compiled code cached on disk stays in the build tree.
+config.environment["OPTIM_MLIR_CACHE_DIR"] = os.path.join(
+    config.optim_obj_root, "test-cache")

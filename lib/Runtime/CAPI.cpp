@@ -1,6 +1,7 @@
 //===- CAPI.cpp - C API of the optim-mlir runtime -------------------------===//
 
 #include "optim/Runtime/optim-c.h"
+#include "optim/Runtime/BoundStep.h"
 #include "optim/Runtime/Runtime.h"
 
 #include <cstddef>
@@ -150,6 +151,96 @@ int optimStep(OptimOptimizer *o, void *const *params, void *const *grads,
                                  numParams * numStates)))
     return report(std::move(e), error);
   return 0;
+}
+
+} // extern "C"
+
+//===----------------------------------------------------------------------===//
+// Bound steps (BoundStep.h)
+//===----------------------------------------------------------------------===//
+
+struct OptimBoundStep {
+  BoundStep bound;
+};
+
+extern "C" {
+
+OptimBoundStep *optimBoundStepCreate(OptimOptimizer *o, char **error) {
+  if (!o) {
+    report(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "optimizer is null"),
+           error);
+    return nullptr;
+  }
+  return new OptimBoundStep{BoundStep(*o->optimizer)};
+}
+
+void optimBoundStepDestroy(OptimBoundStep *bound) { delete bound; }
+
+int optimBoundStepAllocateStates(OptimBoundStep *bound, char **error) {
+  if (llvm::Error e = bound->bound.allocateStates())
+    return report(std::move(e), error);
+  return 0;
+}
+
+void **optimBoundStepParams(OptimBoundStep *bound) {
+  return bound->bound.getParamTable();
+}
+void **optimBoundStepGrads(OptimBoundStep *bound) {
+  return bound->bound.getGradTable();
+}
+void **optimBoundStepStates(OptimBoundStep *bound) {
+  return bound->bound.getStateTable();
+}
+
+int optimBoundStepRun(OptimBoundStep *bound, char **error) {
+  if (llvm::Error e = bound->bound.step())
+    return report(std::move(e), error);
+  return 0;
+}
+
+int optimBoundStepRunCompiledOnly(OptimBoundStep *bound, char **error) {
+  if (llvm::Error e = bound->bound.stepCompiledOnly())
+    return report(std::move(e), error);
+  return 0;
+}
+
+} // extern "C"
+
+//===----------------------------------------------------------------------===//
+// Threads and caches (docs/Threads-and-caches.md)
+//===----------------------------------------------------------------------===//
+
+static_assert(static_cast<int>(CodeOrigin::Compiled) == OPTIM_CODE_COMPILED &&
+                  static_cast<int>(CodeOrigin::MemoryCache) ==
+                      OPTIM_CODE_MEMORY_CACHE &&
+                  static_cast<int>(CodeOrigin::DiskCache) ==
+                      OPTIM_CODE_DISK_CACHE,
+              "OptimCodeOrigin and CodeOrigin must agree");
+
+extern "C" {
+
+int optimSetNumThreads(OptimOptimizer *o, int numThreads, char **error) {
+  if (llvm::Error e = o->optimizer->setNumThreads(numThreads))
+    return report(std::move(e), error);
+  return 0;
+}
+
+int optimNumThreads(const OptimOptimizer *o) {
+  return o->optimizer->getNumThreads();
+}
+
+OptimCodeOrigin optimCodeOrigin(const OptimOptimizer *o) {
+  return static_cast<OptimCodeOrigin>(o->optimizer->getCodeOrigin());
+}
+
+void optimGetCacheStats(OptimCacheStats *stats) {
+  CacheStats counters = Optimizer::getCacheStats();
+  stats->compilations = counters.compilations;
+  stats->memoryHits = counters.memoryHits;
+  stats->diskHits = counters.diskHits;
+  stats->diskRejects = counters.diskRejects;
+  stats->diskWrites = counters.diskWrites;
 }
 
 } // extern "C"

@@ -6,30 +6,31 @@
 #include "optim/Dialect/Optim/Transforms/StepABI.h"
 #include "optim/Pipelines/Pipelines.h"
 
-#include "mlir/ExecutionEngine/ExecutionEngine.h"
-#include "mlir/ExecutionEngine/OptUtils.h"
+#include "DiskCache.h"
+#include "JIT.h"
+#include "Threads.h"
+
 #include "mlir/IR/Diagnostics.h"
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "llvm/ADT/APFloat.h"
-#include "llvm/ADT/Hashing.h"
 #include "llvm/ADT/StringMap.h"
-#include "llvm/ExecutionEngine/Orc/JITTargetMachineBuilder.h"
-#include "llvm/Support/TargetSelect.h"
+#include "llvm/Support/raw_ostream.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <mutex>
+#include <optional>
 
 using namespace optim::runtime;
 using llvm::Error;
 using llvm::Expected;
 using llvm::StringRef;
-
-#ifndef OPTIM_OMP_LIBRARY
-#define OPTIM_OMP_LIBRARY "libomp.so"
-#endif
 
 static Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
@@ -61,12 +62,39 @@ static Expected<DType> toDType(mlir::Type type) {
 }
 
 namespace {
+/// Everything the step's ABI says about an optimizer: the same for every
+/// optimizer compiled from the same source and options, so computed once
+/// and shared through the in-process cache.
+struct StepLayout {
+  std::vector<ParamInfo> params;
+  std::vector<std::string> stateNames;
+  /// [param][state] initial values; NaN marks "the group's learning rate".
+  std::vector<std::vector<double>> stateInit;
+  std::vector<float> initialTable;
+  std::vector<llvm::StringMap<unsigned>> slots;
+  unsigned numGroups = 0;
+  /// Whether the step takes one argument per buffer (sparse parameters, see
+  /// StepABI.h) rather than buffer tables.
+  bool perBuffer = false;
+  /// Buffer tables: words of each table, and per parameter its table and
+  /// its first entry's word offset.
+  std::vector<size_t> bufferTableWords;
+  std::vector<std::pair<unsigned, size_t>> entryOffsets;
+  /// Elements of all dense parameters, and the pipeline's chunk size: they
+  /// decide a step's threads.
+  int64_t denseElements = 0;
+  int64_t chunkSize = 0;
+};
+
 /// What compiling one (source, options) pair produces; shared by every
 /// Optimizer compiled from the same pair.
 struct CompiledModule {
-  std::unique_ptr<mlir::ExecutionEngine> engine;
-  void (*step)(void **) = nullptr;
-  void (*learningRates)(void **) = nullptr;
+  optim::runtime::detail::JITModule code;
+  StepLayout layout;
+  /// A step uses the module's scratch table (row sums, partial norms; see
+  /// docs/Step-structure.md): Optimizers sharing this module step one at a
+  /// time. Uncontended, the lock costs tens of nanoseconds a step.
+  mutable std::mutex stepMutex;
 };
 
 /// A ranked memref descriptor (StridedMemRefType) of any rank.
@@ -94,31 +122,19 @@ public:
 private:
   std::vector<int64_t> words;
 };
-
-std::mutex &getCacheMutex() {
-  static std::mutex mutex;
-  return mutex;
-}
-/// Compiled code lives as long as the process: it is never destroyed, so
-/// that no JIT'd code is torn down after LLVM's own globals at exit (an
-/// Optimizer released late by a garbage collector then stays safe).
-llvm::StringMap<std::shared_ptr<CompiledModule>> &getCache() {
-  static auto *cache = new llvm::StringMap<std::shared_ptr<CompiledModule>>();
-  return *cache;
-}
 } // namespace
 
 class Optimizer::Impl {
 public:
-  std::shared_ptr<CompiledModule> compiled;
-  std::vector<ParamInfo> params;
-  std::vector<std::string> stateNames;
-  /// [param][state] initial values; NaN marks "the group's learning rate".
-  std::vector<std::vector<double>> stateInit;
+  std::shared_ptr<const CompiledModule> compiled;
+  CodeOrigin origin = CodeOrigin::Compiled;
   std::vector<float> table;
-  std::vector<llvm::StringMap<unsigned>> slots;
-  unsigned numGroups = 0;
   int64_t globalStep = 0;
+  /// Optimizer::setNumThreads, and the pipeline's `num-threads` (0: none).
+  int numThreads = 0;
+  int defaultThreads = 0;
+
+  const StepLayout &layout() const { return compiled->layout; }
 
   // Packed arguments of the step (see StepABI.h): one buffer table per
   // element type, whose entries are 1-D memref descriptors (5 words:
@@ -129,22 +145,56 @@ public:
   std::vector<Descriptor> descriptors;
   std::vector<void *> descriptorPtrs;
   std::vector<void *> packedArgs;
-  /// Per parameter: its buffer table and its first entry's word offset.
-  std::vector<std::pair<unsigned, size_t>> entryOffsets;
 
   // With sparse parameters, the step takes one argument per buffer (see
   // StepABI.h): `descriptors` then holds, per parameter, the descriptors of
   // its parameter, gradient (dense) or indices and rows (sparse), and
   // states, from `firstDescriptor[p]` on, then the hyper-parameter table.
-  bool perBuffer = false;
   std::vector<unsigned> firstDescriptor;
   int64_t stepArg = 0;
-  std::vector<float> lrOut;
 
-  /// Appends the hyper-parameter table's descriptor to the buffer
-  /// descriptors and points the packed arguments at all of them, then at
-  /// the step counter (the trailing arguments of both step forms).
-  void finishPackedArgs() {
+  /// Builds this optimizer's argument buffers from the shared layout.
+  void bindArguments() {
+    const StepLayout &l = layout();
+    table = l.initialTable;
+    if (l.perBuffer) {
+      // One descriptor per buffer argument. Sparse indices and rows have a
+      // dynamic first dimension, set at each step.
+      for (const ParamInfo &info : l.params) {
+        firstDescriptor.push_back(descriptors.size());
+        descriptors.emplace_back(info.shape);
+        if (info.sparse) {
+          descriptors.emplace_back(std::vector<int64_t>{0});
+          std::vector<int64_t> rowsShape = info.shape;
+          rowsShape[0] = 0;
+          descriptors.emplace_back(rowsShape);
+        } else {
+          descriptors.emplace_back(info.shape);
+        }
+        for (size_t s = 0; s < l.stateNames.size(); ++s)
+          descriptors.emplace_back(info.shape);
+      }
+    } else {
+      // Buffer tables: entries (param, grad, states) per parameter.
+      unsigned entriesPerParam = 2 + l.stateNames.size();
+      for (size_t words : l.bufferTableWords)
+        bufferTables.emplace_back(words, 0);
+      for (size_t p = 0; p < l.params.size(); ++p) {
+        auto [tableIndex, first] = l.entryOffsets[p];
+        int64_t *entry = bufferTables[tableIndex].data() + first;
+        for (unsigned j = 0; j < entriesPerParam; ++j) {
+          entry[j * kEntryWords + 3] = l.params[p].numElements;
+          entry[j * kEntryWords + 4] = 1;
+        }
+      }
+      for (std::vector<int64_t> &entries : bufferTables) {
+        int64_t count = entries.size() / kEntryWords;
+        descriptors.emplace_back(llvm::ArrayRef<int64_t>(count));
+        descriptors.back().setData(entries.data());
+      }
+    }
+    // The hyper-parameter table, then the step counter: the trailing
+    // arguments of both step forms.
     int64_t tableSize = table.size();
     descriptors.emplace_back(llvm::ArrayRef<int64_t>(tableSize));
     descriptors.back().setData(table.data());
@@ -153,90 +203,163 @@ public:
     for (void *&ptr : descriptorPtrs)
       packedArgs.push_back(&ptr);
     packedArgs.push_back(&stepArg);
-    lrOut.assign(numGroups, 0.0f);
   }
 
   Expected<unsigned> findSlot(unsigned group, StringRef name) const {
-    if (group >= numGroups)
+    if (group >= layout().numGroups)
       return makeError("group " + llvm::Twine(group) + " out of range (" +
-                       llvm::Twine(numGroups) + " groups)");
-    auto it = slots[group].find(name);
-    if (it == slots[group].end())
+                       llvm::Twine(layout().numGroups) + " groups)");
+    auto it = layout().slots[group].find(name);
+    if (it == layout().slots[group].end())
       return makeError("unknown hyper-parameter '" + name + "'");
     return it->second;
+  }
+
+  /// Runs the compiled step on the packed arguments with the threads a step
+  /// of `elements` elements gets.
+  void runStep(int64_t elements) {
+    int requested = numThreads > 0 ? numThreads : defaultThreads;
+    detail::StepThreadScope threads(
+        detail::chooseStepThreads(elements, requested, layout().chunkSize));
+    stepArg = globalStep;
+    {
+      std::lock_guard<std::mutex> lock(compiled->stepMutex);
+      compiled->code.step(packedArgs.data());
+    }
+    ++globalStep;
   }
 };
 
 Optimizer::Optimizer(std::unique_ptr<Impl> impl) : impl(std::move(impl)) {}
 Optimizer::~Optimizer() = default;
 
-static void initializeLLVMOnce() {
-  static std::once_flag flag;
-  std::call_once(flag, [] {
-    llvm::InitializeNativeTarget();
-    llvm::InitializeNativeTargetAsmPrinter();
-  });
+//===----------------------------------------------------------------------===//
+// Compilation and caches
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// Compiled code lives as long as the process: it is never destroyed, so
+/// that no JIT'd code is torn down after LLVM's own globals at exit (an
+/// Optimizer released late by a garbage collector then stays safe).
+struct ModuleCache {
+  std::mutex mutex;
+  /// Keyed by the full canonical options and source (getMemoryCacheKey):
+  /// two different texts never share an entry.
+  llvm::StringMap<std::shared_ptr<const CompiledModule>> modules;
+  std::atomic<int64_t> compilations{0}, memoryHits{0}, diskHits{0},
+      diskRejects{0}, diskWrites{0};
+};
+
+ModuleCache &getModuleCache() {
+  static auto *cache = new ModuleCache();
+  return *cache;
 }
 
-/// Runs the CPU pipeline on `module` and JIT-compiles it.
-static Expected<std::shared_ptr<CompiledModule>>
-compileModule(mlir::ModuleOp module, StringRef symbol,
-              const CompileOptions &options,
-              std::string &diagnostics) {
-  std::unique_ptr<mlir::optim::CPUPipelineOptions> pipelineOptions =
-      mlir::optim::CPUPipelineOptions::createFromString(
-          options.pipelineOptions);
-  if (!pipelineOptions)
-    return makeError("invalid pipeline options '" + options.pipelineOptions +
-                     "'");
-  if (!pipelineOptions->shareUpdateFunctions)
+std::string getMemoryCacheKey(StringRef canonicalOptions, StringRef source) {
+  std::string key;
+  key.reserve(canonicalOptions.size() + 1 + source.size());
+  key += canonicalOptions;
+  key += '\0';
+  key += source;
+  return key;
+}
+} // namespace
+
+/// Parses the pipeline options and makes them canonical: `vector-bytes`
+/// follows the host unless given, `num-threads` moves to `defaultThreads`
+/// (the code is compiled for any thread count).
+static Expected<std::unique_ptr<mlir::optim::CPUPipelineOptions>>
+parsePipelineOptions(StringRef text, int &defaultThreads,
+                     std::string &canonical) {
+  std::unique_ptr<mlir::optim::CPUPipelineOptions> options =
+      mlir::optim::CPUPipelineOptions::createFromString(text);
+  if (!options)
+    return makeError("invalid pipeline options '" + text + "'");
+  if (!options->shareUpdateFunctions)
     return makeError("the runtime calls steps through buffer tables: "
                      "'share-update-functions=0' is for reading the IR only");
-  mlir::PassManager pm(module->getName());
-  mlir::optim::buildOptimCPUPipeline(pm, *pipelineOptions);
-  if (mlir::failed(pm.run(module)))
-    return makeError("lowering failed: " + diagnostics);
-
-  initializeLLVMOnce();
-  auto tmBuilder = llvm::orc::JITTargetMachineBuilder::detectHost();
-  if (!tmBuilder)
-    return tmBuilder.takeError();
-  tmBuilder->setCodeGenOptLevel(llvm::CodeGenOptLevel::Aggressive);
-  auto targetMachine = tmBuilder->createTargetMachine();
-  if (!targetMachine)
-    return targetMachine.takeError();
-  auto transformer = mlir::makeOptimizingTransformer(
-      /*optLevel=*/3, /*sizeLevel=*/0, targetMachine->get());
-
-  const char *ompOverride = std::getenv("OPTIM_OMP_LIBRARY");
-  StringRef ompLibrary = ompOverride ? ompOverride : OPTIM_OMP_LIBRARY;
-  llvm::SmallVector<StringRef> libs{ompLibrary};
-  mlir::ExecutionEngineOptions engineOptions;
-  engineOptions.transformer = transformer;
-  engineOptions.jitCodeGenOptLevel = llvm::CodeGenOptLevel::Aggressive;
-  engineOptions.sharedLibPaths = libs;
-  auto engine = mlir::ExecutionEngine::create(module, engineOptions,
-                                              std::move(*targetMachine));
-  if (!engine)
-    return engine.takeError();
-
-  auto compiled = std::make_shared<CompiledModule>();
-  compiled->engine = std::move(*engine);
-  auto step = compiled->engine->lookupPacked(
-      ("_mlir_ciface_" + symbol + "_step").str());
-  if (!step)
-    return step.takeError();
-  auto lr = compiled->engine->lookupPacked(
-      ("_mlir_ciface_" + symbol + "_lr").str());
-  if (!lr)
-    return lr.takeError();
-  compiled->step = *step;
-  compiled->learningRates = *lr;
-  return compiled;
+  if (!options->vectorBytes.hasValue())
+    options->vectorBytes = detail::getHostTarget().vectorBytes;
+  defaultThreads = static_cast<int>(options->numThreads);
+  options->numThreads = 0;
+  llvm::raw_string_ostream os(canonical);
+  options->print(os);
+  return options;
 }
 
-Expected<std::unique_ptr<Optimizer>>
-Optimizer::compile(StringRef source, const CompileOptions &options) {
+/// The layout of the step of `optimizerOp`.
+static Expected<StepLayout>
+buildStepLayout(mlir::optim::OptimizerOp optimizerOp, int64_t chunkSize) {
+  mlir::optim::StepABI abi = mlir::optim::StepABI::get(optimizerOp);
+  StepLayout layout;
+  layout.chunkSize = chunkSize;
+  for (const mlir::optim::ParamABI &param : abi.getParams()) {
+    ParamInfo info;
+    info.name = param.name;
+    info.shape.assign(param.type.getShape().begin(),
+                      param.type.getShape().end());
+    info.numElements = param.type.getNumElements();
+    auto dtype = toDType(param.type.getElementType());
+    if (!dtype)
+      return dtype.takeError();
+    info.dtype = *dtype;
+    info.group = param.group;
+    info.sparse = param.sparse;
+    if (param.sparse && info.shape.empty())
+      return makeError("sparse parameter '" + param.name +
+                       "' must have rank >= 1");
+    if (!info.sparse)
+      layout.denseElements += info.numElements;
+    layout.params.push_back(std::move(info));
+    std::vector<double> inits;
+    for (const mlir::optim::StateSpec *state : abi.getStates())
+      inits.push_back(state->initFrom == "learning_rate"
+                          ? std::nan("")
+                          : abi.getStateInitValue(*state, param.group));
+    layout.stateInit.push_back(std::move(inits));
+  }
+  for (const mlir::optim::StateSpec *state : abi.getStates())
+    layout.stateNames.push_back(state->name.str());
+  layout.numGroups = abi.getGroups().size();
+  llvm::SmallVector<float> table = abi.getInitialTable();
+  layout.initialTable.assign(table.begin(), table.end());
+  for (unsigned g = 0; g < layout.numGroups; ++g) {
+    llvm::StringMap<unsigned> slots;
+    slots["loss_scale"] = abi.getSlot(g, "loss_scale");
+    slots["weight_decay"] = abi.getSlot(g, "weight_decay");
+    if (abi.getGroups()[g].hasConstantLearningRate()) {
+      slots["learning_rate"] = abi.getSlot(g, "learning_rate");
+      slots["lr"] = abi.getSlot(g, "learning_rate");
+    }
+    for (const mlir::optim::HyperParamSpec *hyper :
+         abi.getSpec().getOperandHyperParams())
+      slots[hyper->name] = abi.getSlot(g, hyper->name);
+    layout.slots.push_back(std::move(slots));
+  }
+
+  layout.perBuffer = abi.hasSparseParams();
+  if (layout.perBuffer)
+    return layout;
+  unsigned entriesPerParam = 2 + layout.stateNames.size();
+  layout.bufferTableWords.assign(abi.getTableElementTypes().size(), 0);
+  for (unsigned p = 0; p < layout.params.size(); ++p) {
+    auto [tableIndex, position] = abi.getTablePosition(p);
+    size_t first =
+        size_t(position) * entriesPerParam * Optimizer::Impl::kEntryWords;
+    size_t &words = layout.bufferTableWords[tableIndex];
+    words =
+        std::max(words, first + entriesPerParam * Optimizer::Impl::kEntryWords);
+    layout.entryOffsets.push_back({tableIndex, first});
+  }
+  return layout;
+}
+
+/// Lowers `source` and makes host code of it: from the disk cache when it
+/// holds this (source, options, host, compiler), else by compiling (and
+/// storing the result there).
+static Expected<std::shared_ptr<const CompiledModule>>
+compileModule(StringRef source, mlir::optim::CPUPipelineOptions &options,
+              StringRef canonicalOptions, CodeOrigin &origin) {
   mlir::DialectRegistry registry;
   mlir::optim::registerOptimDialects(registry);
   mlir::MLIRContext context(registry);
@@ -259,128 +382,139 @@ Optimizer::compile(StringRef source, const CompileOptions &options) {
     return makeError("expected exactly one 'optim.optimizer', found " +
                      llvm::Twine(optimizers.size()));
   mlir::optim::OptimizerOp optimizerOp = optimizers.front();
-  mlir::optim::StepABI abi = mlir::optim::StepABI::get(optimizerOp);
+  std::string symbol = optimizerOp.getSymName().str();
+  auto compiled = std::make_shared<CompiledModule>();
+  auto layout = buildStepLayout(optimizerOp, options.chunkSize);
+  if (!layout)
+    return layout.takeError();
+  compiled->layout = std::move(*layout);
 
-  auto impl = std::make_unique<Impl>();
-  for (const mlir::optim::ParamABI &param : abi.getParams()) {
-    ParamInfo info;
-    info.name = param.name;
-    info.shape.assign(param.type.getShape().begin(),
-                      param.type.getShape().end());
-    info.numElements = param.type.getNumElements();
-    auto dtype = toDType(param.type.getElementType());
-    if (!dtype)
-      return dtype.takeError();
-    info.dtype = *dtype;
-    info.group = param.group;
-    info.sparse = param.sparse;
-    if (param.sparse && info.shape.empty())
-      return makeError("sparse parameter '" + param.name +
-                       "' must have rank >= 1");
-    impl->params.push_back(std::move(info));
-    std::vector<double> inits;
-    for (const mlir::optim::StateSpec *state : abi.getStates())
-      inits.push_back(state->initFrom == "learning_rate"
-                          ? std::nan("")
-                          : abi.getStateInitValue(*state, param.group));
-    impl->stateInit.push_back(std::move(inits));
-  }
-  for (const mlir::optim::StateSpec *state : abi.getStates())
-    impl->stateNames.push_back(state->name.str());
-  impl->numGroups = abi.getGroups().size();
-  llvm::SmallVector<float> table = abi.getInitialTable();
-  impl->table.assign(table.begin(), table.end());
-  for (unsigned g = 0; g < impl->numGroups; ++g) {
-    llvm::StringMap<unsigned> slots;
-    slots["loss_scale"] = abi.getSlot(g, "loss_scale");
-    slots["weight_decay"] = abi.getSlot(g, "weight_decay");
-    if (abi.getGroups()[g].hasConstantLearningRate()) {
-      slots["learning_rate"] = abi.getSlot(g, "learning_rate");
-      slots["lr"] = abi.getSlot(g, "learning_rate");
+  ModuleCache &cache = getModuleCache();
+  std::optional<std::string> diskDirectory = detail::getDiskCacheDirectory();
+  std::string diskKey;
+  if (diskDirectory) {
+    const detail::HostTarget &host = detail::getHostTarget();
+    diskKey = detail::computeDiskCacheKey(source, canonicalOptions,
+                                          host.cpu + " " + host.features);
+    detail::DiskCacheLookup found =
+        detail::loadFromDiskCache(*diskDirectory, diskKey);
+    if (found.rejected)
+      ++cache.diskRejects;
+    if (found.object) {
+      auto code = detail::loadStepObject(*found.object, symbol);
+      if (code) {
+        ++cache.diskHits;
+        compiled->code = std::move(*code);
+        origin = CodeOrigin::DiskCache;
+        return compiled;
+      }
+      // An entry that passed its check but does not link (e.g. written by
+      // a runtime with another ABI under the same key): compile instead.
+      llvm::consumeError(code.takeError());
+      ++cache.diskRejects;
     }
-    for (const mlir::optim::HyperParamSpec *hyper :
-         abi.getSpec().getOperandHyperParams())
-      slots[hyper->name] = abi.getSlot(g, hyper->name);
-    impl->slots.push_back(std::move(slots));
   }
 
-  // Compile, or reuse what an identical (source, options) compiled to.
-  std::string key = (llvm::Twine(llvm::hash_value(source)) + "/" +
-                     llvm::Twine(llvm::hash_value(options.pipelineOptions)) +
-                     "/" + llvm::Twine(source.size()))
-                        .str();
+  mlir::PassManager pm(&context);
+  mlir::optim::buildOptimCPUPipeline(pm, options);
+  if (mlir::failed(pm.run(*module)))
+    return makeError("lowering failed: " + diagnostics);
+  auto code =
+      detail::compileStepModule(*module, symbol,
+                                /*keepObject=*/diskDirectory.has_value());
+  if (!code)
+    return code.takeError();
+  ++cache.compilations;
+  if (diskDirectory && !code->object.empty() &&
+      detail::storeInDiskCache(*diskDirectory, diskKey, code->object))
+    ++cache.diskWrites;
+  code->object.clear();
+  compiled->code = std::move(*code);
+  origin = CodeOrigin::Compiled;
+  return compiled;
+}
+
+Expected<std::unique_ptr<Optimizer>>
+Optimizer::compile(StringRef source, const CompileOptions &options) {
+  auto impl = std::make_unique<Impl>();
+  std::string canonicalOptions;
+  auto pipelineOptions = parsePipelineOptions(
+      options.pipelineOptions, impl->defaultThreads, canonicalOptions);
+  if (!pipelineOptions)
+    return pipelineOptions.takeError();
+
+  // Reuse what an identical (source, options) compiled to: a hit skips
+  // parsing, the ABI and code generation.
+  std::string key = getMemoryCacheKey(canonicalOptions, source);
+  ModuleCache &cache = getModuleCache();
   {
-    std::lock_guard<std::mutex> lock(getCacheMutex());
-    auto it = getCache().find(key);
-    if (it != getCache().end())
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    auto it = cache.modules.find(key);
+    if (it != cache.modules.end()) {
       impl->compiled = it->second;
+      impl->origin = CodeOrigin::MemoryCache;
+      ++cache.memoryHits;
+    }
   }
   if (!impl->compiled) {
-    std::string symbol = optimizerOp.getSymName().str();
-    auto compiled = compileModule(*module, symbol, options, diagnostics);
+    auto compiled = compileModule(source, **pipelineOptions, canonicalOptions,
+                                  impl->origin);
     if (!compiled)
       return compiled.takeError();
-    impl->compiled = *compiled;
-    std::lock_guard<std::mutex> lock(getCacheMutex());
-    getCache()[key] = impl->compiled;
+    std::lock_guard<std::mutex> lock(cache.mutex);
+    // Another thread may have compiled the same key meanwhile: share its
+    // module, so that one key always maps to one module.
+    impl->compiled = cache.modules.try_emplace(key, *compiled).first->second;
   }
-
-  if (abi.hasSparseParams()) {
-    // One descriptor per buffer argument. Sparse indices and rows have a
-    // dynamic first dimension, set at each step.
-    impl->perBuffer = true;
-    for (const ParamInfo &info : impl->params) {
-      impl->firstDescriptor.push_back(impl->descriptors.size());
-      impl->descriptors.emplace_back(info.shape);
-      if (info.sparse) {
-        impl->descriptors.emplace_back(std::vector<int64_t>{0});
-        std::vector<int64_t> rowsShape = info.shape;
-        rowsShape[0] = 0;
-        impl->descriptors.emplace_back(rowsShape);
-      } else {
-        impl->descriptors.emplace_back(info.shape);
-      }
-      for (size_t s = 0; s < impl->stateNames.size(); ++s)
-        impl->descriptors.emplace_back(info.shape);
-    }
-    impl->finishPackedArgs();
-    return std::unique_ptr<Optimizer>(new Optimizer(std::move(impl)));
-  }
-
-  // Buffer tables: entries (param, grad, states) per parameter.
-  unsigned entriesPerParam = 2 + impl->stateNames.size();
-  impl->bufferTables.resize(abi.getTableElementTypes().size());
-  for (unsigned p = 0; p < impl->params.size(); ++p) {
-    auto [tableIndex, position] = abi.getTablePosition(p);
-    std::vector<int64_t> &entries = impl->bufferTables[tableIndex];
-    size_t first = size_t(position) * entriesPerParam * Impl::kEntryWords;
-    if (entries.size() < first + entriesPerParam * Impl::kEntryWords)
-      entries.resize(first + entriesPerParam * Impl::kEntryWords, 0);
-    for (unsigned j = 0; j < entriesPerParam; ++j) {
-      entries[first + j * Impl::kEntryWords + 3] = impl->params[p].numElements;
-      entries[first + j * Impl::kEntryWords + 4] = 1;
-    }
-    impl->entryOffsets.push_back({tableIndex, first});
-  }
-  for (std::vector<int64_t> &entries : impl->bufferTables) {
-    int64_t count = entries.size() / Impl::kEntryWords;
-    impl->descriptors.emplace_back(llvm::ArrayRef<int64_t>(count));
-    impl->descriptors.back().setData(entries.data());
-  }
-  impl->finishPackedArgs();
+  impl->bindArguments();
   return std::unique_ptr<Optimizer>(new Optimizer(std::move(impl)));
 }
 
-llvm::ArrayRef<ParamInfo> Optimizer::getParams() const { return impl->params; }
-llvm::ArrayRef<std::string> Optimizer::getStateNames() const {
-  return impl->stateNames;
+Error Optimizer::setNumThreads(int numThreads) {
+  if (numThreads < 0)
+    return makeError("the number of threads must be >= 0 (0: the default), "
+                     "got " +
+                     llvm::Twine(numThreads));
+  impl->numThreads = numThreads;
+  return Error::success();
 }
-unsigned Optimizer::getNumGroups() const { return impl->numGroups; }
+
+int Optimizer::getNumThreads() const {
+  int requested =
+      impl->numThreads > 0 ? impl->numThreads : impl->defaultThreads;
+  return detail::chooseStepThreads(std::numeric_limits<int64_t>::max(),
+                                   requested, /*chunkSize=*/0);
+}
+
+CodeOrigin Optimizer::getCodeOrigin() const { return impl->origin; }
+
+CacheStats Optimizer::getCacheStats() {
+  ModuleCache &cache = getModuleCache();
+  CacheStats stats;
+  stats.compilations = cache.compilations;
+  stats.memoryHits = cache.memoryHits;
+  stats.diskHits = cache.diskHits;
+  stats.diskRejects = cache.diskRejects;
+  stats.diskWrites = cache.diskWrites;
+  return stats;
+}
+
+//===----------------------------------------------------------------------===//
+// Buffers, hyper-parameters and steps
+//===----------------------------------------------------------------------===//
+
+llvm::ArrayRef<ParamInfo> Optimizer::getParams() const {
+  return impl->layout().params;
+}
+llvm::ArrayRef<std::string> Optimizer::getStateNames() const {
+  return impl->layout().stateNames;
+}
+unsigned Optimizer::getNumGroups() const { return impl->layout().numGroups; }
 int64_t Optimizer::getGlobalStep() const { return impl->globalStep; }
 void Optimizer::setGlobalStep(int64_t step) { impl->globalStep = step; }
 
 double Optimizer::getStateInitValue(unsigned param, unsigned state) const {
-  double value = impl->stateInit[param][state];
+  double value = impl->layout().stateInit[param][state];
   if (!std::isnan(value))
     return value;
   auto rates = getLearningRates();
@@ -388,7 +522,7 @@ double Optimizer::getStateInitValue(unsigned param, unsigned state) const {
     llvm::consumeError(rates.takeError());
     return 0.0;
   }
-  return (*rates)[impl->params[param].group];
+  return (*rates)[impl->layout().params[param].group];
 }
 
 /// Writes `value` to `count` elements of `dtype` at `data`.
@@ -417,18 +551,18 @@ static void fill(void *data, int64_t count, DType dtype, double value) {
 }
 
 Error Optimizer::initStates(llvm::ArrayRef<void *> states) const {
-  size_t numStates = impl->stateNames.size();
-  if (states.size() != impl->params.size() * numStates)
-    return makeError("expected " +
-                     llvm::Twine(impl->params.size() * numStates) +
+  llvm::ArrayRef<ParamInfo> params = impl->layout().params;
+  size_t numStates = impl->layout().stateNames.size();
+  if (states.size() != params.size() * numStates)
+    return makeError("expected " + llvm::Twine(params.size() * numStates) +
                      " state buffers, got " + llvm::Twine(states.size()));
-  for (size_t p = 0; p < impl->params.size(); ++p)
+  for (size_t p = 0; p < params.size(); ++p)
     for (size_t s = 0; s < numStates; ++s) {
       void *data = states[p * numStates + s];
-      if (!data && impl->params[p].numElements != 0)
+      if (!data && params[p].numElements != 0)
         return makeError("state buffer " + llvm::Twine(p * numStates + s) +
                          " is null");
-      fill(data, impl->params[p].numElements, impl->params[p].dtype,
+      fill(data, params[p].numElements, params[p].dtype,
            getStateInitValue(p, s));
     }
   return Error::success();
@@ -463,23 +597,24 @@ Expected<std::vector<float>> Optimizer::getLearningRates() const {
   int64_t tableSize = impl->table.size();
   Descriptor table{llvm::ArrayRef<int64_t>(tableSize)};
   table.setData(impl->table.data());
-  int64_t numGroups = impl->numGroups;
+  int64_t numGroups = impl->layout().numGroups;
   Descriptor out{llvm::ArrayRef<int64_t>(numGroups)};
-  std::vector<float> rates(impl->numGroups, 0.0f);
+  std::vector<float> rates(numGroups, 0.0f);
   out.setData(rates.data());
   void *tablePtr = table.get();
   void *outPtr = out.get();
   int64_t step = impl->globalStep;
   void *args[] = {&tablePtr, &step, &outPtr};
-  impl->compiled->learningRates(args);
+  impl->compiled->code.learningRates(args);
   return rates;
 }
 
 Error Optimizer::step(llvm::ArrayRef<void *> params,
                       llvm::ArrayRef<void *> grads,
                       llvm::ArrayRef<void *> states) {
-  size_t numParams = impl->params.size();
-  size_t numStates = impl->stateNames.size();
+  const StepLayout &layout = impl->layout();
+  size_t numParams = layout.params.size();
+  size_t numStates = layout.stateNames.size();
   if (params.size() != numParams || grads.size() != numParams)
     return makeError("expected " + llvm::Twine(numParams) +
                      " parameters and gradients, got " +
@@ -490,7 +625,7 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
                      " state buffers, got " + llvm::Twine(states.size()));
   // Validate everything before touching any buffer.
   for (size_t p = 0; p < numParams; ++p) {
-    const ParamInfo &info = impl->params[p];
+    const ParamInfo &info = layout.params[p];
     if (info.sparse) {
       if (!grads[p])
         return makeError("null sparse gradient of parameter '" + info.name +
@@ -516,26 +651,29 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
         return makeError("null buffer for parameter '" + info.name + "'");
       for (size_t s = 0; s < numStates; ++s)
         if (!states[p * numStates + s])
-          return makeError("null state '" + impl->stateNames[s] +
+          return makeError("null state '" + layout.stateNames[s] +
                            "' for parameter '" + info.name + "'");
       continue;
     }
     if (info.numElements == 0)
       continue;
     if (!params[p] || !grads[p])
-      return makeError("null buffer for parameter '" + impl->params[p].name +
-                       "'");
+      return makeError("null buffer for parameter '" + info.name + "'");
     for (size_t s = 0; s < numStates; ++s)
       if (!states[p * numStates + s])
-        return makeError("null state '" + impl->stateNames[s] +
-                         "' for parameter '" + impl->params[p].name + "'");
+        return makeError("null state '" + layout.stateNames[s] +
+                         "' for parameter '" + info.name + "'");
   }
-  if (impl->perBuffer) {
+  if (layout.perBuffer) {
+    int64_t elements = layout.denseElements;
     for (size_t p = 0; p < numParams; ++p) {
       Descriptor *d = &impl->descriptors[impl->firstDescriptor[p]];
       (d++)->setData(params[p]);
-      if (impl->params[p].sparse) {
+      if (layout.params[p].sparse) {
         const auto &grad = *static_cast<const SparseGrad *>(grads[p]);
+        elements +=
+            grad.count * (layout.params[p].numElements /
+                          std::max<int64_t>(1, layout.params[p].shape[0]));
         d->setData(const_cast<int32_t *>(grad.indices));
         (d++)->setSize(0, grad.count);
         d->setData(const_cast<void *>(grad.rows));
@@ -546,14 +684,12 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
       for (size_t s = 0; s < numStates; ++s)
         (d++)->setData(states[p * numStates + s]);
     }
-    impl->stepArg = impl->globalStep;
-    impl->compiled->step(impl->packedArgs.data());
-    ++impl->globalStep;
+    impl->runStep(elements);
     return Error::success();
   }
   // Point the table entries at the caller's buffers.
   for (size_t p = 0; p < numParams; ++p) {
-    auto [tableIndex, first] = impl->entryOffsets[p];
+    auto [tableIndex, first] = layout.entryOffsets[p];
     int64_t *entry = impl->bufferTables[tableIndex].data() + first;
     auto point = [&](void *data) {
       std::memcpy(&entry[0], &data, sizeof(void *));
@@ -565,8 +701,14 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
     for (size_t s = 0; s < numStates; ++s)
       point(states[p * numStates + s]);
   }
-  impl->stepArg = impl->globalStep;
-  impl->compiled->step(impl->packedArgs.data());
-  ++impl->globalStep;
+  impl->runStep(layout.denseElements);
   return Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// Bound-buffer steps (BoundStep.h)
+//===----------------------------------------------------------------------===//
+
+void Optimizer::runCompiledStep() {
+  impl->runStep(impl->layout().denseElements);
 }

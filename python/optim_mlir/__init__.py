@@ -4,6 +4,6 @@
 for the host CPU and runs its steps in place on NumPy arrays.
 """
 
-from ._optim import CompiledOptimizer
+from ._optim import CompiledOptimizer, cache_info
 
-__all__ = ["CompiledOptimizer"]
+__all__ = ["CompiledOptimizer", "cache_info"]

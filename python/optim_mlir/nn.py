@@ -41,6 +41,14 @@ applies), ``AdamWeightDecay`` and ``Lamb`` skip ``scale_grad`` in MindSpore,
 ``SGD`` keeps no ``stat`` state and ``ASGD`` no ``eta``/``mu`` states (the
 compiled rules derive them from the step counter).
 
+Host cost
+---------
+State arrays live in one runtime-owned block (64-byte-aligned buffers) bound
+to the compiled step once; a step whose gradients are all C-contiguous arrays
+of their parameters' dtypes and shapes (not overlapping them) is checked and
+bound in C++ without per-tensor Python; other gradients take the checked
+path (docs/Host-cost.md).
+
 Compilation
 -----------
 An optimizer compiles once, on its first step or ``get_lr()`` (errors in the
@@ -144,6 +152,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import ir as _ir
+from . import _state_arena
 from . import _mindspore_validator as _v
 from ._mindspore_lr import (
     LearningRateSchedule, ExponentialDecayLR, NaturalExpDecayLR,
@@ -233,6 +242,17 @@ class Parameter:
         # MindSpore: True when the forward network already made this
         # parameter's (sparse) gradient unique.
         self.unique = False
+
+    @classmethod
+    def _wrap(cls, array, name, requires_grad=True):
+        """A Parameter whose storage is ``array`` itself (no copy): state
+        arrays in runtime-owned memory."""
+        self = cls.__new__(cls)
+        self._data = array
+        self._name = _check_name(name)
+        self.requires_grad = requires_grad
+        self.unique = False
+        return self
 
     @property
     def name(self):
@@ -466,6 +486,8 @@ class _Part:
         self.groups = []
         self.last = {}
         self.param_arrays = self.state_arrays = None
+        # The compiled step bound to the arrays (dense gradients only).
+        self.bound = None
 
 
 class _Counter:
@@ -823,13 +845,18 @@ class Optimizer:
         """``specs``: ``(compiled name, MindSpore attribute, name prefix,
         initial value)``; the initial value is a number or a function of the
         parameter's index."""
+        # Every state array of the optimizer lives in one runtime-owned
+        # block (64-byte-aligned buffers) that the compiled step binds once.
+        arrays = iter(_state_arena.allocate_numpy(
+            [(p.shape, p.dtype) for _ in specs for p in self._parameters]))
         for compiled_name, attr, prefix, init in specs:
             states = []
             for i, p in enumerate(self._parameters):
                 value = init(i) if callable(init) else init
-                states.append(Parameter(np.full(p.shape, value, p.dtype),
-                                        "%s.%s" % (prefix, p.name),
-                                        requires_grad=False))
+                array = next(arrays)
+                array[...] = value
+                states.append(Parameter._wrap(array, "%s.%s" % (prefix, p.name),
+                                              requires_grad=False))
             states = ParameterTuple(states)
             self._state_params[compiled_name] = states
             self._state_attrs.append((compiled_name, attr))
@@ -1104,6 +1131,12 @@ class Optimizer:
             part.param_arrays = [self._parameters[i].data for i in part.indices]
             part.state_arrays = [self._state_params[s][i].data
                                  for i in part.indices for s in c.state_names]
+            part.bound = None
+            if not (self._sparse_flags and any(self._sparse_flags[i]
+                                               for i in part.indices)):
+                part.bound = c.bind_numpy(part.param_arrays,
+                                          part.state_arrays, part.indices,
+                                          len(self._parameters))
             group_pos = {id(g): k for k, g in enumerate(part.groups)}
             for i in part.indices:
                 self._param_loc[i] = (part, group_pos[id(self._param_group[i])])
@@ -1277,6 +1310,20 @@ class Optimizer:
                     % (name, p.name))
 
     def _compiled_step(self, gradients):
+        # Fast path: every gradient a C-contiguous array of its parameter's
+        # dtype and shape, checked and bound in C++ (no per-tensor Python);
+        # anything else takes the checked path below, which raises or
+        # copies.
+        parts = self._parts
+        if parts[0].compiled is not None and \
+                all(part.bound is not None and part.bound.bind_grads(gradients)
+                    for part in parts):
+            self._sync()
+            for part in parts:
+                part.bound.run()
+            self._stepped = True
+            self._counter.value += 1
+            return True
         grads = self._check_gradients(gradients)
         flags = tuple(isinstance(g, tuple) for g in grads)
         self._check_sparse_layout(flags)

@@ -43,6 +43,21 @@ step count shared by the parameters of that call and each parameter's
 (those that had ``grad is None`` on some step, which torch skips) are stepped
 in separate calls, so every parameter sees exactly its own torch ``t``.
 
+Host cost (docs/Host-cost.md): state tensors (``exp_avg``, ...,
+``momentum_buffer`` and the float32 ``step`` tensors) view memory the
+runtime owns (one 64-byte-aligned block per batch of new states); states a
+user or ``load_state_dict`` puts in ``state`` are copied into new owned
+buffers at the next step (the replaced tensors are left as they are, as in
+torch). After a checked step, the buckets of the next one are bound once
+(a ``TorchPlan``); each later step revalidates in C++ that the parameters,
+their groups, grad objects (their layout, device, dtype, shape and
+contiguity again when the object or its data pointer changed), data
+pointers, state tensors (by identity) and step counts are still those, sets
+hyper-parameters per group, runs one compiled call per bucket and
+increments the step tensors in place. Anything else (a missing or new
+gradient, a changed option, ``maximize``, a non-contiguous gradient, a
+replaced state) takes the checked path, which raises before any write.
+
 Compilation: one compiled object per *structure* (the rule options and the
 shapes/dtypes of the parameters taking part, by group), cached on the
 optimizer; the runtime itself caches code by source text. Changing ``lr``,
@@ -68,12 +83,14 @@ CUDA tensors.
 """
 
 import math
+import sys
 
 import torch
 from torch.optim.optimizer import Optimizer, required
 
 from . import ir
-from ._optim import CompiledOptimizer
+from ._optim import CompiledOptimizer, TorchPlan
+from ._state_arena import OwnedTensors
 
 __all__ = ["SGD", "Adam", "AdamW", "Lamb", "compile_count"]
 
@@ -90,6 +107,9 @@ _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 def _compile(source):
     global compile_count
     compiled = CompiledOptimizer(source, COMPILE_OPTIONS)
+    # The step's threads follow torch's intra-op setting (never more than
+    # the cores this process may run on; small steps use the calling thread).
+    compiled.set_num_threads(torch.get_num_threads())
     compile_count += 1
     return compiled
 
@@ -160,9 +180,20 @@ class _CompiledTorchOptimizer(Optimizer):
         return ()
 
     def _prepare(self, p, state, group):
-        """(t0, {torch_key: tensor}) for parameter `p` without changing
-        `state`; t0 is the 0-based global step of its compiled call."""
+        """(t0, {torch_key: tensor or None}) for parameter `p` without
+        changing `state`; t0 is the 0-based global step of its compiled
+        call; None marks a state to create (zeros, runtime-owned)."""
         raise NotImplementedError
+
+    # How much a bucket's step count grows per step (torch's `step`).
+    _STEP_INCREMENT = 1
+    # Whether the rule keeps torch's per-parameter `state['step']`.
+    _HAS_STEP = True
+
+    def _plan_signature(self, group):
+        """What of a group the fast path's plan depends on (structure)."""
+        return (self._options(group, 0),
+                bool(group.get("maximize", False)))
 
     def _commit(self, p, state, group, tensors, t0):
         """Records the step in `state` after the compiled call."""
@@ -209,6 +240,10 @@ class _CompiledTorchOptimizer(Optimizer):
             raise ValueError("optim_mlir.torch: state '%s' has shape %s, its "
                              "parameter %s" % (key, tuple(tensor.shape),
                                                tuple(p.shape)))
+        if tensor.layout == torch.strided and tensor.device.type == "cpu" \
+                and tensor.dtype == p.dtype and not tensor.requires_grad \
+                and tensor.is_contiguous():
+            return tensor
         if tensor.layout != torch.strided:
             tensor = tensor.to_dense()
         tensor = tensor.detach().to(device="cpu", dtype=p.dtype)
@@ -257,6 +292,24 @@ class _CompiledTorchOptimizer(Optimizer):
             entry = cache[key] = (compiled, order, state_keys)
         return entry
 
+    def _owned(self):
+        owned = self.__dict__.get("_owned_tensors")
+        if owned is None:
+            owned = self.__dict__["_owned_tensors"] = OwnedTensors()
+        return owned
+
+    def _group_hyper(self, gi, t):
+        """Runtime hyper-parameters of group `gi` at 1-based step `t`,
+        checked (raises before anything is written)."""
+        hyper = self._hyper(self.param_groups[gi], t)
+        for name in ("learning_rate", "weight_decay"):
+            if hyper[name] < 0.0:
+                raise ValueError(
+                    "optim_mlir.torch: %s of group %d must be non-negative, "
+                    "got %r" % ("lr" if name == "learning_rate" else name,
+                                gi, hyper[name]))
+        return hyper
+
     @torch.no_grad()
     def step(self, closure=None):
         """One optimization step (see the module documentation)."""
@@ -264,7 +317,124 @@ class _CompiledTorchOptimizer(Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._follow_torch_threads()
+        if not self._fast_step():
+            self._checked_step()
+            self._build_plan()
+        return loss
 
+    def _follow_torch_threads(self):
+        """Applies a changed torch.set_num_threads() to the compiled steps."""
+        threads = torch.get_num_threads()
+        if self.__dict__.get("_num_threads") == threads:
+            return
+        for compiled, _, _ in self._compiled_cache().values():
+            compiled.set_num_threads(threads)
+        self.__dict__["_num_threads"] = threads
+
+    # ---- fast path: the plan the last checked step left, revalidated in C++
+    def _fast_step(self):
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            return False
+        groups = self.param_groups
+        if self.state is not plan.state or len(groups) != len(plan.groups):
+            return False
+        for gi, group in enumerate(groups):
+            if group is not plan.groups[gi]:
+                return False
+            self._check_group(group)
+            if self._plan_signature(group) != plan.signatures[gi]:
+                return False
+        native = plan.native
+        if not native.check():
+            return False
+        # Hyper-parameters per group (not per tensor), all computed and
+        # checked before the first write.
+        calls = [(compiled, [self._group_hyper(gi, native.bucket_step(b) + 1)
+                             for gi in gis])
+                 for b, (compiled, gis) in enumerate(plan.buckets)]
+        for b, (compiled, hypers) in enumerate(calls):
+            for j, hyper in enumerate(hypers):
+                for name, value in hyper.items():
+                    compiled.set_hyper_param(j, name, value)
+            native.run_bucket(b)
+        plan.fast_steps += 1
+        return True
+
+    def _build_plan(self):
+        """Binds the buckets of the next step (the parameters that had a
+        gradient now, at their next step counts) for the fast path."""
+        self.__dict__["_plan"] = None
+        groups = self.param_groups
+        if any(group.get("maximize", False) for group in groups):
+            return  # the checked path negates gradients
+        owned = self._owned()
+        buckets = {}
+        entries = []
+        for gi, group in enumerate(groups):
+            for p in group["params"]:
+                if p.grad is None:
+                    entries.append((gi, p, None, None, None))
+                    continue
+                if p not in self.state:
+                    return
+                state = self.state[p]
+                t0, tensors = self._prepare(p, state, group)
+                if any(t is None for t in tensors.values()):
+                    return
+                key = (t0, self._options(group, t0))
+                item = (gi, p, state, tensors)
+                buckets.setdefault(key, []).append(item)
+                entries.append((gi, p, key, state, tensors))
+        owned.blocks = [b for b in owned.blocks if sys.getrefcount(b) > 2]
+        native = TorchPlan(torch, self.state, groups, list(owned.blocks))
+        where = {}
+        plan_buckets = []
+        for (t0, options), items in buckets.items():
+            gis, shapes = [], {}
+            for gi, p, _, _ in items:
+                if gi not in shapes:
+                    gis.append(gi)
+                    shapes[gi] = []
+                shapes[gi].append((_ir_shape(p.shape), _DTYPES[p.dtype]))
+            structure = tuple(tuple(shapes[gi]) for gi in gis)
+            compiled, order, state_keys = self._get_compiled(
+                options, structure)
+            b = native.add_bucket(compiled, t0, self._STEP_INCREMENT)
+            for position, k in enumerate(order):
+                where[id(items[k][1])] = (b, position)
+            plan_buckets.append((compiled, gis, state_keys))
+        for gi, p, key, state, tensors in entries:
+            if key is None:
+                native.add_param(gi, p, None, -1, 0, None, [], [], None)
+                continue
+            b, position = where[id(p)]
+            watched = []
+            for k, t in tensors.items():
+                current = state.get(k)
+                if current is not None and (current is not t or
+                                            not owned.owns(t)):
+                    return
+                watched.append((k, current))
+            step = None
+            if self._HAS_STEP:
+                step = state.get("step")
+                if step is None or not owned.owns(step) or \
+                        step.dtype != torch.float32 or \
+                        float(step) != native.bucket_step(b):
+                    return
+                watched.append(("step", step))
+            native.add_param(gi, p, p.grad, b, position, state, watched,
+                             [tensors[k] for k in plan_buckets[b][2]], step)
+        self.__dict__["_plan"] = _Plan(
+            native, self.state, groups,
+            [self._plan_signature(g) for g in groups],
+            [(compiled, gis) for compiled, gis, _ in plan_buckets])
+
+    # ---- checked path: every check in Python, states adopted into
+    # runtime-owned buffers
+    def _checked_step(self):
         # 1. Collect parameters with gradients into buckets of one compiled
         #    call each: same step count and same rule options.
         buckets = {}
@@ -321,17 +491,16 @@ class _CompiledTorchOptimizer(Optimizer):
             structure = tuple(tuple(shapes[gi]) for gi in gis)
             compiled, order, state_keys = self._get_compiled(
                 options, structure)
-            hypers = []
-            for gi in gis:
-                hyper = self._hyper(self.param_groups[gi], t0 + 1)
-                for name in ("learning_rate", "weight_decay"):
-                    if hyper[name] < 0.0:
-                        raise ValueError(
-                            "optim_mlir.torch: %s of group %d must be "
-                            "non-negative, got %r" % (
-                                "lr" if name == "learning_rate" else name,
-                                gi, hyper[name]))
-                hypers.append(hyper)
+            hypers = [self._group_hyper(gi, t0 + 1) for gi in gis]
+            calls.append((compiled, t0, hypers, order, state_keys, items))
+
+        # 3. States into runtime-owned buffers: new ones (zeros) and any a
+        #    user or load_state_dict put there (copied; the old tensors are
+        #    left as they are, as torch leaves replaced states).
+        self._adopt(calls)
+
+        # 4. Run.
+        for compiled, t0, hypers, order, state_keys, items in calls:
             params, grads, states = [], [], []
             for k in order:
                 gi, p, grad, state, tensors = items[k]
@@ -339,10 +508,6 @@ class _CompiledTorchOptimizer(Optimizer):
                 grads.append(_view(grad))
                 for sk in state_keys:
                     states.append(_view(tensors[sk]))
-            calls.append((compiled, t0, hypers, params, grads, states, items))
-
-        # 3. Run.
-        for compiled, t0, hypers, params, grads, states, items in calls:
             for j, hyper in enumerate(hypers):
                 for name, value in hyper.items():
                     compiled.set_hyper_param(j, name, value)
@@ -351,7 +516,48 @@ class _CompiledTorchOptimizer(Optimizer):
             for gi, p, _, state, tensors in items:
                 self._commit(p, state, self.param_groups[gi], tensors, t0)
                 self.state[p] = state
-        return loss
+
+    def _adopt(self, calls):
+        owned = self._owned()
+        wanted, targets, steps = [], [], []
+        for _, t0, _, _, _, items in calls:
+            for _, p, _, state, tensors in items:
+                for key, tensor in tensors.items():
+                    if tensor is None or not owned.owns(tensor):
+                        wanted.append((tuple(p.shape), p.dtype))
+                        targets.append((tensors, key, tensor))
+                if self._HAS_STEP:
+                    step = state.get("step")
+                    if step is None or not owned.owns(step):
+                        steps.append((state, t0))
+        for (tensors, key, old), new in zip(targets, owned.allocate(wanted)):
+            if old is not None:
+                new.copy_(old)
+            tensors[key] = new
+        for (state, _), new in zip(steps, owned.allocate_steps(
+                [t0 for _, t0 in steps])):
+            state["step"] = new
+
+    def load_state_dict(self, state_dict):
+        """torch's ``load_state_dict``; the loaded states are copied into
+        runtime-owned buffers at the next step (the fast path rebinds)."""
+        super().load_state_dict(state_dict)
+        self.__dict__["_plan"] = None
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        self.__dict__["_plan"] = None
+
+
+class _Plan:
+    """A TorchPlan and what the Python side checks before using it."""
+
+    def __init__(self, native, state, groups, signatures, buckets):
+        self.native, self.state = native, state
+        self.groups = list(groups)
+        self.signatures = signatures
+        self.buckets = buckets  # (CompiledOptimizer, group indices)
+        self.fast_steps = 0
 
 
 def _step_count(state):
@@ -383,8 +589,7 @@ class _AdamFamily(_CompiledTorchOptimizer):
             if key in state:
                 tensors[key] = self._state_tensor(p, state[key], key)
             else:
-                tensors[key] = torch.zeros_like(
-                    p, memory_format=torch.contiguous_format)
+                tensors[key] = None  # zeros, allocated by _adopt
         return t0, tensors
 
     def _commit(self, p, state, group, tensors, t0):
@@ -475,9 +680,15 @@ class SGD(_CompiledTorchOptimizer):
             group.setdefault("foreach", None)
             group.setdefault("differentiable", False)
 
+    _STEP_INCREMENT = 0
+    _HAS_STEP = False
+
     def _options(self, group, t0):
         nesterov = bool(group["nesterov"]) and group["momentum"] != 0
         return (("nesterov", nesterov),)
+
+    def _plan_signature(self, group):
+        return super()._plan_signature(group) + (group["momentum"] == 0,)
 
     def _prepare(self, p, state, group):
         if group["momentum"] == 0:
@@ -486,15 +697,14 @@ class SGD(_CompiledTorchOptimizer):
             scratch = self.__dict__.setdefault("_scratch", {})
             buf = scratch.get(id(p))
             if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
-                buf = scratch[id(p)] = torch.zeros_like(
-                    p, memory_format=torch.contiguous_format)
+                (buf,) = self._owned().allocate([(tuple(p.shape), p.dtype)])
+                scratch[id(p)] = buf
             return 0, {"momentum_buffer": buf}
         buf = state.get("momentum_buffer")
         if buf is None:
             # First update: the compiled t == 1 sets accum = d_p (torch's
-            # clone of d_p).
-            return 0, {"momentum_buffer": torch.zeros_like(
-                p, memory_format=torch.contiguous_format)}
+            # clone of d_p) in a new buffer (allocated by _adopt).
+            return 0, {"momentum_buffer": None}
         return 1, {"momentum_buffer": self._state_tensor(
             p, buf, "momentum_buffer")}
 

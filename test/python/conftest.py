@@ -12,3 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 BUILD = os.environ.get("OPTIM_BUILD_DIR", os.path.join(ROOT, "build"))
 sys.path.insert(0, os.path.join(BUILD, "python"))
 sys.path.insert(0, HERE)
+# Compiled code cached on disk by the tests stays in the build tree (tests
+# that check the disk cache set their own directory).
+os.environ.setdefault("OPTIM_MLIR_CACHE_DIR",
+                      os.path.join(BUILD, "test-cache"))

@@ -33,6 +33,27 @@ static cl::opt<std::string>
                     cl::cat(category));
 static cl::opt<unsigned> seed("seed", cl::desc("Seed of the synthetic data"),
                               cl::init(0), cl::cat(category));
+static cl::opt<int>
+    numThreads("num-threads",
+               cl::desc("OpenMP threads of large steps (0: every core)"),
+               cl::init(0), cl::cat(category));
+static cl::opt<bool>
+    cacheInfo("cache-info",
+              cl::desc("Print where the code came from (compiled, memory "
+                       "cache, disk cache) and the cache counters"),
+              cl::init(false), cl::cat(category));
+
+static const char *getOriginName(CodeOrigin origin) {
+  switch (origin) {
+  case CodeOrigin::Compiled:
+    return "compiled";
+  case CodeOrigin::MemoryCache:
+    return "memory cache";
+  case CodeOrigin::DiskCache:
+    return "disk cache";
+  }
+  return "?";
+}
 
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
@@ -54,6 +75,18 @@ int main(int argc, char **argv) {
     return 1;
   }
   Optimizer &optimizer = **compiled;
+  if (llvm::Error error = optimizer.setNumThreads(numThreads)) {
+    llvm::errs() << "error: " << llvm::toString(std::move(error)) << "\n";
+    return 1;
+  }
+  if (cacheInfo) {
+    CacheStats stats = Optimizer::getCacheStats();
+    llvm::outs() << "code: " << getOriginName(optimizer.getCodeOrigin())
+                 << "\ncache: compilations " << stats.compilations
+                 << " memory-hits " << stats.memoryHits << " disk-hits "
+                 << stats.diskHits << " disk-rejects " << stats.diskRejects
+                 << " disk-writes " << stats.diskWrites << "\n";
+  }
   double compileMs = std::chrono::duration<double, std::milli>(
                          std::chrono::steady_clock::now() - start)
                          .count();

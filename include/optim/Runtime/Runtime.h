@@ -49,8 +49,33 @@ struct SparseGrad {
 };
 
 struct CompileOptions {
-  /// Options of the `optim-lower-to-cpu` pipeline, e.g. "num-threads=2".
+  /// Options of the `optim-lower-to-cpu` pipeline, e.g. "chunk-size=16384".
+  /// Unset `vector-bytes` follows the host (64 with AVX-512F, else 32);
+  /// `num-threads=N` is the optimizer's default thread count (see
+  /// Optimizer::setNumThreads), not compiled into the code.
   std::string pipelineOptions;
+};
+
+/// Where an optimizer's code came from (docs/Threads-and-caches.md).
+enum class CodeOrigin {
+  /// Lowered and compiled by this call.
+  Compiled = 0,
+  /// Shared with an optimizer compiled earlier in this process from the
+  /// same source and options.
+  MemoryCache = 1,
+  /// Loaded from the on-disk cache, written by an earlier compilation.
+  DiskCache = 2,
+};
+
+/// Counters of this process's compiled-code caches, since it started.
+struct CacheStats {
+  /// Lowerings and code generations (cache misses).
+  int64_t compilations = 0;
+  int64_t memoryHits = 0;
+  int64_t diskHits = 0;
+  /// Disk entries that failed their check (damaged) and were ignored.
+  int64_t diskRejects = 0;
+  int64_t diskWrites = 0;
 };
 
 class Optimizer {
@@ -87,9 +112,29 @@ public:
   llvm::Error step(llvm::ArrayRef<void *> params, llvm::ArrayRef<void *> grads,
                    llvm::ArrayRef<void *> states);
 
+  // Threads and caches (docs/Threads-and-caches.md).
+
+  /// The OpenMP threads of a large step: 0 (the default) for the pipeline's
+  /// `num-threads` if given, else every core this process may run on.
+  /// Never more than those cores. Steps of fewer than 256Ki elements run on
+  /// the calling thread. Negative counts are an error.
+  llvm::Error setNumThreads(int numThreads);
+  /// The threads a large step uses now (the setting, resolved).
+  int getNumThreads() const;
+  /// Where this optimizer's code came from.
+  CodeOrigin getCodeOrigin() const;
+  /// The counters of this process's caches.
+  static CacheStats getCacheStats();
+
   class Impl;
 
 private:
+  // Bound-buffer steps (BoundStep.h).
+  friend class BoundStep;
+  /// The compiled call alone on the buffer tables as the last step() left
+  /// them; increments the global step (BoundStep::stepCompiledOnly).
+  void runCompiledStep();
+
   explicit Optimizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl;
 };

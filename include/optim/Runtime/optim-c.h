@@ -34,7 +34,8 @@ typedef enum OptimDType {
 /* Parses `source` (optim dialect text holding one `optim.optimizer`) and
  * compiles it. `options` is NULL or a pipeline option string such as
  * "num-threads=2 chunk-size=65536". Returns NULL on failure. Compiled code
- * is cached in the process by a hash of the source and options. */
+ * is cached in the process by the source and options, and on disk (see
+ * optimGetCacheStats). */
 OptimOptimizer *optimCompile(const char *source, size_t length,
                              const char *options, char **error);
 void optimDestroy(OptimOptimizer *optimizer);
@@ -102,6 +103,74 @@ typedef struct OptimSparseGrad {
  * nothing changed and the global step stays. */
 int optimStep(OptimOptimizer *optimizer, void *const *params,
               void *const *grads, void *const *states, char **error);
+
+/* Bound steps: the step's pointer tables kept between calls, so that a
+ * caller writes a pointer once and again only when its buffer moves; the
+ * runtime's work per step and tensor is then a few pointer copies. State
+ * buffers may live in one block the runtime owns (64-byte-aligned
+ * buffers). */
+typedef struct OptimBoundStep OptimBoundStep;
+
+/* A bound step of `optimizer`, every pointer NULL. `optimizer` stays owned by
+ * the caller and must outlive the bound step; release the bound step with
+ * optimBoundStepDestroy. Returns NULL on failure. */
+OptimBoundStep *optimBoundStepCreate(OptimOptimizer *optimizer, char **error);
+void optimBoundStepDestroy(OptimBoundStep *bound);
+/* Allocates every state buffer in one block owned by the bound step (freed
+ * by optimBoundStepDestroy), each starting on a 64-byte boundary, fills them
+ * with their initial values and writes their pointers to the state table. */
+int optimBoundStepAllocateStates(OptimBoundStep *bound, char **error);
+/* The pointer tables, owned by the bound step and valid until it is
+ * destroyed: optimNumParams() parameter and gradient pointers, and
+ * optimNumParams() * optimNumStates() state pointers (param-major, as in
+ * optimStep). The caller writes into them. */
+void **optimBoundStepParams(OptimBoundStep *bound);
+void **optimBoundStepGrads(OptimBoundStep *bound);
+void **optimBoundStepStates(OptimBoundStep *bound);
+/* One step on the tables' buffers, as optimStep (checked before any
+ * write; on failure nothing changed). */
+int optimBoundStepRun(OptimBoundStep *bound, char **error);
+/* Runs only the compiled code again on the buffers of the previous
+ * optimBoundStepRun, without checks or table writes, and increments the
+ * global step: it measures the compiled call alone. Fails unless the
+ * optimizer's last step was this bound step's. */
+int optimBoundStepRunCompiledOnly(OptimBoundStep *bound, char **error);
+
+/*===----------------------------------------------------------------------===*\
+|* Threads and caches (docs/Threads-and-caches.md)                            *|
+\*===----------------------------------------------------------------------===*/
+
+/* The OpenMP threads a large step uses: 0 (the default) for the options'
+ * `num-threads` if given, else every core the process may run on; never
+ * more than those cores. Steps of fewer than 256Ki elements run on the
+ * calling thread; workers never spin between steps. Fails (non-zero) for a
+ * negative count. */
+int optimSetNumThreads(OptimOptimizer *optimizer, int numThreads,
+                       char **error);
+/* The threads a large step uses now (the setting, resolved). */
+int optimNumThreads(const OptimOptimizer *optimizer);
+
+/* Where an optimizer's code came from. */
+typedef enum OptimCodeOrigin {
+  OPTIM_CODE_COMPILED = 0,     /* lowered and compiled by optimCompile */
+  OPTIM_CODE_MEMORY_CACHE = 1, /* same source and options, this process */
+  OPTIM_CODE_DISK_CACHE = 2,   /* loaded from the on-disk cache */
+} OptimCodeOrigin;
+OptimCodeOrigin optimCodeOrigin(const OptimOptimizer *optimizer);
+
+/* Counters of the process's compiled-code caches since it started. The
+ * disk cache lives in $OPTIM_MLIR_CACHE_DIR, else
+ * $XDG_CACHE_HOME/optim-mlir, else ~/.cache/optim-mlir;
+ * OPTIM_MLIR_DISABLE_DISK_CACHE=1 turns it off. */
+typedef struct OptimCacheStats {
+  int64_t compilations; /* lowerings and code generations (misses) */
+  int64_t memoryHits;
+  int64_t diskHits;
+  int64_t diskRejects; /* damaged disk entries, ignored and recompiled */
+  int64_t diskWrites;
+} OptimCacheStats;
+/* Writes the counters to `*stats` (owned by the caller). */
+void optimGetCacheStats(OptimCacheStats *stats);
 
 #ifdef __cplusplus
 }
