@@ -17,7 +17,7 @@ lamb-bert
     (44 B a parameter) and the compile time of a never-seen source.
 momentum-resnet-gc
     Momentum over ResNet-50's 161 tensors, the conv weights with gradient
-    centralization: the step against its floor (24 B a centralized
+    centralization: the step against its floor (28 B a centralized
     parameter, 20 B the others) and the compile time. ``--timeout`` bounds
     the compile: past it the run prints "did not compile in N s".
 torch-loop
@@ -289,9 +289,10 @@ def cmd_model(args):
         P, G, V = (tab.ptr(k) for k in "pgv")
         partial, total = tab.scratch()
         sizes = np.array([int(np.prod(s)) for s in shapes])
-        nbytes = int(20 * n + 4 * sizes[central == 1].sum())
-        floor_desc = ("reduction g (centralized only) + update p,g,v -> "
-                      "p,v: 24 B/param centralized, 20 B others, %d of %d "
+        nbytes = int(20 * n + 8 * sizes[central == 1].sum())
+        floor_desc = ("reduction g + wd p (centralized only: decay comes "
+                      "first) + update p,g,v -> p,v: 28 B/param centralized, "
+                      "20 B others, %d of %d "
                       "params centralized" % (sizes[central == 1].sum(), n))
         cptr = central.ctypes.data_as(benchlib._I32P)
 

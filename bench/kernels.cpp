@@ -70,8 +70,9 @@ void floor_adamw(float *const *p, float *const *g, float *const *m,
 }
 
 /// Floor of Momentum with gradient centralisation: a reduction pass over
-/// the gradients of the tensors with `centralize[t] != 0` (4 B a
-/// parameter), then one update pass over all (20 B a parameter).
+/// the decayed gradients `g + wd * p` of the tensors with `centralize[t] !=
+/// 0` (MindSpore decays before it centralizes: 8 B a parameter), then one
+/// update pass over all (20 B a parameter).
 /// `partial` has `nchunks` entries, `total` one per tensor; `first[t]` is
 /// tensor t's first chunk (`first[ntensors]` == nchunks).
 void floor_momentum_gc(float *const *p, float *const *g, float *const *v,
@@ -88,10 +89,11 @@ void floor_momentum_gc(float *const *p, float *const *g, float *const *v,
       float sum = 0.0f;
       if (centralize[t]) {
         const float *RESTRICT gg = g[t] + start[c];
+        const float *RESTRICT pp = p[t] + start[c];
         const int64_t n = len[c];
 #pragma omp simd reduction(+ : sum)
         for (int64_t i = 0; i < n; ++i)
-          sum += gg[i];
+          sum += gg[i] + s * pp[i];
       }
       partial[c] = sum;
     }

@@ -29,17 +29,23 @@ StateArena::create(llvm::ArrayRef<size_t> sizes) {
       return makeError("state buffers too large");
     end += padded;
   }
-  // aligned_alloc needs a non-zero multiple of the alignment.
   arena->size = end ? end : kAlignment;
-  arena->data = std::aligned_alloc(kAlignment, arena->size);
-  if (!arena->data)
+  // calloc, not aligned_alloc + memset: a large block comes from fresh
+  // zero pages, so nothing is written (or faulted in) until the first step
+  // touches it, in parallel.
+  if (arena->size + kAlignment < arena->size)
+    return makeError("state buffers too large");
+  arena->allocation = std::calloc(arena->size + kAlignment, 1);
+  if (!arena->allocation)
     return makeError("cannot allocate " + llvm::Twine(arena->size) +
                      " bytes of state buffers");
-  std::memset(arena->data, 0, arena->size);
+  auto address = reinterpret_cast<uintptr_t>(arena->allocation);
+  arena->data = reinterpret_cast<void *>((address + kAlignment - 1) /
+                                         kAlignment * kAlignment);
   return arena;
 }
 
-StateArena::~StateArena() { std::free(data); }
+StateArena::~StateArena() { std::free(allocation); }
 
 //===----------------------------------------------------------------------===//
 // BoundStep

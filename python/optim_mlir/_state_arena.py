@@ -9,6 +9,7 @@ step writes those buffers in place; the front ends bind their pointers once
 (see docs/Host-cost.md).
 """
 
+import math
 import weakref
 
 import numpy as np
@@ -23,8 +24,7 @@ def allocate_numpy(specs):
     all in one runtime-owned block."""
     specs = [(tuple(int(d) for d in shape), np.dtype(dtype))
              for shape, dtype in specs]
-    sizes = [int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-             for shape, dtype in specs]
+    sizes = [math.prod(shape) * dtype.itemsize for shape, dtype in specs]
     arena = StateArena(sizes)
     block = arena.buffer()
     arrays = []

@@ -48,6 +48,8 @@ public:
 
 private:
   StateArena() = default;
+  /// What calloc returned (freed), and `data`, its first aligned byte.
+  void *allocation = nullptr;
   void *data = nullptr;
   size_t size = 0;
   std::vector<size_t> offsets;
