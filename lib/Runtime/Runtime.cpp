@@ -488,6 +488,18 @@ int Optimizer::getNumThreads() const {
 
 CodeOrigin Optimizer::getCodeOrigin() const { return impl->origin; }
 
+llvm::StringRef optim::runtime::getCodeOriginName(CodeOrigin origin) {
+  switch (origin) {
+  case CodeOrigin::Compiled:
+    return "compiled";
+  case CodeOrigin::MemoryCache:
+    return "memory cache";
+  case CodeOrigin::DiskCache:
+    return "disk cache";
+  }
+  return "unknown";
+}
+
 CacheStats Optimizer::getCacheStats() {
   ModuleCache &cache = getModuleCache();
   CacheStats stats;

@@ -151,6 +151,19 @@ def _ir_shape(shape):
     return shape if shape else (1,)
 
 
+def _bucket_structure(members):
+    """The groups of a bucket's (group index, parameter) members in order of
+    appearance, and its structure: per group, the (shape, dtype) of each
+    member (the key of its compiled optimizer)."""
+    gis, shapes = [], {}
+    for gi, p in members:
+        if gi not in shapes:
+            gis.append(gi)
+            shapes[gi] = []
+        shapes[gi].append((_ir_shape(p.shape), _DTYPES[p.dtype]))
+    return gis, tuple(tuple(shapes[gi]) for gi in gis)
+
+
 def _finite(name, value):
     value = float(value)
     if not math.isfinite(value):
@@ -392,13 +405,7 @@ class _CompiledTorchOptimizer(Optimizer):
         where = {}
         plan_buckets = []
         for (t0, options), items in buckets.items():
-            gis, shapes = [], {}
-            for gi, p, _, _ in items:
-                if gi not in shapes:
-                    gis.append(gi)
-                    shapes[gi] = []
-                shapes[gi].append((_ir_shape(p.shape), _DTYPES[p.dtype]))
-            structure = tuple(tuple(shapes[gi]) for gi in gis)
+            gis, structure = _bucket_structure(item[:2] for item in items)
             compiled, order, state_keys = self._get_compiled(
                 options, structure)
             b = native.add_bucket(compiled, t0, self._STEP_INCREMENT)
@@ -481,14 +488,7 @@ class _CompiledTorchOptimizer(Optimizer):
         #    buffer, so that an error leaves parameters and states unchanged.
         calls = []
         for (t0, options), items in buckets.items():
-            gis = []
-            shapes = {}
-            for gi, p, _, _, _ in items:
-                if gi not in shapes:
-                    gis.append(gi)
-                    shapes[gi] = []
-                shapes[gi].append((_ir_shape(p.shape), _DTYPES[p.dtype]))
-            structure = tuple(tuple(shapes[gi]) for gi in gis)
+            gis, structure = _bucket_structure(item[:2] for item in items)
             compiled, order, state_keys = self._get_compiled(
                 options, structure)
             hypers = [self._group_hyper(gi, t0 + 1) for gi in gis]

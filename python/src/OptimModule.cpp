@@ -775,16 +775,8 @@ PYBIND11_MODULE(_optim, m) {
           "The threads a large step uses now (the setting, resolved).")
       .def_property_readonly(
           "code_origin",
-          [](const PyOptimizer &self) -> const char * {
-            switch (self.optimizer->getCodeOrigin()) {
-            case CodeOrigin::Compiled:
-              return "compiled";
-            case CodeOrigin::MemoryCache:
-              return "memory cache";
-            case CodeOrigin::DiskCache:
-              return "disk cache";
-            }
-            return "unknown";
+          [](const PyOptimizer &self) {
+            return getCodeOriginName(self.optimizer->getCodeOrigin()).str();
           },
           "Where the code came from: 'compiled', 'memory cache' or "
           "'disk cache'.");

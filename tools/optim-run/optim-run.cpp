@@ -43,18 +43,6 @@ static cl::opt<bool>
                        "cache, disk cache) and the cache counters"),
               cl::init(false), cl::cat(category));
 
-static const char *getOriginName(CodeOrigin origin) {
-  switch (origin) {
-  case CodeOrigin::Compiled:
-    return "compiled";
-  case CodeOrigin::MemoryCache:
-    return "memory cache";
-  case CodeOrigin::DiskCache:
-    return "disk cache";
-  }
-  return "?";
-}
-
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
@@ -81,7 +69,7 @@ int main(int argc, char **argv) {
   }
   if (cacheInfo) {
     CacheStats stats = Optimizer::getCacheStats();
-    llvm::outs() << "code: " << getOriginName(optimizer.getCodeOrigin())
+    llvm::outs() << "code: " << getCodeOriginName(optimizer.getCodeOrigin())
                  << "\ncache: compilations " << stats.compilations
                  << " memory-hits " << stats.memoryHits << " disk-hits "
                  << stats.diskHits << " disk-rejects " << stats.diskRejects

@@ -68,6 +68,9 @@ enum class CodeOrigin {
 };
 
 /// Counters of this process's compiled-code caches, since it started.
+/// "compiled", "memory cache" or "disk cache".
+llvm::StringRef getCodeOriginName(CodeOrigin origin);
+
 struct CacheStats {
   /// Lowerings and code generations (cache misses).
   int64_t compilations = 0;
