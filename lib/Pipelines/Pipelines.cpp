@@ -3,10 +3,23 @@
 #include "optim/Pipelines/Pipelines.h"
 
 #include "optim/Conversion/Passes.h"
+
+#include <cstdlib>
 #include "optim/Dialect/Optim/IR/Optim.h"
 #include "optim/Dialect/Optim/Transforms/Passes.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
+#include "mlir/Conversion/GPUCommon/GPUCommonPass.h"
+#include "mlir/Conversion/GPUToNVVM/GPUToNVVMPass.h"
+#include "mlir/Conversion/NVVMToLLVM/NVVMToLLVM.h"
+#include "mlir/Conversion/Passes.h"
+#include "mlir/Dialect/Func/Extensions/InlinerExtension.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
+#include "mlir/Dialect/GPU/Transforms/Passes.h"
+#include "mlir/Dialect/LLVMIR/NVVMDialect.h"
+#include "mlir/Target/LLVM/NVVM/Target.h"
+#include "mlir/Target/LLVMIR/Dialect/GPU/GPUToLLVMIRTranslation.h"
+#include "mlir/Target/LLVMIR/Dialect/NVVM/NVVMToLLVMIRTranslation.h"
 #include "mlir/Conversion/ArithToLLVM/ArithToLLVM.h"
 #include "mlir/Conversion/ControlFlowToLLVM/ControlFlowToLLVM.h"
 #include "mlir/Conversion/ConvertToLLVM/ToLLVMPass.h"
@@ -60,37 +73,23 @@
 
 using namespace mlir;
 
-void optim::buildOptimCPUPipeline(OpPassManager &pm,
-                                  const CPUPipelineOptions &options) {
-  // optim -> linalg on tensors, fused.
-  OptimResolveOptimizerOptions resolveOptions;
-  resolveOptions.constantHyperParams = options.constantHyperParams;
-  resolveOptions.shareUpdateFunctions = options.shareUpdateFunctions;
-  resolveOptions.chunkSize = options.chunkSize;
-  pm.addPass(createOptimResolveOptimizer(resolveOptions));
-  pm.addPass(createConvertOptimToLinalg());
+/// Everything up to buffers on the caller's memory, shared by both targets:
+/// resolve, lower to linalg, fuse, tile and vectorize, bufferize in place.
+static void
+buildStepToBuffers(OpPassManager &pm,
+                   const optim::OptimResolveOptimizerOptions &resolveOptions,
+                   const optim::OptimTileAndVectorizeOptions &tileOptions) {
+  pm.addPass(optim::createOptimResolveOptimizer(resolveOptions));
+  pm.addPass(optim::createConvertOptimToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
-  pm.addNestedPass<func::FuncOp>(createOptimFuseElementwise());
+  pm.addNestedPass<func::FuncOp>(optim::createOptimFuseElementwise());
   pm.addPass(createCanonicalizerPass());
-
-  // Chunks for threads, vector tiles with the remainder peeled.
-  OptimTileAndVectorizeOptions tileOptions;
-  tileOptions.chunkSize = options.chunkSize;
-  tileOptions.vectorBytes = options.vectorBytes;
-  tileOptions.unroll = options.unroll;
-  pm.addNestedPass<func::FuncOp>(createOptimTileAndVectorize(tileOptions));
-
-  // In place on the caller's buffers: results written into a destination
-  // (row sums, partial norms in the scratch table) are computed there.
+  pm.addNestedPass<func::FuncOp>(optim::createOptimTileAndVectorize(tileOptions));
   pm.addPass(bufferization::createEmptyTensorEliminationPass());
   bufferization::OneShotBufferizePassOptions bufferizeOptions;
   bufferizeOptions.bufferizeFunctionBoundaries = false;
   pm.addPass(bufferization::createOneShotBufferizePass(bufferizeOptions));
-  // The vector accumulators of reductions: small static buffers, on the
-  // stack (registers after LLVM's SROA), never the heap.
-  // (Loop-carried buffers that every iteration yields unchanged are
-  // forwarded first, so the hoisting and promotion see plain allocations.)
   pm.addPass(createCanonicalizerPass());
   pm.addNestedPass<func::FuncOp>(bufferization::createBufferLoopHoistingPass());
   bufferization::PromoteBuffersToStackPassOptions stackOptions;
@@ -99,13 +98,25 @@ void optim::buildOptimCPUPipeline(OpPassManager &pm,
   pm.addNestedPass<func::FuncOp>(
       bufferization::createPromoteBuffersToStackPass(stackOptions));
   bufferization::buildBufferDeallocationPipeline(pm);
-  // Tail loops write back through identical subviews: CSE makes those
-  // copies self-copies, which canonicalization removes.
   pm.addPass(createCSEPass());
   pm.addPass(createCanonicalizerPass());
-
-  // Loops, threads, LLVM.
   pm.addNestedPass<func::FuncOp>(createConvertLinalgToLoopsPass());
+}
+
+void optim::buildOptimCPUPipeline(OpPassManager &pm,
+                                  const CPUPipelineOptions &options) {
+  OptimResolveOptimizerOptions resolveOptions;
+  resolveOptions.constantHyperParams = options.constantHyperParams;
+  resolveOptions.shareUpdateFunctions = options.shareUpdateFunctions;
+  resolveOptions.chunkSize = options.chunkSize;
+  // Chunks for threads, vector tiles with the remainder peeled.
+  OptimTileAndVectorizeOptions tileOptions;
+  tileOptions.chunkSize = options.chunkSize;
+  tileOptions.vectorBytes = options.vectorBytes;
+  tileOptions.unroll = options.unroll;
+  buildStepToBuffers(pm, resolveOptions, tileOptions);
+
+  // Threads, LLVM.
   pm.addPass(createForallToParallelLoopPass());
   ConvertSCFToOpenMPPassOptions ompOptions;
   ompOptions.numThreads = options.numThreads;
@@ -122,12 +133,94 @@ void optim::buildOptimCPUPipeline(OpPassManager &pm,
   pm.addPass(createCanonicalizerPass());
 }
 
+void optim::buildOptimGPUPipeline(OpPassManager &pm,
+                                  const GPUPipelineOptions &options) {
+  std::string features = options.features;
+  if (features.empty())
+    features = getDefaultPTXFeatures(options.chip);
+  // Before anything: a chip/PTX pair LLVM would abort on stops here.
+  OptimVerifyNVPTXTargetOptions targetOptions;
+  targetOptions.chip = options.chip;
+  targetOptions.features = options.features;
+  targetOptions.format = options.format;
+  pm.addPass(createOptimVerifyNVPTXTarget(targetOptions));
+
+  // The same step structure as on the CPU: one block per chunk, 16-byte
+  // vector tiles (128-bit loads), no unrolling (the threads of a warp read
+  // consecutive tiles).
+  OptimResolveOptimizerOptions resolveOptions;
+  resolveOptions.constantHyperParams = options.constantHyperParams;
+  resolveOptions.chunkSize = options.chunkSize;
+  OptimTileAndVectorizeOptions tileOptions;
+  tileOptions.chunkSize = options.chunkSize;
+  tileOptions.vectorBytes = 16;
+  tileOptions.unroll = 1;
+  buildStepToBuffers(pm, resolveOptions, tileOptions);
+
+  // Chunk functions on the threads of a block, phases as launches, one
+  // kernel per phase.
+  pm.addPass(createLowerAffinePass());
+  pm.addNestedPass<func::FuncOp>(createOptimDistributeToThreads());
+  OptimMapStepToGPUOptions mapOptions;
+  mapOptions.blockSize = options.blockSize;
+  pm.addPass(createOptimMapStepToGPU(mapOptions));
+  pm.addPass(createCanonicalizerPass());
+  pm.addPass(createCSEPass());
+  pm.addNestedPass<func::FuncOp>(createGpuLaunchSinkIndexComputationsPass());
+  pm.addPass(createGpuKernelOutliningPass());
+  pm.addPass(createOptimMergeKernelModules());
+
+  // Device code: NVVM. (The block reductions split blocks: structured
+  // control flow is lowered first.)
+  pm.addPass(createLowerAffinePass());
+  pm.addPass(createConvertVectorToSCFPass());
+  pm.addPass(createSCFToControlFlowPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createOptimLowerBlockReductions());
+  pm.addPass(memref::createExpandStridedMetadataPass());
+  pm.addPass(createLowerAffinePass());
+  GpuNVVMAttachTargetOptions attach;
+  attach.chip = options.chip;
+  attach.features = features;
+  attach.optLevel = 3;
+  pm.addPass(createGpuNVVMAttachTarget(attach));
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertVectorToLLVMPass());
+  ConvertGpuOpsToNVVMOpsOptions nvvm;
+  nvvm.indexBitwidth = 64;
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps(nvvm));
+  pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
+  pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
+
+  // Host code: the launches.
+  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+  pm.addPass(createGpuToLLVMConversionPass());
+  pm.addPass(createConvertToLLVMPass());
+  pm.addPass(createReconcileUnrealizedCastsPass());
+  pm.addPass(createCanonicalizerPass());
+
+  // Kernels to PTX (LLVM's NVPTX backend) or cubin (the toolkit's ptxas).
+  GpuModuleToBinaryPassOptions binary;
+  binary.toolkitPath = options.toolkit;
+  if (binary.toolkitPath.empty()) {
+    const char *cudaHome = std::getenv("CUDA_HOME");
+    binary.toolkitPath = cudaHome && *cudaHome ? cudaHome : "/usr/local/cuda";
+  }
+  binary.compilationTarget = options.format;
+  pm.addPass(createGpuModuleToBinaryPass(binary));
+}
+
 void optim::registerOptimPipelines() {
   PassPipelineRegistration<CPUPipelineOptions>(
       "optim-lower-to-cpu",
       "Lower optim IR to the LLVM dialect for the host CPU: fused, "
       "vectorized loops over the caller's buffers, parallel with OpenMP",
       buildOptimCPUPipeline);
+  PassPipelineRegistration<GPUPipelineOptions>(
+      "optim-lower-to-gpu",
+      "Lower optim IR to NVIDIA GPU kernels (one per phase of the "
+      "multi-tensor step, serialized to PTX or cubin) and the LLVM-dialect "
+      "host code that launches them",
+      buildOptimGPUPipeline);
 }
 
 void optim::registerOptimDialects(DialectRegistry &registry) {
@@ -168,4 +261,10 @@ void optim::registerOptimDialects(DialectRegistry &registry) {
   registerBuiltinDialectTranslation(registry);
   registerLLVMDialectTranslation(registry);
   registerOpenMPDialectTranslation(registry);
+  // GPU: kernels, NVVM, serialization.
+  registry.insert<gpu::GPUDialect, NVVM::NVVMDialect>();
+  func::registerInlinerExtension(registry);
+  NVVM::registerNVVMTargetInterfaceExternalModels(registry);
+  registerGPUDialectTranslation(registry);
+  registerNVVMDialectTranslation(registry);
 }

@@ -2,6 +2,7 @@
 
 #include "optim/Runtime/optim-c.h"
 #include "optim/Runtime/BoundStep.h"
+#include "optim/Runtime/CUDADriver.h"
 #include "optim/Runtime/Runtime.h"
 
 #include <cstddef>
@@ -241,6 +242,56 @@ void optimGetCacheStats(OptimCacheStats *stats) {
   stats->diskHits = counters.diskHits;
   stats->diskRejects = counters.diskRejects;
   stats->diskWrites = counters.diskWrites;
+}
+
+} // extern "C"
+
+//===----------------------------------------------------------------------===//
+// CUDA driver (CUDADriver.h, docs/GPU.md)
+//===----------------------------------------------------------------------===//
+
+/// The driver's version and path, then a line per device: "device 0: NAME
+/// (compute capability 9.0)".
+static llvm::Expected<std::string> describeCudaDriver(cuda::Driver &driver) {
+  int version = driver.getVersion();
+  std::string text = "CUDA driver " + std::to_string(version / 1000) + "." +
+                     std::to_string(version % 1000 / 10) + " (" +
+                     driver.getLoadedPath().str() + "), " +
+                     std::to_string(driver.getDeviceCount()) +
+                     (driver.getDeviceCount() == 1 ? " device" : " devices");
+  for (int device = 0; device < driver.getDeviceCount(); ++device) {
+    auto name = driver.getDeviceName(device);
+    if (!name)
+      return name.takeError();
+    auto capability = driver.getComputeCapability(device);
+    if (!capability)
+      return capability.takeError();
+    text += "\ndevice " + std::to_string(device) + ": " + *name +
+            " (compute capability " + std::to_string(capability->major) + "." +
+            std::to_string(capability->minor) + ")";
+  }
+  return text;
+}
+
+extern "C" {
+
+int optimCudaDriverAvailable(char **error) {
+  auto driver = cuda::Driver::get();
+  if (!driver)
+    return report(driver.takeError(), error);
+  return 0;
+}
+
+int optimCudaDriverDescribe(char **description, char **error) {
+  auto driver = cuda::Driver::get();
+  if (!driver)
+    return report(driver.takeError(), error);
+  auto text = describeCudaDriver(*driver);
+  if (!text)
+    return report(text.takeError(), error);
+  if (description)
+    *description = strdup(text->c_str());
+  return 0;
 }
 
 } // extern "C"

@@ -4,8 +4,12 @@
 #define OPTIM_CONVERSION_PASSES_H
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/Dialect/ControlFlow/IR/ControlFlow.h"
+#include "mlir/Dialect/Func/IR/FuncOps.h"
+#include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/Dialect/Linalg/IR/Linalg.h"
 #include "mlir/Dialect/Math/IR/Math.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/IR/SCF.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
 #include "mlir/Pass/Pass.h"
@@ -19,6 +23,13 @@ namespace optim {
 
 /// Patterns lowering optim compute ops to linalg/arith/math/tensor.
 void populateOptimToLinalgConversionPatterns(RewritePatternSet &patterns);
+
+/// The PTX version (e.g. 78 for 7.8) LLVM's NVPTX backend needs at least
+/// for `chip` ("sm_90", "sm_90a"); std::nullopt if `chip` is not a chip
+/// name this project accepts.
+std::optional<unsigned> getMinimumPTXVersion(llvm::StringRef chip);
+/// The PTX features to use for `chip` when none are given.
+std::string getDefaultPTXFeatures(llvm::StringRef chip);
 
 #define GEN_PASS_REGISTRATION
 #include "optim/Conversion/Passes.h.inc"

@@ -41,4 +41,108 @@ def ConvertOptimToLinalg : Pass<"convert-optim-to-linalg"> {
   ];
 }
 
+def OptimDistributeToThreads
+    : Pass<"optim-distribute-to-threads", "::mlir::func::FuncOp"> {
+  let summary = "Run a chunk function on all the threads of a GPU block";
+  let description = [{
+    The shared functions of a step (`optim.sequential`: called once per
+    chunk) were tiled by `optim-tile-and-vectorize` into a main loop over
+    whole vector tiles (`optim.vector_loop`) and a loop over the last
+    partial tile (`optim.remainder_loop`). On a GPU one block processes a
+    chunk: this pass makes every such function run on all of its threads.
+
+    - A main loop becomes a block-stride loop: thread `t` of `n` takes tiles
+      `t, t + n, t + 2n, ...`, so a warp reads consecutive tiles (coalesced
+      loads of `vector-bytes`, 128-bit for 16-byte tiles).
+    - The last partial tile runs on thread 0 (fewer elements than a tile).
+    - A vector reduction (`vector.reduction <add>`: row sums, squared norms)
+      becomes the thread's partial sum, then a block-wide tree reduction
+      (`gpu.all_reduce add`), then the accumulator is added: every thread
+      holds the total, and writes of it are uniform.
+
+    Code outside those loops runs on every thread with the same values
+    (uniform), which is what the functions of a step contain: scalar set-up,
+    fills, row loops.
+  }];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+def OptimMapStepToGPU : Pass<"optim-map-step-to-gpu", "::mlir::ModuleOp"> {
+  let summary = "Turn each phase of a multi-tensor step into a GPU launch";
+  let description = [{
+    Every phase of a `@<name>_step` function (one `scf.parallel` over the
+    chunk table, see `optim-resolve-optimizer`) becomes one `gpu.launch`
+    with one block per chunk (`block-size` threads each), the loop index
+    being the block index:
+
+    - the scalars the phase uses (hyper-parameter loads from the table,
+      learning-rate schedules, products) are recomputed inside the launch
+      from the step's arguments, so the hyper-parameter table stays an
+      operand in device memory rather than values frozen at launch;
+    - the chunk table and scratch tables (`memref.get_global`) move inside,
+      so that kernel outlining places them in the GPU module (device
+      memory);
+    - the shared functions the phase calls are inlined into it.
+
+    `gpu-kernel-outlining` then gives one kernel per phase, whatever the
+    number of tensors and classes.
+  }];
+  let options = [
+    Option<"blockSize", "block-size", "int64_t", "256",
+           "Threads per block (one block per chunk)">
+  ];
+  let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+def OptimLowerBlockReductions
+    : Pass<"optim-lower-block-reductions", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Lower block-wide reductions to warp shuffles";
+  let description = [{
+    Applies upstream's GPU rewrite patterns to the kernels of a GPU module:
+    `gpu.all_reduce` becomes a warp-level shuffle tree plus one exchange
+    through workgroup memory (a tree reduction over the block), which the
+    NVVM lowering then turns into `shfl.sync` and `bar.sync`. Structured
+    control flow must be lowered first (the rewrite splits blocks).
+  }];
+  let dependentDialects = [
+    "::mlir::gpu::GPUDialect", "::mlir::cf::ControlFlowDialect",
+    "::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect"
+  ];
+}
+
+def OptimVerifyNVPTXTarget
+    : Pass<"optim-verify-nvptx-target", "::mlir::ModuleOp"> {
+  let summary = "Reject NVPTX targets that would abort code generation";
+  let description = [{
+    Checks the chip and PTX features of `optim-lower-to-gpu` before they
+    reach LLVM's NVPTX backend or `ptxas`, where a bad pair aborts the
+    process or fails late: the chip must be `sm_<N>` (`sm_<N>a` for
+    architecture-specific features) with N >= 50; a PTX version, when
+    given (`+ptx<NN>`), must be at least the one the chip needs (e.g. 7.8
+    for sm_90); a cubin needs a chip that CUDA 13's `ptxas` assembles
+    (sm_75 or later). On failure the pass reports what is wrong and stops
+    the pipeline.
+  }];
+  let options = [
+    Option<"chip", "chip", "std::string", "\"\"", "NVIDIA chip, e.g. sm_90">,
+    Option<"features", "features", "std::string", "\"\"",
+           "PTX features, e.g. +ptx80 (empty: chosen from the chip)">,
+    Option<"format", "format", "std::string", "\"isa\"",
+           "Output form: isa (PTX) or bin (cubin)">
+  ];
+}
+
+def OptimMergeKernelModules
+    : Pass<"optim-merge-kernel-modules", "::mlir::ModuleOp"> {
+  let summary = "Put the kernels of a step into one GPU module";
+  let description = [{
+    Kernel outlining gives every launch its own `gpu.module`. This pass
+    moves all kernels into the first one (renamed after their launch's
+    phase: `<name>_step_kernel`, `<name>_step_kernel_0`, ...), keeping one
+    copy of the globals they share (the chunk table, the scratch tables),
+    and updates the launches: one PTX or cubin image holds the whole step,
+    loaded once, with one scratch table.
+  }];
+}
+
 #endif // OPTIM_CONVERSION_PASSES_TD

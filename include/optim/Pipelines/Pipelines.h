@@ -36,13 +36,52 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       llvm::cl::init(0)};
 };
 
+struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
+  PassOptions::Option<std::string> chip{
+      *this, "chip",
+      llvm::cl::desc("NVIDIA chip, e.g. sm_80 or sm_90 (required)"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> features{
+      *this, "features",
+      llvm::cl::desc("PTX features, e.g. +ptx80 (default: chosen from the "
+                     "chip)"),
+      llvm::cl::init("")};
+  PassOptions::Option<std::string> format{
+      *this, "format",
+      llvm::cl::desc("Output form of the kernels: isa (PTX) or bin "
+                     "(cubin, assembled by the toolkit's ptxas)"),
+      llvm::cl::init("isa")};
+  PassOptions::Option<std::string> toolkit{
+      *this, "toolkit",
+      llvm::cl::desc("CUDA toolkit (libdevice, ptxas); default $CUDA_HOME, "
+                     "else /usr/local/cuda"),
+      llvm::cl::init("")};
+  PassOptions::Option<bool> constantHyperParams{
+      *this, "constant-hyper-params",
+      llvm::cl::desc("Compile hyper-parameters in as constants (AOT)"),
+      llvm::cl::init(false)};
+  PassOptions::Option<int64_t> chunkSize{
+      *this, "chunk-size",
+      llvm::cl::desc("Elements per chunk (one block each)"),
+      llvm::cl::init(16384)};
+  PassOptions::Option<int64_t> blockSize{
+      *this, "block-size", llvm::cl::desc("Threads per block"),
+      llvm::cl::init(256)};
+};
+
+/// optim (declarative level) -> one kernel per phase of the multi-tensor
+/// step in a GPU module serialized to PTX or cubin, and the host code that
+/// launches them, in the LLVM dialect.
+void buildOptimGPUPipeline(OpPassManager &pm,
+                           const GPUPipelineOptions &options);
+
 /// optim (declarative or compute level) -> LLVM dialect for the host CPU:
 /// resolve, lower to linalg, fuse, chunk/tile/peel/vectorize, bufferize in
 /// place, OpenMP, LLVM.
 void buildOptimCPUPipeline(OpPassManager &pm,
                            const CPUPipelineOptions &options);
 
-/// Registers `--optim-lower-to-cpu`.
+/// Registers `--optim-lower-to-cpu` and `--optim-lower-to-gpu`.
 void registerOptimPipelines();
 
 /// Registers every dialect, interface model and LLVM IR translation that

@@ -172,6 +172,25 @@ typedef struct OptimCacheStats {
 /* Writes the counters to `*stats` (owned by the caller). */
 void optimGetCacheStats(OptimCacheStats *stats);
 
+/*===----------------------------------------------------------------------===*\
+|* CUDA driver (docs/GPU.md)                                                  *|
+\*===----------------------------------------------------------------------===*/
+
+/* Whether GPU steps can run in this process: returns 0 when the CUDA driver
+ * ($OPTIM_CUDA_DRIVER if set, else libcuda.so.1) loads, has every entry
+ * point the runtime calls, initialises and reports at least one device.
+ * Otherwise returns non-zero and stores the reason in `*error` (when `error`
+ * is not NULL), e.g. "cannot load the CUDA driver (libcuda.so.1): ..." or
+ * "cuInit failed: CUDA_ERROR_NO_DEVICE (...)". The driver is loaded once;
+ * later calls give the same answer. */
+int optimCudaDriverAvailable(char **error);
+
+/* On success (0), stores in `*description` a text owned by the caller
+ * (release it with optimFreeError) naming the driver's path and version
+ * and each device with its compute capability, one device a line. Fails
+ * as optimCudaDriverAvailable. */
+int optimCudaDriverDescribe(char **description, char **error);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,6 +23,10 @@ using namespace mlir::optim;
 static constexpr StringLiteral kVectorizeMarker = "optim.vectorize";
 /// On a function: its callers run it inside a parallel loop already.
 static constexpr StringLiteral kSequentialAttr = "optim.sequential";
+/// On loops: the main loop over whole vector tiles, and the peeled loop
+/// over the last partial tile (see OptimDistributeToThreads).
+static constexpr StringLiteral kVectorLoopAttr = "optim.vector_loop";
+static constexpr StringLiteral kRemainderLoopAttr = "optim.remainder_loop";
 
 /// True if every operand is indexed by the identity: the op can run over its
 /// operands as one flat range.
@@ -298,10 +302,8 @@ struct TileAndVectorizePass
       if (isa<linalg::LinalgOp>(merge))
         merge->setAttr(kVectorizeMarker, rewriter.getUnitAttr());
     if (!split->loops.empty())
-      if (auto loop = dyn_cast<scf::ForOp>(split->loops.back().getOperation())) {
-        scf::ForOp remainder;
-        (void)scf::peelForLoopAndSimplifyBounds(rewriter, loop, remainder);
-      }
+      if (auto loop = dyn_cast<scf::ForOp>(split->loops.back().getOperation()))
+        peelAndMark(rewriter, loop);
     return success();
   }
 
@@ -390,12 +392,23 @@ struct TileAndVectorizePass
       return op->emitError("could not tile for vectors");
     rewriter.replaceOp(op, tiled->replacements);
     tiled->tiledOps.front()->setAttr(kVectorizeMarker, rewriter.getUnitAttr());
-    if (auto inner = dyn_cast<scf::ForOp>(tiled->loops.back().getOperation())) {
-      scf::ForOp remainder;
-      // Fails (harmlessly) when the tile size divides the extent.
-      (void)scf::peelForLoopAndSimplifyBounds(rewriter, inner, remainder);
-    }
+    if (auto inner = dyn_cast<scf::ForOp>(tiled->loops.back().getOperation()))
+      peelAndMark(rewriter, inner);
     return success();
+  }
+
+  /// Peels the last partial tile of `loop` into its own loop and marks
+  /// both (kVectorLoopAttr, kRemainderLoopAttr), so that a later pass can
+  /// distribute the vector tiles among GPU threads. Peeling fails
+  /// (harmlessly) when the tile size divides a static extent: then every
+  /// iteration is a vector tile.
+  static void peelAndMark(RewriterBase &rewriter, scf::ForOp loop) {
+    scf::ForOp remainder;
+    if (succeeded(
+            scf::peelForLoopAndSimplifyBounds(rewriter, loop, remainder)) &&
+        remainder)
+      remainder->setAttr(kRemainderLoopAttr, rewriter.getUnitAttr());
+    loop->setAttr(kVectorLoopAttr, rewriter.getUnitAttr());
   }
 };
 } // namespace

@@ -1,0 +1,119 @@
+//===- MapStepToGPU.cpp - phases of a step as GPU launches ----------------===//
+//
+// See the pass description in Passes.td.
+//
+//===----------------------------------------------------------------------===//
+
+#include "optim/Conversion/Passes.h"
+
+#include "mlir/Analysis/SliceAnalysis.h"
+#include "mlir/Analysis/TopologicalSortUtils.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
+#include "mlir/IR/IRMapping.h"
+#include "mlir/Interfaces/SideEffectInterfaces.h"
+#include "mlir/Transforms/RegionUtils.h"
+
+namespace mlir::optim {
+#define GEN_PASS_DEF_OPTIMMAPSTEPTOGPU
+#include "optim/Conversion/Passes.h.inc"
+} // namespace mlir::optim
+
+using namespace mlir;
+
+/// Ops a launch may recompute from the step's arguments: pure ops, loads
+/// (from the hyper-parameter table) and global addresses.
+static bool canRecomputeInside(Operation *op) {
+  return isPure(op) || isa<memref::LoadOp, memref::GetGlobalOp>(op);
+}
+
+namespace {
+struct MapStepToGPUPass
+    : public optim::impl::OptimMapStepToGPUBase<MapStepToGPUPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    ModuleOp module = getOperation();
+    SmallVector<scf::ParallelOp> phases;
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (!func.getSymName().ends_with("_step"))
+        continue;
+      for (auto loop : func.getBody().getOps<scf::ParallelOp>())
+        phases.push_back(loop);
+    }
+    if (phases.empty())
+      return;
+    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                    UnitAttr::get(&getContext()));
+    for (scf::ParallelOp phase : phases)
+      if (failed(mapPhase(phase)))
+        return signalPassFailure();
+    // The shared functions now live inside the launches.
+    SymbolTable symbols(module);
+    for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))
+      if (func.isPrivate() && SymbolTable::symbolKnownUseEmpty(func, module))
+        func.erase();
+  }
+
+  LogicalResult mapPhase(scf::ParallelOp phase) {
+    if (phase.getNumLoops() != 1 || !phase.getInitVals().empty())
+      return phase.emitOpError("a phase of the step must be a 1-D parallel "
+                               "loop over chunks");
+    OpBuilder b(phase);
+    Location loc = phase.getLoc();
+    // Chunks [lb, ub) with step 1: one block each.
+    Value lower = phase.getLowerBound()[0], upper = phase.getUpperBound()[0];
+    Value count = arith::SubIOp::create(b, loc, upper, lower);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
+    auto launch = gpu::LaunchOp::create(b, loc, count, one, one, threads, one,
+                                        one);
+    Block &body = launch.getBody().front();
+    OpBuilder inner = OpBuilder::atBlockBegin(&body);
+
+    // Recompute what the phase uses from outside inside the launch.
+    llvm::SetVector<Value> captured;
+    getUsedValuesDefinedAbove(phase.getRegion(), captured);
+    SetVector<Operation *> slice;
+    BackwardSliceOptions options;
+    options.inclusive = true;
+    options.filter = [&](Operation *op) {
+      return !launch->isAncestor(op) && canRecomputeInside(op);
+    };
+    for (Value value : captured)
+      if (Operation *def = value.getDefiningOp())
+        if (canRecomputeInside(def))
+          (void)getBackwardSlice(def, &slice, options);
+    IRMapping mapping;
+    for (Operation *op : topologicalSort(slice))
+      inner.clone(*op, mapping);
+    Value chunk = arith::AddIOp::create(inner, loc, lower,
+                                        launch.getBlockIds().x);
+    mapping.map(phase.getInductionVars()[0], chunk);
+    for (Operation &op : phase.getBody()->without_terminator())
+      inner.clone(op, mapping);
+    gpu::TerminatorOp::create(inner, loc);
+    phase.erase();
+
+    // Inline the shared functions the phase calls (single-block bodies
+    // without results: a clone of the body in place of the call).
+    SmallVector<func::CallOp> calls;
+    launch.walk([&](func::CallOp call) { calls.push_back(call); });
+    auto module = launch->getParentOfType<ModuleOp>();
+    for (func::CallOp call : calls) {
+      auto callee = module.lookupSymbol<func::FuncOp>(call.getCallee());
+      if (!callee || callee.isExternal() || !callee.getBody().hasOneBlock() ||
+          callee.getNumResults() != 0)
+        return call.emitOpError("calls a function the GPU step cannot "
+                                "inline");
+      Block &calleeBody = callee.getBody().front();
+      IRMapping arguments;
+      arguments.map(calleeBody.getArguments(), call.getOperands());
+      OpBuilder at(call);
+      for (Operation &op : calleeBody.without_terminator())
+        at.clone(op, arguments);
+      call.erase();
+    }
+    return success();
+  }
+};
+} // namespace

@@ -1,0 +1,52 @@
+// RUN: optim-opt %s --optim-map-step-to-gpu="block-size=128" --split-input-file --verify-diagnostics | FileCheck %s
+
+// Each phase (a parallel loop over chunks) becomes one launch with one
+// block per chunk; the scalars it uses (a hyper-parameter load, a product)
+// and the chunk table are recomputed inside from the step's arguments; the
+// chunk function is inlined and removed.
+memref.global "private" constant @opt_chunks : memref<3x1xindex> = dense<[[0], [1], [2]]>
+func.func private @opt_update_0(%x: f32, %i: index, %out: memref<3xf32>) attributes {optim.sequential} {
+  memref.store %x, %out[%i] : memref<3xf32>
+  return
+}
+func.func @opt_step(%hyper: memref<2xf32>, %out: memref<3xf32>, %t: i64) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  %lr = memref.load %hyper[%c1] : memref<2xf32>
+  %scale = arith.mulf %lr, %lr : f32
+  %chunks = memref.get_global @opt_chunks : memref<3x1xindex>
+  scf.parallel (%i) = (%c0) to (%c3) step (%c1) {
+    %k = memref.load %chunks[%i, %c0] : memref<3x1xindex>
+    func.call @opt_update_0(%scale, %k, %out) : (f32, index, memref<3xf32>) -> ()
+    scf.reduce
+  }
+  return
+}
+// CHECK:       module attributes {gpu.container_module}
+// CHECK-NOT:   func.func private @opt_update_0
+// CHECK-LABEL: func.func @opt_step(
+// CHECK-SAME:  %[[HYPER:.*]]: memref<2xf32>, %[[OUT:.*]]: memref<3xf32>
+// CHECK:       gpu.launch blocks(%[[BX:.*]], %{{.*}}, %{{.*}}) in (%{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}, %{{.*}} = %{{.*}}) threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %c128
+// CHECK:         %[[LR:.*]] = memref.load %[[HYPER]][%{{.*}}] : memref<2xf32>
+// CHECK:         %[[SCALE:.*]] = arith.mulf %[[LR]], %[[LR]] : f32
+// CHECK:         %[[CHUNKS:.*]] = memref.get_global @opt_chunks
+// CHECK:         %[[I:.*]] = arith.addi %{{.*}}, %[[BX]] : index
+// CHECK:         %[[K:.*]] = memref.load %[[CHUNKS]][%[[I]], %{{.*}}]
+// CHECK:         memref.store %[[SCALE]], %[[OUT]][%[[K]]]
+// CHECK-NOT:     func.call
+// CHECK:         gpu.terminator
+// CHECK-NOT:   scf.parallel
+
+// -----
+
+func.func @bad_step(%out: memref<3x3xf32>) {
+  %c0 = arith.constant 0 : index
+  %c1 = arith.constant 1 : index
+  %c3 = arith.constant 3 : index
+  // expected-error @below {{a phase of the step must be a 1-D parallel loop over chunks}}
+  scf.parallel (%i, %j) = (%c0, %c0) to (%c3, %c3) step (%c1, %c1) {
+    scf.reduce
+  }
+  return
+}

@@ -1,0 +1,29 @@
+// RUN: optim-opt %optim_src_root/examples/adamw.mlir --optim-lower-to-gpu="chip=sm_90 chunk-size=4096" | FileCheck %s
+// RUN: optim-opt %optim_src_root/examples/adamw.mlir --optim-lower-to-gpu="chip=sm_80 block-size=128" | FileCheck %s --check-prefix=SM80
+
+// The same step structure as on the CPU: one kernel per phase, in one GPU
+// module, whatever the number of tensors. The reduction phase (row sums of
+// the centralized weights) launches one block per row chunk, the update
+// phase one block per chunk of every parameter.
+// CHECK-LABEL: llvm.func @adamw_step(
+// CHECK:       gpu.launch_func  @adamw_step_kernel::@adamw_step_kernel blocks in (%{{.*}}, %{{.*}}, %{{.*}}) threads in (%[[T:.*]], %{{.*}}, %{{.*}})
+// CHECK:       gpu.launch_func  @adamw_step_kernel::@adamw_step_kernel_0
+// CHECK-NOT:   gpu.launch_func
+// CHECK:       gpu.binary @adamw_step_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">
+// PTX from LLVM's NVPTX backend: the chunk table in device memory, the two
+// kernels; the reduction uses warp shuffles and a barrier (a tree, not one
+// thread), the update 128-bit vector loads and stores in a loop that
+// strides by the block size.
+// CHECK-SAME:  .target sm_90
+// CHECK-SAME:  .global .align 64 .b8 adamw_chunks
+// CHECK-SAME:  .entry adamw_step_kernel(
+// CHECK-SAME:  shfl.sync.bfly.b32
+// CHECK-SAME:  bar.sync
+// CHECK-SAME:  .entry adamw_step_kernel_0(
+// CHECK-SAME:  mov.u32 {{.*}}%ntid.x
+// CHECK-SAME:  ld.v4.b32
+// CHECK-SAME:  st.v4.b32
+// CHECK-NOT:   gpu.binary
+
+// SM80: gpu.binary @adamw_step_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">
+// SM80-SAME: .target sm_80
