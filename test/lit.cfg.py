@@ -35,3 +35,11 @@ llvm_config.with_environment("PATH", config.optim_tools_dir, append_path=True)
 # Compiled code cached on disk stays in the build tree.
 config.environment["OPTIM_MLIR_CACHE_DIR"] = os.path.join(
     config.optim_obj_root, "test-cache")
+config.substitutions.append(("%python", config.python_executable))
+# The CUDA toolkit's ptxas assembles the PTX of the GPU tests where the
+# toolkit is installed (it is on the project's machines and in CI).
+ptxas = os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin",
+                     "ptxas")
+if os.path.exists(ptxas):
+    config.available_features.add("ptxas")
+    config.substitutions.append(("%ptxas", ptxas))

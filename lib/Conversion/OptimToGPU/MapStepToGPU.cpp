@@ -33,18 +33,27 @@ struct MapStepToGPUPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
-    SmallVector<scf::ParallelOp> phases;
+    // Phases: parallel loops over chunks, and calls of a chunk function
+    // left after canonicalization folded a phase of a single chunk.
+    SmallVector<Operation *> phases;
     for (auto func : module.getOps<func::FuncOp>()) {
       if (!func.getSymName().ends_with("_step"))
         continue;
-      for (auto loop : func.getBody().getOps<scf::ParallelOp>())
-        phases.push_back(loop);
+      for (Operation &op : func.getBody().getOps()) {
+        if (isa<scf::ParallelOp>(op))
+          phases.push_back(&op);
+        else if (auto call = dyn_cast<func::CallOp>(op))
+          if (auto callee =
+                  module.lookupSymbol<func::FuncOp>(call.getCallee()))
+            if (callee->hasAttr("optim.sequential"))
+              phases.push_back(&op);
+      }
     }
     if (phases.empty())
       return;
     module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
                     UnitAttr::get(&getContext()));
-    for (scf::ParallelOp phase : phases)
+    for (Operation *phase : phases)
       if (failed(mapPhase(phase)))
         return signalPassFailure();
     // The shared functions now live inside the launches.
@@ -54,16 +63,20 @@ struct MapStepToGPUPass
         func.erase();
   }
 
-  LogicalResult mapPhase(scf::ParallelOp phase) {
-    if (phase.getNumLoops() != 1 || !phase.getInitVals().empty())
+  LogicalResult mapPhase(Operation *op) {
+    auto phase = dyn_cast<scf::ParallelOp>(op);
+    if (phase && (phase.getNumLoops() != 1 || !phase.getInitVals().empty()))
       return phase.emitOpError("a phase of the step must be a 1-D parallel "
                                "loop over chunks");
-    OpBuilder b(phase);
-    Location loc = phase.getLoc();
-    // Chunks [lb, ub) with step 1: one block each.
-    Value lower = phase.getLowerBound()[0], upper = phase.getUpperBound()[0];
-    Value count = arith::SubIOp::create(b, loc, upper, lower);
+    OpBuilder b(op);
+    Location loc = op->getLoc();
+    // Chunks [lb, ub) with step 1: one block each (one for a single call).
     Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value lower, count = one;
+    if (phase) {
+      lower = phase.getLowerBound()[0];
+      count = arith::SubIOp::create(b, loc, phase.getUpperBound()[0], lower);
+    }
     Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
     auto launch = gpu::LaunchOp::create(b, loc, count, one, one, threads, one,
                                         one);
@@ -72,7 +85,10 @@ struct MapStepToGPUPass
 
     // Recompute what the phase uses from outside inside the launch.
     llvm::SetVector<Value> captured;
-    getUsedValuesDefinedAbove(phase.getRegion(), captured);
+    if (phase)
+      getUsedValuesDefinedAbove(phase.getRegion(), captured);
+    else
+      captured.insert(op->getOperands().begin(), op->getOperands().end());
     SetVector<Operation *> slice;
     BackwardSliceOptions options;
     options.inclusive = true;
@@ -86,13 +102,17 @@ struct MapStepToGPUPass
     IRMapping mapping;
     for (Operation *op : topologicalSort(slice))
       inner.clone(*op, mapping);
-    Value chunk = arith::AddIOp::create(inner, loc, lower,
-                                        launch.getBlockIds().x);
-    mapping.map(phase.getInductionVars()[0], chunk);
-    for (Operation &op : phase.getBody()->without_terminator())
-      inner.clone(op, mapping);
+    if (phase) {
+      Value chunk = arith::AddIOp::create(inner, loc, lower,
+                                          launch.getBlockIds().x);
+      mapping.map(phase.getInductionVars()[0], chunk);
+      for (Operation &nested : phase.getBody()->without_terminator())
+        inner.clone(nested, mapping);
+    } else {
+      inner.clone(*op, mapping);
+    }
     gpu::TerminatorOp::create(inner, loc);
-    phase.erase();
+    op->erase();
 
     // Inline the shared functions the phase calls (single-block bodies
     // without results: a clone of the body in place of the call).

@@ -40,6 +40,29 @@ func.func @opt_step(%hyper: memref<2xf32>, %out: memref<3xf32>, %t: i64) {
 
 // -----
 
+// A phase of one chunk, which canonicalization turned into a plain call:
+// one launch of one block.
+func.func private @one_update_0(%x: f32, %out: memref<3xf32>) attributes {optim.sequential} {
+  %c0 = arith.constant 0 : index
+  memref.store %x, %out[%c0] : memref<3xf32>
+  return
+}
+func.func @one_step(%hyper: memref<2xf32>, %out: memref<3xf32>) {
+  %c0 = arith.constant 0 : index
+  %lr = memref.load %hyper[%c0] : memref<2xf32>
+  func.call @one_update_0(%lr, %out) : (f32, memref<3xf32>) -> ()
+  return
+}
+// CHECK-LABEL: func.func @one_step(
+// CHECK:       %[[ONE:.*]] = arith.constant 1 : index
+// CHECK:       gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[ONE]], %{{.*}} = %[[ONE]], %{{.*}} = %[[ONE]])
+// CHECK:         %[[LR:.*]] = memref.load
+// CHECK:         memref.store %[[LR]]
+// CHECK-NOT:     func.call
+// CHECK:         gpu.terminator
+
+// -----
+
 func.func @bad_step(%out: memref<3x3xf32>) {
   %c0 = arith.constant 0 : index
   %c1 = arith.constant 1 : index
