@@ -232,6 +232,22 @@ static void writeCudaHeader(llvm::raw_ostream &os, StringRef name,
   os << "\n#endif\n";
 }
 
+/// Writes `--header` (if given) with `write`.
+static LogicalResult
+writeHeaderFile(llvm::function_ref<void(llvm::raw_ostream &)> write) {
+  if (headerFilename.empty())
+    return success();
+  std::error_code ec;
+  llvm::ToolOutputFile header(headerFilename, ec, llvm::sys::fs::OF_Text);
+  if (ec) {
+    llvm::errs() << "error: " << ec.message() << "\n";
+    return failure();
+  }
+  write(header.os());
+  header.keep();
+  return success();
+}
+
 /// `--target cuda`: runs the GPU pipeline and writes its one image.
 static LogicalResult compileForCuda(OwningOpRef<ModuleOp> &module,
                                     StringRef name,
@@ -270,16 +286,9 @@ static LogicalResult compileForCuda(OwningOpRef<ModuleOp> &module,
   }
   image.os() << object.getObject().getValue();
   image.keep();
-  if (!headerFilename.empty()) {
-    llvm::ToolOutputFile header(headerFilename, ec, llvm::sys::fs::OF_Text);
-    if (ec) {
-      llvm::errs() << "error: " << ec.message() << "\n";
-      return failure();
-    }
-    writeCudaHeader(header.os(), name, abi, *module, gpuChip, gpuEmit);
-    header.keep();
-  }
-  return success();
+  return writeHeaderFile([&](llvm::raw_ostream &os) {
+    writeCudaHeader(os, name, abi, *module, gpuChip, gpuEmit);
+  });
 }
 
 static LogicalResult run(MLIRContext &context) {
@@ -397,16 +406,8 @@ static LogicalResult run(MLIRContext &context) {
   codegen.run(*llvmModule);
   object.keep();
 
-  if (!headerFilename.empty()) {
-    llvm::ToolOutputFile header(headerFilename, ec, llvm::sys::fs::OF_Text);
-    if (ec) {
-      llvm::errs() << "error: " << ec.message() << "\n";
-      return failure();
-    }
-    writeHeader(header.os(), name, abi);
-    header.keep();
-  }
-  return success();
+  return writeHeaderFile(
+      [&](llvm::raw_ostream &os) { writeHeader(os, name, abi); });
 }
 
 int main(int argc, char **argv) {
