@@ -155,6 +155,9 @@ void optim::buildOptimGPUPipeline(OpPassManager &pm,
   tileOptions.chunkSize = options.chunkSize;
   tileOptions.vectorBytes = 16;
   tileOptions.unroll = 1;
+  // Tiles at multiples of a tile from each chunk: distributed to threads
+  // and aligned as the runtime's 16-byte buffers are.
+  tileOptions.alignToVector = false;
   buildStepToBuffers(pm, resolveOptions, tileOptions);
 
   // Chunk functions on the threads of a block, phases as launches, one

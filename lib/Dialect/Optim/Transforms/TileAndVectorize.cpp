@@ -2,7 +2,9 @@
 
 #include "optim/Dialect/Optim/Transforms/Passes.h"
 
+#include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
+#include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
 #include "mlir/Dialect/SCF/Transforms/Transforms.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -236,9 +238,14 @@ struct TileAndVectorizePass
       // threads of its own; nor does a chunk of rows (broadcast row values).
       auto func = current->getParentOfType<func::FuncOp>();
       if ((func && func->hasAttr(kSequentialAttr)) ||
-          current.getNumLoops() > 1)
-        return tileInnerAndPeel(rewriter,
-                                cast<TilingInterface>(current.getOperation()));
+          current.getNumLoops() > 1) {
+        Value alignment;
+        if (alignToVector && current.getNumLoops() == 1)
+          alignment = getWrittenBuffer(current);
+        return tileInnerAndPeel(
+            rewriter, cast<TilingInterface>(current.getOperation()),
+            alignment);
+      }
       return splitByRuntimeSize(rewriter, current);
     }
 
@@ -378,7 +385,74 @@ struct TileAndVectorizePass
   /// Level 2: vector-sized tiles of the innermost dimension, the remainder
   /// peeled into its own loop; the main loop's op is marked for
   /// vectorization.
-  LogicalResult tileInnerAndPeel(RewriterBase &rewriter, TilingInterface op) {
+  /// The buffer a flat range writes (its first output, a
+  /// `bufferization.to_tensor` of a 1-D memref), if known.
+  static Value getWrittenBuffer(linalg::LinalgOp op) {
+    auto source =
+        op.getDpsInits().front().getDefiningOp<bufferization::ToTensorOp>();
+    if (!source)
+      return Value();
+    auto type = dyn_cast<MemRefType>(source.getBuffer().getType());
+    return type && type.getRank() == 1 ? source.getBuffer() : Value();
+  }
+
+  /// Shifts the vector loop of a flat range so that its tiles start on a
+  /// `vector-bytes` boundary of `buffer`: the elements before the first
+  /// boundary get a scalar loop of their own (a clone of the remainder
+  /// loop), the vector loop covers whole tiles from there, the remainder
+  /// loop the rest. NumPy's large buffers start 16 bytes into a cache line:
+  /// without this, every 64-byte vector access would split across two.
+  void alignVectorLoop(RewriterBase &rewriter, scf::ForOp main,
+                       scf::ForOp remainder, Value buffer) {
+    auto type = cast<MemRefType>(buffer.getType());
+    unsigned elementBytes =
+        std::max<unsigned>(1, type.getElementTypeBitWidth() / 8);
+    if (vectorBytes % elementBytes != 0 ||
+        vectorBytes <= static_cast<int64_t>(elementBytes))
+      return;
+    Location loc = main.getLoc();
+    rewriter.setInsertionPoint(main);
+    Value base =
+        memref::ExtractAlignedPointerAsIndexOp::create(rewriter, loc, buffer);
+    auto metadata =
+        memref::ExtractStridedMetadataOp::create(rewriter, loc, buffer);
+    Value bytes = arith::ConstantIndexOp::create(rewriter, loc, elementBytes);
+    Value lanes = arith::ConstantIndexOp::create(rewriter, loc,
+                                                 vectorBytes / elementBytes);
+    Value first = arith::AddIOp::create(
+        rewriter, loc, arith::DivUIOp::create(rewriter, loc, base, bytes),
+        metadata.getOffset());
+    Value misaligned = arith::RemUIOp::create(rewriter, loc, first, lanes);
+    Value toBoundary = arith::RemUIOp::create(
+        rewriter, loc, arith::SubIOp::create(rewriter, loc, lanes, misaligned),
+        lanes);
+    Value size = remainder.getUpperBound();
+    Value head = arith::MinUIOp::create(rewriter, loc, toBoundary, size);
+    Value step = main.getStep();
+    Value rest = arith::SubIOp::create(rewriter, loc, size, head);
+    Value wholeTiles = arith::MulIOp::create(
+        rewriter, loc, arith::DivUIOp::create(rewriter, loc, rest, step),
+        step);
+    Value mainEnd = arith::AddIOp::create(rewriter, loc, head, wholeTiles);
+
+    // [0, head): a clone of the remainder loop whose size is `head`.
+    auto headLoop = cast<scf::ForOp>(rewriter.clone(*remainder));
+    headLoop->moveBefore(main);
+    headLoop.setLowerBound(
+        arith::ConstantIndexOp::create(rewriter, loc, 0).getResult());
+    headLoop.setUpperBound(head);
+    headLoop.getInitArgsMutable().assign(main.getInitArgs());
+    rewriter.replaceUsesWithIf(size, head, [&](OpOperand &use) {
+      return headLoop->isProperAncestor(use.getOwner());
+    });
+    main.getInitArgsMutable().assign(headLoop.getResults());
+    main.setLowerBound(head);
+    main.setUpperBound(mainEnd);
+    remainder.setLowerBound(mainEnd);
+  }
+
+  LogicalResult tileInnerAndPeel(RewriterBase &rewriter, TilingInterface op,
+                                 Value alignment = Value()) {
     auto linalgOp = cast<linalg::LinalgOp>(op.getOperation());
     unsigned numLoops = linalgOp.getNumLoops();
     SmallVector<OpFoldResult> sizes(numLoops, rewriter.getIndexAttr(1));
@@ -392,8 +466,11 @@ struct TileAndVectorizePass
       return op->emitError("could not tile for vectors");
     rewriter.replaceOp(op, tiled->replacements);
     tiled->tiledOps.front()->setAttr(kVectorizeMarker, rewriter.getUnitAttr());
-    if (auto inner = dyn_cast<scf::ForOp>(tiled->loops.back().getOperation()))
-      peelAndMark(rewriter, inner);
+    if (auto inner = dyn_cast<scf::ForOp>(tiled->loops.back().getOperation())) {
+      scf::ForOp remainder = peelAndMark(rewriter, inner);
+      if (alignment && remainder)
+        alignVectorLoop(rewriter, inner, remainder, alignment);
+    }
     return success();
   }
 
@@ -402,13 +479,14 @@ struct TileAndVectorizePass
   /// distribute the vector tiles among GPU threads. Peeling fails
   /// (harmlessly) when the tile size divides a static extent: then every
   /// iteration is a vector tile.
-  static void peelAndMark(RewriterBase &rewriter, scf::ForOp loop) {
+  static scf::ForOp peelAndMark(RewriterBase &rewriter, scf::ForOp loop) {
     scf::ForOp remainder;
-    if (succeeded(
-            scf::peelForLoopAndSimplifyBounds(rewriter, loop, remainder)) &&
-        remainder)
+    if (failed(scf::peelForLoopAndSimplifyBounds(rewriter, loop, remainder)))
+      remainder = scf::ForOp();
+    if (remainder)
       remainder->setAttr(kRemainderLoopAttr, rewriter.getUnitAttr());
     loop->setAttr(kVectorLoopAttr, rewriter.getUnitAttr());
+    return remainder;
   }
 };
 } // namespace

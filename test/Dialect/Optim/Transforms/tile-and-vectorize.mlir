@@ -202,3 +202,35 @@ func.func @sequential(%p: tensor<?xf32>, %g: tensor<?xf32>) -> tensor<?xf32> att
 // CHECK-NOT:  scf.forall
 // CHECK:      scf.for
 // CHECK:        vector.transfer_read {{.*}} vector<16xf32>
+
+// -----
+
+#map = affine_map<(d0) -> (d0)>
+
+// A flat range written into a buffer: the vector loop starts on a vector
+// boundary of the buffer (32 bytes: 8 f32 here), after a scalar loop over
+// the elements before it; the remainder loop takes what is left.
+func.func @aligned(%p: memref<?xf32, strided<[1], offset: ?>>, %g: tensor<?xf32>) attributes {optim.sequential} {
+  %t = bufferization.to_tensor %p restrict writable : memref<?xf32, strided<[1], offset: ?>> to tensor<?xf32>
+  %0 = linalg.generic {indexing_maps = [#map, #map], iterator_types = ["parallel"]} ins(%g : tensor<?xf32>) outs(%t : tensor<?xf32>) {
+  ^bb0(%a: f32, %b: f32):
+    %1 = arith.subf %b, %a : f32
+    linalg.yield %1 : f32
+  } -> tensor<?xf32>
+  bufferization.materialize_in_destination %0 in restrict writable %p : (tensor<?xf32>, memref<?xf32, strided<[1], offset: ?>>) -> ()
+  return
+}
+// CHECK-LABEL: func.func @aligned(
+// CHECK:      %[[PTR:.*]] = memref.extract_aligned_pointer_as_index
+// CHECK:      %[[BASE:.*]], %[[OFF:.*]], %{{.*}}, %{{.*}} = memref.extract_strided_metadata
+// CHECK:      %[[MIS:.*]] = arith.remui %{{.*}}, %c8
+// CHECK:      %[[HEAD:.*]] = arith.minui
+// CHECK:      %[[END:.*]] = arith.addi %[[HEAD]],
+// CHECK:      scf.for %{{.*}} = %c0{{.*}} to %[[HEAD]] step %c16
+// CHECK:        linalg.generic
+// CHECK:      } {optim.remainder_loop}
+// CHECK:      scf.for %{{.*}} = %[[HEAD]] to %[[END]] step %c16
+// CHECK:        vector.transfer_read {{.*}} vector<16xf32>
+// CHECK:      } {optim.vector_loop}
+// CHECK:      scf.for %{{.*}} = %[[END]] to
+// CHECK:      } {optim.remainder_loop}

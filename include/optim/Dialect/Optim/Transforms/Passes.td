@@ -118,6 +118,13 @@ def OptimTileAndVectorize : Pass<"optim-tile-and-vectorize", "::mlir::func::Func
     vectors (upstream's loop subset hoisting), so that the sums run at
     vector speed without heap memory.
 
+    With `align-to-vector`, the vector loop of a flat range written into a
+    known buffer starts on a `vector-bytes` boundary of that buffer: the
+    elements before the first boundary get a scalar loop of their own.
+    NumPy's large buffers start 16 bytes into a cache line; unaligned
+    64-byte vectors would split every access across two lines (15 % slower
+    for AdamW at one thread, measured).
+
     Upstream's masked vectorization of dynamic shapes emits masked loads
     and stores on every iteration, which is several times slower on AVX2
     hardware; peeling keeps the main loop unmasked, which is why this pass
@@ -129,7 +136,12 @@ def OptimTileAndVectorize : Pass<"optim-tile-and-vectorize", "::mlir::func::Func
     Option<"vectorBytes", "vector-bytes", "int64_t", "32",
            "Bytes of one hardware vector (32 for AVX2, 64 for AVX-512)">,
     Option<"unroll", "unroll", "int64_t", "2",
-           "Vectors processed per iteration of the main loop">
+           "Vectors processed per iteration of the main loop">,
+    Option<"alignToVector", "align-to-vector", "bool", "true",
+           "Peel the first elements of a flat range of run-time length so "
+           "that its vector loop starts on a vector boundary of the "
+           "written buffer (NumPy's large buffers start 16 bytes into a "
+           "cache line: unaligned 64-byte vectors split every access)">
   ];
   let dependentDialects = [
     "::mlir::scf::SCFDialect", "::mlir::vector::VectorDialect",
