@@ -186,10 +186,12 @@ void optim::buildOptimGPUPipeline(OpPassManager &pm,
   attach.features = features;
   attach.optLevel = 3;
   pm.addPass(createGpuNVVMAttachTarget(attach));
-  pm.addNestedPass<gpu::GPUModuleOp>(createConvertVectorToLLVMPass());
   ConvertGpuOpsToNVVMOpsOptions nvvm;
   nvvm.indexBitwidth = 64;
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps(nvvm));
+  // What the NVVM conversion leaves of vectors (broadcasts), with memory
+  // spaces already converted.
+  pm.addNestedPass<gpu::GPUModuleOp>(createConvertVectorToLLVMPass());
   pm.addNestedPass<gpu::GPUModuleOp>(createCanonicalizerPass());
   pm.addNestedPass<gpu::GPUModuleOp>(createCSEPass());
   pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());

@@ -12,7 +12,7 @@
 // CHECK:       gpu.binary @adamw_step_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_90", features = "+ptx80">
 // PTX from LLVM's NVPTX backend: the chunk table in device memory, the two
 // kernels; the reduction uses warp shuffles and a barrier (a tree, not one
-// thread), the update 128-bit vector loads and stores in a loop that
+// thread), the update 128-bit global vector loads and stores in a loop that
 // strides by the block size.
 // CHECK-SAME:  .target sm_90
 // CHECK-SAME:  .global .align 64 .b8 adamw_chunks
@@ -21,8 +21,8 @@
 // CHECK-SAME:  bar.sync
 // CHECK-SAME:  .entry adamw_step_kernel_0(
 // CHECK-SAME:  mov.u32 {{.*}}%ntid.x
-// CHECK-SAME:  ld.v4.b32
-// CHECK-SAME:  st.v4.b32
+// CHECK-SAME:  ld.global.v4.b32
+// CHECK-SAME:  st.global.v4.b32
 // CHECK-NOT:   gpu.binary
 
 // SM80: gpu.binary @adamw_step_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">

@@ -53,7 +53,9 @@ def OptimDistributeToThreads
 
     - A main loop becomes a block-stride loop: thread `t` of `n` takes tiles
       `t, t + n, t + 2n, ...`, so a warp reads consecutive tiles (coalesced
-      loads of `vector-bytes`, 128-bit for 16-byte tiles).
+      loads of `vector-bytes`, 128-bit for 16-byte tiles), as aligned
+      vector loads and stores of the global address space (the step's
+      buffers are device memory; the runtime requires 16-byte alignment).
     - The last partial tile runs on thread 0 (fewer elements than a tile).
     - A vector reduction (`vector.reduction <add>`: row sums, squared norms)
       becomes the thread's partial sum, then a block-wide tree reduction

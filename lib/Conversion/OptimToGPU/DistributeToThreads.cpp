@@ -34,10 +34,41 @@ static bool isContiguousTile(VectorTransferOpInterface transfer) {
          !strides.empty() && strides.back() == 1;
 }
 
+/// `memref` seen in the global address space (it always is: the step's
+/// buffers are device memory), so that NVPTX emits `ld.global` /
+/// `st.global` rather than generic accesses. One cast per buffer, before
+/// `loop`.
+static Value castToGlobal(RewriterBase &rewriter, scf::ForOp loop,
+                          Value memref,
+                          llvm::DenseMap<Value, Value> &casts) {
+  Value &cast = casts[memref];
+  if (cast)
+    return cast;
+  auto type = cast_or_null<MemRefType>(memref.getType());
+  if (!type || type.getMemorySpace()) {
+    cast = memref;
+    return cast;
+  }
+  auto global = gpu::AddressSpaceAttr::get(rewriter.getContext(),
+                                           gpu::AddressSpace::Global);
+  auto castType = MemRefType::get(type.getShape(), type.getElementType(),
+                                  type.getLayout(), global);
+  OpBuilder::InsertionGuard guard(rewriter);
+  rewriter.setInsertionPoint(loop);
+  if (Operation *def = memref.getDefiningOp())
+    if (loop->isAncestor(def))
+      rewriter.setInsertionPointAfter(def);
+  cast = memref::MemorySpaceCastOp::create(rewriter, loop.getLoc(), castType,
+                                           memref);
+  return cast;
+}
+
 /// Rewrites the contiguous tile transfers directly in `loop` into aligned
-/// vector loads and stores (the tile's size in bytes, at most 16).
+/// vector loads and stores (the tile's size in bytes, at most 16) of
+/// global memory.
 static LogicalResult alignTileAccesses(RewriterBase &rewriter,
                                        scf::ForOp loop) {
+  llvm::DenseMap<Value, Value> casts;
   SmallVector<Operation *> transfers;
   for (Operation &op : loop.getBody()->without_terminator())
     if (auto transfer = dyn_cast<VectorTransferOpInterface>(op))
@@ -54,15 +85,19 @@ static LogicalResult alignTileAccesses(RewriterBase &rewriter,
         rewriter.getI64IntegerAttr(std::min<int64_t>(bytes, 16));
     rewriter.setInsertionPoint(op);
     if (auto read = dyn_cast<vector::TransferReadOp>(op)) {
+      Value base = castToGlobal(rewriter, loop, read.getBase(), casts);
+      rewriter.setInsertionPoint(op);
       auto load = vector::LoadOp::create(rewriter, read.getLoc(), vector,
-                                         read.getBase(), read.getIndices());
+                                         base, read.getIndices());
       load.setAlignmentAttr(alignment);
       rewriter.replaceOp(read, load.getResult());
     } else if (auto write = dyn_cast<vector::TransferWriteOp>(op)) {
       if (write->getNumResults() != 0)
         continue; // (on tensors: not after bufferization)
+      Value base = castToGlobal(rewriter, loop, write.getBase(), casts);
+      rewriter.setInsertionPoint(op);
       auto store = vector::StoreOp::create(rewriter, write.getLoc(),
-                                           write.getVector(), write.getBase(),
+                                           write.getVector(), base,
                                            write.getIndices());
       store.setAlignmentAttr(alignment);
       rewriter.eraseOp(write);

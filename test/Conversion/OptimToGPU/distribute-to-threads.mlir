@@ -2,7 +2,8 @@
 
 // A chunk function (optim.sequential) on the threads of a block: the loop
 // over whole vector tiles becomes block-stride (tile t, t + n, ...) with
-// aligned 128-bit loads and stores, the last partial tile runs on thread 0.
+// aligned 128-bit loads and stores of global memory, the last partial tile
+// runs on thread 0.
 func.func @elementwise(%p: memref<?xf32, strided<[1], offset: ?>>, %n: index, %main: index) attributes {optim.sequential} {
   %c0 = arith.constant 0 : index
   %c4 = arith.constant 4 : index
@@ -26,9 +27,10 @@ func.func @elementwise(%p: memref<?xf32, strided<[1], offset: ?>>, %n: index, %m
 // CHECK:       %[[OFF:.*]] = arith.muli %[[T]], %c4
 // CHECK:       %[[LB:.*]] = arith.addi %c0{{.*}}, %[[OFF]]
 // CHECK:       %[[STEP:.*]] = arith.muli %c4{{.*}}, %[[B]]
+// CHECK:       %[[G:.*]] = memref.memory_space_cast %[[P]] : memref<?xf32, strided<[1], offset: ?>> to memref<?xf32, strided<[1], offset: ?>, #gpu.address_space<global>>
 // CHECK:       scf.for %[[I:.*]] = %[[LB]] to %[[MAIN]] step %[[STEP]] {
-// CHECK:         vector.load %[[P]][%[[I]]] {alignment = 16 : i64} : memref<?xf32, strided<[1], offset: ?>>, vector<4xf32>
-// CHECK:         vector.store {{.*}}, %[[P]][%[[I]]] {alignment = 16 : i64}
+// CHECK:         vector.load %[[G]][%[[I]]] {alignment = 16 : i64} : memref<?xf32, strided<[1], offset: ?>, #gpu.address_space<global>>, vector<4xf32>
+// CHECK:         vector.store {{.*}}, %[[G]][%[[I]]] {alignment = 16 : i64}
 // CHECK:       scf.if %[[FIRST]] {
 // CHECK-NEXT:    scf.for %{{.*}} = %[[MAIN]] to %[[N]] step %c4
 

@@ -62,7 +62,7 @@ def main():
             out = os.path.join(args.out, "%s-%s" % (rule, chip))
             ptx, header = compile_ptx(SOURCE.format(rule=rule), chip, out)
             entries = len(re.findall(r"\.entry ", ptx))
-            wide = len(re.findall(r"\bld(\.global)?\.v4\.", ptx))
+            wide = len(re.findall(r"\bld\.global\.v4\.", ptx))
             kernels = int(re.search(r"_NUM_KERNELS (\d+)", header).group(1))
             subprocess.run([args.ptxas, "-arch=" + chip, out + ".ptx", "-o",
                             out + ".cubin"], check=True)
