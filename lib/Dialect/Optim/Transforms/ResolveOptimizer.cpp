@@ -567,15 +567,15 @@ private:
           continue; // nothing to update, nothing to reduce
         int64_t &scratch =
             scratchSize[getComputeType(param.type.getElementType())];
-        int64_t cols = 1, step = chunkSize;
+        int64_t cols = 1, partSize = chunkSize;
         std::optional<int64_t> rowBase;
         if (reduction && classes[c].code.centralize) {
           cols = size / param.type.getDimSize(0);
-          step = std::max<int64_t>(1, chunkSize / cols) * cols;
+          partSize = std::max<int64_t>(1, chunkSize / cols) * cols;
           rowBase = scratch;
           scratch += param.type.getDimSize(0);
         }
-        int64_t numParts = llvm::divideCeil(size, step);
+        int64_t numParts = llvm::divideCeil(size, partSize);
         int64_t firstPartial = 0, numPartials = 0;
         if (reduction && spec.perTensorNorms) {
           firstPartial = scratch;
@@ -583,9 +583,9 @@ private:
           scratch += numParts * spec.numNorms;
         }
         for (int64_t part = 0; part < numParts; ++part) {
-          int64_t offset = part * step;
+          int64_t offset = part * partSize;
           chunks.append({static_cast<int64_t>(c), position, offset,
-                         std::min<int64_t>(step, size - offset), cols,
+                         std::min<int64_t>(partSize, size - offset), cols,
                          rowBase ? *rowBase + offset / cols : 0,
                          numPartials ? firstPartial + part * spec.numNorms
                                      : 0,
