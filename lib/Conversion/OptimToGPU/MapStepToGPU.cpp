@@ -49,13 +49,37 @@ struct MapStepToGPUPass
               phases.push_back(&op);
       }
     }
-    if (phases.empty())
-      return;
-    module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
-                    UnitAttr::get(&getContext()));
+    if (!phases.empty())
+      module->setAttr(gpu::GPUDialect::getContainerModuleAttrName(),
+                      UnitAttr::get(&getContext()));
     for (Operation *phase : phases)
       if (failed(mapPhase(phase)))
         return signalPassFailure();
+    // Whatever writes memory outside the launches would run on the host,
+    // on device pointers: the per-parameter form of a step (sparse
+    // gradients, share-update-functions=0) has no GPU mapping yet.
+    for (auto func : module.getOps<func::FuncOp>()) {
+      if (!func.getSymName().ends_with("_step"))
+        continue;
+      WalkResult result = func.walk<WalkOrder::PreOrder>([&](Operation *op) {
+        if (isa<gpu::LaunchOp>(op))
+          return WalkResult::skip();
+        auto effects = dyn_cast<MemoryEffectOpInterface>(op);
+        bool writes =
+            isa<CallOpInterface>(op) ||
+            (effects && (effects.hasEffect<MemoryEffects::Write>() ||
+                         effects.hasEffect<MemoryEffects::Free>()));
+        if (writes) {
+          op->emitOpError("would run on the host in a GPU step: only the "
+                          "multi-tensor step (dense gradients, shared "
+                          "update functions) maps to GPU kernels");
+          return WalkResult::interrupt();
+        }
+        return WalkResult::advance();
+      });
+      if (result.wasInterrupted())
+        return signalPassFailure();
+    }
     // The shared functions now live inside the launches.
     SymbolTable symbols(module);
     for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))

@@ -73,3 +73,14 @@ func.func @bad_step(%out: memref<3x3xf32>) {
   }
   return
 }
+
+// -----
+
+// The per-parameter form of a step (sparse gradients) writes buffers in
+// the step function itself: on a GPU that would run on the host.
+func.func @sparse_step(%p: memref<4xf32>, %x: f32) {
+  %c0 = arith.constant 0 : index
+  // expected-error @below {{would run on the host in a GPU step: only the multi-tensor step (dense gradients, shared update functions) maps to GPU kernels}}
+  memref.store %x, %p[%c0] : memref<4xf32>
+  return
+}
