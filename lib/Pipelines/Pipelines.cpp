@@ -197,11 +197,13 @@ void optim::buildOptimGPUPipeline(OpPassManager &pm,
   pm.addNestedPass<gpu::GPUModuleOp>(createReconcileUnrealizedCastsPass());
 
   // Host code: the launches.
-  pm.addPass(createFinalizeMemRefToLLVMConversionPass());
-  pm.addPass(createGpuToLLVMConversionPass());
-  pm.addPass(createConvertToLLVMPass());
-  pm.addPass(createReconcileUnrealizedCastsPass());
-  pm.addPass(createCanonicalizerPass());
+  if (options.lowerHost) {
+    pm.addPass(createFinalizeMemRefToLLVMConversionPass());
+    pm.addPass(createGpuToLLVMConversionPass());
+    pm.addPass(createConvertToLLVMPass());
+    pm.addPass(createReconcileUnrealizedCastsPass());
+    pm.addPass(createCanonicalizerPass());
+  }
 
   // Kernels to PTX (LLVM's NVPTX backend) or cubin (the toolkit's ptxas).
   GpuModuleToBinaryPassOptions binary;

@@ -27,3 +27,13 @@
 
 // SM80: gpu.binary @adamw_step_kernel  [#gpu.object<#nvvm.target<O = 3, chip = "sm_80", features = "+ptx80">
 // SM80-SAME: .target sm_80
+
+// With lower-host=0 the host side stays a launch plan a runtime can read:
+// each kernel's arguments are the step's own (buffer table, hyper-parameter
+// table, step), in order.
+// RUN: optim-opt %optim_src_root/examples/adamw.mlir --optim-lower-to-gpu="chip=sm_90 lower-host=0" | FileCheck %s --check-prefix=PLAN
+// PLAN-LABEL: func.func @adamw_step(
+// PLAN-SAME:  %[[TABLE:.*]]: memref<?xmemref<?xf32>>, %[[HYPER:.*]]: memref<11xf32>, %[[STEP:.*]]: i64)
+// PLAN:       gpu.launch_func  @adamw_step_kernel::@adamw_step_kernel blocks in (%c4, %c1, %c1) threads in (%c256, %c1, %c1)  args(%[[TABLE]] : memref<?xmemref<?xf32>>)
+// PLAN:       gpu.launch_func  @adamw_step_kernel::@adamw_step_kernel_0 blocks in (%c8, %c1, %c1) threads in (%c256, %c1, %c1)  args(%[[HYPER]] : memref<11xf32>, %[[STEP]] : i64, %[[TABLE]] : memref<?xmemref<?xf32>>)
+// PLAN-NEXT:  return

@@ -67,6 +67,12 @@ struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
   PassOptions::Option<int64_t> blockSize{
       *this, "block-size", llvm::cl::desc("Threads per block"),
       llvm::cl::init(256)};
+  PassOptions::Option<bool> lowerHost{
+      *this, "lower-host",
+      llvm::cl::desc("Lower the host code (the launches) to the LLVM "
+                     "dialect; off, it stays func/memref code whose "
+                     "gpu.launch_func ops a runtime reads as a launch plan"),
+      llvm::cl::init(true)};
 };
 
 /// optim (declarative level) -> one kernel per phase of the multi-tensor
