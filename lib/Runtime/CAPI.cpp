@@ -3,6 +3,7 @@
 #include "optim/Runtime/optim-c.h"
 #include "optim/Runtime/BoundStep.h"
 #include "optim/Runtime/CUDADriver.h"
+#include "optim/Runtime/GPUOptimizer.h"
 #include "optim/Runtime/Runtime.h"
 
 #include <cstddef>
@@ -291,6 +292,107 @@ int optimCudaDriverDescribe(char **description, char **error) {
     return report(text.takeError(), error);
   if (description)
     *description = strdup(text->c_str());
+  return 0;
+}
+
+} // extern "C"
+
+//===----------------------------------------------------------------------===//
+// GPU step (GPUOptimizer.h, docs/GPU.md)
+//===----------------------------------------------------------------------===//
+
+struct OptimGPUOptimizer {
+  std::unique_ptr<GPUOptimizer> optimizer;
+};
+
+extern "C" {
+
+OptimGPUOptimizer *optimGPUCompile(const char *source, size_t length,
+                                   const char *chip, const char *options,
+                                   char **error) {
+  if (!source) {
+    report(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "source is null"),
+           error);
+    return nullptr;
+  }
+  GPUCompileOptions compileOptions;
+  if (chip)
+    compileOptions.chip = chip;
+  if (options)
+    compileOptions.pipelineOptions = options;
+  auto optimizer =
+      GPUOptimizer::compile(llvm::StringRef(source, length), compileOptions);
+  if (!optimizer) {
+    report(optimizer.takeError(), error);
+    return nullptr;
+  }
+  return new OptimGPUOptimizer{std::move(*optimizer)};
+}
+
+void optimGPUDestroy(OptimGPUOptimizer *optimizer) { delete optimizer; }
+
+int64_t optimGPUNumParams(const OptimGPUOptimizer *o) {
+  return o->optimizer->getParams().size();
+}
+int64_t optimGPUNumStates(const OptimGPUOptimizer *o) {
+  return o->optimizer->getStateNames().size();
+}
+
+int optimGPUSetHyperParam(OptimGPUOptimizer *o, int64_t group,
+                          const char *name, double value, char **error) {
+  if (group < 0)
+    return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                          "negative group index"),
+                  error);
+  if (llvm::Error e = o->optimizer->setHyperParam(group, name, value))
+    return report(std::move(e), error);
+  return 0;
+}
+
+int optimGPUGetHyperParam(const OptimGPUOptimizer *o, int64_t group,
+                          const char *name, double *value, char **error) {
+  if (group < 0)
+    return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                          "negative group index"),
+                  error);
+  auto result = o->optimizer->getHyperParam(group, name);
+  if (!result)
+    return report(result.takeError(), error);
+  *value = *result;
+  return 0;
+}
+
+int64_t optimGPUGlobalStep(const OptimGPUOptimizer *o) {
+  return o->optimizer->getGlobalStep();
+}
+void optimGPUSetGlobalStep(OptimGPUOptimizer *o, int64_t step) {
+  o->optimizer->setGlobalStep(step);
+}
+
+int optimGPULoad(OptimGPUOptimizer *o, int device, char **error) {
+  if (llvm::Error e = o->optimizer->load(device))
+    return report(std::move(e), error);
+  return 0;
+}
+
+int optimGPUStep(OptimGPUOptimizer *o, void *const *params,
+                 void *const *grads, void *const *states, void *stream,
+                 char **error) {
+  size_t numParams = o->optimizer->getParams().size();
+  size_t numStates = o->optimizer->getStateNames().size();
+  if ((numParams && (!params || !grads)) ||
+      (numParams * numStates && !states))
+    return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                          "a pointer array is null"),
+                  error);
+  if (llvm::Error e = o->optimizer->step(
+          llvm::ArrayRef<void *>(const_cast<void **>(params), numParams),
+          llvm::ArrayRef<void *>(const_cast<void **>(grads), numParams),
+          llvm::ArrayRef<void *>(const_cast<void **>(states),
+                                 numParams * numStates),
+          stream))
+    return report(std::move(e), error);
   return 0;
 }
 

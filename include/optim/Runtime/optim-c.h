@@ -191,6 +191,54 @@ int optimCudaDriverAvailable(char **error);
  * as optimCudaDriverAvailable. */
 int optimCudaDriverDescribe(char **description, char **error);
 
+/*===----------------------------------------------------------------------===*\
+|* GPU step (GPUOptimizer.h, docs/GPU.md)                                     *|
+\*===----------------------------------------------------------------------===*/
+
+/* An optimizer whose step runs as CUDA kernels on device buffers. Owned by
+ * the caller: release it with optimGPUDestroy. */
+typedef struct OptimGPUOptimizer OptimGPUOptimizer;
+
+/* Parses `source` (one `optim.optimizer`, dense parameters only) and
+ * compiles its kernels to PTX for `chip` (e.g. "sm_90"; NULL or "": the
+ * chip of CUDA device 0, which needs the driver). `options` is NULL or more
+ * `optim-lower-to-gpu` options, e.g. "chunk-size=8192". Compiling needs no
+ * driver; it is loaded at the first step. Returns NULL on failure. */
+OptimGPUOptimizer *optimGPUCompile(const char *source, size_t length,
+                                   const char *chip, const char *options,
+                                   char **error);
+void optimGPUDestroy(OptimGPUOptimizer *optimizer);
+
+/* The step's ABI, as optimNumParams and optimNumStates. */
+int64_t optimGPUNumParams(const OptimGPUOptimizer *optimizer);
+int64_t optimGPUNumStates(const OptimGPUOptimizer *optimizer);
+
+/* Hyper-parameters, as optimSetHyperParam / optimGetHyperParam; a new
+ * value reaches the device at the next step. */
+int optimGPUSetHyperParam(OptimGPUOptimizer *optimizer, int64_t group,
+                          const char *name, double value, char **error);
+int optimGPUGetHyperParam(const OptimGPUOptimizer *optimizer, int64_t group,
+                          const char *name, double *value, char **error);
+
+/* The global step (0 before the first step), kept on the host. */
+int64_t optimGPUGlobalStep(const OptimGPUOptimizer *optimizer);
+void optimGPUSetGlobalStep(OptimGPUOptimizer *optimizer, int64_t step);
+
+/* Loads the kernels on CUDA device `device` now rather than at the first
+ * step (which uses device 0). */
+int optimGPULoad(OptimGPUOptimizer *optimizer, int device, char **error);
+
+/* Enqueues one step on `stream` (a CUstream; NULL: the legacy default
+ * stream) and increments the global step. `params`, `grads` and `states`
+ * (param-major, as in optimStep) hold device pointers, each 16-byte
+ * aligned. Everything is checked before anything is copied or launched: on
+ * failure nothing was enqueued and the global step stays. Nothing is
+ * synchronized; one step at a time per optimizer (issue consecutive steps
+ * on one stream). */
+int optimGPUStep(OptimGPUOptimizer *optimizer, void *const *params,
+                 void *const *grads, void *const *states, void *stream,
+                 char **error);
+
 #ifdef __cplusplus
 }
 #endif

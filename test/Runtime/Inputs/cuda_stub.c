@@ -11,7 +11,12 @@
  *
  * Every call that needs a context fails with CUDA_ERROR_INVALID_CONTEXT
  * unless the primary context is current, as the real driver does. The
- * optimStub* functions let a test read the stub's counters. */
+ * optimStub* functions let a test read the stub's counters.
+ *
+ * Kernels other than `scale` are the `.entry` functions of a loaded PTX
+ * image: a launch of one records its name, shape and parameter values (as
+ * many 64-bit values as the entry declares `.param`s) without running it;
+ * optimStubLaunch* and optimStubLastImage give them to the test. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,10 +47,29 @@ struct StubContext {
 };
 struct StubFunction {
   const char *name;
+  /* PTX entries: the name's storage and the number of `.param`s. */
+  char buffer[128];
+  int numParams;
 };
+#define STUB_MAX_ENTRIES 32
 struct StubModule {
   struct StubFunction scale;
+  struct StubFunction entries[STUB_MAX_ENTRIES];
+  int numEntries;
 };
+
+/* Launches of PTX entries, recorded. */
+#define STUB_MAX_LAUNCHES 64
+#define STUB_MAX_PARAMS 64
+static struct {
+  char name[128];
+  unsigned grid[3], block[3];
+  int numParams;
+  CUdeviceptr params[STUB_MAX_PARAMS];
+} launches[STUB_MAX_LAUNCHES];
+static long numLaunches;
+static long numHtoDCopies;
+static char *lastImage;
 struct StubStream {
   int id;
 };
@@ -225,11 +249,42 @@ EXPORT CUresult cuModuleLoadData(CUmodule *module, const void *image) {
     /* PTX: the driver reads up to the terminating NUL. */
     printf("stub: cuModuleLoadData PTX of %zu bytes: %s\n", strlen(bytes),
            bytes);
-    if (strncmp(bytes, ".version", 8) != 0)
+    /* Comment lines and blank space may precede the `.version` line, as
+     * in LLVM's output. */
+    const char *text = bytes;
+    for (;;) {
+      text += strspn(text, " \t\r\n");
+      if (strncmp(text, "//", 2) != 0)
+        break;
+      text += strcspn(text, "\n");
+    }
+    if (strncmp(text, ".version", 8) != 0)
       return CUDA_ERROR_INVALID_IMAGE;
   }
   struct StubModule *loaded = calloc(1, sizeof(struct StubModule));
   loaded->scale.name = "scale";
+  if (memcmp(bytes, "\177ELF", 4) != 0) {
+    /* Records the PTX and its `.entry NAME(...)` functions. */
+    free(lastImage);
+    lastImage = strdup(bytes);
+    for (const char *entry = strstr(bytes, ".entry ");
+         entry && loaded->numEntries < STUB_MAX_ENTRIES;
+         entry = strstr(entry + 1, ".entry ")) {
+      const char *name = entry + 7;
+      size_t length = strcspn(name, "( \t\n");
+      if (name[length] != '(' || length == 0 || length >= 128)
+        continue;
+      struct StubFunction *function = &loaded->entries[loaded->numEntries++];
+      memcpy(function->buffer, name, length);
+      function->buffer[length] = 0;
+      function->name = function->buffer;
+      const char *open = name + length;
+      const char *close = strchr(open, ')');
+      for (const char *param = strstr(open, ".param");
+           param && close && param < close; param = strstr(param + 1, ".param"))
+        ++function->numParams;
+    }
+  }
   *module = loaded;
   ++liveModules;
   return CUDA_SUCCESS;
@@ -241,10 +296,17 @@ EXPORT CUresult cuModuleGetFunction(CUfunction *function, CUmodule module,
   if (result)
     return result;
   printf("stub: cuModuleGetFunction '%s'\n", name);
-  if (strcmp(name, "scale") != 0)
-    return CUDA_ERROR_NOT_FOUND;
-  *function = &module->scale;
-  return CUDA_SUCCESS;
+  if (strcmp(name, "scale") == 0) {
+    *function = &module->scale;
+    return CUDA_SUCCESS;
+  }
+  for (int i = 0; i < module->numEntries; ++i) {
+    if (strcmp(name, module->entries[i].name) == 0) {
+      *function = &module->entries[i];
+      return CUDA_SUCCESS;
+    }
+  }
+  return CUDA_ERROR_NOT_FOUND;
 }
 
 EXPORT CUresult cuModuleUnload(CUmodule module) {
@@ -272,6 +334,28 @@ EXPORT CUresult cuLaunchKernel(CUfunction function, unsigned gridX,
          "stream %d extra %p\n",
          function->name, gridX, gridY, gridZ, blockX, blockY, blockZ,
          sharedBytes, stream ? stream->id : 0, (void *)extra);
+  /* Every launch is recorded; those of PTX entries with their parameters,
+   * each read as 64 bits, and they do not run. */
+  int index = (int)(numLaunches % STUB_MAX_LAUNCHES);
+  ++numLaunches;
+  snprintf(launches[index].name, sizeof(launches[index].name), "%s",
+           function->name);
+  launches[index].grid[0] = gridX;
+  launches[index].grid[1] = gridY;
+  launches[index].grid[2] = gridZ;
+  launches[index].block[0] = blockX;
+  launches[index].block[1] = blockY;
+  launches[index].block[2] = blockZ;
+  launches[index].numParams = function->numParams;
+  if (strcmp(function->name, "scale") != 0) {
+    printf("stub: params %d:", function->numParams);
+    for (int i = 0; i < function->numParams && i < STUB_MAX_PARAMS; ++i) {
+      launches[index].params[i] = *(CUdeviceptr *)args[i];
+      printf(" %llu", launches[index].params[i]);
+    }
+    printf("\n");
+    return CUDA_SUCCESS;
+  }
   printf("stub: args %p %p %p\n", args[0], args[1], args[2]);
   float *data = (float *)(uintptr_t)*(CUdeviceptr *)args[0];
   float factor = *(float *)args[1];
@@ -318,6 +402,7 @@ EXPORT CUresult cuMemcpyHtoDAsync_v2(CUdeviceptr destination,
   CUresult result = checkContext("cuMemcpyHtoDAsync_v2");
   if (result)
     return result;
+  ++numHtoDCopies;
   printf("stub: cuMemcpyHtoDAsync_v2 %zu bytes to %p stream %d\n", bytes,
          (void *)(uintptr_t)destination, stream ? stream->id : 0);
   memcpy((void *)(uintptr_t)destination, source, bytes);
@@ -382,3 +467,32 @@ EXPORT long optimStubLiveAllocations(void) { return liveAllocations; }
 EXPORT long optimStubLiveModules(void) { return liveModules; }
 EXPORT long optimStubLiveStreams(void) { return liveStreams; }
 EXPORT long optimStubContextDepth(void) { return contextDepth; }
+
+/* Recorded launches (every cuLaunchKernel) and host-to-device copies. */
+EXPORT long optimStubLaunches(void) { return numLaunches; }
+EXPORT long optimStubHtoDCopies(void) { return numHtoDCopies; }
+/* The PTX of the last module loaded from PTX, or NULL. */
+EXPORT const char *optimStubLastImage(void) { return lastImage; }
+/* Launch `index` (0 = the first; the last 64 are kept): its name, or NULL when there is no such launch. */
+EXPORT const char *optimStubLaunchName(long index) {
+  if (index < 0 || index >= numLaunches ||
+      index + STUB_MAX_LAUNCHES < numLaunches)
+    return NULL;
+  return launches[index % STUB_MAX_LAUNCHES].name;
+}
+EXPORT unsigned optimStubLaunchGridX(long index) {
+  return launches[index % STUB_MAX_LAUNCHES].grid[0];
+}
+EXPORT unsigned optimStubLaunchBlockX(long index) {
+  return launches[index % STUB_MAX_LAUNCHES].block[0];
+}
+/* The `.param`s the launched entry declares. */
+EXPORT int optimStubLaunchNumParams(long index) {
+  return launches[index % STUB_MAX_LAUNCHES].numParams;
+}
+/* Parameter `param` of launch `index`, read as 64 bits. */
+EXPORT unsigned long long optimStubLaunchParam(long index, int param) {
+  if (param < 0 || param >= STUB_MAX_PARAMS)
+    return 0;
+  return launches[index % STUB_MAX_LAUNCHES].params[param];
+}
