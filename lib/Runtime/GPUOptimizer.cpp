@@ -13,6 +13,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "ParsedOptimizer.h"
 #include "optim/Runtime/GPUOptimizer.h"
 
 #include "optim/Dialect/Optim/IR/Optim.h"
@@ -242,28 +243,12 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
     impl->chip = std::move(*chip);
   }
 
-  mlir::DialectRegistry registry;
-  mlir::optim::registerOptimDialects(registry);
-  mlir::MLIRContext context(registry);
-  context.disableMultithreading();
-  std::string diagnostics;
-  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
-    if (!diagnostics.empty())
-      diagnostics += "\n";
-    llvm::raw_string_ostream os(diagnostics);
-    os << d.getLocation() << ": " << d;
-    return mlir::success();
-  });
-
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceString<mlir::ModuleOp>(source, &context);
-  if (!module)
-    return makeError("invalid optimizer IR: " + diagnostics);
-  auto optimizers = llvm::to_vector(module->getOps<mlir::optim::OptimizerOp>());
-  if (optimizers.size() != 1)
-    return makeError("expected exactly one 'optim.optimizer', found " +
-                     llvm::Twine(optimizers.size()));
-  mlir::optim::OptimizerOp optimizerOp = optimizers.front();
+  auto parsed = detail::ParsedOptimizer::parse(source);
+  if (!parsed)
+    return parsed.takeError();
+  mlir::MLIRContext &context = (*parsed)->getContext();
+  mlir::ModuleOp module = (*parsed)->getModule();
+  mlir::optim::OptimizerOp optimizerOp = (*parsed)->getOptimizer();
   std::string symbol = optimizerOp.getSymName().str();
   mlir::optim::StepABI abi = mlir::optim::StepABI::get(optimizerOp);
   for (const mlir::optim::ParamABI &param : abi.getParams())
@@ -329,10 +314,10 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
                      options.pipelineOptions + "'");
   mlir::PassManager pm(&context);
   mlir::optim::buildOptimGPUPipeline(pm, *pipelineOptions);
-  if (mlir::failed(pm.run(*module)))
-    return makeError("lowering failed: " + diagnostics);
+  if (mlir::failed(pm.run(module)))
+    return makeError("lowering failed: " + (*parsed)->getDiagnostics());
 
-  auto binaries = llvm::to_vector(module->getOps<mlir::gpu::BinaryOp>());
+  auto binaries = llvm::to_vector(module.getOps<mlir::gpu::BinaryOp>());
   if (binaries.size() != 1 || binaries.front().getObjects().size() != 1)
     return makeError("expected one GPU image, found " +
                      llvm::Twine(binaries.size()) + " binaries");
@@ -340,7 +325,7 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
       binaries.front().getObjects().getValue().front());
   impl->image = object.getObject().getValue().str();
 
-  auto step = module->lookupSymbol<mlir::func::FuncOp>(symbol + "_step");
+  auto step = module.lookupSymbol<mlir::func::FuncOp>(symbol + "_step");
   if (!step)
     return makeError("the lowered module has no host function '" + symbol +
                      "_step'");

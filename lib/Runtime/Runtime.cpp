@@ -1,5 +1,6 @@
 //===- Runtime.cpp - compile an optimizer and run its steps ---------------===//
 
+#include "ParsedOptimizer.h"
 #include "optim/Runtime/Runtime.h"
 
 #include "optim/Dialect/Optim/IR/Optim.h"
@@ -360,28 +361,12 @@ buildStepLayout(mlir::optim::OptimizerOp optimizerOp, int64_t chunkSize) {
 static Expected<std::shared_ptr<const CompiledModule>>
 compileModule(StringRef source, mlir::optim::CPUPipelineOptions &options,
               StringRef canonicalOptions, CodeOrigin &origin) {
-  mlir::DialectRegistry registry;
-  mlir::optim::registerOptimDialects(registry);
-  mlir::MLIRContext context(registry);
-  context.disableMultithreading();
-  std::string diagnostics;
-  mlir::ScopedDiagnosticHandler handler(&context, [&](mlir::Diagnostic &d) {
-    if (!diagnostics.empty())
-      diagnostics += "\n";
-    llvm::raw_string_ostream os(diagnostics);
-    os << d.getLocation() << ": " << d;
-    return mlir::success();
-  });
-
-  mlir::OwningOpRef<mlir::ModuleOp> module =
-      mlir::parseSourceString<mlir::ModuleOp>(source, &context);
-  if (!module)
-    return makeError("invalid optimizer IR: " + diagnostics);
-  auto optimizers = llvm::to_vector(module->getOps<mlir::optim::OptimizerOp>());
-  if (optimizers.size() != 1)
-    return makeError("expected exactly one 'optim.optimizer', found " +
-                     llvm::Twine(optimizers.size()));
-  mlir::optim::OptimizerOp optimizerOp = optimizers.front();
+  auto parsed = detail::ParsedOptimizer::parse(source);
+  if (!parsed)
+    return parsed.takeError();
+  mlir::MLIRContext &context = (*parsed)->getContext();
+  mlir::ModuleOp module = (*parsed)->getModule();
+  mlir::optim::OptimizerOp optimizerOp = (*parsed)->getOptimizer();
   std::string symbol = optimizerOp.getSymName().str();
   auto compiled = std::make_shared<CompiledModule>();
   auto layout = buildStepLayout(optimizerOp, options.chunkSize);
@@ -417,10 +402,10 @@ compileModule(StringRef source, mlir::optim::CPUPipelineOptions &options,
 
   mlir::PassManager pm(&context);
   mlir::optim::buildOptimCPUPipeline(pm, options);
-  if (mlir::failed(pm.run(*module)))
-    return makeError("lowering failed: " + diagnostics);
+  if (mlir::failed(pm.run(module)))
+    return makeError("lowering failed: " + (*parsed)->getDiagnostics());
   auto code =
-      detail::compileStepModule(*module, symbol,
+      detail::compileStepModule(module, symbol,
                                 /*keepObject=*/diskDirectory.has_value());
   if (!code)
     return code.takeError();

@@ -1,0 +1,45 @@
+//===- ParsedOptimizer.cpp - optimizer text in a context of its own -------===//
+
+#include "ParsedOptimizer.h"
+
+#include "optim/Pipelines/Pipelines.h"
+
+#include "mlir/Parser/Parser.h"
+
+using namespace optim::runtime::detail;
+
+static mlir::DialectRegistry getRegistry() {
+  mlir::DialectRegistry registry;
+  mlir::optim::registerOptimDialects(registry);
+  return registry;
+}
+
+ParsedOptimizer::ParsedOptimizer()
+    : context(getRegistry(), mlir::MLIRContext::Threading::DISABLED),
+      handler(&context, [this](mlir::Diagnostic &d) {
+        if (!diagnostics.empty())
+          diagnostics += "\n";
+        llvm::raw_string_ostream os(diagnostics);
+        os << d.getLocation() << ": " << d;
+        return mlir::success();
+      }) {}
+
+llvm::Expected<std::unique_ptr<ParsedOptimizer>>
+ParsedOptimizer::parse(llvm::StringRef source) {
+  std::unique_ptr<ParsedOptimizer> parsed(new ParsedOptimizer());
+  parsed->module =
+      mlir::parseSourceString<mlir::ModuleOp>(source, &parsed->context);
+  if (!parsed->module)
+    return llvm::createStringError(llvm::inconvertibleErrorCode(),
+                                   "invalid optimizer IR: " +
+                                       parsed->diagnostics);
+  auto optimizers =
+      llvm::to_vector(parsed->module->getOps<mlir::optim::OptimizerOp>());
+  if (optimizers.size() != 1)
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "expected exactly one 'optim.optimizer', found " +
+            std::to_string(optimizers.size()));
+  parsed->optimizer = optimizers.front();
+  return parsed;
+}
