@@ -14,6 +14,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "ParsedOptimizer.h"
+#include "StepDescription.h"
 #include "optim/Runtime/GPUOptimizer.h"
 
 #include "optim/Dialect/Optim/IR/Optim.h"
@@ -64,31 +65,16 @@ constexpr std::uintptr_t kBufferAlignment = 16;
 /// What a step-function argument is.
 enum class ArgKind { Table, Hyper, Step };
 
-std::optional<DType> getDType(mlir::Type type) {
-  if (type.isF32())
-    return DType::F32;
-  if (type.isF64())
-    return DType::F64;
-  if (type.isF16())
-    return DType::F16;
-  if (type.isBF16())
-    return DType::BF16;
-  return std::nullopt;
-}
-
 } // namespace
 
-class GPUOptimizer::Impl {
+/// The step's description (parameters, states, hyper-parameter slots) and
+/// what compiling and loading it for a GPU adds.
+class GPUOptimizer::Impl : public detail::StepDescription {
 public:
   // Compiled (host only).
   std::string chip;
   std::string image;
   std::vector<GPUKernelLaunch> launches;
-  std::vector<ParamInfo> params;
-  std::vector<std::string> stateNames;
-  unsigned numGroups = 0;
-  /// Hyper-parameter names each group accepts, with their slots.
-  std::vector<llvm::StringMap<unsigned>> slots;
   /// Per buffer table: its entries, in order, as (parameter, buffer)
   /// where buffer 0 is the parameter, 1 its gradient, 2 + s state s.
   std::vector<std::vector<std::pair<unsigned, unsigned>>> tableEntries;
@@ -114,16 +100,6 @@ public:
     if (argument < numTables())
       return ArgKind::Table;
     return argument == numTables() ? ArgKind::Hyper : ArgKind::Step;
-  }
-
-  Expected<unsigned> findSlot(unsigned group, StringRef name) const {
-    if (group >= numGroups)
-      return makeError("group " + llvm::Twine(group) + " out of range (" +
-                       llvm::Twine(numGroups) + " groups)");
-    auto it = slots[group].find(name);
-    if (it == slots[group].end())
-      return makeError("unknown hyper-parameter '" + name + "'");
-    return it->second;
   }
 
   Error checkBuffers(llvm::ArrayRef<void *> paramPtrs,
@@ -257,37 +233,11 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
                        param.name + "' has a sparse (row) gradient");
 
   // The ABI: parameters, states, hyper-parameters, buffer tables.
-  for (const mlir::optim::ParamABI &param : abi.getParams()) {
-    ParamInfo info;
-    info.name = param.name;
-    info.shape.assign(param.type.getShape().begin(),
-                      param.type.getShape().end());
-    info.numElements = param.type.getNumElements();
-    std::optional<DType> dtype = getDType(param.type.getElementType());
-    if (!dtype)
-      return makeError("parameter '" + param.name +
-                       "' has an unsupported element type");
-    info.dtype = *dtype;
-    info.group = param.group;
-    impl->params.push_back(std::move(info));
-  }
-  for (const mlir::optim::StateSpec *state : abi.getStates())
-    impl->stateNames.push_back(state->name.str());
-  impl->numGroups = abi.getGroups().size();
-  for (unsigned g = 0; g < impl->numGroups; ++g) {
-    llvm::StringMap<unsigned> slots;
-    slots["loss_scale"] = abi.getSlot(g, "loss_scale");
-    slots["weight_decay"] = abi.getSlot(g, "weight_decay");
-    if (abi.getGroups()[g].hasConstantLearningRate()) {
-      slots["learning_rate"] = abi.getSlot(g, "learning_rate");
-      slots["lr"] = abi.getSlot(g, "learning_rate");
-    }
-    for (const auto *hyper : abi.getSpec().getOperandHyperParams())
-      slots[hyper->name] = abi.getSlot(g, hyper->name);
-    impl->slots.push_back(std::move(slots));
-  }
-  for (float value : abi.getInitialTable())
-    impl->table.push_back(value);
+  auto description = detail::StepDescription::get(abi);
+  if (!description)
+    return description.takeError();
+  static_cast<detail::StepDescription &>(*impl) = std::move(*description);
+  impl->table = impl->initialTable;
   unsigned buffersPerParam = 2 + abi.getStates().size();
   impl->tableEntries.resize(abi.getTableElementTypes().size());
   for (unsigned p = 0; p < abi.getParams().size(); ++p) {
@@ -365,28 +315,12 @@ unsigned GPUOptimizer::getHyperTableSize() const { return impl->table.size(); }
 
 Error GPUOptimizer::setHyperParam(unsigned group, StringRef name,
                                   double value) {
-  auto slot = impl->findSlot(group, name);
-  if (!slot)
-    return slot.takeError();
-  if (std::isnan(value))
-    return makeError("'" + name + "' must not be NaN");
-  if (name == "loss_scale" && !(value > 0.0))
-    return makeError("'loss_scale' must be positive, got " +
-                     std::to_string(value));
-  if ((name == "weight_decay" || name == "learning_rate" || name == "lr") &&
-      !(value >= 0.0))
-    return makeError("'" + name + "' must be non-negative, got " +
-                     std::to_string(value));
-  impl->table[*slot] = static_cast<float>(value);
-  return Error::success();
+  return impl->setHyperParam(impl->table, group, name, value);
 }
 
 Expected<double> GPUOptimizer::getHyperParam(unsigned group,
                                              StringRef name) const {
-  auto slot = impl->findSlot(group, name);
-  if (!slot)
-    return slot.takeError();
-  return static_cast<double>(impl->table[*slot]);
+  return impl->getHyperParam(impl->table, group, name);
 }
 
 int64_t GPUOptimizer::getGlobalStep() const { return impl->globalStep; }

@@ -1,6 +1,7 @@
 //===- Runtime.cpp - compile an optimizer and run its steps ---------------===//
 
 #include "ParsedOptimizer.h"
+#include "StepDescription.h"
 #include "optim/Runtime/Runtime.h"
 
 #include "optim/Dialect/Optim/IR/Optim.h"
@@ -50,30 +51,13 @@ unsigned optim::runtime::getElementSize(DType dtype) {
   return 0;
 }
 
-static Expected<DType> toDType(mlir::Type type) {
-  if (type.isF32())
-    return DType::F32;
-  if (type.isF64())
-    return DType::F64;
-  if (type.isF16())
-    return DType::F16;
-  if (type.isBF16())
-    return DType::BF16;
-  return makeError("unsupported element type");
-}
-
 namespace {
 /// Everything the step's ABI says about an optimizer: the same for every
 /// optimizer compiled from the same source and options, so computed once
 /// and shared through the in-process cache.
-struct StepLayout {
-  std::vector<ParamInfo> params;
-  std::vector<std::string> stateNames;
+struct StepLayout : detail::StepDescription {
   /// [param][state] initial values; NaN marks "the group's learning rate".
   std::vector<std::vector<double>> stateInit;
-  std::vector<float> initialTable;
-  std::vector<llvm::StringMap<unsigned>> slots;
-  unsigned numGroups = 0;
   /// Whether the step takes one argument per buffer (sparse parameters, see
   /// StepABI.h) rather than buffer tables.
   bool perBuffer = false;
@@ -206,16 +190,6 @@ public:
     packedArgs.push_back(&stepArg);
   }
 
-  Expected<unsigned> findSlot(unsigned group, StringRef name) const {
-    if (group >= layout().numGroups)
-      return makeError("group " + llvm::Twine(group) + " out of range (" +
-                       llvm::Twine(layout().numGroups) + " groups)");
-    auto it = layout().slots[group].find(name);
-    if (it == layout().slots[group].end())
-      return makeError("unknown hyper-parameter '" + name + "'");
-    return it->second;
-  }
-
   /// Runs the compiled step on the packed arguments with the threads a step
   /// of `elements` elements gets.
   void runStep(int64_t elements) {
@@ -292,50 +266,24 @@ parsePipelineOptions(StringRef text, int &defaultThreads,
 static Expected<StepLayout>
 buildStepLayout(mlir::optim::OptimizerOp optimizerOp, int64_t chunkSize) {
   mlir::optim::StepABI abi = mlir::optim::StepABI::get(optimizerOp);
+  auto description = detail::StepDescription::get(abi);
+  if (!description)
+    return description.takeError();
   StepLayout layout;
+  static_cast<detail::StepDescription &>(layout) = std::move(*description);
   layout.chunkSize = chunkSize;
-  for (const mlir::optim::ParamABI &param : abi.getParams()) {
-    ParamInfo info;
-    info.name = param.name;
-    info.shape.assign(param.type.getShape().begin(),
-                      param.type.getShape().end());
-    info.numElements = param.type.getNumElements();
-    auto dtype = toDType(param.type.getElementType());
-    if (!dtype)
-      return dtype.takeError();
-    info.dtype = *dtype;
-    info.group = param.group;
-    info.sparse = param.sparse;
-    if (param.sparse && info.shape.empty())
-      return makeError("sparse parameter '" + param.name +
+  for (const ParamInfo &info : layout.params) {
+    if (info.sparse && info.shape.empty())
+      return makeError("sparse parameter '" + info.name +
                        "' must have rank >= 1");
     if (!info.sparse)
       layout.denseElements += info.numElements;
-    layout.params.push_back(std::move(info));
     std::vector<double> inits;
     for (const mlir::optim::StateSpec *state : abi.getStates())
       inits.push_back(state->initFrom == "learning_rate"
                           ? std::nan("")
-                          : abi.getStateInitValue(*state, param.group));
+                          : abi.getStateInitValue(*state, info.group));
     layout.stateInit.push_back(std::move(inits));
-  }
-  for (const mlir::optim::StateSpec *state : abi.getStates())
-    layout.stateNames.push_back(state->name.str());
-  layout.numGroups = abi.getGroups().size();
-  llvm::SmallVector<float> table = abi.getInitialTable();
-  layout.initialTable.assign(table.begin(), table.end());
-  for (unsigned g = 0; g < layout.numGroups; ++g) {
-    llvm::StringMap<unsigned> slots;
-    slots["loss_scale"] = abi.getSlot(g, "loss_scale");
-    slots["weight_decay"] = abi.getSlot(g, "weight_decay");
-    if (abi.getGroups()[g].hasConstantLearningRate()) {
-      slots["learning_rate"] = abi.getSlot(g, "learning_rate");
-      slots["lr"] = abi.getSlot(g, "learning_rate");
-    }
-    for (const mlir::optim::HyperParamSpec *hyper :
-         abi.getSpec().getOperandHyperParams())
-      slots[hyper->name] = abi.getSlot(g, hyper->name);
-    layout.slots.push_back(std::move(slots));
   }
 
   layout.perBuffer = abi.hasSparseParams();
@@ -566,28 +514,12 @@ Error Optimizer::initStates(llvm::ArrayRef<void *> states) const {
 }
 
 Error Optimizer::setHyperParam(unsigned group, StringRef name, double value) {
-  auto slot = impl->findSlot(group, name);
-  if (!slot)
-    return slot.takeError();
-  if (std::isnan(value))
-    return makeError("'" + name + "' must not be NaN");
-  if (name == "loss_scale" && !(value > 0.0))
-    return makeError("'loss_scale' must be positive, got " +
-                     std::to_string(value));
-  if ((name == "weight_decay" || name == "learning_rate" || name == "lr") &&
-      !(value >= 0.0))
-    return makeError("'" + name + "' must be non-negative, got " +
-                     std::to_string(value));
-  impl->table[*slot] = static_cast<float>(value);
-  return Error::success();
+  return impl->layout().setHyperParam(impl->table, group, name, value);
 }
 
 Expected<double> Optimizer::getHyperParam(unsigned group,
                                           StringRef name) const {
-  auto slot = impl->findSlot(group, name);
-  if (!slot)
-    return slot.takeError();
-  return static_cast<double>(impl->table[*slot]);
+  return impl->layout().getHyperParam(impl->table, group, name);
 }
 
 Expected<std::vector<float>> Optimizer::getLearningRates() const {

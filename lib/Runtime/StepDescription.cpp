@@ -1,0 +1,103 @@
+//===- StepDescription.cpp - a step's ABI, whatever the target ------------===//
+
+#include "StepDescription.h"
+
+#include <cmath>
+
+using namespace optim::runtime;
+using namespace optim::runtime::detail;
+
+static llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
+
+static std::optional<DType> toDType(mlir::Type type) {
+  if (type.isF32())
+    return DType::F32;
+  if (type.isF64())
+    return DType::F64;
+  if (type.isF16())
+    return DType::F16;
+  if (type.isBF16())
+    return DType::BF16;
+  return std::nullopt;
+}
+
+llvm::Expected<StepDescription>
+StepDescription::get(const mlir::optim::StepABI &abi) {
+  StepDescription description;
+  for (const mlir::optim::ParamABI &param : abi.getParams()) {
+    ParamInfo info;
+    info.name = param.name;
+    info.shape.assign(param.type.getShape().begin(),
+                      param.type.getShape().end());
+    info.numElements = param.type.getNumElements();
+    std::optional<DType> dtype = toDType(param.type.getElementType());
+    if (!dtype)
+      return makeError("parameter '" + param.name +
+                       "' has an unsupported element type");
+    info.dtype = *dtype;
+    info.group = param.group;
+    info.sparse = param.sparse;
+    description.params.push_back(std::move(info));
+  }
+  for (const mlir::optim::StateSpec *state : abi.getStates())
+    description.stateNames.push_back(state->name.str());
+  description.numGroups = abi.getGroups().size();
+  llvm::SmallVector<float> table = abi.getInitialTable();
+  description.initialTable.assign(table.begin(), table.end());
+  for (unsigned g = 0; g < description.numGroups; ++g) {
+    llvm::StringMap<unsigned> slots;
+    slots["loss_scale"] = abi.getSlot(g, "loss_scale");
+    slots["weight_decay"] = abi.getSlot(g, "weight_decay");
+    if (abi.getGroups()[g].hasConstantLearningRate()) {
+      slots["learning_rate"] = abi.getSlot(g, "learning_rate");
+      slots["lr"] = abi.getSlot(g, "learning_rate");
+    }
+    for (const mlir::optim::HyperParamSpec *hyper :
+         abi.getSpec().getOperandHyperParams())
+      slots[hyper->name] = abi.getSlot(g, hyper->name);
+    description.slots.push_back(std::move(slots));
+  }
+  return description;
+}
+
+llvm::Expected<unsigned>
+StepDescription::findSlot(unsigned group, llvm::StringRef name) const {
+  if (group >= numGroups)
+    return makeError("group " + llvm::Twine(group) + " out of range (" +
+                     llvm::Twine(numGroups) + " groups)");
+  auto it = slots[group].find(name);
+  if (it == slots[group].end())
+    return makeError("unknown hyper-parameter '" + name + "'");
+  return it->second;
+}
+
+llvm::Error StepDescription::setHyperParam(std::vector<float> &table,
+                                           unsigned group,
+                                           llvm::StringRef name,
+                                           double value) const {
+  auto slot = findSlot(group, name);
+  if (!slot)
+    return slot.takeError();
+  if (std::isnan(value))
+    return makeError("'" + name + "' must not be NaN");
+  if (name == "loss_scale" && !(value > 0.0))
+    return makeError("'loss_scale' must be positive, got " +
+                     std::to_string(value));
+  if ((name == "weight_decay" || name == "learning_rate" || name == "lr") &&
+      !(value >= 0.0))
+    return makeError("'" + name + "' must be non-negative, got " +
+                     std::to_string(value));
+  table[*slot] = static_cast<float>(value);
+  return llvm::Error::success();
+}
+
+llvm::Expected<double>
+StepDescription::getHyperParam(const std::vector<float> &table,
+                               unsigned group, llvm::StringRef name) const {
+  auto slot = findSlot(group, name);
+  if (!slot)
+    return slot.takeError();
+  return static_cast<double>(table[*slot]);
+}

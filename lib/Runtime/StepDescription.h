@@ -1,0 +1,49 @@
+//===- StepDescription.h - a step's ABI, whatever the target ----*- C++ -*-===//
+//
+// What both runtimes (the CPU JIT and the GPU launcher) tell their callers
+// about a compiled step, derived once from StepABI: the parameters, the
+// state buffers, the hyper-parameter table with its initial values and the
+// names of its slots, and the checks a value must pass to be written there.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef LIB_RUNTIME_STEPDESCRIPTION_H
+#define LIB_RUNTIME_STEPDESCRIPTION_H
+
+#include "optim/Dialect/Optim/Transforms/StepABI.h"
+#include "optim/Runtime/Runtime.h"
+
+#include "llvm/ADT/StringMap.h"
+#include "llvm/Support/Error.h"
+
+#include <string>
+#include <vector>
+
+namespace optim::runtime::detail {
+
+struct StepDescription {
+  std::vector<ParamInfo> params;
+  std::vector<std::string> stateNames;
+  std::vector<float> initialTable;
+  /// Per group, the hyper-parameter names it accepts and their slots.
+  std::vector<llvm::StringMap<unsigned>> slots;
+  unsigned numGroups = 0;
+
+  static llvm::Expected<StepDescription>
+  get(const mlir::optim::StepABI &abi);
+
+  /// The slot of `name` in group `group`, or an error naming what is wrong.
+  llvm::Expected<unsigned> findSlot(unsigned group,
+                                    llvm::StringRef name) const;
+  /// Checks `value` for `name` and writes it into `table` (a table of this
+  /// step's layout); on error `table` is unchanged.
+  llvm::Error setHyperParam(std::vector<float> &table, unsigned group,
+                            llvm::StringRef name, double value) const;
+  llvm::Expected<double> getHyperParam(const std::vector<float> &table,
+                                       unsigned group,
+                                       llvm::StringRef name) const;
+};
+
+} // namespace optim::runtime::detail
+
+#endif // LIB_RUNTIME_STEPDESCRIPTION_H
