@@ -103,28 +103,43 @@ int optimInitStates(OptimOptimizer *o, void *const *states, char **error) {
   return 0;
 }
 
-int optimSetHyperParam(OptimOptimizer *o, int64_t group, const char *name,
-                       double value, char **error) {
+/// The hyper-parameter accessors of both optimizer kinds (CPU, GPU).
+extern "C++" {
+template <typename OptimizerT>
+static int setHyperParamOf(OptimizerT &optimizer, int64_t group,
+                           const char *name, double value, char **error) {
   if (group < 0)
     return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
                                           "negative group index"),
                   error);
-  if (llvm::Error e = o->optimizer->setHyperParam(group, name, value))
+  if (llvm::Error e = optimizer.setHyperParam(group, name, value))
     return report(std::move(e), error);
   return 0;
 }
 
-int optimGetHyperParam(const OptimOptimizer *o, int64_t group,
-                       const char *name, double *value, char **error) {
+template <typename OptimizerT>
+static int getHyperParamOf(const OptimizerT &optimizer, int64_t group,
+                           const char *name, double *value, char **error) {
   if (group < 0)
     return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
                                           "negative group index"),
                   error);
-  auto result = o->optimizer->getHyperParam(group, name);
+  auto result = optimizer.getHyperParam(group, name);
   if (!result)
     return report(result.takeError(), error);
   *value = *result;
   return 0;
+}
+} // extern "C++"
+
+int optimSetHyperParam(OptimOptimizer *o, int64_t group, const char *name,
+                       double value, char **error) {
+  return setHyperParamOf(*o->optimizer, group, name, value, error);
+}
+
+int optimGetHyperParam(const OptimOptimizer *o, int64_t group,
+                       const char *name, double *value, char **error) {
+  return getHyperParamOf(*o->optimizer, group, name, value, error);
 }
 
 int64_t optimGlobalStep(const OptimOptimizer *o) {
@@ -341,26 +356,12 @@ int64_t optimGPUNumStates(const OptimGPUOptimizer *o) {
 
 int optimGPUSetHyperParam(OptimGPUOptimizer *o, int64_t group,
                           const char *name, double value, char **error) {
-  if (group < 0)
-    return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                          "negative group index"),
-                  error);
-  if (llvm::Error e = o->optimizer->setHyperParam(group, name, value))
-    return report(std::move(e), error);
-  return 0;
+  return setHyperParamOf(*o->optimizer, group, name, value, error);
 }
 
 int optimGPUGetHyperParam(const OptimGPUOptimizer *o, int64_t group,
                           const char *name, double *value, char **error) {
-  if (group < 0)
-    return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                          "negative group index"),
-                  error);
-  auto result = o->optimizer->getHyperParam(group, name);
-  if (!result)
-    return report(result.takeError(), error);
-  *value = *result;
-  return 0;
+  return getHyperParamOf(*o->optimizer, group, name, value, error);
 }
 
 int64_t optimGPUGlobalStep(const OptimGPUOptimizer *o) {
