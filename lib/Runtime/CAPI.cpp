@@ -383,7 +383,7 @@ int optimGPUStep(OptimGPUOptimizer *o, void *const *params,
   size_t numParams = o->optimizer->getParams().size();
   size_t numStates = o->optimizer->getStateNames().size();
   if ((numParams && (!params || !grads)) ||
-      (numParams * numStates && !states))
+      (numParams * numStates != 0 && !states))
     return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
                                           "a pointer array is null"),
                   error);

@@ -82,7 +82,7 @@ Expected<JITModule> detail::compileStepModule(mlir::ModuleOp module,
                                               StringRef symbol,
                                               bool keepObject) {
   if (Error error = loadOpenMPRuntime())
-    return std::move(error);
+    return error;
   auto tmBuilder = getHostMachineBuilder();
   if (!tmBuilder)
     return tmBuilder.takeError();
@@ -134,7 +134,7 @@ Expected<JITModule> detail::compileStepModule(mlir::ModuleOp module,
 Expected<JITModule> detail::loadStepObject(const llvm::MemoryBuffer &object,
                                            StringRef symbol) {
   if (Error error = loadOpenMPRuntime())
-    return std::move(error);
+    return error;
   auto tmBuilder = getHostMachineBuilder();
   if (!tmBuilder)
     return tmBuilder.takeError();
@@ -173,7 +173,7 @@ Expected<JITModule> detail::loadStepObject(const llvm::MemoryBuffer &object,
 
   if (Error error = (*jit)->addObjectFile(llvm::MemoryBuffer::getMemBufferCopy(
           object.getBuffer(), object.getBufferIdentifier())))
-    return std::move(error);
+    return error;
 
   JITModule result;
   auto toMessage = [](Error error) {
