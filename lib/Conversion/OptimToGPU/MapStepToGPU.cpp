@@ -81,7 +81,6 @@ struct MapStepToGPUPass
         return signalPassFailure();
     }
     // The shared functions now live inside the launches.
-    SymbolTable symbols(module);
     for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))
       if (func.isPrivate() && SymbolTable::symbolKnownUseEmpty(func, module))
         func.erase();
