@@ -37,12 +37,7 @@ TOL = {torch.float32: dict(rtol=1e-4, atol=1e-5),
 SHAPES = [(8, 5), (5,), (3, 4, 2), (1,), (), (0,)]
 
 
-@pytest.fixture(autouse=True)
-def float32_default_dtype():
-    saved = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float32)
-    yield
-    torch.set_default_dtype(saved)
+pytestmark = pytest.mark.usefixtures("float32_default_dtype")
 
 
 @pytest.fixture
