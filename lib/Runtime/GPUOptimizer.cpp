@@ -383,15 +383,9 @@ Error GPUOptimizer::Impl::checkBuffers(llvm::ArrayRef<void *> paramPtrs,
                                        llvm::ArrayRef<void *> gradPtrs,
                                        llvm::ArrayRef<void *> statePtrs) const {
   size_t numParams = params.size();
-  size_t numStates = stateNames.size();
-  if (paramPtrs.size() != numParams || gradPtrs.size() != numParams)
-    return makeError("expected " + llvm::Twine(numParams) +
-                     " parameters and gradients, got " +
-                     llvm::Twine(paramPtrs.size()) + " and " +
-                     llvm::Twine(gradPtrs.size()));
-  if (statePtrs.size() != numParams * numStates)
-    return makeError("expected " + llvm::Twine(numParams * numStates) +
-                     " state buffers, got " + llvm::Twine(statePtrs.size()));
+  if (Error error = checkBufferCounts(paramPtrs.size(), gradPtrs.size(),
+                                      statePtrs.size()))
+    return error;
   auto check = [](void *pointer, const llvm::Twine &what) -> Error {
     if (!pointer)
       return makeError(what + " is null");

@@ -544,14 +544,9 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
   const StepLayout &layout = impl->layout();
   size_t numParams = layout.params.size();
   size_t numStates = layout.stateNames.size();
-  if (params.size() != numParams || grads.size() != numParams)
-    return makeError("expected " + llvm::Twine(numParams) +
-                     " parameters and gradients, got " +
-                     llvm::Twine(params.size()) + " and " +
-                     llvm::Twine(grads.size()));
-  if (states.size() != numParams * numStates)
-    return makeError("expected " + llvm::Twine(numParams * numStates) +
-                     " state buffers, got " + llvm::Twine(states.size()));
+  if (Error error =
+          layout.checkBufferCounts(params.size(), grads.size(), states.size()))
+    return error;
   // Validate everything before touching any buffer.
   for (size_t p = 0; p < numParams; ++p) {
     const ParamInfo &info = layout.params[p];

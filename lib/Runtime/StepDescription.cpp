@@ -101,3 +101,18 @@ StepDescription::getHyperParam(const std::vector<float> &table,
     return slot.takeError();
   return static_cast<double>(table[*slot]);
 }
+
+llvm::Error StepDescription::checkBufferCounts(size_t numParamBuffers,
+                                               size_t numGradBuffers,
+                                               size_t numStateBuffers) const {
+  size_t numParams = params.size(), numStates = stateNames.size();
+  if (numParamBuffers != numParams || numGradBuffers != numParams)
+    return makeError("expected " + llvm::Twine(numParams) +
+                     " parameters and gradients, got " +
+                     llvm::Twine(numParamBuffers) + " and " +
+                     llvm::Twine(numGradBuffers));
+  if (numStateBuffers != numParams * numStates)
+    return makeError("expected " + llvm::Twine(numParams * numStates) +
+                     " state buffers, got " + llvm::Twine(numStateBuffers));
+  return llvm::Error::success();
+}

@@ -42,6 +42,10 @@ struct StepDescription {
   llvm::Expected<double> getHyperParam(const std::vector<float> &table,
                                        unsigned group,
                                        llvm::StringRef name) const;
+  /// Checks the numbers of buffers a step is given: one parameter and one
+  /// gradient per parameter, one buffer per state of each.
+  llvm::Error checkBufferCounts(size_t numParamBuffers, size_t numGradBuffers,
+                                size_t numStateBuffers) const;
 };
 
 } // namespace optim::runtime::detail
