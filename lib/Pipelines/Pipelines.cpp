@@ -163,6 +163,9 @@ void optim::buildOptimGPUPipeline(OpPassManager &pm,
   // Chunk functions on the threads of a block, phases as launches, one
   // kernel per phase.
   pm.addPass(createLowerAffinePass());
+  // The global step in device memory: a captured step replays with the
+  // right count.
+  pm.addPass(createOptimStepCounterToMemory());
   pm.addNestedPass<func::FuncOp>(createOptimDistributeToThreads());
   OptimMapStepToGPUOptions mapOptions;
   mapOptions.blockSize = options.blockSize;

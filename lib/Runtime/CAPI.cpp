@@ -22,9 +22,25 @@ static_assert(sizeof(OptimSparseGrad) == sizeof(SparseGrad) &&
                       offsetof(SparseGrad, count),
               "OptimSparseGrad and SparseGrad must have the same layout");
 
+/// An optimizer of either target: exactly one of the two is set.
 struct OptimOptimizer {
-  std::unique_ptr<Optimizer> optimizer;
+  std::unique_ptr<Optimizer> cpu;
+  std::unique_ptr<GPUOptimizer> gpu;
+
+  llvm::ArrayRef<ParamInfo> getParams() const {
+    return cpu ? cpu->getParams() : gpu->getParams();
+  }
+  llvm::ArrayRef<std::string> getStateNames() const {
+    return cpu ? cpu->getStateNames() : gpu->getStateNames();
+  }
+  unsigned getNumGroups() const {
+    return cpu ? cpu->getNumGroups() : gpu->getNumGroups();
+  }
 };
+
+static llvm::Error makeError(const llvm::Twine &message) {
+  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
+}
 
 /// Stores `error`'s message in `*out` (if requested) and returns 1.
 static int report(llvm::Error error, char **out) {
@@ -34,140 +50,229 @@ static int report(llvm::Error error, char **out) {
   return 1;
 }
 
+/// The error of an operation `o`'s target does not have.
+static int reportTarget(const OptimOptimizer *o, const char *what,
+                        char **error) {
+  return report(makeError(llvm::Twine(what) + " is not available for an "
+                                              "optimizer compiled for " +
+                          (o->cpu ? "cpu" : "cuda")),
+                error);
+}
+
 extern "C" {
 
-OptimOptimizer *optimCompile(const char *source, size_t length,
-                             const char *options, char **error) {
+OptimOptimizer *optimCompileForTarget(const char *source, size_t length,
+                                      OptimTarget target, const char *options,
+                                      char **error) {
   if (!source) {
-    report(llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "source is null"),
+    report(makeError("source is null"), error);
+    return nullptr;
+  }
+  llvm::StringRef text(source, length);
+  std::string optionText = options ? options : "";
+  auto result = std::make_unique<OptimOptimizer>();
+  if (target == OPTIM_TARGET_CPU) {
+    CompileOptions compileOptions;
+    compileOptions.pipelineOptions = optionText;
+    auto optimizer = Optimizer::compile(text, compileOptions);
+    if (!optimizer) {
+      report(optimizer.takeError(), error);
+      return nullptr;
+    }
+    result->cpu = std::move(*optimizer);
+    return result.release();
+  }
+  if (target != OPTIM_TARGET_CUDA) {
+    report(makeError("unknown target " + llvm::Twine(static_cast<int>(target)) +
+                     " (OPTIM_TARGET_CPU or OPTIM_TARGET_CUDA)"),
            error);
     return nullptr;
   }
-  CompileOptions compileOptions;
-  if (options)
-    compileOptions.pipelineOptions = options;
-  auto optimizer =
-      Optimizer::compile(llvm::StringRef(source, length), compileOptions);
+  // `chip=` belongs to the runtime's options; the rest are the pipeline's.
+  GPUCompileOptions compileOptions;
+  llvm::SmallVector<llvm::StringRef> words;
+  llvm::StringRef(optionText).split(words, ' ', -1, false);
+  std::string rest;
+  for (llvm::StringRef word : words) {
+    if (word.consume_front("chip="))
+      compileOptions.chip = word.str();
+    else
+      rest += (rest.empty() ? "" : " ") + word.str();
+  }
+  compileOptions.pipelineOptions = rest;
+  auto optimizer = GPUOptimizer::compile(text, compileOptions);
   if (!optimizer) {
     report(optimizer.takeError(), error);
     return nullptr;
   }
-  return new OptimOptimizer{std::move(*optimizer)};
+  result->gpu = std::move(*optimizer);
+  return result.release();
+}
+
+OptimOptimizer *optimCompile(const char *source, size_t length,
+                             const char *options, char **error) {
+  return optimCompileForTarget(source, length, OPTIM_TARGET_CPU, options,
+                               error);
+}
+
+OptimTarget optimGetTarget(const OptimOptimizer *o) {
+  return o->cpu ? OPTIM_TARGET_CPU : OPTIM_TARGET_CUDA;
 }
 
 void optimDestroy(OptimOptimizer *optimizer) { delete optimizer; }
 void optimFreeError(char *error) { std::free(error); }
 
 int64_t optimNumParams(const OptimOptimizer *o) {
-  return o->optimizer->getParams().size();
+  return o->getParams().size();
 }
 const char *optimParamName(const OptimOptimizer *o, int64_t param) {
-  return o->optimizer->getParams()[param].name.c_str();
+  return o->getParams()[param].name.c_str();
 }
 int64_t optimParamRank(const OptimOptimizer *o, int64_t param) {
-  return o->optimizer->getParams()[param].shape.size();
+  return o->getParams()[param].shape.size();
 }
 void optimParamShape(const OptimOptimizer *o, int64_t param, int64_t *shape) {
-  const auto &dims = o->optimizer->getParams()[param].shape;
+  const auto &dims = o->getParams()[param].shape;
   std::copy(dims.begin(), dims.end(), shape);
 }
 int64_t optimParamNumElements(const OptimOptimizer *o, int64_t param) {
-  return o->optimizer->getParams()[param].numElements;
+  return o->getParams()[param].numElements;
 }
 OptimDType optimParamDType(const OptimOptimizer *o, int64_t param) {
-  return static_cast<OptimDType>(o->optimizer->getParams()[param].dtype);
+  return static_cast<OptimDType>(o->getParams()[param].dtype);
 }
 int64_t optimParamGroup(const OptimOptimizer *o, int64_t param) {
-  return o->optimizer->getParams()[param].group;
+  return o->getParams()[param].group;
 }
 int optimParamIsSparse(const OptimOptimizer *o, int64_t param) {
-  return o->optimizer->getParams()[param].sparse ? 1 : 0;
+  return o->getParams()[param].sparse ? 1 : 0;
 }
 int64_t optimNumStates(const OptimOptimizer *o) {
-  return o->optimizer->getStateNames().size();
+  return o->getStateNames().size();
 }
 const char *optimStateName(const OptimOptimizer *o, int64_t state) {
-  return o->optimizer->getStateNames()[state].c_str();
+  return o->getStateNames()[state].c_str();
 }
 int64_t optimNumGroups(const OptimOptimizer *o) {
-  return o->optimizer->getNumGroups();
+  return o->getNumGroups();
+}
+
+int optimInitStatesOnStream(OptimOptimizer *o, void *const *states,
+                            void *stream, char **error) {
+  size_t count = o->getParams().size() * o->getStateNames().size();
+  if (count && !states)
+    return report(makeError("the state pointer array is null"), error);
+  llvm::ArrayRef<void *> buffers(const_cast<void **>(states), count);
+  if (o->cpu && stream)
+    return report(makeError("a cpu optimizer takes no stream"), error);
+  if (llvm::Error e = o->cpu ? o->cpu->initStates(buffers)
+                             : o->gpu->initStates(buffers, stream))
+    return report(std::move(e), error);
+  return 0;
 }
 
 int optimInitStates(OptimOptimizer *o, void *const *states, char **error) {
-  size_t count = o->optimizer->getParams().size() *
-                 o->optimizer->getStateNames().size();
-  if (llvm::Error e = o->optimizer->initStates(
-          llvm::ArrayRef<void *>(const_cast<void **>(states), count)))
+  return optimInitStatesOnStream(o, states, nullptr, error);
+}
+
+int optimSetHyperParam(OptimOptimizer *o, int64_t group, const char *name,
+                       double value, char **error) {
+  if (group < 0 || !name)
+    return report(makeError(group < 0 ? "negative group index"
+                                      : "the hyper-parameter name is null"),
+                  error);
+  if (llvm::Error e = o->cpu ? o->cpu->setHyperParam(group, name, value)
+                             : o->gpu->setHyperParam(group, name, value))
     return report(std::move(e), error);
   return 0;
 }
 
-/// The hyper-parameter accessors of both optimizer kinds (CPU, GPU).
-extern "C++" {
-template <typename OptimizerT>
-static int setHyperParamOf(OptimizerT &optimizer, int64_t group,
-                           const char *name, double value, char **error) {
-  if (group < 0)
-    return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                          "negative group index"),
+int optimGetHyperParam(const OptimOptimizer *o, int64_t group,
+                       const char *name, double *value, char **error) {
+  if (group < 0 || !name)
+    return report(makeError(group < 0 ? "negative group index"
+                                      : "the hyper-parameter name is null"),
                   error);
-  if (llvm::Error e = optimizer.setHyperParam(group, name, value))
-    return report(std::move(e), error);
-  return 0;
-}
-
-template <typename OptimizerT>
-static int getHyperParamOf(const OptimizerT &optimizer, int64_t group,
-                           const char *name, double *value, char **error) {
-  if (group < 0)
-    return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                          "negative group index"),
-                  error);
-  auto result = optimizer.getHyperParam(group, name);
+  auto result = o->cpu ? o->cpu->getHyperParam(group, name)
+                       : o->gpu->getHyperParam(group, name);
   if (!result)
     return report(result.takeError(), error);
   *value = *result;
   return 0;
 }
-} // extern "C++"
 
-int optimSetHyperParam(OptimOptimizer *o, int64_t group, const char *name,
-                       double value, char **error) {
-  return setHyperParamOf(*o->optimizer, group, name, value, error);
-}
-
-int optimGetHyperParam(const OptimOptimizer *o, int64_t group,
-                       const char *name, double *value, char **error) {
-  return getHyperParamOf(*o->optimizer, group, name, value, error);
+int optimGetGlobalStep(OptimOptimizer *o, int64_t *step, char **error) {
+  if (o->cpu) {
+    *step = o->cpu->getGlobalStep();
+    return 0;
+  }
+  auto value = o->gpu->getGlobalStep();
+  if (!value)
+    return report(value.takeError(), error);
+  *step = *value;
+  return 0;
 }
 
 int64_t optimGlobalStep(const OptimOptimizer *o) {
-  return o->optimizer->getGlobalStep();
+  int64_t step = -1;
+  if (optimGetGlobalStep(const_cast<OptimOptimizer *>(o), &step, nullptr))
+    return -1;
+  return step;
 }
-void optimSetGlobalStep(OptimOptimizer *o, int64_t step) {
-  o->optimizer->setGlobalStep(step);
+
+int optimSetGlobalStep(OptimOptimizer *o, int64_t step, char **error) {
+  if (o->cpu) {
+    o->cpu->setGlobalStep(step);
+    return 0;
+  }
+  if (llvm::Error e = o->gpu->setGlobalStep(step))
+    return report(std::move(e), error);
+  return 0;
+}
+
+int optimLoad(OptimOptimizer *o, int device, char **error) {
+  if (o->cpu)
+    return reportTarget(o, "optimLoad", error);
+  if (llvm::Error e = o->gpu->load(device))
+    return report(std::move(e), error);
+  return 0;
 }
 
 int optimLearningRates(const OptimOptimizer *o, float *rates, char **error) {
-  auto result = o->optimizer->getLearningRates();
+  if (o->gpu)
+    return reportTarget(o, "optimLearningRates", error);
+  auto result = o->cpu->getLearningRates();
   if (!result)
     return report(result.takeError(), error);
   std::copy(result->begin(), result->end(), rates);
   return 0;
 }
 
-int optimStep(OptimOptimizer *o, void *const *params, void *const *grads,
-              void *const *states, char **error) {
-  size_t numParams = o->optimizer->getParams().size();
-  size_t numStates = o->optimizer->getStateNames().size();
-  if (llvm::Error e = o->optimizer->step(
-          llvm::ArrayRef<void *>(const_cast<void **>(params), numParams),
-          llvm::ArrayRef<void *>(const_cast<void **>(grads), numParams),
-          llvm::ArrayRef<void *>(const_cast<void **>(states),
-                                 numParams * numStates)))
+int optimStepOnStream(OptimOptimizer *o, void *const *params,
+                      void *const *grads, void *const *states, void *stream,
+                      char **error) {
+  size_t numParams = o->getParams().size();
+  size_t numStates = o->getStateNames().size();
+  if ((numParams && (!params || !grads)) ||
+      (numParams * numStates != 0 && !states))
+    return report(makeError("a pointer array is null"), error);
+  llvm::ArrayRef<void *> paramBuffers(const_cast<void **>(params), numParams);
+  llvm::ArrayRef<void *> gradBuffers(const_cast<void **>(grads), numParams);
+  llvm::ArrayRef<void *> stateBuffers(const_cast<void **>(states),
+                                      numParams * numStates);
+  if (o->cpu && stream)
+    return report(makeError("a cpu optimizer takes no stream"), error);
+  if (llvm::Error e =
+          o->cpu ? o->cpu->step(paramBuffers, gradBuffers, stateBuffers)
+                 : o->gpu->step(paramBuffers, gradBuffers, stateBuffers,
+                                stream))
     return report(std::move(e), error);
   return 0;
+}
+
+int optimStep(OptimOptimizer *o, void *const *params, void *const *grads,
+              void *const *states, char **error) {
+  return optimStepOnStream(o, params, grads, states, nullptr, error);
 }
 
 } // extern "C"
@@ -184,12 +289,14 @@ extern "C" {
 
 OptimBoundStep *optimBoundStepCreate(OptimOptimizer *o, char **error) {
   if (!o) {
-    report(llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "optimizer is null"),
-           error);
+    report(makeError("optimizer is null"), error);
     return nullptr;
   }
-  return new OptimBoundStep{BoundStep(*o->optimizer)};
+  if (!o->cpu) {
+    reportTarget(o, "a bound step", error);
+    return nullptr;
+  }
+  return new OptimBoundStep{BoundStep(*o->cpu)};
 }
 
 void optimBoundStepDestroy(OptimBoundStep *bound) { delete bound; }
@@ -238,17 +345,20 @@ static_assert(static_cast<int>(CodeOrigin::Compiled) == OPTIM_CODE_COMPILED &&
 extern "C" {
 
 int optimSetNumThreads(OptimOptimizer *o, int numThreads, char **error) {
-  if (llvm::Error e = o->optimizer->setNumThreads(numThreads))
+  if (!o->cpu)
+    return reportTarget(o, "optimSetNumThreads", error);
+  if (llvm::Error e = o->cpu->setNumThreads(numThreads))
     return report(std::move(e), error);
   return 0;
 }
 
 int optimNumThreads(const OptimOptimizer *o) {
-  return o->optimizer->getNumThreads();
+  return o->cpu ? o->cpu->getNumThreads() : 0;
 }
 
 OptimCodeOrigin optimCodeOrigin(const OptimOptimizer *o) {
-  return static_cast<OptimCodeOrigin>(o->optimizer->getCodeOrigin());
+  return o->cpu ? static_cast<OptimCodeOrigin>(o->cpu->getCodeOrigin())
+                : OPTIM_CODE_COMPILED;
 }
 
 void optimGetCacheStats(OptimCacheStats *stats) {
@@ -307,93 +417,6 @@ int optimCudaDriverDescribe(char **description, char **error) {
     return report(text.takeError(), error);
   if (description)
     *description = strdup(text->c_str());
-  return 0;
-}
-
-} // extern "C"
-
-//===----------------------------------------------------------------------===//
-// GPU step (GPUOptimizer.h, docs/GPU.md)
-//===----------------------------------------------------------------------===//
-
-struct OptimGPUOptimizer {
-  std::unique_ptr<GPUOptimizer> optimizer;
-};
-
-extern "C" {
-
-OptimGPUOptimizer *optimGPUCompile(const char *source, size_t length,
-                                   const char *chip, const char *options,
-                                   char **error) {
-  if (!source) {
-    report(llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                   "source is null"),
-           error);
-    return nullptr;
-  }
-  GPUCompileOptions compileOptions;
-  if (chip)
-    compileOptions.chip = chip;
-  if (options)
-    compileOptions.pipelineOptions = options;
-  auto optimizer =
-      GPUOptimizer::compile(llvm::StringRef(source, length), compileOptions);
-  if (!optimizer) {
-    report(optimizer.takeError(), error);
-    return nullptr;
-  }
-  return new OptimGPUOptimizer{std::move(*optimizer)};
-}
-
-void optimGPUDestroy(OptimGPUOptimizer *optimizer) { delete optimizer; }
-
-int64_t optimGPUNumParams(const OptimGPUOptimizer *o) {
-  return o->optimizer->getParams().size();
-}
-int64_t optimGPUNumStates(const OptimGPUOptimizer *o) {
-  return o->optimizer->getStateNames().size();
-}
-
-int optimGPUSetHyperParam(OptimGPUOptimizer *o, int64_t group,
-                          const char *name, double value, char **error) {
-  return setHyperParamOf(*o->optimizer, group, name, value, error);
-}
-
-int optimGPUGetHyperParam(const OptimGPUOptimizer *o, int64_t group,
-                          const char *name, double *value, char **error) {
-  return getHyperParamOf(*o->optimizer, group, name, value, error);
-}
-
-int64_t optimGPUGlobalStep(const OptimGPUOptimizer *o) {
-  return o->optimizer->getGlobalStep();
-}
-void optimGPUSetGlobalStep(OptimGPUOptimizer *o, int64_t step) {
-  o->optimizer->setGlobalStep(step);
-}
-
-int optimGPULoad(OptimGPUOptimizer *o, int device, char **error) {
-  if (llvm::Error e = o->optimizer->load(device))
-    return report(std::move(e), error);
-  return 0;
-}
-
-int optimGPUStep(OptimGPUOptimizer *o, void *const *params,
-                 void *const *grads, void *const *states, void *stream,
-                 char **error) {
-  size_t numParams = o->optimizer->getParams().size();
-  size_t numStates = o->optimizer->getStateNames().size();
-  if ((numParams && (!params || !grads)) ||
-      (numParams * numStates != 0 && !states))
-    return report(llvm::createStringError(llvm::inconvertibleErrorCode(),
-                                          "a pointer array is null"),
-                  error);
-  if (llvm::Error e = o->optimizer->step(
-          llvm::ArrayRef<void *>(const_cast<void **>(params), numParams),
-          llvm::ArrayRef<void *>(const_cast<void **>(grads), numParams),
-          llvm::ArrayRef<void *>(const_cast<void **>(states),
-                                 numParams * numStates),
-          stream))
-    return report(std::move(e), error);
   return 0;
 }
 

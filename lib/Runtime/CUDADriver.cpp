@@ -73,6 +73,12 @@ struct optim::runtime::cuda::EntryPoints {
                               StreamHandle) = nullptr;
   CUresult (*memsetD8Async)(CUdeviceptr, unsigned char, std::size_t,
                             StreamHandle) = nullptr;
+  CUresult (*memsetD16Async)(CUdeviceptr, unsigned short, std::size_t,
+                             StreamHandle) = nullptr;
+  CUresult (*memsetD32Async)(CUdeviceptr, unsigned int, std::size_t,
+                             StreamHandle) = nullptr;
+  /// CUstreamCaptureStatus: 0 none, 1 active, 2 invalidated.
+  CUresult (*streamIsCapturing)(StreamHandle, int *) = nullptr;
   CUresult (*streamCreate)(StreamHandle *, unsigned) = nullptr;
   CUresult (*streamDestroy)(StreamHandle) = nullptr;
   CUresult (*streamSynchronize)(StreamHandle) = nullptr;
@@ -144,6 +150,9 @@ DriverLoader::load(const std::string &path) {
   resolve(api->memcpyHtoDAsync, "cuMemcpyHtoDAsync_v2");
   resolve(api->memcpyDtoHAsync, "cuMemcpyDtoHAsync_v2");
   resolve(api->memsetD8Async, "cuMemsetD8Async");
+  resolve(api->memsetD16Async, "cuMemsetD16Async");
+  resolve(api->memsetD32Async, "cuMemsetD32Async");
+  resolve(api->streamIsCapturing, "cuStreamIsCapturing");
   resolve(api->streamCreate, "cuStreamCreate");
   resolve(api->streamDestroy, "cuStreamDestroy_v2");
   resolve(api->streamSynchronize, "cuStreamSynchronize");
@@ -358,6 +367,37 @@ llvm::Error Driver::memsetAsync(ContextHandle context, DevicePtr destination,
   return callInContext(*this, context, "cuMemsetD8Async", [&] {
     return api->memsetD8Async(destination, value, bytes, stream);
   });
+}
+
+llvm::Error Driver::memsetD16Async(ContextHandle context, DevicePtr destination,
+                                   std::uint16_t value, std::size_t count,
+                                   StreamHandle stream) {
+  if (count == 0)
+    return llvm::Error::success();
+  return callInContext(*this, context, "cuMemsetD16Async", [&] {
+    return api->memsetD16Async(destination, value, count, stream);
+  });
+}
+
+llvm::Error Driver::memsetD32Async(ContextHandle context, DevicePtr destination,
+                                   std::uint32_t value, std::size_t count,
+                                   StreamHandle stream) {
+  if (count == 0)
+    return llvm::Error::success();
+  return callInContext(*this, context, "cuMemsetD32Async", [&] {
+    return api->memsetD32Async(destination, value, count, stream);
+  });
+}
+
+llvm::Expected<bool> Driver::isCapturing(ContextHandle context,
+                                         StreamHandle stream) {
+  int status = 0;
+  if (llvm::Error error =
+          callInContext(*this, context, "cuStreamIsCapturing", [&] {
+            return api->streamIsCapturing(stream, &status);
+          }))
+    return error;
+  return status != 0;
 }
 
 //===----------------------------------------------------------------------===//

@@ -5,11 +5,17 @@
 // arguments are the step function's own arguments, and one `gpu.binary`.
 // That function is read as a launch plan; nothing of it is executed.
 //
-// Stepping: per buffer table, an array of 1-D memref descriptors
-// (StridedMemRefType<T, 1>: allocated and aligned pointers, offset, size,
-// stride) pointing to the caller's device buffers is copied to device
-// memory, with the hyper-parameter table; then each kernel is launched with
-// its arguments expanded as NVVM's calling convention does.
+// Loading: the image, and in device memory the optimizer's state: per
+// buffer table an array of 1-D memref descriptors (StridedMemRefType<T, 1>:
+// allocated and aligned pointers, offset, size, stride), the
+// hyper-parameter table and the global step counter. Every kernel's
+// parameters are then fixed (NVVM's expansion of the device tables), so
+// they are built once.
+//
+// Stepping: the descriptors of the caller's buffers are copied to the
+// device when they differ from those it holds; then each kernel is
+// launched. The hyper-parameters and the step never travel with a step:
+// setters copy them to the device when they change.
 //
 //===----------------------------------------------------------------------===//
 
@@ -78,21 +84,33 @@ public:
   /// Per buffer table: its entries, in order, as (parameter, buffer)
   /// where buffer 0 is the parameter, 1 its gradient, 2 + s state s.
   std::vector<std::vector<std::pair<unsigned, unsigned>>> tableEntries;
+  /// The hyper-parameter table; once loaded, a mirror of the device's.
   std::vector<float> table;
+  /// The global step until loaded (then it lives on the device).
   int64_t globalStep = 0;
 
   // Loaded.
   cuda::Driver *driver = nullptr;
   cuda::ContextHandle context = nullptr;
+  int device = -1;
   /// Declared before the buffers and functions it holds so that it is
   /// destroyed last.
   cuda::Module module;
   std::vector<cuda::Function> functions;
   std::vector<cuda::DeviceBuffer> deviceTables;
   cuda::DeviceBuffer deviceHyper;
-  /// The host sources of the last step's asynchronous copies.
-  std::vector<std::vector<Descriptor1D>> hostTables;
-  std::vector<float> hostHyper;
+  cuda::DeviceBuffer deviceStep;
+  /// Per launch, its kernel parameters (every value 64 bits) and pointers
+  /// to them, as cuLaunchKernel takes them.
+  std::vector<std::vector<std::uint64_t>> launchValues;
+  std::vector<std::vector<void *>> launchArgs;
+  /// The descriptors the device tables hold (valid once uploaded), and the
+  /// next step's, built before comparing.
+  std::vector<std::vector<Descriptor1D>> uploadedTables;
+  std::vector<std::vector<Descriptor1D>> nextTables;
+  bool tablesUploaded = false;
+  /// The stream of the latest step: setters copy there.
+  cuda::StreamHandle stream = nullptr;
 
   unsigned numTables() const { return tableEntries.size(); }
 
@@ -106,6 +124,9 @@ public:
                      llvm::ArrayRef<void *> gradPtrs,
                      llvm::ArrayRef<void *> statePtrs) const;
   Error load(int device);
+  /// The initial value of a state (a group's constant learning rate where
+  /// the rule starts a state from it).
+  Expected<double> stateInitValue(unsigned param, unsigned state) const;
 };
 
 //===----------------------------------------------------------------------===//
@@ -188,13 +209,15 @@ readLaunchPlan(mlir::func::FuncOp step, unsigned numTables) {
                          "' is not an argument of the step function");
       unsigned index = argument.getArgNumber();
       mlir::Type type = argument.getType();
-      if (auto memref = mlir::dyn_cast<mlir::MemRefType>(type)) {
-        if (index > numTables || memref.getRank() != 1)
-          return makeError("argument " + llvm::Twine(index) + " of kernel '" +
-                           kernel + "' has an unexpected memref type");
+      auto memref = mlir::dyn_cast<mlir::MemRefType>(type);
+      // Buffer tables, the hyper-parameter table, the step counter
+      // (memref<1xi64>, optim-step-counter-to-memory).
+      bool isCounter = memref && index == numTables + 1 &&
+                       memref.getElementType().isInteger(64) &&
+                       memref.getShape() == llvm::ArrayRef<int64_t>{1};
+      if (memref && memref.getRank() == 1 &&
+          (index <= numTables || isCounter)) {
         plan.numParams += 3 + 2 * memref.getRank();
-      } else if (type.isInteger(64) && index == numTables + 1) {
-        plan.numParams += 1;
       } else {
         return makeError("argument " + llvm::Twine(index) + " of kernel '" +
                          kernel + "' has an unexpected type");
@@ -310,33 +333,16 @@ unsigned GPUOptimizer::getNumTableEntries(unsigned table) const {
 unsigned GPUOptimizer::getHyperTableSize() const { return impl->table.size(); }
 
 //===----------------------------------------------------------------------===//
-// Hyper-parameters and the global step
+// Loading
 //===----------------------------------------------------------------------===//
 
-Error GPUOptimizer::setHyperParam(unsigned group, StringRef name,
-                                  double value) {
-  return impl->setHyperParam(impl->table, group, name, value);
-}
-
-Expected<double> GPUOptimizer::getHyperParam(unsigned group,
-                                             StringRef name) const {
-  return impl->getHyperParam(impl->table, group, name);
-}
-
-int64_t GPUOptimizer::getGlobalStep() const { return impl->globalStep; }
-void GPUOptimizer::setGlobalStep(int64_t step) { impl->globalStep = step; }
-
-//===----------------------------------------------------------------------===//
-// Loading and stepping
-//===----------------------------------------------------------------------===//
-
-Error GPUOptimizer::Impl::load(int device) {
+Error GPUOptimizer::Impl::load(int deviceIndex) {
   if (driver)
     return makeError("the GPU optimizer is already loaded");
   auto loaded = cuda::Driver::get();
   if (!loaded)
     return loaded.takeError();
-  auto primary = loaded->getPrimaryContext(device);
+  auto primary = loaded->getPrimaryContext(deviceIndex);
   if (!primary)
     return primary.takeError();
   auto image = cuda::Module::load(*loaded, *primary, this->image);
@@ -361,23 +367,240 @@ Error GPUOptimizer::Impl::load(int device) {
                                             table.size() * sizeof(float));
   if (!hyper)
     return hyper.takeError();
+  auto counter =
+      cuda::DeviceBuffer::allocate(*loaded, *primary, sizeof(int64_t));
+  if (!counter)
+    return counter.takeError();
+  // The hyper-parameters and the step, on the device before any step: the
+  // copies are complete when load returns, whatever stream steps use.
+  if (Error error = hyper->copyFromHostAsync(
+          table.data(), table.size() * sizeof(float), nullptr))
+    return error;
+  if (Error error =
+          counter->copyFromHostAsync(&globalStep, sizeof(int64_t), nullptr))
+    return error;
+  if (Error error = loaded->synchronize(*primary, nullptr))
+    return error;
+
+  // Every kernel's parameters, expanded as NVVM's calling convention does:
+  // a 1-D memref is (allocated, aligned, offset, size, stride).
+  std::vector<std::vector<std::uint64_t>> values;
+  for (const GPUKernelLaunch &launch : launches) {
+    std::vector<std::uint64_t> kernelValues;
+    kernelValues.reserve(launch.numParams);
+    for (unsigned argument : launch.arguments) {
+      switch (kindOf(argument)) {
+      case ArgKind::Table: {
+        const cuda::DeviceBuffer &buffer = tables[argument];
+        kernelValues.insert(kernelValues.end(),
+                            {buffer.get(), buffer.get(), 0,
+                             tableEntries[argument].size(), 1});
+        break;
+      }
+      case ArgKind::Hyper:
+        kernelValues.insert(kernelValues.end(),
+                            {hyper->get(), hyper->get(), 0, table.size(), 1});
+        break;
+      case ArgKind::Step:
+        kernelValues.insert(kernelValues.end(),
+                            {counter->get(), counter->get(), 0, 1, 1});
+        break;
+      }
+    }
+    values.push_back(std::move(kernelValues));
+  }
 
   // Everything worked: keep it.
   module = std::move(*image);
   functions = std::move(kernels);
   deviceTables = std::move(tables);
   deviceHyper = std::move(*hyper);
-  hostTables.assign(tableEntries.size(), {});
-  for (size_t t = 0; t < tableEntries.size(); ++t)
-    hostTables[t].resize(tableEntries[t].size());
-  hostHyper.resize(table.size());
+  deviceStep = std::move(*counter);
+  launchValues = std::move(values);
+  launchArgs.clear();
+  for (std::vector<std::uint64_t> &kernelValues : launchValues) {
+    std::vector<void *> pointers;
+    for (std::uint64_t &value : kernelValues)
+      pointers.push_back(&value);
+    launchArgs.push_back(std::move(pointers));
+  }
+  uploadedTables.assign(tableEntries.size(), {});
+  nextTables.assign(tableEntries.size(), {});
+  for (size_t t = 0; t < tableEntries.size(); ++t) {
+    uploadedTables[t].resize(tableEntries[t].size());
+    nextTables[t].resize(tableEntries[t].size());
+  }
+  tablesUploaded = false;
   driver = &*loaded;
   context = *primary;
+  device = deviceIndex;
   return Error::success();
 }
 
 Error GPUOptimizer::load(int device) { return impl->load(device); }
 bool GPUOptimizer::isLoaded() const { return impl->driver != nullptr; }
+int GPUOptimizer::getDevice() const { return impl->device; }
+
+//===----------------------------------------------------------------------===//
+// Hyper-parameters and the global step
+//===----------------------------------------------------------------------===//
+
+Error GPUOptimizer::setHyperParam(unsigned group, StringRef name,
+                                  double value) {
+  Impl &s = *impl;
+  std::vector<float> updated = s.table;
+  if (Error error = s.setHyperParam(updated, group, name, value))
+    return error;
+  if (s.driver) {
+    // The one slot that changed, in order on the optimizer's stream. The
+    // source is pageable memory: the driver stages it before returning.
+    unsigned slot = cantFail(s.findSlot(group, name));
+    if (Error error = s.deviceHyper.copyFromHostAsync(
+            &updated[slot], sizeof(float), s.stream, slot * sizeof(float)))
+      return error;
+  }
+  s.table = std::move(updated);
+  return Error::success();
+}
+
+Expected<double> GPUOptimizer::getHyperParam(unsigned group,
+                                             StringRef name) const {
+  return impl->getHyperParam(impl->table, group, name);
+}
+
+Expected<int64_t> GPUOptimizer::getGlobalStep() {
+  Impl &s = *impl;
+  if (!s.driver)
+    return s.globalStep;
+  int64_t value = 0;
+  if (Error error =
+          s.deviceStep.copyToHostAsync(&value, sizeof(int64_t), s.stream))
+    return std::move(error);
+  if (Error error = s.driver->synchronize(s.context, s.stream))
+    return std::move(error);
+  return value;
+}
+
+Error GPUOptimizer::setGlobalStep(int64_t step) {
+  Impl &s = *impl;
+  if (step < 0)
+    return makeError("the global step must not be negative, got " +
+                     llvm::Twine(step));
+  if (s.driver)
+    if (Error error =
+            s.deviceStep.copyFromHostAsync(&step, sizeof(int64_t), s.stream))
+      return error;
+  s.globalStep = step;
+  return Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// States
+//===----------------------------------------------------------------------===//
+
+Expected<double> GPUOptimizer::Impl::stateInitValue(unsigned param,
+                                                    unsigned state) const {
+  double value = stateInit[param][state];
+  if (!std::isnan(value))
+    return value;
+  // The rule starts this state from the learning rate: a constant one is
+  // in the table.
+  unsigned group = params[param].group;
+  auto rate = getHyperParam(table, group, "learning_rate");
+  if (!rate) {
+    llvm::consumeError(rate.takeError());
+    return makeError("state '" + stateNames[state] + "' starts from the "
+                     "learning rate, which is scheduled in group " +
+                     llvm::Twine(group) +
+                     ": the GPU runtime cannot fill it; fill it yourself");
+  }
+  return *rate;
+}
+
+double GPUOptimizer::getStateInitValue(unsigned param, unsigned state) const {
+  auto value = impl->stateInitValue(param, state);
+  if (!value) {
+    llvm::consumeError(value.takeError());
+    return std::nan("");
+  }
+  return *value;
+}
+
+Error GPUOptimizer::initStates(llvm::ArrayRef<void *> states, void *stream) {
+  Impl &s = *impl;
+  size_t numStates = s.stateNames.size();
+  if (states.size() != s.params.size() * numStates)
+    return makeError("expected " + llvm::Twine(s.params.size() * numStates) +
+                     " state buffers, got " + llvm::Twine(states.size()));
+  // Every value and pointer is checked before anything is enqueued.
+  std::vector<double> values;
+  for (size_t p = 0; p < s.params.size(); ++p)
+    for (size_t k = 0; k < numStates; ++k) {
+      void *pointer = states[p * numStates + k];
+      if (!pointer)
+        return makeError("state buffer " + llvm::Twine(p * numStates + k) +
+                         " is null");
+      if (reinterpret_cast<std::uintptr_t>(pointer) % kBufferAlignment)
+        return makeError("state buffer " + llvm::Twine(p * numStates + k) +
+                         " is not 16-byte aligned");
+      auto value = s.stateInitValue(p, k);
+      if (!value)
+        return value.takeError();
+      values.push_back(*value);
+    }
+  if (!s.driver)
+    if (Error error = s.load(0))
+      return error;
+  auto cuStream = static_cast<cuda::StreamHandle>(stream);
+  for (size_t p = 0; p < s.params.size(); ++p) {
+    const ParamInfo &info = s.params[p];
+    auto count = static_cast<std::size_t>(info.numElements);
+    for (size_t k = 0; k < numStates; ++k) {
+      double value = values[p * numStates + k];
+      auto pointer = static_cast<cuda::DevicePtr>(
+          reinterpret_cast<std::uintptr_t>(states[p * numStates + k]));
+      Error error = Error::success();
+      switch (info.dtype) {
+      case DType::F32: {
+        float v = static_cast<float>(value);
+        std::uint32_t bits;
+        std::memcpy(&bits, &v, sizeof(bits));
+        error = s.driver->memsetD32Async(s.context, pointer, bits, count,
+                                         cuStream);
+        break;
+      }
+      case DType::F16:
+      case DType::BF16: {
+        llvm::APFloat v(value);
+        bool losesInfo;
+        v.convert(info.dtype == DType::F16 ? llvm::APFloat::IEEEhalf()
+                                           : llvm::APFloat::BFloat(),
+                  llvm::APFloat::rmNearestTiesToEven, &losesInfo);
+        auto bits =
+            static_cast<std::uint16_t>(v.bitcastToAPInt().getZExtValue());
+        error = s.driver->memsetD16Async(s.context, pointer, bits, count,
+                                         cuStream);
+        break;
+      }
+      case DType::F64: {
+        // No 64-bit memset: a host copy of the values (staged by the
+        // driver before the call returns).
+        std::vector<double> host(count, value);
+        error = s.driver->copyToDeviceAsync(s.context, pointer, host.data(),
+                                            count * sizeof(double), cuStream);
+        break;
+      }
+      }
+      if (error)
+        return error;
+    }
+  }
+  return Error::success();
+}
+
+//===----------------------------------------------------------------------===//
+// Stepping
+//===----------------------------------------------------------------------===//
 
 Error GPUOptimizer::Impl::checkBuffers(llvm::ArrayRef<void *> paramPtrs,
                                        llvm::ArrayRef<void *> gradPtrs,
@@ -417,9 +640,11 @@ Error GPUOptimizer::step(llvm::ArrayRef<void *> params,
   if (!s.driver)
     if (Error error = s.load(0))
       return error;
+  auto cuStream = static_cast<cuda::StreamHandle>(stream);
 
-  // The host copies the asynchronous copies read.
+  // The descriptors of this step's buffers; copied only if they changed.
   size_t numStates = s.stateNames.size();
+  bool changed = !s.tablesUploaded;
   for (size_t t = 0; t < s.tableEntries.size(); ++t) {
     for (size_t e = 0; e < s.tableEntries[t].size(); ++e) {
       auto [p, b] = s.tableEntries[t][e];
@@ -428,54 +653,44 @@ Error GPUOptimizer::step(llvm::ArrayRef<void *> params,
                                : states[p * numStates + (b - 2)];
       auto address = static_cast<std::uint64_t>(
           reinterpret_cast<std::uintptr_t>(pointer));
-      s.hostTables[t][e] = {address, address, 0, s.params[p].numElements, 1};
+      s.nextTables[t][e] = {address, address, 0, s.params[p].numElements, 1};
+      const Descriptor1D &held = s.uploadedTables[t][e];
+      changed |= held.allocated != address;
     }
   }
-  s.hostHyper = s.table;
+  if (changed) {
+    // A graph would replay the copy of a host buffer we overwrite later:
+    // the tables of a captured step must already be on the device.
+    auto capturing = s.driver->isCapturing(s.context, cuStream);
+    if (!capturing)
+      return capturing.takeError();
+    if (*capturing)
+      return makeError("this step is being captured into a CUDA graph with "
+                       "buffers other than those of the optimizer's previous "
+                       "step: run one step on these buffers before capturing");
+    for (size_t t = 0; t < s.deviceTables.size(); ++t)
+      if (Error error = s.deviceTables[t].copyFromHostAsync(
+              s.nextTables[t].data(),
+              s.nextTables[t].size() * sizeof(Descriptor1D), cuStream)) {
+        s.tablesUploaded = false;
+        return error;
+      }
+    std::swap(s.uploadedTables, s.nextTables);
+    s.tablesUploaded = true;
+  }
 
-  auto cuStream = static_cast<cuda::StreamHandle>(stream);
-  for (size_t t = 0; t < s.deviceTables.size(); ++t)
-    if (Error error = s.deviceTables[t].copyFromHostAsync(
-            s.hostTables[t].data(),
-            s.hostTables[t].size() * sizeof(Descriptor1D), cuStream))
-      return error;
-  if (Error error = s.deviceHyper.copyFromHostAsync(
-          s.hostHyper.data(), s.hostHyper.size() * sizeof(float), cuStream))
-    return error;
-
-  // Kernel parameters: every expanded value is 64 bits.
-  int64_t stepValue = s.globalStep;
   for (size_t k = 0; k < s.launches.size(); ++k) {
     const GPUKernelLaunch &launch = s.launches[k];
-    std::vector<std::uint64_t> values;
-    values.reserve(launch.numParams);
-    for (unsigned argument : launch.arguments) {
-      switch (s.kindOf(argument)) {
-      case ArgKind::Table: {
-        const cuda::DeviceBuffer &buffer = s.deviceTables[argument];
-        values.insert(values.end(), {buffer.get(), buffer.get(), 0,
-                                     s.tableEntries[argument].size(), 1});
-        break;
-      }
-      case ArgKind::Hyper:
-        values.insert(values.end(), {s.deviceHyper.get(), s.deviceHyper.get(),
-                                     0, s.table.size(), 1});
-        break;
-      case ArgKind::Step:
-        values.push_back(static_cast<std::uint64_t>(stepValue));
-        break;
-      }
-    }
-    std::vector<void *> args;
-    args.reserve(values.size());
-    for (std::uint64_t &value : values)
-      args.push_back(&value);
     cuda::Dim3 grid{launch.grid[0], launch.grid[1], launch.grid[2]};
     cuda::Dim3 block{launch.block[0], launch.block[1], launch.block[2]};
     if (Error error = s.driver->launch(s.functions[k], grid, block, 0,
-                                       cuStream, args.data()))
+                                       cuStream, s.launchArgs[k].data())) {
+      // A failed launch leaves the step partly enqueued: the tables are
+      // sent again at the next step.
+      s.tablesUploaded = false;
       return error;
+    }
   }
-  ++s.globalStep;
+  s.stream = cuStream;
   return Error::success();
 }

@@ -56,8 +56,6 @@ namespace {
 /// optimizer compiled from the same source and options, so computed once
 /// and shared through the in-process cache.
 struct StepLayout : detail::StepDescription {
-  /// [param][state] initial values; NaN marks "the group's learning rate".
-  std::vector<std::vector<double>> stateInit;
   /// Whether the step takes one argument per buffer (sparse parameters, see
   /// StepABI.h) rather than buffer tables.
   bool perBuffer = false;
@@ -278,12 +276,6 @@ buildStepLayout(mlir::optim::OptimizerOp optimizerOp, int64_t chunkSize) {
                        "' must have rank >= 1");
     if (!info.sparse)
       layout.denseElements += info.numElements;
-    std::vector<double> inits;
-    for (const mlir::optim::StateSpec *state : abi.getStates())
-      inits.push_back(state->initFrom == "learning_rate"
-                          ? std::nan("")
-                          : abi.getStateInitValue(*state, info.group));
-    layout.stateInit.push_back(std::move(inits));
   }
 
   layout.perBuffer = abi.hasSparseParams();

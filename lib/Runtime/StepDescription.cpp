@@ -43,6 +43,14 @@ StepDescription::get(const mlir::optim::StepABI &abi) {
   }
   for (const mlir::optim::StateSpec *state : abi.getStates())
     description.stateNames.push_back(state->name.str());
+  for (const ParamInfo &info : description.params) {
+    std::vector<double> inits;
+    for (const mlir::optim::StateSpec *state : abi.getStates())
+      inits.push_back(state->initFrom == "learning_rate"
+                          ? std::nan("")
+                          : abi.getStateInitValue(*state, info.group));
+    description.stateInit.push_back(std::move(inits));
+  }
   description.numGroups = abi.getGroups().size();
   llvm::SmallVector<float> table = abi.getInitialTable();
   description.initialTable.assign(table.begin(), table.end());

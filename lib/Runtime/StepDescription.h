@@ -25,6 +25,9 @@ struct StepDescription {
   std::vector<ParamInfo> params;
   std::vector<std::string> stateNames;
   std::vector<float> initialTable;
+  /// Per parameter and state, the state's initial value; NaN where it is
+  /// the group's learning rate at the current step.
+  std::vector<std::vector<double>> stateInit;
   /// Per group, the hyper-parameter names it accepts and their slots.
   std::vector<llvm::StringMap<unsigned>> slots;
   unsigned numGroups = 0;

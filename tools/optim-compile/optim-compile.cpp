@@ -203,7 +203,10 @@ static void writeCudaHeader(llvm::raw_ostream &os, StringRef name,
         "   `grid` blocks of `block` threads and no dynamic shared memory.\n"
         "   Parameters are listed in order; a memref parameter is expanded\n"
         "   into (allocated pointer, aligned pointer, offset, sizes...,\n"
-        "   strides...). Buffers must be 16-byte aligned. */\n";
+        "   strides...). Buffers must be 16-byte aligned. The global step\n"
+        "   is a counter in device memory, an int64 passed as a memref of\n"
+        "   one element: 0 before the first step, incremented by the last\n"
+        "   kernel. */\n";
   SmallVector<gpu::LaunchFuncOp> launches;
   module.walk([&](gpu::LaunchFuncOp launch) { launches.push_back(launch); });
   os << "#define " << upper << "_NUM_KERNELS " << launches.size() << "\n";

@@ -86,6 +86,10 @@ def OptimMapStepToGPU : Pass<"optim-map-step-to-gpu", "::mlir::ModuleOp"> {
       memory);
     - the shared functions the phase calls are inlined into it.
 
+    A scalar store at the top level of the step (the increment of the
+    step counter, `optim-step-counter-to-memory`) becomes a launch of one
+    thread, ordered after the phases before it.
+
     `gpu-kernel-outlining` then gives one kernel per phase, whatever the
     number of tensors and classes.
   }];
@@ -94,6 +98,27 @@ def OptimMapStepToGPU : Pass<"optim-map-step-to-gpu", "::mlir::ModuleOp"> {
            "Threads per block (one block per chunk)">
   ];
   let dependentDialects = ["::mlir::gpu::GPUDialect"];
+}
+
+def OptimStepCounterToMemory
+    : Pass<"optim-step-counter-to-memory", "::mlir::ModuleOp"> {
+  let summary = "Keep the global step in memory, incremented by the step";
+  let description = [{
+    A step function (`@<name>_step`) takes the global step as its last
+    argument, an `i64` passed by value (StepABI.h). This pass turns that
+    argument into a one-element buffer, `memref<1xi64>`, which the step
+    reads where it starts and increments (stores the value plus one) where
+    it returns.
+
+    On a GPU the counter then lives in device memory: the launches of a
+    step read it, and a last single-thread launch increments it
+    (`optim-map-step-to-gpu`). A step captured in a CUDA graph replays
+    with the right count, and the host never passes a value that a
+    replay would freeze.
+  }];
+  let dependentDialects = [
+    "::mlir::memref::MemRefDialect", "::mlir::arith::ArithDialect"
+  ];
 }
 
 def OptimLowerBlockReductions

@@ -127,6 +127,17 @@ public:
   llvm::Error memsetAsync(ContextHandle context, DevicePtr destination,
                           std::uint8_t value, std::size_t bytes,
                           StreamHandle stream);
+  /// Sets `count` 16-bit (32-bit) values from `destination` (2-byte or
+  /// 4-byte aligned) to `value`.
+  llvm::Error memsetD16Async(ContextHandle context, DevicePtr destination,
+                             std::uint16_t value, std::size_t count,
+                             StreamHandle stream);
+  llvm::Error memsetD32Async(ContextHandle context, DevicePtr destination,
+                             std::uint32_t value, std::size_t count,
+                             StreamHandle stream);
+  /// Whether `stream` is capturing work into a CUDA graph (or its capture
+  /// was invalidated).
+  llvm::Expected<bool> isCapturing(ContextHandle context, StreamHandle stream);
 
   /// The resolved entry points (CUDADriver.cpp).
   const EntryPoints &getEntryPoints() const { return *api; }

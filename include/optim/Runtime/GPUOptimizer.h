@@ -55,10 +55,11 @@ struct GPUKernelLaunch {
 
 /// An optimizer whose step runs as CUDA kernels on device buffers.
 ///
-/// One step at a time per optimizer: step() keeps the host copies of the
-/// pointer tables and hyper-parameters that its asynchronous copies read,
-/// and the device tables that its kernels read, and overwrites them at the
-/// next step. Consecutive steps must therefore be ordered on the device,
+/// Its state on the device: the buffer tables (memref descriptors of the
+/// caller's buffers), the hyper-parameter table and the global step
+/// counter. The kernels read all three from device memory, so a captured
+/// step replays with the current hyper-parameters and count. One step at a
+/// time per optimizer: consecutive steps must be ordered on the device,
 /// e.g. issued on one stream.
 class GPUOptimizer {
 public:
@@ -88,32 +89,53 @@ public:
   unsigned getHyperTableSize() const;
 
   /// Loads the driver, retains the primary context of `device`, loads the
-  /// image and allocates the device tables. Done by the first step (device
-  /// 0) when not called before; loading again is an error.
+  /// image and allocates the device tables, the hyper-parameter table and
+  /// the step counter, and uploads the hyper-parameters and the global step
+  /// (waiting for those copies). Done by the first step or initStates
+  /// (device 0) when not called before; loading again is an error.
   llvm::Error load(int device = 0);
   bool isLoaded() const;
+  /// The device loaded on, or -1.
+  int getDevice() const;
 
-  /// Hyper-parameters (see optim-c.h). A new value reaches the device at
-  /// the next step.
+  /// Hyper-parameters (names as in optim-c.h). Once loaded, the table
+  /// lives in device memory: a new value is copied there at once, in order
+  /// on the optimizer's stream (that of its latest step, else the legacy
+  /// default stream), so that the steps enqueued after it, a replayed
+  /// CUDA graph included, use it. Setting one never recompiles.
   llvm::Error setHyperParam(unsigned group, llvm::StringRef name,
                             double value);
   llvm::Expected<double> getHyperParam(unsigned group,
                                        llvm::StringRef name) const;
 
-  /// The global step, kept on the host and passed to the kernels by value.
-  /// (A device-resident counter, which a captured CUDA graph could replay,
-  /// is still to come.)
-  int64_t getGlobalStep() const;
-  void setGlobalStep(int64_t step);
+  /// The global step (0 before the first step). Once loaded it lives in
+  /// device memory and the step's last kernel increments it, so a step
+  /// replayed from a CUDA graph counts too: reading it copies it back on the
+  /// optimizer's stream and waits for that stream; setting it enqueues a
+  /// copy there.
+  llvm::Expected<int64_t> getGlobalStep();
+  llvm::Error setGlobalStep(int64_t step);
+
+  /// Initial value of state `state` of parameter `param`.
+  double getStateInitValue(unsigned param, unsigned state) const;
+  /// Fills the states (device pointers, param-major as in step()) with
+  /// their initial values, enqueued on `stream`; loads first if needed.
+  llvm::Error initStates(llvm::ArrayRef<void *> states, void *stream = nullptr);
 
   /// Enqueues one step on `stream` (a CUstream; null: the legacy default
-  /// stream) and increments the global step. `params`, `grads` and
-  /// `states` (param-major, as in Runtime.h) are device pointers, each
-  /// 16-byte aligned, of the parameter's element count and type. Every
-  /// argument is checked before anything is loaded, copied or launched:
-  /// on error nothing was enqueued and the global step stays. Nothing is
-  /// synchronized: the stream orders the step after earlier work and later
-  /// work after it.
+  /// stream); the step's last kernel increments the global step. `params`,
+  /// `grads` and `states` (param-major, as in Runtime.h) are device
+  /// pointers, each 16-byte aligned, of the parameter's element count and
+  /// type. Every argument is checked before anything is loaded, copied or
+  /// launched: on error nothing was enqueued.
+  ///
+  /// The pointer tables are copied to the device only when a pointer
+  /// changed since the previous step; otherwise a step is the kernel
+  /// launches alone. A step captured in a CUDA graph (stream capture) must
+  /// therefore use the buffers of the step before it: run one step before
+  /// capturing. Capturing with other buffers is an error, not a graph that
+  /// would read stale tables. Nothing is synchronized; one step at a time
+  /// per optimizer (issue consecutive steps on one stream, or order them).
   llvm::Error step(llvm::ArrayRef<void *> params, llvm::ArrayRef<void *> grads,
                    llvm::ArrayRef<void *> states, void *stream = nullptr);
 

@@ -1,7 +1,7 @@
 /*===- optim-c.h - C API of the optim-mlir runtime ----------------*- C -*-===*\
 |*                                                                            *|
-|* Compile an optimizer written in the optim dialect for the host CPU once,  *|
-|* then run its step many times on the caller's buffers.                     *|
+|* Compile an optimizer written in the optim dialect once, for the host CPU  *|
+|* or an NVIDIA GPU, then run its step many times on the caller's buffers.   *|
 |*                                                                            *|
 |* Conventions: functions returning int return 0 on success and a non-zero   *|
 |* code on failure; where they take `char **error`, a failure stores a       *|
@@ -24,6 +24,15 @@ extern "C" {
  * with optimDestroy. */
 typedef struct OptimOptimizer OptimOptimizer;
 
+/* Where a step runs. */
+typedef enum OptimTarget {
+  /* The host CPU: vectorised loops, OpenMP threads, on host buffers. */
+  OPTIM_TARGET_CPU = 0,
+  /* An NVIDIA GPU: CUDA kernels on device buffers, enqueued on a stream
+   * (docs/GPU.md). The driver is loaded at run time. */
+  OPTIM_TARGET_CUDA = 1,
+} OptimTarget;
+
 typedef enum OptimDType {
   OPTIM_F32 = 0,
   OPTIM_F64 = 1,
@@ -38,6 +47,16 @@ typedef enum OptimDType {
  * optimGetCacheStats). */
 OptimOptimizer *optimCompile(const char *source, size_t length,
                              const char *options, char **error);
+/* Compiles for `target`. OPTIM_TARGET_CPU is optimCompile. For
+ * OPTIM_TARGET_CUDA, `options` holds `chip=sm_XX` (NULL, or no chip: the
+ * chip of CUDA device 0, which needs the driver) and any other
+ * `optim-lower-to-gpu` options, e.g. "chip=sm_90 chunk-size=8192";
+ * compiling needs no driver (it is loaded by optimLoad or the first step).
+ * Only dense parameters run on a GPU. */
+OptimOptimizer *optimCompileForTarget(const char *source, size_t length,
+                                      OptimTarget target, const char *options,
+                                      char **error);
+OptimTarget optimGetTarget(const OptimOptimizer *optimizer);
 void optimDestroy(OptimOptimizer *optimizer);
 void optimFreeError(char *error);
 
@@ -59,24 +78,41 @@ int optimParamIsSparse(const OptimOptimizer *optimizer, int64_t param);
 int64_t optimNumStates(const OptimOptimizer *optimizer);
 const char *optimStateName(const OptimOptimizer *optimizer, int64_t state);
 /* Fills the states of every parameter with their initial values.
- * `states[param * optimNumStates() + state]` points to that buffer. */
+ * `states[param * optimNumStates() + state]` points to that buffer. On a
+ * CUDA optimizer the buffers are device memory and the fills are enqueued
+ * on the legacy default stream (optimInitStatesOnStream: on `stream`). */
 int optimInitStates(OptimOptimizer *optimizer, void *const *states,
                     char **error);
+int optimInitStatesOnStream(OptimOptimizer *optimizer, void *const *states,
+                            void *stream, char **error);
 int64_t optimNumGroups(const OptimOptimizer *optimizer);
 
 /* Hyper-parameters are runtime data: setting one never recompiles.
  * `name` is "learning_rate" (constant learning rates only),
  * "weight_decay", "loss_scale" (any group) or one of the rule's
- * hyper-parameters (e.g. "beta1"). */
+ * hyper-parameters (e.g. "beta1"). On a loaded CUDA optimizer the table
+ * lives in device memory and a new value is copied there at once, in order
+ * on the stream of the latest step: later steps, replays of a captured
+ * CUDA graph included, use it. */
 int optimSetHyperParam(OptimOptimizer *optimizer, int64_t group,
                        const char *name, double value, char **error);
 int optimGetHyperParam(const OptimOptimizer *optimizer, int64_t group,
                        const char *name, double *value, char **error);
 
-/* The global step (0 before the first step). */
+/* The global step (0 before the first step). On a loaded CUDA optimizer it
+ * lives in device memory and the step's last kernel increments it (a
+ * replayed graph counts too); reading it waits for the stream of the latest
+ * step. optimGlobalStep returns -1 where optimGetGlobalStep fails. */
 int64_t optimGlobalStep(const OptimOptimizer *optimizer);
-void optimSetGlobalStep(OptimOptimizer *optimizer, int64_t step);
-/* The learning rate each group uses at the next step. */
+int optimGetGlobalStep(OptimOptimizer *optimizer, int64_t *step,
+                       char **error);
+int optimSetGlobalStep(OptimOptimizer *optimizer, int64_t step,
+                       char **error);
+/* CUDA: loads the kernels, the device tables and the hyper-parameters on
+ * device `device` now (else the first step or optimInitStates does, on
+ * device 0). Fails on a CPU optimizer. */
+int optimLoad(OptimOptimizer *optimizer, int device, char **error);
+/* The learning rate each group uses at the next step (CPU only). */
 int optimLearningRates(const OptimOptimizer *optimizer, float *rates,
                        char **error);
 
@@ -104,6 +140,21 @@ typedef struct OptimSparseGrad {
 int optimStep(OptimOptimizer *optimizer, void *const *params,
               void *const *grads, void *const *states, char **error);
 
+/* optimStep on `stream`. CPU: `stream` must be NULL and the step runs
+ * before the call returns. CUDA: `params`, `grads` and `states` hold device
+ * pointers (16-byte aligned) and the step is enqueued on `stream` (a
+ * CUstream; NULL: the legacy default stream) without waiting; its kernels
+ * read the hyper-parameters and the global step from device memory. The
+ * pointer tables are copied to the device only when a buffer moved since
+ * the previous step, so a step captured into a CUDA graph must use the
+ * buffers of the step before it (run one step before capturing; otherwise
+ * this fails). Everything is checked before anything is enqueued; one step
+ * at a time per optimizer (order consecutive steps, e.g. on one stream).
+ * optimStep on a CUDA optimizer uses the legacy default stream. */
+int optimStepOnStream(OptimOptimizer *optimizer, void *const *params,
+                      void *const *grads, void *const *states, void *stream,
+                      char **error);
+
 /* Bound steps: the step's pointer tables kept between calls, so that a
  * caller writes a pointer once and again only when its buffer moves; the
  * runtime's work per step and tensor is then a few pointer copies. State
@@ -111,7 +162,7 @@ int optimStep(OptimOptimizer *optimizer, void *const *params,
  * buffers). */
 typedef struct OptimBoundStep OptimBoundStep;
 
-/* A bound step of `optimizer`, every pointer NULL. `optimizer` stays owned by
+/* A bound step of `optimizer` (CPU only), every pointer NULL. `optimizer` stays owned by
  * the caller and must outlive the bound step; release the bound step with
  * optimBoundStepDestroy. Returns NULL on failure. */
 OptimBoundStep *optimBoundStepCreate(OptimOptimizer *optimizer, char **error);
@@ -147,7 +198,8 @@ int optimBoundStepRunCompiledOnly(OptimBoundStep *bound, char **error);
  * negative count. */
 int optimSetNumThreads(OptimOptimizer *optimizer, int numThreads,
                        char **error);
-/* The threads a large step uses now (the setting, resolved). */
+/* The threads a large step uses now (the setting, resolved); 0 for a CUDA
+ * optimizer. */
 int optimNumThreads(const OptimOptimizer *optimizer);
 
 /* Where an optimizer's code came from. */
@@ -190,54 +242,6 @@ int optimCudaDriverAvailable(char **error);
  * and each device with its compute capability, one device a line. Fails
  * as optimCudaDriverAvailable. */
 int optimCudaDriverDescribe(char **description, char **error);
-
-/*===----------------------------------------------------------------------===*\
-|* GPU step (GPUOptimizer.h, docs/GPU.md)                                     *|
-\*===----------------------------------------------------------------------===*/
-
-/* An optimizer whose step runs as CUDA kernels on device buffers. Owned by
- * the caller: release it with optimGPUDestroy. */
-typedef struct OptimGPUOptimizer OptimGPUOptimizer;
-
-/* Parses `source` (one `optim.optimizer`, dense parameters only) and
- * compiles its kernels to PTX for `chip` (e.g. "sm_90"; NULL or "": the
- * chip of CUDA device 0, which needs the driver). `options` is NULL or more
- * `optim-lower-to-gpu` options, e.g. "chunk-size=8192". Compiling needs no
- * driver; it is loaded at the first step. Returns NULL on failure. */
-OptimGPUOptimizer *optimGPUCompile(const char *source, size_t length,
-                                   const char *chip, const char *options,
-                                   char **error);
-void optimGPUDestroy(OptimGPUOptimizer *optimizer);
-
-/* The step's ABI, as optimNumParams and optimNumStates. */
-int64_t optimGPUNumParams(const OptimGPUOptimizer *optimizer);
-int64_t optimGPUNumStates(const OptimGPUOptimizer *optimizer);
-
-/* Hyper-parameters, as optimSetHyperParam / optimGetHyperParam; a new
- * value reaches the device at the next step. */
-int optimGPUSetHyperParam(OptimGPUOptimizer *optimizer, int64_t group,
-                          const char *name, double value, char **error);
-int optimGPUGetHyperParam(const OptimGPUOptimizer *optimizer, int64_t group,
-                          const char *name, double *value, char **error);
-
-/* The global step (0 before the first step), kept on the host. */
-int64_t optimGPUGlobalStep(const OptimGPUOptimizer *optimizer);
-void optimGPUSetGlobalStep(OptimGPUOptimizer *optimizer, int64_t step);
-
-/* Loads the kernels on CUDA device `device` now rather than at the first
- * step (which uses device 0). */
-int optimGPULoad(OptimGPUOptimizer *optimizer, int device, char **error);
-
-/* Enqueues one step on `stream` (a CUstream; NULL: the legacy default
- * stream) and increments the global step. `params`, `grads` and `states`
- * (param-major, as in optimStep) hold device pointers, each 16-byte
- * aligned. Everything is checked before anything is copied or launched: on
- * failure nothing was enqueued and the global step stays. Nothing is
- * synchronized; one step at a time per optimizer (issue consecutive steps
- * on one stream). */
-int optimGPUStep(OptimGPUOptimizer *optimizer, void *const *params,
-                 void *const *grads, void *const *states, void *stream,
-                 char **error);
 
 #ifdef __cplusplus
 }

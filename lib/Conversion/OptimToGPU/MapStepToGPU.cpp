@@ -40,7 +40,9 @@ struct MapStepToGPUPass
       if (!func.getSymName().ends_with("_step"))
         continue;
       for (Operation &op : func.getBody().getOps()) {
-        if (isa<scf::ParallelOp>(op))
+        // Stores of scalars (the step counter's increment) run on one
+        // thread of their own launch, after the phases before them.
+        if (isa<scf::ParallelOp, memref::StoreOp>(op))
           phases.push_back(&op);
         else if (auto call = dyn_cast<func::CallOp>(op))
           if (auto callee =
@@ -100,7 +102,9 @@ struct MapStepToGPUPass
       lower = phase.getLowerBound()[0];
       count = arith::SubIOp::create(b, loc, phase.getUpperBound()[0], lower);
     }
-    Value threads = arith::ConstantIndexOp::create(b, loc, blockSize);
+    Value threads = isa<memref::StoreOp>(op)
+                        ? one
+                        : arith::ConstantIndexOp::create(b, loc, blockSize);
     auto launch = gpu::LaunchOp::create(b, loc, count, one, one, threads, one,
                                         one);
     Block &body = launch.getBody().front();

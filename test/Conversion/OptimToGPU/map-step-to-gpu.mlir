@@ -77,10 +77,47 @@ func.func @bad_step(%out: memref<3x3xf32>) {
 // -----
 
 // The per-parameter form of a step (sparse gradients) writes buffers in
-// the step function itself: on a GPU that would run on the host.
+// loops of the step function itself: on a GPU that would run on the host.
 func.func @sparse_step(%p: memref<4xf32>, %x: f32) {
   %c0 = arith.constant 0 : index
-  // expected-error @below {{would run on the host in a GPU step: only the multi-tensor step (dense gradients, shared update functions) maps to GPU kernels}}
-  memref.store %x, %p[%c0] : memref<4xf32>
+  %c1 = arith.constant 1 : index
+  %c4 = arith.constant 4 : index
+  scf.for %i = %c0 to %c4 step %c1 {
+    // expected-error @below {{would run on the host in a GPU step: only the multi-tensor step (dense gradients, shared update functions) maps to GPU kernels}}
+    memref.store %x, %p[%i] : memref<4xf32>
+  }
   return
 }
+
+// -----
+
+// A scalar store after the phases (the step counter's increment) runs on
+// one thread of a launch of its own, after the phase's launch; the loads
+// it depends on are made inside it.
+func.func private @cnt_update_0(%t: i64, %out: memref<3xi64>) attributes {optim.sequential} {
+  %c0 = arith.constant 0 : index
+  memref.store %t, %out[%c0] : memref<3xi64>
+  return
+}
+func.func @cnt_step(%out: memref<3xi64>, %counter: memref<1xi64>) {
+  %c0 = arith.constant 0 : index
+  %one = arith.constant 1 : i64
+  %t = memref.load %counter[%c0] : memref<1xi64>
+  func.call @cnt_update_0(%t, %out) : (i64, memref<3xi64>) -> ()
+  %next = arith.addi %t, %one : i64
+  memref.store %next, %counter[%c0] : memref<1xi64>
+  return
+}
+// CHECK-LABEL: func.func @cnt_step(
+// CHECK-SAME:  %[[OUT:.*]]: memref<3xi64>, %[[COUNTER:.*]]: memref<1xi64>
+// CHECK:       gpu.launch
+// CHECK:         %[[T:.*]] = memref.load %[[COUNTER]]
+// CHECK:         memref.store %[[T]], %[[OUT]]
+// CHECK:         gpu.terminator
+// CHECK:       %[[ONE:.*]] = arith.constant 1 : index
+// CHECK:       gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[ONE]], %{{.*}} = %[[ONE]], %{{.*}} = %[[ONE]]) threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[ONE]], %{{.*}} = %[[ONE]], %{{.*}} = %[[ONE]])
+// CHECK:         %[[T2:.*]] = memref.load %[[COUNTER]]
+// CHECK:         %[[NEXT:.*]] = arith.addi %[[T2]]
+// CHECK:         memref.store %[[NEXT]], %[[COUNTER]]
+// CHECK:         gpu.terminator
+// CHECK-NOT:   memref.store

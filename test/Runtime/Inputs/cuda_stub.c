@@ -431,6 +431,45 @@ EXPORT CUresult cuMemsetD8Async(CUdeviceptr destination, unsigned char value,
   return CUDA_SUCCESS;
 }
 
+EXPORT CUresult cuMemsetD16Async(CUdeviceptr destination, unsigned short value,
+                                 size_t count, CUstream stream) {
+  CUresult result = checkContext("cuMemsetD16Async");
+  if (result)
+    return result;
+  printf("stub: cuMemsetD16Async %zu values of 0x%04x stream %d\n", count,
+         value, stream ? stream->id : 0);
+  unsigned short *out = (unsigned short *)(uintptr_t)destination;
+  for (size_t i = 0; i < count; ++i)
+    out[i] = value;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuMemsetD32Async(CUdeviceptr destination, unsigned int value,
+                                 size_t count, CUstream stream) {
+  CUresult result = checkContext("cuMemsetD32Async");
+  if (result)
+    return result;
+  printf("stub: cuMemsetD32Async %zu values of 0x%08x stream %d\n", count,
+         value, stream ? stream->id : 0);
+  unsigned int *out = (unsigned int *)(uintptr_t)destination;
+  for (size_t i = 0; i < count; ++i)
+    out[i] = value;
+  return CUDA_SUCCESS;
+}
+
+/* Stream capture, as the tests set it (optimStubSetCapturing). */
+static int capturing;
+EXPORT void optimStubSetCapturing(int on) { capturing = on; }
+
+EXPORT CUresult cuStreamIsCapturing(CUstream stream, int *status) {
+  CUresult result = checkContext("cuStreamIsCapturing");
+  if (result)
+    return result;
+  (void)stream;
+  *status = capturing ? 1 : 0;
+  return CUDA_SUCCESS;
+}
+
 EXPORT CUresult cuStreamCreate(CUstream *stream, unsigned flags) {
   CUresult result = checkContext("cuStreamCreate");
   if (result)

@@ -118,25 +118,72 @@ int runNoDriver(const std::string &source) {
                                              buffers.states, nullptr))
     printError("step", std::move(error));
   std::printf("loaded %d global step %lld\n", (*optimizer)->isLoaded(),
-              static_cast<long long>((*optimizer)->getGlobalStep()));
+              static_cast<long long>(cantFail((*optimizer)->getGlobalStep())));
+  if (llvm::Error error = (*optimizer)->initStates(buffers.states, nullptr))
+    printError("init states", std::move(error));
 
-  // The C API.
+  // The C API: one handle type, the target chosen at compile time.
   char *error = nullptr;
-  OptimGPUOptimizer *c =
-      optimGPUCompile(source.data(), source.size(), "sm_90", nullptr, &error);
+  OptimOptimizer *c = optimCompileForTarget(
+      source.data(), source.size(), OPTIM_TARGET_CUDA, "chip=sm_90", &error);
   if (!c) {
-    std::printf("optimGPUCompile: %s\n", error);
+    std::printf("optimCompileForTarget: %s\n", error);
     optimFreeError(error);
     return 1;
   }
-  std::printf("optimGPUCompile: params %lld states %lld\n",
-              static_cast<long long>(optimGPUNumParams(c)),
-              static_cast<long long>(optimGPUNumStates(c)));
-  int status = optimGPUStep(c, buffers.params.data(), buffers.grads.data(),
-                            buffers.states.data(), nullptr, &error);
-  std::printf("optimGPUStep: %d %s\n", status, status ? error : "");
+  std::printf("optimCompileForTarget: target %d params %lld states %lld "
+              "threads %d\n",
+              static_cast<int>(optimGetTarget(c)),
+              static_cast<long long>(optimNumParams(c)),
+              static_cast<long long>(optimNumStates(c)), optimNumThreads(c));
+  int status = optimStepOnStream(c, buffers.params.data(), buffers.grads.data(),
+                                 buffers.states.data(), nullptr, &error);
+  std::printf("optimStepOnStream: %d %s\n", status, status ? error : "");
   optimFreeError(error);
-  optimGPUDestroy(c);
+  error = nullptr;
+  status = optimLoad(c, 0, &error);
+  std::printf("optimLoad: %d %s\n", status, status ? error : "");
+  optimFreeError(error);
+  error = nullptr;
+  float rates[2];
+  status = optimLearningRates(c, rates, &error);
+  std::printf("optimLearningRates: %d %s\n", status, status ? error : "");
+  optimFreeError(error);
+  error = nullptr;
+  OptimBoundStep *bound = optimBoundStepCreate(c, &error);
+  std::printf("optimBoundStepCreate: %s %s\n", bound ? "bound" : "null",
+              bound ? "" : error);
+  optimFreeError(error);
+  error = nullptr;
+  optimDestroy(c);
+
+  // A CPU optimizer takes no stream.
+  OptimOptimizer *cpu = optimCompileForTarget(
+      source.data(), source.size(), OPTIM_TARGET_CPU, nullptr, &error);
+  if (!cpu) {
+    std::printf("cpu: %s\n", error);
+    optimFreeError(error);
+    return 1;
+  }
+  void *fakeStream = reinterpret_cast<void *>(0x10);
+  status = optimStepOnStream(cpu, buffers.params.data(), buffers.grads.data(),
+                             buffers.states.data(), fakeStream, &error);
+  std::printf("cpu optimStepOnStream: target %d status %d %s\n",
+              static_cast<int>(optimGetTarget(cpu)), status,
+              status ? error : "");
+  optimFreeError(error);
+  error = nullptr;
+  status = optimLoad(cpu, 0, &error);
+  std::printf("cpu optimLoad: %d %s\n", status, status ? error : "");
+  optimFreeError(error);
+  optimDestroy(cpu);
+  error = nullptr;
+  OptimOptimizer *bad = optimCompileForTarget(
+      source.data(), source.size(), static_cast<OptimTarget>(7), nullptr,
+      &error);
+  std::printf("target 7: %s %s\n", bad ? "compiled" : "null",
+              bad ? "" : error);
+  optimFreeError(error);
   return 0;
 }
 
@@ -166,8 +213,17 @@ void checkLaunch(const GPUOptimizer &optimizer, long index,
   int offset = 0;
   for (unsigned argument : launch.arguments) {
     if (argument == numTables + 1) {
-      std::printf("  step %llu\n", param(index, offset));
-      offset += 1;
+      // The step counter: a memref<1xi64> in (stub) device memory.
+      unsigned long long pointer = param(index, offset);
+      const auto *counter =
+          reinterpret_cast<const std::int64_t *>(static_cast<uintptr_t>(pointer));
+      std::printf("  step counter: descriptor %d value %lld\n",
+                  param(index, offset + 1) == pointer &&
+                      param(index, offset + 2) == 0 &&
+                      param(index, offset + 3) == 1 &&
+                      param(index, offset + 4) == 1,
+                  static_cast<long long>(*counter));
+      offset += 5;
       continue;
     }
     unsigned long long pointer = param(index, offset);
@@ -251,8 +307,13 @@ int runStub(const std::string &source) {
   null.back() = nullptr;
   if (llvm::Error error = o.step(buffers.params, buffers.grads, null, nullptr))
     printError("null", std::move(error));
+  if (llvm::Error error = o.setGlobalStep(-1))
+    printError("negative step", std::move(error));
+  // Before loading, the step is kept on the host.
+  if (llvm::Error error = o.setGlobalStep(5))
+    printError("set step", std::move(error));
   std::printf("loaded %d global step %lld\n", o.isLoaded(),
-              static_cast<long long>(o.getGlobalStep()));
+              static_cast<long long>(cantFail(o.getGlobalStep())));
   printCounters("after the bad steps");
 
   auto driver = cuda::Driver::get();
@@ -271,6 +332,7 @@ int runStub(const std::string &source) {
     return 1;
   }
 
+  std::printf("-- step 1\n");
   if (llvm::Error error =
           o.step(buffers.params, buffers.grads, buffers.states, *stream)) {
     printError("step 1", std::move(error));
@@ -281,59 +343,123 @@ int runStub(const std::string &source) {
   const char *image = lastImage ? lastImage() : nullptr;
   std::printf("loaded image is the compiled one: %d\n",
               image && o.getImage() == image);
-  for (size_t k = 0; k < o.getLaunches().size(); ++k)
+  size_t numLaunches = o.getLaunches().size();
+  for (size_t k = 0; k < numLaunches; ++k)
     checkLaunch(o, static_cast<long>(k), o.getLaunches()[k], buffers);
 
-  // A new hyper-parameter value and new buffers reach the device at the
-  // next step; the module stays loaded.
+  // A new hyper-parameter value goes to the device at once, on the stream
+  // of the latest step; an unknown name changes nothing.
+  std::printf("-- set beta1\n");
   if (llvm::Error error = o.setHyperParam(1, "beta1", 0.5))
     printError("set beta1", std::move(error));
   if (llvm::Error error = o.setHyperParam(0, "learning_rate", 0.5))
     printError("set learning_rate", std::move(error));
-  auto beta1 = o.getHyperParam(1, "beta1");
-  if (beta1)
-    std::printf("beta1 of group 1: %g\n", *beta1);
-  else
-    printError("get beta1", beta1.takeError());
-  Buffers moved(o, 0x7e0000000000);
+  std::printf("beta1 of group 1: %g\n", cantFail(o.getHyperParam(1, "beta1")));
+
+  // The same buffers: the step is the launches alone.
+  std::printf("-- step 2\n");
   if (llvm::Error error =
-          o.step(moved.params, moved.grads, moved.states, *stream)) {
+          o.step(buffers.params, buffers.grads, buffers.states, *stream)) {
     printError("step 2", std::move(error));
     return 1;
   }
   printCounters("after step 2");
-  size_t numLaunches = o.getLaunches().size();
-  for (size_t k = 0; k < numLaunches; ++k)
-    checkLaunch(o, static_cast<long>(numLaunches + k), o.getLaunches()[k],
-                moved);
-  std::printf("global step %lld\n", static_cast<long long>(o.getGlobalStep()));
+  checkLaunch(o, static_cast<long>(numLaunches + 1), o.getLaunches()[1],
+              buffers);
+
+  // Stream capture: the same buffers are captured (launches only); moved
+  // buffers would need a table copy a graph cannot replay: an error.
+  auto *setCapturing = stubFunction<void(int)>("optimStubSetCapturing");
+  Buffers moved(o, 0x7e0000000000);
+  std::printf("-- capture\n");
+  setCapturing(1);
+  if (llvm::Error error =
+          o.step(buffers.params, buffers.grads, buffers.states, *stream))
+    printError("captured step", std::move(error));
+  if (llvm::Error error =
+          o.step(moved.params, moved.grads, moved.states, *stream))
+    printError("captured step with moved buffers", std::move(error));
+  setCapturing(0);
+  printCounters("after capture");
+
+  // Moved buffers outside a capture: the table is copied again.
+  std::printf("-- step 4\n");
+  if (llvm::Error error =
+          o.step(moved.params, moved.grads, moved.states, *stream)) {
+    printError("step 4", std::move(error));
+    return 1;
+  }
+  printCounters("after step 4");
+  checkLaunch(o, static_cast<long>(3 * numLaunches), o.getLaunches()[0],
+              moved);
+
+  // The global step lives on the device (the stub runs no kernel, so it
+  // stays where it was set).
+  std::printf("-- global step\n");
+  std::printf("global step %lld\n",
+              static_cast<long long>(cantFail(o.getGlobalStep())));
+  if (llvm::Error error = o.setGlobalStep(7))
+    printError("set step", std::move(error));
+  std::printf("global step %lld\n",
+              static_cast<long long>(cantFail(o.getGlobalStep())));
   if (llvm::Error error = o.load(0))
     printError("load again", std::move(error));
 
+  // States filled on the device: the stub's device memory is host memory.
+  std::printf("-- init states\n");
+  size_t numStates = o.getStateNames().size();
+  std::vector<std::vector<float>> stateData;
+  std::vector<void *> statePointers;
+  for (size_t p = 0; p < o.getParams().size(); ++p)
+    for (size_t k = 0; k < numStates; ++k) {
+      stateData.emplace_back(o.getParams()[p].numElements + 4, -3.0f);
+      auto address = reinterpret_cast<std::uintptr_t>(stateData.back().data());
+      // 16-byte aligned inside the vector (the padding covers the shift).
+      statePointers.push_back(
+          reinterpret_cast<void *>((address + 15) & ~std::uintptr_t(15)));
+    }
+  if (llvm::Error error = o.initStates(statePointers, *stream))
+    printError("init states", std::move(error));
+  bool filled = true;
+  for (size_t i = 0; i < statePointers.size(); ++i) {
+    const float *data = static_cast<const float *>(statePointers[i]);
+    size_t p = i / numStates, k = i % numStates;
+    for (int64_t e = 0; e < o.getParams()[p].numElements; ++e)
+      filled &= data[e] == static_cast<float>(o.getStateInitValue(p, k));
+  }
+  std::printf("states filled with their initial values: %d\n", filled);
+
   // The C API, the chip from the device.
+  std::printf("-- C API\n");
   char *error = nullptr;
-  OptimGPUOptimizer *c =
-      optimGPUCompile(source.data(), source.size(), nullptr, nullptr, &error);
+  OptimOptimizer *c = optimCompileForTarget(source.data(), source.size(),
+                                            OPTIM_TARGET_CUDA, nullptr, &error);
   if (!c) {
-    std::printf("optimGPUCompile: %s\n", error);
+    std::printf("optimCompileForTarget: %s\n", error);
     optimFreeError(error);
     return 1;
   }
-  int status = optimGPUSetHyperParam(c, 0, "nonsense", 1.0, &error);
-  std::printf("optimGPUSetHyperParam: %d %s\n", status, status ? error : "");
+  int status = optimSetHyperParam(c, 0, "nonsense", 1.0, &error);
+  std::printf("optimSetHyperParam: %d %s\n", status, status ? error : "");
   optimFreeError(error);
   error = nullptr;
-  status = optimGPUStep(c, buffers.params.data(), misaligned.data(),
-                        buffers.states.data(), *stream, &error);
-  std::printf("optimGPUStep misaligned: %d %s\n", status, status ? error : "");
+  status = optimStepOnStream(c, buffers.params.data(), misaligned.data(),
+                             buffers.states.data(), *stream, &error);
+  std::printf("optimStepOnStream misaligned: %d %s\n", status,
+              status ? error : "");
   optimFreeError(error);
   error = nullptr;
-  status = optimGPUStep(c, buffers.params.data(), buffers.grads.data(),
-                        buffers.states.data(), *stream, &error);
-  std::printf("optimGPUStep: %d global step %lld\n", status,
-              static_cast<long long>(optimGPUGlobalStep(c)));
-  optimFreeError(error);
-  optimGPUDestroy(c);
+  status = optimStepOnStream(c, buffers.params.data(), buffers.grads.data(),
+                             buffers.states.data(), *stream, &error);
+  std::printf("optimStepOnStream: %d\n", status);
+  status = optimSetGlobalStep(c, 11, &error);
+  int64_t step = -1;
+  int read = optimGetGlobalStep(c, &step, &error);
+  std::printf("optimSetGlobalStep: %d optimGetGlobalStep: %d step %lld "
+              "optimGlobalStep %lld\n",
+              status, read, static_cast<long long>(step),
+              static_cast<long long>(optimGlobalStep(c)));
+  optimDestroy(c);
 
   optimizer->reset();
   llvm::consumeError(driver->destroyStream(*context, *stream));

@@ -1,0 +1,30 @@
+// RUN: optim-opt %s --optim-step-counter-to-memory --split-input-file --verify-diagnostics | FileCheck %s
+
+// The step's i64 argument becomes a one-element buffer: read at the start,
+// incremented before every return. Other functions are left alone.
+func.func @opt_step(%hyper: memref<2xf32>, %out: memref<3xi64>, %t: i64) {
+  %c0 = arith.constant 0 : index
+  memref.store %t, %out[%c0] : memref<3xi64>
+  return
+}
+func.func @opt_lr(%hyper: memref<2xf32>, %t: i64) {
+  return
+}
+// CHECK-LABEL: func.func @opt_step(
+// CHECK-SAME:  %{{.*}}: memref<2xf32>, %[[OUT:.*]]: memref<3xi64>, %[[COUNTER:.*]]: memref<1xi64>)
+// CHECK:       %[[C0:.*]] = arith.constant 0 : index
+// CHECK:       %[[T:.*]] = memref.load %[[COUNTER]][%[[C0]]] : memref<1xi64>
+// CHECK:       memref.store %[[T]], %[[OUT]]
+// CHECK:       %[[ONE:.*]] = arith.constant 1 : i64
+// CHECK:       %[[NEXT:.*]] = arith.addi %[[T]], %[[ONE]] : i64
+// CHECK:       memref.store %[[NEXT]], %[[COUNTER]][%[[C0]]] : memref<1xi64>
+// CHECK-NEXT:  return
+// CHECK-LABEL: func.func @opt_lr(
+// CHECK-SAME:  %{{.*}}: memref<2xf32>, %{{.*}}: i64)
+
+// -----
+
+// expected-error @below {{a step function must take the global step (i64) as its last argument}}
+func.func @bad_step(%hyper: memref<2xf32>) {
+  return
+}
