@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "optim/Conversion/Passes.h"
+#include "optim/Dialect/Optim/IR/Optim.h"
 
 #include "mlir/Dialect/Vector/IR/VectorOps.h"
 #include "mlir/IR/PatternMatch.h"
@@ -16,9 +17,12 @@ namespace mlir::optim {
 
 using namespace mlir;
 
-static constexpr StringLiteral kSequentialAttr = "optim.sequential";
-static constexpr StringLiteral kVectorLoopAttr = "optim.vector_loop";
-static constexpr StringLiteral kRemainderLoopAttr = "optim.remainder_loop";
+static constexpr StringLiteral kSequentialAttr =
+    optim::OptimDialect::SequentialAttrHelper::getNameStr();
+static constexpr StringLiteral kVectorLoopAttr =
+    optim::OptimDialect::VectorLoopAttrHelper::getNameStr();
+static constexpr StringLiteral kRemainderLoopAttr =
+    optim::OptimDialect::RemainderLoopAttrHelper::getNameStr();
 
 /// True if `transfer` reads or writes one contiguous, in-bounds 1-D tile of
 /// a memref whose innermost stride is 1.

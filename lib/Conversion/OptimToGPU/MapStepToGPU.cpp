@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "optim/Conversion/Passes.h"
+#include "optim/Dialect/Optim/IR/Optim.h"
 
 #include "mlir/Analysis/SliceAnalysis.h"
 #include "mlir/Analysis/TopologicalSortUtils.h"
@@ -47,7 +48,8 @@ struct MapStepToGPUPass
         else if (auto call = dyn_cast<func::CallOp>(op))
           if (auto callee =
                   module.lookupSymbol<func::FuncOp>(call.getCallee()))
-            if (callee->hasAttr("optim.sequential"))
+            if (callee->hasAttr(
+                    optim::OptimDialect::SequentialAttrHelper::getNameStr()))
               phases.push_back(&op);
       }
     }

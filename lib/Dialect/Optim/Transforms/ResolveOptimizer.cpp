@@ -369,7 +369,8 @@ private:
     // loops: no threads inside.
     fn->setAttr("passthrough",
                 ArrayAttr::get(ctx, {StringAttr::get(ctx, "noinline")}));
-    fn->setAttr("optim.sequential", UnitAttr::get(ctx));
+    fn->setAttr(OptimDialect::SequentialAttrHelper::getNameStr(),
+                UnitAttr::get(ctx));
     Block *entry = fn.addEntryBlock();
     b.setInsertionPointToStart(entry);
     ValueRange args = entry->getArguments();

@@ -1,6 +1,7 @@
 //===- TileAndVectorize.cpp - chunk, tile, peel, vectorize ----------------===//
 
 #include "optim/Dialect/Optim/Transforms/Passes.h"
+#include "optim/Dialect/Optim/IR/Optim.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
@@ -22,13 +23,17 @@ namespace mlir::optim {
 using namespace mlir;
 using namespace mlir::optim;
 
-static constexpr StringLiteral kVectorizeMarker = "optim.vectorize";
+static constexpr StringLiteral kVectorizeMarker =
+    optim::OptimDialect::VectorizeAttrHelper::getNameStr();
 /// On a function: its callers run it inside a parallel loop already.
-static constexpr StringLiteral kSequentialAttr = "optim.sequential";
+static constexpr StringLiteral kSequentialAttr =
+    optim::OptimDialect::SequentialAttrHelper::getNameStr();
 /// On loops: the main loop over whole vector tiles, and the peeled loop
 /// over the last partial tile (see OptimDistributeToThreads).
-static constexpr StringLiteral kVectorLoopAttr = "optim.vector_loop";
-static constexpr StringLiteral kRemainderLoopAttr = "optim.remainder_loop";
+static constexpr StringLiteral kVectorLoopAttr =
+    optim::OptimDialect::VectorLoopAttrHelper::getNameStr();
+static constexpr StringLiteral kRemainderLoopAttr =
+    optim::OptimDialect::RemainderLoopAttrHelper::getNameStr();
 
 /// True if every operand is indexed by the identity: the op can run over its
 /// operands as one flat range.

@@ -33,6 +33,20 @@ def Optim_Dialect : Dialect {
   let extraClassDeclaration = [{
     void registerAttributes();
   }];
+  // Markers that one pass leaves for a later one. Declared here so that
+  // each has one name and generated accessors
+  // (`OptimDialect::SequentialAttrHelper`, ...).
+  let discardableAttrs = (ins
+    // On a function a step calls once per chunk: it runs on one thread
+    // (CPU) or one block (GPU) for one chunk.
+    "::mlir::UnitAttr":$sequential,
+    // On a tiled op that optim-tile-and-vectorize still has to vectorize.
+    "::mlir::UnitAttr":$vectorize,
+    // On the loop over whole vector tiles of a chunk, and on the loop over
+    // its last partial tile (optim-tile-and-vectorize).
+    "::mlir::UnitAttr":$vector_loop,
+    "::mlir::UnitAttr":$remainder_loop
+  );
 }
 
 class Optim_Op<string mnemonic, list<Trait> traits = []>
