@@ -136,13 +136,42 @@ name without ``beta``/``gamma``), or for any parameter of a grouped optimizer
 (the compiled step applies a group's runtime weight decay to every grouped
 parameter), raises ``NotImplementedError``.
 
+Targets
+-------
+Every optimizer takes a keyword argument ``target`` (``"CPU"``, the default,
+or ``"GPU"``; ``LARS`` takes its wrapped optimizer's), the device MindSpore
+takes from its context; the ``target`` property reads it and is set as in
+MindSpore (``TypeError`` for a non-string, ``ValueError`` for other names;
+an optimizer built for ``"CPU"`` cannot be set to ``"GPU"`` or ``"Ascend"``,
+one built for ``"GPU"`` can be set to ``"CPU"`` but not ``"Ascend"``).
+``"Ascend"`` is not supported (``NotImplementedError``).
+
+``"CPU"`` is the compiled host step described above.  ``"GPU"`` compiles
+each part for the chip of CUDA device ``GPU_DEVICE`` (0; pipeline options
+``GPU_COMPILE_OPTIONS``) and runs the step as CUDA kernels on device copies
+of the arrays (docs/GPU-Python.md): at each call the parameters and
+gradients are copied to the device (the states only on the first step and
+after ``load_state_dict``: between steps the device holds them), the kernels
+run, the parameters and states are copied back into the NumPy arrays and the
+call returns once the device is done.  The NumPy arrays therefore hold the
+current values after every call (``state_dict``, ``asnumpy`` and a switch to
+``target = "CPU"`` see them), and parameters written on the host between
+calls are used; a state array written directly (not through
+``load_state_dict``) is overwritten by the device's value at the next call.
+Hyper-parameters reach the device table only when they change, and the
+device's step counter is set only when it differs from ``global_step``.
+Without a usable CUDA driver, building with ``target="GPU"`` raises
+``RuntimeError`` with the driver's message; sparse gradients raise
+``NotImplementedError`` (the GPU runtime is dense only); a user-defined
+``construct`` runs in NumPy whatever the target.
+
 Not available yet
 -----------------
 Sparse gradients for the other optimizers (MindSpore's sparse FTRL /
 ProximalAdagrad / Adam paths): their sparse kernels are not compiled yet, and
 passing one raises ``NotImplementedError``.  So do
 ``LARS`` around anything but ``Momentum``, ``LARS(use_clip=True)`` and
-``Adam(use_offload=True)``.  The compiled runtime targets the CPU only.
+``Adam(use_offload=True)``.
 """
 
 import itertools
@@ -192,6 +221,68 @@ def _compile(source, options):
     compiled = CompiledOptimizer(source, options)
     _COMPILE_COUNT += 1
     return compiled
+
+
+# target='GPU': the CUDA device the steps run on, the options of the GPU
+# pipeline (optim-lower-to-gpu, e.g. "block-size=128") and the number of
+# GPUOptimizer objects this module created.
+GPU_DEVICE = 0
+GPU_COMPILE_OPTIONS = ""
+_GPU_COMPILE_COUNT = 0
+
+_TARGETS = ("CPU", "Ascend", "GPU")
+# Device copies of the arrays start on 256-byte boundaries (the kernels need
+# 16).
+_DEVICE_ALIGNMENT = 256
+
+
+def _compile_gpu(source):
+    """A GPUOptimizer for the chip of device GPU_DEVICE (e.g. sm_90 for
+    compute capability 9.0)."""
+    global _GPU_COMPILE_COUNT
+    from ._optim import GPUOptimizer, cuda_device_capability
+    major, minor = cuda_device_capability(GPU_DEVICE)
+    compiled = GPUOptimizer.compile(source, "sm_%d%d" % (major, minor),
+                                    GPU_COMPILE_OPTIONS)
+    _GPU_COMPILE_COUNT += 1
+    return compiled
+
+
+def _device_layout(sizes):
+    """Offsets of buffers of ``sizes`` bytes in one block of device memory,
+    each aligned (and at least one alignment unit long), and the total."""
+    offsets, total = [], 0
+    for size in sizes:
+        offsets.append(total)
+        units = max(1, -(-int(size) // _DEVICE_ALIGNMENT))
+        total += units * _DEVICE_ALIGNMENT
+    return offsets, total
+
+
+def _check_target(target, prim_name):
+    """The ``target`` argument of an optimizer: 'CPU' or 'GPU'."""
+    if not isinstance(target, str):
+        raise TypeError("For '%s', the argument 'target' must be string, but "
+                        "got %s" % (prim_name, type(target)))
+    if target not in _TARGETS:
+        raise ValueError("For '%s', the argument 'target' must be one of "
+                         "['CPU', 'Ascend' ,'GPU'], but got %s"
+                         % (prim_name, target))
+    if target == "Ascend":
+        raise NotImplementedError(
+            "For '%s', target='Ascend' is not supported: optim_mlir.nn runs "
+            "its compiled steps on the host CPU ('CPU') or as CUDA kernels "
+            "on an NVIDIA GPU ('GPU')." % prim_name)
+    return target
+
+
+def _require_cuda_driver(prim_name):
+    from ._optim import cuda_driver_available
+    available, message = cuda_driver_available()
+    if not available:
+        raise RuntimeError("For '%s', target='GPU' runs the step as CUDA "
+                           "kernels, but the CUDA driver is not usable: %s"
+                           % (prim_name, message))
 
 
 def _check_name(name, what="name"):
@@ -488,6 +579,16 @@ class _Part:
         self.param_arrays = self.state_arrays = None
         # The compiled step bound to the arrays (dense gradients only).
         self.bound = None
+        # target='GPU': the GPUOptimizer of this part, its device memory
+        # (parameters, gradients, states at gpu_offsets), the values last
+        # written into its device table, the step its device counter holds
+        # (None: unknown) and whether its device states are current.
+        self.gpu = None
+        self.gpu_memory = None
+        self.gpu_offsets = None
+        self.gpu_last = {}
+        self.gpu_step = 0
+        self.gpu_states_current = False
 
 
 class _Counter:
@@ -553,7 +654,7 @@ class Optimizer:
     _stepped = False
 
     def __init__(self, learning_rate, parameters, weight_decay=0.0,
-                 loss_scale=1.0):
+                 loss_scale=1.0, *, target="CPU"):
         name = self.cls_name
         parameters = self._parameters_base_check(parameters, "parameters")
         if not all(isinstance(x, Parameter) for x in parameters) and \
@@ -575,7 +676,7 @@ class Optimizer:
         self._options = {}
         self._state_params = {}
         self._state_attrs = []   # (compiled state name, MindSpore attribute)
-        self._target = "CPU"
+        self._target = _check_target(target, name)
         self.compile_options = DEFAULT_COMPILE_OPTIONS
 
         self._global_lr = self._preprocess_single_lr(learning_rate,
@@ -616,6 +717,8 @@ class Optimizer:
                 self._global_wd.value > 0.0
         self._unique = not any(p.unique for p in params)
         self.param_length = len(params)
+        if self._target == "GPU":
+            _require_cuda_driver(name)
 
     # ----------------------------------------------------------------- checks
     @property
@@ -919,22 +1022,35 @@ class Optimizer:
 
     @property
     def target(self):
-        """Where the update runs: "CPU" (the compiled runtime's target)."""
+        """Where the update runs: "CPU" (compiled host code) or "GPU" (CUDA
+        kernels on device copies of the arrays); see the module docstring."""
         return self._target
 
     @target.setter
     def target(self, value):
+        # MindSpore's Optimizer._set_base_target: the environment is the
+        # target the optimizer has (here: that it was built with).
         if not isinstance(value, str):
             raise TypeError("For 'Optimizer', the property 'target' must be "
                             "string, but got %s" % type(value))
-        if value not in ("CPU", "Ascend", "GPU"):
+        if value not in _TARGETS:
             raise ValueError("For 'Optimizer', the property 'target' must be "
                              "one of ['CPU', 'Ascend' ,'GPU'], but got %s"
                              % value)
-        if value != "CPU":
+        if self._target == "CPU" and value in ("Ascend", "GPU"):
             raise ValueError("For 'Optimizer', the property 'target' cannot be "
                              "set to 'GPU' or 'Ascend' in the 'CPU' "
                              "environment.")
+        if self._target == "GPU" and value == "Ascend":
+            raise ValueError("For 'Optimizer', the property 'target' cannot be "
+                             "set to 'Ascend' in the 'GPU' environment.")
+        if self._target == "GPU" and value == "CPU":
+            # The arrays hold every value after each GPU step: the host step
+            # continues from them.
+            self._release_gpu()
+            self._target = value
+            self._bind_parts()
+            return
         self._target = value
 
     @property
@@ -1132,14 +1248,23 @@ class Optimizer:
             part.state_arrays = [self._state_params[s][i].data
                                  for i in part.indices for s in c.state_names]
             part.bound = None
-            if not (self._sparse_flags and any(self._sparse_flags[i]
-                                               for i in part.indices)):
-                part.bound = c.bind_numpy(part.param_arrays,
-                                          part.state_arrays, part.indices,
-                                          len(self._parameters))
             group_pos = {id(g): k for k, g in enumerate(part.groups)}
             for i in part.indices:
                 self._param_loc[i] = (part, group_pos[id(self._param_group[i])])
+        self._bind_parts()
+
+    def _bind_parts(self):
+        """Binds the host step of each compiled part with dense gradients to
+        the arrays (the fast path); none for target 'GPU'."""
+        for part in self._parts or ():
+            part.bound = None
+            if self._target == "GPU" or part.compiled is None:
+                continue
+            if not (self._sparse_flags and any(self._sparse_flags[i]
+                                               for i in part.indices)):
+                part.bound = part.compiled.bind_numpy(
+                    part.param_arrays, part.state_arrays, part.indices,
+                    len(self._parameters))
 
     def _runtime_updates(self):
         """Every runtime value for the compiled tables, checked; nothing is
@@ -1326,6 +1451,8 @@ class Optimizer:
             return True
         grads = self._check_gradients(gradients)
         flags = tuple(isinstance(g, tuple) for g in grads)
+        if self._target == "GPU":
+            return self._gpu_step(grads, flags)
         self._check_sparse_layout(flags)
         dense = (False,) * len(flags)
         if not self.is_compiled or (
@@ -1349,6 +1476,97 @@ class Optimizer:
             part.compiled.step(part.param_arrays,
                                [grads[i] for i in part.indices],
                                part.state_arrays)
+        self._stepped = True
+        self._counter.value += 1
+        return True
+
+    # ---------------------------------------------------------- target GPU
+    def _ensure_gpu(self):
+        """Compiles each part for the GPU (the chip of device GPU_DEVICE),
+        loads it there and allocates its device memory, once."""
+        self._ensure_compiled()
+        from ._optim import DeviceBuffer
+        name = self.cls_name
+        for part in self._parts:
+            if part.gpu is not None:
+                continue
+            gpu = _compile_gpu(part.text)
+            names = [info["name"] for info in gpu.params]
+            expected = [self._parameters[i].name for i in part.indices]
+            if names != expected or \
+                    list(gpu.state_names) != list(part.compiled.state_names):
+                raise RuntimeError(
+                    "internal error: the GPU step of '%s' orders the "
+                    "parameters %s and states %s, the host step %s and %s"
+                    % (name, names, list(gpu.state_names), expected,
+                       list(part.compiled.state_names)))
+            gpu.load(GPU_DEVICE)
+            arrays = part.param_arrays * 2 + part.state_arrays
+            offsets, total = _device_layout([a.nbytes for a in arrays])
+            part.gpu_memory = DeviceBuffer(total, GPU_DEVICE)
+            part.gpu_offsets = offsets
+            part.gpu_last = {}
+            part.gpu_step = 0
+            part.gpu_states_current = False
+            part.gpu = gpu
+
+    def _release_gpu(self):
+        for part in self._parts or ():
+            part.gpu = part.gpu_memory = part.gpu_offsets = None
+            part.gpu_last = {}
+            part.gpu_step = 0
+            part.gpu_states_current = False
+
+    def _gpu_step(self, grads, flags):
+        """One step as CUDA kernels (target 'GPU'): the gradients, the
+        parameters and (when the host wrote them) the states go to the
+        device, the kernels run, the parameters and states come back into
+        the arrays; returns once the device finished."""
+        from ._optim import cuda_synchronize
+        name = self.cls_name
+        for p, sparse in zip(self._parameters, flags):
+            if sparse:
+                raise NotImplementedError(
+                    "For '%s', the gradient of '%s' is sparse, but "
+                    "target='GPU' takes dense gradients only: the GPU "
+                    "runtime has no sparse (row) step; pass the dense "
+                    "gradient or use target='CPU'." % (name, p.name))
+        self._ensure_gpu()
+        # Every runtime value, checked before anything is written.
+        updates = self._runtime_updates()
+        for part, k, h, value in updates:
+            if part.gpu_last.get((k, h)) != value:
+                part.gpu.set_hyper_param(k, h, value)
+                part.gpu_last[(k, h)] = value
+        step = self._counter.value
+        stream = 0  # the legacy default stream
+        for part in self._parts:
+            memory, offsets = part.gpu_memory, part.gpu_offsets
+            base = memory.ptr
+            n = len(part.indices)
+            part_grads = [grads[i] for i in part.indices]
+            uploads = list(zip(part.param_arrays, offsets[:n]))
+            uploads += zip(part_grads, offsets[n:2 * n])
+            if not part.gpu_states_current:
+                uploads += zip(part.state_arrays, offsets[2 * n:])
+            for array, offset in uploads:
+                if array.nbytes:
+                    memory.copy_from_host(array, stream, offset)
+            if part.gpu_step != step:
+                part.gpu.set_global_step(step)
+            part.gpu_step = None  # unknown until the step is enqueued
+            addresses = [base + offset for offset in offsets]
+            part.gpu.step(addresses[:n], addresses[n:2 * n],
+                          addresses[2 * n:], stream)
+            part.gpu_step = step + 1
+            part.gpu_states_current = True
+            downloads = list(zip(part.param_arrays, offsets[:n]))
+            downloads += zip(part.state_arrays, offsets[2 * n:])
+            for array, offset in downloads:
+                if array.nbytes:
+                    memory.copy_to_host(array, stream, offset)
+        # The arrays of the copies above stay referenced until here.
+        cuda_synchronize(stream, GPU_DEVICE)
         self._stepped = True
         self._counter.value += 1
         return True
@@ -1612,6 +1830,8 @@ class Optimizer:
         # Everything checked: write.
         for target, value in writes:
             np.copyto(target.data, value)
+        for part in self._parts or ():
+            part.gpu_states_current = False  # sent again at the next step
         for k, v in lr_values.items():
             lr_params[k].set_data(np.float32(v))
         for k, v in wd_values.items():
@@ -1644,8 +1864,10 @@ class SGD(Optimizer):
     """
 
     def __init__(self, params, learning_rate=0.1, momentum=0.0, dampening=0.0,
-                 weight_decay=0.0, nesterov=False, loss_scale=1.0):
-        super().__init__(learning_rate, params, weight_decay, loss_scale)
+                 weight_decay=0.0, nesterov=False, loss_scale=1.0,
+                 *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
         name = self.cls_name
         momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE,
                                   allow_int=True)
@@ -1685,8 +1907,9 @@ class Momentum(Optimizer):
     (nesterov: ``p -= lr * (g + momentum * v)``).  State ``moments``."""
 
     def __init__(self, params, learning_rate, momentum, weight_decay=0.0,
-                 loss_scale=1.0, use_nesterov=False):
-        super().__init__(learning_rate, params, weight_decay, loss_scale)
+                 loss_scale=1.0, use_nesterov=False, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
         name = self.cls_name
         momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE)
         _v.check_bool("use_nesterov", use_nesterov, name)
@@ -1706,8 +1929,10 @@ class Adam(Optimizer):
 
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
                  eps=1e-8, use_locking=False, use_nesterov=False,
-                 weight_decay=0.0, loss_scale=1.0, use_amsgrad=False, **kwargs):
-        super().__init__(learning_rate, params, weight_decay, loss_scale)
+                 weight_decay=0.0, loss_scale=1.0, use_amsgrad=False, *,
+                 target="CPU", **kwargs):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
         name = self.cls_name
         unknown = sorted(set(kwargs) - {"use_lazy", "use_offload"})
         if unknown:
@@ -1775,8 +2000,8 @@ class AdamWeightDecay(_MomentAliases, Optimizer):
     States ``moments1``, ``moments2``."""
 
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
-                 eps=1e-6, weight_decay=0.0):
-        super().__init__(learning_rate, params, weight_decay)
+                 eps=1e-6, weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, target=target)
         beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
         self._setup_rule("adam_weight_decay",
                          {"beta1": beta1, "beta2": beta2, "eps": eps})
@@ -1790,8 +2015,8 @@ class Lamb(_MomentAliases, Optimizer):
     ``moments2``."""
 
     def __init__(self, params, learning_rate, beta1=0.9, beta2=0.999, eps=1e-6,
-                 weight_decay=0.0):
-        super().__init__(learning_rate, params, weight_decay)
+                 weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, target=target)
         beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
         self._setup_rule("lamb", {"beta1": beta1, "beta2": beta2, "eps": eps})
         self._init_states([("moment1", "moments1", "lamb_m", 0.0),
@@ -1879,8 +2104,10 @@ class Adagrad(Optimizer):
     sqrt(accum)``.  State ``accum`` (starts at ``accum``)."""
 
     def __init__(self, params, accum=0.1, learning_rate=0.001,
-                 update_slots=True, loss_scale=1.0, weight_decay=0.0):
-        super().__init__(learning_rate, params, weight_decay, loss_scale)
+                 update_slots=True, loss_scale=1.0, weight_decay=0.0,
+                 *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
         name = self.cls_name
         accum = _v.check_float("accum", accum, name, _v.NON_NEGATIVE)
         _v.check_bool("update_slots", update_slots, name)
@@ -1895,8 +2122,9 @@ class RMSProp(Optimizer):
 
     def __init__(self, params, learning_rate=0.1, decay=0.9, momentum=0.0,
                  epsilon=1e-10, use_locking=False, centered=False,
-                 loss_scale=1.0, weight_decay=0.0):
-        super().__init__(learning_rate, params, weight_decay, loss_scale)
+                 loss_scale=1.0, weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
         name = self.cls_name
         decay = _v.check_float("decay", decay, name, _v.NON_NEGATIVE)
         momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE)
@@ -1935,8 +2163,9 @@ class FTRL(_SparseCapable, Optimizer):
 
     def __init__(self, params, initial_accum=0.1, learning_rate=0.001,
                  lr_power=-0.5, l1=0.0, l2=0.0, use_locking=False,
-                 loss_scale=1.0, weight_decay=0.0):
-        super().__init__(learning_rate, params, weight_decay, loss_scale)
+                 loss_scale=1.0, weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
         name = self.cls_name
         if self.dynamic_lr or self.is_group_lr:
             raise ValueError("For 'FTRL', dynamic learning rate and group "
@@ -1970,8 +2199,10 @@ class ProximalAdagrad(_SparseCapable, Optimizer):
     _sparse_kernel = "SparseApplyProximalAdagrad"
 
     def __init__(self, params, accum=0.1, learning_rate=0.001, l1=0.0, l2=0.0,
-                 use_locking=False, loss_scale=1.0, weight_decay=0.0):
-        super().__init__(learning_rate, params, weight_decay, loss_scale)
+                 use_locking=False, loss_scale=1.0, weight_decay=0.0,
+                 *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
         name = self.cls_name
         accum = _v.check_float("accum", accum, name, _v.NON_NEGATIVE)
         l1 = _v.check_float("l1", l1, name, _v.NON_NEGATIVE)
@@ -1987,8 +2218,9 @@ class AdaMax(Optimizer):
     """AdaMax (``nn.AdaMax``).  States ``moment1``, ``moment2``."""
 
     def __init__(self, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
-                 eps=1e-08, weight_decay=0.0, loss_scale=1.0):
-        super().__init__(learning_rate, params, weight_decay, loss_scale)
+                 eps=1e-08, weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
         beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
         self._setup_rule("adamax", {"beta1": beta1, "beta2": beta2, "eps": eps})
         self._init_states([("moment1", "moment1", "moment1", 0.0),
@@ -2003,8 +2235,9 @@ class Adadelta(Optimizer):
     """Adadelta (``nn.Adadelta``).  States ``accum``, ``accum_update``."""
 
     def __init__(self, params, learning_rate=1.0, rho=0.9, epsilon=1e-6,
-                 loss_scale=1.0, weight_decay=0.0):
-        super().__init__(learning_rate, params, weight_decay, loss_scale)
+                 loss_scale=1.0, weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
         name = self.cls_name
         rho = _v.check_float("rho", rho, name, _v.CLOSED_UNIT)
         epsilon = _v.check_float("epsilon", epsilon, name, _v.POSITIVE)
@@ -2018,8 +2251,8 @@ class ASGD(Optimizer):
     """Averaged SGD (``nn.ASGD``).  State ``ax``."""
 
     def __init__(self, params, learning_rate=0.1, lambd=1e-4, alpha=0.75,
-                 t0=1e6, weight_decay=0.0):
-        super().__init__(learning_rate, params, weight_decay)
+                 t0=1e6, weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, target=target)
         name = self.cls_name
         lambd = _v.check_float("lambd", lambd, name, _v.NON_NEGATIVE)
         alpha = _v.check_float("alpha", alpha, name)
@@ -2033,8 +2266,8 @@ class Rprop(Optimizer):
     the parameter's learning rate at step 0; MindSpore fills it at step 1)."""
 
     def __init__(self, params, learning_rate=0.1, etas=(0.5, 1.2),
-                 step_sizes=(1e-6, 50.), weight_decay=0.):
-        super().__init__(learning_rate, params, weight_decay)
+                 step_sizes=(1e-6, 50.), weight_decay=0., *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, target=target)
         name = self.cls_name
         if not isinstance(etas, tuple):
             raise TypeError("For Rprop, etas must be a tuple, but got %s."
@@ -2085,8 +2318,9 @@ class LazyAdam(Optimizer):
 
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
                  eps=1e-8, use_locking=False, use_nesterov=False,
-                 weight_decay=0.0, loss_scale=1.0):
-        super().__init__(learning_rate, params, weight_decay, loss_scale)
+                 weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
         name = self.cls_name
         beta1, beta2, eps = _check_betas(beta1, beta2, eps, name)
         _v.check_bool("use_locking", use_locking, name)

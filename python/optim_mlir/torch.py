@@ -67,19 +67,38 @@ never recompiles: values are set with ``set_hyper_param`` before each call.
 
 Tensors: CPU, dense, C-contiguous float32/float64 parameters and state
 tensors are updated in place through ``tensor.detach().numpy()`` views (which
-share storage). CUDA or non-contiguous parameters are rejected with a
-ValueError, other dtypes with a TypeError. A non-contiguous gradient is
-read through a contiguous copy (gradients are only read); ``maximize=True``
-steps on a negated copy of the gradient. 0-d parameters go to the compiled
-step as shape ``(1,)`` views. A tensor listed twice is rejected at ``step``
+share storage). Non-contiguous parameters are rejected with a ValueError,
+other dtypes with a TypeError, parameters on devices other than the CPU and
+CUDA devices (``meta``, ...) with a ValueError; every parameter of an
+optimizer must be on one device (ValueError otherwise). A non-contiguous
+gradient is read through a contiguous copy (gradients are only read);
+``maximize=True`` steps on a negated copy of the gradient. 0-d parameters go
+to the compiled step as shape ``(1,)`` views. A tensor listed twice is rejected at ``step``
 (one compiled call cannot update it twice). Hyper-parameters live in the
 runtime's float32 table, so float64 parameters see float32-rounded lr, eps,
 betas and weight decay.
 
+CUDA tensors (docs/GPU-Python.md): when the parameters are on a CUDA
+device, each step runs as CUDA kernels on that device, on torch's current
+stream, with the same buckets, hyper-parameters and ``state`` as on the CPU.
+One ``GPUOptimizer`` per structure and device (compiled for the device's
+chip, ``sm_<major><minor>`` of ``torch.cuda.get_device_capability``, and
+loaded once); states are torch tensors on the parameters' device (zeros,
+allocated by torch); parameters, gradients and states go to the kernels as
+``data_ptr()`` addresses and must be contiguous and 16-byte aligned
+(a misaligned parameter is a ValueError; misaligned or non-contiguous
+gradients and loaded states are copied). Hyper-parameters are copied to the
+device table only when they changed. The step counter lives on the device
+and the kernels increment it: it is set only when it differs from the step
+count a bucket runs at (after ``load_state_dict``, or when buckets with other
+counts share a compiled structure); ``state['step']`` stays a CPU tensor
+incremented on the host, as in torch. Nothing is synchronized. Each CUDA
+step takes the checked path (Python checks per tensor). Without a usable
+CUDA driver a CUDA step raises RuntimeError with the driver's message.
+
 Not supported: ``differentiable=True``, ``foreach=True``, ``capturable=True``,
 ``fused=True`` (NotImplementedError), ``AdamW(amsgrad=True)``
-(NotImplementedError), sparse gradients (RuntimeError), float16/bfloat16 and
-CUDA tensors.
+(NotImplementedError), sparse gradients (RuntimeError), float16/bfloat16.
 """
 
 import math
@@ -89,17 +108,23 @@ import torch
 from torch.optim.optimizer import Optimizer, required
 
 from . import ir
-from ._optim import CompiledOptimizer, TorchPlan
+from ._optim import (CompiledOptimizer, GPUOptimizer, TorchPlan,
+                     cuda_driver_available)
 from ._state_arena import OwnedTensors
 
-__all__ = ["SGD", "Adam", "AdamW", "Lamb", "compile_count"]
+__all__ = ["SGD", "Adam", "AdamW", "Lamb", "compile_count",
+           "gpu_compile_count"]
 
 # Number of CompiledOptimizer objects this module created (tests use it to
 # check that hyper-parameter changes never recompile).
 compile_count = 0
+# Number of GPUOptimizer objects this module created (CUDA parameters).
+gpu_compile_count = 0
 
 # Pipeline options of the compiled steps (empty: the runtime's defaults).
 COMPILE_OPTIONS = ""
+# Options of the GPU pipeline (optim-lower-to-gpu, e.g. "block-size=128").
+GPU_COMPILE_OPTIONS = ""
 
 _DTYPES = {torch.float32: "float32", torch.float64: "float64"}
 
@@ -114,15 +139,19 @@ def _compile(source):
     return compiled
 
 
+_DEVICE_TYPES = ("cpu", "cuda")
+
+
 def _check_tensor(t, what):
-    """Checks that `t` can be updated in place by the compiled CPU step."""
+    """Checks that `t` can be updated in place by a compiled step (on the
+    CPU or on its CUDA device)."""
     if t.layout != torch.strided:
         raise ValueError("optim_mlir.torch: %s must be a dense (strided) "
                          "tensor, got layout %s" % (what, t.layout))
-    if t.device.type != "cpu":
-        raise ValueError("optim_mlir.torch runs the compiled CPU step: %s is "
-                         "on device '%s'; only CPU tensors are supported"
-                         % (what, t.device))
+    if t.device.type not in _DEVICE_TYPES:
+        raise ValueError("optim_mlir.torch: %s is on device '%s'; the "
+                         "compiled steps run on CPU tensors (host code) and "
+                         "CUDA tensors (CUDA kernels) only" % (what, t.device))
     if t.dtype not in _DTYPES:
         raise TypeError("optim_mlir.torch: %s has dtype %s; only "
                         "torch.float32 and torch.float64 are supported"
@@ -134,6 +163,110 @@ def _check_tensor(t, what):
                          "tensor.contiguous() / memory_format="
                          "torch.contiguous_format)"
                          % (what, tuple(t.stride()), tuple(t.shape)))
+
+
+def _check_aligned(t, what):
+    """The CUDA kernels load and store 16-byte vectors: a parameter they
+    update in place must start on a 16-byte boundary."""
+    if t.data_ptr() % 16:
+        raise ValueError("optim_mlir.torch: %s on %s starts at address %#x, "
+                         "which is not 16-byte aligned: the CUDA step loads "
+                         "and stores 16-byte vectors in place (allocate the "
+                         "parameter on its own, or as a view at an offset "
+                         "that is a multiple of 16 bytes)"
+                         % (what, t.device, t.data_ptr()))
+
+
+def _device_copy(t):
+    """`t` itself when the CUDA kernels can read it (contiguous, 16-byte
+    aligned), else a contiguous copy (torch's allocator aligns it)."""
+    if t.is_contiguous() and t.data_ptr() % 16 == 0:
+        return t
+    return t.clone(memory_format=torch.contiguous_format)
+
+
+class _GPURuntime:
+    """Where the CUDA steps of one device run: its index, its chip and
+    torch's current stream there."""
+
+    def __init__(self, device, chip):
+        self.device, self.chip = device, chip
+
+    def stream(self):
+        """The stream this step is enqueued on (torch's current stream)."""
+        return torch.cuda.current_stream(self.device)
+
+    @staticmethod
+    def handle(stream):
+        """The CUstream address of `stream`."""
+        return stream.cuda_stream
+
+    def follow(self, stream, previous):
+        """Orders the work enqueued next on `stream` after what was enqueued
+        on `previous` (None: the legacy default stream): a compiled
+        optimizer enqueues its hyper-parameter and step-counter copies on
+        the stream of its latest step."""
+        if previous is None:
+            previous = torch.cuda.default_stream(self.device)
+        if previous.cuda_stream != stream.cuda_stream:
+            stream.wait_stream(previous)
+
+
+# Device -> _GPURuntime, once the driver was found usable for it.
+_GPU_RUNTIMES = {}
+
+
+def _gpu_runtime(device):
+    """The runtime of CUDA device `device` (a torch.device of type cuda): the
+    driver is checked first (RuntimeError with its message), then the
+    device's chip is read from torch."""
+    runtime = _GPU_RUNTIMES.get(device)
+    if runtime is not None:
+        return runtime
+    available, message = cuda_driver_available()
+    if not available:
+        raise RuntimeError("optim_mlir.torch: the parameters are on %s, "
+                           "where the step runs as CUDA kernels, but the "
+                           "CUDA driver is not usable: %s" % (device, message))
+    index = device.index
+    if index is None:
+        index = torch.cuda.current_device()
+    major, minor = torch.cuda.get_device_capability(index)
+    runtime = _GPURuntime(index, "sm_%d%d" % (major, minor))
+    _GPU_RUNTIMES[device] = runtime
+    return runtime
+
+
+def _compile_gpu(source, chip):
+    global gpu_compile_count
+    compiled = GPUOptimizer.compile(source, chip, GPU_COMPILE_OPTIONS)
+    gpu_compile_count += 1
+    return compiled
+
+
+class _GPUEntry:
+    """A GPUOptimizer of one structure, loaded on one device, and what this
+    front end last left on that device."""
+
+    def __init__(self, gpu, order, state_keys):
+        self.gpu, self.order, self.state_keys = gpu, order, state_keys
+        # (group, name) -> the value in the device table.
+        self.last = {}
+        # The device's step counter: 0 once loaded, then incremented by
+        # every step's kernels.
+        self.device_step = 0
+        # The stream of the latest step (None: none yet, the legacy default
+        # stream).
+        self.stream = None
+
+    def push(self, hypers):
+        """Copies the hyper-parameters that changed to the device table."""
+        for j, hyper in enumerate(hypers):
+            for name, value in hyper.items():
+                key = (j, name)
+                if self.last.get(key) != value:
+                    self.gpu.set_hyper_param(j, name, value)
+                    self.last[key] = value
 
 
 def _view(t):
@@ -238,14 +371,45 @@ class _CompiledTorchOptimizer(Optimizer):
     def add_param_group(self, param_group):
         super().add_param_group(param_group)
         group = self.param_groups[-1]
-        self._check_group(group)
-        for i, p in enumerate(group["params"]):
-            _check_tensor(p, "parameter %d of group %d"
-                          % (i, len(self.param_groups) - 1))
+        try:
+            self._check_group(group)
+            self._params_device()
+            for i, p in enumerate(group["params"]):
+                _check_tensor(p, "parameter %d of group %d"
+                              % (i, len(self.param_groups) - 1))
+        except Exception:
+            self.param_groups.pop()
+            raise
+
+    def _params_device(self):
+        """The one device of every parameter (CPU when there are none);
+        ValueError for parameters on two devices or on a device that no
+        compiled step runs on."""
+        device = where = None
+        for gi, group in enumerate(self.param_groups):
+            for pi, p in enumerate(group["params"]):
+                if device is None:
+                    device, where = p.device, (pi, gi)
+                elif p.device != device:
+                    raise ValueError(
+                        "optim_mlir.torch: all parameters of an optimizer "
+                        "must be on one device: parameter %d of group %d is "
+                        "on %s, parameter %d of group %d on %s (use one "
+                        "optimizer per device)"
+                        % (where + (device, pi, gi, p.device)))
+        if device is None:
+            return torch.device("cpu")
+        if device.type not in _DEVICE_TYPES:
+            raise ValueError("optim_mlir.torch: the parameters are on device "
+                             "'%s'; the compiled steps run on CPU tensors "
+                             "(host code) and CUDA tensors (CUDA kernels) "
+                             "only" % device)
+        return device
 
     def _state_tensor(self, p, tensor, key):
-        """`tensor` as a CPU contiguous tensor of `p`'s dtype and shape (the
-        same object when it already is one)."""
+        """`tensor` as a contiguous tensor of `p`'s device, dtype and shape
+        (16-byte aligned on a CUDA device; the same object when it already
+        is one)."""
         if not isinstance(tensor, torch.Tensor):
             raise TypeError("optim_mlir.torch: state '%s' must be a tensor, "
                             "got %s" % (key, type(tensor).__name__))
@@ -253,6 +417,18 @@ class _CompiledTorchOptimizer(Optimizer):
             raise ValueError("optim_mlir.torch: state '%s' has shape %s, its "
                              "parameter %s" % (key, tuple(tensor.shape),
                                                tuple(p.shape)))
+        if p.device.type != "cpu":
+            # The CUDA step: on the parameter's device, contiguous and
+            # 16-byte aligned.
+            if tensor.layout == torch.strided and tensor.device == p.device \
+                    and tensor.dtype == p.dtype and \
+                    not tensor.requires_grad and tensor.is_contiguous() and \
+                    tensor.data_ptr() % 16 == 0:
+                return tensor
+            if tensor.layout != torch.strided:
+                tensor = tensor.to_dense()
+            tensor = tensor.detach().to(device=p.device, dtype=p.dtype)
+            return _device_copy(tensor)
         if tensor.layout == torch.strided and tensor.device.type == "cpu" \
                 and tensor.dtype == p.dtype and not tensor.requires_grad \
                 and tensor.is_contiguous():
@@ -287,23 +463,50 @@ class _CompiledTorchOptimizer(Optimizer):
         entry = cache.get(key)
         if entry is None:
             compiled = _compile(self._structure_source(options, groups))
-            names = [info["name"] for info in compiled.params]
-            order = [int(n[1:]) for n in names]  # step position -> our index
-            state_keys = []
-            for name in compiled.state_names:
-                if name not in self._STATE_KEYS:
-                    raise RuntimeError("optim_mlir.torch: unexpected state "
-                                       "'%s' of rule %s" % (name, self._RULE))
-                state_keys.append(self._STATE_KEYS[name])
-            group_of = [j for j, shapes in enumerate(groups) for _ in shapes]
-            if sorted(order) != list(range(len(group_of))) or any(
-                    info["group"] != group_of[k]
-                    for info, k in zip(compiled.params, order)):
-                raise RuntimeError("optim_mlir.torch: the compiled optimizer "
-                                   "does not hold the parameters it was "
-                                   "given")
+            order, state_keys = self._step_layout(compiled, groups)
             entry = cache[key] = (compiled, order, state_keys)
         return entry
+
+    def _step_layout(self, compiled, groups):
+        """The order of a compiled step's parameters (step position -> our
+        index) and the torch keys of its states, checked against the
+        structure it was compiled from."""
+        names = [info["name"] for info in compiled.params]
+        order = [int(n[1:]) for n in names]
+        state_keys = []
+        for name in compiled.state_names:
+            if name not in self._STATE_KEYS:
+                raise RuntimeError("optim_mlir.torch: unexpected state "
+                                   "'%s' of rule %s" % (name, self._RULE))
+            state_keys.append(self._STATE_KEYS[name])
+        group_of = [j for j, shapes in enumerate(groups) for _ in shapes]
+        if sorted(order) != list(range(len(group_of))) or any(
+                info["group"] != group_of[k]
+                for info, k in zip(compiled.params, order)):
+            raise RuntimeError("optim_mlir.torch: the compiled optimizer "
+                               "does not hold the parameters it was given")
+        return order, state_keys
+
+    def _get_gpu_compiled(self, runtime, options, groups):
+        """The _GPUEntry of a structure on `runtime`'s device: compiled for
+        its chip and loaded there once."""
+        cache = self.__dict__.get("_gpu_compiled")
+        if cache is None:
+            cache = self.__dict__["_gpu_compiled"] = {}
+        key = (runtime.device, options, groups)
+        entry = cache.get(key)
+        if entry is None:
+            gpu = _compile_gpu(self._structure_source(options, groups),
+                               runtime.chip)
+            order, state_keys = self._step_layout(gpu, groups)
+            gpu.load(runtime.device)
+            entry = cache[key] = _GPUEntry(gpu, order, state_keys)
+        return entry
+
+    def _device_step_matches(self, device_step, t0):
+        """Whether a step whose device counter reads `device_step` runs as
+        one at 0-based step `t0` (the rule sees t = step + 1)."""
+        return device_step == t0
 
     def _owned(self):
         owned = self.__dict__.get("_owned_tensors")
@@ -332,8 +535,13 @@ class _CompiledTorchOptimizer(Optimizer):
                 loss = closure()
         self._follow_torch_threads()
         if not self._fast_step():
-            self._checked_step()
-            self._build_plan()
+            device = self._params_device()
+            if device.type == "cuda":
+                self.__dict__["_plan"] = None
+                self._gpu_step(_gpu_runtime(device))
+            else:
+                self._checked_step()
+                self._build_plan()
         return loss
 
     def _follow_torch_threads(self):
@@ -538,6 +746,114 @@ class _CompiledTorchOptimizer(Optimizer):
                 [t0 for _, t0 in steps])):
             state["step"] = new
 
+    # ---- CUDA: the same buckets as the checked path, run as kernels on
+    # the parameters' device
+    def _gpu_step(self, runtime):
+        """One step of CUDA parameters on `runtime`'s device. Everything is
+        checked, compiled and loaded before the first launch."""
+        # 1. Buckets, as in _checked_step. Zero-element parameters take no
+        #    kernel (torch still counts their steps).
+        buckets = {}
+        empty = []
+        seen = set()
+        for gi, group in enumerate(self.param_groups):
+            self._check_group(group)
+            maximize = bool(group.get("maximize", False))
+            for pi, p in enumerate(group["params"]):
+                if p.grad is None:
+                    continue
+                what = "parameter %d of group %d" % (pi, gi)
+                if id(p) in seen:
+                    raise ValueError("optim_mlir.torch: %s appears twice in "
+                                     "the parameter groups" % what)
+                seen.add(id(p))
+                _check_tensor(p, what)
+                _check_aligned(p, what)
+                grad = p.grad
+                if grad.is_sparse:
+                    raise RuntimeError("optim_mlir.torch.%s does not support "
+                                       "sparse gradients (%s)"
+                                       % (type(self).__name__, what))
+                if grad.device != p.device or grad.dtype != p.dtype or \
+                        grad.shape != p.shape:
+                    raise ValueError("optim_mlir.torch: the gradient of %s "
+                                     "must match it (%s %s %s), got %s %s %s"
+                                     % (what, p.device, p.dtype,
+                                        tuple(p.shape), grad.device,
+                                        grad.dtype, tuple(grad.shape)))
+                grad = grad.detach()
+                if maximize:
+                    grad = torch.neg(grad)
+                # Read only: a copy where the kernels cannot read it in place
+                # (freed after the launch; torch's allocator orders its reuse
+                # on this stream after the kernels).
+                grad = _device_copy(grad)
+                state = self.state[p] if p in self.state else {}
+                t0, tensors = self._prepare(p, state, group)
+                item = (gi, p, grad, state, tensors)
+                if p.numel() == 0:
+                    empty.append((t0, item))
+                    continue
+                key = (t0, self._options(group, t0))
+                buckets.setdefault(key, []).append(item)
+
+        # 2. Compile and load (or reuse), compute every value.
+        calls = []
+        for (t0, options), items in buckets.items():
+            gis, structure = _bucket_structure(item[:2] for item in items)
+            entry = self._get_gpu_compiled(runtime, options, structure)
+            hypers = [self._group_hyper(gi, t0 + 1) for gi in gis]
+            calls.append((entry, t0, hypers, items))
+
+        # 3. New states: zeros on the parameter's device (torch's allocator,
+        #    filled on the current stream, so before the kernels).
+        for _, _, _, items in calls:
+            for _, p, _, _, tensors in items:
+                for key, tensor in tensors.items():
+                    if tensor is None:
+                        tensors[key] = torch.zeros_like(
+                            p, memory_format=torch.contiguous_format)
+        for _, (_, p, _, _, tensors) in empty:
+            for key, tensor in tensors.items():
+                if tensor is None:
+                    tensors[key] = torch.zeros_like(p)
+
+        # 4. Enqueue on torch's current stream.
+        stream = runtime.stream()
+        handle = runtime.handle(stream)
+        for entry, t0, hypers, items in calls:
+            params, grads, states = [], [], []
+            for k in entry.order:
+                _, p, grad, _, tensors = items[k]
+                params.append(p.data_ptr())
+                grads.append(grad.data_ptr())
+                for sk in entry.state_keys:
+                    states.append(tensors[sk].data_ptr())
+            entry.push(hypers)
+            if not self._device_step_matches(entry.device_step, t0):
+                entry.gpu.set_global_step(t0)
+                entry.device_step = t0
+            # The copies above were enqueued on the stream of the entry's
+            # latest step.
+            runtime.follow(stream, entry.stream)
+            entry.gpu.step(params, grads, states, handle)
+            entry.stream = stream
+            entry.device_step += 1
+            for gi, p, _, state, tensors in items:
+                self._commit(p, state, self.param_groups[gi], tensors, t0)
+                self.state[p] = state
+        for t0, (gi, p, _, state, tensors) in empty:
+            self._commit(p, state, self.param_groups[gi], tensors, t0)
+            self.state[p] = state
+
+    def _new_buffer(self, p):
+        """A zero-filled buffer like `p`: runtime-owned memory on the CPU,
+        a torch allocation on a CUDA device."""
+        if p.device.type == "cpu":
+            (buf,) = self._owned().allocate([(tuple(p.shape), p.dtype)])
+            return buf
+        return torch.zeros_like(p, memory_format=torch.contiguous_format)
+
     def load_state_dict(self, state_dict):
         """torch's ``load_state_dict``; the loaded states are copied into
         runtime-owned buffers at the next step (the fast path rebinds)."""
@@ -696,8 +1012,9 @@ class SGD(_CompiledTorchOptimizer):
             # t == 1 does exactly that on a scratch accumulator.
             scratch = self.__dict__.setdefault("_scratch", {})
             buf = scratch.get(id(p))
-            if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
-                (buf,) = self._owned().allocate([(tuple(p.shape), p.dtype)])
+            if buf is None or buf.shape != p.shape or \
+                    buf.dtype != p.dtype or buf.device != p.device:
+                buf = self._new_buffer(p)
                 scratch[id(p)] = buf
             return 0, {"momentum_buffer": buf}
         buf = state.get("momentum_buffer")
@@ -707,6 +1024,11 @@ class SGD(_CompiledTorchOptimizer):
             return 0, {"momentum_buffer": None}
         return 1, {"momentum_buffer": self._state_tensor(
             p, buf, "momentum_buffer")}
+
+    def _device_step_matches(self, device_step, t0):
+        # The rule tells only its first update (t == 1, accum = grad) from
+        # the others: every later count runs the same update.
+        return device_step == t0 or (t0 >= 1 and device_step >= 1)
 
     def _commit(self, p, state, group, tensors, t0):
         if group["momentum"] == 0:

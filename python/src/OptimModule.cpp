@@ -2,15 +2,23 @@
 //
 // `optim_mlir._optim`: a thin layer over the C++ runtime API. NumPy arrays
 // are passed in place (no copies); runtime errors become Python exceptions.
+// The GPU section (GPUOptimizer, DeviceBuffer, the driver queries) takes
+// device addresses as Python ints and CUDA streams as CUstream addresses.
 //
 //===----------------------------------------------------------------------===//
 
 #include "optim/Runtime/BoundStep.h"
+#include "optim/Runtime/CUDADriver.h"
+#include "optim/Runtime/GPUOptimizer.h"
 #include "optim/Runtime/Runtime.h"
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
 
 namespace py = pybind11;
 using namespace optim::runtime;
@@ -696,6 +704,386 @@ private:
   std::string reason = "not checked yet";
 };
 
+//===----------------------------------------------------------------------===//
+// GPU: kernels on device buffers (GPUOptimizer.h), device memory and the
+// CUDA driver (CUDADriver.h)
+//===----------------------------------------------------------------------===//
+
+/// Whether `message` is one of the CUDA driver layer's errors (docs/GPU.md,
+/// "Error messages"): the driver or a device failed, not an argument.
+bool isDriverError(llvm::StringRef message) {
+  return message.contains(" failed: CUDA_") ||
+         message.contains(" failed: CUDA error ") ||
+         message.starts_with("cannot load the CUDA driver") ||
+         message.starts_with("the CUDA driver (") ||
+         message.starts_with("no CUDA device") ||
+         (message.starts_with("CUDA device ") &&
+          message.contains(" is out of range"));
+}
+
+/// Raises `error` as RuntimeError when the driver or a device failed, else
+/// as ValueError (an argument the runtime rejected).
+[[noreturn]] void raiseClassified(llvm::Error error) {
+  std::string message = llvm::toString(std::move(error));
+  PyErr_SetString(isDriverError(message) ? PyExc_RuntimeError
+                                         : PyExc_ValueError,
+                  message.c_str());
+  throw py::error_already_set();
+}
+
+/// `handle` (a Python int such as `tensor.data_ptr()` or a CUstream's
+/// address) as a pointer.
+void *toAddress(py::handle handle, const std::string &what) {
+  PyObject *index = PyNumber_Index(handle.ptr());
+  if (!index) {
+    PyErr_Clear();
+    throw py::type_error(what +
+                         " must be an int (a device address such as "
+                         "tensor.data_ptr()), got " +
+                         std::string(Py_TYPE(handle.ptr())->tp_name));
+  }
+  unsigned long long value = PyLong_AsUnsignedLongLong(index);
+  Py_DECREF(index);
+  if (value == static_cast<unsigned long long>(-1) && PyErr_Occurred()) {
+    PyErr_Clear();
+    throw py::value_error(what + " must be an address in [0, 2**64)");
+  }
+  return reinterpret_cast<void *>(static_cast<std::uintptr_t>(value));
+}
+
+std::string hexAddress(const void *pointer) {
+  char text[32];
+  std::snprintf(text, sizeof(text), "0x%llx",
+                static_cast<unsigned long long>(
+                    reinterpret_cast<std::uintptr_t>(pointer)));
+  return text;
+}
+
+/// Buffers the kernels read and write: non-null and 16-byte aligned (the
+/// kernels move 16-byte vectors). ValueError otherwise.
+void checkDeviceBuffer(void *pointer, const std::string &what) {
+  if (!pointer)
+    throw py::value_error(what + " is null");
+  if (reinterpret_cast<std::uintptr_t>(pointer) % 16)
+    throw py::value_error(what + " is not 16-byte aligned (address " +
+                          hexAddress(pointer) +
+                          "): the CUDA kernels load and store 16-byte "
+                          "vectors");
+}
+
+/// The device buffers of one step or initStates (the caller checked their
+/// number), each checked for null and alignment before the runtime sees
+/// them.
+std::vector<void *> deviceBuffers(py::sequence addresses,
+                                  llvm::ArrayRef<ParamInfo> infos,
+                                  llvm::ArrayRef<std::string> stateNames,
+                                  const char *kind) {
+  std::vector<void *> result;
+  result.reserve(py::len(addresses));
+  bool states = std::strcmp(kind, "state") == 0;
+  size_t numStates = stateNames.size();
+  for (size_t i = 0; i < py::len(addresses); ++i) {
+    std::string what = std::string(kind) + " buffer " + std::to_string(i);
+    if (states)
+      what += " ('" + infos[i / numStates].name + "' state '" +
+              stateNames[i % numStates] + "')";
+    else
+      what += " ('" + infos[i].name + "')";
+    void *pointer = toAddress(addresses[i], what);
+    checkDeviceBuffer(pointer, what);
+    result.push_back(pointer);
+  }
+  return result;
+}
+
+/// The CUstream at `stream` (0: the legacy default stream).
+void *toStream(py::handle stream) {
+  return toAddress(stream, "stream (a CUstream address, e.g. "
+                           "torch.cuda.current_stream().cuda_stream)");
+}
+
+class PyGPUOptimizer {
+public:
+  explicit PyGPUOptimizer(std::unique_ptr<GPUOptimizer> optimizer)
+      : optimizer(std::move(optimizer)) {}
+
+  static std::unique_ptr<PyGPUOptimizer> compile(const std::string &source,
+                                                 const std::string &chip,
+                                                 const std::string &options) {
+    GPUCompileOptions compileOptions;
+    compileOptions.chip = chip;
+    compileOptions.pipelineOptions = options;
+    std::unique_ptr<GPUOptimizer> compiled;
+    llvm::Error error = llvm::Error::success();
+    {
+      py::gil_scoped_release release;
+      auto result = GPUOptimizer::compile(source, compileOptions);
+      if (result)
+        compiled = std::move(*result);
+      else
+        error = result.takeError();
+    }
+    if (error)
+      raise(std::move(error), PyExc_RuntimeError);
+    return std::make_unique<PyGPUOptimizer>(std::move(compiled));
+  }
+
+  py::list params() const {
+    py::list result;
+    for (const ParamInfo &info : optimizer->getParams()) {
+      py::dict entry;
+      entry["name"] = info.name;
+      entry["shape"] = py::tuple(py::cast(info.shape));
+      entry["dtype"] = dtypeName(info.dtype);
+      entry["group"] = info.group;
+      entry["sparse"] = info.sparse;
+      result.append(entry);
+    }
+    return result;
+  }
+
+  std::vector<std::string> stateNames() const {
+    return {optimizer->getStateNames().begin(),
+            optimizer->getStateNames().end()};
+  }
+
+  py::list launches() const {
+    py::list result;
+    for (const GPUKernelLaunch &launch : optimizer->getLaunches()) {
+      py::dict entry;
+      entry["name"] = launch.name;
+      entry["grid"] =
+          py::make_tuple(launch.grid[0], launch.grid[1], launch.grid[2]);
+      entry["block"] =
+          py::make_tuple(launch.block[0], launch.block[1], launch.block[2]);
+      entry["arguments"] = py::cast(launch.arguments);
+      entry["num_params"] = launch.numParams;
+      result.append(entry);
+    }
+    return result;
+  }
+
+  py::object image() const {
+    llvm::StringRef image = optimizer->getImage();
+    if (image.starts_with("\177ELF"))
+      return py::bytes(image.data(), image.size());
+    return py::str(image.data(), image.size());
+  }
+
+  void load(int device) {
+    if (device < 0)
+      throw py::value_error("device must be a CUDA device index >= 0, got " +
+                            std::to_string(device));
+    llvm::Error error = llvm::Error::success();
+    {
+      py::gil_scoped_release release;
+      error = optimizer->load(device);
+    }
+    if (error)
+      raise(std::move(error), PyExc_RuntimeError);
+  }
+
+  void setHyperParam(unsigned group, const std::string &name, double value) {
+    if (llvm::Error error = optimizer->setHyperParam(group, name, value))
+      raiseClassified(std::move(error));
+  }
+
+  double getHyperParam(unsigned group, const std::string &name) const {
+    auto value = optimizer->getHyperParam(group, name);
+    if (!value)
+      raise(value.takeError());
+    return *value;
+  }
+
+  int64_t globalStep() {
+    int64_t value = 0;
+    llvm::Error error = llvm::Error::success();
+    {
+      py::gil_scoped_release release;
+      auto step = optimizer->getGlobalStep();
+      if (step)
+        value = *step;
+      else
+        error = step.takeError();
+    }
+    if (error)
+      raise(std::move(error), PyExc_RuntimeError);
+    return value;
+  }
+
+  void setGlobalStep(int64_t step) {
+    if (step < 0)
+      throw py::value_error("the global step must not be negative, got " +
+                            std::to_string(step));
+    if (llvm::Error error = optimizer->setGlobalStep(step))
+      raiseClassified(std::move(error));
+  }
+
+  double stateInitValue(unsigned param, unsigned state) const {
+    if (param >= optimizer->getParams().size() ||
+        state >= optimizer->getStateNames().size())
+      throw py::index_error("parameter or state index out of range");
+    return optimizer->getStateInitValue(param, state);
+  }
+
+  void initStates(py::sequence states, py::handle stream) {
+    auto infos = optimizer->getParams();
+    auto names = optimizer->getStateNames();
+    size_t expected = infos.size() * names.size();
+    if (py::len(states) != expected)
+      throw py::value_error("expected " + std::to_string(expected) +
+                            " state buffers, got " +
+                            std::to_string(py::len(states)));
+    std::vector<void *> s = deviceBuffers(states, infos, names, "state");
+    void *cuStream = toStream(stream);
+    llvm::Error error = llvm::Error::success();
+    {
+      py::gil_scoped_release release;
+      error = optimizer->initStates(s, cuStream);
+    }
+    if (error)
+      raiseClassified(std::move(error));
+  }
+
+  void step(py::sequence params, py::sequence grads, py::sequence states,
+            py::handle stream) {
+    auto infos = optimizer->getParams();
+    auto names = optimizer->getStateNames();
+    if (py::len(params) != infos.size() || py::len(grads) != infos.size())
+      throw py::value_error("expected " + std::to_string(infos.size()) +
+                            " parameters and gradients, got " +
+                            std::to_string(py::len(params)) + " and " +
+                            std::to_string(py::len(grads)));
+    if (py::len(states) != infos.size() * names.size())
+      throw py::value_error(
+          "expected " + std::to_string(infos.size() * names.size()) +
+          " state buffers, got " + std::to_string(py::len(states)));
+    std::vector<void *> p = deviceBuffers(params, infos, names, "parameter");
+    std::vector<void *> g = deviceBuffers(grads, infos, names, "gradient");
+    std::vector<void *> s = deviceBuffers(states, infos, names, "state");
+    void *cuStream = toStream(stream);
+    llvm::Error error = llvm::Error::success();
+    {
+      py::gil_scoped_release release;
+      error = optimizer->step(p, g, s, cuStream);
+    }
+    if (error)
+      raise(std::move(error), PyExc_RuntimeError);
+  }
+
+  std::unique_ptr<GPUOptimizer> optimizer;
+};
+
+/// The CUDA driver of this process, or RuntimeError with its message.
+cuda::Driver &getDriver() {
+  auto driver = cuda::Driver::get();
+  if (!driver)
+    raise(driver.takeError(), PyExc_RuntimeError);
+  return *driver;
+}
+
+cuda::ContextHandle getContext(cuda::Driver &driver, int device) {
+  if (device < 0)
+    throw py::value_error("device must be a CUDA device index >= 0, got " +
+                          std::to_string(device));
+  auto context = driver.getPrimaryContext(device);
+  if (!context)
+    raise(context.takeError(), PyExc_RuntimeError);
+  return *context;
+}
+
+/// Device memory of one device's primary context (optim_mlir.nn's device
+/// copies of NumPy arrays), freed when the object goes away.
+class PyDeviceBuffer {
+public:
+  PyDeviceBuffer(size_t bytes, int device) : device(device) {
+    cuda::Driver &driver = getDriver();
+    cuda::ContextHandle context = getContext(driver, device);
+    auto allocated = cuda::DeviceBuffer::allocate(driver, context, bytes);
+    if (!allocated)
+      raise(allocated.takeError(), PyExc_RuntimeError);
+    buffer = std::move(*allocated);
+  }
+
+  void copyFromHost(py::handle handle, py::handle stream, size_t offset) {
+    py::array array = hostArray(handle, false);
+    size_t count = array.nbytes();
+    checkRange("copy_from_host", count, offset);
+    void *cuStream = toStream(stream);
+    llvm::Error error = llvm::Error::success();
+    {
+      py::gil_scoped_release release;
+      error = buffer.copyFromHostAsync(
+          array.data(), count, static_cast<cuda::StreamHandle>(cuStream),
+          offset);
+    }
+    if (error)
+      raiseClassified(std::move(error));
+  }
+
+  void copyToHost(py::handle handle, py::handle stream, size_t offset) {
+    py::array array = hostArray(handle, true);
+    size_t count = array.nbytes();
+    checkRange("copy_to_host", count, offset);
+    void *cuStream = toStream(stream);
+    llvm::Error error = llvm::Error::success();
+    {
+      py::gil_scoped_release release;
+      error = buffer.copyToHostAsync(array.mutable_data(), count,
+                                     static_cast<cuda::StreamHandle>(cuStream),
+                                     offset);
+    }
+    if (error)
+      raiseClassified(std::move(error));
+  }
+
+  void memset(int value, py::handle stream) {
+    if (value < 0 || value > 255)
+      throw py::value_error("memset: value must be a byte in [0, 255], got " +
+                            std::to_string(value));
+    void *cuStream = toStream(stream);
+    if (llvm::Error error =
+            buffer.memsetAsync(static_cast<std::uint8_t>(value),
+                               static_cast<cuda::StreamHandle>(cuStream)))
+      raiseClassified(std::move(error));
+  }
+
+  void release() {
+    if (llvm::Error error = buffer.release())
+      raise(std::move(error), PyExc_RuntimeError);
+  }
+
+  uint64_t pointer() const { return buffer.get(); }
+  size_t size() const { return buffer.size(); }
+  int getDevice() const { return device; }
+
+private:
+  static py::array hostArray(py::handle handle, bool writable) {
+    if (!py::isinstance<py::array>(handle))
+      throw py::type_error(std::string("the host side of a copy must be a "
+                                       "numpy.ndarray, got ") +
+                           Py_TYPE(handle.ptr())->tp_name);
+    auto array = py::reinterpret_borrow<py::array>(handle);
+    if (!(array.flags() & py::array::c_style))
+      throw py::value_error("the host array of a copy must be C-contiguous");
+    if (writable && !array.writeable())
+      throw py::value_error("the host array of a copy to the host must be "
+                            "writeable");
+    return array;
+  }
+
+  void checkRange(const char *what, size_t count, size_t offset) const {
+    if (offset > buffer.size() || count > buffer.size() - offset)
+      throw py::value_error(std::string(what) + ": " + std::to_string(count) +
+                            " bytes at offset " + std::to_string(offset) +
+                            " exceed a device buffer of " +
+                            std::to_string(buffer.size()) + " bytes");
+  }
+
+  int device;
+  cuda::DeviceBuffer buffer;
+};
+
 } // namespace
 
 PYBIND11_MODULE(_optim, m) {
@@ -853,4 +1241,183 @@ PYBIND11_MODULE(_optim, m) {
       .def_property_readonly("reason", &TorchPlan::getReason,
                              "Why the last check() failed ('' if it "
                              "passed).");
+
+  // ---- GPU
+  py::class_<PyGPUOptimizer>(
+      m, "GPUOptimizer",
+      "An optimizer compiled for an NVIDIA GPU: its step runs as CUDA "
+      "kernels on device buffers given by address (docs/GPU-Python.md).")
+      .def_static("compile", &PyGPUOptimizer::compile, py::arg("source"),
+                  py::arg("chip") = "", py::arg("options") = "",
+                  "Parses optim-dialect source holding one optim.optimizer "
+                  "(dense parameters only) and compiles its kernels. chip: "
+                  "e.g. 'sm_90'; empty: that of CUDA device 0 (needs the "
+                  "driver). options: more optim-lower-to-gpu options. "
+                  "RuntimeError on failure. Needs no driver with a chip.")
+      .def("load", &PyGPUOptimizer::load, py::arg("device") = 0,
+           "Loads the kernels on a device (its primary context) and "
+           "allocates the device tables; done by the first step or "
+           "init_states (device 0) otherwise. RuntimeError when the driver "
+           "or device fails, or when already loaded.")
+      .def_property_readonly(
+          "is_loaded",
+          [](const PyGPUOptimizer &self) { return self.optimizer->isLoaded(); })
+      .def_property_readonly(
+          "device",
+          [](const PyGPUOptimizer &self) {
+            return self.optimizer->getDevice();
+          },
+          "The device loaded on, or -1.")
+      .def_property_readonly("chip",
+                             [](const PyGPUOptimizer &self) {
+                               return self.optimizer->getChip().str();
+                             })
+      .def_property_readonly("params", &PyGPUOptimizer::params,
+                             "Parameters in step order: name, shape, dtype, "
+                             "group, sparse.")
+      .def_property_readonly("state_names", &PyGPUOptimizer::stateNames)
+      .def_property_readonly("num_groups",
+                             [](const PyGPUOptimizer &self) {
+                               return self.optimizer->getNumGroups();
+                             })
+      .def_property_readonly("launches", &PyGPUOptimizer::launches,
+                             "The kernel launches of one step, in order: "
+                             "name, grid, block, arguments, num_params.")
+      .def_property_readonly("image", &PyGPUOptimizer::image,
+                             "The kernels' image: PTX text (str) or a cubin "
+                             "(bytes).")
+      .def_property_readonly(
+          "num_tables",
+          [](const PyGPUOptimizer &self) {
+            return self.optimizer->getNumTables();
+          },
+          "Buffer tables of the step (one per element type in use).")
+      .def(
+          "num_table_entries",
+          [](const PyGPUOptimizer &self, unsigned table) {
+            if (table >= self.optimizer->getNumTables())
+              throw py::index_error("table index out of range");
+            return self.optimizer->getNumTableEntries(table);
+          },
+          py::arg("table"),
+          "Entries (40-byte memref descriptors) of a buffer table: 2 + "
+          "states per parameter of its element type.")
+      .def_property_readonly(
+          "hyper_table_size",
+          [](const PyGPUOptimizer &self) {
+            return self.optimizer->getHyperTableSize();
+          },
+          "float32 values in the hyper-parameter table.")
+      .def("set_hyper_param", &PyGPUOptimizer::setHyperParam, py::arg("group"),
+           py::arg("name"), py::arg("value"),
+           "Changes a hyper-parameter; never recompiles. Once loaded, the "
+           "value is copied to the device table at once, in order on the "
+           "stream of the latest step. ValueError for an unknown name or a "
+           "value out of range, RuntimeError when the copy fails.")
+      .def("get_hyper_param", &PyGPUOptimizer::getHyperParam, py::arg("group"),
+           py::arg("name"))
+      .def("global_step", &PyGPUOptimizer::globalStep,
+           "The global step. Once loaded it lives on the device, where the "
+           "step's last kernel increments it: reading it copies it back and "
+           "waits for the optimizer's stream.")
+      .def("set_global_step", &PyGPUOptimizer::setGlobalStep, py::arg("step"),
+           "Sets the global step (once loaded, a copy enqueued on the "
+           "optimizer's stream).")
+      .def("state_init_value", &PyGPUOptimizer::stateInitValue,
+           py::arg("param"), py::arg("state"),
+           "The initial value of a state (NaN when it starts from a "
+           "scheduled learning rate).")
+      .def("init_states", &PyGPUOptimizer::initStates, py::arg("states"),
+           py::arg("stream") = 0,
+           "Fills state buffers (device addresses, param-major) with their "
+           "initial values, enqueued on the stream; loads device 0 first if "
+           "needed. ValueError for a wrong count or a null or misaligned "
+           "address (before anything is enqueued).")
+      .def("step", &PyGPUOptimizer::step, py::arg("params"), py::arg("grads"),
+           py::arg("states"), py::arg("stream") = 0,
+           "Enqueues one step on the stream (a CUstream address; 0: the "
+           "legacy default stream) on device addresses in step order "
+           "(states param-major), each 16-byte aligned; does not "
+           "synchronize. ValueError for a wrong count or a null or "
+           "misaligned address (nothing enqueued), RuntimeError when the "
+           "driver fails.");
+
+  py::class_<PyDeviceBuffer>(
+      m, "DeviceBuffer",
+      "Device memory in the primary context of a CUDA device, freed with "
+      "the object.")
+      .def(py::init<size_t, int>(), py::arg("nbytes"), py::arg("device") = 0,
+           "Allocates nbytes (0: the null address). RuntimeError without a "
+           "driver or device.")
+      .def_property_readonly("ptr", &PyDeviceBuffer::pointer,
+                             "The device address.")
+      .def_property_readonly("nbytes", &PyDeviceBuffer::size)
+      .def_property_readonly("device", &PyDeviceBuffer::getDevice)
+      .def("copy_from_host", &PyDeviceBuffer::copyFromHost, py::arg("array"),
+           py::arg("stream") = 0, py::arg("offset") = 0,
+           "Enqueues a copy of a C-contiguous array's bytes to the buffer at "
+           "offset; keep the array alive until the stream is synchronized.")
+      .def("copy_to_host", &PyDeviceBuffer::copyToHost, py::arg("array"),
+           py::arg("stream") = 0, py::arg("offset") = 0,
+           "Enqueues a copy of the buffer's bytes at offset into a writeable "
+           "C-contiguous array (its nbytes); the array holds them once the "
+           "stream is synchronized.")
+      .def("memset", &PyDeviceBuffer::memset, py::arg("value"),
+           py::arg("stream") = 0, "Sets every byte of the buffer.")
+      .def("release", &PyDeviceBuffer::release,
+           "Frees the memory now; the buffer is then empty.");
+
+  m.def(
+      "cuda_driver_available",
+      []() -> py::tuple {
+        auto driver = cuda::Driver::get();
+        if (!driver)
+          return py::make_tuple(false, llvm::toString(driver.takeError()));
+        int version = driver->getVersion();
+        int count = driver->getDeviceCount();
+        std::string message = "CUDA driver " + std::to_string(version / 1000) +
+                              "." + std::to_string(version % 1000 / 10) + " (" +
+                              driver->getLoadedPath().str() + "), " +
+                              std::to_string(count) +
+                              (count == 1 ? " device" : " devices");
+        return py::make_tuple(true, message);
+      },
+      "(True, a description) when the CUDA driver loads, initialises and "
+      "reports a device; else (False, why). The driver is loaded once per "
+      "process: $OPTIM_CUDA_DRIVER if set, else libcuda.so.1.");
+  m.def(
+      "cuda_device_count", [] { return getDriver().getDeviceCount(); },
+      "CUDA devices (RuntimeError without a driver).");
+  m.def(
+      "cuda_device_capability",
+      [](int device) {
+        cuda::Driver &driver = getDriver();
+        if (device < 0)
+          throw py::value_error(
+              "device must be a CUDA device index >= 0, got " +
+              std::to_string(device));
+        auto capability = driver.getComputeCapability(device);
+        if (!capability)
+          raise(capability.takeError(), PyExc_RuntimeError);
+        return py::make_tuple(capability->major, capability->minor);
+      },
+      py::arg("device") = 0, "(major, minor) of a device.");
+  m.def(
+      "cuda_synchronize",
+      [](py::handle stream, int device) {
+        cuda::Driver &driver = getDriver();
+        cuda::ContextHandle context = getContext(driver, device);
+        void *cuStream = toStream(stream);
+        llvm::Error error = llvm::Error::success();
+        {
+          py::gil_scoped_release release;
+          error = driver.synchronize(context,
+                                     static_cast<cuda::StreamHandle>(cuStream));
+        }
+        if (error)
+          raise(std::move(error), PyExc_RuntimeError);
+      },
+      py::arg("stream") = 0, py::arg("device") = 0,
+      "Waits for the work enqueued on a stream (0: the legacy default "
+      "stream) of a device.");
 }
