@@ -8,7 +8,7 @@ from lit.llvm import llvm_config
 
 config.name = "OPTIM"
 config.test_format = lit.formats.ShTest(not llvm_config.use_lit_shell)
-config.suffixes = [".mlir", ".test", ".c"]
+config.suffixes = [".mlir", ".test", ".c", ".td"]
 config.excludes = ["CMakeLists.txt", "README.txt", "lit.cfg.py", "lit.site.cfg.py", "Inputs"]
 config.test_source_root = os.path.dirname(__file__)
 config.test_exec_root = os.path.join(config.optim_obj_root, "test")
@@ -22,13 +22,14 @@ llvm_config.with_system_environment(["HOME", "INCLUDE", "LIB", "TMP", "TEMP"])
 llvm_config.use_default_substitutions()
 
 tool_dirs = [config.optim_tools_dir, config.llvm_tools_dir]
-tools = ["optim-opt", "optim-compile", "optim-run"]
+tools = ["optim-opt", "optim-compile", "optim-run", "optim-tblgen"]
 llvm_config.add_tool_substitutions(
     [t for t in tools if os.path.exists(os.path.join(config.optim_tools_dir, t))],
     tool_dirs)
 config.substitutions.append(("%llvm_lib_dir", config.llvm_lib_dir))
 config.substitutions.append(("%cmake", config.cmake_command))
 config.substitutions.append(("%mlir_cmake_dir", config.mlir_cmake_dir))
+config.substitutions.append(("%optim_include", os.path.join(config.optim_src_root, "include")))
 config.substitutions.append(("%clang", os.path.join(config.llvm_tools_dir, "clang")))
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.optim_tools_dir, append_path=True)

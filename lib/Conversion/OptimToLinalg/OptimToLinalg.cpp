@@ -56,15 +56,10 @@ struct ConvertOptimToLinalgPass
     target.addLegalDialect<arith::ArithDialect, linalg::LinalgDialect,
                            math::MathDialect, scf::SCFDialect,
                            tensor::TensorDialect>();
+    // Every compute op goes; the declarative ops (the optimizer's
+    // description, which the resolve pass reads) stay.
+    target.addIllegalDialect<OptimDialect>();
     target.addLegalOp<OptimizerOp, GroupOp, ParamOp, OrderParamsOp>();
-    target.addIllegalOp<
-        LearningRateOp, ScaleGradOp, DecayWeightOp, CentralizeOp, RowSumOp,
-        GlobalNormOp, LambNormsOp, LARSNormsOp,
-        AllFiniteOp, BroadcastParamsOp, UniqueOp, SGDUpdateOp, MomentumUpdateOp,
-        AdamUpdateOp, AdamWeightDecayUpdateOp, LambUpdateOp, LARSUpdateOp,
-        AdagradUpdateOp, RMSPropUpdateOp, FTRLUpdateOp, ProximalAdagradUpdateOp,
-        AdaMaxUpdateOp, AdadeltaUpdateOp, ASGDUpdateOp, RpropUpdateOp,
-        LazyAdamUpdateOp>();
 
     RewritePatternSet patterns(context);
     populateOptimToLinalgConversionPatterns(patterns);

@@ -448,16 +448,8 @@ static LogicalResult verifyRuleOperands(Operation *op, const RuleSpec *spec,
   return success();
 }
 
-static LogicalResult verifyUpdate(Operation *op, Value param,
-                                  ValueRange states, ValueRange scalars) {
-  const RuleSpec *spec = lookupRuleSpecByOpName(op->getName().getStringRef());
-  assert(spec && "update op without a rule spec");
-  return verifyRuleOperands(op, spec, param, states, scalars,
-                            /*isUpdate=*/true);
-}
-
-/// `norms` of a Lamb/LARS update or the result of their norms op: one sum
-/// of squares per norm the rule needs, in the parameter's compute type.
+/// `sums`: one sum of squares per norm the rule needs, in the parameter's
+/// compute type.
 static LogicalResult verifyNormSums(Operation *op, const RuleSpec &spec,
                                     Value param, Value sums) {
   auto type = cast<RankedTensorType>(sums.getType());
@@ -472,63 +464,23 @@ static LogicalResult verifyNormSums(Operation *op, const RuleSpec &spec,
   return success();
 }
 
-template <typename OpTy>
-static LogicalResult verifyDenseUpdate(OpTy op) {
-  if (op.getGrad().getType() != op.getParam().getType())
-    return op.emitOpError("gradient type ")
-           << op.getGrad().getType() << " differs from the parameter type "
-           << op.getParam().getType();
-  ValueRange scalars =
-      op->getOperands().drop_front(2 + op.getStates().size());
-  if constexpr (std::is_same_v<OpTy, LambUpdateOp> ||
-                std::is_same_v<OpTy, LARSUpdateOp>) {
-    if (Value norms = op.getNorms()) {
-      scalars = scalars.drop_back();
-      if (failed(verifyNormSums(op, *lookupRuleSpecByOpName(
-                                        op->getName().getStringRef()),
-                                op.getParam(), norms)))
-        return failure();
-    }
-  }
-  return verifyUpdate(op, op.getParam(), op.getStates(), scalars);
-}
-
-template <typename OpTy>
-static LogicalResult verifyNorms(OpTy op, RuleKind kind) {
-  if (op.getGrad().getType() != op.getParam().getType())
-    return op.emitOpError("gradient type ")
-           << op.getGrad().getType() << " differs from the parameter type "
-           << op.getParam().getType();
-  const RuleSpec &spec = getRuleSpec(kind);
-  ValueRange scalars =
-      op->getOperands().drop_front(2 + op.getStates().size());
-  if (failed(verifyRuleOperands(op, &spec, op.getParam(), op.getStates(),
-                                scalars, /*isUpdate=*/false)))
+LogicalResult mlir::optim::detail::verifyUpdateOp(Operation *op) {
+  auto update = cast<UpdateOpInterface>(op);
+  const RuleSpec &spec = getRuleSpec(update.getRuleKind());
+  Value param = update.getParamOperand();
+  if (Value grad = update.getDenseGrad())
+    if (grad.getType() != param.getType())
+      return op->emitOpError("gradient type ")
+             << grad.getType() << " differs from the parameter type "
+             << param.getType();
+  if (failed(verifyRuleOperands(op, &spec, param, update.getStateOperands(),
+                                update.getScalarOperands(),
+                                update.isUpdate())))
     return failure();
-  return verifyNormSums(op, spec, op.getParam(), op.getSums());
+  if (Value sums = update.getNormSums())
+    return verifyNormSums(op, spec, param, sums);
+  return success();
 }
-
-LogicalResult LambNormsOp::verify() { return verifyNorms(*this, RuleKind::Lamb); }
-LogicalResult LARSNormsOp::verify() { return verifyNorms(*this, RuleKind::LARS); }
-
-#define OPTIM_DENSE_UPDATE_VERIFIER(OpTy)                                      \
-  LogicalResult OpTy::verify() { return verifyDenseUpdate(*this); }
-
-OPTIM_DENSE_UPDATE_VERIFIER(SGDUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(MomentumUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(AdamUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(AdamWeightDecayUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(LambUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(LARSUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(AdagradUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(RMSPropUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(FTRLUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(ProximalAdagradUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(AdaMaxUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(AdadeltaUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(ASGDUpdateOp)
-OPTIM_DENSE_UPDATE_VERIFIER(RpropUpdateOp)
-#undef OPTIM_DENSE_UPDATE_VERIFIER
 
 LogicalResult LazyAdamUpdateOp::verify() {
   RankedTensorType paramType = getParam().getType();
@@ -549,10 +501,11 @@ LogicalResult LazyAdamUpdateOp::verify() {
       indices.getDimSize(0) != values.getDimSize(0))
     return emitOpError("has ") << indices.getDimSize(0) << " indices but "
                                << values.getDimSize(0) << " rows";
-  unsigned firstScalar = 3 + getStates().size();
-  return verifyUpdate(*this, getParam(), getStates(),
-                      getOperation()->getOperands().drop_front(firstScalar));
+  // The rule's operands: UpdateOpInterface.
+  return success();
 }
+
+#include "optim/Dialect/Optim/IR/OptimInterfaces.cpp.inc"
 
 #define GET_OP_CLASSES
 #include "optim/Dialect/Optim/IR/OptimOps.cpp.inc"

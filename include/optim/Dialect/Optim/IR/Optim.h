@@ -36,6 +36,13 @@ FailureOr<SmallVector<int64_t>> parseI64Array(AsmParser &parser);
 
 #include "optim/Dialect/Optim/IR/OptimAttrInterfaces.h.inc"
 
+namespace mlir::optim::detail {
+/// The verifier of UpdateOpInterface (OptimOps.cpp).
+LogicalResult verifyUpdateOp(Operation *op);
+} // namespace mlir::optim::detail
+
+#include "optim/Dialect/Optim/IR/OptimInterfaces.h.inc"
+
 #define GET_ATTRDEF_CLASSES
 #include "optim/Dialect/Optim/IR/OptimAttrs.h.inc"
 

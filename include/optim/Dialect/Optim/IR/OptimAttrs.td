@@ -10,28 +10,16 @@
 include "optim/Dialect/Optim/IR/OptimDialect.td"
 include "mlir/IR/AttrTypeBase.td"
 include "mlir/IR/EnumAttr.td"
+include "optim/Dialect/Optim/IR/OptimRules.td"
 
 //===----------------------------------------------------------------------===//
 // Rule kinds
 //===----------------------------------------------------------------------===//
 
-def Optim_RuleKind : I32EnumAttr<"RuleKind", "update rule of an optimizer", [
-    I32EnumAttrCase<"SGD", 0, "sgd">,
-    I32EnumAttrCase<"Momentum", 1, "momentum">,
-    I32EnumAttrCase<"Adam", 2, "adam">,
-    I32EnumAttrCase<"AdamWeightDecay", 3, "adam_weight_decay">,
-    I32EnumAttrCase<"Lamb", 4, "lamb">,
-    I32EnumAttrCase<"LARS", 5, "lars">,
-    I32EnumAttrCase<"Adagrad", 6, "adagrad">,
-    I32EnumAttrCase<"RMSProp", 7, "rmsprop">,
-    I32EnumAttrCase<"FTRL", 8, "ftrl">,
-    I32EnumAttrCase<"ProximalAdagrad", 9, "proximal_adagrad">,
-    I32EnumAttrCase<"AdaMax", 10, "adamax">,
-    I32EnumAttrCase<"Adadelta", 11, "adadelta">,
-    I32EnumAttrCase<"ASGD", 12, "asgd">,
-    I32EnumAttrCase<"Rprop", 13, "rprop">,
-    I32EnumAttrCase<"LazyAdam", 14, "lazy_adam">
-  ]> {
+// One case per rule record (OptimRules.td).
+def Optim_RuleKind : I32EnumAttr<"RuleKind", "update rule of an optimizer",
+    !foreach(rule, !instances<Optim_Rule>(),
+             I32EnumAttrCase<rule.cppName, rule.index, rule.mnemonic>)> {
   let cppNamespace = "::mlir::optim";
   let genSpecializedAttr = 0;
 }

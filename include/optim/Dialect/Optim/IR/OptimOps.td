@@ -5,6 +5,7 @@
 
 include "optim/Dialect/Optim/IR/OptimDialect.td"
 include "optim/Dialect/Optim/IR/OptimAttrs.td"
+include "optim/Dialect/Optim/IR/OptimInterfaces.td"
 include "mlir/IR/OpBase.td"
 include "mlir/IR/SymbolInterfaces.td"
 include "mlir/IR/RegionKindInterface.td"
@@ -327,337 +328,132 @@ def Optim_UniqueOp : Optim_Op<"unique", [Pure]> {
 // Compute level: update rules
 //===----------------------------------------------------------------------===//
 
-// An update op: `param`, `grad`, the rule's state tensors in brackets, then
-// its scalar hyper-parameters (f32) and, where the rule needs it, the 1-based
-// update count `step` (i64). Results: the new parameter and the new states,
-// all of the parameter's type. The operand order of scalars is the order of
-// the rule's entry in Rules.cpp.
-class Optim_UpdateOp<string mnemonic, string rule, dag scalars,
-                     string scalarFormat, dag options = (ins),
-                     dag norms = (ins), string normsFormat = "",
-                     string normsTypeFormat = "", list<Trait> traits = []>
-    : Optim_Op<mnemonic, !listconcat([Pure], traits)> {
-  let summary = "the " # rule # " update rule";
+// The scalar operands of a rule's ops, from its record: `lr` and the
+// operand hyper-parameters (f32), then `weight_decay` (f32) where the rule
+// applies it, then the 1-based update count `step` (i64) where it uses it.
+class Optim_RuleScalars<Optim_Rule rule> {
+  list<string> floatNames = !listconcat(["lr"],
+      !foreach(h, !filter(h, rule.hyperParams, !not(h.initOnly)), h.name),
+      !if(rule.decayInRule, ["weight_decay"], []<string>));
+  list<string> names = !listconcat(floatNames,
+      !if(rule.usesStep, ["step"], []<string>));
+  dag arguments = !con(!dag(ins, !foreach(n, floatNames, F32), floatNames),
+                       !if(rule.usesStep, (ins I64:$step), (ins)));
+  string format = !interleave(!foreach(n, names, "`" # n # "` $" # n), " ");
+  // The rule's options, unit attributes.
+  dag options = !dag(ins, !foreach(o, rule.options, UnitAttr),
+                     !foreach(o, rule.options, o.name));
+}
+
+// What an update or norms op tells the UpdateOpInterface.
+class Optim_RuleInterfaceMethods<Optim_Rule rule, string normSums,
+                                 string isUpdate> {
+  string body = [{
+    static ::mlir::optim::RuleKind getRuleKind() {
+      return ::mlir::optim::RuleKind::}] # rule.cppName # [{;
+    }
+    ::mlir::Value getParamOperand() { return getParam(); }
+    ::mlir::Value getDenseGrad() { return getGrad(); }
+    ::mlir::OperandRange getStateOperands() { return getStates(); }
+    ::mlir::OperandRange getScalarOperands() {
+      return getOperation()->getOperands().slice(2 + getStates().size(), }]
+      # !size(Optim_RuleScalars<rule>.names) # [{);
+    }
+    ::mlir::Value getNormSums() { return }] # normSums # [{; }
+    bool isUpdate() { return }] # isUpdate # [{; }
+  }];
+}
+
+// The update op of a dense rule: `param`, `grad`, the rule's state tensors
+// in brackets, then its scalars (Optim_RuleScalars) and, for a rule with
+// per-tensor norms, the optional `norms` the reduction phase computed.
+// Results: the new parameter and the new states, all of the parameter's
+// type.
+class Optim_RuleUpdateOp<Optim_Rule rule>
+    : Optim_Op<rule.mnemonic # "_update",
+               !listconcat([Pure, Optim_UpdateOpInterface],
+                           !if(rule.numNorms, [AttrSizedOperandSegments],
+                               []<Trait>))> {
+  let summary = "the " # rule.className # " update rule";
+  let description = rule.description;
   let arguments = !con((ins Optim_FloatTensor:$param, Optim_FloatTensor:$grad,
                             Variadic<Optim_FloatTensor>:$states),
-                       scalars, norms, options);
+                       Optim_RuleScalars<rule>.arguments,
+                       !if(rule.numNorms,
+                           (ins Optional<Optim_ReductionTensor>:$norms),
+                           (ins)),
+                       Optim_RuleScalars<rule>.options);
   let results = (outs Optim_FloatTensor:$new_param,
                       Variadic<Optim_FloatTensor>:$new_states);
-  let assemblyFormat = "$param `,` $grad `,` `[` $states `]` " # scalarFormat #
-    normsFormat # [{ attr-dict `:`
+  let assemblyFormat = "$param `,` $grad `,` `[` $states `]` "
+    # Optim_RuleScalars<rule>.format
+    # !if(rule.numNorms, " (`norms` $norms^)?", "") # [{ attr-dict `:`
        custom<UpdateTypes>(type($param), ref($states), type($grad),
                            type($states), type($new_param), type($new_states))
-    }] # normsTypeFormat;
-  let hasVerifier = 1;
+    }] # !if(rule.numNorms, " (`,` type($norms)^)?", "");
+  let extraClassDeclaration = Optim_RuleInterfaceMethods<rule,
+      !if(rule.numNorms, "getNorms()", "::mlir::Value()"), "true">.body;
 }
 
 // The per-tensor sums of squares a rule's trust ratio needs (Lamb, LARS),
 // over one chunk of a parameter: the reduction phase of the multi-tensor
 // step. Same operands as the rule's update op; the sums of every chunk of a
 // tensor add up to the tensor's, which the update op takes as `norms`.
-class Optim_NormsOp<string mnemonic, string rule, dag scalars,
-                    string scalarFormat, dag options = (ins)>
-    : Optim_Op<mnemonic, [Pure]> {
-  let summary = "the squared norms of the " # rule # " trust ratio";
+class Optim_RuleNormsOp<Optim_Rule rule>
+    : Optim_Op<rule.mnemonic # "_norms", [Pure, Optim_UpdateOpInterface]> {
+  let summary = "the squared norms of the " # rule.className # " trust ratio";
+  let description = rule.normsDescription;
   let arguments = !con((ins Optim_FloatTensor:$param, Optim_FloatTensor:$grad,
                             Variadic<Optim_FloatTensor>:$states),
-                       scalars, options);
+                       Optim_RuleScalars<rule>.arguments,
+                       Optim_RuleScalars<rule>.options);
   let results = (outs Optim_ReductionTensor:$sums);
-  let assemblyFormat = "$param `,` $grad `,` `[` $states `]` " # scalarFormat #
-    [{ attr-dict `:`
+  let assemblyFormat = "$param `,` $grad `,` `[` $states `]` "
+    # Optim_RuleScalars<rule>.format # [{ attr-dict `:`
        custom<NormsTypes>(type($param), ref($states), type($grad),
                           type($states)) `->` type($sums)
     }];
-  let hasVerifier = 1;
+  let extraClassDeclaration =
+      Optim_RuleInterfaceMethods<rule, "getSums()", "false">.body;
 }
 
-def Optim_SGDUpdateOp : Optim_UpdateOp<"sgd_update", "SGD",
-    (ins F32:$lr, F32:$momentum, F32:$dampening, I64:$step),
-    "`lr` $lr `momentum` $momentum `dampening` $dampening `step` $step",
-    (ins UnitAttr:$nesterov)> {
-  let description = [{
-    State `[accum]`. With `momentum > 0`: on the first update (`step == 1`)
-    `accum = grad`, then `accum = momentum * accum + (1 - dampening) * grad`;
-    `param -= lr * (grad + momentum * accum)` with `nesterov`, else
-    `param -= lr * accum`. With `momentum == 0` this is plain SGD,
-    `param -= lr * grad`, and `accum` is left unchanged (MindSpore's kernel).
+// Every dense rule's update op, and the norms op of each rule with
+// per-tensor norms: `<cppName>UpdateOp`, `<cppName>NormsOp`.
+foreach rule = !filter(r, !instances<Optim_Rule>(), !not(r.sparseGrad)) in
+  def "Optim_" # rule.cppName # "UpdateOp" : Optim_RuleUpdateOp<rule>;
+foreach rule = !filter(r, !instances<Optim_Rule>(), !gt(r.numNorms, 0)) in
+  def "Optim_" # rule.cppName # "NormsOp" : Optim_RuleNormsOp<rule>;
 
-    ```mlir
-    %p1, %a1 = optim.sgd_update %p, %g, [%a] lr %lr momentum %mu dampening %d step %t : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_MomentumUpdateOp : Optim_UpdateOp<"momentum_update", "Momentum",
-    (ins F32:$lr, F32:$momentum),
-    "`lr` $lr `momentum` $momentum", (ins UnitAttr:$use_nesterov)> {
-  let description = [{
-    State `[moments]`: `moments = momentum * moments + grad`;
-    `param -= lr * (grad + momentum * moments)` with `use_nesterov`, else
-    `param -= lr * moments` (MindSpore's definition: no dampening).
-
-    ```mlir
-    %p1, %v1 = optim.momentum_update %p, %g, [%v] lr %lr momentum %mu : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_AdamUpdateOp : Optim_UpdateOp<"adam_update", "Adam",
-    (ins F32:$lr, F32:$beta1, F32:$beta2, F32:$eps, I64:$step),
-    "`lr` $lr `beta1` $beta1 `beta2` $beta2 `eps` $eps `step` $step",
-    (ins UnitAttr:$use_nesterov, UnitAttr:$use_amsgrad)> {
-  let description = [{
-    States `[moment1, moment2]` (plus `vhat` with `use_amsgrad`).
-    `m = beta1 * m + (1 - beta1) * g`, `v = beta2 * v + (1 - beta2) * g^2`,
-    `lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)`;
-    `param -= lr_t * m / (sqrt(v) + eps)`, or with `use_nesterov`
-    `param -= lr_t * (beta1 * m + (1 - beta1) * g) / (sqrt(v) + eps)`.
-    With `use_amsgrad`, `vhat = max(vhat, v)` replaces `v` in the
-    denominator and `use_nesterov` is ignored (MindSpore's
-    `ApplyAdamWithAmsgrad`).
-    The bias correction is folded into the step size, with `eps` added to
-    the uncorrected `sqrt(v)` (MindSpore's definition; torch adds eps to the
-    corrected value).
-
-    ```mlir
-    %p1, %m1, %v1 = optim.adam_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_AdamWeightDecayUpdateOp : Optim_UpdateOp<"adam_weight_decay_update",
-    "AdamWeightDecay",
-    (ins F32:$lr, F32:$beta1, F32:$beta2, F32:$eps, F32:$weight_decay),
-    "`lr` $lr `beta1` $beta1 `beta2` $beta2 `eps` $eps `weight_decay` $weight_decay"> {
-  let description = [{
-    States `[moment1, moment2]`. Adam moments without bias correction;
-    `param -= lr * (m / (sqrt(v) + eps) + weight_decay * param)`.
-
-    ```mlir
-    %p1, %m1, %v1 = optim.adam_weight_decay_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd : tensor<16xf32>
-    ```
-  }];
-}
-
-defvar LambScalars = (ins F32:$lr, F32:$beta1, F32:$beta2, F32:$eps,
-                          F32:$weight_decay, I64:$step);
-defvar LambScalarFormat = "`lr` $lr `beta1` $beta1 `beta2` $beta2 `eps` $eps "
-                          "`weight_decay` $weight_decay `step` $step";
-
-def Optim_LambUpdateOp : Optim_UpdateOp<"lamb_update", "Lamb", LambScalars,
-    LambScalarFormat, (ins),
-    (ins Optional<Optim_ReductionTensor>:$norms), " (`norms` $norms^)?",
-    " (`,` type($norms)^)?", [AttrSizedOperandSegments]> {
-  let description = [{
-    States `[moment1, moment2]`. With bias-corrected `m_hat = m / (1 - beta1^t)`
-    and `v_hat = v / (1 - beta2^t)`, `u = m_hat / (sqrt(v_hat) + eps) + weight_decay * param`;
-    the trust ratio is `|param| / |m_hat / sqrt(v_hat + eps) + weight_decay * param|`
-    (1 when `|param|` or `|grad|` is 0), clipped to `[0, 10]`, and
-    `param -= lr * ratio * u` (MindSpore's kernel).
-
-    Without `norms` the op reduces the whole `param` itself. With `norms`
-    (the squared norms `[|param|^2, |grad|^2, |m_hat / sqrt(v_hat + eps) +
-    weight_decay * param|^2]` of the whole tensor, summed from
-    `optim.lamb_norms` over its chunks) it is elementwise and may run on any
-    chunk of the tensor.
-
-    ```mlir
-    %p1, %m1, %v1 = optim.lamb_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd step %t : tensor<16xf32>
-    %p2, %m2, %v2 = optim.lamb_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd step %t norms %n : tensor<?xf32>, tensor<3xf32>
-    ```
-  }];
-}
-
-def Optim_LambNormsOp : Optim_NormsOp<"lamb_norms", "Lamb", LambScalars,
-    LambScalarFormat> {
-  let description = [{
-    The three sums of squares `optim.lamb_update` needs as `norms`, over
-    the elements of its operands (a chunk of a tensor).
-
-    ```mlir
-    %n = optim.lamb_norms %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd step %t : tensor<?xf32> -> tensor<3xf32>
-    ```
-  }];
-}
-
-defvar LARSScalars = (ins F32:$lr, F32:$momentum, F32:$epsilon,
-                          F32:$coefficient, F32:$weight_decay);
-defvar LARSScalarFormat = "`lr` $lr `momentum` $momentum `epsilon` $epsilon "
-                          "`coefficient` $coefficient `weight_decay` $weight_decay";
-
-def Optim_LARSUpdateOp : Optim_UpdateOp<"lars_update", "LARS", LARSScalars,
-    LARSScalarFormat, (ins UnitAttr:$use_nesterov),
-    (ins Optional<Optim_ReductionTensor>:$norms), " (`norms` $norms^)?",
-    " (`,` type($norms)^)?", [AttrSizedOperandSegments]> {
-  let description = [{
-    State `[moments]`. LARS around Momentum: with `w = |param|` and
-    `n = |grad|`, `ratio = coefficient * w / (n + weight_decay * w + epsilon)`
-    when both norms are positive, else 1;
-    `grad' = ratio * (grad + weight_decay * param)`, then the Momentum update
-    with `grad'`.
-
-    With `norms` (`[w^2, n^2]` of the whole tensor, summed from
-    `optim.lars_norms` over its chunks) the op is elementwise.
-
-    ```mlir
-    %p1, %v1 = optim.lars_update %p, %g, [%v] lr %lr momentum %mu epsilon %e coefficient %c weight_decay %wd : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_LARSNormsOp : Optim_NormsOp<"lars_norms", "LARS", LARSScalars,
-    LARSScalarFormat, (ins UnitAttr:$use_nesterov)> {
-  let description = [{
-    The two sums of squares `optim.lars_update` needs as `norms`.
-
-    ```mlir
-    %n = optim.lars_norms %p, %g, [%v] lr %lr momentum %mu epsilon %e coefficient %c weight_decay %wd : tensor<?xf32> -> tensor<2xf32>
-    ```
-  }];
-}
-
-def Optim_AdagradUpdateOp : Optim_UpdateOp<"adagrad_update", "Adagrad",
-    (ins F32:$lr), "`lr` $lr", (ins UnitAttr:$update_slots)> {
-  let description = [{
-    State `[accum]`: `accum += grad^2` (when `update_slots`);
-    `param -= lr * grad / sqrt(accum)`.
-
-    ```mlir
-    %p1, %a1 = optim.adagrad_update %p, %g, [%a] lr %lr {update_slots} : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_RMSPropUpdateOp : Optim_UpdateOp<"rmsprop_update", "RMSProp",
-    (ins F32:$lr, F32:$decay, F32:$momentum, F32:$epsilon),
-    "`lr` $lr `decay` $decay `momentum` $momentum `epsilon` $epsilon",
-    (ins UnitAttr:$centered)> {
-  let description = [{
-    States `[mean_square, moment]`, plus `mean_grad` first with `centered`.
-    `ms = decay * ms + (1 - decay) * g^2`;
-    `mom = momentum * mom + lr * g / sqrt(ms + epsilon)` (centered:
-    `mg = decay * mg + (1 - decay) * g` and `sqrt(ms - mg^2 + epsilon)`,
-    and an element whose `ms - mg^2 + epsilon <= 0` keeps its moment and
-    parameter); `param -= mom`.
-
-    ```mlir
-    %p1, %s1, %m1 = optim.rmsprop_update %p, %g, [%s, %m] lr %lr decay %d momentum %mu epsilon %e : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_FTRLUpdateOp : Optim_UpdateOp<"ftrl_update", "FTRL",
-    (ins F32:$lr, F32:$lr_power, F32:$l1, F32:$l2),
-    "`lr` $lr `lr_power` $lr_power `l1` $l1 `l2` $l2"> {
-  let description = [{
-    States `[accum, linear]`: `a' = accum + g^2`;
-    `linear += g - (a'^(-lr_power) - accum^(-lr_power)) / lr * param`;
-    `param = |linear| > l1 ? (sign(linear) * l1 - linear) / (a'^(-lr_power) / lr + 2 * l2) : 0`.
-
-    ```mlir
-    %p1, %a1, %l1 = optim.ftrl_update %p, %g, [%a, %l] lr %lr lr_power %pw l1 %x l2 %y : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_ProximalAdagradUpdateOp : Optim_UpdateOp<"proximal_adagrad_update",
-    "ProximalAdagrad", (ins F32:$lr, F32:$l1, F32:$l2),
-    "`lr` $lr `l1` $l1 `l2` $l2"> {
-  let description = [{
-    State `[accum]`: `accum += g^2`; `v = param - lr * g / sqrt(accum)`;
-    `param = sign(v) * max(|v| - lr * l1, 0) / (1 + lr * l2)`.
-
-    ```mlir
-    %p1, %a1 = optim.proximal_adagrad_update %p, %g, [%a] lr %lr l1 %x l2 %y : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_AdaMaxUpdateOp : Optim_UpdateOp<"adamax_update", "AdaMax",
-    (ins F32:$lr, F32:$beta1, F32:$beta2, F32:$eps, I64:$step),
-    "`lr` $lr `beta1` $beta1 `beta2` $beta2 `eps` $eps `step` $step"> {
-  let description = [{
-    States `[moment1, moment2]`: `m = beta1 * m + (1 - beta1) * g`,
-    `v = max(beta2 * v, |g|)`, `param -= lr / (1 - beta1^t) * m / (v + eps)`.
-
-    ```mlir
-    %p1, %m1, %v1 = optim.adamax_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_AdadeltaUpdateOp : Optim_UpdateOp<"adadelta_update", "Adadelta",
-    (ins F32:$lr, F32:$rho, F32:$epsilon),
-    "`lr` $lr `rho` $rho `epsilon` $epsilon"> {
-  let description = [{
-    States `[accum, accum_update]`: `accum = rho * accum + (1 - rho) * g^2`;
-    `u = sqrt(accum_update + epsilon) / sqrt(accum + epsilon) * g`;
-    `accum_update = rho * accum_update + (1 - rho) * u^2`; `param -= lr * u`.
-
-    ```mlir
-    %p1, %a1, %u1 = optim.adadelta_update %p, %g, [%a, %u] lr %lr rho %r epsilon %e : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_ASGDUpdateOp : Optim_UpdateOp<"asgd_update", "ASGD",
-    (ins F32:$lr, F32:$lambd, F32:$alpha, F32:$t0, I64:$step),
-    "`lr` $lr `lambd` $lambd `alpha` $alpha `t0` $t0 `step` $step"> {
-  let description = [{
-    State `[ax]`. With `eta = lr` at `t == 1`, else
-    `lr / (1 + lambd * lr * (t - 1))^alpha`, and `mu = 1 / max(1, t - 1 - t0)`:
-    `param = param * (1 - lambd * eta) - eta * g`;
-    `ax = mu == 1 ? param : ax + mu * (param - ax)`.
-
-    ```mlir
-    %p1, %x1 = optim.asgd_update %p, %g, [%x] lr %lr lambd %l alpha %a t0 %t0 step %t : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_RpropUpdateOp : Optim_UpdateOp<"rprop_update", "Rprop",
-    (ins F32:$lr, F32:$etaminus, F32:$etaplus, F32:$min_step, F32:$max_step,
-         I64:$step),
-    "`lr` $lr `etaminus` $etaminus `etaplus` $etaplus `min_step` $min_step `max_step` $max_step `step` $step"> {
-  let description = [{
-    States `[prev, step_size]`; at the first update (`step == 1`) the step
-    size is set to `lr`. With `s = g * prev`, the step size is multiplied by
-    `etaplus` where `s > 0`, by `etaminus` where `s < 0` (and `g = 0`
-    there), and every element's step size is clipped to
-    `[min_step, max_step]`; `param -= sign(g) * step_size`; `prev = g`.
-
-    ```mlir
-    %p1, %q1, %s1 = optim.rprop_update %p, %g, [%q, %s] lr %lr etaminus %a etaplus %b min_step %c max_step %d step %t : tensor<16xf32>
-    ```
-  }];
-}
-
-def Optim_LazyAdamUpdateOp : Optim_Op<"lazy_adam_update", [Pure]> {
+def Optim_LazyAdamUpdateOp
+    : Optim_Op<"lazy_adam_update", [Pure, Optim_UpdateOpInterface]> {
   let summary = "the LazyAdam update rule on sparse rows";
-  let description = [{
-    States `[moment1, moment2]`. The Adam update (MindSpore's form, with
-    `use_nesterov`) applied only to the rows named by `indices` (which must
-    be unique: see `optim.unique`); other rows of the parameter and states
-    are untouched.
-
-    ```mlir
-    %p1, %m1, %v1 = optim.lazy_adam_update %p, %idx, %rows, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<100x8xf32>, tensor<?xi32>, tensor<?x8xf32>
-    ```
-  }];
-  let arguments = (ins Optim_FloatTensor:$param,
-                       RankedTensorOf<[I32, I64]>:$indices,
-                       Optim_FloatTensor:$values,
-                       Variadic<Optim_FloatTensor>:$states,
-                       F32:$lr, F32:$beta1, F32:$beta2, F32:$eps, I64:$step,
-                       UnitAttr:$use_nesterov);
+  let description = Optim_LazyAdamRule.description;
+  let arguments = !con((ins Optim_FloatTensor:$param,
+                            RankedTensorOf<[I32, I64]>:$indices,
+                            Optim_FloatTensor:$values,
+                            Variadic<Optim_FloatTensor>:$states),
+                       Optim_RuleScalars<Optim_LazyAdamRule>.arguments,
+                       Optim_RuleScalars<Optim_LazyAdamRule>.options);
   let results = (outs Optim_FloatTensor:$new_param,
                       Variadic<Optim_FloatTensor>:$new_states);
-  let assemblyFormat = [{
-    $param `,` $indices `,` $values `,` `[` $states `]`
-    `lr` $lr `beta1` $beta1 `beta2` $beta2 `eps` $eps `step` $step attr-dict
+  let assemblyFormat = "$param `,` $indices `,` $values `,` `[` $states `]` "
+    # Optim_RuleScalars<Optim_LazyAdamRule>.format # [{ attr-dict
     `:` custom<UpdateTypes>(type($param), ref($states), type($states),
                             type($new_param), type($new_states))
     `,` type($indices) `,` type($values)
+  }];
+  let extraClassDeclaration = [{
+    static ::mlir::optim::RuleKind getRuleKind() {
+      return ::mlir::optim::RuleKind::LazyAdam;
+    }
+    ::mlir::Value getParamOperand() { return getParam(); }
+    ::mlir::Value getDenseGrad() { return {}; }
+    ::mlir::OperandRange getStateOperands() { return getStates(); }
+    ::mlir::OperandRange getScalarOperands() {
+      return getOperation()->getOperands().drop_front(3 + getStates().size());
+    }
+    ::mlir::Value getNormSums() { return {}; }
+    bool isUpdate() { return true; }
   }];
   let hasVerifier = 1;
 }

@@ -2,9 +2,9 @@
 //
 // One table describes every update rule: its hyper-parameters (names,
 // MindSpore defaults, valid ranges), boolean options, state buffers and
-// whether the rule needs the step counter. The verifier, the resolving pass,
-// the runtime ABI and the Python layer all read this table, so the order of a
-// rule's scalar operands is defined in exactly one place.
+// whether the rule needs the step counter. It is generated from the rule
+// records of OptimRules.td, which also define the update ops; the verifier,
+// the resolving pass, the runtime ABI and the Python layer all read it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -25,17 +25,7 @@
 
 namespace mlir::optim {
 
-/// Valid range of a hyper-parameter.
-enum class HyperRange {
-  Any,
-  NonNegative,     // x >= 0
-  Positive,        // x > 0
-  OpenUnit,        // 0 < x < 1
-  HalfOpenUnit,    // 0 <= x < 1
-  ClosedUnit,      // 0 <= x <= 1
-  NonPositive,     // x <= 0
-  GreaterThanOne,  // x > 1
-};
+#include "optim/Dialect/Optim/IR/OptimRules.h.inc"
 
 /// Returns true if `value` lies in `range`.
 bool isInRange(HyperRange range, double value);

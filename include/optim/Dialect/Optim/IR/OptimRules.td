@@ -1,0 +1,474 @@
+//===- OptimRules.td - the update rules, one record each ---*- tablegen -*-===//
+//
+// Every update rule is one `Optim_Rule` record: its hyper-parameters with
+// defaults (MindSpore's constructors) and valid ranges, its options, its
+// states with their initial values, how it takes the step and the weight
+// decay, and its formula's description. From these records come:
+//
+//   - the `RuleKind` enum (OptimAttrs.td);
+//   - the update op of every dense rule and the norms op of every rule with
+//     per-tensor norms (OptimOps.td), with their operands, syntax and docs;
+//   - the rule table the verifier, the resolve pass, the runtime's ABI and
+//     the Python layer read (`optim-tblgen -gen-rule-table`, Rules.cpp);
+//   - the reference page of the rules (`-gen-rule-docs`, docs/Rules.md).
+//
+// The formula itself is the rule's lowering (UpdateRules.cpp).
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef OPTIM_DIALECT_OPTIM_IR_OPTIMRULES_TD
+#define OPTIM_DIALECT_OPTIM_IR_OPTIMRULES_TD
+
+//===----------------------------------------------------------------------===//
+// Ranges of hyper-parameters
+//===----------------------------------------------------------------------===//
+
+// A valid range: `predicate` tests the C++ double `x`; `text` completes
+// "must be ...".
+class Optim_HyperRange<string predicateArg, string textArg> {
+  string predicate = predicateArg;
+  string text = textArg;
+}
+
+def Optim_Any : Optim_HyperRange<"true", "any value">;
+def Optim_NonNegative : Optim_HyperRange<"x >= 0.0", "in [0, inf)">;
+def Optim_Positive : Optim_HyperRange<"x > 0.0", "in (0, inf)">;
+def Optim_OpenUnit : Optim_HyperRange<"x > 0.0 && x < 1.0", "in (0, 1)">;
+def Optim_HalfOpenUnit : Optim_HyperRange<"x >= 0.0 && x < 1.0", "in [0, 1)">;
+def Optim_ClosedUnit : Optim_HyperRange<"x >= 0.0 && x <= 1.0", "in [0, 1]">;
+def Optim_NonPositive : Optim_HyperRange<"x <= 0.0", "in (-inf, 0]">;
+def Optim_GreaterThanOne : Optim_HyperRange<"x > 1.0", "in (1, inf)">;
+
+//===----------------------------------------------------------------------===//
+// Rules
+//===----------------------------------------------------------------------===//
+
+// A hyper-parameter: an f32 operand of the update (after `lr`, in the
+// record's order), unless `initOnly` (it then only starts a state).
+// `default` is a C++ double literal.
+class Optim_Hyper<string nameArg, string defaultArg, Optim_HyperRange rangeArg,
+                  bit initOnlyArg = 0> {
+  string name = nameArg;
+  string default = defaultArg;
+  Optim_HyperRange range = rangeArg;
+  bit initOnly = initOnlyArg;
+}
+
+// A boolean option: a unit attribute of the update op.
+class Optim_Option<string nameArg, bit defaultArg = 0> {
+  string name = nameArg;
+  bit default = defaultArg;
+}
+
+// A state buffer, of the parameter's shape and type. It starts at `init`
+// (a C++ double literal), or at the value of hyper-parameter `initFrom`
+// ("learning_rate": the group's learning rate); it exists only when option
+// `requires` is on, if given.
+class Optim_State<string nameArg, string initArg = "0.0",
+                  string initFromArg = "",
+                  string requiresArg = ""> {
+  string name = nameArg;
+  string init = initArg;
+  string initFrom = initFromArg;
+  string requires = requiresArg;
+}
+
+// An update rule. `index` is its `RuleKind` value; `cppName` its enum
+// symbol and the prefix of its op classes (`<cppName>UpdateOp`);
+// `mnemonic` its name in IR (`#optim.rule<mnemonic>`, `optim.<mnemonic>_update`);
+// `className` its MindSpore class.
+class Optim_Rule<int indexArg, string cppNameArg, string mnemonicArg,
+                 string classNameArg> {
+  int index = indexArg;
+  string cppName = cppNameArg;
+  string mnemonic = mnemonicArg;
+  string className = classNameArg;
+  list<Optim_Hyper> hyperParams = [];
+  list<Optim_Option> options = [];
+  list<Optim_State> states = [];
+  // The update takes the 1-based update count `step` (i64, last operand).
+  bit usesStep = 0;
+  // The group's weight decay is an operand of the update (after the
+  // hyper-parameters) instead of being applied by `optim.decay_weight`.
+  bit decayInRule = 0;
+  // The gradient arrives as rows (indices, values).
+  bit sparseGrad = 0;
+  // > 0: the update needs that many norms of whole tensors (trust ratios),
+  // computed over chunks by `optim.<mnemonic>_norms`.
+  int numNorms = 0;
+  // The update op's description (its formula), and the norms op's.
+  string description = "";
+  string normsDescription = "";
+}
+
+def Optim_SGDRule : Optim_Rule<0, "SGD", "sgd", "SGD"> {
+  let hyperParams = [
+    Optim_Hyper<"momentum", "0.0", Optim_NonNegative>,
+    Optim_Hyper<"dampening", "0.0", Optim_NonNegative>
+  ];
+  let options = [Optim_Option<"nesterov">];
+  let states = [
+    Optim_State<"accum">
+  ];
+  let usesStep = 1;
+  let description = [{
+    State `[accum]`. With `momentum > 0`: on the first update (`step == 1`)
+    `accum = grad`, then `accum = momentum * accum + (1 - dampening) * grad`;
+    `param -= lr * (grad + momentum * accum)` with `nesterov`, else
+    `param -= lr * accum`. With `momentum == 0` this is plain SGD,
+    `param -= lr * grad`, and `accum` is left unchanged (MindSpore's kernel).
+
+    ```mlir
+    %p1, %a1 = optim.sgd_update %p, %g, [%a] lr %lr momentum %mu dampening %d step %t : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_MomentumRule : Optim_Rule<1, "Momentum", "momentum", "Momentum"> {
+  let hyperParams = [
+    Optim_Hyper<"momentum", "0.9", Optim_NonNegative>
+  ];
+  let options = [Optim_Option<"use_nesterov">];
+  let states = [
+    Optim_State<"moments">
+  ];
+  let description = [{
+    State `[moments]`: `moments = momentum * moments + grad`;
+    `param -= lr * (grad + momentum * moments)` with `use_nesterov`, else
+    `param -= lr * moments` (MindSpore's definition: no dampening).
+
+    ```mlir
+    %p1, %v1 = optim.momentum_update %p, %g, [%v] lr %lr momentum %mu : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_AdamRule : Optim_Rule<2, "Adam", "adam", "Adam"> {
+  let hyperParams = [
+    Optim_Hyper<"beta1", "0.9", Optim_OpenUnit>,
+    Optim_Hyper<"beta2", "0.999", Optim_OpenUnit>,
+    Optim_Hyper<"eps", "1e-8", Optim_Positive>
+  ];
+  let options = [Optim_Option<"use_nesterov">, Optim_Option<"use_amsgrad">];
+  let states = [
+    Optim_State<"moment1">,
+    Optim_State<"moment2">,
+    Optim_State<"vhat", "0.0", "", "use_amsgrad">
+  ];
+  let usesStep = 1;
+  let description = [{
+    States `[moment1, moment2]` (plus `vhat` with `use_amsgrad`).
+    `m = beta1 * m + (1 - beta1) * g`, `v = beta2 * v + (1 - beta2) * g^2`,
+    `lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)`;
+    `param -= lr_t * m / (sqrt(v) + eps)`, or with `use_nesterov`
+    `param -= lr_t * (beta1 * m + (1 - beta1) * g) / (sqrt(v) + eps)`.
+    With `use_amsgrad`, `vhat = max(vhat, v)` replaces `v` in the
+    denominator and `use_nesterov` is ignored (MindSpore's
+    `ApplyAdamWithAmsgrad`).
+    The bias correction is folded into the step size, with `eps` added to
+    the uncorrected `sqrt(v)` (MindSpore's definition; torch adds eps to the
+    corrected value).
+
+    ```mlir
+    %p1, %m1, %v1 = optim.adam_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_AdamWeightDecayRule : Optim_Rule<3, "AdamWeightDecay", "adam_weight_decay", "AdamWeightDecay"> {
+  let hyperParams = [
+    Optim_Hyper<"beta1", "0.9", Optim_OpenUnit>,
+    Optim_Hyper<"beta2", "0.999", Optim_OpenUnit>,
+    Optim_Hyper<"eps", "1e-6", Optim_Positive>
+  ];
+  let states = [
+    Optim_State<"moment1">,
+    Optim_State<"moment2">
+  ];
+  let decayInRule = 1;
+  let description = [{
+    States `[moment1, moment2]`. Adam moments without bias correction;
+    `param -= lr * (m / (sqrt(v) + eps) + weight_decay * param)`.
+
+    ```mlir
+    %p1, %m1, %v1 = optim.adam_weight_decay_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_LambRule : Optim_Rule<4, "Lamb", "lamb", "Lamb"> {
+  let hyperParams = [
+    Optim_Hyper<"beta1", "0.9", Optim_OpenUnit>,
+    Optim_Hyper<"beta2", "0.999", Optim_OpenUnit>,
+    Optim_Hyper<"eps", "1e-6", Optim_Positive>
+  ];
+  let states = [
+    Optim_State<"moment1">,
+    Optim_State<"moment2">
+  ];
+  let usesStep = 1;
+  let decayInRule = 1;
+  let numNorms = 3;
+  let description = [{
+    States `[moment1, moment2]`. With bias-corrected `m_hat = m / (1 - beta1^t)`
+    and `v_hat = v / (1 - beta2^t)`, `u = m_hat / (sqrt(v_hat) + eps) + weight_decay * param`;
+    the trust ratio is `|param| / |m_hat / sqrt(v_hat + eps) + weight_decay * param|`
+    (1 when `|param|` or `|grad|` is 0), clipped to `[0, 10]`, and
+    `param -= lr * ratio * u` (MindSpore's kernel).
+
+    Without `norms` the op reduces the whole `param` itself. With `norms`
+    (the squared norms `[|param|^2, |grad|^2, |m_hat / sqrt(v_hat + eps) +
+    weight_decay * param|^2]` of the whole tensor, summed from
+    `optim.lamb_norms` over its chunks) it is elementwise and may run on any
+    chunk of the tensor.
+
+    ```mlir
+    %p1, %m1, %v1 = optim.lamb_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd step %t : tensor<16xf32>
+    %p2, %m2, %v2 = optim.lamb_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd step %t norms %n : tensor<?xf32>, tensor<3xf32>
+    ```
+  }];
+  let normsDescription = [{
+    The three sums of squares `optim.lamb_update` needs as `norms`, over
+    the elements of its operands (a chunk of a tensor).
+
+    ```mlir
+    %n = optim.lamb_norms %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd step %t : tensor<?xf32> -> tensor<3xf32>
+    ```
+  }];
+}
+
+def Optim_LARSRule : Optim_Rule<5, "LARS", "lars", "LARS"> {
+  let hyperParams = [
+    Optim_Hyper<"momentum", "0.9", Optim_NonNegative>,
+    Optim_Hyper<"epsilon", "1e-5", Optim_NonNegative>,
+    Optim_Hyper<"coefficient", "0.001", Optim_Positive>
+  ];
+  let options = [Optim_Option<"use_nesterov">];
+  let states = [
+    Optim_State<"moments">
+  ];
+  let decayInRule = 1;
+  let numNorms = 2;
+  let description = [{
+    State `[moments]`. LARS around Momentum: with `w = |param|` and
+    `n = |grad|`, `ratio = coefficient * w / (n + weight_decay * w + epsilon)`
+    when both norms are positive, else 1;
+    `grad' = ratio * (grad + weight_decay * param)`, then the Momentum update
+    with `grad'`.
+
+    With `norms` (`[w^2, n^2]` of the whole tensor, summed from
+    `optim.lars_norms` over its chunks) the op is elementwise.
+
+    ```mlir
+    %p1, %v1 = optim.lars_update %p, %g, [%v] lr %lr momentum %mu epsilon %e coefficient %c weight_decay %wd : tensor<16xf32>
+    ```
+  }];
+  let normsDescription = [{
+    The two sums of squares `optim.lars_update` needs as `norms`.
+
+    ```mlir
+    %n = optim.lars_norms %p, %g, [%v] lr %lr momentum %mu epsilon %e coefficient %c weight_decay %wd : tensor<?xf32> -> tensor<2xf32>
+    ```
+  }];
+}
+
+def Optim_AdagradRule : Optim_Rule<6, "Adagrad", "adagrad", "Adagrad"> {
+  let hyperParams = [
+    Optim_Hyper<"accum", "0.1", Optim_NonNegative, /*initOnly=*/1>
+  ];
+  let options = [Optim_Option<"update_slots", 1>];
+  let states = [
+    Optim_State<"accum", "0.0", "accum">
+  ];
+  let description = [{
+    State `[accum]`: `accum += grad^2` (when `update_slots`);
+    `param -= lr * grad / sqrt(accum)`.
+
+    ```mlir
+    %p1, %a1 = optim.adagrad_update %p, %g, [%a] lr %lr {update_slots} : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_RMSPropRule : Optim_Rule<7, "RMSProp", "rmsprop", "RMSProp"> {
+  let hyperParams = [
+    Optim_Hyper<"decay", "0.9", Optim_NonNegative>,
+    Optim_Hyper<"momentum", "0.0", Optim_NonNegative>,
+    Optim_Hyper<"epsilon", "1e-10", Optim_Positive>
+  ];
+  let options = [Optim_Option<"centered">];
+  // MindSpore starts mean_square at one (torch at zero).
+  let states = [
+    Optim_State<"mean_grad", "0.0", "", "centered">,
+    Optim_State<"mean_square", "1.0">,
+    Optim_State<"moment">
+  ];
+  let description = [{
+    States `[mean_square, moment]`, plus `mean_grad` first with `centered`.
+    `ms = decay * ms + (1 - decay) * g^2`;
+    `mom = momentum * mom + lr * g / sqrt(ms + epsilon)` (centered:
+    `mg = decay * mg + (1 - decay) * g` and `sqrt(ms - mg^2 + epsilon)`,
+    and an element whose `ms - mg^2 + epsilon <= 0` keeps its moment and
+    parameter); `param -= mom`.
+
+    ```mlir
+    %p1, %s1, %m1 = optim.rmsprop_update %p, %g, [%s, %m] lr %lr decay %d momentum %mu epsilon %e : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_FTRLRule : Optim_Rule<8, "FTRL", "ftrl", "FTRL"> {
+  let hyperParams = [
+    Optim_Hyper<"initial_accum", "0.1", Optim_NonNegative, /*initOnly=*/1>,
+    Optim_Hyper<"lr_power", "-0.5", Optim_NonPositive>,
+    Optim_Hyper<"l1", "0.0", Optim_NonNegative>,
+    Optim_Hyper<"l2", "0.0", Optim_NonNegative>
+  ];
+  let states = [
+    Optim_State<"accum", "0.0", "initial_accum">,
+    Optim_State<"linear">
+  ];
+  let description = [{
+    States `[accum, linear]`: `a' = accum + g^2`;
+    `linear += g - (a'^(-lr_power) - accum^(-lr_power)) / lr * param`;
+    `param = |linear| > l1 ? (sign(linear) * l1 - linear) / (a'^(-lr_power) / lr + 2 * l2) : 0`.
+
+    ```mlir
+    %p1, %a1, %l1 = optim.ftrl_update %p, %g, [%a, %l] lr %lr lr_power %pw l1 %x l2 %y : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_ProximalAdagradRule : Optim_Rule<9, "ProximalAdagrad", "proximal_adagrad", "ProximalAdagrad"> {
+  let hyperParams = [
+    Optim_Hyper<"accum", "0.1", Optim_NonNegative, /*initOnly=*/1>,
+    Optim_Hyper<"l1", "0.0", Optim_NonNegative>,
+    Optim_Hyper<"l2", "0.0", Optim_NonNegative>
+  ];
+  let states = [
+    Optim_State<"accum", "0.0", "accum">
+  ];
+  let description = [{
+    State `[accum]`: `accum += g^2`; `v = param - lr * g / sqrt(accum)`;
+    `param = sign(v) * max(|v| - lr * l1, 0) / (1 + lr * l2)`.
+
+    ```mlir
+    %p1, %a1 = optim.proximal_adagrad_update %p, %g, [%a] lr %lr l1 %x l2 %y : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_AdaMaxRule : Optim_Rule<10, "AdaMax", "adamax", "AdaMax"> {
+  let hyperParams = [
+    Optim_Hyper<"beta1", "0.9", Optim_OpenUnit>,
+    Optim_Hyper<"beta2", "0.999", Optim_OpenUnit>,
+    Optim_Hyper<"eps", "1e-8", Optim_Positive>
+  ];
+  let states = [
+    Optim_State<"moment1">,
+    Optim_State<"moment2">
+  ];
+  let usesStep = 1;
+  let description = [{
+    States `[moment1, moment2]`: `m = beta1 * m + (1 - beta1) * g`,
+    `v = max(beta2 * v, |g|)`, `param -= lr / (1 - beta1^t) * m / (v + eps)`.
+
+    ```mlir
+    %p1, %m1, %v1 = optim.adamax_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_AdadeltaRule : Optim_Rule<11, "Adadelta", "adadelta", "Adadelta"> {
+  let hyperParams = [
+    Optim_Hyper<"rho", "0.9", Optim_ClosedUnit>,
+    Optim_Hyper<"epsilon", "1e-6", Optim_Positive>
+  ];
+  let states = [
+    Optim_State<"accum">,
+    Optim_State<"accum_update">
+  ];
+  let description = [{
+    States `[accum, accum_update]`: `accum = rho * accum + (1 - rho) * g^2`;
+    `u = sqrt(accum_update + epsilon) / sqrt(accum + epsilon) * g`;
+    `accum_update = rho * accum_update + (1 - rho) * u^2`; `param -= lr * u`.
+
+    ```mlir
+    %p1, %a1, %u1 = optim.adadelta_update %p, %g, [%a, %u] lr %lr rho %r epsilon %e : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_ASGDRule : Optim_Rule<12, "ASGD", "asgd", "ASGD"> {
+  let hyperParams = [
+    Optim_Hyper<"lambd", "1e-4", Optim_NonNegative>,
+    Optim_Hyper<"alpha", "0.75", Optim_Any>,
+    Optim_Hyper<"t0", "1e6", Optim_Any>
+  ];
+  let states = [
+    Optim_State<"ax">
+  ];
+  let usesStep = 1;
+  let description = [{
+    State `[ax]`. With `eta = lr` at `t == 1`, else
+    `lr / (1 + lambd * lr * (t - 1))^alpha`, and `mu = 1 / max(1, t - 1 - t0)`:
+    `param = param * (1 - lambd * eta) - eta * g`;
+    `ax = mu == 1 ? param : ax + mu * (param - ax)`.
+
+    ```mlir
+    %p1, %x1 = optim.asgd_update %p, %g, [%x] lr %lr lambd %l alpha %a t0 %t0 step %t : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_RpropRule : Optim_Rule<13, "Rprop", "rprop", "Rprop"> {
+  let hyperParams = [
+    Optim_Hyper<"etaminus", "0.5", Optim_OpenUnit>,
+    Optim_Hyper<"etaplus", "1.2", Optim_GreaterThanOne>,
+    Optim_Hyper<"min_step", "1e-6", Optim_NonNegative>,
+    Optim_Hyper<"max_step", "50.0", Optim_Positive>
+  ];
+  let states = [
+    Optim_State<"prev">,
+    Optim_State<"step_size", "0.0", "learning_rate">
+  ];
+  let usesStep = 1;
+  let description = [{
+    States `[prev, step_size]`; at the first update (`step == 1`) the step
+    size is set to `lr`. With `s = g * prev`, the step size is multiplied by
+    `etaplus` where `s > 0`, by `etaminus` where `s < 0` (and `g = 0`
+    there), and every element's step size is clipped to
+    `[min_step, max_step]`; `param -= sign(g) * step_size`; `prev = g`.
+
+    ```mlir
+    %p1, %q1, %s1 = optim.rprop_update %p, %g, [%q, %s] lr %lr etaminus %a etaplus %b min_step %c max_step %d step %t : tensor<16xf32>
+    ```
+  }];
+}
+
+def Optim_LazyAdamRule : Optim_Rule<14, "LazyAdam", "lazy_adam", "LazyAdam"> {
+  let hyperParams = [
+    Optim_Hyper<"beta1", "0.9", Optim_OpenUnit>,
+    Optim_Hyper<"beta2", "0.999", Optim_OpenUnit>,
+    Optim_Hyper<"eps", "1e-8", Optim_Positive>
+  ];
+  let options = [Optim_Option<"use_nesterov">];
+  let states = [
+    Optim_State<"moment1">,
+    Optim_State<"moment2">
+  ];
+  let usesStep = 1;
+  let sparseGrad = 1;
+  let description = [{
+    States `[moment1, moment2]`. The Adam update (MindSpore's form, with
+    `use_nesterov`) applied only to the rows named by `indices` (which must
+    be unique: see `optim.unique`); other rows of the parameter and states
+    are untouched.
+
+    ```mlir
+    %p1, %m1, %v1 = optim.lazy_adam_update %p, %idx, %rows, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<100x8xf32>, tensor<?xi32>, tensor<?x8xf32>
+    ```
+  }];
+}
+
+#endif // OPTIM_DIALECT_OPTIM_IR_OPTIMRULES_TD

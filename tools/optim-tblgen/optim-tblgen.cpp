@@ -1,0 +1,280 @@
+//===- optim-tblgen.cpp - generators from the optim rule records ----------===//
+//
+// Reads OptimRules.td (one `Optim_Rule` record per update rule, see there)
+// and writes:
+//
+//   -gen-rule-decls  the HyperRange enum (Rules.h)
+//   -gen-rule-defs   isInRange, describeRange and the rule table (Rules.cpp)
+//   -gen-rule-docs   the reference page of the rules (docs/Rules.md)
+//
+//===----------------------------------------------------------------------===//
+
+#include "llvm/ADT/STLExtras.h"
+#include "llvm/ADT/StringExtras.h"
+#include "llvm/Support/CommandLine.h"
+#include "llvm/Support/FormatVariadic.h"
+#include "llvm/Support/InitLLVM.h"
+#include "llvm/TableGen/Error.h"
+#include "llvm/TableGen/Main.h"
+#include "llvm/TableGen/Record.h"
+#include "llvm/TableGen/TableGenBackend.h"
+
+#include <vector>
+
+using namespace llvm;
+
+namespace {
+
+enum class Action { RuleDecls, RuleDefs, RuleDocs };
+
+cl::opt<Action> action(
+    cl::desc("What to generate:"),
+    cl::values(
+        clEnumValN(Action::RuleDecls, "gen-rule-decls",
+                   "the HyperRange enum"),
+        clEnumValN(Action::RuleDefs, "gen-rule-defs",
+                   "range checks and the table of update rules"),
+        clEnumValN(Action::RuleDocs, "gen-rule-docs",
+                   "the reference page of the update rules")));
+
+StringRef rangeName(const Record *range) {
+  StringRef name = range->getName();
+  name.consume_front("Optim_");
+  return name;
+}
+
+/// The ranges, in name order.
+std::vector<const Record *> getRanges(const RecordKeeper &records) {
+  ArrayRef<const Record *> ranges =
+      records.getAllDerivedDefinitions("Optim_HyperRange");
+  return {ranges.begin(), ranges.end()};
+}
+
+/// The rules in `index` order, checked to be 0, 1, 2, ...
+std::vector<const Record *> getRules(const RecordKeeper &records) {
+  ArrayRef<const Record *> all =
+      records.getAllDerivedDefinitions("Optim_Rule");
+  std::vector<const Record *> rules(all.begin(), all.end());
+  llvm::sort(rules, [](const Record *a, const Record *b) {
+    return a->getValueAsInt("index") < b->getValueAsInt("index");
+  });
+  for (auto [i, rule] : llvm::enumerate(rules))
+    if (rule->getValueAsInt("index") != static_cast<int64_t>(i))
+      PrintFatalError(rule->getLoc(),
+                      "rule indices must be 0, 1, 2, ... without gaps; " +
+                          rule->getName() + " has " +
+                          Twine(rule->getValueAsInt("index")) +
+                          ", expected " + Twine(i));
+  return rules;
+}
+
+std::string quote(StringRef text) { return "\"" + text.str() + "\""; }
+
+bool emitRuleDecls(raw_ostream &os, const RecordKeeper &records) {
+  emitSourceFileHeader("Ranges of update-rule hyper-parameters", os,
+                       records);
+  os << "/// Valid range of a hyper-parameter.\n";
+  os << "enum class HyperRange {\n";
+  for (const Record *range : getRanges(records))
+    os << "  " << rangeName(range) << ", // "
+       << range->getValueAsString("text") << "\n";
+  os << "};\n";
+  return false;
+}
+
+bool emitRuleDefs(raw_ostream &os, const RecordKeeper &records) {
+  emitSourceFileHeader("The table of update rules", os, records);
+  std::vector<const Record *> ranges = getRanges(records);
+  os << "bool mlir::optim::isInRange(HyperRange range, double x) {\n"
+     << "  switch (range) {\n";
+  for (const Record *range : ranges)
+    os << "  case HyperRange::" << rangeName(range) << ":\n    return "
+       << range->getValueAsString("predicate") << ";\n";
+  os << "  }\n  return false;\n}\n\n";
+  os << "::llvm::StringRef mlir::optim::describeRange(HyperRange range) {\n"
+     << "  switch (range) {\n";
+  for (const Record *range : ranges)
+    os << "  case HyperRange::" << rangeName(range) << ":\n    return "
+       << quote(range->getValueAsString("text")) << ";\n";
+  os << "  }\n  return \"\";\n}\n\n";
+
+  std::vector<const Record *> rules = getRules(records);
+  os << "namespace {\n";
+  for (const Record *rule : rules) {
+    StringRef name = rule->getValueAsString("cppName");
+    auto hypers = rule->getValueAsListOfDefs("hyperParams");
+    auto options = rule->getValueAsListOfDefs("options");
+    auto states = rule->getValueAsListOfDefs("states");
+    if (!hypers.empty()) {
+      os << "const HyperParamSpec k" << name << "Hyper[] = {\n";
+      for (const Record *hyper : hypers)
+        os << "    {" << quote(hyper->getValueAsString("name")) << ", "
+           << hyper->getValueAsString("default") << ", HyperRange::"
+           << rangeName(hyper->getValueAsDef("range")) << ", "
+           << (hyper->getValueAsBit("initOnly") ? "true" : "false")
+           << "},\n";
+      os << "};\n";
+    }
+    if (!options.empty()) {
+      os << "const OptionSpec k" << name << "Options[] = {\n";
+      for (const Record *option : options)
+        os << "    {" << quote(option->getValueAsString("name")) << ", "
+           << (option->getValueAsBit("default") ? "true" : "false") << "},\n";
+      os << "};\n";
+    }
+    if (!states.empty()) {
+      os << "const StateSpec k" << name << "States[] = {\n";
+      for (const Record *state : states)
+        os << "    {" << quote(state->getValueAsString("name")) << ", "
+           << state->getValueAsString("init") << ", "
+           << quote(state->getValueAsString("initFrom")) << ", "
+           << quote(state->getValueAsString("requires")) << "},\n";
+      os << "};\n";
+    }
+  }
+  os << "\nconst RuleSpec kRuleSpecs[] = {\n";
+  for (const Record *rule : rules) {
+    StringRef name = rule->getValueAsString("cppName");
+    StringRef mnemonic = rule->getValueAsString("mnemonic");
+    int64_t numNorms = rule->getValueAsInt("numNorms");
+    auto table = [&](StringRef field, StringRef suffix) {
+      return rule->getValueAsListOfDefs(field).empty()
+                 ? std::string("{}")
+                 : ("k" + name + suffix).str();
+    };
+    os << "    {RuleKind::" << name << ", "
+       << quote(rule->getValueAsString("className")) << ", "
+       << quote(("optim." + mnemonic + "_update").str()) << ", "
+       << table("hyperParams", "Hyper") << ", "
+       << table("options", "Options") << ", " << table("states", "States")
+       << ", /*usesStep=*/"
+       << (rule->getValueAsBit("usesStep") ? "true" : "false")
+       << ", /*decayInRule=*/"
+       << (rule->getValueAsBit("decayInRule") ? "true" : "false")
+       << ", /*sparseGrad=*/"
+       << (rule->getValueAsBit("sparseGrad") ? "true" : "false")
+       << ", /*perTensorNorms=*/" << (numNorms > 0 ? "true" : "false")
+       << ", "
+       << (numNorms > 0 ? quote(("optim." + mnemonic + "_norms").str())
+                        : std::string("{}"))
+       << ", /*numNorms=*/" << numNorms << "},\n";
+  }
+  os << "};\n} // namespace\n";
+  return false;
+}
+
+/// A description's text without its common indentation.
+std::string dedent(StringRef text) {
+  SmallVector<StringRef> lines;
+  text.split(lines, '\n');
+  size_t indent = std::string::npos;
+  for (StringRef line : lines)
+    if (!line.trim().empty())
+      indent = std::min(indent, line.size() - line.ltrim().size());
+  std::string result;
+  for (StringRef line : lines) {
+    if (line.trim().empty()) {
+      result += "\n";
+      continue;
+    }
+    result += line.drop_front(std::min(indent, line.size())).rtrim().str();
+    result += "\n";
+  }
+  return StringRef(result).trim().str();
+}
+
+bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
+  os << "<!-- Generated by optim-tblgen -gen-rule-docs from OptimRules.td. "
+        "Do not edit. -->\n\n";
+  os << "# Update rules\n\n"
+     << "Every rule of the optim dialect, from its record in "
+        "`include/optim/Dialect/Optim/IR/OptimRules.td`. In IR a rule is "
+        "`#optim.rule<name, hyper = value, ..., option = true>`; "
+        "hyper-parameters left out take their default. At run time each "
+        "hyper-parameter (except those marked *init only*) is a slot of the "
+        "hyper-parameter table, set by name without recompiling, and checked "
+        "against its range.\n\n";
+  os << "| rule | MindSpore class | update op | step | weight decay |\n"
+     << "|---|---|---|---|---|\n";
+  std::vector<const Record *> rules = getRules(records);
+  for (const Record *rule : rules) {
+    StringRef mnemonic = rule->getValueAsString("mnemonic");
+    os << "| [`" << mnemonic << "`](#" << mnemonic << ") | `"
+       << rule->getValueAsString("className") << "` | `optim." << mnemonic
+       << "_update` | " << (rule->getValueAsBit("usesStep") ? "yes" : "no")
+       << " | "
+       << (rule->getValueAsBit("decayInRule") ? "in the rule"
+                                               : "`optim.decay_weight`")
+       << " |\n";
+  }
+  for (const Record *rule : rules) {
+    StringRef mnemonic = rule->getValueAsString("mnemonic");
+    os << "\n## " << mnemonic << "\n\n";
+    os << "MindSpore's `" << rule->getValueAsString("className") << "`"
+       << (rule->getValueAsBit("sparseGrad")
+               ? ", on sparse row gradients"
+               : "")
+       << (rule->getValueAsInt("numNorms") > 0
+               ? formatv(", with {0} per-tensor norms (`optim.{1}_norms`)",
+                         rule->getValueAsInt("numNorms"), mnemonic)
+                     .str()
+               : std::string())
+       << ".\n\n";
+    auto hypers = rule->getValueAsListOfDefs("hyperParams");
+    if (hypers.empty()) {
+      os << "Hyper-parameters: none besides the learning rate.\n\n";
+    } else {
+      os << "| hyper-parameter | default | range |\n|---|---|---|\n";
+      for (const Record *hyper : hypers)
+        os << "| `" << hyper->getValueAsString("name") << "`"
+           << (hyper->getValueAsBit("initOnly") ? " (init only)" : "")
+           << " | " << hyper->getValueAsString("default") << " | "
+           << hyper->getValueAsDef("range")->getValueAsString("text")
+           << " |\n";
+      os << "\n";
+    }
+    auto options = rule->getValueAsListOfDefs("options");
+    if (!options.empty()) {
+      os << "Options:";
+      for (const Record *option : options)
+        os << " `" << option->getValueAsString("name") << "` (default "
+           << (option->getValueAsBit("default") ? "true" : "false") << ")";
+      os << ".\n\n";
+    }
+    os << "States:";
+    for (const Record *state : rule->getValueAsListOfDefs("states")) {
+      os << " `" << state->getValueAsString("name") << "` (starts at ";
+      StringRef from = state->getValueAsString("initFrom");
+      if (from.empty())
+        os << state->getValueAsString("init");
+      else
+        os << "`" << from << "`";
+      StringRef requires = state->getValueAsString("requires");
+      if (!requires.empty())
+        os << "; only with `" << requires << "`";
+      os << ")";
+    }
+    os << ".\n\n" << dedent(rule->getValueAsString("description")) << "\n";
+  }
+  return false;
+}
+
+bool generate(raw_ostream &os, const RecordKeeper &records) {
+  switch (action) {
+  case Action::RuleDecls:
+    return emitRuleDecls(os, records);
+  case Action::RuleDefs:
+    return emitRuleDefs(os, records);
+  case Action::RuleDocs:
+    return emitRuleDocs(os, records);
+  }
+  return true;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+  InitLLVM y(argc, argv);
+  cl::ParseCommandLineOptions(argc, argv);
+  return TableGenMain(argv[0], &generate);
+}
