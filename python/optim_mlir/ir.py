@@ -9,24 +9,17 @@ from a table, so changing them later never recompiles.
 import math
 import re
 
+from ._optim import schedule_specs as _schedule_specs
+
 __all__ = ["float_literal", "learning_rate_attr", "rule_attr", "optimizer_ir",
            "SCHEDULES"]
 
-# Schedule attribute name -> its parameters in order (and which are ints or
-# bools), as defined in OptimAttrs.td.
-SCHEDULES = {
-    "exponential_decay": (("learning_rate", float), ("decay_rate", float),
-                          ("decay_steps", int), ("is_stair", bool)),
-    "natural_exp_decay": (("learning_rate", float), ("decay_rate", float),
-                          ("decay_steps", int), ("is_stair", bool)),
-    "inverse_decay": (("learning_rate", float), ("decay_rate", float),
-                      ("decay_steps", int), ("is_stair", bool)),
-    "cosine_decay": (("min_lr", float), ("max_lr", float), ("decay_steps", int)),
-    "polynomial_decay": (("learning_rate", float), ("end_learning_rate", float),
-                         ("decay_steps", int), ("power", float),
-                         ("update_decay_steps", bool)),
-    "warmup": (("learning_rate", float), ("warmup_steps", int)),
-}
+# Schedule attribute name -> its parameters in order, each with its Python
+# type: from the table the extension carries, generated from the attribute
+# definitions (OptimAttrs.td).
+_KINDS = {"float": float, "int": int, "bool": bool}
+SCHEDULES = {name: tuple((param, _KINDS[kind]) for param, kind in params)
+             for name, params in _schedule_specs().items()}
 
 _DTYPES = {"float32": "f32", "float64": "f64", "float16": "f16",
            "bfloat16": "bf16"}

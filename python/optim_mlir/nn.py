@@ -183,6 +183,8 @@ import numpy as np
 from . import ir as _ir
 from . import _state_arena
 from . import _mindspore_validator as _v
+from ._optim import default_decay_filter as _default_decay_filter
+from ._optim import rule_specs as _rule_specs
 from ._mindspore_lr import (
     LearningRateSchedule, ExponentialDecayLR, NaturalExpDecayLR,
     InverseDecayLR, CosineDecayLR, PolynomialDecayLR, WarmUpLR,
@@ -596,31 +598,13 @@ class _Counter:
         self.value = 0
 
 
-# Ranges of the rules' runtime hyper-parameters (Rules.cpp).
+# Ranges of the rules' runtime hyper-parameters, from the rule table the
+# extension carries (generated from the rule records, OptimRules.td): rule ->
+# name -> (lower, upper, lower_closed, upper_closed), the validator's form.
 _RULE_RANGES = {
-    "sgd": {"momentum": _v.NON_NEGATIVE, "dampening": _v.NON_NEGATIVE},
-    "momentum": {"momentum": _v.NON_NEGATIVE},
-    "adam": {"beta1": _v.OPEN_UNIT, "beta2": _v.OPEN_UNIT, "eps": _v.POSITIVE},
-    "adam_weight_decay": {"beta1": _v.OPEN_UNIT, "beta2": _v.OPEN_UNIT,
-                          "eps": _v.POSITIVE},
-    "lamb": {"beta1": _v.OPEN_UNIT, "beta2": _v.OPEN_UNIT, "eps": _v.POSITIVE},
-    "lars": {"momentum": _v.NON_NEGATIVE, "epsilon": _v.NON_NEGATIVE,
-             "coefficient": _v.POSITIVE},
-    "adagrad": {},
-    "rmsprop": {"decay": _v.NON_NEGATIVE, "momentum": _v.NON_NEGATIVE,
-                "epsilon": _v.POSITIVE},
-    "ftrl": {"lr_power": _v.NON_POSITIVE, "l1": _v.NON_NEGATIVE,
-             "l2": _v.NON_NEGATIVE},
-    "proximal_adagrad": {"l1": _v.NON_NEGATIVE, "l2": _v.NON_NEGATIVE},
-    "adamax": {"beta1": _v.OPEN_UNIT, "beta2": _v.OPEN_UNIT,
-               "eps": _v.POSITIVE},
-    "adadelta": {"rho": _v.CLOSED_UNIT, "epsilon": _v.POSITIVE},
-    "asgd": {"lambd": _v.NON_NEGATIVE, "alpha": _v.ANY, "t0": _v.ANY},
-    "rprop": {"etaminus": _v.OPEN_UNIT, "etaplus": _v.GREATER_THAN_ONE,
-              "min_step": _v.NON_NEGATIVE, "max_step": _v.POSITIVE},
-    "lazy_adam": {"beta1": _v.OPEN_UNIT, "beta2": _v.OPEN_UNIT,
-                  "eps": _v.POSITIVE},
-}
+    rule: {h["name"]: h["range"] for h in spec["hyper_params"]
+           if not h["init_only"]}
+    for rule, spec in _rule_specs().items()}
 
 _SPARSE_REASON = (
     "sparse gradients (RowTensor or (indices, values)) are not supported for "
@@ -711,7 +695,7 @@ class Optimizer:
                 self._param_group[i].gc for i in range(len(params)))
             self.exec_weight_decay = any(self.decay_flags)
         else:
-            self.decay_flags = tuple("beta" not in p.name and "gamma" not in p.name
+            self.decay_flags = tuple(_default_decay_filter(p.name)
                                      for p in params)
             self.exec_weight_decay = self._global_wd.is_dynamic or \
                 self._global_wd.value > 0.0

@@ -7,6 +7,9 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "optim/Dialect/Optim/IR/Optim.h"
+#include "optim/Dialect/Optim/IR/Rules.h"
+#include "optim/Dialect/Optim/Transforms/StepABI.h"
 #include "optim/Runtime/BoundStep.h"
 #include "optim/Runtime/CUDADriver.h"
 #include "optim/Runtime/GPUOptimizer.h"
@@ -1084,10 +1087,96 @@ private:
   cuda::DeviceBuffer buffer;
 };
 
+/// The rule table (generated from the rule records, OptimRules.td): the
+/// Python layer's one source for rule names, hyper-parameters, ranges,
+/// options and states.
+py::dict ruleSpecs() {
+  using namespace mlir::optim;
+  py::dict rules;
+  for (const RuleSpec &spec : getAllRuleSpecs()) {
+    py::list hypers;
+    for (const HyperParamSpec &hyper : spec.hyperParams) {
+      RangeBounds bounds = getRangeBounds(hyper.range);
+      py::object lower = bounds.lower ? py::object(py::float_(*bounds.lower))
+                                      : py::object(py::none());
+      py::object upper = bounds.upper ? py::object(py::float_(*bounds.upper))
+                                      : py::object(py::none());
+      py::dict entry;
+      entry["name"] = hyper.name.str();
+      entry["default"] = hyper.defaultValue;
+      entry["range"] =
+          py::make_tuple(lower, upper, bounds.lowerClosed, bounds.upperClosed);
+      entry["range_text"] = describeRange(hyper.range).str();
+      entry["init_only"] = hyper.initOnly;
+      hypers.append(entry);
+    }
+    py::list options;
+    for (const OptionSpec &option : spec.options)
+      options.append(py::make_tuple(option.name.str(), option.defaultValue));
+    py::list states;
+    for (const StateSpec &state : spec.states) {
+      py::dict entry;
+      entry["name"] = state.name.str();
+      entry["init"] = state.initValue;
+      entry["init_from"] = state.initFrom.str();
+      entry["requires"] = state.requiresOption.str();
+      states.append(entry);
+    }
+    py::dict rule;
+    rule["class_name"] = spec.className.str();
+    rule["op_name"] = spec.opName.str();
+    rule["hyper_params"] = hypers;
+    rule["options"] = options;
+    rule["states"] = states;
+    rule["uses_step"] = spec.usesStep;
+    rule["decay_in_rule"] = spec.decayInRule;
+    rule["sparse_grad"] = spec.sparseGrad;
+    rule["num_norms"] = spec.numNorms;
+    rules[py::str(stringifyRuleKind(spec.kind).str())] = rule;
+  }
+  return rules;
+}
+
+/// The learning-rate schedules (generated from OptimAttrs.td): name ->
+/// [(parameter, "float" | "int" | "bool")] in order.
+py::dict scheduleSpecs() {
+  using namespace mlir::optim;
+  py::dict schedules;
+  for (const ScheduleSpec &schedule : getScheduleSpecs()) {
+    py::list params;
+    for (const ScheduleParamSpec &param : schedule.params)
+      params.append(py::make_tuple(
+          param.name.str(), param.kind == ScheduleParamKind::Float ? "float"
+                            : param.kind == ScheduleParamKind::Int ? "int"
+                                                                   : "bool"));
+    schedules[py::str(schedule.name.str())] = params;
+  }
+  return schedules;
+}
+
 } // namespace
 
 PYBIND11_MODULE(_optim, m) {
   m.doc() = "Compiled optimizer steps (the optim-mlir runtime).";
+  m.def("rule_specs", &ruleSpecs,
+        "Every update rule by its IR name: MindSpore class, update op, "
+        "hyper-parameters (name, default, range as (lower, upper, "
+        "lower_closed, upper_closed) with None for an open end, range text, "
+        "init_only), options (name, default), states (name, init, "
+        "init_from, requires), uses_step, decay_in_rule, sparse_grad, "
+        "num_norms. Generated from the rule records (OptimRules.td).");
+  m.def("schedule_specs", &scheduleSpecs,
+        "Every learning-rate schedule attribute by name, with its parameters "
+        "in order as (name, 'float' | 'int' | 'bool'). Generated from "
+        "OptimAttrs.td.");
+  m.def(
+      "default_decay_filter",
+      [](const std::string &name) {
+        return mlir::optim::passesDefaultDecayFilter(name);
+      },
+      py::arg("name"),
+      "Whether weight decay applies to a parameter of this name in an "
+      "ungrouped optimizer (MindSpore's filter: no 'beta', no 'gamma').");
   py::class_<PyOptimizer>(m, "CompiledOptimizer",
                           "An optimizer compiled for the host CPU.")
       .def(py::init<const std::string &, const std::string &>(),

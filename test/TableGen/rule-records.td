@@ -29,6 +29,13 @@ def Test_NextRule : Optim_Rule<16, "Next", "next", "Next">;
 
 // CHECK:      case HyperRange::OpenUnit:
 // CHECK-NEXT:   return x > 0.0 && x < 1.0;
+// CHECK:      case HyperRange::NonNegative:
+// CHECK-NEXT:   return "in [0, inf)";
+// CHECK:      getRangeBounds(HyperRange range) {
+// CHECK:      case HyperRange::Any:
+// CHECK-NEXT:   return {std::nullopt, false, std::nullopt, false};
+// CHECK:      case HyperRange::NonPositive:
+// CHECK-NEXT:   return {std::nullopt, false, 0.0, true};
 // CHECK:      const HyperParamSpec kSignHyper[] = {
 // CHECK-NEXT:     {"beta", 0.9, HyperRange::OpenUnit, false},
 // CHECK-NEXT:     {"start", 0.5, HyperRange::Any, true},

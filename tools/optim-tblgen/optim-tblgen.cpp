@@ -7,6 +7,10 @@
 //   -gen-rule-defs   isInRange, describeRange and the rule table (Rules.cpp)
 //   -gen-rule-docs   the reference page of the rules (docs/Rules.md)
 //
+// and, from OptimAttrs.td, the table of learning-rate schedules
+// (`-gen-schedule-table`: each `Optim_ScheduleAttr`'s mnemonic and
+// parameters, in order, with their kinds) that the Python layer reads.
+//
 //===----------------------------------------------------------------------===//
 
 #include "llvm/ADT/STLExtras.h"
@@ -25,7 +29,7 @@ using namespace llvm;
 
 namespace {
 
-enum class Action { RuleDecls, RuleDefs, RuleDocs };
+enum class Action { RuleDecls, RuleDefs, RuleDocs, ScheduleTable };
 
 cl::opt<Action> action(
     cl::desc("What to generate:"),
@@ -35,7 +39,9 @@ cl::opt<Action> action(
         clEnumValN(Action::RuleDefs, "gen-rule-defs",
                    "range checks and the table of update rules"),
         clEnumValN(Action::RuleDocs, "gen-rule-docs",
-                   "the reference page of the update rules")));
+                   "the reference page of the update rules"),
+        clEnumValN(Action::ScheduleTable, "gen-schedule-table",
+                   "the table of learning-rate schedules")));
 
 StringRef rangeName(const Record *range) {
   StringRef name = range->getName();
@@ -70,14 +76,54 @@ std::vector<const Record *> getRules(const RecordKeeper &records) {
 
 std::string quote(StringRef text) { return "\"" + text.str() + "\""; }
 
+/// A bound as a C++ double literal ("1" -> "1.0").
+std::string literal(StringRef bound) {
+  std::string text = bound.str();
+  if (text.find_first_of(".eE") == std::string::npos)
+    text += ".0";
+  return text;
+}
+
+/// "in [0, 1)", "in (0, inf)", "any value".
+std::string rangeText(const Record *range) {
+  StringRef lower = range->getValueAsString("lower");
+  StringRef upper = range->getValueAsString("upper");
+  if (lower.empty() && upper.empty())
+    return "any value";
+  std::string text = "in ";
+  if (lower.empty())
+    text += "(-inf";
+  else
+    text += (range->getValueAsBit("lowerClosed") ? "[" : "(") + lower.str();
+  text += ", ";
+  if (upper.empty())
+    text += "inf)";
+  else
+    text += upper.str() + (range->getValueAsBit("upperClosed") ? "]" : ")");
+  return text;
+}
+
+/// The C++ check of `x` against the range.
+std::string rangePredicate(const Record *range) {
+  SmallVector<std::string> terms;
+  StringRef lower = range->getValueAsString("lower");
+  StringRef upper = range->getValueAsString("upper");
+  if (!lower.empty())
+    terms.push_back((range->getValueAsBit("lowerClosed") ? "x >= " : "x > ") +
+                    literal(lower));
+  if (!upper.empty())
+    terms.push_back((range->getValueAsBit("upperClosed") ? "x <= " : "x < ") +
+                    literal(upper));
+  return terms.empty() ? "true" : llvm::join(terms, " && ");
+}
+
 bool emitRuleDecls(raw_ostream &os, const RecordKeeper &records) {
   emitSourceFileHeader("Ranges of update-rule hyper-parameters", os,
                        records);
   os << "/// Valid range of a hyper-parameter.\n";
   os << "enum class HyperRange {\n";
   for (const Record *range : getRanges(records))
-    os << "  " << rangeName(range) << ", // "
-       << range->getValueAsString("text") << "\n";
+    os << "  " << rangeName(range) << ", // " << rangeText(range) << "\n";
   os << "};\n";
   return false;
 }
@@ -89,14 +135,28 @@ bool emitRuleDefs(raw_ostream &os, const RecordKeeper &records) {
      << "  switch (range) {\n";
   for (const Record *range : ranges)
     os << "  case HyperRange::" << rangeName(range) << ":\n    return "
-       << range->getValueAsString("predicate") << ";\n";
+       << rangePredicate(range) << ";\n";
   os << "  }\n  return false;\n}\n\n";
   os << "::llvm::StringRef mlir::optim::describeRange(HyperRange range) {\n"
      << "  switch (range) {\n";
   for (const Record *range : ranges)
     os << "  case HyperRange::" << rangeName(range) << ":\n    return "
-       << quote(range->getValueAsString("text")) << ";\n";
+       << quote(rangeText(range)) << ";\n";
   os << "  }\n  return \"\";\n}\n\n";
+  os << "::mlir::optim::RangeBounds mlir::optim::getRangeBounds("
+        "HyperRange range) {\n  switch (range) {\n";
+  for (const Record *range : ranges) {
+    StringRef lower = range->getValueAsString("lower");
+    StringRef upper = range->getValueAsString("upper");
+    os << "  case HyperRange::" << rangeName(range) << ":\n    return {"
+       << (lower.empty() ? std::string("std::nullopt") : literal(lower))
+       << ", " << (range->getValueAsBit("lowerClosed") ? "true" : "false")
+       << ", "
+       << (upper.empty() ? std::string("std::nullopt") : literal(upper))
+       << ", " << (range->getValueAsBit("upperClosed") ? "true" : "false")
+       << "};\n";
+  }
+  os << "  }\n  return {};\n}\n\n";
 
   std::vector<const Record *> rules = getRules(records);
   os << "namespace {\n";
@@ -229,7 +289,7 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
         os << "| `" << hyper->getValueAsString("name") << "`"
            << (hyper->getValueAsBit("initOnly") ? " (init only)" : "")
            << " | " << hyper->getValueAsString("default") << " | "
-           << hyper->getValueAsDef("range")->getValueAsString("text")
+           << rangeText(hyper->getValueAsDef("range"))
            << " |\n";
       os << "\n";
     }
@@ -259,6 +319,48 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
   return false;
 }
 
+/// The kind of a schedule parameter: "Float", "Int" or "Bool".
+StringRef parameterKind(const Record *schedule, const Init *parameter) {
+  if (const auto *def = dyn_cast<DefInit>(parameter)) {
+    const Record *record = def->getDef();
+    if (record->isSubClassOf("Optim_F64Parameter"))
+      return "Float";
+    if (record->isSubClassOf("Optim_BoolParameter"))
+      return "Bool";
+  }
+  if (const auto *text = dyn_cast<StringInit>(parameter))
+    if (text->getValue() == "int64_t")
+      return "Int";
+  PrintFatalError(schedule->getLoc(),
+                  "a schedule parameter must be an Optim_F64Parameter, an "
+                  "Optim_BoolParameter or int64_t");
+}
+
+bool emitScheduleTable(raw_ostream &os, const RecordKeeper &records) {
+  emitSourceFileHeader("The table of learning-rate schedules", os, records);
+  std::vector<const Record *> schedules;
+  for (const Record *record :
+       records.getAllDerivedDefinitions("Optim_ScheduleAttr"))
+    schedules.push_back(record);
+  os << "namespace {\n";
+  for (const Record *schedule : schedules) {
+    const DagInit *parameters = schedule->getValueAsDag("parameters");
+    os << "const ScheduleParamSpec k" << schedule->getName()
+       << "Params[] = {\n";
+    for (unsigned i = 0; i < parameters->getNumArgs(); ++i)
+      os << "    {" << quote(parameters->getArgNameStr(i))
+         << ", ScheduleParamKind::"
+         << parameterKind(schedule, parameters->getArg(i)) << "},\n";
+    os << "};\n";
+  }
+  os << "const ScheduleSpec kScheduleSpecs[] = {\n";
+  for (const Record *schedule : schedules)
+    os << "    {" << quote(schedule->getValueAsString("mnemonic")) << ", k"
+       << schedule->getName() << "Params},\n";
+  os << "};\n} // namespace\n";
+  return false;
+}
+
 bool generate(raw_ostream &os, const RecordKeeper &records) {
   switch (action) {
   case Action::RuleDecls:
@@ -267,6 +369,8 @@ bool generate(raw_ostream &os, const RecordKeeper &records) {
     return emitRuleDefs(os, records);
   case Action::RuleDocs:
     return emitRuleDocs(os, records);
+  case Action::ScheduleTable:
+    return emitScheduleTable(os, records);
   }
   return true;
 }

@@ -576,3 +576,15 @@ void OptimDialect::registerAttributes() {
 #include "optim/Dialect/Optim/IR/OptimAttrs.cpp.inc"
       >();
 }
+
+//===----------------------------------------------------------------------===//
+// The table of schedules (generated from OptimAttrs.td)
+//===----------------------------------------------------------------------===//
+
+namespace mlir::optim {
+#include "optim/Dialect/Optim/IR/OptimSchedules.cpp.inc"
+} // namespace mlir::optim
+
+ArrayRef<optim::ScheduleSpec> optim::getScheduleSpecs() {
+  return kScheduleSpecs;
+}

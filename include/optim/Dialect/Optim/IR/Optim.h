@@ -60,6 +60,20 @@ LogicalResult verifyLearningRate(function_ref<InFlightDiagnostic()> emitError,
 /// `order_params` when present, else declaration order.
 SmallVector<ParamOp> getOrderedParams(OptimizerOp optimizer);
 
+/// A parameter of a learning-rate schedule attribute.
+enum class ScheduleParamKind { Float, Int, Bool };
+struct ScheduleParamSpec {
+  StringRef name;
+  ScheduleParamKind kind;
+};
+/// A schedule attribute (`#optim.<name><param = value, ...>`) and its
+/// parameters in order; generated from OptimAttrs.td.
+struct ScheduleSpec {
+  StringRef name;
+  ArrayRef<ScheduleParamSpec> params;
+};
+ArrayRef<ScheduleSpec> getScheduleSpecs();
+
 /// Number of values of a per-step learning rate (a list or a rank-1 tensor);
 /// std::nullopt for constants and schedules.
 std::optional<int64_t> getLearningRateListLength(Attribute attr);

@@ -23,21 +23,25 @@
 // Ranges of hyper-parameters
 //===----------------------------------------------------------------------===//
 
-// A valid range: `predicate` tests the C++ double `x`; `text` completes
-// "must be ...".
-class Optim_HyperRange<string predicateArg, string textArg> {
-  string predicate = predicateArg;
-  string text = textArg;
+// A valid range: from `lower` to `upper` (C++ double literals; empty:
+// unbounded), each end included or not. The generators derive the check,
+// its text ("in [0, 1)") and the bounds the Python layer validates with.
+class Optim_HyperRange<string lowerArg, bit lowerClosedArg, string upperArg,
+                       bit upperClosedArg> {
+  string lower = lowerArg;
+  bit lowerClosed = lowerClosedArg;
+  string upper = upperArg;
+  bit upperClosed = upperClosedArg;
 }
 
-def Optim_Any : Optim_HyperRange<"true", "any value">;
-def Optim_NonNegative : Optim_HyperRange<"x >= 0.0", "in [0, inf)">;
-def Optim_Positive : Optim_HyperRange<"x > 0.0", "in (0, inf)">;
-def Optim_OpenUnit : Optim_HyperRange<"x > 0.0 && x < 1.0", "in (0, 1)">;
-def Optim_HalfOpenUnit : Optim_HyperRange<"x >= 0.0 && x < 1.0", "in [0, 1)">;
-def Optim_ClosedUnit : Optim_HyperRange<"x >= 0.0 && x <= 1.0", "in [0, 1]">;
-def Optim_NonPositive : Optim_HyperRange<"x <= 0.0", "in (-inf, 0]">;
-def Optim_GreaterThanOne : Optim_HyperRange<"x > 1.0", "in (1, inf)">;
+def Optim_Any : Optim_HyperRange<"", 0, "", 0>;
+def Optim_NonNegative : Optim_HyperRange<"0", 1, "", 0>;
+def Optim_Positive : Optim_HyperRange<"0", 0, "", 0>;
+def Optim_OpenUnit : Optim_HyperRange<"0", 0, "1", 0>;
+def Optim_HalfOpenUnit : Optim_HyperRange<"0", 1, "1", 0>;
+def Optim_ClosedUnit : Optim_HyperRange<"0", 1, "1", 1>;
+def Optim_NonPositive : Optim_HyperRange<"", 0, "0", 1>;
+def Optim_GreaterThanOne : Optim_HyperRange<"1", 0, "", 0>;
 
 //===----------------------------------------------------------------------===//
 // Rules

@@ -32,6 +32,15 @@ bool isInRange(HyperRange range, double value);
 /// Human-readable range, e.g. "in [0, 1)".
 StringRef describeRange(HyperRange range);
 
+/// The ends of a range: absent where unbounded, each included or not.
+struct RangeBounds {
+  std::optional<double> lower;
+  bool lowerClosed = false;
+  std::optional<double> upper;
+  bool upperClosed = false;
+};
+RangeBounds getRangeBounds(HyperRange range);
+
 struct HyperParamSpec {
   StringRef name;
   double defaultValue;
