@@ -195,7 +195,7 @@ __all__ = [
     "Parameter", "ParameterTuple", "RowTensor",
     "Optimizer", "SGD", "Momentum", "Adam", "AdamWeightDecay", "Lamb", "LARS",
     "Adagrad", "RMSProp", "FTRL", "ProximalAdagrad", "AdaMax", "Adadelta",
-    "ASGD", "Rprop", "LazyAdam",
+    "ASGD", "Rprop", "LazyAdam", "Lion", "Adan",
     "LearningRateSchedule", "ExponentialDecayLR", "NaturalExpDecayLR",
     "InverseDecayLR", "CosineDecayLR", "PolynomialDecayLR", "WarmUpLR",
     "piecewise_constant_lr", "exponential_decay_lr", "natural_exp_decay_lr",
@@ -2384,3 +2384,45 @@ def load_checkpoint(ckpt_file_name, optimizer=None):
     if optimizer is not None:
         optimizer.load_state_dict(sd)
     return sd
+
+
+def _check_rule_hypers(rule, values, cls_name):
+    """Checks hyper-parameter values against the ranges of the rule's record
+    (OptimRules.td); returns them as floats."""
+    return {name: _v.check_float(name, value, cls_name,
+                                 _RULE_RANGES[rule][name], allow_int=True)
+            for name, value in values.items()}
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al. 2023).  State ``exp_avg``; weight decay is
+    decoupled (``param *= 1 - lr * weight_decay``).  Not a MindSpore
+    optimizer: the rule is defined by its record alone (OptimRules.td)."""
+
+    def __init__(self, params, learning_rate=1e-4, beta1=0.9, beta2=0.99,
+                 weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        self._setup_rule("lion", _check_rule_hypers(
+            "lion", {"beta1": beta1, "beta2": beta2}, self.cls_name))
+        self._init_states([("exp_avg", "exp_avg", "exp_avg", 0.0)])
+
+
+class Adan(Optimizer):
+    """Adan (Xie et al. 2022), as its authors' implementation computes it.
+    States ``exp_avg``, ``exp_avg_diff``, ``exp_avg_sq``, ``pre_grad``;
+    weight decay is the proximal step (``param /= 1 + lr * weight_decay``).
+    Not a MindSpore optimizer: the rule is defined by its record alone
+    (OptimRules.td)."""
+
+    def __init__(self, params, learning_rate=1e-3, beta1=0.98, beta2=0.92,
+                 beta3=0.99, eps=1e-8, weight_decay=0.0, loss_scale=1.0, *,
+                 target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        self._setup_rule("adan", _check_rule_hypers(
+            "adan", {"beta1": beta1, "beta2": beta2, "beta3": beta3,
+                     "eps": eps}, self.cls_name))
+        self._init_states([(name, name, name, 0.0) for name in
+                           ("exp_avg", "exp_avg_diff", "exp_avg_sq",
+                            "pre_grad")])

@@ -109,10 +109,10 @@ from torch.optim.optimizer import Optimizer, required
 
 from . import ir
 from ._optim import (CompiledOptimizer, GPUOptimizer, TorchPlan,
-                     cuda_driver_available)
+                     cuda_driver_available, rule_specs)
 from ._state_arena import OwnedTensors
 
-__all__ = ["SGD", "Adam", "AdamW", "Lamb", "compile_count",
+__all__ = ["SGD", "Adam", "AdamW", "Lamb", "Lion", "Adan", "compile_count",
            "gpu_compile_count"]
 
 # Number of CompiledOptimizer objects this module created (tests use it to
@@ -1155,3 +1155,105 @@ class Lamb(_AdamFamily):
                 "beta1": beta1, "beta2": beta2,
                 "eps": _finite("eps", group["eps"]),
                 "loss_scale": 1.0}
+
+
+class _RecordRule(_CompiledTorchOptimizer):
+    """A rule defined by its record alone (OptimRules.td): ``state[p]``
+    holds torch's ``step`` and one tensor per state of the record, under the
+    state's name."""
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        states = rule_specs()[cls._RULE]["states"]
+        cls._STATE_KEYS = {s["name"]: s["name"] for s in states}
+
+    def _prepare(self, p, state, group):
+        tensors = {key: (self._state_tensor(p, state[key], key)
+                         if key in state else None)
+                   for key in self._STATE_KEYS.values()}
+        return _step_count(state), tensors
+
+    def _commit(self, p, state, group, tensors, t0):
+        step = state.get("step")
+        if isinstance(step, torch.Tensor) and step.numel() == 1 and \
+                step.is_floating_point():
+            step += 1
+        else:
+            state["step"] = torch.tensor(float(t0 + 1))
+        for key, tensor in tensors.items():
+            if state.get(key) is not tensor:
+                state[key] = tensor
+
+
+def _check_betas(lr, betas, count, eps=None, weight_decay=0.0):
+    if not 0.0 <= lr:
+        raise ValueError("Invalid learning rate: {}".format(lr))
+    if eps is not None and not 0.0 < eps:
+        raise ValueError("Invalid epsilon value: {}".format(eps))
+    if len(betas) != count:
+        raise ValueError("Invalid betas: expected {} values, got {}"
+                         .format(count, len(betas)))
+    for i, beta in enumerate(betas):
+        if not 0.0 <= beta < 1.0:
+            raise ValueError("Invalid beta parameter at index {}: {}"
+                             .format(i, beta))
+    if not 0.0 <= weight_decay:
+        raise ValueError("Invalid weight_decay value: {}".format(weight_decay))
+
+
+class Lion(_RecordRule):
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization
+    Algorithms"), with the usual PyTorch signature (``lr=1e-4``,
+    ``betas=(0.9, 0.99)``, decoupled ``weight_decay``). State ``exp_avg``.
+    Compiled from the ``lion`` rule record, whose formula is written in the
+    dialect."""
+
+    _RULE = "lion"
+
+    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,
+                 *, maximize=False):
+        _check_betas(lr, betas, 2, weight_decay=weight_decay)
+        super().__init__(params, dict(lr=lr, betas=tuple(betas),
+                                      weight_decay=weight_decay,
+                                      maximize=maximize))
+
+    def _hyper(self, group, t):
+        beta1, beta2 = (_finite("beta", b) for b in group["betas"])
+        return {"learning_rate": _finite("lr", group["lr"]),
+                "weight_decay": _finite("weight_decay", group["weight_decay"]),
+                "beta1": beta1, "beta2": beta2, "loss_scale": 1.0}
+
+
+class Adan(_RecordRule):
+    """Adan (Xie et al. 2022, "Adan: Adaptive Nesterov Momentum Algorithm
+    for Faster Optimizing Deep Models") with the authors' PyTorch signature
+    (``lr=1e-3``, ``betas=(0.98, 0.92, 0.99)``, ``eps=1e-8``, proximal
+    ``weight_decay``; ``no_prox=True`` and ``max_grad_norm > 0`` are not
+    supported). States ``exp_avg``, ``exp_avg_diff``, ``exp_avg_sq``,
+    ``pre_grad``. Compiled from the ``adan`` rule record, whose formula is
+    written in the dialect."""
+
+    _RULE = "adan"
+
+    def __init__(self, params, lr=1e-3, betas=(0.98, 0.92, 0.99), eps=1e-8,
+                 weight_decay=0.0, max_grad_norm=0.0, no_prox=False, *,
+                 maximize=False):
+        _check_betas(lr, betas, 3, eps=eps, weight_decay=weight_decay)
+        if no_prox:
+            raise NotImplementedError(
+                "optim_mlir.torch.Adan does not support no_prox=True: rule "
+                "adan applies weight decay as the proximal step")
+        if max_grad_norm != 0.0:
+            raise NotImplementedError(
+                "optim_mlir.torch.Adan does not support max_grad_norm > 0")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
+                                      weight_decay=weight_decay,
+                                      max_grad_norm=max_grad_norm,
+                                      no_prox=no_prox, maximize=maximize))
+
+    def _hyper(self, group, t):
+        beta1, beta2, beta3 = (_finite("beta", b) for b in group["betas"])
+        return {"learning_rate": _finite("lr", group["lr"]),
+                "weight_decay": _finite("weight_decay", group["weight_decay"]),
+                "beta1": beta1, "beta2": beta2, "beta3": beta3,
+                "eps": _finite("eps", group["eps"]), "loss_scale": 1.0}

@@ -5,10 +5,16 @@
 // RUN: optim-tblgen -gen-rule-docs -I %optim_include %s | FileCheck %s --check-prefix=DOCS
 // RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DGAP %s 2>&1 | FileCheck %s --check-prefix=GAP
 
-include "optim/Dialect/Optim/IR/OptimRules.td"
+include "optim/Dialect/Optim/IR/OptimRuleBase.td"
 
-// Two more rules after the built-in ones.
-def Test_SignRule : Optim_Rule<15, "Sign", "sign", "Sign"> {
+// Rules of this file alone (the record classes, not the dialect's rules).
+def Test_PlainRule : Optim_Rule<0, "Plain", "plain", "Plain"> {
+  let hyperParams = [Optim_Hyper<"decay", "0.5", Optim_NonNegative>];
+  let states = [Optim_State<"acc">];
+  let decayInRule = 1;
+  let numNorms = 2;
+}
+def Test_SignRule : Optim_Rule<1, "Sign", "sign", "Sign"> {
   let hyperParams = [Optim_Hyper<"beta", "0.9", Optim_OpenUnit>,
                      Optim_Hyper<"start", "0.5", Optim_Any, /*initOnly=*/1>];
   let options = [Optim_Option<"flip", 1>];
@@ -19,9 +25,16 @@ def Test_SignRule : Optim_Rule<15, "Sign", "sign", "Sign"> {
 }
 
 #ifdef GAP
-def Test_GapRule : Optim_Rule<17, "Gap", "gap", "Gap">;
+def Test_GapRule : Optim_Rule<3, "Gap", "gap", "Gap">;
 #else
-def Test_NextRule : Optim_Rule<16, "Next", "next", "Next">;
+def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
+  let states = [Optim_State<"s">];
+  let formula = [{
+    %half = arith.constant 0.5 : f32
+    %s = arith.mulf %half, %s : f32
+    return %param, %s : f32, f32
+  }];
+}
 #endif
 
 // DECLS: enum class HyperRange {
@@ -45,15 +58,28 @@ def Test_NextRule : Optim_Rule<16, "Next", "next", "Next">;
 // CHECK-NEXT:     {"m", 0.0, "start", ""},
 // CHECK-NEXT:     {"lr_copy", 0.0, "learning_rate", "flip"},
 // CHECK:      const RuleSpec kRuleSpecs[] = {
-// CHECK-NEXT:     {RuleKind::SGD, "SGD", "optim.sgd_update",
-// CHECK:          {RuleKind::Lamb, "Lamb", "optim.lamb_update", kLambHyper, {}, kLambStates, /*usesStep=*/true, /*decayInRule=*/true, /*sparseGrad=*/false, /*perTensorNorms=*/true, "optim.lamb_norms", /*numNorms=*/3},
-// CHECK:          {RuleKind::Sign, "Sign", "optim.sign_update", kSignHyper, kSignOptions, kSignStates, /*usesStep=*/true, /*decayInRule=*/false, /*sparseGrad=*/false, /*perTensorNorms=*/false, {}, /*numNorms=*/0},
-// CHECK-NEXT:     {RuleKind::Next, "Next", "optim.next_update", {}, {}, {},
+// CHECK-NEXT:     {RuleKind::Plain, "Plain", "optim.plain_update", kPlainHyper, {}, kPlainStates, /*usesStep=*/false, /*decayInRule=*/true, /*sparseGrad=*/false, /*perTensorNorms=*/true, "optim.plain_norms", /*numNorms=*/2},
+// CHECK-NEXT:     {RuleKind::Sign, "Sign", "optim.sign_update", kSignHyper, kSignOptions, kSignStates, /*usesStep=*/true, /*decayInRule=*/false, /*sparseGrad=*/false, /*perTensorNorms=*/false, {}, /*numNorms=*/0},
+// CHECK-NEXT:     {RuleKind::Next, "Next", "optim.next_update", {}, {}, kNextStates,
+// CHECK-SAME:     /*numNorms=*/0,
+// CHECK-NEXT:     R"optim(
+// CHECK-NEXT:     %half = arith.constant 0.5 : f32
 
 // DOCS: | [`sign`](#sign) | `Sign` | `optim.sign_update` | yes | `optim.decay_weight` |
 // DOCS: ## sign
+// DOCS: `optim_mlir.nn.Sign`.
 // DOCS: | `start` (init only) | 0.5 | any value |
 // DOCS: Options: `flip` (default true).
 // DOCS: States: `m` (starts at `start`) `lr_copy` (starts at `learning_rate`; only with `flip`).
 
-// GAP: error: rule indices must be 0, 1, 2, ... without gaps; Test_GapRule has 17, expected 16
+// GAP: error: rule indices must be 0, 1, 2, ... without gaps; Test_GapRule has 3, expected 2
+
+// A formula needs a dense rule without norms.
+// RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DNORMS_FORMULA %s 2>&1 | FileCheck %s --check-prefix=NORMS
+#ifdef NORMS_FORMULA
+def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
+  let numNorms = 1;
+  let formula = "return %param : f32";
+}
+#endif
+// NORMS: error: a formula needs a dense rule without norms

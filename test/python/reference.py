@@ -401,7 +401,52 @@ def lazy_adam(param, indices, values, states, *, learning_rate, beta1=0.9,
     return new_param, {"moment1": m, "moment2": v}
 
 
+def lion(param, grad, states, *, learning_rate, beta1=0.9, beta2=0.99,
+         weight_decay=0.0):
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization
+    Algorithms", Algorithm 2). State ``exp_avg``.
+
+    ``c = b1*m + (1-b1)*g``; ``param = param*(1 - lr*wd) - lr*sign(c)``
+    (decoupled weight decay; ``sign(0) = 0``); ``m = b2*m + (1-b2)*g``.
+    """
+    g = _arr(grad, param)
+    m = states["exp_avg"]
+    c = beta1 * m + (1.0 - beta1) * g
+    new_param = param * (1.0 - learning_rate * weight_decay) \
+        - learning_rate * np.sign(c)
+    return new_param, {"exp_avg": beta2 * m + (1.0 - beta2) * g}
+
+
+def adan(param, grad, states, *, learning_rate, beta1=0.98, beta2=0.92,
+         beta3=0.99, eps=1e-8, weight_decay=0.0, t):
+    """Adan (Xie et al. 2022, "Adan: Adaptive Nesterov Momentum Algorithm
+    for Faster Optimizing Deep Models", Algorithm 1), as the authors'
+    implementation writes it: betas weigh the old value, the moments are
+    bias-corrected, weight decay is the proximal step. States ``exp_avg``,
+    ``exp_avg_diff``, ``exp_avg_sq``, ``pre_grad``.
+
+    ``d = g - pre_grad`` (0 at ``t == 1``, the previous gradient being the
+    first one); ``u = g + b2*d``; ``m = b1*m + (1-b1)*g``;
+    ``v = b2*v + (1-b2)*d``; ``n = b3*n + (1-b3)*u^2``;
+    ``update = (m/(1-b1^t) + b2*v/(1-b2^t)) / (sqrt(n)/sqrt(1-b3^t) + eps)``;
+    ``param = (param - lr*update) / (1 + lr*wd)``; ``pre_grad = g``.
+    """
+    g = _arr(grad, param)
+    d = np.zeros_like(g) if t == 1 else g - states["pre_grad"]
+    u = g + beta2 * d
+    m = beta1 * states["exp_avg"] + (1.0 - beta1) * g
+    v = beta2 * states["exp_avg_diff"] + (1.0 - beta2) * d
+    n = beta3 * states["exp_avg_sq"] + (1.0 - beta3) * u * u
+    denom = np.sqrt(n) / math.sqrt(1.0 - beta3 ** t) + eps
+    update = (m / (1.0 - beta1 ** t) + beta2 * v / (1.0 - beta2 ** t)) / denom
+    new_param = (param - learning_rate * update) / \
+        (1.0 + learning_rate * weight_decay)
+    return new_param, {"exp_avg": m, "exp_avg_diff": v, "exp_avg_sq": n,
+                       "pre_grad": g.copy()}
+
+
 RULES = {
+    "lion": lion, "adan": adan,
     "sgd": sgd, "momentum": momentum, "adam": adam,
     "adam_weight_decay": adam_weight_decay, "lamb": lamb, "lars": lars,
     "adagrad": adagrad, "rmsprop": rmsprop, "ftrl": ftrl,
@@ -432,12 +477,17 @@ DEFAULTS = {
                   max_step=50.0),
     "lazy_adam": dict(learning_rate=1e-3, beta1=0.9, beta2=0.999, eps=1e-8,
                       use_nesterov=False),
+    # Not MindSpore's: the papers' defaults.
+    "lion": dict(learning_rate=1e-4, beta1=0.9, beta2=0.99),
+    "adan": dict(learning_rate=1e-3, beta1=0.98, beta2=0.92, beta3=0.99,
+                 eps=1e-8),
 }
 
 # Rules that need the 1-based update count.
-_USES_T = {"sgd", "adam", "lamb", "adamax", "asgd", "rprop", "lazy_adam"}
+_USES_T = {"sgd", "adam", "lamb", "adamax", "asgd", "rprop", "lazy_adam",
+           "adan"}
 # Rules whose weight decay is applied inside the rule, not by decay_weight.
-_DECAY_IN_RULE = {"adam_weight_decay", "lamb", "lars"}
+_DECAY_IN_RULE = {"adam_weight_decay", "lamb", "lars", "lion", "adan"}
 # Init-only hyper-parameters (they set a state's initial value).
 _INIT_ONLY = {"adagrad": ("accum",), "proximal_adagrad": ("accum",),
               "ftrl": ("initial_accum",)}
@@ -478,6 +528,11 @@ def init_states(rule, param, **hyper):
         return {"accum": z(), "accum_update": z()}
     if rule == "asgd":
         return {"ax": z()}
+    if rule == "lion":
+        return {"exp_avg": z()}
+    if rule == "adan":
+        return {"exp_avg": z(), "exp_avg_diff": z(), "exp_avg_sq": z(),
+                "pre_grad": z()}
     if rule == "rprop":
         lr = hyper.get("learning_rate", DEFAULTS["rprop"]["learning_rate"])
         lr = lr_at(lr, 0) if lr is not None else 0.0

@@ -50,6 +50,9 @@ RULE_CASES = [
     ("asgd", dict(lambd=1e-3, alpha=0.75, t0=5.0)),
     ("rprop", dict(etaminus=0.5, etaplus=1.2, min_step=1e-6, max_step=0.5)),
     ("lazy_adam", dict(beta1=0.9, beta2=0.999, eps=1e-8)),
+    # Rules whose formula is written in the dialect (OptimRules.td).
+    ("lion", dict(beta1=0.9, beta2=0.99)),
+    ("adan", dict(beta1=0.98, beta2=0.92, beta3=0.99, eps=1e-8)),
 ]
 
 

@@ -217,7 +217,17 @@ bool emitRuleDefs(raw_ostream &os, const RecordKeeper &records) {
        << ", "
        << (numNorms > 0 ? quote(("optim." + mnemonic + "_norms").str())
                         : std::string("{}"))
-       << ", /*numNorms=*/" << numNorms << "},\n";
+       << ", /*numNorms=*/" << numNorms;
+    StringRef formula = rule->getValueAsString("formula");
+    if (!formula.trim().empty()) {
+      if (numNorms > 0 || rule->getValueAsBit("sparseGrad"))
+        PrintFatalError(rule->getLoc(),
+                        "a formula needs a dense rule without norms");
+      if (formula.contains(")optim\""))
+        PrintFatalError(rule->getLoc(), "a formula may not hold )optim\"");
+      os << ",\n     R\"optim(" << formula << ")optim\"";
+    }
+    os << "},\n";
   }
   os << "};\n} // namespace\n";
   return false;
@@ -254,7 +264,7 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
         "hyper-parameter (except those marked *init only*) is a slot of the "
         "hyper-parameter table, set by name without recompiling, and checked "
         "against its range.\n\n";
-  os << "| rule | MindSpore class | update op | step | weight decay |\n"
+  os << "| rule | `optim_mlir.nn` class | update op | step | weight decay |\n"
      << "|---|---|---|---|---|\n";
   std::vector<const Record *> rules = getRules(records);
   for (const Record *rule : rules) {
@@ -270,7 +280,7 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
   for (const Record *rule : rules) {
     StringRef mnemonic = rule->getValueAsString("mnemonic");
     os << "\n## " << mnemonic << "\n\n";
-    os << "MindSpore's `" << rule->getValueAsString("className") << "`"
+    os << "`optim_mlir.nn." << rule->getValueAsString("className") << "`"
        << (rule->getValueAsBit("sparseGrad")
                ? ", on sparse row gradients"
                : "")
@@ -315,6 +325,10 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
       os << ")";
     }
     os << ".\n\n" << dedent(rule->getValueAsString("description")) << "\n";
+    StringRef formula = rule->getValueAsString("formula");
+    if (!formula.trim().empty())
+      os << "\nFormula (lowered as written, no C++):\n\n```mlir\n"
+         << dedent(formula) << "\n```\n";
   }
   return false;
 }

@@ -37,7 +37,9 @@ def ConvertOptimToLinalg : Pass<"convert-optim-to-linalg"> {
   let dependentDialects = [
     "::mlir::linalg::LinalgDialect", "::mlir::tensor::TensorDialect",
     "::mlir::arith::ArithDialect", "::mlir::math::MathDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::scf::SCFDialect",
+    // Formulas of rules are parsed as functions.
+    "::mlir::func::FuncDialect"
   ];
 }
 

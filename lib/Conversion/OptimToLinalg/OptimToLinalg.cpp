@@ -26,6 +26,7 @@ void mlir::optim::populateOptimToLinalgConversionPatterns(
     RewritePatternSet &patterns) {
   populateBaseOpLoweringPatterns(patterns);
   populateUpdateOpLoweringPatterns(patterns);
+  populateFormulaRuleLoweringPatterns(patterns);
   populateSparseOpLoweringPatterns(patterns);
 }
 

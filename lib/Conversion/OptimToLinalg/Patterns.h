@@ -17,6 +17,8 @@ namespace optim {
 void populateBaseOpLoweringPatterns(RewritePatternSet &patterns);
 /// The dense update rules (UpdateOps.cpp).
 void populateUpdateOpLoweringPatterns(RewritePatternSet &patterns);
+/// The update ops of rules whose record holds a formula (FormulaRules.cpp).
+void populateFormulaRuleLoweringPatterns(RewritePatternSet &patterns);
 /// unique and lazy_adam_update (SparseOps.cpp).
 void populateSparseOpLoweringPatterns(RewritePatternSet &patterns);
 

@@ -19,91 +19,11 @@
 #ifndef OPTIM_DIALECT_OPTIM_IR_OPTIMRULES_TD
 #define OPTIM_DIALECT_OPTIM_IR_OPTIMRULES_TD
 
-//===----------------------------------------------------------------------===//
-// Ranges of hyper-parameters
-//===----------------------------------------------------------------------===//
-
-// A valid range: from `lower` to `upper` (C++ double literals; empty:
-// unbounded), each end included or not. The generators derive the check,
-// its text ("in [0, 1)") and the bounds the Python layer validates with.
-class Optim_HyperRange<string lowerArg, bit lowerClosedArg, string upperArg,
-                       bit upperClosedArg> {
-  string lower = lowerArg;
-  bit lowerClosed = lowerClosedArg;
-  string upper = upperArg;
-  bit upperClosed = upperClosedArg;
-}
-
-def Optim_Any : Optim_HyperRange<"", 0, "", 0>;
-def Optim_NonNegative : Optim_HyperRange<"0", 1, "", 0>;
-def Optim_Positive : Optim_HyperRange<"0", 0, "", 0>;
-def Optim_OpenUnit : Optim_HyperRange<"0", 0, "1", 0>;
-def Optim_HalfOpenUnit : Optim_HyperRange<"0", 1, "1", 0>;
-def Optim_ClosedUnit : Optim_HyperRange<"0", 1, "1", 1>;
-def Optim_NonPositive : Optim_HyperRange<"", 0, "0", 1>;
-def Optim_GreaterThanOne : Optim_HyperRange<"1", 0, "", 0>;
+include "optim/Dialect/Optim/IR/OptimRuleBase.td"
 
 //===----------------------------------------------------------------------===//
-// Rules
+// The rules
 //===----------------------------------------------------------------------===//
-
-// A hyper-parameter: an f32 operand of the update (after `lr`, in the
-// record's order), unless `initOnly` (it then only starts a state).
-// `default` is a C++ double literal.
-class Optim_Hyper<string nameArg, string defaultArg, Optim_HyperRange rangeArg,
-                  bit initOnlyArg = 0> {
-  string name = nameArg;
-  string default = defaultArg;
-  Optim_HyperRange range = rangeArg;
-  bit initOnly = initOnlyArg;
-}
-
-// A boolean option: a unit attribute of the update op.
-class Optim_Option<string nameArg, bit defaultArg = 0> {
-  string name = nameArg;
-  bit default = defaultArg;
-}
-
-// A state buffer, of the parameter's shape and type. It starts at `init`
-// (a C++ double literal), or at the value of hyper-parameter `initFrom`
-// ("learning_rate": the group's learning rate); it exists only when option
-// `requires` is on, if given.
-class Optim_State<string nameArg, string initArg = "0.0",
-                  string initFromArg = "",
-                  string requiresArg = ""> {
-  string name = nameArg;
-  string init = initArg;
-  string initFrom = initFromArg;
-  string requires = requiresArg;
-}
-
-// An update rule. `index` is its `RuleKind` value; `cppName` its enum
-// symbol and the prefix of its op classes (`<cppName>UpdateOp`);
-// `mnemonic` its name in IR (`#optim.rule<mnemonic>`, `optim.<mnemonic>_update`);
-// `className` its MindSpore class.
-class Optim_Rule<int indexArg, string cppNameArg, string mnemonicArg,
-                 string classNameArg> {
-  int index = indexArg;
-  string cppName = cppNameArg;
-  string mnemonic = mnemonicArg;
-  string className = classNameArg;
-  list<Optim_Hyper> hyperParams = [];
-  list<Optim_Option> options = [];
-  list<Optim_State> states = [];
-  // The update takes the 1-based update count `step` (i64, last operand).
-  bit usesStep = 0;
-  // The group's weight decay is an operand of the update (after the
-  // hyper-parameters) instead of being applied by `optim.decay_weight`.
-  bit decayInRule = 0;
-  // The gradient arrives as rows (indices, values).
-  bit sparseGrad = 0;
-  // > 0: the update needs that many norms of whole tensors (trust ratios),
-  // computed over chunks by `optim.<mnemonic>_norms`.
-  int numNorms = 0;
-  // The update op's description (its formula), and the norms op's.
-  string description = "";
-  string normsDescription = "";
-}
 
 def Optim_SGDRule : Optim_Rule<0, "SGD", "sgd", "SGD"> {
   let hyperParams = [
@@ -472,6 +392,125 @@ def Optim_LazyAdamRule : Optim_Rule<14, "LazyAdam", "lazy_adam", "LazyAdam"> {
     ```mlir
     %p1, %m1, %v1 = optim.lazy_adam_update %p, %idx, %rows, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<100x8xf32>, tensor<?xi32>, tensor<?x8xf32>
     ```
+  }];
+}
+
+def Optim_LionRule : Optim_Rule<15, "Lion", "lion", "Lion"> {
+  let hyperParams = [
+    Optim_Hyper<"beta1", "0.9", Optim_HalfOpenUnit>,
+    Optim_Hyper<"beta2", "0.99", Optim_HalfOpenUnit>
+  ];
+  let states = [Optim_State<"exp_avg">];
+  let decayInRule = 1;
+  let description = [{
+    Lion (Chen et al., "Symbolic Discovery of Optimization Algorithms",
+    2023). State `[exp_avg]`: `c = beta1 * exp_avg + (1 - beta1) * grad`;
+    `param = param * (1 - lr * weight_decay) - lr * sign(c)` (`sign(0) =
+    0`); `exp_avg = beta2 * exp_avg + (1 - beta2) * grad`.
+
+    ```mlir
+    %p1, %m1 = optim.lion_update %p, %g, [%m] lr %lr beta1 %b1 beta2 %b2 weight_decay %wd : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %one = arith.constant 1.0 : f32
+    %zero = arith.constant 0.0 : f32
+    %minus_one = arith.constant -1.0 : f32
+    %one_minus_beta1 = arith.subf %one, %beta1 : f32
+    %kept = arith.mulf %beta1, %exp_avg : f32
+    %added = arith.mulf %one_minus_beta1, %grad : f32
+    %c = arith.addf %kept, %added : f32
+    %positive = arith.cmpf ogt, %c, %zero : f32
+    %negative = arith.cmpf olt, %c, %zero : f32
+    %sign_neg = arith.select %negative, %minus_one, %zero : f32
+    %sign = arith.select %positive, %one, %sign_neg : f32
+    %lr_wd = arith.mulf %lr, %weight_decay : f32
+    %keep = arith.subf %one, %lr_wd : f32
+    %decayed = arith.mulf %param, %keep : f32
+    %delta = arith.mulf %lr, %sign : f32
+    %new_param = arith.subf %decayed, %delta : f32
+    %one_minus_beta2 = arith.subf %one, %beta2 : f32
+    %kept2 = arith.mulf %beta2, %exp_avg : f32
+    %added2 = arith.mulf %one_minus_beta2, %grad : f32
+    %new_exp_avg = arith.addf %kept2, %added2 : f32
+    return %new_param, %new_exp_avg : f32, f32
+  }];
+}
+
+def Optim_AdanRule : Optim_Rule<16, "Adan", "adan", "Adan"> {
+  let hyperParams = [
+    Optim_Hyper<"beta1", "0.98", Optim_HalfOpenUnit>,
+    Optim_Hyper<"beta2", "0.92", Optim_HalfOpenUnit>,
+    Optim_Hyper<"beta3", "0.99", Optim_HalfOpenUnit>,
+    Optim_Hyper<"eps", "1e-8", Optim_Positive>
+  ];
+  let states = [Optim_State<"exp_avg">, Optim_State<"exp_avg_diff">,
+                Optim_State<"exp_avg_sq">, Optim_State<"pre_grad">];
+  let usesStep = 1;
+  let decayInRule = 1;
+  let description = [{
+    Adan (Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for
+    Faster Optimizing Deep Models", 2022), in the form of the authors'
+    implementation (betas weigh the old value; bias-corrected; proximal
+    weight decay). States `[exp_avg, exp_avg_diff, exp_avg_sq, pre_grad]`.
+    With `d = grad - pre_grad` (0 at the first update, `t == 1`) and
+    `u = grad + beta2 * d`:
+    `exp_avg = beta1 * exp_avg + (1 - beta1) * grad`,
+    `exp_avg_diff = beta2 * exp_avg_diff + (1 - beta2) * d`,
+    `exp_avg_sq = beta3 * exp_avg_sq + (1 - beta3) * u^2`;
+    `update = (exp_avg / (1 - beta1^t) + beta2 * exp_avg_diff / (1 - beta2^t))
+    / (sqrt(exp_avg_sq) / sqrt(1 - beta3^t) + eps)`;
+    `param = (param - lr * update) / (1 + lr * weight_decay)`;
+    `pre_grad = grad`.
+
+    ```mlir
+    %p1, %m1, %d1, %n1, %g1 = optim.adan_update %p, %g, [%m, %d, %n, %pg] lr %lr beta1 %b1 beta2 %b2 beta3 %b3 eps %e weight_decay %wd step %t : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %one = arith.constant 1.0 : f32
+    %zero = arith.constant 0.0 : f32
+    %first_step = arith.constant 1 : i64
+    %is_first = arith.cmpi eq, %step, %first_step : i64
+    %t = arith.sitofp %step : i64 to f32
+    %raw_diff = arith.subf %grad, %pre_grad : f32
+    %diff = arith.select %is_first, %zero, %raw_diff : f32
+    %beta2_diff = arith.mulf %beta2, %diff : f32
+    %u = arith.addf %grad, %beta2_diff : f32
+    %one_minus_beta1 = arith.subf %one, %beta1 : f32
+    %m_kept = arith.mulf %beta1, %exp_avg : f32
+    %m_added = arith.mulf %one_minus_beta1, %grad : f32
+    %m = arith.addf %m_kept, %m_added : f32
+    %one_minus_beta2 = arith.subf %one, %beta2 : f32
+    %v_kept = arith.mulf %beta2, %exp_avg_diff : f32
+    %v_added = arith.mulf %one_minus_beta2, %diff : f32
+    %v = arith.addf %v_kept, %v_added : f32
+    %one_minus_beta3 = arith.subf %one, %beta3 : f32
+    %n_kept = arith.mulf %beta3, %exp_avg_sq : f32
+    %u_squared = arith.mulf %u, %u : f32
+    %n_added = arith.mulf %one_minus_beta3, %u_squared : f32
+    %n = arith.addf %n_kept, %n_added : f32
+    %beta1_t = math.powf %beta1, %t : f32
+    %correction1 = arith.subf %one, %beta1_t : f32
+    %beta2_t = math.powf %beta2, %t : f32
+    %correction2 = arith.subf %one, %beta2_t : f32
+    %beta3_t = math.powf %beta3, %t : f32
+    %correction3 = arith.subf %one, %beta3_t : f32
+    %sqrt_n = math.sqrt %n : f32
+    %sqrt_correction3 = math.sqrt %correction3 : f32
+    %scaled = arith.divf %sqrt_n, %sqrt_correction3 : f32
+    %denominator = arith.addf %scaled, %eps : f32
+    %m_hat = arith.divf %m, %correction1 : f32
+    %beta2_v = arith.mulf %beta2, %v : f32
+    %v_hat = arith.divf %beta2_v, %correction2 : f32
+    %numerator = arith.addf %m_hat, %v_hat : f32
+    %update = arith.divf %numerator, %denominator : f32
+    %lr_update = arith.mulf %lr, %update : f32
+    %moved = arith.subf %param, %lr_update : f32
+    %lr_wd = arith.mulf %lr, %weight_decay : f32
+    %shrink = arith.addf %one, %lr_wd : f32
+    %new_param = arith.divf %moved, %shrink : f32
+    return %new_param, %m, %v, %n, %grad : f32, f32, f32, f32, f32
   }];
 }
 

@@ -87,6 +87,10 @@ struct RuleSpec {
   /// (its operands are the update op's) and how many it computes.
   StringRef normsOpName = {};
   unsigned numNorms = 0;
+  /// The rule's formula (OptimRules.td, `formula`): the body of a scalar
+  /// function in arith and math ops, lowered by the generic formula
+  /// lowering. Empty when the lowering is written in C++.
+  StringRef formula = {};
 
   /// Hyper-parameters that are operands of the update, in operand order
   /// (after `lr`, before `weight_decay` and `step`).

@@ -1,0 +1,106 @@
+//===- OptimRuleBase.td - the classes of rule records ------*- tablegen -*-===//
+//
+// The record classes of OptimRules.td: ranges, hyper-parameters, options,
+// states and rules. See OptimRules.td for what is generated from them.
+//
+//===----------------------------------------------------------------------===//
+
+#ifndef OPTIM_DIALECT_OPTIM_IR_OPTIMRULEBASE_TD
+#define OPTIM_DIALECT_OPTIM_IR_OPTIMRULEBASE_TD
+
+//===----------------------------------------------------------------------===//
+// Ranges of hyper-parameters
+//===----------------------------------------------------------------------===//
+
+// A valid range: from `lower` to `upper` (C++ double literals; empty:
+// unbounded), each end included or not. The generators derive the check,
+// its text ("in [0, 1)") and the bounds the Python layer validates with.
+class Optim_HyperRange<string lowerArg, bit lowerClosedArg, string upperArg,
+                       bit upperClosedArg> {
+  string lower = lowerArg;
+  bit lowerClosed = lowerClosedArg;
+  string upper = upperArg;
+  bit upperClosed = upperClosedArg;
+}
+
+def Optim_Any : Optim_HyperRange<"", 0, "", 0>;
+def Optim_NonNegative : Optim_HyperRange<"0", 1, "", 0>;
+def Optim_Positive : Optim_HyperRange<"0", 0, "", 0>;
+def Optim_OpenUnit : Optim_HyperRange<"0", 0, "1", 0>;
+def Optim_HalfOpenUnit : Optim_HyperRange<"0", 1, "1", 0>;
+def Optim_ClosedUnit : Optim_HyperRange<"0", 1, "1", 1>;
+def Optim_NonPositive : Optim_HyperRange<"", 0, "0", 1>;
+def Optim_GreaterThanOne : Optim_HyperRange<"1", 0, "", 0>;
+
+//===----------------------------------------------------------------------===//
+// Rules
+//===----------------------------------------------------------------------===//
+
+// A hyper-parameter: an f32 operand of the update (after `lr`, in the
+// record's order), unless `initOnly` (it then only starts a state).
+// `default` is a C++ double literal.
+class Optim_Hyper<string nameArg, string defaultArg, Optim_HyperRange rangeArg,
+                  bit initOnlyArg = 0> {
+  string name = nameArg;
+  string default = defaultArg;
+  Optim_HyperRange range = rangeArg;
+  bit initOnly = initOnlyArg;
+}
+
+// A boolean option: a unit attribute of the update op.
+class Optim_Option<string nameArg, bit defaultArg = 0> {
+  string name = nameArg;
+  bit default = defaultArg;
+}
+
+// A state buffer, of the parameter's shape and type. It starts at `init`
+// (a C++ double literal), or at the value of hyper-parameter `initFrom`
+// ("learning_rate": the group's learning rate); it exists only when option
+// `requires` is on, if given.
+class Optim_State<string nameArg, string initArg = "0.0",
+                  string initFromArg = "",
+                  string requiresArg = ""> {
+  string name = nameArg;
+  string init = initArg;
+  string initFrom = initFromArg;
+  string requires = requiresArg;
+}
+
+// An update rule. `index` is its `RuleKind` value; `cppName` its enum
+// symbol and the prefix of its op classes (`<cppName>UpdateOp`);
+// `mnemonic` its name in IR (`#optim.rule<mnemonic>`, `optim.<mnemonic>_update`);
+// `className` its MindSpore class.
+class Optim_Rule<int indexArg, string cppNameArg, string mnemonicArg,
+                 string classNameArg> {
+  int index = indexArg;
+  string cppName = cppNameArg;
+  string mnemonic = mnemonicArg;
+  string className = classNameArg;
+  list<Optim_Hyper> hyperParams = [];
+  list<Optim_Option> options = [];
+  list<Optim_State> states = [];
+  // The update takes the 1-based update count `step` (i64, last operand).
+  bit usesStep = 0;
+  // The group's weight decay is an operand of the update (after the
+  // hyper-parameters) instead of being applied by `optim.decay_weight`.
+  bit decayInRule = 0;
+  // The gradient arrives as rows (indices, values).
+  bit sparseGrad = 0;
+  // > 0: the update needs that many norms of whole tensors (trust ratios),
+  // computed over chunks by `optim.<mnemonic>_norms`.
+  int numNorms = 0;
+  // The update op's description (its formula), and the norms op's.
+  string description = "";
+  string normsDescription = "";
+  // The formula, for a dense rule without per-tensor norms: the body of a
+  // function computing one element, in arith and math ops on `f32` (the
+  // compute type; it becomes f64 for f64 parameters). Its arguments are
+  // named after the operands: `%grad`, `%param`, one per state (the
+  // state's name), `%lr`, one per operand hyper-parameter, `%weight_decay`
+  // (decayInRule) and `%step` (i64, usesStep); it returns the new
+  // parameter and the new states, in order. Empty: the rule's lowering is
+  // written in C++ (UpdateRules.cpp).
+  string formula = "";
+}
+
+#endif // OPTIM_DIALECT_OPTIM_IR_OPTIMRULEBASE_TD

@@ -1,0 +1,60 @@
+// RUN: optim-opt %s --convert-optim-to-linalg --split-input-file --verify-diagnostics | FileCheck %s
+
+// A rule whose record holds its formula (Lion) lowers to the same
+// elementwise generic as every rule, its body the formula: sign by two
+// compares and selects, decoupled decay.
+func.func @lion(%p: tensor<16xf32>, %g: tensor<16xf32>, %m: tensor<16xf32>,
+                %lr: f32, %b1: f32, %b2: f32, %wd: f32) -> (tensor<16xf32>, tensor<16xf32>) {
+  %p1, %m1 = optim.lion_update %p, %g, [%m] lr %lr beta1 %b1 beta2 %b2 weight_decay %wd : tensor<16xf32>
+  return %p1, %m1 : tensor<16xf32>, tensor<16xf32>
+}
+// CHECK-LABEL: func.func @lion(
+// CHECK:       linalg.generic
+// CHECK-SAME:  ins(%{{.*}} : tensor<16xf32>) outs(%{{.*}}, %{{.*}} : tensor<16xf32>, tensor<16xf32>)
+// CHECK:       ^bb0(%[[G:.*]]: f32, %[[P:.*]]: f32, %[[M:.*]]: f32):
+// CHECK:         arith.cmpf ogt
+// CHECK:         arith.cmpf olt
+// CHECK:         arith.select
+// CHECK:         linalg.yield %{{.*}}, %{{.*}} : f32, f32
+// CHECK-NOT:   optim.lion_update
+
+// -----
+
+// float64 parameters: the formula, written on f32, runs in f64 (constants
+// and results converted); the f32 scalars are extended once outside.
+func.func @adan_f64(%p: tensor<8xf64>, %g: tensor<8xf64>, %m: tensor<8xf64>,
+                    %d: tensor<8xf64>, %n: tensor<8xf64>, %pg: tensor<8xf64>,
+                    %lr: f32, %b1: f32, %b2: f32, %b3: f32, %e: f32, %wd: f32,
+                    %t: i64) -> tensor<8xf64> {
+  %p1, %m1, %d1, %n1, %g1 = optim.adan_update %p, %g, [%m, %d, %n, %pg] lr %lr beta1 %b1 beta2 %b2 beta3 %b3 eps %e weight_decay %wd step %t : tensor<8xf64>
+  return %p1 : tensor<8xf64>
+}
+// CHECK-LABEL: func.func @adan_f64(
+// CHECK:       arith.extf %{{.*}} : f32 to f64
+// CHECK:       linalg.generic
+// CHECK:       ^bb0(%{{.*}}: f64, %{{.*}}: f64, %{{.*}}: f64, %{{.*}}: f64, %{{.*}}: f64, %{{.*}}: f64):
+// CHECK-NOT:     f32
+// CHECK:         arith.sitofp %{{.*}} : i64 to f64
+// CHECK:         math.powf %{{.*}}, %{{.*}} : f64
+// CHECK:         math.sqrt %{{.*}} : f64
+// CHECK:         linalg.yield %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : f64, f64, f64, f64, f64
+
+// -----
+
+// The update op checks its operands against the record.
+func.func @lion_states(%p: tensor<16xf32>, %g: tensor<16xf32>, %lr: f32,
+                       %b1: f32, %b2: f32, %wd: f32) {
+  // expected-error @below {{expects 1 state operand (exp_avg), got 0}}
+  %p1 = optim.lion_update %p, %g, [] lr %lr beta1 %b1 beta2 %b2 weight_decay %wd : tensor<16xf32>
+  return
+}
+
+// -----
+
+func.func @adan_range(%p: tensor<16xf32>, %g: tensor<16xf32>,
+                      %m: tensor<16xf32>, %lr: f32, %b: f32, %wd: f32, %t: i64) {
+  %e = arith.constant -1.0 : f32
+  // expected-error @below {{'eps' must be in (0, inf), got -1}}
+  %r:5 = optim.adan_update %p, %g, [%m, %m, %m, %m] lr %lr beta1 %b beta2 %b beta3 %b eps %e weight_decay %wd step %t : tensor<16xf32>
+  return
+}
