@@ -1,6 +1,6 @@
 """Compiles every rule for CUDA with optim-compile and assembles the PTX.
 
-For each of the 15 rules and each chip given, an optimizer of two groups
+For each of the 17 rules and each chip given, an optimizer of two groups
 (one with grad_centralization on a 64x64x3x3 conv weight, the other with
 odd-length vectors) goes through `optim-compile --target cuda --chip C
 --emit ptx`; the PTX must hold one kernel per phase, 128-bit loads, and
@@ -17,7 +17,7 @@ import sys
 
 RULES = ["sgd", "momentum", "adam", "adam_weight_decay", "lamb", "lars",
          "adagrad", "rmsprop", "ftrl", "proximal_adagrad", "adamax",
-         "adadelta", "asgd", "rprop", "lazy_adam"]
+         "adadelta", "asgd", "rprop", "lazy_adam", "lion", "adan"]
 
 SOURCE = """optim.optimizer @opt rule #optim.rule<{rule}> learning_rate 0.1 weight_decay 0.01 {{
   optim.group grad_centralization {{
