@@ -475,9 +475,9 @@ Expected<int64_t> GPUOptimizer::getGlobalStep() {
   int64_t value = 0;
   if (Error error =
           s.deviceStep.copyToHostAsync(&value, sizeof(int64_t), s.stream))
-    return std::move(error);
+    return error;
   if (Error error = s.driver->synchronize(s.context, s.stream))
-    return std::move(error);
+    return error;
   return value;
 }
 
