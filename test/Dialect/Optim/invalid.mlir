@@ -45,8 +45,9 @@ optim.optimizer @negative_loss_scale rule #optim.rule<sgd> learning_rate 0.1 : f
 
 // -----
 
-// expected-error@+1 {{'optim.optimizer' op 'target' must be "CPU" or "GPU", got "Ascend"}}
-optim.optimizer @unknown_target rule #optim.rule<sgd> learning_rate 0.1 : f64 target "Ascend" {
+// expected-error@+2 {{expected ::mlir::optim::Target to be one of: CPU, GPU}}
+// expected-error@+1 {{failed to parse Optim_TargetAttr parameter 'value'}}
+optim.optimizer @unknown_target rule #optim.rule<sgd> learning_rate 0.1 : f64 target <Ascend> {
   optim.param "w" : tensor<4xf32>
 }
 

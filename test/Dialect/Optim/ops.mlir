@@ -24,13 +24,13 @@ optim.optimizer @sgd_defaults rule #optim.rule<sgd> learning_rate 0.1 : f64 {
 // CHECK-LABEL: optim.optimizer @all_settings
 // CHECK-SAME: rule <sgd, momentum = 0.9, dampening = 0.0, nesterov = true>
 // CHECK-SAME: learning_rate 5.000000e-01 : f32 weight_decay 1.000000e-04
-// CHECK-SAME: loss_scale 1.024000e+03 target "GPU" unique false {{{$}}
+// CHECK-SAME: loss_scale 1.024000e+03 target <GPU> unique false {{{$}}
 // CHECK-NEXT: optim.param "conv.weight" : tensor<8x16x3x3xf32>
 // CHECK-NEXT: optim.param "conv.bias" : tensor<8xbf16>
 // CHECK-NEXT: optim.param "scale" : tensor<f16>
 optim.optimizer @all_settings rule #optim.rule<sgd, momentum = 0.9, nesterov = true>
     learning_rate 0.5 : f32 weight_decay 1.0e-04 loss_scale 1024.0
-    target "GPU" unique false {
+    target <GPU> unique false {
   optim.param "conv.weight" : tensor<8x16x3x3xf32>
   optim.param "conv.bias" : tensor<8xbf16>
   optim.param "scale" : tensor<f16>
@@ -42,7 +42,7 @@ optim.optimizer @all_settings rule #optim.rule<sgd, momentum = 0.9, nesterov = t
 // CHECK-SAME: learning_rate 1.000000e-03 : f64 weight_decay 1.000000e-02 {{{$}}
 optim.optimizer @settings_as_attributes rule #optim.rule<adam_weight_decay>
     learning_rate 1.0e-03 : f64
-    attributes {weight_decay = 1.0e-02, loss_scale = 1.0, target = "CPU", unique = true} {
+    attributes {weight_decay = 1.0e-02, loss_scale = 1.0, target = #optim.target<CPU>, unique = true} {
   optim.param "w" : tensor<4xf32>
 }
 
@@ -314,7 +314,7 @@ optim.optimizer @group_learning_rates rule #optim.rule<adam> learning_rate dense
   }
 }
 
-// Sparse parameters in groups, with the sparse settings (`target "CPU"` is
+// Sparse parameters in groups, with the sparse settings (`target <CPU>` is
 // the default and is elided).
 // CHECK-LABEL: optim.optimizer @sparse_groups
 // CHECK-SAME: rule <lazy_adam, {{.*}}> learning_rate 1.000000e-03 : f64 unique false {

@@ -126,9 +126,6 @@ LogicalResult OptimizerOp::verifyRegions() {
   if (failed(verifyLearningRate([&] { return emitOpError(); },
                                 getLearningRate())))
     return failure();
-  if (getTarget() != "CPU" && getTarget() != "GPU")
-    return emitOpError("'target' must be \"CPU\" or \"GPU\", got \"")
-           << getTarget() << "\"";
 
   unsigned numParams = 0, numGroups = 0, numOrders = 0;
   for (Operation &op : body) {

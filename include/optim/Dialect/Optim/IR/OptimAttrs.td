@@ -24,6 +24,15 @@ def Optim_RuleKind : I32EnumAttr<"RuleKind", "update rule of an optimizer",
   let genSpecializedAttr = 0;
 }
 
+// MindSpore's `target` of an optimizer: where its sparse updates run.
+def Optim_Target : I32EnumAttr<"Target", "where an optimizer's sparse updates run", [
+    I32EnumAttrCase<"CPU", 0>,
+    I32EnumAttrCase<"GPU", 1>
+  ]> {
+  let cppNamespace = "::mlir::optim";
+  let genSpecializedAttr = 0;
+}
+
 //===----------------------------------------------------------------------===//
 // Parameters
 //===----------------------------------------------------------------------===//
@@ -76,6 +85,10 @@ def Optim_LearningRateAttrInterface
 class Optim_Attr<string name, string attrMnemonic, list<Trait> traits = []>
     : AttrDef<Optim_Dialect, name, traits> {
   let mnemonic = attrMnemonic;
+}
+
+def Optim_TargetAttr : EnumAttr<Optim_Dialect, Optim_Target, "target"> {
+  let assemblyFormat = "`<` $value `>`";
 }
 
 class Optim_ScheduleAttr<string name, string attrMnemonic>

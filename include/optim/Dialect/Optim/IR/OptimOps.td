@@ -59,7 +59,8 @@ def Optim_OptimizerOp : Optim_Op<"optimizer", [
                        Optim_LearningRateAttr:$learning_rate,
                        DefaultValuedAttr<F64Attr, "0.0">:$weight_decay,
                        DefaultValuedAttr<F64Attr, "1.0">:$loss_scale,
-                       DefaultValuedStrAttr<StrAttr, "CPU">:$target,
+                       DefaultValuedAttr<Optim_TargetAttr,
+                                         "::mlir::optim::Target::CPU">:$target,
                        DefaultValuedAttr<BoolAttr, "true">:$unique);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
