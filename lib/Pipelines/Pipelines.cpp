@@ -241,6 +241,8 @@ void optim::registerOptimDialects(DialectRegistry &registry) {
                   vector::VectorDialect, affine::AffineDialect,
                   omp::OpenMPDialect, cf::ControlFlowDialect,
                   index::IndexDialect, ub::UBDialect, LLVM::LLVMDialect>();
+  // The code of the learning-rate attributes (the lowering's).
+  registerLearningRateLoweringModels(registry);
   // Tiling and bufferization models of the upstream ops we lower through.
   linalg::registerTilingInterfaceExternalModels(registry);
   tensor::registerTilingInterfaceExternalModels(registry);

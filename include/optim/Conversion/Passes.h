@@ -15,6 +15,7 @@
 #include "mlir/Pass/Pass.h"
 
 namespace mlir {
+class DialectRegistry;
 class RewritePatternSet;
 namespace optim {
 
@@ -23,6 +24,11 @@ namespace optim {
 
 /// Patterns lowering optim compute ops to linalg/arith/math/tensor.
 void populateOptimToLinalgConversionPatterns(RewritePatternSet &patterns);
+
+/// Attaches the code of every learning-rate attribute (schedules, per-step
+/// lists) as LearningRateBuilderAttrInterface models, when the optim
+/// dialect loads. `convert-optim-to-linalg` needs them.
+void registerLearningRateLoweringModels(DialectRegistry &registry);
 
 /// The PTX version (e.g. 78 for 7.8) LLVM's NVPTX backend needs at least
 /// for `chip` ("sm_90", "sm_90a"); std::nullopt if `chip` is not a chip

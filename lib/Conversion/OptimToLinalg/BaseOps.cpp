@@ -91,8 +91,14 @@ struct LearningRateLowering : OpConversionPattern<LearningRateOp> {
   LogicalResult
   matchAndRewrite(LearningRateOp op, OpAdaptor adaptor,
                   ConversionPatternRewriter &rewriter) const override {
-    rewriter.replaceOp(op, op.getScheduleInterface().buildLearningRate(
-                               rewriter, op.getLoc(), adaptor.getStep()));
+    auto builder =
+        dyn_cast<LearningRateBuilderAttrInterface>(op.getSchedule());
+    if (!builder)
+      return op.emitOpError("no code is registered for learning rate ")
+             << op.getSchedule()
+             << " (registerLearningRateLoweringModels)";
+    rewriter.replaceOp(op, builder.buildLearningRate(rewriter, op.getLoc(),
+                                                     adaptor.getStep()));
     return success();
   }
 };

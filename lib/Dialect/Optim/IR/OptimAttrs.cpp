@@ -105,48 +105,6 @@ mlir::optim::detail::parseI64Array(AsmParser &parser) {
 namespace {
 double f(const APFloat &value) { return value.convertToDouble(); }
 
-/// Small helper to emit f32 scalar arithmetic for schedules. As with any op
-/// builder, operands that emit ops go into locals first (left to right), not
-/// side by side into one call, whose argument order C++ leaves unspecified.
-struct ScalarBuilder {
-  OpBuilder &b;
-  Location loc;
-
-  Value c(double value) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(value));
-  }
-  Value add(Value x, Value y) { return arith::AddFOp::create(b, loc, x, y); }
-  Value sub(Value x, Value y) { return arith::SubFOp::create(b, loc, x, y); }
-  Value mul(Value x, Value y) { return arith::MulFOp::create(b, loc, x, y); }
-  Value div(Value x, Value y) { return arith::DivFOp::create(b, loc, x, y); }
-  Value min(Value x, Value y) {
-    return arith::MinimumFOp::create(b, loc, x, y);
-  }
-  Value max(Value x, Value y) {
-    return arith::MaximumFOp::create(b, loc, x, y);
-  }
-  Value toF32(Value i64) {
-    return arith::SIToFPOp::create(b, loc, b.getF32Type(), i64);
-  }
-};
-
-/// `values[clamp(index, 0, n - 1)]` for an i64 index, from a constant table.
-Value extractClamped(OpBuilder &b, Location loc, ArrayRef<double> values,
-                     Value index) {
-  SmallVector<float> f32Values(values.begin(), values.end());
-  auto type = RankedTensorType::get({static_cast<int64_t>(values.size())},
-                                    b.getF32Type());
-  Value table = arith::ConstantOp::create(
-      b, loc, DenseElementsAttr::get(type, ArrayRef<float>(f32Values)));
-  Value zero = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(0));
-  Value last = arith::ConstantOp::create(
-      b, loc, b.getI64IntegerAttr(static_cast<int64_t>(values.size()) - 1));
-  Value clamped = arith::MinSIOp::create(
-      b, loc, arith::MaxSIOp::create(b, loc, index, zero), last);
-  Value idx = arith::IndexCastOp::create(b, loc, b.getIndexType(), clamped);
-  return tensor::ExtractOp::create(b, loc, table, ValueRange{idx});
-}
-
 LogicalResult checkPositive(function_ref<InFlightDiagnostic()> emitError,
                             StringRef name, double value) {
   if (!(value > 0.0))
@@ -162,17 +120,6 @@ LogicalResult checkNonNegative(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 } // namespace
-
-/// Shared by the three `p = step / decay_steps` schedules.
-static Value buildDecayExponent(ScalarBuilder &s, Value step,
-                                int64_t decaySteps, bool isStair) {
-  Value stepF = s.toF32(step);
-  Value period = s.c(static_cast<double>(decaySteps));
-  Value p = s.div(stepF, period);
-  if (isStair)
-    p = math::FloorOp::create(s.b, s.loc, p);
-  return p;
-}
 
 static LogicalResult
 verifyDecaySchedule(function_ref<InFlightDiagnostic()> emitError,
@@ -193,16 +140,6 @@ ExponentialDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                              decaySteps);
 }
 
-Value ExponentialDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
-                                              Value step) const {
-  ScalarBuilder s{b, loc};
-  Value p = buildDecayExponent(s, step, getDecaySteps(), getIsStair());
-  Value learningRate = s.c(f(getLearningRate()));
-  Value decayRate = s.c(f(getDecayRate()));
-  Value decay = math::PowFOp::create(b, loc, decayRate, p);
-  return s.mul(learningRate, decay);
-}
-
 LogicalResult
 NaturalExpDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                             APFloat learningRate, APFloat decayRate,
@@ -211,38 +148,12 @@ NaturalExpDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                              decaySteps);
 }
 
-Value NaturalExpDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
-                                             Value step) const {
-  // MindSpore's NaturalExpDecayLR: p = step, or whole periods of
-  // decay_steps with is_stair.
-  ScalarBuilder s{b, loc};
-  Value p = s.toF32(step);
-  if (getIsStair()) {
-    Value decaySteps = s.c(static_cast<double>(getDecaySteps()));
-    p = s.mul(math::FloorOp::create(b, loc, s.div(p, decaySteps)), decaySteps);
-  }
-  Value exponent = s.mul(s.c(-f(getDecayRate())), p);
-  Value learningRate = s.c(f(getLearningRate()));
-  Value decay = math::ExpOp::create(b, loc, exponent);
-  return s.mul(learningRate, decay);
-}
-
 LogicalResult
 InverseDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                          APFloat learningRate, APFloat decayRate,
                          int64_t decaySteps, bool) {
   return verifyDecaySchedule(emitError, f(learningRate), f(decayRate),
                              decaySteps);
-}
-
-Value InverseDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
-                                          Value step) const {
-  ScalarBuilder s{b, loc};
-  Value p = buildDecayExponent(s, step, getDecaySteps(), getIsStair());
-  Value learningRate = s.c(f(getLearningRate()));
-  Value one = s.c(1.0);
-  Value decayed = s.mul(s.c(f(getDecayRate())), p);
-  return s.div(learningRate, s.add(one, decayed));
 }
 
 LogicalResult
@@ -259,20 +170,6 @@ CosineDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   if (decaySteps <= 0)
     return emitError() << "'decay_steps' must be positive, got " << decaySteps;
   return success();
-}
-
-Value CosineDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
-                                         Value step) const {
-  ScalarBuilder s{b, loc};
-  double decaySteps = static_cast<double>(getDecaySteps());
-  Value stepF = s.toF32(step);
-  Value clampedStep = s.min(stepF, s.c(decaySteps));
-  Value progress = s.div(clampedStep, s.c(decaySteps));
-  Value cosine = math::CosOp::create(b, loc, s.mul(s.c(M_PI), progress));
-  Value halfRange = s.c(0.5 * (f(getMaxLr()) - f(getMinLr())));
-  Value one = s.c(1.0);
-  Value half = s.mul(halfRange, s.add(one, cosine));
-  return s.add(s.c(f(getMinLr())), half);
 }
 
 LogicalResult
@@ -292,26 +189,6 @@ PolynomialDecayAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
-Value PolynomialDecayAttr::buildLearningRate(OpBuilder &b, Location loc,
-                                             Value step) const {
-  ScalarBuilder s{b, loc};
-  Value stepF = s.toF32(step);
-  Value decaySteps = s.c(static_cast<double>(getDecaySteps()));
-  Value progress;
-  if (getUpdateDecaySteps()) {
-    Value periods = math::CeilOp::create(b, loc, s.div(stepF, decaySteps));
-    Value total = s.mul(decaySteps, s.max(periods, s.c(1.0)));
-    progress = s.div(stepF, total);
-  } else {
-    progress = s.div(s.min(stepF, decaySteps), decaySteps);
-  }
-  Value base = s.sub(s.c(1.0), progress);
-  Value range = s.c(f(getLearningRate()) - f(getEndLearningRate()));
-  Value decay = math::PowFOp::create(b, loc, base, s.c(f(getPower())));
-  Value scaled = s.mul(range, decay);
-  return s.add(scaled, s.c(f(getEndLearningRate())));
-}
-
 LogicalResult WarmUpAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                  APFloat learningRate, int64_t warmupSteps) {
   if (failed(checkPositive(emitError, "learning_rate", f(learningRate))))
@@ -320,16 +197,6 @@ LogicalResult WarmUpAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "'warmup_steps' must be positive, got "
                        << warmupSteps;
   return success();
-}
-
-Value WarmUpAttr::buildLearningRate(OpBuilder &b, Location loc,
-                                    Value step) const {
-  ScalarBuilder s{b, loc};
-  double warmupSteps = static_cast<double>(getWarmupSteps());
-  Value stepF = s.toF32(step);
-  Value clampedStep = s.min(stepF, s.c(warmupSteps));
-  Value progress = s.div(clampedStep, s.c(warmupSteps));
-  return s.mul(s.c(f(getLearningRate())), progress);
 }
 
 LogicalResult PerStepAttr::verify(function_ref<InFlightDiagnostic()> emitError,
@@ -342,11 +209,6 @@ LogicalResult PerStepAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "learning rate at step " << i
                          << " must be non-negative, got " << value;
   return success();
-}
-
-Value PerStepAttr::buildLearningRate(OpBuilder &b, Location loc,
-                                     Value step) const {
-  return extractClamped(b, loc, getValues().asArrayRef(), step);
 }
 
 std::optional<int64_t> PerStepAttr::getListLength() const {
@@ -374,23 +236,6 @@ PiecewiseConstantAttr::verify(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "learning rates must be non-negative, got "
                          << value;
   return success();
-}
-
-Value PiecewiseConstantAttr::buildLearningRate(OpBuilder &b, Location loc,
-                                               Value step) const {
-  // index = number of milestones <= step.
-  Value index = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(0));
-  Value one = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(1));
-  Value zero = index;
-  for (int64_t milestone : getMilestones()) {
-    Value bound =
-        arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(milestone));
-    Value reached = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
-                                          step, bound);
-    index = arith::AddIOp::create(
-        b, loc, index, arith::SelectOp::create(b, loc, reached, one, zero));
-  }
-  return extractClamped(b, loc, getValues().asArrayRef(), index);
 }
 
 LogicalResult

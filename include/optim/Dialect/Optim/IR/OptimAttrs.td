@@ -67,18 +67,32 @@ def Optim_LearningRateAttrInterface
   let cppNamespace = "::mlir::optim";
   let description = [{
     A learning rate that depends on the global step: a schedule evaluated from
-    the step counter, or a list with one value per step. Implementations build
-    the scalar `f32` learning rate for a 0-based `i64` global step.
+    the step counter, or a list with one value per step. What the dialect
+    knows of it: whether it is a list, and how long. The code computing it
+    belongs to the lowering (LearningRateBuilderAttrInterface).
+  }];
+  let methods = [
+    InterfaceMethod<[{Number of values of a per-step list; std::nullopt for a
+      schedule defined for every step.}],
+      "std::optional<int64_t>", "getListLength", (ins), [{}],
+      [{ return std::nullopt; }]>
+  ];
+}
+
+def Optim_LearningRateBuilderAttrInterface
+    : AttrInterface<"LearningRateBuilderAttrInterface"> {
+  let cppNamespace = "::mlir::optim";
+  let description = [{
+    Builds the code of a learning-rate attribute: the scalar `f32` learning
+    rate at a 0-based `i64` global step. No attribute implements it in the
+    dialect: the lowering library attaches it to every schedule and list
+    (`registerLearningRateLoweringModels`, optim/Conversion/Passes.h).
   }];
   let methods = [
     InterfaceMethod<"Builds the f32 learning rate at the i64 global step `step`.",
       "::mlir::Value", "buildLearningRate",
       (ins "::mlir::OpBuilder &":$builder, "::mlir::Location":$loc,
-           "::mlir::Value":$step)>,
-    InterfaceMethod<[{Number of values of a per-step list; std::nullopt for a
-      schedule defined for every step.}],
-      "std::optional<int64_t>", "getListLength", (ins), [{}],
-      [{ return std::nullopt; }]>
+           "::mlir::Value":$step)>
   ];
 }
 
@@ -92,8 +106,7 @@ def Optim_TargetAttr : EnumAttr<Optim_Dialect, Optim_Target, "target"> {
 }
 
 class Optim_ScheduleAttr<string name, string attrMnemonic>
-    : Optim_Attr<name, attrMnemonic, [DeclareAttrInterfaceMethods<
-          Optim_LearningRateAttrInterface, ["buildLearningRate"]>]> {
+    : Optim_Attr<name, attrMnemonic, [Optim_LearningRateAttrInterface]> {
   let assemblyFormat = "`<` struct(params) `>`";
   let genVerifyDecl = 1;
 }
@@ -188,7 +201,7 @@ def Optim_WarmUpAttr : Optim_ScheduleAttr<"WarmUp", "warmup"> {
 
 def Optim_PerStepAttr : Optim_Attr<"PerStep", "per_step", [
     DeclareAttrInterfaceMethods<Optim_LearningRateAttrInterface,
-                                ["buildLearningRate", "getListLength"]>]> {
+                                ["getListLength"]>]> {
   let summary = "one learning rate per step (a dynamic learning-rate list)";
   let description = [{
     Step `i` uses `values[i]`. Past the end of the list, the last value is
@@ -205,8 +218,7 @@ def Optim_PerStepAttr : Optim_Attr<"PerStep", "per_step", [
 }
 
 def Optim_PiecewiseConstantAttr : Optim_Attr<"PiecewiseConstant", "piecewise", [
-    DeclareAttrInterfaceMethods<Optim_LearningRateAttrInterface,
-                                ["buildLearningRate"]>]> {
+    Optim_LearningRateAttrInterface]> {
   let summary = "piecewise-constant learning rate";
   let description = [{
     `values[i]` for `milestones[i-1] <= step < milestones[i]` (MindSpore's
