@@ -29,6 +29,7 @@
 #include "optim/Runtime/CUDADriver.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/Dialect/GPU/IR/GPUDialect.h"
 #include "mlir/IR/BuiltinOps.h"
@@ -55,16 +56,9 @@ Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-/// A 1-D memref descriptor as the kernels read it from a buffer table
-/// (StridedMemRefType<T, 1> of mlir/ExecutionEngine/CRunnerUtils.h).
-struct Descriptor1D {
-  std::uint64_t allocated;
-  std::uint64_t aligned;
-  std::int64_t offset;
-  std::int64_t size;
-  std::int64_t stride;
-};
-static_assert(sizeof(Descriptor1D) == 40, "a 1-D memref descriptor");
+/// A 1-D memref descriptor as the kernels read it from a buffer table; its
+/// pointers are device addresses.
+using Descriptor1D = StridedMemRefType<char, 1>;
 
 constexpr std::uintptr_t kBufferAlignment = 16;
 
@@ -651,11 +645,12 @@ Error GPUOptimizer::step(llvm::ArrayRef<void *> params,
       void *pointer = b == 0   ? params[p]
                       : b == 1 ? grads[p]
                                : states[p * numStates + (b - 2)];
-      auto address = static_cast<std::uint64_t>(
-          reinterpret_cast<std::uintptr_t>(pointer));
-      s.nextTables[t][e] = {address, address, 0, s.params[p].numElements, 1};
-      const Descriptor1D &held = s.uploadedTables[t][e];
-      changed |= held.allocated != address;
+      Descriptor1D &entry = s.nextTables[t][e];
+      entry.basePtr = entry.data = static_cast<char *>(pointer);
+      entry.offset = 0;
+      entry.sizes[0] = s.params[p].numElements;
+      entry.strides[0] = 1;
+      changed |= s.uploadedTables[t][e].data != entry.data;
     }
   }
   if (changed) {

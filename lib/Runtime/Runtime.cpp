@@ -16,6 +16,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
+#include "mlir/ExecutionEngine/CRunnerUtils.h"
 #include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/raw_ostream.h"
@@ -59,9 +60,9 @@ struct StepLayout : detail::StepDescription {
   /// Whether the step takes one argument per buffer (sparse parameters, see
   /// StepABI.h) rather than buffer tables.
   bool perBuffer = false;
-  /// Buffer tables: words of each table, and per parameter its table and
-  /// its first entry's word offset.
-  std::vector<size_t> bufferTableWords;
+  /// Buffer tables: entries of each table, and per parameter its table and
+  /// its first entry.
+  std::vector<size_t> bufferTableEntries;
   std::vector<std::pair<unsigned, size_t>> entryOffsets;
   /// Elements of all dense parameters, and the pipeline's chunk size: they
   /// decide a step's threads.
@@ -79,6 +80,9 @@ struct CompiledModule {
   /// time. Uncontended, the lock costs tens of nanoseconds a step.
   mutable std::mutex stepMutex;
 };
+
+/// An entry of a buffer table: the 1-D memref descriptor of one buffer.
+using BufferEntry = StridedMemRefType<char, 1>;
 
 /// A ranked memref descriptor (StridedMemRefType) of any rank.
 class Descriptor {
@@ -120,11 +124,9 @@ public:
   const StepLayout &layout() const { return compiled->layout; }
 
   // Packed arguments of the step (see StepABI.h): one buffer table per
-  // element type, whose entries are 1-D memref descriptors (5 words:
-  // allocated, aligned, offset, size, stride), then the hyper-parameter
-  // table and the step.
-  static constexpr unsigned kEntryWords = 5;
-  std::vector<std::vector<int64_t>> bufferTables;
+  // element type, whose entries are 1-D memref descriptors, then the
+  // hyper-parameter table and the step.
+  std::vector<std::vector<BufferEntry>> bufferTables;
   std::vector<Descriptor> descriptors;
   std::vector<void *> descriptorPtrs;
   std::vector<void *> packedArgs;
@@ -160,18 +162,18 @@ public:
     } else {
       // Buffer tables: entries (param, grad, states) per parameter.
       unsigned entriesPerParam = 2 + l.stateNames.size();
-      for (size_t words : l.bufferTableWords)
-        bufferTables.emplace_back(words, 0);
+      for (size_t count : l.bufferTableEntries)
+        bufferTables.emplace_back(count, BufferEntry{});
       for (size_t p = 0; p < l.params.size(); ++p) {
         auto [tableIndex, first] = l.entryOffsets[p];
-        int64_t *entry = bufferTables[tableIndex].data() + first;
+        BufferEntry *entry = bufferTables[tableIndex].data() + first;
         for (unsigned j = 0; j < entriesPerParam; ++j) {
-          entry[j * kEntryWords + 3] = l.params[p].numElements;
-          entry[j * kEntryWords + 4] = 1;
+          entry[j].sizes[0] = l.params[p].numElements;
+          entry[j].strides[0] = 1;
         }
       }
-      for (std::vector<int64_t> &entries : bufferTables) {
-        int64_t count = entries.size() / kEntryWords;
+      for (std::vector<BufferEntry> &entries : bufferTables) {
+        int64_t count = entries.size();
         descriptors.emplace_back(llvm::ArrayRef<int64_t>(count));
         descriptors.back().setData(entries.data());
       }
@@ -282,14 +284,12 @@ buildStepLayout(mlir::optim::OptimizerOp optimizerOp, int64_t chunkSize) {
   if (layout.perBuffer)
     return layout;
   unsigned entriesPerParam = 2 + layout.stateNames.size();
-  layout.bufferTableWords.assign(abi.getTableElementTypes().size(), 0);
+  layout.bufferTableEntries.assign(abi.getTableElementTypes().size(), 0);
   for (unsigned p = 0; p < layout.params.size(); ++p) {
     auto [tableIndex, position] = abi.getTablePosition(p);
-    size_t first =
-        size_t(position) * entriesPerParam * Optimizer::Impl::kEntryWords;
-    size_t &words = layout.bufferTableWords[tableIndex];
-    words =
-        std::max(words, first + entriesPerParam * Optimizer::Impl::kEntryWords);
+    size_t first = size_t(position) * entriesPerParam;
+    size_t &count = layout.bufferTableEntries[tableIndex];
+    count = std::max(count, first + entriesPerParam);
     layout.entryOffsets.push_back({tableIndex, first});
   }
   return layout;
@@ -606,11 +606,10 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
   // Point the table entries at the caller's buffers.
   for (size_t p = 0; p < numParams; ++p) {
     auto [tableIndex, first] = layout.entryOffsets[p];
-    int64_t *entry = impl->bufferTables[tableIndex].data() + first;
+    BufferEntry *entry = impl->bufferTables[tableIndex].data() + first;
     auto point = [&](void *data) {
-      std::memcpy(&entry[0], &data, sizeof(void *));
-      std::memcpy(&entry[1], &data, sizeof(void *));
-      entry += Impl::kEntryWords;
+      entry->basePtr = entry->data = static_cast<char *>(data);
+      ++entry;
     };
     point(params[p]);
     point(grads[p]);

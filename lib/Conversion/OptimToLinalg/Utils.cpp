@@ -2,6 +2,8 @@
 
 #include "Utils.h"
 
+#include "mlir/Dialect/Arith/Utils/Utils.h"
+
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Math/IR/Math.h"
 #include "mlir/Dialect/Tensor/IR/Tensor.h"
@@ -46,14 +48,16 @@ Value FloatMath::fromSignedInt(Value value) const {
   return arith::SIToFPOp::create(b, loc, type, value);
 }
 
+// The operations upstream's ArithBuilder has (it picks the float ops, and
+// the ordered float predicates, for float operands).
 Value FloatMath::add(Value x, Value y) const {
-  return arith::AddFOp::create(b, loc, x, y);
+  return ArithBuilder(b, loc).add(x, y);
 }
 Value FloatMath::sub(Value x, Value y) const {
-  return arith::SubFOp::create(b, loc, x, y);
+  return ArithBuilder(b, loc).sub(x, y);
 }
 Value FloatMath::mul(Value x, Value y) const {
-  return arith::MulFOp::create(b, loc, x, y);
+  return ArithBuilder(b, loc).mul(x, y);
 }
 Value FloatMath::div(Value x, Value y) const {
   return arith::DivFOp::create(b, loc, x, y);
@@ -85,10 +89,10 @@ Value FloatMath::sign(Value x) const {
 }
 
 Value FloatMath::greater(Value x, Value y) const {
-  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGT, x, y);
+  return ArithBuilder(b, loc).sgt(x, y);
 }
 Value FloatMath::less(Value x, Value y) const {
-  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OLT, x, y);
+  return ArithBuilder(b, loc).slt(x, y);
 }
 Value FloatMath::equal(Value x, Value y) const {
   return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x, y);
@@ -99,10 +103,10 @@ Value FloatMath::isFinite(Value x) const {
   return less(magnitude, infinity);
 }
 Value FloatMath::select(Value condition, Value ifTrue, Value ifFalse) const {
-  return arith::SelectOp::create(b, loc, condition, ifTrue, ifFalse);
+  return ArithBuilder(b, loc).select(condition, ifTrue, ifFalse);
 }
 Value FloatMath::logicalAnd(Value x, Value y) const {
-  return arith::AndIOp::create(b, loc, x, y);
+  return ArithBuilder(b, loc)._and(x, y);
 }
 
 //===----------------------------------------------------------------------===//
