@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include "optim/Dialect/Optim/IR/Optim.h"
 #include "optim/Dialect/Optim/Transforms/Passes.h"
+#include "optim/Transforms/Passes.h"
 
 #include "mlir/Conversion/AffineToStandard/AffineToStandard.h"
 #include "mlir/Conversion/GPUCommon/GPUCommonPass.h"

@@ -7,6 +7,7 @@
 
 #include "optim/Conversion/Passes.h"
 #include "optim/Dialect/Optim/Transforms/Passes.h"
+#include "optim/Transforms/Passes.h"
 #include "optim/Pipelines/Pipelines.h"
 
 #include "mlir/Conversion/Passes.h"
@@ -30,6 +31,7 @@ int main(int argc, char **argv) {
 
   // Ours.
   mlir::optim::registerOptimPasses();
+  mlir::optim::registerOptimTransformsPasses();
   mlir::optim::registerOptimConversionPasses();
   mlir::optim::registerOptimPipelines();
   // Upstream passes our pipelines are made of, so each step can run alone.

@@ -1,13 +1,13 @@
 //===- FuseElementwise.cpp - fuse producers into every consumer -----------===//
 
-#include "optim/Dialect/Optim/Transforms/Passes.h"
+#include "optim/Transforms/Passes.h"
 
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Transforms/GreedyPatternRewriteDriver.h"
 
 namespace mlir::optim {
 #define GEN_PASS_DEF_OPTIMFUSEELEMENTWISE
-#include "optim/Dialect/Optim/Transforms/Passes.h.inc"
+#include "optim/Transforms/Passes.h.inc"
 } // namespace mlir::optim
 
 using namespace mlir;

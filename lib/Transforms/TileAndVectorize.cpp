@@ -1,6 +1,6 @@
 //===- TileAndVectorize.cpp - chunk, tile, peel, vectorize ----------------===//
 
-#include "optim/Dialect/Optim/Transforms/Passes.h"
+#include "optim/Transforms/Passes.h"
 #include "optim/Dialect/Optim/IR/Optim.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
@@ -17,7 +17,7 @@
 
 namespace mlir::optim {
 #define GEN_PASS_DEF_OPTIMTILEANDVECTORIZE
-#include "optim/Dialect/Optim/Transforms/Passes.h.inc"
+#include "optim/Transforms/Passes.h.inc"
 } // namespace mlir::optim
 
 using namespace mlir;
