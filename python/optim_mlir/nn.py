@@ -181,7 +181,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from . import ir as _ir
-from . import _state_arena
+from . import _compiled, _state_arena
 from . import _mindspore_validator as _v
 from ._optim import default_decay_filter as _default_decay_filter
 from ._optim import rule_specs as _rule_specs
@@ -207,22 +207,27 @@ __all__ = [
 # optimizer copies this at construction into ``compile_options``.
 DEFAULT_COMPILE_OPTIONS = ""
 
-# Number of CompiledOptimizer objects created by this module (a compiled
-# object is created once per optimizer part; tests use it to check that
-# runtime changes never recompile).
-_COMPILE_COUNT = 0
+# What this module compiled: _COMPILE_COUNT (CompiledOptimizer objects, one
+# per optimizer part; tests use it to check that runtime changes never
+# recompile) and _GPU_COMPILE_COUNT (GPUOptimizer objects) read it.
+_COMPILER = _compiled.Compiler()
 
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+def __getattr__(name):
+    if name == "_COMPILE_COUNT":
+        return _COMPILER.cpu_count
+    if name == "_GPU_COMPILE_COUNT":
+        return _COMPILER.gpu_count
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
+
+
+_FLOAT_DTYPES = tuple(np.dtype(n) for n in _compiled.FLOAT_DTYPE_NAMES)
 _NAME_COUNTER = itertools.count()
 _FORMAT = "optim_mlir.nn/1"
 
 
 def _compile(source, options):
-    global _COMPILE_COUNT
-    from ._optim import CompiledOptimizer
-    compiled = CompiledOptimizer(source, options)
-    _COMPILE_COUNT += 1
-    return compiled
+    return _COMPILER.cpu(source, options)
 
 
 # target='GPU': the CUDA device the steps run on, the options of the GPU
@@ -230,7 +235,6 @@ def _compile(source, options):
 # GPUOptimizer objects this module created.
 GPU_DEVICE = 0
 GPU_COMPILE_OPTIONS = ""
-_GPU_COMPILE_COUNT = 0
 
 _TARGETS = ("CPU", "Ascend", "GPU")
 # Device copies of the arrays start on 256-byte boundaries (the kernels need
@@ -241,13 +245,10 @@ _DEVICE_ALIGNMENT = 256
 def _compile_gpu(source):
     """A GPUOptimizer for the chip of device GPU_DEVICE (e.g. sm_90 for
     compute capability 9.0)."""
-    global _GPU_COMPILE_COUNT
-    from ._optim import GPUOptimizer, cuda_device_capability
-    major, minor = cuda_device_capability(GPU_DEVICE)
-    compiled = GPUOptimizer.compile(source, "sm_%d%d" % (major, minor),
-                                    GPU_COMPILE_OPTIONS)
-    _GPU_COMPILE_COUNT += 1
-    return compiled
+    from ._optim import cuda_device_capability
+    return _COMPILER.gpu(source,
+                         _compiled.chip_name(cuda_device_capability(GPU_DEVICE)),
+                         GPU_COMPILE_OPTIONS)
 
 
 def _device_layout(sizes):
@@ -1210,19 +1211,10 @@ class Optimizer:
             return
         texts = [self._part_ir(part) for part in self._parts]
         compiled = [_compile(text, self.compile_options) for text in texts]
-        for part, text, c in zip(self._parts, texts, compiled):
-            names = [info["name"] for info in c.params]
-            expected = [self._parameters[i].name for i in part.indices]
-            if names != expected:
-                raise RuntimeError("internal error: the compiled step orders "
-                                   "the parameters %s, expected %s"
-                                   % (names, expected))
-            missing = [s for s in c.state_names if s not in self._state_params]
-            if missing or len(c.state_names) != len(self._state_params):
-                raise RuntimeError("internal error: the compiled step has "
-                                   "states %s, the optimizer %s"
-                                   % (list(c.state_names),
-                                      sorted(self._state_params)))
+        for part, c in zip(self._parts, compiled):
+            _compiled.check_layout(
+                c, [self._parameters[i].name for i in part.indices],
+                self._state_params, self.cls_name)
         self._param_loc = [None] * len(self._parameters)
         for part, text, c in zip(self._parts, texts, compiled):
             part.text = text

@@ -107,36 +107,39 @@ import sys
 import torch
 from torch.optim.optimizer import Optimizer, required
 
-from . import ir
-from ._optim import (CompiledOptimizer, GPUOptimizer, TorchPlan,
-                     cuda_driver_available, rule_specs)
+from . import _compiled, ir
+from ._optim import TorchPlan, cuda_driver_available, rule_specs
 from ._state_arena import OwnedTensors
 
 __all__ = ["SGD", "Adam", "AdamW", "Lamb", "Lion", "Adan", "compile_count",
            "gpu_compile_count"]
 
-# Number of CompiledOptimizer objects this module created (tests use it to
-# check that hyper-parameter changes never recompile).
-compile_count = 0
-# Number of GPUOptimizer objects this module created (CUDA parameters).
-gpu_compile_count = 0
+# What this module compiled: ``compile_count`` (CompiledOptimizer objects;
+# tests use it to check that hyper-parameter changes never recompile) and
+# ``gpu_compile_count`` (GPUOptimizer objects, for CUDA parameters).
+_COMPILER = _compiled.Compiler()
+
+
+def __getattr__(name):
+    if name == "compile_count":
+        return _COMPILER.cpu_count
+    if name == "gpu_compile_count":
+        return _COMPILER.gpu_count
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 # Pipeline options of the compiled steps (empty: the runtime's defaults).
 COMPILE_OPTIONS = ""
 # Options of the GPU pipeline (optim-lower-to-gpu, e.g. "block-size=128").
 GPU_COMPILE_OPTIONS = ""
 
-_DTYPES = {torch.float32: "float32", torch.float64: "float64"}
+_DTYPES = {getattr(torch, name): name for name in _compiled.FLOAT_DTYPE_NAMES}
 
 
 def _compile(source):
-    global compile_count
-    compiled = CompiledOptimizer(source, COMPILE_OPTIONS)
     # The step's threads follow torch's intra-op setting (never more than
     # the cores this process may run on; small steps use the calling thread).
-    compiled.set_num_threads(torch.get_num_threads())
-    compile_count += 1
-    return compiled
+    return _COMPILER.cpu(source, COMPILE_OPTIONS,
+                         num_threads=torch.get_num_threads())
 
 
 _DEVICE_TYPES = ("cpu", "cuda")
@@ -232,16 +235,13 @@ def _gpu_runtime(device):
     if index is None:
         index = torch.cuda.current_device()
     major, minor = torch.cuda.get_device_capability(index)
-    runtime = _GPURuntime(index, "sm_%d%d" % (major, minor))
+    runtime = _GPURuntime(index, _compiled.chip_name((major, minor)))
     _GPU_RUNTIMES[device] = runtime
     return runtime
 
 
 def _compile_gpu(source, chip):
-    global gpu_compile_count
-    compiled = GPUOptimizer.compile(source, chip, GPU_COMPILE_OPTIONS)
-    gpu_compile_count += 1
-    return compiled
+    return _COMPILER.gpu(source, chip, GPU_COMPILE_OPTIONS)
 
 
 class _GPUEntry:
