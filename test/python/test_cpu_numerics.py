@@ -3,7 +3,7 @@
 Every rule and option runs >= 20 steps on random data through the JIT
 (`optim-lower-to-cpu`), in float32, and is compared with the reference in
 float64 (``reference.ReferenceOptimizer`` in ``uniform`` mode: the order of
-design.md section 5 for every rule). Tolerance: ``rtol=2e-4, atol=2e-5`` on
+docs/Python-nn.md, "Optimizers" for every rule). Tolerance: ``rtol=2e-4, atol=2e-5`` on
 parameters and states after every step unless a test states otherwise
 (float32 rounding accumulated over the steps).
 """

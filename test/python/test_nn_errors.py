@@ -1,4 +1,4 @@
-"""The error contract of ``optim_mlir.nn`` (design.md section 5 and
+"""The error contract of ``optim_mlir.nn`` (docs/Python-nn.md, "Optimizers" and
 MindSpore's constructors): one test per error, asserting the exception type
 and a fragment of its message; errors are raised before anything is compiled
 or changed.

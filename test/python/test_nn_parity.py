@@ -3,7 +3,7 @@
 Every optimizer class runs 20 steps on random float32 data, ungrouped and
 grouped, and is compared after every step with
 ``reference.ReferenceOptimizer(mode="uniform")`` in float64 (the semantics of
-design.md section 5).  Tolerance: ``rtol=2e-4, atol=2e-5`` on parameters and
+docs/Python-nn.md, "Optimizers").  Tolerance: ``rtol=2e-4, atol=2e-5`` on parameters and
 states (float32 rounding accumulated over 20 steps), ``rtol=1e-6`` on
 ``get_lr()``.
 
