@@ -1,0 +1,63 @@
+"""``optim_mlir.nn``'s checkpoints: ``save_checkpoint`` and
+``load_checkpoint`` of an optimizer's state (docs/Python-nn.md)."""
+
+import numpy as np
+
+from ._nn_optimizer import Optimizer
+
+
+def save_checkpoint(optimizer, ckpt_file_name):
+    """Writes ``optimizer.state_dict()`` to a NumPy ``.npz`` file."""
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError("save_checkpoint expects an Optimizer, got %s."
+                        % type(optimizer).__name__)
+    sd = optimizer.state_dict()
+    flat = {"meta/format": np.array(sd["format"]),
+            "meta/optimizer": np.array(sd["optimizer"]),
+            "meta/global_step": np.array(sd["global_step"], np.int64)}
+    for k, v in sd["parameters"].items():
+        flat["param/" + k] = v
+    for state, entries in sd["states"].items():
+        for k, v in entries.items():
+            flat["state/%s/%s" % (state, k)] = v
+    for k, v in sd["learning_rate"].items():
+        flat["lr/" + k] = np.array(v, np.float64)
+    for k, v in sd["weight_decay"].items():
+        flat["wd/" + k] = np.array(v, np.float64)
+    for k, v in sd["hyper_params"].items():
+        flat["hyper/" + k] = np.array(v, np.float64)
+    with open(ckpt_file_name, "wb") as f:
+        np.savez(f, **flat)
+
+
+def load_checkpoint(ckpt_file_name, optimizer=None):
+    """Reads a file written by ``save_checkpoint`` and returns its state dict;
+    with ``optimizer``, also loads it (``optimizer.load_state_dict``)."""
+    sd = {"parameters": {}, "states": {}, "learning_rate": {},
+          "weight_decay": {}, "hyper_params": {}}
+    with np.load(ckpt_file_name, allow_pickle=False) as data:
+        for key in data.files:
+            kind, _, rest = key.partition("/")
+            value = data[key]
+            if kind == "meta":
+                if rest == "global_step":
+                    sd["global_step"] = int(value)
+                else:
+                    sd[rest] = str(value)
+            elif kind == "param":
+                sd["parameters"][rest] = value
+            elif kind == "state":
+                state, _, pname = rest.partition("/")
+                sd["states"].setdefault(state, {})[pname] = value
+            elif kind == "lr":
+                sd["learning_rate"][rest] = float(value)
+            elif kind == "wd":
+                sd["weight_decay"][rest] = float(value)
+            elif kind == "hyper":
+                sd["hyper_params"][rest] = float(value)
+            else:
+                raise ValueError("%s is not an optim_mlir.nn checkpoint "
+                                 "(unknown key %r)" % (ckpt_file_name, key))
+    if optimizer is not None:
+        optimizer.load_state_dict(sd)
+    return sd

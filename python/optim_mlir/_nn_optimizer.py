@@ -1,0 +1,1306 @@
+"""``optim_mlir.nn``'s optimizer base class: arguments, groups, the
+compiled step on the CPU or a GPU, hyper-parameters, state and checkpoints
+of state (docs/Python-nn.md)."""
+
+import math
+from collections.abc import Iterable
+
+import numpy as np
+
+from . import ir as _ir
+from . import _compiled, _state_arena
+from . import _mindspore_validator as _v
+from ._optim import default_decay_filter as _default_decay_filter
+from ._optim import rule_specs as _rule_specs
+from ._mindspore_lr import LearningRateSchedule
+from ._nn_tensors import (Parameter, ParameterTuple, RowTensor,
+                          _is_sparse_gradient)
+from ._nn_groups import _runtime_scalar, _Lr, _Wd, _Group, _Part, _Counter
+
+
+def _settings():
+    """The public settings of ``optim_mlir.nn`` (DEFAULT_COMPILE_OPTIONS,
+    GPU_DEVICE, GPU_COMPILE_OPTIONS), read when used."""
+    from . import nn
+    return nn
+
+
+# What optim_mlir.nn compiled (its _COMPILE_COUNT, _GPU_COMPILE_COUNT).
+_COMPILER = _compiled.Compiler()
+_FORMAT = "optim_mlir.nn/1"
+
+
+def _compile(source, options):
+    return _COMPILER.cpu(source, options)
+
+
+
+_TARGETS = ("CPU", "Ascend", "GPU")
+# Device copies of the arrays start on 256-byte boundaries (the kernels need
+# 16).
+_DEVICE_ALIGNMENT = 256
+
+
+def _compile_gpu(source):
+    """A GPUOptimizer for the chip of device GPU_DEVICE (e.g. sm_90 for
+    compute capability 9.0)."""
+    from ._optim import cuda_device_capability
+    return _COMPILER.gpu(source,
+                         _compiled.chip_name(cuda_device_capability(
+                             _settings().GPU_DEVICE)),
+                         _settings().GPU_COMPILE_OPTIONS)
+
+
+def _device_layout(sizes):
+    """Offsets of buffers of ``sizes`` bytes in one block of device memory,
+    each aligned (and at least one alignment unit long), and the total."""
+    offsets, total = [], 0
+    for size in sizes:
+        offsets.append(total)
+        units = max(1, -(-int(size) // _DEVICE_ALIGNMENT))
+        total += units * _DEVICE_ALIGNMENT
+    return offsets, total
+
+
+def _check_target(target, prim_name):
+    """The ``target`` argument of an optimizer: 'CPU' or 'GPU'."""
+    if not isinstance(target, str):
+        raise TypeError("For '%s', the argument 'target' must be string, but "
+                        "got %s" % (prim_name, type(target)))
+    if target not in _TARGETS:
+        raise ValueError("For '%s', the argument 'target' must be one of "
+                         "['CPU', 'Ascend' ,'GPU'], but got %s"
+                         % (prim_name, target))
+    if target == "Ascend":
+        raise NotImplementedError(
+            "For '%s', target='Ascend' is not supported: optim_mlir.nn runs "
+            "its compiled steps on the host CPU ('CPU') or as CUDA kernels "
+            "on an NVIDIA GPU ('GPU')." % prim_name)
+    return target
+
+
+def _require_cuda_driver(prim_name):
+    from ._optim import cuda_driver_available
+    available, message = cuda_driver_available()
+    if not available:
+        raise RuntimeError("For '%s', target='GPU' runs the step as CUDA "
+                           "kernels, but the CUDA driver is not usable: %s"
+                           % (prim_name, message))
+
+
+# Ranges of the rules' runtime hyper-parameters, from the rule table the
+# extension carries (generated from the rule records, OptimRules.td): rule ->
+# name -> (lower, upper, lower_closed, upper_closed), the validator's form.
+_RULE_RANGES = {
+    rule: {h["name"]: h["range"] for h in spec["hyper_params"]
+           if not h["init_only"]}
+    for rule, spec in _rule_specs().items()}
+
+_SPARSE_REASON = (
+    "sparse gradients (RowTensor or (indices, values)) are not supported for "
+    "this optimizer yet: the compiled runtime steps on sparse rows only for "
+    "LazyAdam (the 'lazy_adam' rule is the only one with a compiled sparse "
+    "form); pass the dense gradient instead")
+
+
+class Optimizer:
+    """Base class of the optimizers (``mindspore.nn.Optimizer``).
+
+    ``Optimizer(learning_rate, parameters, weight_decay=0.0, loss_scale=1.0)``
+    checks its arguments as MindSpore does.  A subclass that does not compile
+    (a user-defined optimizer) overrides ``construct(gradients)`` and may use
+    ``get_lr``, ``decay_weight``, ``gradients_centralization`` and
+    ``scale_grad``, which run eagerly in NumPy; calling it checks the
+    gradients, runs ``construct`` and advances the global step.
+    """
+
+    # Subclasses set these through _setup_rule / _init_states.
+    _parts = None
+    # Whether the compiled rule takes sparse row gradients (LazyAdam).
+    _sparse_supported = False
+    # Per parameter: whether its gradient is compiled as sparse (set when the
+    # step compiles; None before); whether a compiled step has run.
+    _sparse_flags = None
+    _stepped = False
+
+    def __init__(self, learning_rate, parameters, weight_decay=0.0,
+                 loss_scale=1.0, *, target="CPU"):
+        name = self.cls_name
+        parameters = self._parameters_base_check(parameters, "parameters")
+        if not all(isinstance(x, Parameter) for x in parameters) and \
+                not all(isinstance(x, dict) for x in parameters):
+            raise TypeError("For 'Optimizer', all elements of the argument "
+                            "'parameters' must be 'Parameter' or 'dict', "
+                            "please check the 'parameters'.")
+        if isinstance(loss_scale, int) and not isinstance(loss_scale, bool):
+            loss_scale = float(loss_scale)
+        self.loss_scale = _v.check_float("loss_scale", loss_scale, name,
+                                         _v.POSITIVE)
+        self.dynamic_lr = False
+        self.dynamic_weight_decay = False
+        self.is_group = isinstance(parameters[0], dict)
+        self.is_group_lr = False
+        self.is_group_params_ordered = False
+        self._counter = _Counter()
+        self._hyper = {}
+        self._options = {}
+        self._state_params = {}
+        self._state_attrs = []   # (compiled state name, MindSpore attribute)
+        self._target = _check_target(target, name)
+        self.compile_options = _settings().DEFAULT_COMPILE_OPTIONS
+
+        self._global_lr = self._preprocess_single_lr(learning_rate,
+                                                     "learning_rate")
+        if self.is_group:
+            groups, params = self._init_group_params(parameters, weight_decay)
+        else:
+            self._global_wd = self._preprocess_weight_decay(weight_decay)
+            params = list(parameters)
+            seen = set()
+            for p in params:
+                if p.name in seen:
+                    raise ValueError(
+                        "For '%s', the parameter name '%s' is used more than "
+                        "once; parameter names must be unique." % (name, p.name))
+                seen.add(p.name)
+            groups = [_Group(0, self._global_lr, self._global_wd, False,
+                             False, False, params)]
+        self._groups = groups
+        self._parameters = ParameterTuple(params)
+        index = {id(p): i for i, p in enumerate(params)}
+        self._param_group = [None] * len(params)
+        for g in groups:
+            g.indices = [index[id(p)] for p in g.params]
+            for i in g.indices:
+                self._param_group[i] = g
+        if self.is_group:
+            self.decay_flags = tuple(
+                self._param_group[i].wd.is_dynamic or
+                self._param_group[i].wd.value > 0.0 for i in range(len(params)))
+            self.grad_centralization_flags = tuple(
+                self._param_group[i].gc for i in range(len(params)))
+            self.exec_weight_decay = any(self.decay_flags)
+        else:
+            self.decay_flags = tuple(_default_decay_filter(p.name)
+                                     for p in params)
+            self.exec_weight_decay = self._global_wd.is_dynamic or \
+                self._global_wd.value > 0.0
+        self._unique = not any(p.unique for p in params)
+        self.param_length = len(params)
+        if self._target == "GPU":
+            _require_cuda_driver(name)
+
+    # ----------------------------------------------------------------- checks
+    @property
+    def cls_name(self):
+        return type(self).__name__
+
+    @staticmethod
+    def _parameters_base_check(parameters, param_info):
+        if parameters is None:
+            raise ValueError("For 'Optimizer', the argument %s can not be None."
+                             % param_info)
+        if not isinstance(parameters, Iterable) or isinstance(parameters, dict):
+            raise TypeError("For 'Optimizer', the argument %s must be Iterable "
+                            "type, but got %s." % (param_info, type(parameters)))
+        parameters = list(parameters)
+        if not parameters:
+            raise ValueError("For 'Optimizer', the argument %s must not be empty."
+                             % param_info)
+        return parameters
+
+    def _preprocess_single_lr(self, learning_rate, lr_name):
+        name = self.cls_name
+        if isinstance(learning_rate, (bool, np.bool_)):
+            raise TypeError("For '%s', the argument 'learning_rate' must be int, "
+                            "float, numpy.ndarray, Iterable or "
+                            "LearningRateSchedule, but got bool." % name)
+        if isinstance(learning_rate, (int, float, np.integer, np.floating)):
+            value = float(learning_rate)
+            if math.isnan(value) or math.isinf(value):
+                raise ValueError("For '%s', the 'learning rate' must be finite, "
+                                 "but got %r." % (name, learning_rate))
+            if value < 0.0:
+                raise ValueError("For '%s', the 'learning rate' must be >= 0, "
+                                 "but got %r." % (name, learning_rate))
+            return _Lr("const", Parameter(np.array(value, np.float32), lr_name))
+        if isinstance(learning_rate, LearningRateSchedule):
+            self.dynamic_lr = True
+            if learning_rate._ir_schedule() is not None:
+                return _Lr("schedule", schedule=learning_rate)
+            return _Lr("python", schedule=learning_rate)
+        if isinstance(learning_rate, np.ndarray):
+            values = learning_rate
+            if values.ndim > 1:
+                raise ValueError("For 'Optimizer', if 'learning_rate' is a "
+                                 "tensor, then the dimension of it should be 0 "
+                                 "or 1, but got %d." % values.ndim)
+        elif isinstance(learning_rate, Iterable) and \
+                not isinstance(learning_rate, (str, bytes, dict)):
+            values = list(learning_rate)
+        else:
+            raise TypeError("For '%s', the argument 'learning_rate' must be "
+                            "int, float, numpy.ndarray, Iterable or "
+                            "LearningRateSchedule, but got %s."
+                            % (name, type(learning_rate)))
+        try:
+            arr = np.array(values, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError("For '%s', the values of 'learning_rate' must be "
+                            "numbers." % name)
+        if arr.ndim > 1:
+            raise ValueError("For 'Optimizer', a dynamic 'learning_rate' must "
+                             "be one-dimensional, but got %d dimensions."
+                             % arr.ndim)
+        if not np.all(np.isfinite(arr)):
+            raise ValueError("For '%s', the 'learning rate' values must be "
+                             "finite." % name)
+        if np.any(arr < 0):
+            raise ValueError("For '%s', the 'learning rate' values must be >= 0."
+                             % name)
+        if arr.ndim == 0:
+            return _Lr("const", Parameter(arr.astype(np.float32), lr_name))
+        if arr.size == 0:
+            raise ValueError("For '%s', a dynamic 'learning_rate' must not be "
+                             "empty." % name)
+        self.dynamic_lr = True
+        param = Parameter(arr.astype(np.float32), lr_name)
+        param.data.flags.writeable = False  # compiled into the step
+        return _Lr("list", param)
+
+    def _preprocess_weight_decay(self, weight_decay):
+        name = self.cls_name
+        if isinstance(weight_decay, LearningRateSchedule):
+            self.dynamic_weight_decay = True
+            return _Wd(schedule=weight_decay)
+        if isinstance(weight_decay, (float, int)) and \
+                not isinstance(weight_decay, bool):
+            value = float(weight_decay)
+            if math.isnan(value) or math.isinf(value):
+                raise ValueError("For '%s', the 'weight_decay' must be finite, "
+                                 "but got %r." % (name, weight_decay))
+            if value < 0.0:
+                raise ValueError("For '%s', the 'weight_decay' must be >= 0, "
+                                 "but got %r." % (name, weight_decay))
+            return _Wd(value)
+        raise TypeError("For 'Optimizer', the argument 'Weight_decay' must be "
+                        "int, float or LearningRateSchedule, but got %s."
+                        % type(weight_decay))
+
+    @staticmethod
+    def _preprocess_grad_centralization(grad_centralization):
+        if not isinstance(grad_centralization, bool):
+            raise TypeError("For 'Optimizer', the 'gradients_centralization' "
+                            "must be bool type, but got %s."
+                            % type(grad_centralization))
+        return grad_centralization
+
+    def _check_group_params(self, parameters):
+        keys = ["params", "lr", "weight_decay", "order_params",
+                "grad_centralization"]
+        for group in parameters:
+            invalid = [k for k in group if k not in keys]
+            if invalid:
+                raise KeyError("For 'Optimizer', the key in group params must "
+                               "be one of in %s, but got %s." % (keys, invalid))
+            if "order_params" in group:
+                if len(group) > 1:
+                    raise ValueError("For 'Optimizer', the order params dict in "
+                                     "group parameters should only include the "
+                                     "'order_params' key, but got %s."
+                                     % list(group.keys()))
+                if not isinstance(group["order_params"], Iterable):
+                    raise TypeError("For 'Optimizer', the value of "
+                                    "'order_params' in group parameters should "
+                                    "be Iterable type, but got %s."
+                                    % type(group["order_params"]))
+                continue
+            if "params" not in group:
+                raise KeyError("For 'Optimizer', a group dict must hold the key "
+                               "'params', but got %s." % list(group.keys()))
+            params = self._parameters_base_check(group["params"],
+                                                 "group `params`")
+            for i, p in enumerate(params):
+                if not isinstance(p, Parameter):
+                    raise TypeError("For 'Optimizer', the element in group "
+                                    "parameters must be Parameter type, but "
+                                    "got %s at index %d." % (type(p), i))
+
+    def _init_group_params(self, parameters, weight_decay):
+        self._check_group_params(parameters)
+        list_len = self._global_lr.param.size \
+            if self._global_lr.kind == "list" else 0
+        # lr checks first, as MindSpore's _parse_group_params does.
+        group_lrs = {}
+        for num, group in enumerate(parameters):
+            if "order_params" in group:
+                self.is_group_params_ordered = True
+                continue
+            if "lr" in group:
+                self.is_group_lr = True
+                lr = self._preprocess_single_lr(group["lr"],
+                                                "learning_rate_group_%d" % num)
+                if lr.kind == "list":
+                    if list_len == 0:
+                        list_len = lr.param.size
+                    elif lr.param.size != list_len:
+                        raise ValueError(
+                            "For 'Optimizer', the Tensor type dynamic learning "
+                            "rate in group must be the same size as the "
+                            "argument 'learning_rate'.")
+                group_lrs[num] = lr
+        self._global_wd = self._preprocess_weight_decay(weight_decay)
+        groups, params, seen = [], [], set()
+        ordered = None
+        for num, group in enumerate(parameters):
+            if "order_params" in group:
+                ordered = list(group["order_params"])
+                continue
+            gparams = list(group["params"])
+            own_wd = "weight_decay" in group
+            wd = self._preprocess_weight_decay(group["weight_decay"]) \
+                if own_wd else self._global_wd
+            gc = self._preprocess_grad_centralization(
+                group["grad_centralization"]) \
+                if "grad_centralization" in group else False
+            for p in gparams:
+                if p.name in seen:
+                    raise RuntimeError(
+                        "For 'Optimizer', the %s parameter already exists, it "
+                        "does not support repeated setting. Please check "
+                        "whether the optimizer parameter has been set multiple "
+                        "times." % p.name)
+                seen.add(p.name)
+            own_lr = num in group_lrs
+            groups.append(_Group(len(groups), group_lrs.get(num, self._global_lr),
+                                 wd, gc, own_lr, own_wd, gparams))
+            params += gparams
+        if ordered is not None:
+            if len(ordered) != len(params):
+                raise ValueError(
+                    "For 'Optimizer', the length of order parameters must be "
+                    "the same as the length of group parameters, but got order "
+                    "parameters' length %d, group parameters' length %d."
+                    % (len(ordered), len(params)))
+            for i, p in enumerate(ordered):
+                if not isinstance(p, Parameter):
+                    raise TypeError("For 'Optimizer', the element of "
+                                    "'order_params' must be Parameter type, "
+                                    "but got %s at index %d." % (type(p), i))
+            by_name = {p.name: p for p in params}
+            names = [p.name for p in ordered]
+            if len(set(names)) != len(names) or set(names) != set(by_name):
+                missing = sorted(set(by_name) - set(names))
+                raise ValueError(
+                    "For 'Optimizer', 'order_params' must name every grouped "
+                    "parameter once; missing %s, names given %s."
+                    % (missing, names))
+            params = [by_name[n] for n in names]
+        return groups, params
+
+    # ------------------------------------------------------ rule and states
+    def _setup_rule(self, rule, floats, options=None, init_only=None):
+        """Declares the compiled rule: ``floats`` (runtime hyper-parameters),
+        ``options`` (structural booleans), ``init_only`` (state initial
+        values, structural)."""
+        options = dict(options or {})
+        init_only = dict(init_only or {})
+        self._rule = rule
+        self._hyper = dict(floats)
+        self._options = options
+        ir_hyper = dict(init_only)
+        ir_hyper.update(floats)
+        ir_hyper.update(options)
+        self._parts = [_Part(rule, ir_hyper, list(floats),
+                             range(len(self._parameters)))]
+
+    def _init_states(self, specs):
+        """``specs``: ``(compiled name, MindSpore attribute, name prefix,
+        initial value)``; the initial value is a number or a function of the
+        parameter's index."""
+        # Every state array of the optimizer lives in one runtime-owned
+        # block (64-byte-aligned buffers) that the compiled step binds once.
+        arrays = iter(_state_arena.allocate_numpy(
+            [(p.shape, p.dtype) for _ in specs for p in self._parameters]))
+        for compiled_name, attr, prefix, init in specs:
+            states = []
+            for i, p in enumerate(self._parameters):
+                value = init(i) if callable(init) else init
+                array = next(arrays)
+                array[...] = value
+                states.append(Parameter._wrap(array, "%s.%s" % (prefix, p.name),
+                                              requires_grad=False))
+            states = ParameterTuple(states)
+            self._state_params[compiled_name] = states
+            self._state_attrs.append((compiled_name, attr))
+            setattr(self, attr, states)
+
+    def _initial_lr(self, i):
+        """Learning rate of parameter ``i`` at step 0, float32 (Rprop's
+        initial step size)."""
+        return float(np.float32(self._param_group[i].lr.value_at(0)))
+
+    def _check_hyper(self, name, value):
+        """Checks a runtime hyper-parameter value; returns it as a float."""
+        rng = _RULE_RANGES[self._rule].get(name)
+        if rng is None:
+            raise KeyError("For '%s', '%s' is not a runtime hyper-parameter; "
+                           "the runtime ones are %s." % (self.cls_name, name,
+                                                         sorted(self._hyper)))
+        return _v.check_float(name, value, self.cls_name, rng, allow_int=True)
+
+    def _check_hyper_consistency(self, hyper):
+        """Constraints between hyper-parameters (subclasses)."""
+
+    # ------------------------------------------------------------ properties
+    @property
+    def parameters(self):
+        return self._parameters
+
+    @property
+    def global_step(self):
+        """The 0-based global step: the number of steps taken."""
+        return self._counter.value
+
+    @global_step.setter
+    def global_step(self, value):
+        if isinstance(value, (bool, np.bool_)) or \
+                not isinstance(value, (int, np.integer)):
+            raise TypeError("For '%s', the 'global_step' must be int, but got "
+                            "%s." % (self.cls_name, type(value).__name__))
+        if value < 0:
+            raise ValueError("For '%s', the 'global_step' must be >= 0, but got "
+                             "%d." % (self.cls_name, value))
+        self._counter.value = int(value)
+
+    @property
+    def unique(self):
+        """Whether duplicate row indices of sparse gradients are merged."""
+        return self._unique
+
+    @unique.setter
+    def unique(self, value):
+        if not isinstance(value, bool):
+            raise TypeError("For 'Optimizer', the property 'unique' must be "
+                            "bool, but got %s" % type(value))
+        if value != self._unique and self.is_compiled and \
+                any(self._sparse_flags or ()):
+            raise RuntimeError(
+                "For '%s', 'unique' is compiled into the step of the sparse "
+                "parameters; set it before the first step." % self.cls_name)
+        self._unique = value
+
+    @property
+    def target(self):
+        """Where the update runs: "CPU" (compiled host code) or "GPU" (CUDA
+        kernels on device copies of the arrays); see the module docstring."""
+        return self._target
+
+    @target.setter
+    def target(self, value):
+        # MindSpore's Optimizer._set_base_target: the environment is the
+        # target the optimizer has (here: that it was built with).
+        if not isinstance(value, str):
+            raise TypeError("For 'Optimizer', the property 'target' must be "
+                            "string, but got %s" % type(value))
+        if value not in _TARGETS:
+            raise ValueError("For 'Optimizer', the property 'target' must be "
+                             "one of ['CPU', 'Ascend' ,'GPU'], but got %s"
+                             % value)
+        if self._target == "CPU" and value in ("Ascend", "GPU"):
+            raise ValueError("For 'Optimizer', the property 'target' cannot be "
+                             "set to 'GPU' or 'Ascend' in the 'CPU' "
+                             "environment.")
+        if self._target == "GPU" and value == "Ascend":
+            raise ValueError("For 'Optimizer', the property 'target' cannot be "
+                             "set to 'Ascend' in the 'GPU' environment.")
+        if self._target == "GPU" and value == "CPU":
+            # The arrays hold every value after each GPU step: the host step
+            # continues from them.
+            self._release_gpu()
+            self._target = value
+            self._bind_parts()
+            return
+        self._target = value
+
+    @property
+    def learning_rate(self):
+        """MindSpore's ``learning_rate``: the float32 Parameter of a constant
+        rate, the schedule, the Parameter holding a per-step list, or (groups
+        with their own lr) a tuple of those, one per parameter."""
+        if self.is_group_lr:
+            return tuple(self._param_group[i].lr.user_object()
+                         for i in range(len(self._parameters)))
+        return self._global_lr.user_object()
+
+    @learning_rate.setter
+    def learning_rate(self, value):
+        lr = self._global_lr
+        if lr.kind != "const":
+            raise RuntimeError(
+                "For '%s', the learning rate is dynamic (%s) and compiled into "
+                "the step; only a constant learning rate can be assigned."
+                % (self.cls_name, lr.kind))
+        if isinstance(value, Parameter):
+            value = value.data
+        if isinstance(value, (bool, np.bool_)) or not isinstance(
+                value, (int, float, np.integer, np.floating, np.ndarray)) or \
+                np.ndim(value) != 0:
+            raise TypeError("For '%s', a learning rate must be a number, but "
+                            "got %s." % (self.cls_name, type(value).__name__))
+        value = _runtime_scalar(value, "learning rate", self.cls_name)
+        lr.param.set_data(np.float32(value))
+
+    @property
+    def weight_decay(self):
+        """MindSpore's ``weight_decay``: see ``get_weight_decay``."""
+        return self.get_weight_decay()
+
+    def __getattr__(self, name):
+        # Rule hyper-parameters and options read as attributes (opt.beta1).
+        d = self.__dict__
+        if name in d.get("_hyper", {}):
+            return d["_hyper"][name]
+        if name in d.get("_options", {}):
+            return d["_options"][name]
+        raise AttributeError("'%s' object has no attribute '%s'"
+                             % (type(self).__name__, name))
+
+    # ------------------------------------------------------ runtime values
+    def get_hyper_param(self, name):
+        """The current value of a runtime hyper-parameter (``beta1``, ...)."""
+        if name not in self._hyper:
+            raise KeyError("For '%s', unknown hyper-parameter %r; the runtime "
+                           "ones are %s." % (self.cls_name, name,
+                                             sorted(self._hyper)))
+        return self._hyper[name]
+
+    def set_hyper_param(self, name, value):
+        """Changes a runtime hyper-parameter for every group; the next step
+        uses it (no recompilation)."""
+        if name not in self._hyper:
+            raise KeyError("For '%s', unknown hyper-parameter %r; the runtime "
+                           "ones are %s." % (self.cls_name, name,
+                                             sorted(self._hyper)))
+        value = self._check_hyper(name, value)
+        hyper = dict(self._hyper)
+        hyper[name] = value
+        self._check_hyper_consistency(hyper)
+        self._hyper[name] = value
+
+    def set_weight_decay(self, weight_decay, group=None):
+        """Changes a weight decay (user-level value, as given to the
+        constructor; a number or a LearningRateSchedule).  ``group=None``: the
+        optimizer's own weight decay (every group that does not set its own);
+        ``group=i``: the i-th parameter group."""
+        name = self.cls_name
+        if group is None:
+            targets = [g for g in self._groups if not g.own_wd]
+        else:
+            if not self.is_group:
+                raise ValueError("For '%s', the parameters are not grouped; "
+                                 "use group=None." % name)
+            if isinstance(group, bool) or not isinstance(group, int) or \
+                    not 0 <= group < len(self._groups):
+                raise ValueError("For '%s', 'group' must be an index in [0, "
+                                 "%d), but got %r." % (name, len(self._groups),
+                                                       group))
+            targets = [self._groups[group]]
+        had_dynamic = self.dynamic_weight_decay
+        try:
+            wd = self._preprocess_weight_decay(weight_decay)
+        finally:
+            self.dynamic_weight_decay = had_dynamic
+        if not self.is_group and not self.exec_weight_decay and (
+                wd.is_dynamic or wd.value > 0.0):
+            raise RuntimeError(
+                "For '%s', the optimizer was built with weight_decay=0, so its "
+                "step has no weight decay (as in MindSpore, an ungrouped "
+                "optimizer decays only when built with weight_decay > 0); "
+                "build it with a positive weight decay or a schedule to change "
+                "the value later." % name)
+        if self._extra_wd_check is not None:
+            self._extra_wd_check(wd)
+        self.dynamic_weight_decay = had_dynamic or wd.is_dynamic
+        if group is None:
+            self._global_wd = wd
+        for g in targets:
+            g.wd = wd
+            if group is not None:
+                g.own_wd = True
+        if self.is_group:
+            self.decay_flags = tuple(
+                self._param_group[i].wd.is_dynamic or
+                self._param_group[i].wd.value > 0.0
+                for i in range(len(self._parameters)))
+            self.exec_weight_decay = any(self.decay_flags)
+
+    _extra_wd_check = None
+
+    # --------------------------------------------------------- compilation
+    def _spec(self, i):
+        p = self._parameters[i]
+        sparse = bool(self._sparse_flags[i]) if self._sparse_flags else False
+        return (p.name, p.shape, str(p.dtype), sparse)
+
+    def _part_ir(self, part):
+        step = self._counter.value
+        name = self.cls_name
+        # 'unique' only matters (and is only emitted) with sparse parameters.
+        unique = True
+        if self._sparse_flags and any(self._sparse_flags[i]
+                                      for i in part.indices):
+            unique = self._unique
+        if not self.is_group:
+            g = self._groups[0]
+            part.groups = [g]
+            return _ir.optimizer_ir(
+                part.rule, part.ir_hyper,
+                params=[self._spec(i) for i in part.indices],
+                learning_rate=self._global_lr.ir_attr(step, name),
+                weight_decay=0.0 if part.zero_decay
+                else self._global_wd.ir_value(step, name),
+                loss_scale=self.loss_scale, unique=unique)
+        members = set(part.indices)
+        groups, ir_groups = [], []
+        for g in self._groups:
+            indices = [i for i in g.indices if i in members]
+            if not indices:
+                continue
+            d = {"params": [self._spec(i) for i in indices],
+                 "grad_centralization": g.gc}
+            if g.own_lr:
+                d["lr"] = g.lr.ir_attr(step, name)
+            if part.zero_decay:
+                d["weight_decay"] = 0.0
+            elif g.own_wd:
+                d["weight_decay"] = g.wd.ir_value(step, name)
+            ir_groups.append(d)
+            groups.append(g)
+        part.groups = groups
+        return _ir.optimizer_ir(
+            part.rule, part.ir_hyper, groups=ir_groups,
+            learning_rate=self._global_lr.ir_attr(step, name),
+            weight_decay=0.0 if part.zero_decay
+            else self._global_wd.ir_value(step, name),
+            loss_scale=self.loss_scale,
+            order_params=[self._parameters[i].name for i in part.indices],
+            unique=unique)
+
+    @property
+    def is_compiled(self):
+        return self._parts is not None and self._parts[0].compiled is not None
+
+    def _ensure_compiled(self):
+        if self.is_compiled:
+            return
+        texts = [self._part_ir(part) for part in self._parts]
+        compiled = [_compile(text, self.compile_options) for text in texts]
+        for part, c in zip(self._parts, compiled):
+            _compiled.check_layout(
+                c, [self._parameters[i].name for i in part.indices],
+                self._state_params, self.cls_name)
+        self._param_loc = [None] * len(self._parameters)
+        for part, text, c in zip(self._parts, texts, compiled):
+            part.text = text
+            part.compiled = c
+            part.last = {}
+            part.param_arrays = [self._parameters[i].data for i in part.indices]
+            part.state_arrays = [self._state_params[s][i].data
+                                 for i in part.indices for s in c.state_names]
+            part.bound = None
+            group_pos = {id(g): k for k, g in enumerate(part.groups)}
+            for i in part.indices:
+                self._param_loc[i] = (part, group_pos[id(self._param_group[i])])
+        self._bind_parts()
+
+    def _bind_parts(self):
+        """Binds the host step of each compiled part with dense gradients to
+        the arrays (the fast path); none for target 'GPU'."""
+        for part in self._parts or ():
+            part.bound = None
+            if self._target == "GPU" or part.compiled is None:
+                continue
+            if not (self._sparse_flags and any(self._sparse_flags[i]
+                                               for i in part.indices)):
+                part.bound = part.compiled.bind_numpy(
+                    part.param_arrays, part.state_arrays, part.indices,
+                    len(self._parameters))
+
+    def _runtime_updates(self):
+        """Every runtime value for the compiled tables, checked; nothing is
+        written yet."""
+        step = self._counter.value
+        name = self.cls_name
+        updates = []
+        for part in self._parts:
+            for k, g in enumerate(part.groups):
+                if g.lr.kind in ("const", "python"):
+                    value = g.lr.runtime_value(step, name)
+                    self._check_runtime_lr(value)
+                    updates.append((part, k, "learning_rate", value))
+                if not part.zero_decay:
+                    updates.append((part, k, "weight_decay",
+                                    g.wd.value_at(step, name)))
+                for h in part.runtime_hyper:
+                    updates.append((part, k, h, self._hyper[h]))
+        return updates
+
+    def _check_runtime_lr(self, value):
+        """Subclass hook: constraints on a constant learning rate."""
+
+    def _sync(self):
+        updates = self._runtime_updates()
+        for part, k, h, value in updates:
+            key = (k, h)
+            if part.last.get(key) != value:
+                part.compiled.set_hyper_param(k, h, value)
+                part.last[key] = value
+        for part in self._parts:
+            part.compiled.global_step = self._counter.value
+
+    def compiled_ir(self):
+        """The optim-dialect text of each compiled part (compiles if needed)."""
+        self._ensure_compiled()
+        return [part.text for part in self._parts]
+
+    # --------------------------------------------------------------- steps
+    def _check_gradients(self, gradients):
+        name = self.cls_name
+        if not isinstance(gradients, (tuple, list)):
+            raise TypeError("For '%s', the 'gradients' must be a tuple or list "
+                            "of numpy.ndarray, but got %s."
+                            % (name, type(gradients).__name__))
+        if len(gradients) != len(self._parameters):
+            raise ValueError("For '%s', expected %d gradients (one per "
+                             "parameter), but got %d."
+                             % (name, len(self._parameters), len(gradients)))
+        checked = []
+        for g, p in zip(gradients, self._parameters):
+            if _is_sparse_gradient(g):
+                if not self._sparse_supported:
+                    raise NotImplementedError(
+                        "For '%s', the gradient of '%s' is sparse: %s."
+                        % (name, p.name, self._sparse_reason()))
+                checked.append(self._check_sparse_gradient(g, p))
+                continue
+            if isinstance(g, Parameter):
+                g = g.data
+            if not isinstance(g, np.ndarray):
+                raise TypeError("For '%s', the gradient of '%s' must be a "
+                                "numpy.ndarray, but got %s."
+                                % (name, p.name, type(g).__name__))
+            if g.dtype != p.dtype:
+                raise TypeError("For '%s', the gradient of '%s' must have dtype "
+                                "%s, but got %s." % (name, p.name, p.dtype,
+                                                     g.dtype))
+            if g.shape != p.shape:
+                raise ValueError("For '%s', the gradient of '%s' must have "
+                                 "shape %s, but got %s."
+                                 % (name, p.name, p.shape, g.shape))
+            if not g.flags.c_contiguous or np.may_share_memory(g, p.data):
+                g = np.ascontiguousarray(g).copy()
+            checked.append(g)
+        return checked
+
+    def _sparse_reason(self):
+        return _SPARSE_REASON
+
+    def _check_sparse_gradient(self, g, p):
+        """A checked ``(int32 indices, values)`` pair for parameter ``p``
+        (copies where the runtime needs contiguous, unaliased buffers)."""
+        name = self.cls_name
+        if isinstance(g, RowTensor):
+            if g.dense_shape != p.shape:
+                raise ValueError("For '%s', the RowTensor gradient of '%s' must "
+                                 "have dense_shape %s, but got %s."
+                                 % (name, p.name, p.shape, g.dense_shape))
+            idx, vals = g.indices, g.values
+        else:
+            idx, vals = g
+        if p.ndim < 1:
+            raise ValueError("For '%s', '%s' is a scalar: a sparse (row) "
+                             "gradient needs a parameter of rank >= 1."
+                             % (name, p.name))
+        if idx.dtype.kind not in "iu":
+            raise TypeError("For '%s', the indices of the sparse gradient of "
+                            "'%s' must be integers, but got dtype %s."
+                            % (name, p.name, idx.dtype))
+        if idx.ndim != 1:
+            raise ValueError("For '%s', the indices of the sparse gradient of "
+                             "'%s' must be 1-d, but got shape %s."
+                             % (name, p.name, idx.shape))
+        if vals.dtype != p.dtype:
+            raise TypeError("For '%s', the values of the sparse gradient of "
+                            "'%s' must have dtype %s, but got %s."
+                            % (name, p.name, p.dtype, vals.dtype))
+        want = (idx.shape[0],) + tuple(p.shape[1:])
+        if vals.shape != want:
+            raise ValueError("For '%s', the values of the sparse gradient of "
+                             "'%s' must have shape %s (one row per index), but "
+                             "got %s." % (name, p.name, want, vals.shape))
+        if idx.size and (int(idx.min()) < 0 or int(idx.max()) >= p.shape[0]):
+            raise ValueError("For '%s', the indices of the sparse gradient of "
+                             "'%s' must be in [0, %d), but got values in "
+                             "[%d, %d]." % (name, p.name, p.shape[0],
+                                            int(idx.min()), int(idx.max())))
+        if not self._unique and np.unique(idx).size != idx.size:
+            raise ValueError("For '%s', 'unique' is False, so the indices of "
+                             "the sparse gradient of '%s' must be unique (set "
+                             "opt.unique = True before the first step to "
+                             "merge duplicate rows)." % (name, p.name))
+        idx = np.array(idx, dtype=np.int32, order="C", copy=True)
+        if not vals.flags.c_contiguous or np.may_share_memory(vals, p.data):
+            vals = np.ascontiguousarray(vals).copy()
+        return (idx, vals)
+
+    def _check_sparse_layout(self, flags):
+        """Checks which gradients are sparse (``flags``) against the compiled
+        step (fixed by the first step) or, before it, against what the
+        compiler supports.  Raises before anything changes."""
+        name = self.cls_name
+        if self._stepped and self._sparse_flags is not None:
+            for p, got, want in zip(self._parameters, flags,
+                                    self._sparse_flags):
+                if got != want:
+                    kind = lambda s: "sparse" if s else "dense"
+                    raise TypeError(
+                        "For '%s', the gradient of '%s' is %s, but the "
+                        "optimizer was compiled on its first step with a %s "
+                        "gradient for it: a parameter keeps the kind of "
+                        "gradient (sparse RowTensor / (indices, values), or "
+                        "dense array) of its first step."
+                        % (name, p.name, kind(got), kind(want)))
+            return
+        for i, sparse in enumerate(flags):
+            if not sparse:
+                continue
+            p = self._parameters[i]
+            if self.is_group:
+                raise NotImplementedError(
+                    "For '%s', the gradient of '%s' is sparse, but the "
+                    "parameters are grouped: the compiled step applies a "
+                    "group's weight decay (a runtime value) to every grouped "
+                    "parameter, and the compiler does not support weight "
+                    "decay on a sparse gradient yet; use an ungrouped "
+                    "optimizer for sparse parameters or pass the dense "
+                    "gradient." % (name, p.name))
+            if self.exec_weight_decay and self.decay_flags[i]:
+                raise NotImplementedError(
+                    "For '%s', the gradient of '%s' is sparse, but weight "
+                    "decay applies to it (an ungrouped optimizer built with "
+                    "weight_decay > 0 decays every parameter whose name holds "
+                    "neither 'beta' nor 'gamma'): the compiler does not "
+                    "support weight decay on a sparse gradient yet; build the "
+                    "optimizer with weight_decay=0 or pass the dense gradient."
+                    % (name, p.name))
+
+    def _compiled_step(self, gradients):
+        # Fast path: every gradient a C-contiguous array of its parameter's
+        # dtype and shape, checked and bound in C++ (no per-tensor Python);
+        # anything else takes the checked path below, which raises or
+        # copies.
+        parts = self._parts
+        if parts[0].compiled is not None and \
+                all(part.bound is not None and part.bound.bind_grads(gradients)
+                    for part in parts):
+            self._sync()
+            for part in parts:
+                part.bound.run()
+            self._stepped = True
+            self._counter.value += 1
+            return True
+        grads = self._check_gradients(gradients)
+        flags = tuple(isinstance(g, tuple) for g in grads)
+        if self._target == "GPU":
+            return self._gpu_step(grads, flags)
+        self._check_sparse_layout(flags)
+        dense = (False,) * len(flags)
+        if not self.is_compiled or (
+                not self._stepped and flags != (self._sparse_flags or dense)):
+            # First compilation, or compiled (get_lr / compiled_ir) before the
+            # first step for other gradients: compile for this step's layout.
+            old_flags = self._sparse_flags
+            saved = [(part, part.compiled) for part in self._parts]
+            self._sparse_flags = flags
+            for part in self._parts:
+                part.compiled = None
+            try:
+                self._ensure_compiled()
+            except Exception:
+                self._sparse_flags = old_flags
+                for part, c in saved:
+                    part.compiled = c
+                raise
+        self._sync()
+        for part in self._parts:
+            part.compiled.step(part.param_arrays,
+                               [grads[i] for i in part.indices],
+                               part.state_arrays)
+        self._stepped = True
+        self._counter.value += 1
+        return True
+
+    # ---------------------------------------------------------- target GPU
+    def _ensure_gpu(self):
+        """Compiles each part for the GPU (the chip of device GPU_DEVICE),
+        loads it there and allocates its device memory, once."""
+        self._ensure_compiled()
+        from ._optim import DeviceBuffer
+        name = self.cls_name
+        for part in self._parts:
+            if part.gpu is not None:
+                continue
+            gpu = _compile_gpu(part.text)
+            names = [info["name"] for info in gpu.params]
+            expected = [self._parameters[i].name for i in part.indices]
+            if names != expected or \
+                    list(gpu.state_names) != list(part.compiled.state_names):
+                raise RuntimeError(
+                    "internal error: the GPU step of '%s' orders the "
+                    "parameters %s and states %s, the host step %s and %s"
+                    % (name, names, list(gpu.state_names), expected,
+                       list(part.compiled.state_names)))
+            gpu.load(_settings().GPU_DEVICE)
+            arrays = part.param_arrays * 2 + part.state_arrays
+            offsets, total = _device_layout([a.nbytes for a in arrays])
+            part.gpu_memory = DeviceBuffer(total, _settings().GPU_DEVICE)
+            part.gpu_offsets = offsets
+            part.gpu_last = {}
+            part.gpu_step = 0
+            part.gpu_states_current = False
+            part.gpu = gpu
+
+    def _release_gpu(self):
+        for part in self._parts or ():
+            part.gpu = part.gpu_memory = part.gpu_offsets = None
+            part.gpu_last = {}
+            part.gpu_step = 0
+            part.gpu_states_current = False
+
+    def _gpu_step(self, grads, flags):
+        """One step as CUDA kernels (target 'GPU'): the gradients, the
+        parameters and (when the host wrote them) the states go to the
+        device, the kernels run, the parameters and states come back into
+        the arrays; returns once the device finished."""
+        from ._optim import cuda_synchronize
+        name = self.cls_name
+        for p, sparse in zip(self._parameters, flags):
+            if sparse:
+                raise NotImplementedError(
+                    "For '%s', the gradient of '%s' is sparse, but "
+                    "target='GPU' takes dense gradients only: the GPU "
+                    "runtime has no sparse (row) step; pass the dense "
+                    "gradient or use target='CPU'." % (name, p.name))
+        self._ensure_gpu()
+        # Every runtime value, checked before anything is written.
+        updates = self._runtime_updates()
+        for part, k, h, value in updates:
+            if part.gpu_last.get((k, h)) != value:
+                part.gpu.set_hyper_param(k, h, value)
+                part.gpu_last[(k, h)] = value
+        step = self._counter.value
+        stream = 0  # the legacy default stream
+        for part in self._parts:
+            memory, offsets = part.gpu_memory, part.gpu_offsets
+            base = memory.ptr
+            n = len(part.indices)
+            part_grads = [grads[i] for i in part.indices]
+            uploads = list(zip(part.param_arrays, offsets[:n]))
+            uploads += zip(part_grads, offsets[n:2 * n])
+            if not part.gpu_states_current:
+                uploads += zip(part.state_arrays, offsets[2 * n:])
+            for array, offset in uploads:
+                if array.nbytes:
+                    memory.copy_from_host(array, stream, offset)
+            if part.gpu_step != step:
+                part.gpu.set_global_step(step)
+            part.gpu_step = None  # unknown until the step is enqueued
+            addresses = [base + offset for offset in offsets]
+            part.gpu.step(addresses[:n], addresses[n:2 * n],
+                          addresses[2 * n:], stream)
+            part.gpu_step = step + 1
+            part.gpu_states_current = True
+            downloads = list(zip(part.param_arrays, offsets[:n]))
+            downloads += zip(part.state_arrays, offsets[2 * n:])
+            for array, offset in downloads:
+                if array.nbytes:
+                    memory.copy_to_host(array, stream, offset)
+        # The arrays of the copies above stay referenced until here.
+        cuda_synchronize(stream, _settings().GPU_DEVICE)
+        self._stepped = True
+        self._counter.value += 1
+        return True
+
+    def construct(self, gradients):
+        """One update (compiled subclasses); user-defined optimizers override
+        it."""
+        if self._parts is None:
+            raise NotImplementedError(
+                "'%s' has no update rule: subclass Optimizer and override "
+                "construct(gradients), or use one of the optimizers of "
+                "optim_mlir.nn." % self.cls_name)
+        return self._compiled_step(gradients)
+
+    def __call__(self, gradients):
+        if self._parts is not None and \
+                type(self).construct is Optimizer.construct:
+            return self._compiled_step(gradients)
+        grads = self._check_gradients(gradients)
+        result = self.construct(tuple(grads))
+        self._counter.value += 1
+        return result
+
+    # ------------------------------------------------- MindSpore interface
+    def get_lr(self):
+        """The learning rate of the next step: a float, or a tuple with one
+        value per parameter when groups set their own lr."""
+        step = self._counter.value
+        n = len(self._parameters)
+        if self._parts is None:
+            values = [float(np.float32(self._param_group[i].lr.value_at(step)))
+                      for i in range(n)]
+        else:
+            self._ensure_compiled()
+            self._sync()
+            rates = {id(part): part.compiled.learning_rates()
+                     for part in self._parts}
+            values = []
+            for i in range(n):
+                part, k = self._param_loc[i]
+                values.append(float(rates[id(part)][k]))
+        return tuple(values) if self.is_group_lr else values[0]
+
+    def get_lr_parameter(self, param):
+        """The learning rate a parameter uses: its float32 Parameter
+        (constant), the Parameter holding its per-step list, or its schedule;
+        a list for a list argument."""
+        if isinstance(param, Parameter):
+            param_list = [param]
+        elif isinstance(param, list):
+            param_list = param
+        else:
+            raise TypeError("For 'get_lr_parameter', the 'param' must be "
+                            "'Parameter' or 'list' type, but got %s."
+                            % type(param))
+        ids = [id(p) for p in self._parameters]
+        lr = []
+        for p in param_list:
+            _v.check_value_type("parameter", p, [Parameter], self.cls_name)
+            if id(p) not in ids:
+                raise ValueError("For 'get_lr_parameter', the parameter %s is "
+                                 "not in optimizer, please check whether the "
+                                 "argument 'param' is correct." % p.name)
+            lr.append(self._param_group[ids.index(id(p))].lr.user_object())
+        return lr if isinstance(param, list) else lr[0]
+
+    def get_weight_decay(self):
+        """The weight decay of the current step as ``decay_weight`` applies it
+        (``weight_decay * loss_scale``, MindSpore's stored value): a float, or
+        a tuple with one value per parameter when grouped."""
+        step = self._counter.value
+        name = self.cls_name
+        if self.is_group:
+            return tuple(self._param_group[i].wd.value_at(step, name) *
+                         self.loss_scale for i in range(len(self._parameters)))
+        return self._global_wd.value_at(step, name) * self.loss_scale
+
+    def decay_weight(self, gradients):
+        """``g + weight_decay * loss_scale * p`` where the decay flag is set
+        (NumPy, eager; returns a new tuple)."""
+        gradients = tuple(gradients)
+        if not self.exec_weight_decay:
+            return gradients
+        wd = self.get_weight_decay()
+        out = []
+        for i, (g, p, flag) in enumerate(zip(gradients, self._parameters,
+                                             self.decay_flags)):
+            if flag:
+                w = wd[i] if self.is_group else wd
+                g = p.data * np.asarray(w, p.dtype) + g
+            out.append(g)
+        return tuple(out)
+
+    def gradients_centralization(self, gradients):
+        """Grouped optimizers: for a group with grad_centralization and a
+        gradient of rank >= 2 whose second dimension is a multiple of 16,
+        subtract from each slice along axis 0 its mean over the other axes."""
+        gradients = tuple(gradients)
+        if not self.is_group:
+            return gradients
+        out = []
+        for g, flag in zip(gradients, self.grad_centralization_flags):
+            g = np.asarray(g)
+            if flag and g.ndim >= 2 and g.shape[1] % 16 == 0:
+                axes = tuple(range(1, g.ndim))
+                g = g - g.mean(axis=axes, keepdims=True, dtype=g.dtype)
+            out.append(g)
+        return tuple(out)
+
+    def scale_grad(self, gradients):
+        """``g * (1 / loss_scale)``; unchanged when ``loss_scale == 1``."""
+        gradients = tuple(gradients)
+        if self.loss_scale == 1.0:
+            return gradients
+        return tuple(np.asarray(g) * np.asarray(1.0 / self.loss_scale,
+                                                np.asarray(g).dtype)
+                     for g in gradients)
+
+    def flatten_gradients(self, gradients):
+        """The gradients as the update consumes them.  Parameters of this
+        front end are never flattened into chunks by the caller (the compiled
+        step does its own per-dtype flattening), so they pass unchanged."""
+        return tuple(gradients)
+
+    def broadcast_params(self, optim_result):
+        """Broadcasts sharded parameters after the update, rank by rank.  This
+        runtime runs one process (every parameter belongs to rank 0), so there
+        is nothing to send; returns the status flag ``optim_result``."""
+        return optim_result
+
+    # ---------------------------------------------------------- checkpoints
+    def _lr_params(self):
+        seen, out = set(), []
+        for g in self._groups:
+            if g.lr.kind == "const" and id(g.lr) not in seen:
+                seen.add(id(g.lr))
+                out.append(g.lr.param)
+        if self._global_lr.kind == "const" and id(self._global_lr) not in seen:
+            out.append(self._global_lr.param)
+        return out
+
+    def _wd_entries(self):
+        out = {}
+        if not self._global_wd.is_dynamic:
+            out["weight_decay"] = self._global_wd
+        for g in self._groups:
+            if g.own_wd and not g.wd.is_dynamic:
+                out["weight_decay_group_%d" % g.index] = g.wd
+        return out
+
+    def state_dict(self):
+        """A checkpoint (copies): parameters, states by MindSpore name and
+        parameter name, global step, and the runtime values."""
+        return {
+            "format": _FORMAT,
+            "optimizer": self.cls_name,
+            "global_step": self._counter.value,
+            "parameters": {p.name: p.asnumpy() for p in self._parameters},
+            "states": {attr: {p.name: s.asnumpy() for p, s in
+                              zip(self._parameters, self._state_params[c])}
+                       for c, attr in self._state_attrs},
+            "learning_rate": {p.name: float(p.data) for p in self._lr_params()},
+            "weight_decay": {k: wd.value for k, wd in self._wd_entries().items()},
+            "hyper_params": dict(self._hyper),
+        }
+
+    def load_state_dict(self, state_dict):
+        """Restores a ``state_dict``; everything is checked before anything
+        is written."""
+        name = self.cls_name
+        if not isinstance(state_dict, dict):
+            raise TypeError("For '%s', a state dict must be a dict, but got %s."
+                            % (name, type(state_dict).__name__))
+        required = ("format", "optimizer", "global_step", "parameters", "states")
+        missing = [k for k in required if k not in state_dict]
+        if missing:
+            raise KeyError("For '%s', the state dict lacks %s." % (name, missing))
+        if state_dict["format"] != _FORMAT:
+            raise ValueError("For '%s', unknown checkpoint format %r."
+                             % (name, state_dict["format"]))
+        if state_dict["optimizer"] != name:
+            raise ValueError("For '%s', the checkpoint was saved from a '%s'."
+                             % (name, state_dict["optimizer"]))
+        step = state_dict["global_step"]
+        if isinstance(step, (bool, np.bool_)) or \
+                not isinstance(step, (int, np.integer)) or step < 0:
+            raise ValueError("For '%s', the checkpoint's global_step must be a "
+                             "non-negative int, got %r." % (name, step))
+        writes = []
+
+        def check_arrays(what, saved, targets):
+            if not isinstance(saved, dict):
+                raise TypeError("For '%s', the checkpoint's %s must be a dict."
+                                % (name, what))
+            if set(saved) != set(targets):
+                raise KeyError("For '%s', the checkpoint's %s hold %s, the "
+                               "optimizer %s." % (name, what, sorted(saved),
+                                                  sorted(targets)))
+            for key, target in targets.items():
+                value = saved[key]
+                if not isinstance(value, np.ndarray):
+                    raise TypeError("For '%s', checkpoint %s '%s' must be a "
+                                    "numpy.ndarray." % (name, what, key))
+                if value.shape != target.shape:
+                    raise ValueError("For '%s', checkpoint %s '%s' has shape "
+                                     "%s, expected %s." % (name, what, key,
+                                                           value.shape,
+                                                           target.shape))
+                if value.dtype != target.dtype:
+                    raise TypeError("For '%s', checkpoint %s '%s' has dtype "
+                                    "%s, expected %s." % (name, what, key,
+                                                          value.dtype,
+                                                          target.dtype))
+                writes.append((target, value))
+
+        check_arrays("parameters", state_dict["parameters"],
+                     {p.name: p for p in self._parameters})
+        states = state_dict["states"]
+        attrs = {attr: c for c, attr in self._state_attrs}
+        if not isinstance(states, dict) or set(states) != set(attrs):
+            raise KeyError("For '%s', the checkpoint's states are %s, the "
+                           "optimizer's %s." % (name, sorted(states)
+                                                if isinstance(states, dict)
+                                                else states, sorted(attrs)))
+        for attr, c in attrs.items():
+            check_arrays("state '%s'" % attr, states[attr],
+                         {p.name: s for p, s in
+                          zip(self._parameters, self._state_params[c])})
+        lr_params = {p.name: p for p in self._lr_params()}
+        lrs = state_dict.get("learning_rate", {})
+        unknown = set(lrs) - set(lr_params)
+        if unknown:
+            raise KeyError("For '%s', the checkpoint's learning rates %s are "
+                           "not constant learning rates of this optimizer."
+                           % (name, sorted(unknown)))
+        lr_values = {k: _runtime_scalar(v, "learning rate", name)
+                     for k, v in lrs.items()}
+        wd_targets = self._wd_entries()
+        wds = state_dict.get("weight_decay", {})
+        unknown = set(wds) - set(wd_targets)
+        if unknown:
+            raise KeyError("For '%s', the checkpoint's weight decays %s are "
+                           "not constant weight decays of this optimizer."
+                           % (name, sorted(unknown)))
+        wd_values = {k: _runtime_scalar(v, "weight decay", name)
+                     for k, v in wds.items()}
+        if not self.is_group and not self.exec_weight_decay and \
+                wd_values.get("weight_decay", 0.0) > 0.0:
+            raise ValueError("For '%s', the checkpoint has a positive weight "
+                             "decay but this optimizer has none compiled in."
+                             % name)
+        hypers = state_dict.get("hyper_params", {})
+        unknown = set(hypers) - set(self._hyper)
+        if unknown:
+            raise KeyError("For '%s', the checkpoint's hyper-parameters %s are "
+                           "unknown." % (name, sorted(unknown)))
+        hyper = dict(self._hyper)
+        for k, v in hypers.items():
+            hyper[k] = self._check_hyper(k, v)
+        self._check_hyper_consistency(hyper)
+        # Everything checked: write.
+        for target, value in writes:
+            np.copyto(target.data, value)
+        for part in self._parts or ():
+            part.gpu_states_current = False  # sent again at the next step
+        for k, v in lr_values.items():
+            lr_params[k].set_data(np.float32(v))
+        for k, v in wd_values.items():
+            wd_targets[k].value = v
+        self._hyper.update(hyper)
+        self._counter.value = int(step)
+
+    def __repr__(self):
+        return "%s(%d parameters%s, global_step=%d)" % (
+            self.cls_name, len(self._parameters),
+            ", grouped" if self.is_group else "", self._counter.value)

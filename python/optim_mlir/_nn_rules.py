@@ -1,0 +1,540 @@
+"""``optim_mlir.nn``'s optimizers: one class per rule, with MindSpore's
+constructor arguments (docs/Python-nn.md, docs/Rules.md)."""
+
+from . import _mindspore_validator as _v
+from ._nn_groups import _Part
+from ._nn_optimizer import Optimizer, _RULE_RANGES, _SPARSE_REASON
+
+
+def _check_betas(beta1, beta2, eps, prim_name):
+    beta1 = _v.check_float("beta1", beta1, prim_name, _v.OPEN_UNIT)
+    beta2 = _v.check_float("beta2", beta2, prim_name, _v.OPEN_UNIT)
+    eps = _v.check_float("eps", eps, prim_name, _v.POSITIVE)
+    return beta1, beta2, eps
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum (``nn.SGD``).
+
+    State ``accum``.  Raises ValueError for nesterov without momentum > 0 and
+    dampening == 0, TypeError for a dynamic weight decay (as MindSpore).
+    """
+
+    def __init__(self, params, learning_rate=0.1, momentum=0.0, dampening=0.0,
+                 weight_decay=0.0, nesterov=False, loss_scale=1.0,
+                 *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        name = self.cls_name
+        momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE,
+                                  allow_int=True)
+        dampening = _v.check_float("dampening", dampening, name,
+                                   _v.NON_NEGATIVE, allow_int=True)
+        _v.check_bool("nesterov", nesterov, name)
+        self._check_nesterov(nesterov, momentum, dampening)
+        if self.dynamic_weight_decay:
+            raise TypeError("For 'SGD', dynamic weight decay is currently not "
+                            "supported, the argument 'weight_decay' or "
+                            "'weight_decay' set in grouped 'params' must be "
+                            "float or int type.")
+        self._setup_rule("sgd", {"momentum": momentum, "dampening": dampening},
+                         {"nesterov": nesterov})
+        self._init_states([("accum", "accum", "accum", 0.0)])
+
+    @staticmethod
+    def _check_nesterov(nesterov, momentum, dampening):
+        if nesterov and (momentum <= 0.0 or dampening != 0.0):
+            raise ValueError("For 'SGD', if 'nesterov' is true, 'momentum' must "
+                             "be > 0.0 and 'dampening' must equal to 0.0, but "
+                             "got 'momentum' %r, 'dampening' %r"
+                             % (momentum, dampening))
+
+    def _check_hyper_consistency(self, hyper):
+        self._check_nesterov(self._options["nesterov"], hyper["momentum"],
+                             hyper["dampening"])
+
+    def _extra_wd_check(self, wd):
+        if wd.is_dynamic:
+            raise TypeError("For 'SGD', dynamic weight decay is currently not "
+                            "supported.")
+
+
+class Momentum(Optimizer):
+    """Momentum (``nn.Momentum``): ``v = momentum * v + g``, ``p -= lr * v``
+    (nesterov: ``p -= lr * (g + momentum * v)``).  State ``moments``."""
+
+    def __init__(self, params, learning_rate, momentum, weight_decay=0.0,
+                 loss_scale=1.0, use_nesterov=False, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        name = self.cls_name
+        momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE)
+        _v.check_bool("use_nesterov", use_nesterov, name)
+        self._setup_rule("momentum", {"momentum": momentum},
+                         {"use_nesterov": use_nesterov})
+        self._init_states([("moments", "moments", "moments", 0.0)])
+
+
+class Adam(Optimizer):
+    """Adam (``nn.Adam``), MindSpore's form: bias correction folded into the
+    step size, ``eps`` added to the uncorrected ``sqrt(v)``.  States
+    ``moment1``, ``moment2`` (and ``vhat`` with ``use_amsgrad``).
+
+    ``use_lazy=True`` (a keyword argument, as in MindSpore) is the same update
+    for dense gradients; ``use_offload=True`` raises NotImplementedError.
+    """
+
+    def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
+                 eps=1e-8, use_locking=False, use_nesterov=False,
+                 weight_decay=0.0, loss_scale=1.0, use_amsgrad=False, *,
+                 target="CPU", **kwargs):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        name = self.cls_name
+        unknown = sorted(set(kwargs) - {"use_lazy", "use_offload"})
+        if unknown:
+            raise TypeError("For 'Adam', unexpected keyword arguments %s."
+                            % unknown)
+        use_lazy = kwargs.get("use_lazy", False)
+        use_offload = kwargs.get("use_offload", False)
+        beta1, beta2, eps = _check_betas(beta1, beta2, eps, name)
+        for arg, value in (("use_locking", use_locking),
+                           ("use_nesterov", use_nesterov),
+                           ("use_amsgrad", use_amsgrad),
+                           ("use_lazy", use_lazy),
+                           ("use_offload", use_offload)):
+            _v.check_bool(arg, value, name)
+        if use_lazy and use_offload:
+            raise ValueError("For 'Adam', 'use_lazy' and 'use_offload' can not "
+                             "both be True.")
+        if use_amsgrad and (use_lazy or use_offload):
+            raise ValueError("For lazy Adam and Adam with offload, there is no "
+                             "parameter named 'use_amsgrad'.")
+        if use_offload:
+            raise NotImplementedError(
+                "For 'Adam', use_offload=True (the host-offloaded Adam) is not "
+                "supported: the compiled step already runs on the host CPU; "
+                "use the default.")
+        self.use_locking = use_locking
+        self.use_lazy = use_lazy
+        self._setup_rule("adam", {"beta1": beta1, "beta2": beta2, "eps": eps},
+                         {"use_nesterov": use_nesterov,
+                          "use_amsgrad": use_amsgrad})
+        states = [("moment1", "moment1", "moment1", 0.0),
+                  ("moment2", "moment2", "moment2", 0.0)]
+        if use_amsgrad:
+            states.append(("vhat", "vhat", "vhat", 0.0))
+        self._init_states(states)
+
+    @property
+    def beta1_power(self):
+        """``beta1 ** global_step`` (MindSpore keeps it as a Parameter)."""
+        return self._hyper["beta1"] ** self.global_step
+
+    @property
+    def beta2_power(self):
+        return self._hyper["beta2"] ** self.global_step
+
+
+class _MomentAliases:
+    """``moment1`` / ``moment2`` as aliases of MindSpore's ``moments1`` /
+    ``moments2`` state names (AdamWeightDecay, Lamb)."""
+
+    @property
+    def moment1(self):
+        """Alias of ``moments1`` (the Adam family's first moments)."""
+        return self.moments1
+
+    @property
+    def moment2(self):
+        """Alias of ``moments2``."""
+        return self.moments2
+
+
+class AdamWeightDecay(_MomentAliases, Optimizer):
+    """Adam with decoupled weight decay (``nn.AdamWeightDecay``): no bias
+    correction, ``p -= lr * (m / (sqrt(v) + eps) + weight_decay * p)``.
+    States ``moments1``, ``moments2``."""
+
+    def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
+                 eps=1e-6, weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, target=target)
+        beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
+        self._setup_rule("adam_weight_decay",
+                         {"beta1": beta1, "beta2": beta2, "eps": eps})
+        self._init_states([("moment1", "moments1", "adam_m", 0.0),
+                           ("moment2", "moments2", "adam_v", 0.0)])
+
+
+class Lamb(_MomentAliases, Optimizer):
+    """LAMB (``nn.Lamb``): bias-corrected Adam direction plus weight decay,
+    scaled by the trust ratio ``|p| / |u|``.  States ``moments1``,
+    ``moments2``."""
+
+    def __init__(self, params, learning_rate, beta1=0.9, beta2=0.999, eps=1e-6,
+                 weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, target=target)
+        beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
+        self._setup_rule("lamb", {"beta1": beta1, "beta2": beta2, "eps": eps})
+        self._init_states([("moment1", "moments1", "lamb_m", 0.0),
+                           ("moment2", "moments2", "lamb_v", 0.0)])
+
+
+def _default_lars_filter(x):
+    return "LayerNorm" not in x.name and "bias" not in x.name
+
+
+class LARS(Optimizer):
+    """LARS around a ``Momentum`` optimizer (``nn.LARS``), compiled as the
+    ``lars`` rule.
+
+    ``LARS(optimizer, epsilon=1e-05, coefficient=0.001, use_clip=False,
+    lars_filter=lambda x: 'LayerNorm' not in x.name and 'bias' not in
+    x.name)``.  It takes over the wrapped optimizer's parameters, groups,
+    learning rates, weight decays, loss scale, global step and ``moments``
+    states.  Parameters the filter rejects get plain Momentum without weight
+    decay (as in MindSpore), compiled as a second part.  Wrapping another
+    optimizer, or ``use_clip=True``, raises NotImplementedError.
+    """
+
+    def __init__(self, optimizer, epsilon=1e-05, coefficient=0.001,
+                 use_clip=False, lars_filter=_default_lars_filter):
+        name = self.cls_name
+        _v.check_value_type("optimizer", optimizer, [Optimizer], name)
+        epsilon = _v.check_float("epsilon", epsilon, name, _v.NON_NEGATIVE)
+        coefficient = _v.check_float("coefficient", coefficient, name,
+                                     _v.POSITIVE)
+        _v.check_bool("use_clip", use_clip, name)
+        if not callable(lars_filter):
+            raise TypeError("For 'LARS', the 'lars_filter' must be callable, "
+                            "but got %s." % type(lars_filter))
+        if not isinstance(optimizer, Momentum) or isinstance(optimizer, LARS):
+            raise NotImplementedError(
+                "For 'LARS', only a wrapped 'Momentum' optimizer can be "
+                "compiled (the 'lars' rule is LARS around Momentum); got '%s'."
+                % optimizer.cls_name)
+        if use_clip:
+            raise NotImplementedError(
+                "For 'LARS', use_clip=True is not supported: the compiled "
+                "'lars' rule has no clipped trust ratio.")
+        # Take over the wrapped optimizer's configuration (shared objects:
+        # parameters, learning rates, states and the step counter).
+        for attr in ("loss_scale", "dynamic_lr", "dynamic_weight_decay",
+                     "is_group", "is_group_lr", "is_group_params_ordered",
+                     "_counter", "_target", "compile_options", "_global_lr",
+                     "_global_wd", "_groups", "_parameters", "_param_group",
+                     "decay_flags", "exec_weight_decay", "_unique",
+                     "param_length"):
+            setattr(self, attr, getattr(optimizer, attr))
+        if self.is_group:
+            self.grad_centralization_flags = optimizer.grad_centralization_flags
+        self.opt = optimizer
+        self.epsilon = epsilon
+        self.coefficient = coefficient
+        self.use_clip = use_clip
+        self.lars_flag = tuple(bool(lars_filter(p)) for p in self._parameters)
+        self._state_params = {"moments": optimizer.moments}
+        self._state_attrs = [("moments", "moments")]
+        self.moments = optimizer.moments
+        momentum = optimizer.get_hyper_param("momentum")
+        use_nesterov = optimizer._options["use_nesterov"]
+        self._rule = "lars"
+        self._hyper = {"momentum": momentum, "epsilon": epsilon,
+                       "coefficient": coefficient}
+        self._options = {"use_nesterov": use_nesterov}
+        lars_idx = [i for i, f in enumerate(self.lars_flag) if f]
+        plain_idx = [i for i, f in enumerate(self.lars_flag) if not f]
+        parts = []
+        if lars_idx:
+            parts.append(_Part("lars", dict(self._hyper, **self._options),
+                               ["momentum", "epsilon", "coefficient"],
+                               lars_idx))
+        if plain_idx:
+            parts.append(_Part("momentum", {"momentum": momentum,
+                                            "use_nesterov": use_nesterov},
+                               ["momentum"], plain_idx, zero_decay=True))
+        self._parts = parts
+
+
+class Adagrad(Optimizer):
+    """Adagrad (``nn.Adagrad``): ``accum += g^2``, ``p -= lr * g /
+    sqrt(accum)``.  State ``accum`` (starts at ``accum``)."""
+
+    def __init__(self, params, accum=0.1, learning_rate=0.001,
+                 update_slots=True, loss_scale=1.0, weight_decay=0.0,
+                 *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        name = self.cls_name
+        accum = _v.check_float("accum", accum, name, _v.NON_NEGATIVE)
+        _v.check_bool("update_slots", update_slots, name)
+        self._setup_rule("adagrad", {}, {"update_slots": update_slots},
+                         {"accum": accum})
+        self._init_states([("accum", "accum", "accum", accum)])
+
+
+class RMSProp(Optimizer):
+    """RMSProp (``nn.RMSProp``); ``mean_square`` starts at one.  States
+    ``mean_square``, ``moment`` and, with ``centered``, ``mean_grad``."""
+
+    def __init__(self, params, learning_rate=0.1, decay=0.9, momentum=0.0,
+                 epsilon=1e-10, use_locking=False, centered=False,
+                 loss_scale=1.0, weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        name = self.cls_name
+        decay = _v.check_float("decay", decay, name, _v.NON_NEGATIVE)
+        momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE)
+        epsilon = _v.check_float("epsilon", epsilon, name, _v.POSITIVE)
+        _v.check_bool("use_locking", use_locking, name)
+        _v.check_bool("centered", centered, name)
+        self.use_locking = use_locking
+        self._setup_rule("rmsprop", {"decay": decay, "momentum": momentum,
+                                     "epsilon": epsilon},
+                         {"centered": centered})
+        states = []
+        if centered:
+            states.append(("mean_grad", "mean_grad", "mean_grad", 0.0))
+        states += [("mean_square", "mean_square", "mean_square", 1.0),
+                   ("moment", "moment", "moment", 0.0)]
+        self._init_states(states)
+
+
+class _SparseCapable:
+    """Optimizers whose MindSpore form has a sparse-gradient kernel that is
+    not compiled yet (LazyAdam's is: it sets ``_sparse_supported``)."""
+
+    _sparse_kernel = None
+
+    def _sparse_reason(self):
+        return "%s (MindSpore runs %s here; that sparse kernel is not " \
+            "compiled yet)" % (_SPARSE_REASON, self._sparse_kernel)
+
+
+class FTRL(_SparseCapable, Optimizer):
+    """FTRL-proximal (``nn.FTRL``).  States ``moments`` (the accumulator,
+    starts at ``initial_accum``) and ``linear``.  The learning rate must be a
+    positive constant float (ValueError for a dynamic or group lr)."""
+
+    _sparse_kernel = "SparseApplyFtrl"
+
+    def __init__(self, params, initial_accum=0.1, learning_rate=0.001,
+                 lr_power=-0.5, l1=0.0, l2=0.0, use_locking=False,
+                 loss_scale=1.0, weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        name = self.cls_name
+        if self.dynamic_lr or self.is_group_lr:
+            raise ValueError("For 'FTRL', dynamic learning rate and group "
+                             "learning rate are currently not supported in "
+                             "FTRL, they should all be false, but got dynamic "
+                             "learning rate %s and group learning rate %s."
+                             % (self.dynamic_lr, self.is_group_lr))
+        initial_accum = _v.check_float("initial_accum", initial_accum, name,
+                                       _v.NON_NEGATIVE)
+        _v.check_float("learning_rate", learning_rate, name, _v.POSITIVE)
+        lr_power = _v.check_float("lr_power", lr_power, name, _v.NON_POSITIVE)
+        l1 = _v.check_float("l1", l1, name, _v.NON_NEGATIVE)
+        l2 = _v.check_float("l2", l2, name, _v.NON_NEGATIVE)
+        _v.check_bool("use_locking", use_locking, name)
+        self.use_locking = use_locking
+        self._setup_rule("ftrl", {"lr_power": lr_power, "l1": l1, "l2": l2},
+                         init_only={"initial_accum": initial_accum})
+        self._init_states([("accum", "moments", "moments", initial_accum),
+                           ("linear", "linear", "linear", 0.0)])
+
+    def _check_runtime_lr(self, value):
+        if not value > 0.0:
+            raise ValueError("For 'FTRL', the learning rate must be > 0, but "
+                             "got %r." % value)
+
+
+class ProximalAdagrad(_SparseCapable, Optimizer):
+    """Proximal Adagrad (``nn.ProximalAdagrad``).  State ``accum`` (starts
+    at ``accum``)."""
+
+    _sparse_kernel = "SparseApplyProximalAdagrad"
+
+    def __init__(self, params, accum=0.1, learning_rate=0.001, l1=0.0, l2=0.0,
+                 use_locking=False, loss_scale=1.0, weight_decay=0.0,
+                 *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        name = self.cls_name
+        accum = _v.check_float("accum", accum, name, _v.NON_NEGATIVE)
+        l1 = _v.check_float("l1", l1, name, _v.NON_NEGATIVE)
+        l2 = _v.check_float("l2", l2, name, _v.NON_NEGATIVE)
+        _v.check_bool("use_locking", use_locking, name)
+        self.use_locking = use_locking
+        self._setup_rule("proximal_adagrad", {"l1": l1, "l2": l2},
+                         init_only={"accum": accum})
+        self._init_states([("accum", "accum", "accum", accum)])
+
+
+class AdaMax(Optimizer):
+    """AdaMax (``nn.AdaMax``).  States ``moment1``, ``moment2``."""
+
+    def __init__(self, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
+                 eps=1e-08, weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
+        self._setup_rule("adamax", {"beta1": beta1, "beta2": beta2, "eps": eps})
+        self._init_states([("moment1", "moment1", "moment1", 0.0),
+                           ("moment2", "moment2", "moment2", 0.0)])
+
+    @property
+    def beta1_power(self):
+        return self._hyper["beta1"] ** self.global_step
+
+
+class Adadelta(Optimizer):
+    """Adadelta (``nn.Adadelta``).  States ``accum``, ``accum_update``."""
+
+    def __init__(self, params, learning_rate=1.0, rho=0.9, epsilon=1e-6,
+                 loss_scale=1.0, weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        name = self.cls_name
+        rho = _v.check_float("rho", rho, name, _v.CLOSED_UNIT)
+        epsilon = _v.check_float("epsilon", epsilon, name, _v.POSITIVE)
+        self._setup_rule("adadelta", {"rho": rho, "epsilon": epsilon})
+        self._init_states([("accum", "accum", "accum", 0.0),
+                           ("accum_update", "accum_update", "accum_update",
+                            0.0)])
+
+
+class ASGD(Optimizer):
+    """Averaged SGD (``nn.ASGD``).  State ``ax``."""
+
+    def __init__(self, params, learning_rate=0.1, lambd=1e-4, alpha=0.75,
+                 t0=1e6, weight_decay=0.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, target=target)
+        name = self.cls_name
+        lambd = _v.check_float("lambd", lambd, name, _v.NON_NEGATIVE)
+        alpha = _v.check_float("alpha", alpha, name)
+        t0 = _v.check_float("t0", t0, name)
+        self._setup_rule("asgd", {"lambd": lambd, "alpha": alpha, "t0": t0})
+        self._init_states([("ax", "ax", "ax_", 0.0)])
+
+
+class Rprop(Optimizer):
+    """Rprop (``nn.Rprop``).  States ``prev`` and ``step_size`` (starts at
+    the parameter's learning rate at step 0; MindSpore fills it at step 1)."""
+
+    def __init__(self, params, learning_rate=0.1, etas=(0.5, 1.2),
+                 step_sizes=(1e-6, 50.), weight_decay=0., *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, target=target)
+        name = self.cls_name
+        if not isinstance(etas, tuple):
+            raise TypeError("For Rprop, etas must be a tuple, but got %s."
+                            % type(etas))
+        if len(etas) != 2:
+            raise ValueError("For Rprop, etas must be a tuple with the size of "
+                             "2, but got %d." % len(etas))
+        if not isinstance(step_sizes, tuple):
+            raise TypeError("For Rprop, step_sizes must be a tuple, but got %s."
+                            % type(step_sizes))
+        if len(step_sizes) != 2:
+            raise ValueError("For Rprop, step_sizes must be a tuple with the "
+                             "size of 2, but got %d." % len(step_sizes))
+        etaminus = _v.check_float("etaminus", etas[0], name, _v.OPEN_UNIT)
+        etaplus = _v.check_float("etaplus", etas[1], name, _v.GREATER_THAN_ONE)
+        min_step = _v.check_float("min_step_sizes", step_sizes[0], name,
+                                  _v.NON_NEGATIVE)
+        max_step = _v.check_float("max_step_sizes", step_sizes[1], name,
+                                  _v.POSITIVE)
+        if min_step > max_step:
+            raise ValueError("For Rprop, maximal step size should not be less "
+                             "than minimal step size, but got %r > %r."
+                             % (min_step, max_step))
+        self.etas = etas
+        self.step_sizes = step_sizes
+        self._setup_rule("rprop", {"etaminus": etaminus, "etaplus": etaplus,
+                                   "min_step": min_step, "max_step": max_step})
+        self._init_states([("prev", "prev", "prev", 0.0),
+                           ("step_size", "step_size", "step_size",
+                            self._initial_lr)])
+
+    def _check_hyper_consistency(self, hyper):
+        if hyper["min_step"] > hyper["max_step"]:
+            raise ValueError("For Rprop, maximal step size should not be less "
+                             "than minimal step size, but got %r > %r."
+                             % (hyper["min_step"], hyper["max_step"]))
+
+
+class LazyAdam(Optimizer):
+    """LazyAdam (``nn.LazyAdam``): with dense gradients, Adam (MindSpore's
+    form); with sparse gradients (``RowTensor`` or ``(indices, values)``),
+    MindSpore's ``SparseApplyLazyAdam``: only the named rows of the parameter
+    and its states change, duplicate indices summed when ``unique`` is True.
+    Whether a parameter is sparse is fixed by its gradient on the first step
+    (see the module docstring).  States ``moment1``, ``moment2``."""
+
+    _sparse_supported = True
+
+    def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
+                 eps=1e-8, use_locking=False, use_nesterov=False,
+                 weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        name = self.cls_name
+        beta1, beta2, eps = _check_betas(beta1, beta2, eps, name)
+        _v.check_bool("use_locking", use_locking, name)
+        _v.check_bool("use_nesterov", use_nesterov, name)
+        self.use_locking = use_locking
+        self._setup_rule("lazy_adam", {"beta1": beta1, "beta2": beta2,
+                                       "eps": eps},
+                         {"use_nesterov": use_nesterov})
+        self._init_states([("moment1", "moment1", "moment1", 0.0),
+                           ("moment2", "moment2", "moment2", 0.0)])
+
+    @property
+    def beta1_power(self):
+        return self._hyper["beta1"] ** self.global_step
+
+    @property
+    def beta2_power(self):
+        return self._hyper["beta2"] ** self.global_step
+
+
+def _check_rule_hypers(rule, values, cls_name):
+    """Checks hyper-parameter values against the ranges of the rule's record
+    (OptimRules.td); returns them as floats."""
+    return {name: _v.check_float(name, value, cls_name,
+                                 _RULE_RANGES[rule][name], allow_int=True)
+            for name, value in values.items()}
+
+
+class Lion(Optimizer):
+    """Lion (Chen et al. 2023).  State ``exp_avg``; weight decay is
+    decoupled (``param *= 1 - lr * weight_decay``).  Not a MindSpore
+    optimizer: the rule is defined by its record alone (OptimRules.td)."""
+
+    def __init__(self, params, learning_rate=1e-4, beta1=0.9, beta2=0.99,
+                 weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        self._setup_rule("lion", _check_rule_hypers(
+            "lion", {"beta1": beta1, "beta2": beta2}, self.cls_name))
+        self._init_states([("exp_avg", "exp_avg", "exp_avg", 0.0)])
+
+
+class Adan(Optimizer):
+    """Adan (Xie et al. 2022), as its authors' implementation computes it.
+    States ``exp_avg``, ``exp_avg_diff``, ``exp_avg_sq``, ``pre_grad``;
+    weight decay is the proximal step (``param /= 1 + lr * weight_decay``).
+    Not a MindSpore optimizer: the rule is defined by its record alone
+    (OptimRules.td)."""
+
+    def __init__(self, params, learning_rate=1e-3, beta1=0.98, beta2=0.92,
+                 beta3=0.99, eps=1e-8, weight_decay=0.0, loss_scale=1.0, *,
+                 target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        self._setup_rule("adan", _check_rule_hypers(
+            "adan", {"beta1": beta1, "beta2": beta2, "beta3": beta3,
+                     "eps": eps}, self.cls_name))
+        self._init_states([(name, name, name, 0.0) for name in
+                           ("exp_avg", "exp_avg_diff", "exp_avg_sq",
+                            "pre_grad")])
