@@ -4,6 +4,8 @@
 #include "optim/Dialect/Optim/IR/Optim.h"
 
 #include "mlir/Dialect/Bufferization/IR/Bufferization.h"
+#include "mlir/Pass/PassManager.h"
+#include "mlir/Transforms/Passes.h"
 #include "mlir/Dialect/Linalg/Transforms/Transforms.h"
 #include "mlir/Dialect/MemRef/IR/MemRef.h"
 #include "mlir/Dialect/SCF/Transforms/TileUsingInterface.h"
@@ -102,51 +104,6 @@ static bool isReductionCandidate(linalg::GenericOp op) {
   return true;
 }
 
-/// Reads an output's initial value through its output block argument when the
-/// same tensor is also an input with the same indexing map (e.g. weight decay
-/// reads the parameter the update writes). Otherwise, once tiled, the input
-/// read looks like a read of the old tensor after the loop wrote the new one,
-/// and bufferization would copy the parameter to keep the old value alive.
-static linalg::GenericOp foldInputsAliasingOutputs(RewriterBase &rewriter,
-                                                   linalg::GenericOp op) {
-  SmallVector<AffineMap> maps = op.getIndexingMapsArray();
-  unsigned numInputs = op.getNumDpsInputs();
-  Block *body = op.getBody();
-  SmallVector<Value> keptInputs;
-  SmallVector<AffineMap> keptMaps;
-  SmallVector<unsigned> erasedArgs;
-  for (unsigned i = 0; i < numInputs; ++i) {
-    Value input = op.getDpsInputOperand(i)->get();
-    std::optional<unsigned> alias;
-    for (OpOperand &init : op.getDpsInitsMutable())
-      if (init.get() == input &&
-          maps[init.getOperandNumber()] == maps[i])
-        alias = init.getOperandNumber() - numInputs;
-    if (!alias) {
-      keptInputs.push_back(input);
-      keptMaps.push_back(maps[i]);
-      continue;
-    }
-    rewriter.replaceAllUsesWith(body->getArgument(i),
-                                body->getArgument(numInputs + *alias));
-    erasedArgs.push_back(i);
-  }
-  if (erasedArgs.empty())
-    return op;
-  for (unsigned i = numInputs; i < maps.size(); ++i)
-    keptMaps.push_back(maps[i]);
-  rewriter.setInsertionPoint(op);
-  auto replacement = linalg::GenericOp::create(
-      rewriter, op.getLoc(), op.getResultTypes(), keptInputs,
-      op.getDpsInits(), keptMaps, op.getIteratorTypesArray());
-  replacement->setDiscardableAttrs(op->getDiscardableAttrDictionary());
-  rewriter.inlineRegionBefore(op.getRegion(), replacement.getRegion(),
-                              replacement.getRegion().end());
-  for (unsigned i : llvm::reverse(erasedArgs))
-    replacement.getBody()->eraseArgument(i);
-  rewriter.replaceOp(op, replacement->getResults());
-  return replacement;
-}
 
 namespace {
 struct TileAndVectorizePass
@@ -155,6 +112,18 @@ struct TileAndVectorizePass
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    // An input that is also an output with the same map (weight decay reads
+    // the parameter the update writes) is read through the output instead
+    // (upstream's erase-unnecessary-inputs patterns). Otherwise, once tiled,
+    // the input read looks like a read of the old tensor after the loop
+    // wrote the new one, and bufferization would copy the parameter to keep
+    // the old value alive.
+    {
+      RewritePatternSet patterns(func.getContext());
+      linalg::populateEraseUnnecessaryInputsPatterns(patterns);
+      if (failed(applyPatternsGreedily(func, std::move(patterns))))
+        return signalPassFailure();
+    }
     SmallVector<linalg::GenericOp> candidates, reductions;
     func.walk([&](linalg::GenericOp op) {
       if (isCandidate(op))
@@ -172,7 +141,7 @@ struct TileAndVectorizePass
 
     // Peeling leaves affine.min bounds that canonicalization turns into
     // static slice sizes, which the vectorizer needs.
-    if (failed(applyPatternsGreedily(func, getCanonicalizationPatterns())))
+    if (failed(canonicalize(func)))
       return signalPassFailure();
 
     SmallVector<linalg::LinalgOp> marked;
@@ -210,22 +179,18 @@ struct TileAndVectorizePass
     func.walk([&](scf::ForOp loop) { loops.push_back(loop); });
     for (scf::ForOp loop : loops)
       (void)hoistLoopInvariantSubsets(rewriter, loop);
-    if (failed(applyPatternsGreedily(func, getCanonicalizationPatterns())))
+    if (failed(canonicalize(func)))
       return signalPassFailure();
   }
 
-  FrozenRewritePatternSet getCanonicalizationPatterns() {
-    MLIRContext *ctx = &getContext();
-    RewritePatternSet patterns(ctx);
-    for (Dialect *dialect : ctx->getLoadedDialects())
-      dialect->getCanonicalizationPatterns(patterns);
-    for (RegisteredOperationName op : ctx->getRegisteredOperations())
-      op.getCanonicalizationPatterns(patterns, ctx);
-    return FrozenRewritePatternSet(std::move(patterns));
+  /// Upstream's canonicalizer, run on `func` as a nested pipeline.
+  LogicalResult canonicalize(func::FuncOp func) {
+    OpPassManager pipeline(func::FuncOp::getOperationName());
+    pipeline.addPass(createCanonicalizerPass());
+    return runPipeline(pipeline, func);
   }
 
   LogicalResult tileAndPeel(RewriterBase &rewriter, linalg::GenericOp op) {
-    op = foldInputsAliasingOutputs(rewriter, op);
     rewriter.setInsertionPoint(op);
     linalg::LinalgOp current = op;
     if (op.getNumLoops() > 1 && isContiguous(op)) {

@@ -133,7 +133,11 @@ class Harness:
             group = self.compiled.params[self.names.index(name)]["group"]
             np.testing.assert_allclose(lrs[group], ref_value, rtol=1e-6,
                                        atol=1e-9, err_msg="lr of " + name)
+        sent = [g.copy() for g in grads]
         self.compiled.step(self.params, grads, self.states)
+        # A step reads the gradients and never writes them.
+        for g, before in zip(grads, sent):
+            np.testing.assert_array_equal(g, before)
         self.ref.step([g.astype(np.float64) for g in grads])
 
     def check(self, when, rtol=RTOL, atol=ATOL):
