@@ -193,6 +193,8 @@ void optim::buildOptimGPUPipeline(OpPassManager &pm,
   ConvertGpuOpsToNVVMOpsOptions nvvm;
   nvvm.indexBitwidth = 64;
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertGpuOpsToNVVMOps(nvvm));
+  // Correctly rounded square roots, as on the CPU.
+  pm.addNestedPass<gpu::GPUModuleOp>(createOptimCorrectlyRoundedSqrt());
   // What the NVVM conversion leaves of vectors (broadcasts), with memory
   // spaces already converted.
   pm.addNestedPass<gpu::GPUModuleOp>(createConvertVectorToLLVMPass());

@@ -1,5 +1,8 @@
 // RUN: optim-opt %optim_src_root/examples/adamw.mlir --optim-lower-to-gpu="chip=sm_90 chunk-size=4096" | FileCheck %s
 // RUN: optim-opt %optim_src_root/examples/adamw.mlir --optim-lower-to-gpu="chip=sm_80 block-size=128" | FileCheck %s --check-prefix=SM80
+// Square roots are correctly rounded, as on the CPU (never sqrt.approx).
+// RUN: optim-opt %optim_src_root/examples/adamw.mlir --optim-lower-to-gpu="chip=sm_90" | FileCheck %s --check-prefix=SQRT
+// SQRT-NOT: sqrt.approx
 
 // The same step structure as on the CPU: one kernel per phase, in one GPU
 // module, whatever the number of tensors. The reduction phase (row sums of
@@ -24,6 +27,7 @@
 // CHECK-SAME:  .entry adamw_step_kernel_0(
 // CHECK-SAME:  mov.u32 {{.*}}%ntid.x
 // CHECK-SAME:  ld.global.v4.b32
+// CHECK-SAME:  sqrt.rn.f32
 // CHECK-SAME:  st.global.v4.b32
 // CHECK-SAME:  .entry adamw_step_kernel_1(
 // CHECK-SAME:  add.s64

@@ -139,6 +139,22 @@ def OptimLowerBlockReductions
   ];
 }
 
+def OptimCorrectlyRoundedSqrt
+    : Pass<"optim-correctly-rounded-sqrt", "::mlir::gpu::GPUModuleOp"> {
+  let summary = "Take square roots in kernels as LLVM's correctly rounded sqrt";
+  let description = [{
+    The NVVM conversion turns `math.sqrt` into calls of libdevice's
+    `__nv_sqrtf` / `__nv_sqrt`, whose precise form is selected by
+    `__CUDA_PREC_SQRT`, a reflection LLVM's NVVMReflect does not define: the
+    kernels would get `sqrt.approx.f32`, and their results would differ from
+    the CPU step's (correctly rounded) in the last place. This pass, run on
+    the kernels' GPU module after `convert-gpu-to-nvvm`, replaces those
+    calls with LLVM's `llvm.intr.sqrt`, which the NVPTX backend emits as
+    the correctly rounded `sqrt.rn`.
+  }];
+  let dependentDialects = ["::mlir::LLVM::LLVMDialect"];
+}
+
 def OptimVerifyNVPTXTarget
     : Pass<"optim-verify-nvptx-target", "::mlir::ModuleOp"> {
   let summary = "Reject NVPTX targets that would abort code generation";
