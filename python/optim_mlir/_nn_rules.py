@@ -75,7 +75,20 @@ class Momentum(Optimizer):
         self._init_states([("moments", "moments", "moments", 0.0)])
 
 
-class Adam(Optimizer):
+class _BetaPowers:
+    """``beta1_power`` and ``beta2_power``: ``beta ** global_step``
+    (MindSpore keeps them as Parameters)."""
+
+    @property
+    def beta1_power(self):
+        return self._hyper["beta1"] ** self.global_step
+
+    @property
+    def beta2_power(self):
+        return self._hyper["beta2"] ** self.global_step
+
+
+class Adam(_BetaPowers, Optimizer):
     """Adam (``nn.Adam``), MindSpore's form: bias correction folded into the
     step size, ``eps`` added to the uncorrected ``sqrt(v)``.  States
     ``moment1``, ``moment2`` (and ``vhat`` with ``use_amsgrad``).
@@ -125,15 +138,6 @@ class Adam(Optimizer):
         if use_amsgrad:
             states.append(("vhat", "vhat", "vhat", 0.0))
         self._init_states(states)
-
-    @property
-    def beta1_power(self):
-        """``beta1 ** global_step`` (MindSpore keeps it as a Parameter)."""
-        return self._hyper["beta1"] ** self.global_step
-
-    @property
-    def beta2_power(self):
-        return self._hyper["beta2"] ** self.global_step
 
 
 class _MomentAliases:
@@ -463,7 +467,7 @@ class Rprop(Optimizer):
                              % (hyper["min_step"], hyper["max_step"]))
 
 
-class LazyAdam(Optimizer):
+class LazyAdam(_BetaPowers, Optimizer):
     """LazyAdam (``nn.LazyAdam``): with dense gradients, Adam (MindSpore's
     form); with sparse gradients (``RowTensor`` or ``(indices, values)``),
     MindSpore's ``SparseApplyLazyAdam``: only the named rows of the parameter
@@ -489,13 +493,6 @@ class LazyAdam(Optimizer):
         self._init_states([("moment1", "moment1", "moment1", 0.0),
                            ("moment2", "moment2", "moment2", 0.0)])
 
-    @property
-    def beta1_power(self):
-        return self._hyper["beta1"] ** self.global_step
-
-    @property
-    def beta2_power(self):
-        return self._hyper["beta2"] ** self.global_step
 
 
 def _check_rule_hypers(rule, values, cls_name):

@@ -550,12 +550,11 @@ class _CompiledTorchOptimizer(Optimizer):
             [self._plan_signature(g) for g in groups],
             [(compiled, gis) for compiled, gis, _ in plan_buckets])
 
-    # ---- checked path: every check in Python, states adopted into
-    # runtime-owned buffers
-    def _checked_step(self):
-        # 1. Collect parameters with gradients into buckets of one compiled
-        #    call each: same step count and same rule options.
-        buckets = {}
+    def _checked_gradients(self, check_param=None):
+        """(group index, group, parameter, gradient) for every parameter
+        with a gradient, each checked (groups, the parameter, `check_param`
+        if given, the gradient's layout, device, dtype and shape; no
+        parameter twice); the gradient detached, negated for `maximize`."""
         seen = set()
         for gi, group in enumerate(self.param_groups):
             self._check_group(group)
@@ -570,6 +569,8 @@ class _CompiledTorchOptimizer(Optimizer):
                                      "the parameter groups" % what)
                 seen.add(id(p))
                 _check_tensor(p, what)
+                if check_param is not None:
+                    check_param(p, what)
                 grad = p.grad
                 if grad.is_sparse:
                     raise RuntimeError("optim_mlir.torch.%s does not support "
@@ -585,15 +586,23 @@ class _CompiledTorchOptimizer(Optimizer):
                 grad = grad.detach()
                 if maximize:
                     grad = torch.neg(grad)
-                if not grad.is_contiguous():
-                    grad = grad.contiguous()
-                # Not self.state[p]: a failing step must not leave an empty
-                # state behind (the defaultdict would create one).
-                state = self.state[p] if p in self.state else {}
-                t0, tensors = self._prepare(p, state, group)
-                key = (t0, self._options(group, t0))
-                buckets.setdefault(key, []).append(
-                    (gi, p, grad, state, tensors))
+                yield gi, group, p, grad
+
+    # ---- checked path: every check in Python, states adopted into
+    # runtime-owned buffers
+    def _checked_step(self):
+        # 1. Collect parameters with gradients into buckets of one compiled
+        #    call each: same step count and same rule options.
+        buckets = {}
+        for gi, group, p, grad in self._checked_gradients():
+            if not grad.is_contiguous():
+                grad = grad.contiguous()
+            # Not self.state[p]: a failing step must not leave an empty
+            # state behind (the defaultdict would create one).
+            state = self.state[p] if p in self.state else {}
+            t0, tensors = self._prepare(p, state, group)
+            key = (t0, self._options(group, t0))
+            buckets.setdefault(key, []).append((gi, p, grad, state, tensors))
 
         # 2. Compile (or reuse) and compute every value before touching any
         #    buffer, so that an error leaves parameters and states unchanged.
@@ -658,47 +667,19 @@ class _CompiledTorchOptimizer(Optimizer):
         #    kernel (torch still counts their steps).
         buckets = {}
         empty = []
-        seen = set()
-        for gi, group in enumerate(self.param_groups):
-            self._check_group(group)
-            maximize = bool(group.get("maximize", False))
-            for pi, p in enumerate(group["params"]):
-                if p.grad is None:
-                    continue
-                what = "parameter %d of group %d" % (pi, gi)
-                if id(p) in seen:
-                    raise ValueError("optim_mlir.torch: %s appears twice in "
-                                     "the parameter groups" % what)
-                seen.add(id(p))
-                _check_tensor(p, what)
-                _check_aligned(p, what)
-                grad = p.grad
-                if grad.is_sparse:
-                    raise RuntimeError("optim_mlir.torch.%s does not support "
-                                       "sparse gradients (%s)"
-                                       % (type(self).__name__, what))
-                if grad.device != p.device or grad.dtype != p.dtype or \
-                        grad.shape != p.shape:
-                    raise ValueError("optim_mlir.torch: the gradient of %s "
-                                     "must match it (%s %s %s), got %s %s %s"
-                                     % (what, p.device, p.dtype,
-                                        tuple(p.shape), grad.device,
-                                        grad.dtype, tuple(grad.shape)))
-                grad = grad.detach()
-                if maximize:
-                    grad = torch.neg(grad)
-                # Read only: a copy where the kernels cannot read it in place
-                # (freed after the launch; torch's allocator orders its reuse
-                # on this stream after the kernels).
-                grad = _device_copy(grad)
-                state = self.state[p] if p in self.state else {}
-                t0, tensors = self._prepare(p, state, group)
-                item = (gi, p, grad, state, tensors)
-                if p.numel() == 0:
-                    empty.append((t0, item))
-                    continue
-                key = (t0, self._options(group, t0))
-                buckets.setdefault(key, []).append(item)
+        for gi, group, p, grad in self._checked_gradients(_check_aligned):
+            # Read only: a copy where the kernels cannot read it in place
+            # (freed after the launch; torch's allocator orders its reuse
+            # on this stream after the kernels).
+            grad = _device_copy(grad)
+            state = self.state[p] if p in self.state else {}
+            t0, tensors = self._prepare(p, state, group)
+            item = (gi, p, grad, state, tensors)
+            if p.numel() == 0:
+                empty.append((t0, item))
+                continue
+            key = (t0, self._options(group, t0))
+            buckets.setdefault(key, []).append(item)
 
         # 2. Compile and load (or reuse), compute every value.
         calls = []

@@ -64,6 +64,22 @@ int numpyTypeNum(DType dtype) {
   return -1;
 }
 
+/// The parameters of a compiled step (CPU or GPU) as Python dicts: name,
+/// shape, dtype, group, sparse.
+py::list paramList(llvm::ArrayRef<ParamInfo> params) {
+  py::list result;
+  for (const ParamInfo &info : params) {
+    py::dict entry;
+    entry["name"] = info.name;
+    entry["shape"] = py::tuple(py::cast(info.shape));
+    entry["dtype"] = dtypeName(info.dtype);
+    entry["group"] = info.group;
+    entry["sparse"] = info.sparse;
+    result.append(entry);
+  }
+  return result;
+}
+
 /// Checks that `array` can be read (and, if `writable`, written) in place as
 /// parameter `info`'s data, and returns its data pointer.
 void *checkBuffer(py::handle handle, const ParamInfo &info, const char *what,
@@ -175,19 +191,7 @@ public:
     optimizer = std::move(*compiled);
   }
 
-  py::list params() const {
-    py::list result;
-    for (const ParamInfo &info : optimizer->getParams()) {
-      py::dict entry;
-      entry["name"] = info.name;
-      entry["shape"] = py::tuple(py::cast(info.shape));
-      entry["dtype"] = dtypeName(info.dtype);
-      entry["group"] = info.group;
-      entry["sparse"] = info.sparse;
-      result.append(entry);
-    }
-    return result;
-  }
+  py::list params() const { return paramList(optimizer->getParams()); }
 
   std::vector<std::string> stateNames() const {
     return {optimizer->getStateNames().begin(),
@@ -831,19 +835,7 @@ public:
     return std::make_unique<PyGPUOptimizer>(std::move(compiled));
   }
 
-  py::list params() const {
-    py::list result;
-    for (const ParamInfo &info : optimizer->getParams()) {
-      py::dict entry;
-      entry["name"] = info.name;
-      entry["shape"] = py::tuple(py::cast(info.shape));
-      entry["dtype"] = dtypeName(info.dtype);
-      entry["group"] = info.group;
-      entry["sparse"] = info.sparse;
-      result.append(entry);
-    }
-    return result;
-  }
+  py::list params() const { return paramList(optimizer->getParams()); }
 
   std::vector<std::string> stateNames() const {
     return {optimizer->getStateNames().begin(),

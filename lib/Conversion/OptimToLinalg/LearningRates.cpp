@@ -66,8 +66,8 @@ Value extractClamped(OpBuilder &b, Location loc, ArrayRef<double> values,
 }
 
 /// Shared by the three `p = step / decay_steps` schedules.
-Value buildDecayExponent(ScalarBuilder &s, Value step,
-                                int64_t decaySteps, bool isStair) {
+Value buildDecayExponent(ScalarBuilder &s, Value step, int64_t decaySteps,
+                         bool isStair) {
   Value stepF = s.toF32(step);
   Value period = s.c(static_cast<double>(decaySteps));
   Value p = s.div(stepF, period);
@@ -76,137 +76,112 @@ Value buildDecayExponent(ScalarBuilder &s, Value step,
   return p;
 }
 
-struct ExponentialDecayModel
-    : LearningRateBuilderAttrInterface::ExternalModel<ExponentialDecayModel, ExponentialDecayAttr> {
-  Value buildLearningRate(Attribute attr, OpBuilder &b, Location loc,
-                          Value step) const {
-    auto a = cast<ExponentialDecayAttr>(attr);
-    ScalarBuilder s{b, loc};
-    Value p = buildDecayExponent(s, step, a.getDecaySteps(), a.getIsStair());
-    Value learningRate = s.c(f(a.getLearningRate()));
-    Value decayRate = s.c(f(a.getDecayRate()));
-    Value decay = math::PowFOp::create(b, loc, decayRate, p);
-    return s.mul(learningRate, decay);
-  }
-};
+Value buildLearningRate(ExponentialDecayAttr a, OpBuilder &b, Location loc,
+                        Value step) {
+  ScalarBuilder s{b, loc};
+  Value p = buildDecayExponent(s, step, a.getDecaySteps(), a.getIsStair());
+  Value learningRate = s.c(f(a.getLearningRate()));
+  Value decayRate = s.c(f(a.getDecayRate()));
+  Value decay = math::PowFOp::create(b, loc, decayRate, p);
+  return s.mul(learningRate, decay);
+}
 
-struct NaturalExpDecayModel
-    : LearningRateBuilderAttrInterface::ExternalModel<NaturalExpDecayModel, NaturalExpDecayAttr> {
-  Value buildLearningRate(Attribute attr, OpBuilder &b, Location loc,
-                          Value step) const {
-    auto a = cast<NaturalExpDecayAttr>(attr);
-    // MindSpore's NaturalExpDecayLR: p = step, or whole periods of
-    // decay_steps with is_stair.
-    ScalarBuilder s{b, loc};
-    Value p = s.toF32(step);
-    if (a.getIsStair()) {
-      Value decaySteps = s.c(static_cast<double>(a.getDecaySteps()));
-      p = s.mul(math::FloorOp::create(b, loc, s.div(p, decaySteps)), decaySteps);
-    }
-    Value exponent = s.mul(s.c(-f(a.getDecayRate())), p);
-    Value learningRate = s.c(f(a.getLearningRate()));
-    Value decay = math::ExpOp::create(b, loc, exponent);
-    return s.mul(learningRate, decay);
-  }
-};
-
-struct InverseDecayModel
-    : LearningRateBuilderAttrInterface::ExternalModel<InverseDecayModel, InverseDecayAttr> {
-  Value buildLearningRate(Attribute attr, OpBuilder &b, Location loc,
-                          Value step) const {
-    auto a = cast<InverseDecayAttr>(attr);
-    ScalarBuilder s{b, loc};
-    Value p = buildDecayExponent(s, step, a.getDecaySteps(), a.getIsStair());
-    Value learningRate = s.c(f(a.getLearningRate()));
-    Value one = s.c(1.0);
-    Value decayed = s.mul(s.c(f(a.getDecayRate())), p);
-    return s.div(learningRate, s.add(one, decayed));
-  }
-};
-
-struct CosineDecayModel
-    : LearningRateBuilderAttrInterface::ExternalModel<CosineDecayModel, CosineDecayAttr> {
-  Value buildLearningRate(Attribute attr, OpBuilder &b, Location loc,
-                          Value step) const {
-    auto a = cast<CosineDecayAttr>(attr);
-    ScalarBuilder s{b, loc};
-    double decaySteps = static_cast<double>(a.getDecaySteps());
-    Value stepF = s.toF32(step);
-    Value clampedStep = s.min(stepF, s.c(decaySteps));
-    Value progress = s.div(clampedStep, s.c(decaySteps));
-    Value cosine = math::CosOp::create(b, loc, s.mul(s.c(M_PI), progress));
-    Value halfRange = s.c(0.5 * (f(a.getMaxLr()) - f(a.getMinLr())));
-    Value one = s.c(1.0);
-    Value half = s.mul(halfRange, s.add(one, cosine));
-    return s.add(s.c(f(a.getMinLr())), half);
-  }
-};
-
-struct PolynomialDecayModel
-    : LearningRateBuilderAttrInterface::ExternalModel<PolynomialDecayModel, PolynomialDecayAttr> {
-  Value buildLearningRate(Attribute attr, OpBuilder &b, Location loc,
-                          Value step) const {
-    auto a = cast<PolynomialDecayAttr>(attr);
-    ScalarBuilder s{b, loc};
-    Value stepF = s.toF32(step);
+Value buildLearningRate(NaturalExpDecayAttr a, OpBuilder &b, Location loc,
+                        Value step) {
+  // MindSpore's NaturalExpDecayLR: p = step, or whole periods of
+  // decay_steps with is_stair.
+  ScalarBuilder s{b, loc};
+  Value p = s.toF32(step);
+  if (a.getIsStair()) {
     Value decaySteps = s.c(static_cast<double>(a.getDecaySteps()));
-    Value progress;
-    if (a.getUpdateDecaySteps()) {
-      Value periods = math::CeilOp::create(b, loc, s.div(stepF, decaySteps));
-      Value total = s.mul(decaySteps, s.max(periods, s.c(1.0)));
-      progress = s.div(stepF, total);
-    } else {
-      progress = s.div(s.min(stepF, decaySteps), decaySteps);
-    }
-    Value base = s.sub(s.c(1.0), progress);
-    Value range = s.c(f(a.getLearningRate()) - f(a.getEndLearningRate()));
-    Value decay = math::PowFOp::create(b, loc, base, s.c(f(a.getPower())));
-    Value scaled = s.mul(range, decay);
-    return s.add(scaled, s.c(f(a.getEndLearningRate())));
+    p = s.mul(math::FloorOp::create(b, loc, s.div(p, decaySteps)), decaySteps);
   }
-};
+  Value exponent = s.mul(s.c(-f(a.getDecayRate())), p);
+  Value learningRate = s.c(f(a.getLearningRate()));
+  Value decay = math::ExpOp::create(b, loc, exponent);
+  return s.mul(learningRate, decay);
+}
 
-struct WarmUpModel
-    : LearningRateBuilderAttrInterface::ExternalModel<WarmUpModel, WarmUpAttr> {
+Value buildLearningRate(InverseDecayAttr a, OpBuilder &b, Location loc,
+                        Value step) {
+  ScalarBuilder s{b, loc};
+  Value p = buildDecayExponent(s, step, a.getDecaySteps(), a.getIsStair());
+  Value learningRate = s.c(f(a.getLearningRate()));
+  Value one = s.c(1.0);
+  Value decayed = s.mul(s.c(f(a.getDecayRate())), p);
+  return s.div(learningRate, s.add(one, decayed));
+}
+
+Value buildLearningRate(CosineDecayAttr a, OpBuilder &b, Location loc,
+                        Value step) {
+  ScalarBuilder s{b, loc};
+  double decaySteps = static_cast<double>(a.getDecaySteps());
+  Value stepF = s.toF32(step);
+  Value clampedStep = s.min(stepF, s.c(decaySteps));
+  Value progress = s.div(clampedStep, s.c(decaySteps));
+  Value cosine = math::CosOp::create(b, loc, s.mul(s.c(M_PI), progress));
+  Value halfRange = s.c(0.5 * (f(a.getMaxLr()) - f(a.getMinLr())));
+  Value one = s.c(1.0);
+  Value half = s.mul(halfRange, s.add(one, cosine));
+  return s.add(s.c(f(a.getMinLr())), half);
+}
+
+Value buildLearningRate(PolynomialDecayAttr a, OpBuilder &b, Location loc,
+                        Value step) {
+  ScalarBuilder s{b, loc};
+  Value stepF = s.toF32(step);
+  Value decaySteps = s.c(static_cast<double>(a.getDecaySteps()));
+  Value progress;
+  if (a.getUpdateDecaySteps()) {
+    Value periods = math::CeilOp::create(b, loc, s.div(stepF, decaySteps));
+    Value total = s.mul(decaySteps, s.max(periods, s.c(1.0)));
+    progress = s.div(stepF, total);
+  } else {
+    progress = s.div(s.min(stepF, decaySteps), decaySteps);
+  }
+  Value base = s.sub(s.c(1.0), progress);
+  Value range = s.c(f(a.getLearningRate()) - f(a.getEndLearningRate()));
+  Value decay = math::PowFOp::create(b, loc, base, s.c(f(a.getPower())));
+  Value scaled = s.mul(range, decay);
+  return s.add(scaled, s.c(f(a.getEndLearningRate())));
+}
+
+Value buildLearningRate(WarmUpAttr a, OpBuilder &b, Location loc, Value step) {
+  ScalarBuilder s{b, loc};
+  double warmupSteps = static_cast<double>(a.getWarmupSteps());
+  Value stepF = s.toF32(step);
+  Value clampedStep = s.min(stepF, s.c(warmupSteps));
+  Value progress = s.div(clampedStep, s.c(warmupSteps));
+  return s.mul(s.c(f(a.getLearningRate())), progress);
+}
+
+Value buildLearningRate(PerStepAttr a, OpBuilder &b, Location loc, Value step) {
+  return extractClamped(b, loc, a.getValues().asArrayRef(), step);
+}
+
+Value buildLearningRate(PiecewiseConstantAttr a, OpBuilder &b, Location loc,
+                        Value step) {
+  // index = number of milestones <= step.
+  Value index = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(0));
+  Value one = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(1));
+  Value zero = index;
+  for (int64_t milestone : a.getMilestones()) {
+    Value bound =
+        arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(milestone));
+    Value reached =
+        arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge, step, bound);
+    index = arith::AddIOp::create(
+        b, loc, index, arith::SelectOp::create(b, loc, reached, one, zero));
+  }
+  return extractClamped(b, loc, a.getValues().asArrayRef(), index);
+}
+/// The model of every learning-rate attribute: its buildLearningRate above.
+template <typename AttrT>
+struct Model
+    : LearningRateBuilderAttrInterface::ExternalModel<Model<AttrT>, AttrT> {
   Value buildLearningRate(Attribute attr, OpBuilder &b, Location loc,
                           Value step) const {
-    auto a = cast<WarmUpAttr>(attr);
-    ScalarBuilder s{b, loc};
-    double warmupSteps = static_cast<double>(a.getWarmupSteps());
-    Value stepF = s.toF32(step);
-    Value clampedStep = s.min(stepF, s.c(warmupSteps));
-    Value progress = s.div(clampedStep, s.c(warmupSteps));
-    return s.mul(s.c(f(a.getLearningRate())), progress);
-  }
-};
-
-struct PerStepModel
-    : LearningRateBuilderAttrInterface::ExternalModel<PerStepModel, PerStepAttr> {
-  Value buildLearningRate(Attribute attr, OpBuilder &b, Location loc,
-                          Value step) const {
-    auto a = cast<PerStepAttr>(attr);
-    return extractClamped(b, loc, a.getValues().asArrayRef(), step);
-  }
-};
-
-struct PiecewiseConstantModel
-    : LearningRateBuilderAttrInterface::ExternalModel<PiecewiseConstantModel, PiecewiseConstantAttr> {
-  Value buildLearningRate(Attribute attr, OpBuilder &b, Location loc,
-                          Value step) const {
-    auto a = cast<PiecewiseConstantAttr>(attr);
-    // index = number of milestones <= step.
-    Value index = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(0));
-    Value one = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(1));
-    Value zero = index;
-    for (int64_t milestone : a.getMilestones()) {
-      Value bound =
-          arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(milestone));
-      Value reached = arith::CmpIOp::create(b, loc, arith::CmpIPredicate::sge,
-                                            step, bound);
-      index = arith::AddIOp::create(
-          b, loc, index, arith::SelectOp::create(b, loc, reached, one, zero));
-    }
-    return extractClamped(b, loc, a.getValues().asArrayRef(), index);
+    return ::buildLearningRate(cast<AttrT>(attr), b, loc, step);
   }
 };
 } // namespace
@@ -214,13 +189,15 @@ struct PiecewiseConstantModel
 void mlir::optim::registerLearningRateLoweringModels(
     DialectRegistry &registry) {
   registry.addExtension(+[](MLIRContext *context, OptimDialect *) {
-    ExponentialDecayAttr::attachInterface<ExponentialDecayModel>(*context);
-    NaturalExpDecayAttr::attachInterface<NaturalExpDecayModel>(*context);
-    InverseDecayAttr::attachInterface<InverseDecayModel>(*context);
-    CosineDecayAttr::attachInterface<CosineDecayModel>(*context);
-    PolynomialDecayAttr::attachInterface<PolynomialDecayModel>(*context);
-    WarmUpAttr::attachInterface<WarmUpModel>(*context);
-    PerStepAttr::attachInterface<PerStepModel>(*context);
-    PiecewiseConstantAttr::attachInterface<PiecewiseConstantModel>(*context);
+    ExponentialDecayAttr::attachInterface<Model<ExponentialDecayAttr>>(
+        *context);
+    NaturalExpDecayAttr::attachInterface<Model<NaturalExpDecayAttr>>(*context);
+    InverseDecayAttr::attachInterface<Model<InverseDecayAttr>>(*context);
+    CosineDecayAttr::attachInterface<Model<CosineDecayAttr>>(*context);
+    PolynomialDecayAttr::attachInterface<Model<PolynomialDecayAttr>>(*context);
+    WarmUpAttr::attachInterface<Model<WarmUpAttr>>(*context);
+    PerStepAttr::attachInterface<Model<PerStepAttr>>(*context);
+    PiecewiseConstantAttr::attachInterface<Model<PiecewiseConstantAttr>>(
+        *context);
   });
 }
