@@ -1,7 +1,12 @@
 """``optim_mlir.nn``'s optimizers: one class per rule, with MindSpore's
-constructor arguments (docs/Python-nn.md, docs/Rules.md)."""
+constructor arguments (docs/Python-nn.md, docs/Rules.md); the classes of
+rules defined by their records alone are built from the rule table
+(``RECORD_CLASSES``)."""
+
+import inspect
 
 from . import _mindspore_validator as _v
+from . import _record_classes
 from ._nn_groups import _Part
 from ._nn_optimizer import Optimizer, _RULE_RANGES, _SPARSE_REASON
 
@@ -494,7 +499,6 @@ class LazyAdam(_BetaPowers, Optimizer):
                            ("moment2", "moment2", "moment2", 0.0)])
 
 
-
 def _check_rule_hypers(rule, values, cls_name):
     """Checks hyper-parameter values against the ranges of the rule's record
     (OptimRules.td); returns them as floats."""
@@ -503,35 +507,39 @@ def _check_rule_hypers(rule, values, cls_name):
             for name, value in values.items()}
 
 
-class Lion(Optimizer):
-    """Lion (Chen et al. 2023).  State ``exp_avg``; weight decay is
-    decoupled (``param *= 1 - lr * weight_decay``).  Not a MindSpore
-    optimizer: the rule is defined by its record alone (OptimRules.td)."""
+def _record_class(rule, spec):
+    """The ``optim_mlir.nn`` class of a rule whose record asks for one:
+    ``Name(params, learning_rate=<default>, <hyper-parameter>=<default>,
+    ..., weight_decay=0.0, loss_scale=1.0, *, target="CPU")``, each
+    hyper-parameter checked against its record's range, each state of the
+    record an attribute of that name starting at its ``init``."""
+    P = inspect.Parameter
+    hypers = [h["name"] for h in spec["hyper_params"]]
+    states = [(s["name"], s["init"]) for s in spec["states"]]
+    parameters = (
+        [P("params", P.POSITIONAL_OR_KEYWORD),
+         P("learning_rate", P.POSITIONAL_OR_KEYWORD,
+           default=spec["default_learning_rate"])] +
+        [P(h["name"], P.POSITIONAL_OR_KEYWORD, default=h["default"])
+         for h in spec["hyper_params"]] +
+        [P("weight_decay", P.POSITIONAL_OR_KEYWORD, default=0.0),
+         P("loss_scale", P.POSITIONAL_OR_KEYWORD, default=1.0),
+         P("target", P.KEYWORD_ONLY, default="CPU")])
 
-    def __init__(self, params, learning_rate=1e-4, beta1=0.9, beta2=0.99,
-                 weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
-        super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
-        self._setup_rule("lion", _check_rule_hypers(
-            "lion", {"beta1": beta1, "beta2": beta2}, self.cls_name))
-        self._init_states([("exp_avg", "exp_avg", "exp_avg", 0.0)])
+    def construct(self, arg):
+        Optimizer.__init__(self, arg["learning_rate"], arg["params"],
+                           arg["weight_decay"], arg["loss_scale"],
+                           target=arg["target"])
+        self._setup_rule(rule, _check_rule_hypers(
+            rule, {name: arg[name] for name in hypers}, self.cls_name))
+        self._init_states([(name, name, name, init)
+                           for name, init in states])
+
+    return _record_classes.make_class(
+        rule, spec, "optim_mlir.nn", Optimizer, parameters, construct,
+        "States " + ", ".join("``%s``" % name for name, _ in states))
 
 
-class Adan(Optimizer):
-    """Adan (Xie et al. 2022), as its authors' implementation computes it.
-    States ``exp_avg``, ``exp_avg_diff``, ``exp_avg_sq``, ``pre_grad``;
-    weight decay is the proximal step (``param /= 1 + lr * weight_decay``).
-    Not a MindSpore optimizer: the rule is defined by its record alone
-    (OptimRules.td)."""
-
-    def __init__(self, params, learning_rate=1e-3, beta1=0.98, beta2=0.92,
-                 beta3=0.99, eps=1e-8, weight_decay=0.0, loss_scale=1.0, *,
-                 target="CPU"):
-        super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
-        self._setup_rule("adan", _check_rule_hypers(
-            "adan", {"beta1": beta1, "beta2": beta2, "beta3": beta3,
-                     "eps": eps}, self.cls_name))
-        self._init_states([(name, name, name, 0.0) for name in
-                           ("exp_avg", "exp_avg_diff", "exp_avg_sq",
-                            "pre_grad")])
+# The classes of the rules defined by their records alone, by class name.
+RECORD_CLASSES = {spec["class_name"]: _record_class(rule, spec)
+                  for rule, spec in _record_classes.record_rules()}

@@ -15,14 +15,19 @@ from ._nn_tensors import Parameter, ParameterTuple, RowTensor
 from ._nn_optimizer import Optimizer, _COMPILER
 from ._nn_rules import (SGD, Momentum, Adam, AdamWeightDecay, Lamb, LARS,
                         Adagrad, RMSProp, FTRL, ProximalAdagrad, AdaMax,
-                        Adadelta, ASGD, Rprop, LazyAdam, Lion, Adan)
+                        Adadelta, ASGD, Rprop, LazyAdam,
+                        RECORD_CLASSES as _RECORD_CLASSES)
 from ._nn_checkpoint import save_checkpoint, load_checkpoint
+
+# The classes of the rules defined by their records alone (Lion, Adan, ...),
+# built from the rule table at import.
+globals().update(_RECORD_CLASSES)
 
 __all__ = [
     "Parameter", "ParameterTuple", "RowTensor",
     "Optimizer", "SGD", "Momentum", "Adam", "AdamWeightDecay", "Lamb", "LARS",
     "Adagrad", "RMSProp", "FTRL", "ProximalAdagrad", "AdaMax", "Adadelta",
-    "ASGD", "Rprop", "LazyAdam", "Lion", "Adan",
+    "ASGD", "Rprop", "LazyAdam", *_RECORD_CLASSES,
     "LearningRateSchedule", "ExponentialDecayLR", "NaturalExpDecayLR",
     "InverseDecayLR", "CosineDecayLR", "PolynomialDecayLR", "WarmUpLR",
     "piecewise_constant_lr", "exponential_decay_lr", "natural_exp_decay_lr",

@@ -4,17 +4,20 @@ manual (supported optimizers and arguments, tensors, threads, what is not
 supported) is ``docs/Python-torch.md``.
 """
 
+import inspect
 import math
 import sys
 
 import torch
 from torch.optim.optimizer import Optimizer, required
 
-from . import _compiled, ir
+from . import _compiled, _record_classes, ir
 from ._optim import TorchPlan, cuda_driver_available, rule_specs
 from ._state_arena import OwnedTensors
 
-__all__ = ["SGD", "Adam", "AdamW", "Lamb", "Lion", "Adan", "compile_count",
+# The classes of the rules defined by their records alone (Lion, Adan, ...)
+# are built from the rule table at the end of this module and added here.
+__all__ = ["SGD", "Adam", "AdamW", "Lamb", "compile_count",
            "gpu_compile_count"]
 
 # What this module compiled: ``compile_count`` (CompiledOptimizer objects;
@@ -1042,19 +1045,34 @@ class Lamb(_AdamFamily):
 
 
 class _RecordRule(_CompiledTorchOptimizer):
-    """A rule defined by its record alone (OptimRules.td): ``state[p]``
-    holds torch's ``step`` and one tensor per state of the record, under the
-    state's name."""
+    """A rule defined by its record alone (OptimRules.td), with torch's
+    conventions taken from the rule table: the hyper-parameters ``beta1``,
+    ``beta2``, ... are the group's ``betas``, the others are group keys of
+    their own names. ``state[p]`` holds torch's ``step`` and one tensor per
+    state of the record, under the state's name, starting at the state's
+    ``init``."""
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        states = rule_specs()[cls._RULE]["states"]
-        cls._STATE_KEYS = {s["name"]: s["name"] for s in states}
+        spec = rule_specs()[cls._RULE]
+        cls._STATE_KEYS = {s["name"]: s["name"] for s in spec["states"]}
+        cls._STATE_INITS = {s["name"]: s["init"] for s in spec["states"]}
+        names = [h["name"] for h in spec["hyper_params"]]
+        # optim-tblgen checks that these are beta1, beta2, ... in order.
+        cls._BETAS = tuple(n for n in names if n.startswith("beta"))
+        cls._OTHER_HYPERS = tuple(n for n in names if not n.startswith("beta"))
 
     def _prepare(self, p, state, group):
-        tensors = {key: (self._state_tensor(p, state[key], key)
-                         if key in state else None)
-                   for key in self._STATE_KEYS.values()}
+        tensors = {}
+        for key in self._STATE_KEYS.values():
+            init = self._STATE_INITS[key]
+            if key in state:
+                tensors[key] = self._state_tensor(p, state[key], key)
+            elif init != 0.0:
+                tensors[key] = torch.full_like(
+                    p, init, memory_format=torch.contiguous_format)
+            else:
+                tensors[key] = None  # zeros, allocated by _adopt
         return _step_count(state), tensors
 
     def _commit(self, p, state, group, tensors, t0):
@@ -1068,76 +1086,90 @@ class _RecordRule(_CompiledTorchOptimizer):
             if state.get(key) is not tensor:
                 state[key] = tensor
 
-
-def _check_betas(lr, betas, count, eps=None, weight_decay=0.0):
-    if not 0.0 <= lr:
-        raise ValueError("Invalid learning rate: {}".format(lr))
-    if eps is not None and not 0.0 < eps:
-        raise ValueError("Invalid epsilon value: {}".format(eps))
-    if len(betas) != count:
-        raise ValueError("Invalid betas: expected {} values, got {}"
-                         .format(count, len(betas)))
-    for i, beta in enumerate(betas):
-        if not 0.0 <= beta < 1.0:
-            raise ValueError("Invalid beta parameter at index {}: {}"
-                             .format(i, beta))
-    if not 0.0 <= weight_decay:
-        raise ValueError("Invalid weight_decay value: {}".format(weight_decay))
-
-
-class Lion(_RecordRule):
-    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization
-    Algorithms"), with the usual PyTorch signature (``lr=1e-4``,
-    ``betas=(0.9, 0.99)``, decoupled ``weight_decay``). State ``exp_avg``.
-    Compiled from the ``lion`` rule record, whose formula is written in the
-    dialect."""
-
-    _RULE = "lion"
-
-    def __init__(self, params, lr=1e-4, betas=(0.9, 0.99), weight_decay=0.0,
-                 *, maximize=False):
-        _check_betas(lr, betas, 2, weight_decay=weight_decay)
-        super().__init__(params, dict(lr=lr, betas=tuple(betas),
-                                      weight_decay=weight_decay,
-                                      maximize=maximize))
-
     def _hyper(self, group, t):
-        beta1, beta2 = (_finite("beta", b) for b in group["betas"])
-        return {"learning_rate": _finite("lr", group["lr"]),
-                "weight_decay": _finite("weight_decay", group["weight_decay"]),
-                "beta1": beta1, "beta2": beta2, "loss_scale": 1.0}
+        hyper = {"learning_rate": _finite("lr", group["lr"]),
+                 "weight_decay": _finite("weight_decay",
+                                         group["weight_decay"])}
+        if self._BETAS:
+            betas = tuple(group["betas"])
+            if len(betas) != len(self._BETAS):
+                raise ValueError("optim_mlir.torch: betas must hold %d "
+                                 "values, got %r" % (len(self._BETAS), betas))
+            for name, value in zip(self._BETAS, betas):
+                hyper[name] = _finite("beta", value)
+        for name in self._OTHER_HYPERS:
+            hyper[name] = _finite(name, group[name])
+        hyper["loss_scale"] = 1.0
+        return hyper
 
 
-class Adan(_RecordRule):
-    """Adan (Xie et al. 2022, "Adan: Adaptive Nesterov Momentum Algorithm
-    for Faster Optimizing Deep Models") with the authors' PyTorch signature
-    (``lr=1e-3``, ``betas=(0.98, 0.92, 0.99)``, ``eps=1e-8``, proximal
-    ``weight_decay``; ``no_prox=True`` and ``max_grad_norm > 0`` are not
-    supported). States ``exp_avg``, ``exp_avg_diff``, ``exp_avg_sq``,
-    ``pre_grad``. Compiled from the ``adan`` rule record, whose formula is
-    written in the dialect."""
+def _in_record_range(value, hyper):
+    """Whether `value` lies in the range of hyper-parameter `hyper` (an
+    entry of the rule table)."""
+    lower, upper, lower_closed, upper_closed = hyper["range"]
+    return ((lower is None or value > lower or
+             (lower_closed and value == lower)) and
+            (upper is None or value < upper or
+             (upper_closed and value == upper)))
 
-    _RULE = "adan"
 
-    def __init__(self, params, lr=1e-3, betas=(0.98, 0.92, 0.99), eps=1e-8,
-                 weight_decay=0.0, max_grad_norm=0.0, no_prox=False, *,
-                 maximize=False):
-        _check_betas(lr, betas, 3, eps=eps, weight_decay=weight_decay)
-        if no_prox:
-            raise NotImplementedError(
-                "optim_mlir.torch.Adan does not support no_prox=True: rule "
-                "adan applies weight decay as the proximal step")
-        if max_grad_norm != 0.0:
-            raise NotImplementedError(
-                "optim_mlir.torch.Adan does not support max_grad_norm > 0")
-        super().__init__(params, dict(lr=lr, betas=tuple(betas), eps=eps,
-                                      weight_decay=weight_decay,
-                                      max_grad_norm=max_grad_norm,
-                                      no_prox=no_prox, maximize=maximize))
+def _record_class(rule, spec):
+    """The ``optim_mlir.torch`` class of a rule whose record asks for one,
+    with torch's conventions: ``Name(params, lr=<default>, betas=(<beta1>,
+    ...), <other hyper-parameter>=<default>, ..., weight_decay=0.0, *,
+    maximize=False)`` (``betas`` where ``beta1`` is in the record). The
+    learning rate and the weight decay must be >= 0, each beta in [0, 1)
+    (torch's checks), and every hyper-parameter in its record's range."""
+    P = inspect.Parameter
+    hypers = spec["hyper_params"]
+    betas = [h for h in hypers if h["name"].startswith("beta")]
+    parameters = [P("params", P.POSITIONAL_OR_KEYWORD),
+                  P("lr", P.POSITIONAL_OR_KEYWORD,
+                    default=spec["default_learning_rate"])]
+    for h in hypers:
+        if betas and h is betas[0]:
+            parameters.append(P("betas", P.POSITIONAL_OR_KEYWORD,
+                                default=tuple(b["default"] for b in betas)))
+        elif h not in betas:
+            parameters.append(P(h["name"], P.POSITIONAL_OR_KEYWORD,
+                                default=h["default"]))
+    parameters += [P("weight_decay", P.POSITIONAL_OR_KEYWORD, default=0.0),
+                   P("maximize", P.KEYWORD_ONLY, default=False)]
 
-    def _hyper(self, group, t):
-        beta1, beta2, beta3 = (_finite("beta", b) for b in group["betas"])
-        return {"learning_rate": _finite("lr", group["lr"]),
-                "weight_decay": _finite("weight_decay", group["weight_decay"]),
-                "beta1": beta1, "beta2": beta2, "beta3": beta3,
-                "eps": _finite("eps", group["eps"]), "loss_scale": 1.0}
+    def construct(self, arg):
+        params = arg.pop("params")
+        if not 0.0 <= arg["lr"]:
+            raise ValueError("Invalid learning rate: {}".format(arg["lr"]))
+        values = {h["name"]: arg[h["name"]] for h in hypers if h not in betas}
+        if betas:
+            arg["betas"] = tuple(arg["betas"])
+            if len(arg["betas"]) != len(betas):
+                raise ValueError("Invalid betas: expected {} values, got {}"
+                                 .format(len(betas), len(arg["betas"])))
+            for i, beta in enumerate(arg["betas"]):
+                if not 0.0 <= beta < 1.0:
+                    raise ValueError("Invalid beta parameter at index {}: {}"
+                                     .format(i, beta))
+            values.update(zip((b["name"] for b in betas), arg["betas"]))
+        for h in hypers:
+            if not _in_record_range(values[h["name"]], h):
+                raise ValueError("Invalid {} value: {} (rule {} needs {})"
+                                 .format(h["name"], values[h["name"]], rule,
+                                         h["range_text"]))
+        if not 0.0 <= arg["weight_decay"]:
+            raise ValueError("Invalid weight_decay value: {}"
+                             .format(arg["weight_decay"]))
+        _RecordRule.__init__(self, params, arg)
+
+    return _record_classes.make_class(
+        rule, spec, __name__, _RecordRule, parameters, construct,
+        "States ``step`` (torch's), " + ", ".join(
+            "``%s``" % s["name"] for s in spec["states"]),
+        {"_RULE": rule})
+
+
+# The classes of the rules defined by their records alone, by class name.
+_RECORD_CLASSES = {spec["class_name"]: _record_class(rule, spec)
+                   for rule, spec in _record_classes.record_rules()}
+globals().update(_RECORD_CLASSES)
+__all__ += list(_RECORD_CLASSES)

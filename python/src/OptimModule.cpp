@@ -1124,6 +1124,12 @@ py::dict ruleSpecs() {
     rule["decay_in_rule"] = spec.decayInRule;
     rule["sparse_grad"] = spec.sparseGrad;
     rule["num_norms"] = spec.numNorms;
+    rule["gen_python_classes"] = spec.genPythonClasses;
+    rule["default_learning_rate"] =
+        spec.defaultLearningRate
+            ? py::object(py::float_(*spec.defaultLearningRate))
+            : py::object(py::none());
+    rule["class_description"] = spec.classDescription.str();
     rules[py::str(stringifyRuleKind(spec.kind).str())] = rule;
   }
   return rules;
@@ -1156,7 +1162,10 @@ PYBIND11_MODULE(_optim, m) {
         "lower_closed, upper_closed) with None for an open end, range text, "
         "init_only), options (name, default), states (name, init, "
         "init_from, requires), uses_step, decay_in_rule, sparse_grad, "
-        "num_norms. Generated from the rule records (OptimRules.td).");
+        "num_norms, gen_python_classes (the front ends build the rule's "
+        "classes from this entry), default_learning_rate (None unless "
+        "gen_python_classes) and class_description (the classes' "
+        "docstring). Generated from the rule records (OptimRules.td).");
   m.def("schedule_specs", &scheduleSpecs,
         "Every learning-rate schedule attribute by name, with its parameters "
         "in order as (name, 'float' | 'int' | 'bool'). Generated from "

@@ -28,7 +28,12 @@ def Test_SignRule : Optim_Rule<1, "Sign", "sign", "Sign"> {
 def Test_GapRule : Optim_Rule<3, "Gap", "gap", "Gap">;
 #else
 def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
-  let states = [Optim_State<"s">];
+  let states = [Optim_State<"s", "1.0">];
+  let genPythonClasses = 1;
+  let defaultLearningRate = "0.01";
+  let classDescription = [{
+    Halves `s`.
+  }];
   let formula = [{
     %half = arith.constant 0.5 : f32
     %s = arith.mulf %half, %s : f32
@@ -64,6 +69,9 @@ def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
 // CHECK-SAME:     /*numNorms=*/0,
 // CHECK-NEXT:     R"optim(
 // CHECK-NEXT:     %half = arith.constant 0.5 : f32
+// CHECK:          )optim",
+// CHECK-NEXT:     /*genPythonClasses=*/true, 0.01,
+// CHECK-NEXT:     R"optim(Halves `s`.)optim"},
 
 // DOCS: | [`sign`](#sign) | `Sign` | `optim.sign_update` | yes | `optim.decay_weight` |
 // DOCS: ## sign
@@ -71,6 +79,7 @@ def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
 // DOCS: | `start` (init only) | 0.5 | any value |
 // DOCS: Options: `flip` (default true).
 // DOCS: States: `m` (starts at `start`) `lr_copy` (starts at `learning_rate`; only with `flip`).
+// DOCS: `optim_mlir.nn.Next` and `optim_mlir.torch.Next`, generated from the record (learning rate 0.01 by default).
 
 // GAP: error: rule indices must be 0, 1, 2, ... without gaps; Test_GapRule has 3, expected 2
 
@@ -83,3 +92,52 @@ def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
 }
 #endif
 // NORMS: error: a formula needs a dense rule without norms
+
+// The front ends build classes only for rules they can express, and need a
+// learning rate and a docstring for them.
+// RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DCLASS_OPTIONS %s 2>&1 | FileCheck %s --check-prefix=CLASS-OPTIONS
+// RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DCLASS_BETAS %s 2>&1 | FileCheck %s --check-prefix=CLASS-BETAS
+// RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DCLASS_STATE %s 2>&1 | FileCheck %s --check-prefix=CLASS-STATE
+// RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DCLASS_LR %s 2>&1 | FileCheck %s --check-prefix=CLASS-LR
+// RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DCLASS_UNFLAGGED %s 2>&1 | FileCheck %s --check-prefix=CLASS-UNFLAGGED
+#ifdef CLASS_OPTIONS
+def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
+  let options = [Optim_Option<"flip">];
+  let genPythonClasses = 1;
+  let defaultLearningRate = "0.1";
+  let classDescription = "Bad.";
+}
+#endif
+#ifdef CLASS_BETAS
+def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
+  let hyperParams = [Optim_Hyper<"beta1", "0.9", Optim_OpenUnit>,
+                     Optim_Hyper<"beta3", "0.9", Optim_OpenUnit>];
+  let genPythonClasses = 1;
+  let defaultLearningRate = "0.1";
+  let classDescription = "Bad.";
+}
+#endif
+#ifdef CLASS_STATE
+def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
+  let states = [Optim_State<"s", "0.0", "learning_rate">];
+  let genPythonClasses = 1;
+  let defaultLearningRate = "0.1";
+  let classDescription = "Bad.";
+}
+#endif
+#ifdef CLASS_LR
+def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
+  let genPythonClasses = 1;
+  let classDescription = "Bad.";
+}
+#endif
+#ifdef CLASS_UNFLAGGED
+def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
+  let defaultLearningRate = "0.1";
+}
+#endif
+// CLASS-OPTIONS: error: genPythonClasses: the rule may not have options
+// CLASS-BETAS: error: genPythonClasses: hyper-parameter beta3 must be beta2 (torch's betas are beta1, beta2, ... in order)
+// CLASS-STATE: error: genPythonClasses: state s must start at a constant and exist without options
+// CLASS-LR: error: genPythonClasses: the rule needs a `defaultLearningRate`
+// CLASS-UNFLAGGED: error: defaultLearningRate and classDescription need genPythonClasses

@@ -2,10 +2,18 @@
 which carries the tables generated from the rule records (OptimRules.td) and
 the attribute definitions (OptimAttrs.td): nothing is mirrored by hand."""
 
+import inspect
+
 import numpy as np
 import pytest
+import torch
 
 from optim_mlir import _optim, ir, nn
+import optim_mlir.torch as otorch
+
+# The rules whose front-end classes are built from their records.
+RECORD_RULES = {rule: spec for rule, spec in _optim.rule_specs().items()
+                if spec["gen_python_classes"]}
 
 
 def test_rule_table_matches_the_compiled_rules():
@@ -64,3 +72,145 @@ def test_schedules_come_from_the_attribute_definitions():
     assert text.startswith("#optim.polynomial_decay<learning_rate = 0.1, "
                            "end_learning_rate = 0.01, decay_steps = 10, "
                            "power = 2.0, update_decay_steps = true>")
+
+
+def test_record_classes_are_flagged_in_the_table():
+    assert {"lion", "adan"} <= set(RECORD_RULES)
+    assert RECORD_RULES["lion"]["default_learning_rate"] == 1e-4
+    assert RECORD_RULES["adan"]["default_learning_rate"] == 1e-3
+    assert _optim.rule_specs()["adam"]["default_learning_rate"] is None
+    assert not _optim.rule_specs()["adam"]["gen_python_classes"]
+
+
+@pytest.mark.parametrize("rule", sorted(RECORD_RULES))
+def test_nn_record_class(rule):
+    """Every flagged record has an optim_mlir.nn class with the record's
+    name, defaults, states and docstring."""
+    spec = RECORD_RULES[rule]
+    name = spec["class_name"]
+    cls = getattr(nn, name)
+    assert name in nn.__all__
+    assert issubclass(cls, nn.Optimizer)
+    assert (cls.__name__, cls.__qualname__, cls.__module__) == (
+        name, name, "optim_mlir.nn")
+    assert cls.__doc__.startswith(spec["class_description"].split()[0])
+    hypers = [(h["name"], h["default"]) for h in spec["hyper_params"]]
+    expected = ([("params", inspect.Parameter.empty),
+                 ("learning_rate", spec["default_learning_rate"])] + hypers +
+                [("weight_decay", 0.0), ("loss_scale", 1.0),
+                 ("target", "CPU")])
+    signature = inspect.signature(cls)
+    assert [(p.name, p.default) for p in signature.parameters.values()] == \
+        expected
+    assert signature.parameters["target"].kind == \
+        inspect.Parameter.KEYWORD_ONLY
+    p = nn.Parameter(np.ones(3, np.float32), name="w")
+    opt = cls([p])
+    assert float(opt.learning_rate.asnumpy()) == pytest.approx(
+        spec["default_learning_rate"], rel=1e-6)
+    for hyper, default in hypers:
+        assert opt.get_hyper_param(hyper) == default
+    for state in spec["states"]:
+        (value,) = getattr(opt, state["name"])
+        assert np.all(value.asnumpy() == state["init"])
+    # Positional arguments in the signature's order.
+    values = [h["default"] * 0.5 for h in spec["hyper_params"]]
+    opt = cls([p], 0.05, *values)
+    assert [opt.get_hyper_param(h) for h, _ in hypers] == values
+    with pytest.raises(TypeError):
+        cls([p], 0.05, *values, 0.0, 1.0, "CPU")
+
+
+@pytest.mark.parametrize("rule", sorted(RECORD_RULES))
+def test_torch_record_class(rule):
+    """Every flagged record has an optim_mlir.torch class with torch's
+    conventions: lr, betas gathered, the other hyper-parameters by name,
+    weight_decay and keyword-only maximize."""
+    spec = RECORD_RULES[rule]
+    name = spec["class_name"]
+    cls = getattr(otorch, name)
+    assert name in otorch.__all__
+    assert issubclass(cls, torch.optim.Optimizer)
+    assert (cls.__name__, cls.__qualname__, cls.__module__) == (
+        name, name, "optim_mlir.torch")
+    assert cls.__doc__.startswith(spec["class_description"].split()[0])
+    hypers = spec["hyper_params"]
+    betas = tuple(h["default"] for h in hypers
+                  if h["name"].startswith("beta"))
+    others = [(h["name"], h["default"]) for h in hypers
+              if not h["name"].startswith("beta")]
+    signature = inspect.signature(cls)
+    assert [(p.name, p.default) for p in signature.parameters.values()] == \
+        [("params", inspect.Parameter.empty),
+         ("lr", spec["default_learning_rate"]), ("betas", betas)] + \
+        others + [("weight_decay", 0.0), ("maximize", False)]
+    assert signature.parameters["maximize"].kind == \
+        inspect.Parameter.KEYWORD_ONLY
+    opt = cls([torch.zeros(3, requires_grad=True)])
+    group = opt.param_groups[0]
+    assert group["lr"] == spec["default_learning_rate"]
+    assert group["betas"] == betas
+    for hyper, default in others:
+        assert group[hyper] == default
+    assert (group["weight_decay"], group["maximize"]) == (0.0, False)
+    hyper = opt._hyper(group, 1)
+    assert {h["name"] for h in hypers} | {"learning_rate", "weight_decay",
+                                         "loss_scale"} == set(hyper)
+
+
+@pytest.mark.parametrize("rule", sorted(RECORD_RULES))
+def test_record_classes_check_the_record_ranges(rule):
+    """A hyper-parameter outside its record's range is a ValueError in both
+    front ends, as are torch's own checks (lr, betas, weight_decay)."""
+    spec = RECORD_RULES[rule]
+    name = spec["class_name"]
+    p = nn.Parameter(np.ones(3, np.float32), name="w")
+    t = torch.zeros(3, requires_grad=True)
+    betas = [h for h in spec["hyper_params"] if h["name"].startswith("beta")]
+    for h in spec["hyper_params"]:
+        lower, upper, lower_closed, upper_closed = h["range"]
+        bad = (lower if not lower_closed else lower - 1.0) \
+            if lower is not None else \
+            (upper if not upper_closed else upper + 1.0)
+        with pytest.raises(ValueError, match=h["name"]):
+            getattr(nn, name)([p], **{h["name"]: bad})
+        if h in betas:
+            values = [b["default"] for b in betas]
+            values[betas.index(h)] = bad
+            with pytest.raises(ValueError, match="Invalid beta parameter "
+                               "at index %d" % betas.index(h)):
+                getattr(otorch, name)([t], betas=tuple(values))
+        else:
+            with pytest.raises(ValueError, match="Invalid %s value"
+                               % h["name"]):
+                getattr(otorch, name)([t], **{h["name"]: bad})
+    with pytest.raises(ValueError, match="learning rate"):
+        getattr(otorch, name)([t], lr=-1.0)
+    with pytest.raises(ValueError, match="weight_decay"):
+        getattr(otorch, name)([t], weight_decay=-1.0)
+    if betas:
+        with pytest.raises(ValueError, match="betas"):
+            getattr(otorch, name)([t], betas=(0.5,) * (len(betas) + 1))
+        with pytest.raises(ValueError, match="beta parameter at index 0"):
+            getattr(otorch, name)([t], betas=(1.0,) * len(betas))
+
+
+def test_torch_record_states_start_at_their_init(float32_default_dtype):
+    """A record state with a nonzero init starts there in optim_mlir.torch
+    (as in optim_mlir.nn): Lion with exp_avg starting at 0.5, against the
+    reference."""
+    class ShiftedLion(otorch.Lion):
+        pass
+    ShiftedLion._STATE_INITS = {"exp_avg": 0.5}
+    x = torch.tensor([1.0, -2.0, 3.0], requires_grad=True)
+    opt = ShiftedLion([x], lr=0.1, betas=(0.9, 0.99))
+    x.grad = torch.tensor([-1.0, 4.0, -0.5])
+    opt.step()
+    import reference as R
+    expected, states = R.lion(np.array([1.0, -2.0, 3.0]),
+                              np.array([-1.0, 4.0, -0.5]),
+                              {"exp_avg": np.full(3, 0.5)},
+                              learning_rate=0.1)
+    np.testing.assert_allclose(x.detach().numpy(), expected, rtol=1e-6)
+    np.testing.assert_allclose(opt.state[x]["exp_avg"].numpy(),
+                               states["exp_avg"], rtol=1e-6)

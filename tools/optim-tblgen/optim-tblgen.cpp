@@ -4,7 +4,8 @@
 // and writes:
 //
 //   -gen-rule-decls  the HyperRange enum (Rules.h)
-//   -gen-rule-defs   isInRange, describeRange and the rule table (Rules.cpp)
+//   -gen-rule-defs   isInRange, describeRange and the rule table (Rules.cpp),
+//                    which the Python layer reads (`_optim.rule_specs()`)
 //   -gen-rule-docs   the reference page of the rules (docs/Rules.md)
 //
 // and, from OptimAttrs.td, the table of learning-rate schedules
@@ -117,6 +118,70 @@ std::string rangePredicate(const Record *range) {
   return terms.empty() ? "true" : llvm::join(terms, " && ");
 }
 
+/// A description's text without its common indentation.
+std::string dedent(StringRef text) {
+  SmallVector<StringRef> lines;
+  text.split(lines, '\n');
+  size_t indent = std::string::npos;
+  for (StringRef line : lines)
+    if (!line.trim().empty())
+      indent = std::min(indent, line.size() - line.ltrim().size());
+  std::string result;
+  for (StringRef line : lines) {
+    if (line.trim().empty()) {
+      result += "\n";
+      continue;
+    }
+    result += line.drop_front(std::min(indent, line.size())).rtrim().str();
+    result += "\n";
+  }
+  return StringRef(result).trim().str();
+}
+
+/// `text` as a C++ raw string literal.
+std::string rawLiteral(const Record *rule, StringRef field, StringRef text) {
+  if (text.contains(")optim\""))
+    PrintFatalError(rule->getLoc(), "`" + field + "` may not hold )optim\"");
+  return ("R\"optim(" + text + ")optim\"").str();
+}
+
+/// Refuses `genPythonClasses` on a rule whose classes the front ends cannot
+/// build from the table: they take the learning rate, the operand
+/// hyper-parameters and the weight decay, and start every state at a
+/// constant; torch's class gathers `beta1`, `beta2`, ... into `betas`.
+void checkPythonClasses(const Record *rule) {
+  auto refuse = [&](const Twine &why) {
+    PrintFatalError(rule->getLoc(), "genPythonClasses: " + why);
+  };
+  if (rule->getValueAsBit("sparseGrad") || rule->getValueAsInt("numNorms"))
+    refuse("the rule must be dense and without norms");
+  if (!rule->getValueAsListOfDefs("options").empty())
+    refuse("the rule may not have options");
+  if (rule->getValueAsString("defaultLearningRate").trim().empty())
+    refuse("the rule needs a `defaultLearningRate`");
+  if (rule->getValueAsString("classDescription").trim().empty())
+    refuse("the rule needs a `classDescription`");
+  unsigned betas = 0;
+  for (const Record *hyper : rule->getValueAsListOfDefs("hyperParams")) {
+    StringRef name = hyper->getValueAsString("name");
+    if (hyper->getValueAsBit("initOnly"))
+      refuse("hyper-parameter " + name + " may not be init only");
+    if (llvm::is_contained({"params", "learning_rate", "lr", "betas",
+                            "weight_decay", "loss_scale", "target", "maximize"},
+                           name))
+      refuse("hyper-parameter " + name +
+             " has the name of a constructor argument");
+    if (name.starts_with("beta") && name != ("beta" + Twine(++betas)).str())
+      refuse("hyper-parameter " + name + " must be beta" + Twine(betas) +
+             " (torch's betas are beta1, beta2, ... in order)");
+  }
+  for (const Record *state : rule->getValueAsListOfDefs("states"))
+    if (!state->getValueAsString("initFrom").empty() ||
+        !state->getValueAsString("requires").empty())
+      refuse("state " + state->getValueAsString("name") +
+             " must start at a constant and exist without options");
+}
+
 bool emitRuleDecls(raw_ostream &os, const RecordKeeper &records) {
   emitSourceFileHeader("Ranges of update-rule hyper-parameters", os,
                        records);
@@ -219,38 +284,30 @@ bool emitRuleDefs(raw_ostream &os, const RecordKeeper &records) {
                         : std::string("{}"))
        << ", /*numNorms=*/" << numNorms;
     StringRef formula = rule->getValueAsString("formula");
-    if (!formula.trim().empty()) {
-      if (numNorms > 0 || rule->getValueAsBit("sparseGrad"))
-        PrintFatalError(rule->getLoc(),
-                        "a formula needs a dense rule without norms");
-      if (formula.contains(")optim\""))
-        PrintFatalError(rule->getLoc(), "a formula may not hold )optim\"");
-      os << ",\n     R\"optim(" << formula << ")optim\"";
-    }
+    bool hasFormula = !formula.trim().empty();
+    if (hasFormula && (numNorms > 0 || rule->getValueAsBit("sparseGrad")))
+      PrintFatalError(rule->getLoc(),
+                      "a formula needs a dense rule without norms");
+    bool genPythonClasses = rule->getValueAsBit("genPythonClasses");
+    if (genPythonClasses)
+      checkPythonClasses(rule);
+    else if (!rule->getValueAsString("defaultLearningRate").empty() ||
+             !rule->getValueAsString("classDescription").empty())
+      PrintFatalError(rule->getLoc(), "defaultLearningRate and "
+                                      "classDescription need genPythonClasses");
+    if (hasFormula || genPythonClasses)
+      os << ",\n     "
+         << (hasFormula ? rawLiteral(rule, "formula", formula)
+                        : std::string("{}"));
+    if (genPythonClasses)
+      os << ",\n     /*genPythonClasses=*/true, "
+         << rule->getValueAsString("defaultLearningRate") << ",\n     "
+         << rawLiteral(rule, "classDescription",
+                       dedent(rule->getValueAsString("classDescription")));
     os << "},\n";
   }
   os << "};\n} // namespace\n";
   return false;
-}
-
-/// A description's text without its common indentation.
-std::string dedent(StringRef text) {
-  SmallVector<StringRef> lines;
-  text.split(lines, '\n');
-  size_t indent = std::string::npos;
-  for (StringRef line : lines)
-    if (!line.trim().empty())
-      indent = std::min(indent, line.size() - line.ltrim().size());
-  std::string result;
-  for (StringRef line : lines) {
-    if (line.trim().empty()) {
-      result += "\n";
-      continue;
-    }
-    result += line.drop_front(std::min(indent, line.size())).rtrim().str();
-    result += "\n";
-  }
-  return StringRef(result).trim().str();
 }
 
 bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
@@ -280,7 +337,15 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
   for (const Record *rule : rules) {
     StringRef mnemonic = rule->getValueAsString("mnemonic");
     os << "\n## " << mnemonic << "\n\n";
-    os << "`optim_mlir.nn." << rule->getValueAsString("className") << "`"
+    StringRef className = rule->getValueAsString("className");
+    os << "`optim_mlir.nn." << className << "`"
+       << (rule->getValueAsBit("genPythonClasses")
+               ? formatv(" and `optim_mlir.torch.{0}`, generated from the "
+                         "record (learning rate {1} by default)",
+                         className,
+                         rule->getValueAsString("defaultLearningRate"))
+                     .str()
+               : std::string())
        << (rule->getValueAsBit("sparseGrad")
                ? ", on sparse row gradients"
                : "")

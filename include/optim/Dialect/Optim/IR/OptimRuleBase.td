@@ -69,7 +69,8 @@ class Optim_State<string nameArg, string initArg = "0.0",
 // An update rule. `index` is its `RuleKind` value; `cppName` its enum
 // symbol and the prefix of its op classes (`<cppName>UpdateOp`);
 // `mnemonic` its name in IR (`#optim.rule<mnemonic>`, `optim.<mnemonic>_update`);
-// `className` its MindSpore class.
+// `className` its class in the Python front ends (MindSpore's name for
+// MindSpore's rules).
 class Optim_Rule<int indexArg, string cppNameArg, string mnemonicArg,
                  string classNameArg> {
   int index = indexArg;
@@ -101,6 +102,21 @@ class Optim_Rule<int indexArg, string cppNameArg, string mnemonicArg,
   // parameter and the new states, in order. Empty: the rule's lowering is
   // written in C++ (UpdateRules.cpp).
   string formula = "";
+  // The Python front ends build the rule's classes from its record at
+  // import time (`optim_mlir.nn.<className>`, `optim_mlir.torch.<className>`)
+  // instead of writing them by hand: the constructor arguments are the
+  // learning rate (`defaultLearningRate`), the operand hyper-parameters
+  // with their defaults and ranges, and the weight decay; the states start
+  // at their `init`. Only a dense rule without norms, options, init-only
+  // hyper-parameters, or states that start from a hyper-parameter or need
+  // an option can have them (optim-tblgen refuses the others).
+  bit genPythonClasses = 0;
+  // With genPythonClasses: the learning rate's default (a C++ double
+  // literal), and the classes' docstring: one paragraph for users, in
+  // words that hold for both front ends (they append the arguments and
+  // states).
+  string defaultLearningRate = "";
+  string classDescription = "";
 }
 
 #endif // OPTIM_DIALECT_OPTIM_IR_OPTIMRULEBASE_TD

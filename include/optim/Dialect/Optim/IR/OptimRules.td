@@ -9,7 +9,9 @@
 //   - the update op of every dense rule and the norms op of every rule with
 //     per-tensor norms (OptimOps.td), with their operands, syntax and docs;
 //   - the rule table the verifier, the resolve pass, the runtime's ABI and
-//     the Python layer read (`optim-tblgen -gen-rule-table`, Rules.cpp);
+//     the Python layer read (`optim-tblgen -gen-rule-defs`, Rules.cpp),
+//     and through it the Python classes of the rules that ask for them
+//     (`genPythonClasses`);
 //   - the reference page of the rules (`-gen-rule-docs`, docs/Rules.md).
 //
 // The formula itself is the rule's lowering (UpdateRules.cpp).
@@ -402,6 +404,17 @@ def Optim_LionRule : Optim_Rule<15, "Lion", "lion", "Lion"> {
   ];
   let states = [Optim_State<"exp_avg">];
   let decayInRule = 1;
+  let genPythonClasses = 1;
+  let defaultLearningRate = "1e-4";
+  let classDescription = [{
+    Lion (Chen et al. 2023, "Symbolic Discovery of Optimization
+    Algorithms"): each element moves by the learning rate times the sign of
+    an interpolation (`beta1`) between its gradient and the gradient's
+    moving average `exp_avg` (`beta2`). Weight decay is decoupled: the
+    parameter is first multiplied by `1 - lr * weight_decay`. Lion's
+    updates are larger than Adam's; its learning rate is usually 3 to 10
+    times smaller.
+  }];
   let description = [{
     Lion (Chen et al., "Symbolic Discovery of Optimization Algorithms",
     2023). State `[exp_avg]`: `c = beta1 * exp_avg + (1 - beta1) * grad`;
@@ -448,6 +461,17 @@ def Optim_AdanRule : Optim_Rule<16, "Adan", "adan", "Adan"> {
                 Optim_State<"exp_avg_sq">, Optim_State<"pre_grad">];
   let usesStep = 1;
   let decayInRule = 1;
+  let genPythonClasses = 1;
+  let defaultLearningRate = "1e-3";
+  let classDescription = [{
+    Adan (Xie et al. 2022, "Adan: Adaptive Nesterov Momentum Algorithm for
+    Faster Optimizing Deep Models"), as its authors' implementation
+    computes it: bias-corrected moving averages of the gradient (`beta1`),
+    of its difference to the previous gradient (`beta2`) and of the square
+    of the Nesterov-corrected gradient (`beta3`), with the betas weighing
+    the old value. Weight decay is the proximal step: the parameter is
+    divided by `1 + lr * weight_decay` after the update.
+  }];
   let description = [{
     Adan (Xie et al., "Adan: Adaptive Nesterov Momentum Algorithm for
     Faster Optimizing Deep Models", 2022), in the form of the authors'

@@ -4,7 +4,7 @@
 // MindSpore defaults, valid ranges), boolean options, state buffers and
 // whether the rule needs the step counter. It is generated from the rule
 // records of OptimRules.td, which also define the update ops; the verifier,
-// the resolving pass, the runtime ABI and the Python layer all read it.
+// the step's passes, the runtime ABI and the Python layer all read it.
 //
 //===----------------------------------------------------------------------===//
 
@@ -66,7 +66,7 @@ struct StateSpec {
 
 struct RuleSpec {
   RuleKind kind;
-  /// MindSpore class name, e.g. "AdamWeightDecay".
+  /// Class name in the Python front ends, e.g. "AdamWeightDecay".
   StringRef className;
   /// Compute-level update op, e.g. "optim.adam_weight_decay_update".
   StringRef opName;
@@ -91,6 +91,12 @@ struct RuleSpec {
   /// function in arith and math ops, lowered by the generic formula
   /// lowering. Empty when the lowering is written in C++.
   StringRef formula = {};
+  /// The Python front ends build this rule's classes from the table
+  /// (OptimRules.td, `genPythonClasses`), with this default learning rate
+  /// and this docstring.
+  bool genPythonClasses = false;
+  std::optional<double> defaultLearningRate = std::nullopt;
+  StringRef classDescription = {};
 
   /// Hyper-parameters that are operands of the update, in operand order
   /// (after `lr`, before `weight_decay` and `step`).
