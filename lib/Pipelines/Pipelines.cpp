@@ -74,13 +74,26 @@
 
 using namespace mlir;
 
+void optim::buildOptimStepPipeline(OpPassManager &pm,
+                                   const StepPipelineOptions &options) {
+  pm.addPass(createOptimResolveGroups());
+  OptimBuildStepBoundaryOptions boundary;
+  boundary.constantHyperParams = options.constantHyperParams;
+  boundary.shareUpdateFunctions = options.shareUpdateFunctions;
+  pm.addPass(createOptimBuildStepBoundary(boundary));
+  OptimScheduleStepOptions schedule;
+  schedule.chunkSize = options.chunkSize;
+  pm.addPass(createOptimScheduleStep(schedule));
+}
+
 /// Everything up to buffers on the caller's memory, shared by both targets:
-/// resolve, lower to linalg, fuse, tile and vectorize, bufferize in place.
+/// the step, lowered to linalg, fused, tiled and vectorized, bufferized in
+/// place.
 static void
 buildStepToBuffers(OpPassManager &pm,
-                   const optim::OptimResolveOptimizerOptions &resolveOptions,
+                   const optim::StepPipelineOptions &stepOptions,
                    const optim::OptimTileAndVectorizeOptions &tileOptions) {
-  pm.addPass(optim::createOptimResolveOptimizer(resolveOptions));
+  optim::buildOptimStepPipeline(pm, stepOptions);
   pm.addPass(optim::createConvertOptimToLinalg());
   pm.addPass(createCanonicalizerPass());
   pm.addPass(createCSEPass());
@@ -106,7 +119,7 @@ buildStepToBuffers(OpPassManager &pm,
 
 void optim::buildOptimCPUPipeline(OpPassManager &pm,
                                   const CPUPipelineOptions &options) {
-  OptimResolveOptimizerOptions resolveOptions;
+  StepPipelineOptions resolveOptions;
   resolveOptions.constantHyperParams = options.constantHyperParams;
   resolveOptions.shareUpdateFunctions = options.shareUpdateFunctions;
   resolveOptions.chunkSize = options.chunkSize;
@@ -149,7 +162,7 @@ void optim::buildOptimGPUPipeline(OpPassManager &pm,
   // The same step structure as on the CPU: one block per chunk, 16-byte
   // vector tiles (128-bit loads), no unrolling (the threads of a warp read
   // consecutive tiles).
-  OptimResolveOptimizerOptions resolveOptions;
+  StepPipelineOptions resolveOptions;
   resolveOptions.constantHyperParams = options.constantHyperParams;
   resolveOptions.chunkSize = options.chunkSize;
   OptimTileAndVectorizeOptions tileOptions;
@@ -223,6 +236,11 @@ void optim::buildOptimGPUPipeline(OpPassManager &pm,
 }
 
 void optim::registerOptimPipelines() {
+  PassPipelineRegistration<StepPipelineOptions>(
+      "optim-build-step",
+      "Turn declarative optimizers into compute-level step functions: "
+      "optim-resolve-groups, optim-build-step-boundary, optim-schedule-step",
+      buildOptimStepPipeline);
   PassPipelineRegistration<CPUPipelineOptions>(
       "optim-lower-to-cpu",
       "Lower optim IR to the LLVM dialect for the host CPU: fused, "

@@ -2,6 +2,7 @@
 
 #include "ParsedOptimizer.h"
 
+#include "optim/Dialect/Optim/Transforms/StepABI.h"
 #include "optim/Pipelines/Pipelines.h"
 
 #include "mlir/Parser/Parser.h"
@@ -41,5 +42,8 @@ ParsedOptimizer::parse(llvm::StringRef source) {
         "expected exactly one 'optim.optimizer', found " +
             std::to_string(optimizers.size()));
   parsed->optimizer = optimizers.front();
+  // The decisions of MindSpore's constructor, written into the IR: what
+  // StepABI and the passes read.
+  mlir::optim::resolveGroups(parsed->optimizer);
   return parsed;
 }

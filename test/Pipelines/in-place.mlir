@@ -1,4 +1,4 @@
-// RUN: optim-opt %s --optim-resolve-optimizer --convert-optim-to-linalg --canonicalize --cse --linalg-fuse-elementwise-ops --optim-tile-and-vectorize --one-shot-bufferize --cse --canonicalize | FileCheck %s
+// RUN: optim-opt %s --optim-build-step --convert-optim-to-linalg --canonicalize --cse --linalg-fuse-elementwise-ops --optim-tile-and-vectorize --one-shot-bufferize --cse --canonicalize | FileCheck %s
 
 // Bufferization is in place on the caller's buffers: no allocation or copy
 // of parameters, gradients or states, even though weight decay reads the

@@ -314,6 +314,7 @@ static LogicalResult run(MLIRContext &context) {
     return failure();
   }
   std::string name = optimizers.front().getSymName().str();
+  optim::resolveGroups(optimizers.front());
   optim::StepABI abi = optim::StepABI::get(optimizers.front());
   for (const optim::ParamABI &p : abi.getParams())
     if (p.sparse) {

@@ -75,7 +75,7 @@ def OptimMapStepToGPU : Pass<"optim-map-step-to-gpu", "::mlir::ModuleOp"> {
   let summary = "Turn each phase of a multi-tensor step into a GPU launch";
   let description = [{
     Every phase of a `@<name>_step` function (one `scf.parallel` over the
-    chunk table, see `optim-resolve-optimizer`) becomes one `gpu.launch`
+    chunk table, see `optim-schedule-step`) becomes one `gpu.launch`
     with one block per chunk (`block-size` threads each), the loop index
     being the block index:
 

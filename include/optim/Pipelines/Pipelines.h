@@ -9,6 +9,26 @@
 
 namespace mlir::optim {
 
+struct StepPipelineOptions : public PassPipelineOptions<StepPipelineOptions> {
+  PassOptions::Option<bool> constantHyperParams{
+      *this, "constant-hyper-params",
+      llvm::cl::desc("Compile hyper-parameters in as constants (AOT)"),
+      llvm::cl::init(false)};
+  PassOptions::Option<bool> shareUpdateFunctions{
+      *this, "share-update-functions",
+      llvm::cl::desc("Buffer tables and one update function per class of "
+                     "parameters; off, each buffer is an argument"),
+      llvm::cl::init(true)};
+  PassOptions::Option<int64_t> chunkSize{
+      *this, "chunk-size", llvm::cl::desc("Elements per parallel chunk"),
+      llvm::cl::init(65536)};
+};
+
+/// Declarative optimizers -> step functions at the compute level:
+/// optim-resolve-groups, optim-build-step-boundary, optim-schedule-step.
+void buildOptimStepPipeline(OpPassManager &pm,
+                            const StepPipelineOptions &options);
+
 struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
   PassOptions::Option<bool> constantHyperParams{
       *this, "constant-hyper-params",

@@ -1103,3 +1103,79 @@ func.func @lamb_update_norms(%p: tensor<?xf32>, %m: tensor<?xf32>, %x: f32, %t: 
   %p1, %m1, %v1 = optim.lamb_update %p, %p, [%m, %m] lr %x beta1 %x beta2 %x eps %x weight_decay %x step %t norms %n : tensor<?xf32>, tensor<2xf32>
   return
 }
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// optim.multi_tensor_update
+//===----------------------------------------------------------------------===//
+
+func.func @mtu_hyper_count(%t: memref<?xmemref<?xf32>>, %x: f32) {
+  // expected-error @below {{expects 1 hyper-parameters for Momentum, got 2}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %x lr %x hyper_params(%x, %x)
+  return
+}
+
+// -----
+
+func.func @mtu_missing_count(%t: memref<?xmemref<?xf32>>, %x: f32) {
+  // expected-error @below {{expects the update 'count'}}
+  optim.multi_tensor_update #optim.rule<adam>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %x lr %x hyper_params(%x, %x, %x)
+  return
+}
+
+// -----
+
+func.func @mtu_rule_decay(%t: memref<?xmemref<?xf32>>, %x: f32) {
+  // expected-error @below {{expects a 'weight_decay' operand: the rule decays in its update}}
+  optim.multi_tensor_update #optim.rule<adam_weight_decay>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %x lr %x hyper_params(%x, %x, %x)
+  return
+}
+
+// -----
+
+func.func @mtu_positions(%t: memref<?xmemref<?xf32>>, %x: f32) {
+  // expected-error @below {{with a buffer table expects one position per parameter}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf32>, tensor<5xf32>] positions [0] loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @mtu_table_type(%t: memref<?xmemref<?xf32>>, %x: f32) {
+  // expected-error @below {{has a parameter of type 'tensor<4xf64>' in a buffer table of 'f32'}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf64>] positions [0] loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @mtu_buffer_count(%p: memref<4xf32>, %x: f32) {
+  // expected-error @below {{expects 3 buffers (3 per parameter), got 2}}
+  optim.multi_tensor_update #optim.rule<momentum>(%p, %p : memref<4xf32>, memref<4xf32>) params [tensor<4xf32>] loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @mtu_buffer_shape(%p: memref<4xf32>, %m: memref<5xf32>, %x: f32) {
+  // expected-error @below {{buffer 2 of parameter 0 has type 'memref<5xf32>', expected the shape of 'tensor<4xf32>'}}
+  optim.multi_tensor_update #optim.rule<momentum>(%p, %p, %m : memref<4xf32>, memref<4xf32>, memref<5xf32>) params [tensor<4xf32>] loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @mtu_centralize(%t: memref<?xmemref<?xf32>>, %x: f32) {
+  // expected-error @below {{centralizes 'tensor<4xf32>', which gradient centralization does not apply to}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %x lr %x hyper_params(%x) centralize
+  return
+}
+
+// -----
+
+func.func @mtu_sparse_table(%t: memref<?xmemref<?xf32>>, %x: f32) {
+  // expected-error @below {{with sparse gradients takes each buffer, not a buffer table}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4x2xf32>] positions [0] loss_scale %x lr %x hyper_params(%x) sparse
+  return
+}

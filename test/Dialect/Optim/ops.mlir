@@ -609,3 +609,26 @@ func.func @phases(%g: tensor<?x?xf32>, %h: tensor<?x?xbf16>, %p: tensor<?xf32>, 
   %p2, %m2 = optim.lars_update %p, %q, [%m] lr %x momentum %x epsilon %x coefficient %x weight_decay %x norms %l {use_nesterov} : tensor<?xf32>, tensor<2xf32>
   return %c, %sh, %p1, %v1, %p2, %m2 : tensor<?x?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
 }
+
+// A resolved optimizer: each parameter's decay written out.
+// CHECK-LABEL: optim.optimizer @resolved
+// CHECK:        optim.param "w" : tensor<4xf32> decay true
+// CHECK-NEXT:   optim.param "emb" : tensor<4x2xf32> sparse decay false
+optim.optimizer @resolved rule #optim.rule<lazy_adam> learning_rate 0.1 {
+  optim.group learning_rate 0.1 weight_decay 0.0 {
+    optim.param "w" : tensor<4xf32> decay true
+    optim.param "emb" : tensor<4x2xf32> sparse decay false
+  }
+}
+
+// Step level: optim.multi_tensor_update, with a buffer table and per buffer.
+// CHECK-LABEL: func.func @multi_tensor_update
+// CHECK:        optim.multi_tensor_update <lamb, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-06>(%{{.*}} : memref<?xmemref<?xf32>>) params [tensor<32x16xf32>, tensor<7xf32>] positions [0, 3] loss_scale %{{.*}} lr %{{.*}} hyper_params(%{{.*}}, %{{.*}}, %{{.*}}) weight_decay %{{.*}} count %{{.*}}{{ *$}}
+// CHECK:        optim.multi_tensor_update <momentum, momentum = 0.9, use_nesterov = false>(%{{.*}}, %{{.*}}, %{{.*}} : memref<32x16xf32>, memref<32x16xf32>, memref<32x16xf32>) params [tensor<32x16xf32>] loss_scale %{{.*}} decay_weight %{{.*}} lr %{{.*}} hyper_params(%{{.*}}) centralize
+// CHECK:        optim.multi_tensor_update <lazy_adam, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-08, use_nesterov = false>({{.*}}) params [tensor<10x4xf32>] loss_scale %{{.*}} lr %{{.*}} hyper_params(%{{.*}}, %{{.*}}, %{{.*}}) count %{{.*}} sparse unique
+func.func @multi_tensor_update(%t: memref<?xmemref<?xf32>>, %p: memref<32x16xf32>, %e: memref<10x4xf32>, %i: memref<?xi32>, %r: memref<?x4xf32>, %x: f32, %n: i64) {
+  optim.multi_tensor_update #optim.rule<lamb>(%t : memref<?xmemref<?xf32>>) params [tensor<32x16xf32>, tensor<7xf32>] positions [0, 3] loss_scale %x lr %x hyper_params(%x, %x, %x) weight_decay %x count %n
+  optim.multi_tensor_update #optim.rule<momentum>(%p, %p, %p : memref<32x16xf32>, memref<32x16xf32>, memref<32x16xf32>) params [tensor<32x16xf32>] loss_scale %x decay_weight %x lr %x hyper_params(%x) centralize
+  optim.multi_tensor_update #optim.rule<lazy_adam>(%e, %i, %r, %e, %e : memref<10x4xf32>, memref<?xi32>, memref<?x4xf32>, memref<10x4xf32>, memref<10x4xf32>) params [tensor<10x4xf32>] loss_scale %x lr %x hyper_params(%x, %x, %x) count %n sparse unique
+  return
+}

@@ -93,6 +93,21 @@ bool OptimizerOp::isGrouped() {
   return !getBody().front().getOps<GroupOp>().empty();
 }
 
+bool OptimizerOp::isResolved() {
+  Block &body = getBody().front();
+  if (!body.getOps<ParamOp>().empty())
+    return false;
+  for (GroupOp group : body.getOps<GroupOp>())
+    if (!group.getLearningRateAttr() || !group.getWeightDecayAttr())
+      return false;
+  return !getBody()
+              .walk([](ParamOp param) {
+                return param.getDecayAttr() ? WalkResult::advance()
+                                            : WalkResult::interrupt();
+              })
+              .wasInterrupted();
+}
+
 SmallVector<ParamOp> mlir::optim::getOrderedParams(OptimizerOp optimizer) {
   SmallVector<ParamOp> params;
   optimizer.getBody().walk([&](ParamOp param) { params.push_back(param); });
@@ -240,6 +255,127 @@ LogicalResult ParamOp::verify() {
     return emitOpError("expects a non-empty name");
   if (getSparse() && getTensorType().getRank() < 1)
     return emitOpError("with a sparse gradient must have rank >= 1");
+  return success();
+}
+
+//===----------------------------------------------------------------------===//
+// MultiTensorUpdateOp
+//===----------------------------------------------------------------------===//
+
+bool MultiTensorUpdateOp::hasBufferTable() {
+  if (getBuffers().size() != 1)
+    return false;
+  auto table = cast<MemRefType>(getBuffers().front().getType());
+  return isa<MemRefType>(table.getElementType());
+}
+
+SmallVector<RankedTensorType> MultiTensorUpdateOp::getParamTensorTypes() {
+  return llvm::to_vector(llvm::map_range(
+      getParamTypes().getAsValueRange<TypeAttr>(),
+      [](Type type) { return cast<RankedTensorType>(type); }));
+}
+
+unsigned MultiTensorUpdateOp::getNumBuffersPerParam() {
+  RuleAttr rule = getRule();
+  unsigned numStates = rule.getSpec()
+                           .getActiveStates([&](StringRef option) {
+                             return rule.getOption(option);
+                           })
+                           .size();
+  return (getSparse() ? 3 : 2) + numStates;
+}
+
+SmallVector<Value> MultiTensorUpdateOp::getScalars() {
+  SmallVector<Value> scalars{getLossScale()};
+  if (getDecayWeight())
+    scalars.push_back(getDecayWeight());
+  scalars.push_back(getLearningRate());
+  llvm::append_range(scalars, getHyperParams());
+  if (getWeightDecay())
+    scalars.push_back(getWeightDecay());
+  if (getCount())
+    scalars.push_back(getCount());
+  return scalars;
+}
+
+LogicalResult MultiTensorUpdateOp::verify() {
+  const RuleSpec &spec = getRule().getSpec();
+  if (getParamTypes().empty())
+    return emitOpError("expects at least one parameter");
+  SmallVector<RankedTensorType> types;
+  for (Attribute attr : getParamTypes()) {
+    auto typeAttr = dyn_cast<TypeAttr>(attr);
+    auto type = typeAttr ? dyn_cast<RankedTensorType>(typeAttr.getValue())
+                         : RankedTensorType();
+    if (!type || !isa<FloatType>(type.getElementType()))
+      return emitOpError("expects ranked float tensor types as 'params'");
+    if (getCentralize() && !CentralizeOp::appliesTo(type))
+      return emitOpError("centralizes ") << type
+             << ", which gradient centralization does not apply to";
+    types.push_back(type);
+  }
+  size_t numHypers = spec.getOperandHyperParams().size();
+  if (getHyperParams().size() != numHypers)
+    return emitOpError("expects ") << numHypers << " hyper-parameters for "
+                                   << spec.className << ", got "
+                                   << getHyperParams().size();
+  if (static_cast<bool>(getWeightDecay()) != spec.decayInRule)
+    return emitOpError(spec.decayInRule
+                           ? "expects a 'weight_decay' operand: the rule "
+                             "decays in its update"
+                           : "takes no 'weight_decay' operand: the rule "
+                             "decays through 'decay_weight'");
+  if (getDecayWeight() && spec.decayInRule)
+    return emitOpError("takes no 'decay_weight': the rule decays in its "
+                       "update");
+  if (static_cast<bool>(getCount()) != spec.usesStep)
+    return emitOpError(spec.usesStep ? "expects the update 'count'"
+                                     : "takes no 'count': the rule does not "
+                                       "use the step");
+
+  if (hasBufferTable()) {
+    if (getSparse())
+      return emitOpError("with sparse gradients takes each buffer, not a "
+                         "buffer table");
+    if (!getPositions() || getPositions()->size() != types.size())
+      return emitOpError("with a buffer table expects one position per "
+                         "parameter");
+    auto table = cast<MemRefType>(getBuffers().front().getType());
+    Type element = cast<MemRefType>(table.getElementType()).getElementType();
+    for (RankedTensorType type : types)
+      if (type.getElementType() != element)
+        return emitOpError("has a parameter of type ")
+               << type << " in a buffer table of " << element;
+    if (llvm::any_of(*getPositions(), [](int64_t p) { return p < 0; }))
+      return emitOpError("expects non-negative positions");
+    return success();
+  }
+  if (getPositions())
+    return emitOpError("takes 'positions' only with a buffer table");
+  unsigned perParam = getNumBuffersPerParam();
+  if (getBuffers().size() != perParam * types.size())
+    return emitOpError("expects ")
+           << perParam * types.size() << " buffers (" << perParam
+           << " per parameter), got " << getBuffers().size();
+  for (auto [i, type] : llvm::enumerate(types)) {
+    ValueRange buffers = getBuffers().slice(i * perParam, perParam);
+    for (auto [j, buffer] : llvm::enumerate(buffers)) {
+      auto memref = cast<MemRefType>(buffer.getType());
+      bool isIndices = getSparse() && j == 1;
+      bool isRows = getSparse() && j == 2;
+      Type expected = isIndices ? IntegerType::get(getContext(), 32)
+                                : type.getElementType();
+      if (memref.getElementType() != expected)
+        return emitOpError("buffer ") << j << " of parameter " << i
+                                      << " has element type "
+                                      << memref.getElementType()
+                                      << ", expected " << expected;
+      if (!isIndices && !isRows && memref.getShape() != type.getShape())
+        return emitOpError("buffer ") << j << " of parameter " << i
+                                      << " has type " << memref
+                                      << ", expected the shape of " << type;
+    }
+  }
   return success();
 }
 

@@ -7,10 +7,6 @@
 using namespace mlir;
 using namespace mlir::optim;
 
-bool mlir::optim::passesDefaultDecayFilter(StringRef name) {
-  return !name.contains("beta") && !name.contains("gamma");
-}
-
 bool GroupABI::hasConstantLearningRate() const {
   if (isa<FloatAttr>(learningRate))
     return true;
@@ -57,6 +53,7 @@ static void computeTableLayout(
 }
 
 StepABI StepABI::get(OptimizerOp optimizer) {
+  assert(optimizer.isResolved() && "resolveGroups() comes first");
   StepABI abi;
   abi.rule = optimizer.getRule();
   abi.lossScale = optimizer.getLossScale().convertToDouble();
@@ -66,49 +63,27 @@ StepABI StepABI::get(OptimizerOp optimizer) {
   abi.states = spec.getActiveStates(
       [&](StringRef option) { return rule.getOption(option); });
 
-  double globalDecay = optimizer.getWeightDecay().convertToDouble();
-  bool grouped = optimizer.isGrouped();
   llvm::DenseMap<Operation *, unsigned> groupOf;
   unsigned offset = 1;
-  auto addGroup = [&](Attribute lr, double wd, bool gc) {
+  for (GroupOp op : optimizer.getBody().front().getOps<GroupOp>()) {
+    groupOf[op] = abi.groups.size();
     GroupABI group;
-    group.learningRate = lr;
-    group.weightDecay = wd;
-    group.gradCentralization = gc;
+    group.learningRate = op.getLearningRateAttr();
+    group.weightDecay = op.getWeightDecayAttr().getValueAsDouble();
+    group.gradCentralization = op.getGradCentralization();
     group.tableOffset = offset;
     offset += abi.getNumGroupSlots();
     abi.groups.push_back(group);
-  };
-  if (!grouped) {
-    addGroup(optimizer.getLearningRate(), globalDecay, false);
-  } else {
-    for (GroupOp group : optimizer.getBody().front().getOps<GroupOp>()) {
-      groupOf[group] = abi.groups.size();
-      Attribute lr = group.getLearningRateAttr()
-                         ? group.getLearningRateAttr()
-                         : optimizer.getLearningRate();
-      double wd = group.getWeightDecayAttr()
-                      ? group.getWeightDecayAttr().getValueAsDouble()
-                      : globalDecay;
-      addGroup(lr, wd, group.getGradCentralization());
-    }
   }
-
   for (ParamOp param : getOrderedParams(optimizer)) {
     ParamABI entry;
     entry.name = param.getName().str();
     entry.type = param.getTensorType();
     entry.sparse = param.getSparse();
-    entry.group = grouped ? groupOf.lookup(param->getParentOp()) : 0;
-    const GroupABI &group = abi.groups[entry.group];
-    // Ungrouped: MindSpore's filter, and only with a positive decay.
-    // Grouped: every parameter of a group decays; the value is runtime data
-    // (sparse gradients only where the group declares a positive decay).
-    entry.decay = grouped ? (!entry.sparse || group.weightDecay > 0.0)
-                          : (globalDecay > 0.0 &&
-                             passesDefaultDecayFilter(entry.name));
-    entry.centralize =
-        group.gradCentralization && CentralizeOp::appliesTo(entry.type);
+    entry.group = groupOf.lookup(param->getParentOp());
+    entry.decay = param.getDecayAttr().getValue();
+    entry.centralize = abi.groups[entry.group].gradCentralization &&
+                       CentralizeOp::appliesTo(entry.type);
     abi.params.push_back(std::move(entry));
   }
   computeTableLayout(abi.params, abi.tableElementTypes, abi.tablePositions);

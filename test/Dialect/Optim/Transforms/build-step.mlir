@@ -1,5 +1,5 @@
-// RUN: optim-opt %s --optim-resolve-optimizer="share-update-functions=0" --split-input-file --verify-diagnostics | FileCheck %s
-// RUN: optim-opt %s --optim-resolve-optimizer="constant-hyper-params=1 share-update-functions=0" --split-input-file --verify-diagnostics --canonicalize | FileCheck %s --check-prefix=CONST
+// RUN: optim-opt %s --optim-build-step="share-update-functions=0" --split-input-file --verify-diagnostics | FileCheck %s
+// RUN: optim-opt %s --optim-build-step="constant-hyper-params=1 share-update-functions=0" --split-input-file --verify-diagnostics --canonicalize | FileCheck %s --check-prefix=CONST
 
 // Ungrouped: MindSpore's filter keeps decay off names holding "gamma"; the
 // order is decay_weight (by wd * loss_scale) -> scale_grad -> update; the

@@ -1,5 +1,5 @@
-// RUN: optim-opt %s --optim-resolve-optimizer="chunk-size=16" --canonicalize --mlir-print-elementsattrs-with-hex-if-larger=-1 | FileCheck %s
-// RUN: optim-opt %s --optim-resolve-optimizer="chunk-size=16" --canonicalize --split-input-file | FileCheck %s --check-prefix=LAMB
+// RUN: optim-opt %s --optim-build-step="chunk-size=16" --canonicalize --mlir-print-elementsattrs-with-hex-if-larger=-1 | FileCheck %s
+// RUN: optim-opt %s --optim-build-step="chunk-size=16" --canonicalize --split-input-file | FileCheck %s --check-prefix=LAMB
 
 // The default step takes its buffers through one table per element type
 // (StepABI.h) and runs as multi-tensor phases over ONE constant chunk table

@@ -72,6 +72,10 @@ def Optim_OptimizerOp : Optim_Op<"optimizer", [
   let extraClassDeclaration = [{
     /// True if the body holds groups rather than parameters.
     bool isGrouped();
+    /// True if the optimizer is in the form `optim-resolve-groups` gives:
+    /// groups only, each with its learning rate and weight decay, and every
+    /// parameter with its `decay`.
+    bool isResolved();
   }];
 }
 
@@ -106,14 +110,19 @@ def Optim_ParamOp : Optim_Op<"param", [
   let description = [{
     A parameter with its MindSpore name, shape and element type. `sparse`
     marks a parameter whose gradient arrives as rows (indices, values).
+    `decay` says whether weight decay applies to it; without it, the group's
+    rule decides (`optim-resolve-groups` writes the decision).
 
     ```mlir
     optim.param "embedding.table" : tensor<1000x64xf32> sparse
+    optim.param "layernorm.gamma" : tensor<64xf32> decay false
     ```
   }];
   let arguments = (ins StrAttr:$name, TypeAttrOf<Optim_FloatTensor>:$type,
-                       UnitAttr:$sparse);
-  let assemblyFormat = "$name `:` $type (`sparse` $sparse^)? attr-dict";
+                       UnitAttr:$sparse, OptionalAttr<BoolAttr>:$decay);
+  let assemblyFormat = [{
+    $name `:` $type (`sparse` $sparse^)? (`decay` $decay^)? attr-dict
+  }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     ::mlir::RankedTensorType getTensorType() {
@@ -134,6 +143,75 @@ def Optim_OrderParamsOp : Optim_Op<"order_params", [HasParent<"OptimizerOp">]> {
   }];
   let arguments = (ins StrArrayAttr:$names);
   let assemblyFormat = "$names attr-dict";
+}
+
+//===----------------------------------------------------------------------===//
+// Step level: between the resolved optimizer and the scheduled step
+//===----------------------------------------------------------------------===//
+
+def Optim_MultiTensorUpdateOp : Optim_Op<"multi_tensor_update", [
+    AttrSizedOperandSegments]> {
+  let summary = "one class of parameters updated in place by one rule";
+  let description = [{
+    The update of a class of parameters: parameters that share their code
+    (element type, centralization, weight decay before unscaling) and their
+    scalars (group, decay). `optim-build-step-boundary` emits one per class
+    in a step function; `optim-schedule-step` turns them into the step's
+    phases. The parameters' buffers are updated in place.
+
+    `buffers` is either one buffer table (`memref<? x memref<? x T>>`; the
+    parameter at `positions[i]` of the table owns entries
+    `positions[i] * (2 + #states) + {0: param, 1: grad, 2...: states}`,
+    flat buffers of `param_types[i]`'s element count), or every member's
+    buffers in turn: param, grad (sparse: indices `memref<?xi32>` and rows),
+    states, each of its type.
+
+    Scalars, all f32 but the i64 update count: `loss_scale`, `decay_weight`
+    (the coefficient of `optim.decay_weight`, already multiplied by the loss
+    scale; present when weight decay runs before unscaling), `lr`, the
+    rule's operand hyper-parameters, `weight_decay` (rules that decay in
+    their update) and `count` (the 1-based update count, rules that use the
+    step).
+
+    ```mlir
+    optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>)
+        params [tensor<64x32xf32>, tensor<32xf32>] positions [0, 1]
+        loss_scale %ls decay_weight %wd lr %lr hyper_params(%momentum)
+    ```
+  }];
+  let arguments = (ins Optim_RuleAttr:$rule,
+                       Variadic<AnyMemRef>:$buffers,
+                       F32:$loss_scale,
+                       Optional<F32>:$decay_weight,
+                       F32:$learning_rate,
+                       Variadic<F32>:$hyper_params,
+                       Optional<F32>:$weight_decay,
+                       Optional<I64>:$count,
+                       TypeArrayAttr:$param_types,
+                       OptionalAttr<DenseI64ArrayAttr>:$positions,
+                       UnitAttr:$centralize,
+                       UnitAttr:$sparse,
+                       UnitAttr:$unique);
+  let assemblyFormat = [{
+    $rule `(` $buffers `:` type($buffers) `)`
+    `params` $param_types (`positions` $positions^)?
+    `loss_scale` $loss_scale (`decay_weight` $decay_weight^)?
+    `lr` $learning_rate (`hyper_params` `(` $hyper_params^ `)`)?
+    (`weight_decay` $weight_decay^)? (`count` $count^)?
+    (`centralize` $centralize^)? (`sparse` $sparse^)? (`unique` $unique^)?
+    attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// True if `buffers` is one buffer table.
+    bool hasBufferTable();
+    /// The parameters' tensor types.
+    ::llvm::SmallVector<::mlir::RankedTensorType> getParamTensorTypes();
+    /// Buffers of each member in the per-buffer form.
+    unsigned getNumBuffersPerParam();
+    /// The scalars in the order the update reads them (see above).
+    ::llvm::SmallVector<::mlir::Value> getScalars();
+  }];
 }
 
 //===----------------------------------------------------------------------===//

@@ -5,38 +5,105 @@
 
 include "mlir/Pass/PassBase.td"
 
-def OptimResolveOptimizer : Pass<"optim-resolve-optimizer", "::mlir::ModuleOp"> {
-  let summary = "Turn declarative optimizers into compute-level step functions";
+def OptimResolveGroups : Pass<"optim-resolve-groups", "::mlir::ModuleOp"> {
+  let summary = "Resolve an optimizer's groups, defaults and weight-decay "
+                "filter into its IR";
   let description = [{
-    For every `optim.optimizer @name`, emits
+    Writes into every `optim.optimizer` what MindSpore's `Optimizer`
+    constructor resolves, so that later passes and the runtime read it
+    instead of deciding it again:
 
-    * `func.func @name_step(<param, grad, states...> per parameter,
-       %hyper: memref<Nxf32>, %step: i64)`: one step of the optimizer on
-      the caller's buffers, in MindSpore's order: `decay_weight` ->
-      `centralize` -> `scale_grad` -> learning rate at `step` -> the
-      rule's update with `t = step + 1`;
+    * an ungrouped optimizer becomes one `optim.group` holding its
+      parameters;
+    * every group states its `learning_rate` and `weight_decay` (omitted
+      values are the optimizer's);
+    * every parameter states `decay`: ungrouped, MindSpore's default filter
+      (names holding `beta` or `gamma` get none) and only with a positive
+      weight decay; grouped, every parameter of the group (a sparse one only
+      where the group's weight decay is positive). A `decay` already written
+      in the input is kept.
+
+    `order_params` is kept: the step's order. The result is the resolved
+    form (`OptimizerOp::isResolved`), which `optim-build-step-boundary`
+    requires; running the pass on it changes nothing.
+
+    ```mlir
+    optim.optimizer @opt rule #optim.rule<sgd> learning_rate 1.0e-01 weight_decay 1.0e-02 {
+      optim.param "w" : tensor<8xf32>
+      optim.param "norm.gamma" : tensor<8xf32>
+    }
+    // becomes
+    optim.optimizer @opt rule #optim.rule<sgd> learning_rate 1.0e-01 weight_decay 1.0e-02 {
+      optim.group learning_rate 1.0e-01 weight_decay 1.0e-02 {
+        optim.param "w" : tensor<8xf32> decay true
+        optim.param "norm.gamma" : tensor<8xf32> decay false
+      }
+    }
+    ```
+  }];
+}
+
+def OptimBuildStepBoundary
+    : Pass<"optim-build-step-boundary", "::mlir::ModuleOp"> {
+  let summary = "Build the memref boundary of each resolved optimizer's step";
+  let description = [{
+    For every resolved `optim.optimizer @name` (see `optim-resolve-groups`),
+    emits
+
+    * `func.func @name_step(<buffers>, %hyper: memref<Nxf32>, %step: i64)`:
+      its arguments are those of `StepABI`: one buffer table per element
+      type (`memref<? x memref<? x T>>`), or with
+      `share-update-functions=0` or sparse parameters each parameter's
+      buffers in turn. Its body reads the scalars (loss scale, each group's
+      learning rate at `%step`, weight decays, the rule's hyper-parameters,
+      the update count `step + 1`) once, and holds one
+      `optim.multi_tensor_update` per class of parameters (one per parameter
+      in the per-buffer form);
     * `func.func @name_lr(%hyper: memref<Nxf32>, %step: i64, %out: memref<Gxf32>)`:
       the learning rate of every group at `step`.
 
-    Group defaults and inheritance, the default weight-decay filter (names
-    holding `beta` or `gamma` get none when parameters are ungrouped),
-    `order_params` and per-group learning rates are resolved here.
-    Hyper-parameter values (learning rates, weight decays, the loss scale and
-    the rule's hyper-parameters) are loaded from `%hyper`, whose layout
-    `StepABI` describes, so changing them never recompiles; with
-    `constant-hyper-params` they are emitted as constants instead (an
-    ahead-of-time build with fixed values), which canonicalization may fold.
-    The optimizer op is removed.
+    Hyper-parameter values are loaded from `%hyper`, whose layout `StepABI`
+    describes, so changing them never recompiles; with
+    `constant-hyper-params` they are constants (an ahead-of-time build with
+    fixed values), which canonicalization may fold. The optimizer op is
+    removed. A class is the parameters that share their update code
+    (element type, centralization, weight decay before unscaling) and their
+    scalars (group, decay).
+  }];
+  let options = [
+    Option<"constantHyperParams", "constant-hyper-params", "bool", "false",
+           "Emit hyper-parameters as constants instead of table loads">,
+    Option<"shareUpdateFunctions", "share-update-functions", "bool", "true",
+           "Take the buffers through buffer tables, so that the step's code "
+           "does not depend on the number or sizes of the parameters; off, "
+           "each buffer is an argument of its static type">
+  ];
+  let dependentDialects = [
+    "::mlir::func::FuncDialect", "::mlir::memref::MemRefDialect",
+    "::mlir::arith::ArithDialect"
+  ];
+}
 
-    With `share-update-functions` (the default), the step is a multi-tensor
-    step whose code does not depend on any tensor's size. Parameters fall
-    into classes (update code, group, decay); each class has one private
-    `@name_update_<k>` function over a chunk of any length (a flat
+def OptimScheduleStep : Pass<"optim-schedule-step", "::mlir::ModuleOp"> {
+  let summary = "Schedule the multi-tensor updates of each step: chunk "
+                "tables, phases, shared update functions";
+  let description = [{
+    Replaces the `optim.multi_tensor_update` ops of every function by the
+    code that runs them.
+
+    In the per-buffer form, each parameter's update is emitted in place, on
+    its static types, in MindSpore's order: `decay_weight` -> `centralize`
+    -> `scale_grad` -> [`unique`] -> the rule's update, written back to the
+    caller's buffers.
+
+    With buffer tables, the step becomes a multi-tensor step whose code does
+    not depend on any tensor's size. Classes that share their code share one
+    private `@name_update_<k>` function over a chunk of any length (a flat
     `memref<?xT>`, or for centralized parameters a `memref<?x?xT>` of whole
     rows, cols being the product of the other dimensions), and classes that
     need a reduction (centralization's row sums, Lamb/LARS trust-ratio
-    norms) also a `@name_reduce_<k>` function. The buffers arrive through
-    one table per element type. Every parameter is cut into chunks of at
+    norms) also a `@name_reduce_<k>` function (`name` is the step
+    function's, without `_step`). Every parameter is cut into chunks of at
     most `chunk-size` elements listed in one constant chunk table
     (`@name_chunks`: class, position, offset, size, cols, row slot, partial
     slot, first partial, partial count), and the step runs in phases, one
@@ -58,15 +125,8 @@ def OptimResolveOptimizer : Pass<"optim-resolve-optimizer", "::mlir::ModuleOp"> 
     to run, not two concurrently.
   }];
   let options = [
-    Option<"constantHyperParams", "constant-hyper-params", "bool", "false",
-           "Emit hyper-parameters as constants instead of table loads">,
     Option<"chunkSize", "chunk-size", "int64_t", "65536",
-           "Elements per chunk of the step's parallel loop over parameters">,
-    Option<"shareUpdateFunctions", "share-update-functions", "bool", "true",
-           "Emit one update function per class of parameters (element "
-           "type, decay, centralization) over flat buffers of any length, "
-           "called once per parameter, so that code size and compile time "
-           "grow with the number of classes, not of parameters">
+           "Elements per chunk of the step's parallel loop over parameters">
   ];
   let dependentDialects = [
     "::mlir::func::FuncDialect", "::mlir::memref::MemRefDialect",

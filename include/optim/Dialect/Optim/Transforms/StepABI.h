@@ -1,9 +1,9 @@
 //===- StepABI.h - the calling convention of a compiled step ----*- C++ -*-===//
 //
-// Describes, for one `optim.optimizer`, the arguments of the step function
-// that `optim-resolve-optimizer` emits and the layout of its hyper-parameter
-// table. The pass and the runtime both derive it from the optimizer op, so
-// they cannot disagree.
+// Describes, for one resolved `optim.optimizer` (resolveGroups), the
+// arguments of the step function that `optim-build-step-boundary` emits and
+// the layout of its hyper-parameter table. The passes and the runtime both
+// derive it from the optimizer op, so they cannot disagree.
 //
 // Step function arguments, in order. With buffer tables (the default, all
 // parameters dense):
@@ -66,7 +66,8 @@ struct ParamABI {
 
 class StepABI {
 public:
-  /// Computes the ABI of `optimizer`, which must verify.
+  /// Computes the ABI of `optimizer`, which must verify and be resolved
+  /// (resolveGroups).
   static StepABI get(OptimizerOp optimizer);
 
   RuleAttr getRule() const { return rule; }
@@ -125,6 +126,12 @@ private:
 /// True if MindSpore's default weight-decay filter lets `name` decay (its
 /// name holds neither "beta" nor "gamma").
 bool passesDefaultDecayFilter(StringRef name);
+
+/// Writes into `optimizer` what MindSpore's `Optimizer` constructor
+/// resolves: one group when ungrouped, each group's learning rate and
+/// weight decay, each parameter's `decay` (see `optim-resolve-groups`).
+/// Changes nothing on a resolved optimizer.
+void resolveGroups(OptimizerOp optimizer);
 
 } // namespace mlir::optim
 

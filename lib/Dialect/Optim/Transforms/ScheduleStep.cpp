@@ -1,0 +1,666 @@
+//===- ScheduleStep.cpp - phases and chunk tables of a step ---------------===//
+//
+// Replaces the optim.multi_tensor_update ops of a step function by the code
+// that runs them: in the per-buffer form, each parameter's update on its
+// static types; with buffer tables, a multi-tensor step (shared update
+// functions over chunks of any size, one constant chunk table, a reduction
+// phase and an update phase).
+//
+//===----------------------------------------------------------------------===//
+
+#include "optim/Dialect/Optim/IR/Optim.h"
+#include "optim/Dialect/Optim/Transforms/Passes.h"
+
+#include "mlir/Dialect/Utils/StaticValueUtils.h"
+#include "mlir/IR/Builders.h"
+#include "llvm/ADT/DenseMap.h"
+
+namespace mlir::optim {
+#define GEN_PASS_DEF_OPTIMSCHEDULESTEP
+#include "optim/Dialect/Optim/Transforms/Passes.h.inc"
+} // namespace mlir::optim
+
+using namespace mlir;
+using namespace mlir::optim;
+
+namespace {
+
+/// How much of a parameter's update one emitted piece of code does (see
+/// buildParamUpdate).
+enum class Phase { Whole, Reduce, Apply };
+
+/// The type sums (row sums, squared norms) over `element` are computed in.
+Type getComputeType(Type element) {
+  return element.isF64() ? element : Float32Type::get(element.getContext());
+}
+
+/// Emits the update of one parameter (or one chunk of it) of `update`'s
+/// class on memrefs: to_tensor, decay -> centralize -> scale_grad ->
+/// [unique] -> the rule's update, written back in place. `scalars` as
+/// MultiTensorUpdateOp::getScalars orders them.
+///
+/// In `Phase::Reduce` it computes only what later chunks need from whole
+/// rows or tensors and writes it out: the row sums of the (decayed)
+/// gradient into `rowSums` (centralization), the rule's squared norms into
+/// `normSums` (Lamb, LARS). In `Phase::Apply` it reads them back (`rowSums`
+/// as a memref, `normSums` as a 1-D tensor of the tensor's summed norms)
+/// and is elementwise, so that it may run on any chunk.
+void buildParamUpdate(OpBuilder &b, Location loc, MultiTensorUpdateOp update,
+                      Phase phase, Value paramMemRef, Value indicesMemRef,
+                      Value gradMemRef, ValueRange stateMemRefs,
+                      ValueRange scalars, Value rowSums = {},
+                      Value normSums = {}) {
+  MLIRContext *ctx = b.getContext();
+  RuleAttr rule = update.getRule();
+  const RuleSpec &spec = rule.getSpec();
+  bool reduceOnly = phase == Phase::Reduce;
+  bool sparse = update.getSparse();
+  auto toTensor = [&](Value memref, bool writable) -> Value {
+    auto memrefType = cast<MemRefType>(memref.getType());
+    auto tensorType = RankedTensorType::get(memrefType.getShape(),
+                                            memrefType.getElementType());
+    return bufferization::ToTensorOp::create(b, loc, tensorType, memref,
+                                             /*restrict=*/true, writable);
+  };
+  auto writeBack = [&](Value tensor, Value memref) {
+    bufferization::MaterializeInDestinationOp::create(
+        b, loc, TypeRange{}, tensor, memref, /*restrict=*/true,
+        /*writable=*/true);
+  };
+  Value paramTensor = toTensor(paramMemRef, /*writable=*/!reduceOnly);
+  Value indices = indicesMemRef ? toTensor(indicesMemRef, false) : Value();
+  Value grad = toTensor(gradMemRef, false);
+  SmallVector<Value> stateTensors;
+  for (Value state : stateMemRefs)
+    stateTensors.push_back(toTensor(state, !reduceOnly));
+
+  unsigned next = 0;
+  Value lossScale = scalars[next++];
+  // MindSpore's order: decay_weight -> centralize -> scale_grad.
+  if (update.getDecayWeight())
+    grad = DecayWeightOp::create(b, loc, grad.getType(), grad, paramTensor,
+                                 scalars[next++]);
+  if (update.getCentralize()) {
+    Value sums;
+    if (phase == Phase::Reduce) {
+      auto gradType = cast<RankedTensorType>(grad.getType());
+      auto sumsType = RankedTensorType::get(
+          {gradType.getDimSize(0)}, getComputeType(gradType.getElementType()));
+      sums = RowSumOp::create(b, loc, sumsType, grad);
+      writeBack(sums, rowSums);
+    } else if (phase == Phase::Apply) {
+      sums = toTensor(rowSums, /*writable=*/false);
+    }
+    grad = CentralizeOp::create(b, loc, grad.getType(), grad, sums);
+  }
+  grad = ScaleGradOp::create(b, loc, grad.getType(), grad, lossScale);
+
+  if (sparse && update.getUnique()) {
+    auto indicesType = cast<RankedTensorType>(indices.getType());
+    auto rowsType = cast<RankedTensorType>(grad.getType());
+    auto unique =
+        UniqueOp::create(b, loc, indicesType, rowsType, indices, grad);
+    indices = unique.getUniqueIndices();
+    grad = unique.getMergedValues();
+  }
+
+  auto addOptions = [&](OperationState &state) {
+    for (const OptionSpec &option : spec.options)
+      if (rule.getOption(option.name))
+        state.addAttribute(option.name, UnitAttr::get(ctx));
+  };
+  if (reduceOnly) {
+    if (!spec.perTensorNorms)
+      return;
+    OperationState state(loc, spec.normsOpName);
+    state.addOperands({paramTensor, grad});
+    state.addOperands(stateTensors);
+    state.addOperands(scalars.drop_front(next));
+    auto paramType = cast<RankedTensorType>(paramTensor.getType());
+    state.addTypes(RankedTensorType::get(
+        {static_cast<int64_t>(spec.numNorms)},
+        getComputeType(paramType.getElementType())));
+    addOptions(state);
+    writeBack(b.create(state)->getResult(0), normSums);
+    return;
+  }
+
+  // A dense gradient of a sparse rule (LazyAdam) takes the dense form of
+  // the rule (Adam), as MindSpore does; the scalars are the same.
+  StringRef opName = spec.opName;
+  if (spec.sparseGrad && !sparse)
+    opName = getRuleSpec(RuleKind::Adam).opName;
+  OperationState state(loc, opName);
+  state.addOperands(paramTensor);
+  if (sparse)
+    state.addOperands(indices);
+  state.addOperands(grad);
+  state.addOperands(stateTensors);
+  state.addOperands(scalars.drop_front(next));
+  if (spec.perTensorNorms) {
+    // Lamb and LARS: states and `norms` are variadic operand groups.
+    int32_t numScalars = scalars.size() - next;
+    if (normSums)
+      state.addOperands(normSums);
+    SmallVector<int32_t> segments = {1, 1,
+                                     static_cast<int32_t>(stateTensors.size())};
+    segments.append(numScalars, 1);
+    segments.push_back(normSums ? 1 : 0);
+    state.addAttribute("operandSegmentSizes",
+                       DenseI32ArrayAttr::get(ctx, segments));
+  }
+  state.addTypes(
+      SmallVector<Type>(1 + stateTensors.size(), paramTensor.getType()));
+  addOptions(state);
+  Operation *ruleOp = b.create(state);
+
+  writeBack(ruleOp->getResult(0), paramMemRef);
+  for (auto [result, memref] :
+       llvm::zip(ruleOp->getResults().drop_front(), stateMemRefs))
+    writeBack(result, memref);
+}
+
+/// The per-buffer form: each member's whole update, on its static types.
+void expandPerBuffer(OpBuilder &b, MultiTensorUpdateOp update) {
+  b.setInsertionPoint(update);
+  unsigned perParam = update.getNumBuffersPerParam();
+  unsigned numStates = perParam - (update.getSparse() ? 3 : 2);
+  SmallVector<Value> scalars = update.getScalars();
+  for (unsigned i = 0, e = update.getParamTypes().size(); i < e; ++i) {
+    ValueRange buffers = update.getBuffers().slice(i * perParam, perParam);
+    unsigned next = 0;
+    Value param = buffers[next++];
+    Value indices = update.getSparse() ? buffers[next++] : Value();
+    Value grad = buffers[next++];
+    buildParamUpdate(b, update.getLoc(), update, Phase::Whole, param, indices,
+                     grad, buffers.slice(next, numStates), scalars);
+  }
+  update.erase();
+}
+
+/// The multi-tensor step of one function's buffer-table updates.
+class TableStepScheduler {
+public:
+  TableStepScheduler(func::FuncOp step, ArrayRef<MultiTensorUpdateOp> classes,
+                     int64_t chunkSize)
+      : step(step), classes(classes.begin(), classes.end()),
+        chunkSize(std::max<int64_t>(1, chunkSize)),
+        rule(MultiTensorUpdateOp(classes.front()).getRule()), spec(rule.getSpec()) {
+    StringRef name = step.getSymName();
+    prefix = name.ends_with("_step") ? name.drop_back(5).str() : name.str();
+  }
+
+  void run();
+
+private:
+  /// What decides the code of a class's functions: classes with the same
+  /// key share them.
+  struct UpdateKey {
+    Type bufferType; // the functions' memref type
+    bool decay;      // decay_weight before unscaling
+    bool centralize;
+    bool operator==(const UpdateKey &other) const {
+      return bufferType == other.bufferType && decay == other.decay &&
+             centralize == other.centralize;
+    }
+  };
+
+  /// The memref type a shared update function takes for a class: a chunk
+  /// of a flat buffer (any offset, any length), or for centralization a
+  /// chunk of whole rows viewed as (rows, cols), cols being the product of
+  /// the other dimensions. Never a static size: one function serves every
+  /// shape.
+  static MemRefType getSharedBufferType(MultiTensorUpdateOp update) {
+    MLIRContext *ctx = update.getContext();
+    Type element = update.getParamTensorTypes().front().getElementType();
+    if (update.getCentralize())
+      return MemRefType::get(
+          {ShapedType::kDynamic, ShapedType::kDynamic}, element,
+          StridedLayoutAttr::get(ctx, ShapedType::kDynamic,
+                                 {ShapedType::kDynamic, 1}));
+    return MemRefType::get(
+        {ShapedType::kDynamic}, element,
+        StridedLayoutAttr::get(ctx, ShapedType::kDynamic, {1}));
+  }
+
+  static UpdateKey getKey(MultiTensorUpdateOp update) {
+    return {getSharedBufferType(update),
+            static_cast<bool>(update.getDecayWeight()),
+            update.getCentralize()};
+  }
+
+  bool needsReduction(MultiTensorUpdateOp update) const {
+    return update.getCentralize() || spec.perTensorNorms;
+  }
+
+  static Type getClassComputeType(MultiTensorUpdateOp update) {
+    return getComputeType(
+        update.getParamTensorTypes().front().getElementType());
+  }
+
+  /// A 1-D slice of the scratch table.
+  static MemRefType getScratchSliceType(Type computeType, int64_t size) {
+    MLIRContext *ctx = computeType.getContext();
+    return MemRefType::get({size}, computeType,
+                           StridedLayoutAttr::get(ctx, ShapedType::kDynamic,
+                                                  {1}));
+  }
+
+  func::FuncOp getOrCreateFunction(OpBuilder &b, MultiTensorUpdateOp update,
+                                   Phase phase);
+
+  func::FuncOp step;
+  SmallVector<MultiTensorUpdateOp> classes;
+  int64_t chunkSize;
+  RuleAttr rule;
+  const RuleSpec &spec;
+  std::string prefix;
+  unsigned numStates = 0;
+  /// The functions go after the step function, before this op (null: at
+  /// the end of the module).
+  Operation *afterStep = nullptr;
+  SmallVector<std::tuple<UpdateKey, Phase, func::FuncOp>> functions;
+};
+
+/// The shared function of `update`'s class for `phase`, created on first
+/// use: `@<prefix>_update_<k>` (Phase::Apply) or `@<prefix>_reduce_<k>`
+/// (Phase::Reduce). Arguments: param, grad, states (getSharedBufferType),
+/// the scalars, then for reduction classes the row sums (a scratch slice,
+/// written by Reduce, read by Apply) and the norms (Reduce: a scratch slice
+/// of this chunk's partial sums; Apply: the tensor's sums as scalars).
+func::FuncOp TableStepScheduler::getOrCreateFunction(OpBuilder &b,
+                                                     MultiTensorUpdateOp update,
+                                                     Phase phase) {
+  UpdateKey key = getKey(update);
+  for (auto &[existing, existingPhase, fn] : functions)
+    if (existing == key && existingPhase == phase)
+      return fn;
+  MLIRContext *ctx = b.getContext();
+  Location loc = update.getLoc();
+  Type computeType = getClassComputeType(update);
+  SmallVector<Value> scalars = update.getScalars();
+  SmallVector<Type> argTypes(2 + numStates, key.bufferType);
+  for (Value scalar : scalars)
+    argTypes.push_back(scalar.getType());
+  bool hasRowSums = key.centralize;
+  bool hasNorms = spec.perTensorNorms;
+  if (hasRowSums)
+    argTypes.push_back(getScratchSliceType(computeType, ShapedType::kDynamic));
+  if (hasNorms) {
+    if (phase == Phase::Reduce)
+      argTypes.push_back(getScratchSliceType(computeType, spec.numNorms));
+    else
+      argTypes.append(spec.numNorms, computeType);
+  }
+  OpBuilder::InsertionGuard guard(b);
+  if (afterStep)
+    b.setInsertionPoint(afterStep);
+  else
+    b.setInsertionPointToEnd(step->getBlock());
+  unsigned index = llvm::count_if(functions, [&](const auto &entry) {
+    return std::get<1>(entry) == phase;
+  });
+  std::string name =
+      (prefix + (phase == Phase::Reduce ? "_reduce_" : "_update_") +
+       Twine(index))
+          .str();
+  auto fn =
+      func::FuncOp::create(b, loc, name, FunctionType::get(ctx, argTypes, {}));
+  fn.setPrivate();
+  // Compiled once and called per chunk: keep LLVM from inlining it back
+  // into every call site. Its callers run it inside the step's parallel
+  // loops: no threads inside.
+  fn->setAttr("passthrough",
+              ArrayAttr::get(ctx, {StringAttr::get(ctx, "noinline")}));
+  fn->setAttr(OptimDialect::SequentialAttrHelper::getNameStr(),
+              UnitAttr::get(ctx));
+  Block *entry = fn.addEntryBlock();
+  b.setInsertionPointToStart(entry);
+  ValueRange args = entry->getArguments();
+  unsigned extra = 2 + numStates + scalars.size();
+  Value rowSums = hasRowSums ? args[extra++] : Value();
+  Value normSums;
+  if (hasNorms && phase == Phase::Reduce) {
+    normSums = args[extra];
+  } else if (hasNorms) {
+    auto type = RankedTensorType::get({static_cast<int64_t>(spec.numNorms)},
+                                      computeType);
+    normSums =
+        tensor::FromElementsOp::create(b, loc, type, args.drop_front(extra));
+  }
+  buildParamUpdate(b, loc, update, phase, args[0], Value(), args[1],
+                   args.slice(2, numStates),
+                   args.slice(2 + numStates, scalars.size()), rowSums,
+                   normSums);
+  func::ReturnOp::create(b, loc);
+  functions.push_back({key, phase, fn});
+  return fn;
+}
+
+/// Columns of a row of the chunk table.
+enum ChunkColumn : int64_t {
+  kClass,        // index of the class (its shared functions)
+  kPosition,     // the parameter's index among its buffer table's
+  kOffset,       // first element of the chunk in the flat buffer
+  kSize,         // elements in the chunk
+  kCols,         // row length (centralized classes; else 1)
+  kRowSlot,      // scratch index of the chunk's first row sum
+  kPartialSlot,  // scratch index of the chunk's partial norm sums
+  kFirstPartial, // scratch index of the tensor's first chunk's sums
+  kNumPartials,  // chunks of the tensor (partial sums to add up)
+  kNumColumns
+};
+
+/// Every parameter is cut into chunks of at most `chunk-size` elements
+/// (centralized ones into chunks of whole rows), listed in one constant
+/// chunk table (ChunkColumn), chunks of classes that need a reduction
+/// first. The step then runs
+///   1. the reduction phase (only when some class needs one): one parallel
+///      loop over the reduction classes' chunks, each writing its row sums
+///      and partial squared norms into a scratch table (a module global:
+///      nothing is allocated per step);
+///   2. the update phase: one parallel loop over every chunk; a chunk of a
+///      reduction class first adds up its tensor's partial sums (a few
+///      scalars per chunk of the tensor) and reads its rows' sums.
+/// Code size and compile time depend on the number of classes only; the
+/// chunk table is data.
+void TableStepScheduler::run() {
+  MLIRContext *ctx = step.getContext();
+  MultiTensorUpdateOp firstClass = classes.front();
+  Location loc = firstClass.getLoc();
+  numStates = firstClass.getNumBuffersPerParam() - 2;
+  afterStep = step->getNextNode();
+  OpBuilder b(ctx);
+  // After the scalars of every class.
+  b.setInsertionPoint(classes.back());
+
+  // Functions of each class.
+  SmallVector<func::FuncOp> updateFns, reduceFns;
+  for (MultiTensorUpdateOp update : classes) {
+    updateFns.push_back(getOrCreateFunction(b, update, Phase::Apply));
+    reduceFns.push_back(needsReduction(update)
+                            ? getOrCreateFunction(b, update, Phase::Reduce)
+                            : func::FuncOp());
+  }
+
+  // The chunk table and the scratch layout (one scratch table per compute
+  // type: row sums first, then partial norm sums).
+  SmallVector<int64_t> chunks;
+  llvm::SmallDenseMap<Type, int64_t> scratchSize;
+  int64_t numReductionChunks = 0;
+  auto addChunks = [&](unsigned c, bool reduction) {
+    MultiTensorUpdateOp update = classes[c];
+    for (auto [type, position] :
+         llvm::zip(update.getParamTensorTypes(), *update.getPositions())) {
+      int64_t size = type.getNumElements();
+      if (size == 0)
+        continue; // nothing to update, nothing to reduce
+      int64_t &scratch = scratchSize[getComputeType(type.getElementType())];
+      int64_t cols = 1, partSize = chunkSize;
+      std::optional<int64_t> rowBase;
+      if (reduction && update.getCentralize()) {
+        cols = size / type.getDimSize(0);
+        partSize = std::max<int64_t>(1, chunkSize / cols) * cols;
+        rowBase = scratch;
+        scratch += type.getDimSize(0);
+      }
+      int64_t numParts = llvm::divideCeil(size, partSize);
+      int64_t firstPartial = 0, numPartials = 0;
+      if (reduction && spec.perTensorNorms) {
+        firstPartial = scratch;
+        numPartials = numParts;
+        scratch += numParts * spec.numNorms;
+      }
+      for (int64_t part = 0; part < numParts; ++part) {
+        int64_t offset = part * partSize;
+        chunks.append({static_cast<int64_t>(c), position, offset,
+                       std::min<int64_t>(partSize, size - offset), cols,
+                       rowBase ? *rowBase + offset / cols : 0,
+                       numPartials ? firstPartial + part * spec.numNorms : 0,
+                       firstPartial, numPartials});
+        numReductionChunks += reduction;
+      }
+    }
+  };
+  for (unsigned c = 0, e = classes.size(); c < e; ++c)
+    if (needsReduction(classes[c]))
+      addChunks(c, /*reduction=*/true);
+  for (unsigned c = 0, e = classes.size(); c < e; ++c)
+    if (!needsReduction(classes[c]))
+      addChunks(c, /*reduction=*/false);
+  if (chunks.empty()) {
+    for (MultiTensorUpdateOp update : classes)
+      update.erase();
+    return;
+  }
+  int64_t numChunks = chunks.size() / kNumColumns;
+
+  auto createGlobal = [&](StringRef suffix, MemRefType type,
+                          Attribute initialValue, bool constant) -> Value {
+    std::string name = (prefix + "_" + suffix).str();
+    {
+      OpBuilder::InsertionGuard globalGuard(b);
+      if (afterStep)
+        b.setInsertionPoint(afterStep);
+      else
+        b.setInsertionPointToEnd(step->getBlock());
+      memref::GlobalOp::create(b, loc, name, b.getStringAttr("private"), type,
+                               initialValue, constant,
+                               /*alignment=*/b.getI64IntegerAttr(64));
+    }
+    return memref::GetGlobalOp::create(b, loc, type,
+                                       FlatSymbolRefAttr::get(ctx, name));
+  };
+  auto chunkType = MemRefType::get({numChunks, kNumColumns}, b.getIndexType());
+  Value chunkTable = createGlobal(
+      "chunks", chunkType,
+      DenseElementsAttr::get(
+          RankedTensorType::get(chunkType.getShape(), b.getIndexType()),
+          llvm::to_vector(llvm::map_range(chunks, [&](int64_t v) {
+            return static_cast<Attribute>(b.getIndexAttr(v));
+          }))),
+      /*constant=*/true);
+  llvm::SmallDenseMap<Type, Value> scratchTables;
+  for (Type computeType : {Type(b.getF32Type()), Type(b.getF64Type())}) {
+    int64_t size = scratchSize.lookup(computeType);
+    if (size == 0)
+      continue;
+    std::string suffix = computeType.isF64() ? "scratch_f64" : "scratch_f32";
+    scratchTables[computeType] =
+        createGlobal(suffix, MemRefType::get({size}, computeType),
+                     UnitAttr::get(ctx), /*constant=*/false);
+  }
+
+  // Loads the entries of the parameter at `position` of `bufferTable`,
+  // viewed as `type` over its chunk.
+  unsigned entriesPerParam = 2 + numStates;
+  auto loadBuffers = [&](OpBuilder &nested, Value bufferTable, Value position,
+                         MemRefType type, Value offset, Value size,
+                         Value cols) {
+    Value base = arith::MulIOp::create(
+        nested, loc, position,
+        arith::ConstantIndexOp::create(nested, loc, entriesPerParam));
+    OpFoldResult one = nested.getIndexAttr(1);
+    SmallVector<OpFoldResult> sizes = {size}, strides = {one};
+    if (type.getRank() == 2) {
+      sizes = {arith::DivUIOp::create(nested, loc, size, cols).getResult(),
+               cols};
+      strides = {cols, one};
+    }
+    SmallVector<Value> buffers;
+    for (unsigned j = 0; j < entriesPerParam; ++j) {
+      Value index = arith::AddIOp::create(
+          nested, loc, base, arith::ConstantIndexOp::create(nested, loc, j));
+      Value buffer =
+          memref::LoadOp::create(nested, loc, bufferTable, ValueRange{index});
+      buffers.push_back(memref::ReinterpretCastOp::create(
+          nested, loc, type, buffer, OpFoldResult(offset), sizes, strides));
+    }
+    return buffers;
+  };
+
+  // One parallel loop over chunks [0, count), dispatching on the class to
+  // `emit(builder, class, fields)` for the classes in `cases`.
+  using FieldFn = function_ref<Value(int64_t)>;
+  auto emitPhase = [&](int64_t count, ArrayRef<unsigned> cases,
+                       function_ref<void(OpBuilder &, unsigned, FieldFn)>
+                           emit) {
+    Value zero = arith::ConstantIndexOp::create(b, loc, 0);
+    Value one = arith::ConstantIndexOp::create(b, loc, 1);
+    Value upper = arith::ConstantIndexOp::create(b, loc, count);
+    scf::ParallelOp::create(
+        b, loc, ValueRange{zero}, ValueRange{upper}, ValueRange{one},
+        [&](OpBuilder &nested, Location, ValueRange ivs) {
+          auto field = [&](int64_t column) -> Value {
+            Value col = arith::ConstantIndexOp::create(nested, loc, column);
+            return memref::LoadOp::create(nested, loc, chunkTable,
+                                          ValueRange{ivs.front(), col});
+          };
+          if (cases.size() == 1) {
+            emit(nested, cases.front(), field);
+            return;
+          }
+          SmallVector<int64_t> values(cases.begin(), cases.end());
+          auto dispatch = scf::IndexSwitchOp::create(
+              nested, loc, TypeRange{}, field(kClass), values, values.size());
+          OpBuilder::InsertionGuard switchGuard(nested);
+          nested.createBlock(&dispatch.getDefaultRegion());
+          scf::YieldOp::create(nested, loc);
+          for (auto [region, c] :
+               llvm::zip(dispatch.getCaseRegions(), cases)) {
+            nested.createBlock(&region);
+            emit(nested, c, field);
+            scf::YieldOp::create(nested, loc);
+          }
+        });
+  };
+  auto chunkBuffers = [&](OpBuilder &nested, unsigned c, FieldFn field) {
+    MultiTensorUpdateOp update = classes[c];
+    return loadBuffers(nested, update.getBuffers().front(), field(kPosition),
+                       getSharedBufferType(update), field(kOffset),
+                       field(kSize), field(kCols));
+  };
+  auto scratchSlice = [&](OpBuilder &nested, unsigned c, Value offset,
+                          OpFoldResult size) -> Value {
+    Type computeType = getClassComputeType(classes[c]);
+    MemRefType type = getScratchSliceType(
+        computeType, isa<Attribute>(size) ? *getConstantIntValue(size)
+                                          : ShapedType::kDynamic);
+    return memref::ReinterpretCastOp::create(
+        nested, loc, type, scratchTables.lookup(computeType), offset,
+        ArrayRef<OpFoldResult>{size},
+        ArrayRef<OpFoldResult>{nested.getIndexAttr(1)});
+  };
+  auto rowSumsSlice = [&](OpBuilder &nested, unsigned c, FieldFn field) {
+    Value rows =
+        arith::DivUIOp::create(nested, loc, field(kSize), field(kCols));
+    return scratchSlice(nested, c, field(kRowSlot), rows);
+  };
+
+  // In the update phase, the squared norms of a chunk's tensor: the sum of
+  // the partial sums of all its chunks, in chunk order (every chunk of the
+  // tensor adds the same numbers in the same order, so all see the same
+  // norms).
+  auto tensorNormSums = [&](OpBuilder &nested, unsigned c, FieldFn field) {
+    Type computeType = getClassComputeType(classes[c]);
+    Value scratch = scratchTables.lookup(computeType);
+    Value firstPartial = field(kFirstPartial), count = field(kNumPartials);
+    Value zero = arith::ConstantIndexOp::create(nested, loc, 0);
+    Value one = arith::ConstantIndexOp::create(nested, loc, 1);
+    Value stride = arith::ConstantIndexOp::create(nested, loc, spec.numNorms);
+    SmallVector<Value> inits(
+        spec.numNorms, arith::ConstantOp::create(
+                           nested, loc, nested.getFloatAttr(computeType, 0.0)));
+    auto loop = scf::ForOp::create(
+        nested, loc, zero, count, one, inits,
+        [&](OpBuilder &inner, Location, Value part, ValueRange sums) {
+          Value base = arith::AddIOp::create(
+              inner, loc, firstPartial,
+              arith::MulIOp::create(inner, loc, part, stride));
+          SmallVector<Value> next;
+          for (unsigned k = 0; k < spec.numNorms; ++k) {
+            Value index = arith::AddIOp::create(
+                inner, loc, base, arith::ConstantIndexOp::create(inner, loc, k));
+            Value partial =
+                memref::LoadOp::create(inner, loc, scratch, ValueRange{index});
+            next.push_back(arith::AddFOp::create(inner, loc, sums[k], partial));
+          }
+          scf::YieldOp::create(inner, loc, next);
+        });
+    return llvm::to_vector_of<Value>(loop.getResults());
+  };
+
+  // Phase 1: reductions.
+  SmallVector<unsigned> reductionClasses, allClasses;
+  for (unsigned c = 0, e = classes.size(); c < e; ++c) {
+    allClasses.push_back(c);
+    if (needsReduction(classes[c]))
+      reductionClasses.push_back(c);
+  }
+  if (numReductionChunks > 0)
+    emitPhase(numReductionChunks, reductionClasses,
+              [&](OpBuilder &nested, unsigned c, FieldFn field) {
+                SmallVector<Value> args = chunkBuffers(nested, c, field);
+                args.append(classes[c].getScalars());
+                if (classes[c].getCentralize())
+                  args.push_back(rowSumsSlice(nested, c, field));
+                if (spec.perTensorNorms)
+                  args.push_back(scratchSlice(nested, c, field(kPartialSlot),
+                                              nested.getIndexAttr(
+                                                  spec.numNorms)));
+                func::CallOp::create(nested, loc, reduceFns[c], args);
+              });
+
+  // Phase 2: updates.
+  emitPhase(numChunks, allClasses,
+            [&](OpBuilder &nested, unsigned c, FieldFn field) {
+              SmallVector<Value> args = chunkBuffers(nested, c, field);
+              args.append(classes[c].getScalars());
+              if (needsReduction(classes[c])) {
+                if (classes[c].getCentralize())
+                  args.push_back(rowSumsSlice(nested, c, field));
+                if (spec.perTensorNorms)
+                  llvm::append_range(args, tensorNormSums(nested, c, field));
+              }
+              func::CallOp::create(nested, loc, updateFns[c], args);
+            });
+  for (MultiTensorUpdateOp update : classes)
+    update.erase();
+}
+
+struct ScheduleStepPass
+    : public optim::impl::OptimScheduleStepBase<ScheduleStepPass> {
+  using Base::Base;
+
+  void runOnOperation() override {
+    SmallVector<func::FuncOp> functions(getOperation().getOps<func::FuncOp>());
+    for (func::FuncOp fn : functions) {
+      SmallVector<MultiTensorUpdateOp> updates;
+      fn.walk([&](MultiTensorUpdateOp op) { updates.push_back(op); });
+      if (updates.empty())
+        continue;
+      SmallVector<MultiTensorUpdateOp> tableUpdates;
+      for (MultiTensorUpdateOp update : updates) {
+        if (update->getParentOp() != fn) {
+          update.emitOpError("must be at the top level of its step function");
+          return signalPassFailure();
+        }
+        if (update.getRule() != updates.front().getRule()) {
+          update.emitOpError("has another rule than the first update of its "
+                             "step function: a step has one rule");
+          return signalPassFailure();
+        }
+        if (update.hasBufferTable())
+          tableUpdates.push_back(update);
+      }
+      OpBuilder b(fn.getContext());
+      for (MultiTensorUpdateOp update : updates)
+        if (!update.hasBufferTable())
+          expandPerBuffer(b, update);
+      if (!tableUpdates.empty())
+        TableStepScheduler(fn, tableUpdates, chunkSize).run();
+    }
+  }
+};
+
+} // namespace

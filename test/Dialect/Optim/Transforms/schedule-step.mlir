@@ -1,0 +1,67 @@
+// RUN: optim-opt %s --optim-schedule-step="chunk-size=64" --split-input-file --verify-diagnostics | FileCheck %s
+
+// Buffer tables: the classes' functions are shared by code (here one flat
+// f32 function for both classes, which differ only in their scalars), one
+// chunk table lists every chunk (a 100-element parameter gives two chunks of
+// at most 64), and one parallel loop runs them, dispatched on the class.
+func.func @sgd_step(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr0: f32, %lr1: f32, %mu: f32) {
+  optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<100xf32>, tensor<3x4xf32>] positions [0, 2] loss_scale %ls lr %lr0 hyper_params(%mu)
+  optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<5xf32>] positions [1] loss_scale %ls lr %lr1 hyper_params(%mu)
+  return
+}
+// CHECK-LABEL: func.func @sgd_step(
+// CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[LS:[a-z0-9]+]]: f32, %[[LR0:[a-z0-9]+]]: f32, %[[LR1:[a-z0-9]+]]: f32, %[[MU:[a-z0-9]+]]: f32)
+// CHECK:      %[[CHUNKS:.*]] = memref.get_global @sgd_chunks : memref<4x9xindex>
+// CHECK:      scf.parallel
+// CHECK:        scf.index_switch
+// CHECK:        case 0 {
+// CHECK:          func.call @[[FN:sgd_update_0]](%{{.*}}, %{{.*}}, %{{.*}}, %[[LS]], %[[LR0]], %[[MU]])
+// CHECK:        case 1 {
+// CHECK:          func.call @[[FN]](%{{.*}}, %{{.*}}, %{{.*}}, %[[LS]], %[[LR1]], %[[MU]])
+// CHECK-NOT:  optim.multi_tensor_update
+// CHECK:      return
+// CHECK:      func.func private @[[FN]](%{{.*}}: memref<?xf32, strided<[1], offset: ?>>, {{.*}}) attributes {optim.sequential, passthrough = ["noinline"]}
+// CHECK:        optim.momentum_update
+// CHECK-NOT:  func.func private @sgd_update_1
+// Class, position, offset, size, cols, row slot, partial slot, first
+// partial, partials.
+// CHECK:      memref.global "private" constant @sgd_chunks : memref<4x9xindex> = dense<{{\[}}[0, 0, 0, 64, 1, 0, 0, 0, 0], [0, 0, 64, 36, 1, 0, 0, 0, 0], [0, 2, 0, 12, 1, 0, 0, 0, 0], [1, 1, 0, 5, 1, 0, 0, 0, 0]]>
+
+// -----
+
+// The per-buffer form: each parameter's whole update in place, on its
+// static types, in MindSpore's order.
+func.func @per_buffer_step(%p: memref<8xf32>, %g: memref<8xf32>, %m: memref<8xf32>, %ls: f32, %wd: f32, %lr: f32, %mu: f32) {
+  optim.multi_tensor_update #optim.rule<momentum>(%p, %g, %m : memref<8xf32>, memref<8xf32>, memref<8xf32>) params [tensor<8xf32>] loss_scale %ls decay_weight %wd lr %lr hyper_params(%mu)
+  return
+}
+// CHECK-LABEL: func.func @per_buffer_step(
+// CHECK:      %[[P:.*]] = bufferization.to_tensor %{{.*}} restrict writable : memref<8xf32>
+// CHECK:      %[[G:.*]] = bufferization.to_tensor %{{.*}} restrict : memref<8xf32>
+// CHECK:      %[[D:.*]] = optim.decay_weight %[[G]], %[[P]]
+// CHECK:      %[[S:.*]] = optim.scale_grad %[[D]]
+// CHECK:      optim.momentum_update %[[P]], %[[S]]
+// CHECK-COUNT-2: bufferization.materialize_in_destination
+// CHECK-NOT:  scf.parallel
+// CHECK:      return
+
+// -----
+
+// A step has one rule.
+func.func @two_rules(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr: f32, %mu: f32) {
+  optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %ls lr %lr hyper_params(%mu)
+  // expected-error@+1 {{'optim.multi_tensor_update' op has another rule than the first update of its step function: a step has one rule}}
+  optim.multi_tensor_update #optim.rule<momentum, momentum = 0.5>(%table : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [1] loss_scale %ls lr %lr hyper_params(%mu)
+  return
+}
+
+// -----
+
+// The updates of a step run at its top level, not inside its control flow.
+func.func @nested(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr: f32, %mu: f32, %c: i1) {
+  scf.if %c {
+    // expected-error@+1 {{'optim.multi_tensor_update' op must be at the top level of its step function}}
+    optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %ls lr %lr hyper_params(%mu)
+  }
+  return
+}
