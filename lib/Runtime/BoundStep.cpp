@@ -63,7 +63,8 @@ Error BoundStep::allocateStates() {
   sizes.reserve(states.size());
   for (const ParamInfo &info : infos)
     for (size_t s = 0; s < numStates; ++s)
-      sizes.push_back(size_t(info.numElements) * getElementSize(info.dtype));
+      sizes.push_back(size_t(info.stateNumElements[s]) *
+                      getElementSize(info.dtype));
   auto created = StateArena::create(sizes);
   if (!created)
     return created.takeError();

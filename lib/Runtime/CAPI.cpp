@@ -138,6 +138,18 @@ void optimParamShape(const OptimOptimizer *o, int64_t param, int64_t *shape) {
 int64_t optimParamNumElements(const OptimOptimizer *o, int64_t param) {
   return o->getParams()[param].numElements;
 }
+int64_t optimStateRank(const OptimOptimizer *o, int64_t param, int64_t state) {
+  return o->getParams()[param].stateShapes[state].size();
+}
+void optimStateShape(const OptimOptimizer *o, int64_t param, int64_t state,
+                     int64_t *shape) {
+  const auto &dims = o->getParams()[param].stateShapes[state];
+  std::copy(dims.begin(), dims.end(), shape);
+}
+int64_t optimStateNumElements(const OptimOptimizer *o, int64_t param,
+                              int64_t state) {
+  return o->getParams()[param].stateNumElements[state];
+}
 OptimDType optimParamDType(const OptimOptimizer *o, int64_t param) {
   return static_cast<OptimDType>(o->getParams()[param].dtype);
 }

@@ -548,8 +548,8 @@ Error GPUOptimizer::initStates(llvm::ArrayRef<void *> states, void *stream) {
   auto cuStream = static_cast<cuda::StreamHandle>(stream);
   for (size_t p = 0; p < s.params.size(); ++p) {
     const ParamInfo &info = s.params[p];
-    auto count = static_cast<std::size_t>(info.numElements);
     for (size_t k = 0; k < numStates; ++k) {
+      auto count = static_cast<std::size_t>(info.stateNumElements[k]);
       double value = values[p * numStates + k];
       auto pointer = static_cast<cuda::DevicePtr>(
           reinterpret_cast<std::uintptr_t>(states[p * numStates + k]));
@@ -648,7 +648,8 @@ Error GPUOptimizer::step(llvm::ArrayRef<void *> params,
       Descriptor1D &entry = s.nextTables[t][e];
       entry.basePtr = entry.data = static_cast<char *>(pointer);
       entry.offset = 0;
-      entry.sizes[0] = s.params[p].numElements;
+      entry.sizes[0] = b < 2 ? s.params[p].numElements
+                             : s.params[p].stateNumElements[b - 2];
       entry.strides[0] = 1;
       changed |= s.uploadedTables[t][e].data != entry.data;
     }

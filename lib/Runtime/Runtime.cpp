@@ -157,7 +157,7 @@ public:
           descriptors.emplace_back(info.shape);
         }
         for (size_t s = 0; s < l.stateNames.size(); ++s)
-          descriptors.emplace_back(info.shape);
+          descriptors.emplace_back(info.stateShapes[s]);
       }
     } else {
       // Buffer tables: entries (param, grad, states) per parameter.
@@ -168,7 +168,8 @@ public:
         auto [tableIndex, first] = l.entryOffsets[p];
         BufferEntry *entry = bufferTables[tableIndex].data() + first;
         for (unsigned j = 0; j < entriesPerParam; ++j) {
-          entry[j].sizes[0] = l.params[p].numElements;
+          entry[j].sizes[0] = j < 2 ? l.params[p].numElements
+                                    : l.params[p].stateNumElements[j - 2];
           entry[j].strides[0] = 1;
         }
       }
@@ -496,11 +497,11 @@ Error Optimizer::initStates(llvm::ArrayRef<void *> states) const {
   for (size_t p = 0; p < params.size(); ++p)
     for (size_t s = 0; s < numStates; ++s) {
       void *data = states[p * numStates + s];
-      if (!data && params[p].numElements != 0)
+      int64_t count = params[p].stateNumElements[s];
+      if (!data && count != 0)
         return makeError("state buffer " + llvm::Twine(p * numStates + s) +
                          " is null");
-      fill(data, params[p].numElements, params[p].dtype,
-           getStateInitValue(p, s));
+      fill(data, count, params[p].dtype, getStateInitValue(p, s));
     }
   return Error::success();
 }

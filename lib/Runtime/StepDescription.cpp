@@ -39,6 +39,15 @@ StepDescription::get(const mlir::optim::StepABI &abi) {
     info.dtype = *dtype;
     info.group = param.group;
     info.sparse = param.sparse;
+    for (const mlir::optim::StateSpec *state : abi.getStates()) {
+      llvm::SmallVector<int64_t> shape =
+          mlir::optim::getStateShape(state->shape, param.type.getShape());
+      int64_t count = 1;
+      for (int64_t size : shape)
+        count *= size;
+      info.stateShapes.emplace_back(shape.begin(), shape.end());
+      info.stateNumElements.push_back(count);
+    }
     description.params.push_back(std::move(info));
   }
   for (const mlir::optim::StateSpec *state : abi.getStates())

@@ -193,7 +193,14 @@ struct TileAndVectorizePass
   LogicalResult tileAndPeel(RewriterBase &rewriter, linalg::GenericOp op) {
     rewriter.setInsertionPoint(op);
     linalg::LinalgOp current = op;
-    if (op.getNumLoops() > 1 && isContiguous(op)) {
+    // Flattened to one loop when contiguous; not with two or more dynamic
+    // sizes, whose expand_shape back upstream's expand-strided-metadata
+    // cannot lower (MLIR 22): the inner loop is tiled instead.
+    int64_t numDynamic = llvm::count_if(
+        op.getStaticLoopRanges(), [](int64_t size) {
+          return ShapedType::isDynamic(size);
+        });
+    if (op.getNumLoops() > 1 && isContiguous(op) && numDynamic <= 1) {
       ReassociationIndices all =
           llvm::to_vector(llvm::seq<int64_t>(0, op.getNumLoops()));
       FailureOr<linalg::CollapseResult> collapsed =

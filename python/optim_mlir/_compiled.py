@@ -1,13 +1,29 @@
 """What both front ends (``optim_mlir.nn``, ``optim_mlir.torch``) do to get
 a compiled step: compile it for the CPU or a GPU, counted per front end
 (tests check that changing a hyper-parameter never recompiles); the chip
-name of a device; the element types the runtime takes; and the check that a
-compiled step lays out the parameters and states it was built from."""
+name of a device; the element types the runtime takes; the shapes of the
+states; and the check that a compiled step lays out the parameters and
+states it was built from."""
 
-from ._optim import CompiledOptimizer, GPUOptimizer
+from ._optim import CompiledOptimizer, GPUOptimizer, rule_specs
+from ._optim import state_shape as _state_shape
 
 # The element types of the runtime's parameters, by NumPy / IR name.
 FLOAT_DTYPE_NAMES = ("float32", "float64")
+
+# The shape kind of every state ("param", "factored_rows", ...), from the
+# rule table: rule -> state name -> kind.
+_STATE_SHAPE_KINDS = {rule: {s["name"]: s["shape"] for s in spec["states"]}
+                      for rule, spec in rule_specs().items()}
+
+
+def state_shape(rule, state, param_shape):
+    """The shape of state `state` of rule `rule` for a parameter of shape
+    `param_shape`: its record's shape kind applied to it
+    (``_optim.state_shape``); the parameter's own for most states."""
+    shape = tuple(int(d) for d in param_shape)
+    kind = _STATE_SHAPE_KINDS[rule][state]
+    return shape if kind == "param" else tuple(_state_shape(kind, shape))
 
 
 class Compiler:

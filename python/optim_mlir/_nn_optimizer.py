@@ -417,11 +417,13 @@ class Optimizer:
     def _init_states(self, specs):
         """``specs``: ``(compiled name, MindSpore attribute, name prefix,
         initial value)``; the initial value is a number or a function of the
-        parameter's index."""
+        parameter's index.  Each state array has the shape its record gives
+        it for its parameter (``_compiled.state_shape``)."""
         # Every state array of the optimizer lives in one runtime-owned
         # block (64-byte-aligned buffers) that the compiled step binds once.
         arrays = iter(_state_arena.allocate_numpy(
-            [(p.shape, p.dtype) for _ in specs for p in self._parameters]))
+            [(_compiled.state_shape(self._rule, spec[0], p.shape), p.dtype)
+             for spec in specs for p in self._parameters]))
         for compiled_name, attr, prefix, init in specs:
             states = []
             for i, p in enumerate(self._parameters):

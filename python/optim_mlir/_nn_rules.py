@@ -499,6 +499,109 @@ class LazyAdam(_BetaPowers, Optimizer):
                            ("moment2", "moment2", "moment2", 0.0)])
 
 
+class AdaFactor(Optimizer):
+    """Adafactor (``nn.AdaFactor``; Shazeer and Stern 2018), as MindSpore's
+    CPU kernel ``FusedAdaFactor`` computes it (rule ``adafactor``,
+    docs/Adafactor.md).
+
+    ``eps`` is ``(eps1, eps2)``; ``beta1`` None or 0 turns the first moment
+    off (``first_moment = beta1 > 0``); without ``learning_rate`` the
+    relative step ``min(1e-2, 1 / sqrt(t))`` (``1e-6 * t`` with
+    ``warmup_init``) replaces it, and a learning rate that is not a number
+    (a schedule, a per-step list) turns ``scale_parameter`` off, as in
+    MindSpore.  States ``exp_avg`` (with the first moment; the parameter's
+    shape), ``exp_avg_sq_row`` (``shape[:-1]``; ``(1,)`` for a vector or
+    scalar) and ``exp_avg_sq_col`` (``shape[:-2] + shape[-1:]``; a vector's
+    or scalar's whole second moment, MindSpore's ``exp_avg_sq``, with the
+    parameter's shape).  ``compression=True`` (float16 states) raises
+    NotImplementedError.
+    """
+
+    def __init__(self, params, learning_rate=None, eps=(1e-30, 1e-3),
+                 clip_threshold=1.0, decay_rate=0.8, beta1=0.9,
+                 weight_decay=0.0, scale_parameter=True, relative_step=True,
+                 warmup_init=False, compression=False, loss_scale=1.0,
+                 *, target="CPU"):
+        if learning_rate is not None and relative_step:
+            raise ValueError("For 'AdaFactor', a manual 'learning_rate' (got "
+                             "%r) cannot be combined with relative_step=True."
+                             % (learning_rate,))
+        if warmup_init and not relative_step:
+            raise ValueError("For 'AdaFactor', warmup_init=True requires "
+                             "relative_step=True.")
+        if learning_rate is None and not relative_step:
+            raise ValueError("For 'AdaFactor', relative_step=False requires a "
+                             "'learning_rate', but got None.")
+        # MindSpore scales the learning rate (relative step, parameter
+        # scale) only when it is a number.
+        self.scale_lr = learning_rate is None or (
+            isinstance(learning_rate, (float, int)) and
+            not isinstance(learning_rate, bool))
+        if learning_rate is None:
+            learning_rate = 0.0
+        if beta1 is None:
+            beta1 = 0.0
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        name = self.cls_name
+        ranges = _RULE_RANGES["adafactor"]
+        _v.check_value_type("eps", eps, [list, tuple], name)
+        if len(eps) != 2:
+            raise ValueError("For 'AdaFactor', 'eps' must hold 2 values "
+                             "(eps1, eps2), but got %d." % len(eps))
+        eps1 = _v.check_float("eps1", eps[0], name, ranges["eps1"])
+        eps2 = _v.check_float("eps2", eps[1], name, ranges["eps2"])
+        clip_threshold = _v.check_float("clip_threshold", clip_threshold,
+                                        name, ranges["clip_threshold"])
+        decay_rate = _v.check_float("decay_rate", decay_rate, name,
+                                    ranges["decay_rate"])
+        if self.dynamic_weight_decay:
+            raise TypeError("For 'AdaFactor', the argument 'weight_decay' "
+                            "must be float, but got %s."
+                            % type(weight_decay).__name__)
+        _v.check_float("weight_decay", weight_decay, name, _v.HALF_OPEN_UNIT,
+                       allow_int=True)
+        for arg, value in (("scale_parameter", scale_parameter),
+                           ("relative_step", relative_step),
+                           ("warmup_init", warmup_init),
+                           ("compression", compression)):
+            _v.check_bool(arg, value, name)
+        beta1 = _v.check_float("beta1", beta1, name, ranges["beta1"],
+                               allow_int=True)
+        if compression:
+            raise NotImplementedError(
+                "For 'AdaFactor', compression=True (float16 moving averages) "
+                "is not supported: the states have the parameters' dtype.")
+        self.compression = compression
+        self.use_first_moment = beta1 > 0.0
+        if not self.scale_lr:
+            scale_parameter = False
+        self._setup_rule("adafactor",
+                         {"eps1": eps1, "eps2": eps2,
+                          "clip_threshold": clip_threshold,
+                          "decay_rate": decay_rate, "beta1": beta1},
+                         {"first_moment": self.use_first_moment,
+                          "scale_parameter": scale_parameter,
+                          "relative_step": relative_step,
+                          "warmup_init": warmup_init})
+        states = [("exp_avg", "exp_avg", "exp_avg", 0.0)] \
+            if self.use_first_moment else []
+        states += [("exp_avg_sq_row", "exp_avg_sq_row", "exp_avg_sq_row", 0.0),
+                   ("exp_avg_sq_col", "exp_avg_sq_col", "exp_avg_sq_col", 0.0)]
+        self._init_states(states)
+
+    @property
+    def eps(self):
+        """``(eps1, eps2)``, MindSpore's ``eps``."""
+        return (self._hyper["eps1"], self._hyper["eps2"])
+
+    def _check_hyper_consistency(self, hyper):
+        if not self.use_first_moment and hyper["beta1"] != 0.0:
+            raise ValueError("For 'AdaFactor', the optimizer was built without "
+                             "the first moment (beta1 None or 0), so 'beta1' "
+                             "must stay 0, but got %r." % hyper["beta1"])
+
+
 def _check_rule_hypers(rule, values, cls_name):
     """Checks hyper-parameter values against the ranges of the rule's record
     (OptimRules.td); returns them as floats."""

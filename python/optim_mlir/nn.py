@@ -15,7 +15,7 @@ from ._nn_tensors import Parameter, ParameterTuple, RowTensor
 from ._nn_optimizer import Optimizer, _COMPILER
 from ._nn_rules import (SGD, Momentum, Adam, AdamWeightDecay, Lamb, LARS,
                         Adagrad, RMSProp, FTRL, ProximalAdagrad, AdaMax,
-                        Adadelta, ASGD, Rprop, LazyAdam,
+                        Adadelta, ASGD, Rprop, LazyAdam, AdaFactor,
                         RECORD_CLASSES as _RECORD_CLASSES)
 from ._nn_checkpoint import save_checkpoint, load_checkpoint
 
@@ -27,7 +27,7 @@ __all__ = [
     "Parameter", "ParameterTuple", "RowTensor",
     "Optimizer", "SGD", "Momentum", "Adam", "AdamWeightDecay", "Lamb", "LARS",
     "Adagrad", "RMSProp", "FTRL", "ProximalAdagrad", "AdaMax", "Adadelta",
-    "ASGD", "Rprop", "LazyAdam", *_RECORD_CLASSES,
+    "ASGD", "Rprop", "LazyAdam", "AdaFactor", *_RECORD_CLASSES,
     "LearningRateSchedule", "ExponentialDecayLR", "NaturalExpDecayLR",
     "InverseDecayLR", "CosineDecayLR", "PolynomialDecayLR", "WarmUpLR",
     "piecewise_constant_lr", "exponential_decay_lr", "natural_exp_decay_lr",

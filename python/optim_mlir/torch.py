@@ -17,7 +17,7 @@ from ._state_arena import OwnedTensors
 
 # The classes of the rules defined by their records alone (Lion, Adan, ...)
 # are built from the rule table at the end of this module and added here.
-__all__ = ["SGD", "Adam", "AdamW", "Lamb", "compile_count",
+__all__ = ["SGD", "Adam", "AdamW", "Lamb", "Adafactor", "compile_count",
            "gpu_compile_count"]
 
 # What this module compiled: ``compile_count`` (CompiledOptimizer objects;
@@ -312,17 +312,31 @@ class _CompiledTorchOptimizer(Optimizer):
                              "only" % device)
         return device
 
+    def _state_shape(self, p, key):
+        """The shape of state `key` (a torch key) of `p`: that of its rule's
+        state (`p`'s own for most)."""
+        (name,) = [n for n, k in self._STATE_KEYS.items() if k == key]
+        return _compiled.state_shape(self._RULE, name, p.shape)
+
+    def _state_tensors(self, p, state, keys):
+        """{key: `state[key]` made ready for the step (`_state_tensor`), or
+        None for a state to create (zeros, runtime-owned)} for `keys`."""
+        return {key: self._state_tensor(p, state[key], key) if key in state
+                else None for key in keys}
+
     def _state_tensor(self, p, tensor, key):
-        """`tensor` as a contiguous tensor of `p`'s device, dtype and shape
-        (16-byte aligned on a CUDA device; the same object when it already
-        is one)."""
+        """`tensor` as a contiguous tensor of `p`'s device and dtype and of
+        the state's shape (16-byte aligned on a CUDA device; the same object
+        when it already is one)."""
         if not isinstance(tensor, torch.Tensor):
             raise TypeError("optim_mlir.torch: state '%s' must be a tensor, "
                             "got %s" % (key, type(tensor).__name__))
-        if tuple(tensor.shape) != tuple(p.shape):
-            raise ValueError("optim_mlir.torch: state '%s' has shape %s, its "
-                             "parameter %s" % (key, tuple(tensor.shape),
-                                               tuple(p.shape)))
+        shape = self._state_shape(p, key)
+        if tuple(tensor.shape) != shape:
+            raise ValueError("optim_mlir.torch: state '%s' has shape %s, "
+                             "expected %s for its parameter of shape %s"
+                             % (key, tuple(tensor.shape), shape,
+                                tuple(p.shape)))
         if p.device.type != "cpu":
             # The CUDA step: on the parameter's device, contiguous and
             # 16-byte aligned.
@@ -647,7 +661,7 @@ class _CompiledTorchOptimizer(Optimizer):
             for _, p, _, state, tensors in items:
                 for key, tensor in tensors.items():
                     if tensor is None or not owned.owns(tensor):
-                        wanted.append((tuple(p.shape), p.dtype))
+                        wanted.append((self._state_shape(p, key), p.dtype))
                         targets.append((tensors, key, tensor))
                 if self._HAS_STEP:
                     step = state.get("step")
@@ -694,16 +708,14 @@ class _CompiledTorchOptimizer(Optimizer):
 
         # 3. New states: zeros on the parameter's device (torch's allocator,
         #    filled on the current stream, so before the kernels).
-        for _, _, _, items in calls:
-            for _, p, _, _, tensors in items:
-                for key, tensor in tensors.items():
-                    if tensor is None:
-                        tensors[key] = torch.zeros_like(
-                            p, memory_format=torch.contiguous_format)
-        for _, (_, p, _, _, tensors) in empty:
+        new = [(p, tensors) for _, _, _, items in calls
+               for _, p, _, _, tensors in items]
+        new += [(p, tensors) for _, (_, p, _, _, tensors) in empty]
+        for p, tensors in new:
             for key, tensor in tensors.items():
                 if tensor is None:
-                    tensors[key] = torch.zeros_like(p)
+                    tensors[key] = torch.zeros(self._state_shape(p, key),
+                                               dtype=p.dtype, device=p.device)
 
         # 4. Enqueue on torch's current stream.
         stream = runtime.stream()
@@ -763,6 +775,21 @@ class _Plan:
         self.fast_steps = 0
 
 
+def _commit_step_and_states(state, tensors, t0):
+    """Records a step at 0-based count `t0` in `state`: `step` incremented
+    in place (torch 1.13 keeps it as a float scalar tensor; a new one when
+    there is none) and the state tensors the step wrote."""
+    step = state.get("step")
+    if isinstance(step, torch.Tensor) and step.numel() == 1 and \
+            step.is_floating_point():
+        step += 1  # in place, as torch does
+    else:
+        state["step"] = torch.tensor(float(t0 + 1))
+    for key, tensor in tensors.items():
+        if state.get(key) is not tensor:
+            state[key] = tensor
+
+
 def _step_count(state):
     step = state.get("step", 0)
     if isinstance(step, torch.Tensor):
@@ -786,26 +813,11 @@ class _AdamFamily(_CompiledTorchOptimizer):
         return ("exp_avg", "exp_avg_sq")
 
     def _prepare(self, p, state, group):
-        t0 = _step_count(state)
-        tensors = {}
-        for key in self._keys(group):
-            if key in state:
-                tensors[key] = self._state_tensor(p, state[key], key)
-            else:
-                tensors[key] = None  # zeros, allocated by _adopt
-        return t0, tensors
+        return _step_count(state), self._state_tensors(p, state,
+                                                       self._keys(group))
 
     def _commit(self, p, state, group, tensors, t0):
-        step = state.get("step")
-        if isinstance(step, torch.Tensor) and step.numel() == 1 and \
-                step.is_floating_point():
-            step += 1  # in place, as torch does
-        else:
-            # torch 1.13 keeps `step` as a float scalar tensor.
-            state["step"] = torch.tensor(float(t0 + 1))
-        for key, tensor in tensors.items():
-            if state.get(key) is not tensor:
-                state[key] = tensor
+        _commit_step_and_states(state, tensors, t0)
 
     # Group keys an older state_dict may lack, as torch's __setstate__ fills.
     _GROUP_DEFAULTS = {}
@@ -1044,6 +1056,129 @@ class Lamb(_AdamFamily):
                 "loss_scale": 1.0}
 
 
+# Rule adafactor's hyper-parameters (names, ranges), from the rule table.
+_ADAFACTOR_HYPERS = rule_specs()["adafactor"]["hyper_params"]
+
+
+def _check_adafactor_args(lr, relative_step, warmup_init):
+    """The constructor checks of the widely used PyTorch Adafactor."""
+    if lr is not None and relative_step:
+        raise ValueError("Cannot combine manual `lr` and `relative_step=True` "
+                         "options")
+    if warmup_init and not relative_step:
+        raise ValueError("`warmup_init=True` requires `relative_step=True`")
+    if lr is None and not relative_step:
+        raise ValueError("`relative_step=False` requires a manual `lr`")
+
+
+def _adafactor_hyper(group):
+    """Rule adafactor's hyper-parameters for a group (Adafactor's values),
+    checked: torch's non-negative lr and weight decay, then the rule's
+    ranges. With `relative_step` the group's lr is not used (it may be
+    None, or what a scheduler wrote)."""
+    lr = group["lr"]
+    if group["relative_step"]:
+        lr = 0.0
+    elif lr is None:
+        raise ValueError("`relative_step=False` requires a manual `lr`")
+    eps = tuple(group["eps"])
+    if len(eps) != 2:
+        raise ValueError("Invalid eps: expected (eps1, eps2), got {}"
+                         .format(eps))
+    beta1 = group["beta1"]
+    hyper = {"learning_rate": _finite("lr", lr),
+             "weight_decay": _finite("weight_decay", group["weight_decay"]),
+             "eps1": _finite("eps", eps[0]), "eps2": _finite("eps", eps[1]),
+             "clip_threshold": _finite("clip_threshold",
+                                       group["clip_threshold"]),
+             # The rule's decay_rate is the exponent's negation.
+             "decay_rate": -_finite("decay_rate", group["decay_rate"]),
+             "beta1": 0.0 if beta1 is None else _finite("beta1", beta1)}
+    if hyper["learning_rate"] < 0.0:
+        raise ValueError("Invalid learning rate: {}".format(lr))
+    if hyper["weight_decay"] < 0.0:
+        raise ValueError("Invalid weight_decay value: {}"
+                         .format(group["weight_decay"]))
+    for h in _ADAFACTOR_HYPERS:
+        name = h["name"]
+        if _in_record_range(hyper[name], h):
+            continue
+        if name == "decay_rate":
+            raise ValueError("Invalid decay_rate value: {} (must be in "
+                             "(-1, 0))".format(group["decay_rate"]))
+        raise ValueError("Invalid {} value: {} (rule adafactor needs {})"
+                         .format(name, hyper[name], h["range_text"]))
+    hyper["loss_scale"] = 1.0
+    return hyper
+
+
+class Adafactor(_CompiledTorchOptimizer):
+    """Adafactor with the signature of the widely used PyTorch class
+    (``transformers.optimization.Adafactor``) and a compiled step (rule
+    ``adafactor``, docs/Adafactor.md).
+
+    ``Adafactor(params, lr=None, eps=(1e-30, 1e-3), clip_threshold=1.0,
+    decay_rate=-0.8, beta1=None, weight_decay=0.0, scale_parameter=True,
+    relative_step=True, warmup_init=False)``: ``lr`` and ``relative_step``
+    exclude each other, ``warmup_init`` needs ``relative_step``
+    (ValueError); ``decay_rate`` is the exponent of ``beta2t = 1 -
+    t ** decay_rate`` (in ``(-1, 0)``; the rule's ``decay_rate`` is its
+    negation); ``beta1=None`` runs without the first moment.  Each group
+    may set every one of these (with ``relative_step`` its ``lr`` is not
+    used, so schedulers may write one).  ``state[p]`` holds ``step`` and
+    ``exp_avg`` (with ``beta1``; the parameter's shape), ``exp_avg_sq_row``
+    (``shape[:-1]``) and ``exp_avg_sq_col`` (``shape[:-2] +
+    shape[-1:]``).
+
+    Where it differs from transformers' class: the update is MindSpore's
+    kernel's, which clamps at ``1e-30`` the new column state, the mean of
+    the row state and the factored denominator (transformers has no clamps:
+    a zero gradient with ``eps1 = 0`` gives NaN there, a finite step here);
+    a vector or scalar keeps its second moment in ``exp_avg_sq_col`` (the
+    parameter's shape) with a one-element ``exp_avg_sq_row`` holding its
+    mean, instead of transformers' ``exp_avg_sq``; there is no ``RMS``
+    entry; ``step`` is a float tensor; ``relative_step=False`` without
+    ``lr`` raises ValueError here (a TypeError at the first step there);
+    float16 and bfloat16 parameters are not supported.
+    """
+
+    _RULE = "adafactor"
+    _STATE_KEYS = {"exp_avg": "exp_avg", "exp_avg_sq_row": "exp_avg_sq_row",
+                   "exp_avg_sq_col": "exp_avg_sq_col"}
+    _PLACEHOLDERS = {"eps1": 1e-30, "eps2": 1e-3, "clip_threshold": 1.0,
+                     "decay_rate": 0.8, "beta1": 0.9}
+
+    def __init__(self, params, lr=None, eps=(1e-30, 1e-3), clip_threshold=1.0,
+                 decay_rate=-0.8, beta1=None, weight_decay=0.0,
+                 scale_parameter=True, relative_step=True, warmup_init=False):
+        _check_adafactor_args(lr, relative_step, warmup_init)
+        defaults = dict(lr=lr, eps=eps, clip_threshold=clip_threshold,
+                        decay_rate=decay_rate, beta1=beta1,
+                        weight_decay=weight_decay,
+                        scale_parameter=scale_parameter,
+                        relative_step=relative_step, warmup_init=warmup_init)
+        _adafactor_hyper(defaults)
+        super().__init__(params, defaults)
+
+    def _options(self, group, t0):
+        return (("first_moment", group["beta1"] is not None),
+                ("scale_parameter", bool(group["scale_parameter"])),
+                ("relative_step", bool(group["relative_step"])),
+                ("warmup_init", bool(group["warmup_init"])))
+
+    def _prepare(self, p, state, group):
+        keys = ("exp_avg_sq_row", "exp_avg_sq_col")
+        if group["beta1"] is not None:
+            keys = ("exp_avg",) + keys
+        return _step_count(state), self._state_tensors(p, state, keys)
+
+    def _commit(self, p, state, group, tensors, t0):
+        _commit_step_and_states(state, tensors, t0)
+
+    def _hyper(self, group, t):
+        return _adafactor_hyper(group)
+
+
 class _RecordRule(_CompiledTorchOptimizer):
     """A rule defined by its record alone (OptimRules.td), with torch's
     conventions taken from the rule table: the hyper-parameters ``beta1``,
@@ -1063,28 +1198,16 @@ class _RecordRule(_CompiledTorchOptimizer):
         cls._OTHER_HYPERS = tuple(n for n in names if not n.startswith("beta"))
 
     def _prepare(self, p, state, group):
-        tensors = {}
-        for key in self._STATE_KEYS.values():
+        tensors = self._state_tensors(p, state, self._STATE_KEYS.values())
+        for key, tensor in tensors.items():
             init = self._STATE_INITS[key]
-            if key in state:
-                tensors[key] = self._state_tensor(p, state[key], key)
-            elif init != 0.0:
+            if tensor is None and init != 0.0:
                 tensors[key] = torch.full_like(
                     p, init, memory_format=torch.contiguous_format)
-            else:
-                tensors[key] = None  # zeros, allocated by _adopt
         return _step_count(state), tensors
 
     def _commit(self, p, state, group, tensors, t0):
-        step = state.get("step")
-        if isinstance(step, torch.Tensor) and step.numel() == 1 and \
-                step.is_floating_point():
-            step += 1
-        else:
-            state["step"] = torch.tensor(float(t0 + 1))
-        for key, tensor in tensors.items():
-            if state.get(key) is not tensor:
-                state[key] = tensor
+        _commit_step_and_states(state, tensors, t0)
 
     def _hyper(self, group, t):
         hyper = {"learning_rate": _finite("lr", group["lr"]),

@@ -72,6 +72,10 @@ py::list paramList(llvm::ArrayRef<ParamInfo> params) {
     py::dict entry;
     entry["name"] = info.name;
     entry["shape"] = py::tuple(py::cast(info.shape));
+    py::list stateShapes;
+    for (const std::vector<int64_t> &shape : info.stateShapes)
+      stateShapes.append(py::tuple(py::cast(shape)));
+    entry["state_shapes"] = stateShapes;
     entry["dtype"] = dtypeName(info.dtype);
     entry["group"] = info.group;
     entry["sparse"] = info.sparse;
@@ -82,8 +86,10 @@ py::list paramList(llvm::ArrayRef<ParamInfo> params) {
 
 /// Checks that `array` can be read (and, if `writable`, written) in place as
 /// parameter `info`'s data, and returns its data pointer.
+/// (`shape`: the expected shape; default the parameter's.)
 void *checkBuffer(py::handle handle, const ParamInfo &info, const char *what,
-                  bool writable) {
+                  bool writable, const std::vector<int64_t> *shape = nullptr) {
+  const std::vector<int64_t> &expectedShape = shape ? *shape : info.shape;
   if (!py::isinstance<py::array>(handle))
     throw py::type_error(std::string(what) + " of '" + info.name +
                          "' must be a numpy.ndarray");
@@ -97,12 +103,13 @@ void *checkBuffer(py::handle handle, const ParamInfo &info, const char *what,
                          "' must have dtype " + dtypeName(info.dtype) +
                          ", got " + py::str(array.dtype()).cast<std::string>());
   }
-  std::vector<int64_t> shape(array.shape(), array.shape() + array.ndim());
-  if (shape != info.shape) {
+  std::vector<int64_t> arrayShape(array.shape(),
+                                  array.shape() + array.ndim());
+  if (arrayShape != expectedShape) {
     std::string expected = "(", got = "(";
-    for (int64_t d : info.shape)
+    for (int64_t d : expectedShape)
       expected += std::to_string(d) + ",";
-    for (int64_t d : shape)
+    for (int64_t d : arrayShape)
       got += std::to_string(d) + ",";
     throw py::value_error(std::string(what) + " of '" + info.name +
                           "' must have shape " + expected + ") , got " + got +
@@ -232,7 +239,7 @@ public:
       }
       for (size_t j = 0; j < numStates; ++j)
         s.push_back(checkBuffer(states[i * numStates + j], infos[i],
-                                "state", true));
+                                "state", true, &infos[i].stateShapes[j]));
     }
     llvm::Error error = llvm::Error::success();
     {
@@ -255,7 +262,7 @@ public:
     for (size_t i = 0; i < infos.size(); ++i)
       for (size_t j = 0; j < numStates; ++j)
         s.push_back(checkBuffer(states[i * numStates + j], infos[i], "state",
-                                true));
+                                true, &infos[i].stateShapes[j]));
     if (llvm::Error error = optimizer->initStates(s))
       raise(std::move(error));
   }
@@ -368,7 +375,9 @@ public:
       keep.push_back(params[i]);
       for (size_t s = 0; s < numStates; ++s) {
         py::handle state = states[i * numStates + s];
-        bound.setState(i, s, checkBuffer(state, infos[i], "state", true));
+        bound.setState(i, s,
+                       checkBuffer(state, infos[i], "state", true,
+                                   &infos[i].stateShapes[s]));
         keep.push_back(py::reinterpret_borrow<py::object>(state));
       }
       int64_t bytes = infos[i].numElements * getElementSize(infos[i].dtype);
@@ -1112,6 +1121,7 @@ py::dict ruleSpecs() {
       entry["init"] = state.initValue;
       entry["init_from"] = state.initFrom.str();
       entry["requires"] = state.requiresOption.str();
+      entry["shape"] = stringifyStateShape(state.shape).str();
       states.append(entry);
     }
     py::dict rule;
@@ -1124,6 +1134,7 @@ py::dict ruleSpecs() {
     rule["decay_in_rule"] = spec.decayInRule;
     rule["sparse_grad"] = spec.sparseGrad;
     rule["num_norms"] = spec.numNorms;
+    rule["whole_tensor"] = spec.wholeTensor;
     rule["gen_python_classes"] = spec.genPythonClasses;
     rule["default_learning_rate"] =
         spec.defaultLearningRate
@@ -1161,8 +1172,9 @@ PYBIND11_MODULE(_optim, m) {
         "hyper-parameters (name, default, range as (lower, upper, "
         "lower_closed, upper_closed) with None for an open end, range text, "
         "init_only), options (name, default), states (name, init, "
-        "init_from, requires), uses_step, decay_in_rule, sparse_grad, "
-        "num_norms, gen_python_classes (the front ends build the rule's "
+        "init_from, requires, shape: see state_shape), uses_step, "
+        "decay_in_rule, sparse_grad, num_norms, whole_tensor, "
+        "gen_python_classes (the front ends build the rule's "
         "classes from this entry), default_learning_rate (None unless "
         "gen_python_classes) and class_description (the classes' "
         "docstring). Generated from the rule records (OptimRules.td).");
@@ -1170,6 +1182,24 @@ PYBIND11_MODULE(_optim, m) {
         "Every learning-rate schedule attribute by name, with its parameters "
         "in order as (name, 'float' | 'int' | 'bool'). Generated from "
         "OptimAttrs.td.");
+  m.def(
+      "state_shape",
+      [](const std::string &kind, const std::vector<int64_t> &paramShape) {
+        using namespace mlir::optim;
+        for (StateShape shape : getAllStateShapes())
+          if (stringifyStateShape(shape) == kind) {
+            llvm::SmallVector<int64_t> result =
+                getStateShape(shape, paramShape);
+            py::tuple tuple(result.size());
+            for (size_t i = 0; i < result.size(); ++i)
+              tuple[i] = result[i];
+            return tuple;
+          }
+        throw py::value_error("unknown state shape '" + kind + "'");
+      },
+      py::arg("kind"), py::arg("param_shape"),
+      "The shape of a state of shape kind `kind` (rule_specs: a state's "
+      "'shape') for a parameter of shape `param_shape`.");
   m.def(
       "default_decay_filter",
       [](const std::string &name) {

@@ -10,9 +10,11 @@ include "optim/Dialect/Optim/IR/OptimRuleBase.td"
 // Rules of this file alone (the record classes, not the dialect's rules).
 def Test_PlainRule : Optim_Rule<0, "Plain", "plain", "Plain"> {
   let hyperParams = [Optim_Hyper<"decay", "0.5", Optim_NonNegative>];
-  let states = [Optim_State<"acc">];
+  let states = [Optim_State<"acc">,
+                Optim_State<"rows", "0.0", "", "", Optim_FactoredRowShape>];
   let decayInRule = 1;
   let numNorms = 2;
+  let wholeTensor = 1;
 }
 def Test_SignRule : Optim_Rule<1, "Sign", "sign", "Sign"> {
   let hyperParams = [Optim_Hyper<"beta", "0.9", Optim_OpenUnit>,
@@ -44,6 +46,12 @@ def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
 
 // DECLS: enum class HyperRange {
 // DECLS:   OpenUnit, // in (0, 1)
+// The state shapes, in definition order.
+// DECLS:      enum class StateShape {
+// DECLS-NEXT:   Param, // the parameter's
+// DECLS-NEXT:   FactoredRows, // `shape[:-1]` (rank >= 2), else `(1,)`
+// DECLS-NEXT:   FactoredCols,
+// DECLS-NEXT: };
 
 // CHECK:      case HyperRange::OpenUnit:
 // CHECK-NEXT:   return x > 0.0 && x < 1.0;
@@ -54,19 +62,27 @@ def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
 // CHECK-NEXT:   return {std::nullopt, false, std::nullopt, false};
 // CHECK:      case HyperRange::NonPositive:
 // CHECK-NEXT:   return {std::nullopt, false, 0.0, true};
+// CHECK:      ::llvm::StringRef mlir::optim::stringifyStateShape(StateShape shape) {
+// CHECK:      case StateShape::FactoredRows:
+// CHECK-NEXT:   return "factored_rows";
+// CHECK:      ::llvm::ArrayRef<StateShape> mlir::optim::getAllStateShapes() {
+// CHECK-NEXT:   static const StateShape shapes[] = {StateShape::Param, StateShape::FactoredRows, StateShape::FactoredCols, };
+// CHECK:      const StateSpec kPlainStates[] = {
+// CHECK-NEXT:     {"acc", 0.0, "", "", StateShape::Param},
+// CHECK-NEXT:     {"rows", 0.0, "", "", StateShape::FactoredRows},
 // CHECK:      const HyperParamSpec kSignHyper[] = {
 // CHECK-NEXT:     {"beta", 0.9, HyperRange::OpenUnit, false},
 // CHECK-NEXT:     {"start", 0.5, HyperRange::Any, true},
 // CHECK:      const OptionSpec kSignOptions[] = {
 // CHECK-NEXT:     {"flip", true},
 // CHECK:      const StateSpec kSignStates[] = {
-// CHECK-NEXT:     {"m", 0.0, "start", ""},
-// CHECK-NEXT:     {"lr_copy", 0.0, "learning_rate", "flip"},
+// CHECK-NEXT:     {"m", 0.0, "start", "", StateShape::Param},
+// CHECK-NEXT:     {"lr_copy", 0.0, "learning_rate", "flip", StateShape::Param},
 // CHECK:      const RuleSpec kRuleSpecs[] = {
-// CHECK-NEXT:     {RuleKind::Plain, "Plain", "optim.plain_update", kPlainHyper, {}, kPlainStates, /*usesStep=*/false, /*decayInRule=*/true, /*sparseGrad=*/false, /*perTensorNorms=*/true, "optim.plain_norms", /*numNorms=*/2},
-// CHECK-NEXT:     {RuleKind::Sign, "Sign", "optim.sign_update", kSignHyper, kSignOptions, kSignStates, /*usesStep=*/true, /*decayInRule=*/false, /*sparseGrad=*/false, /*perTensorNorms=*/false, {}, /*numNorms=*/0},
+// CHECK-NEXT:     {RuleKind::Plain, "Plain", "optim.plain_update", kPlainHyper, {}, kPlainStates, /*usesStep=*/false, /*decayInRule=*/true, /*sparseGrad=*/false, /*perTensorNorms=*/true, "optim.plain_norms", /*numNorms=*/2, /*wholeTensor=*/true},
+// CHECK-NEXT:     {RuleKind::Sign, "Sign", "optim.sign_update", kSignHyper, kSignOptions, kSignStates, /*usesStep=*/true, /*decayInRule=*/false, /*sparseGrad=*/false, /*perTensorNorms=*/false, {}, /*numNorms=*/0, /*wholeTensor=*/false},
 // CHECK-NEXT:     {RuleKind::Next, "Next", "optim.next_update", {}, {}, kNextStates,
-// CHECK-SAME:     /*numNorms=*/0,
+// CHECK-SAME:     /*numNorms=*/0, /*wholeTensor=*/false,
 // CHECK-NEXT:     R"optim(
 // CHECK-NEXT:     %half = arith.constant 0.5 : f32
 // CHECK:          )optim",
@@ -74,6 +90,7 @@ def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
 // CHECK-NEXT:     R"optim(Halves `s`.)optim"},
 
 // DOCS: | [`sign`](#sign) | `Sign` | `optim.sign_update` | yes | `optim.decay_weight` |
+// DOCS: States: `acc` (starts at 0.0) `rows` (starts at 0.0; shape `shape[:-1]` (rank >= 2), else `(1,)`).
 // DOCS: ## sign
 // DOCS: `optim_mlir.nn.Sign`.
 // DOCS: | `start` (init only) | 0.5 | any value |

@@ -32,8 +32,8 @@ __all__ = [
     # rules
     "sgd", "momentum", "adam", "adam_weight_decay", "lamb", "lars_gradient",
     "lars", "adagrad", "rmsprop", "ftrl", "proximal_adagrad", "adamax",
-    "adadelta", "asgd", "rprop", "lazy_adam", "RULES", "DEFAULTS",
-    "init_states",
+    "adadelta", "asgd", "rprop", "lazy_adam", "adafactor", "factored_shape",
+    "RULES", "DEFAULTS", "init_states",
     # base-class features
     "decay_weight", "decay_weight_sparse", "decay_filter", "centralize",
     "centralization_applies", "scale_grad", "unique_rows",
@@ -445,8 +445,97 @@ def adan(param, grad, states, *, learning_rate, beta1=0.98, beta2=0.92,
                        "pre_grad": g.copy()}
 
 
+def factored_shape(shape):
+    """Adafactor's view of a parameter of ``shape``: ``(B, R, C) =
+    (prod(shape[:-2]), shape[-2], shape[-1])`` for rank >= 2, ``(1, 1, n)``
+    for a vector, ``(1, 1, 1)`` for a scalar; its row state has shape
+    ``shape[:-1]`` (rank >= 2, else ``(1,)``), its column state
+    ``shape[:-2] + shape[-1:]`` (rank >= 2, else ``shape``)."""
+    shape = tuple(int(d) for d in shape)
+    if len(shape) >= 2:
+        return ((math.prod(shape[:-2]), shape[-2], shape[-1]), shape[:-1],
+                shape[:-2] + shape[-1:])
+    return (1, 1, math.prod(shape)), (1,), shape
+
+
+def _rms(x):
+    return math.sqrt(float(np.mean(np.square(x)))) if np.size(x) else 0.0
+
+
+def adafactor(param, grad, states, *, learning_rate, t, eps1=1e-30,
+              eps2=1e-3, clip_threshold=1.0, decay_rate=0.8, beta1=0.9,
+              weight_decay=0.0, first_moment=True, scale_parameter=True,
+              relative_step=True, warmup_init=False):
+    """Adafactor (Shazeer and Stern 2018, "Adafactor: Adaptive Learning
+    Rates with Sublinear Memory Cost"), as MindSpore's ``AdaFactor`` runs
+    it on the CPU (kernel ``FusedAdaFactor``).  States ``exp_avg`` (only
+    with ``first_moment``), ``exp_avg_sq_row``, ``exp_avg_sq_col`` (shapes:
+    ``factored_shape``).
+
+    The parameter is viewed as ``(B, R, C)`` (``factored_shape``), each of
+    its ``B`` matrices factored as in Algorithm 4 (matrices) of the paper,
+    with the row and column *means* of the squared gradient kept instead of
+    the sums (the estimate ``V = R C / 1^T R`` is the same).  A vector is
+    one row (``R = 1``): its row factor is 1 and its column state the full
+    second moment of Algorithm 5 (vectors).  With ``rho`` the paper's
+    relative step size (``min(1e-6 * t if warmup_init else 1e-2,
+    1 / sqrt(t))`` with ``relative_step``, else ``learning_rate``),
+    ``alpha = rho * max(eps2, RMS(param))`` with ``scale_parameter`` (else
+    ``rho``) and its increasing decay ``beta2t = 1 - t ** (-decay_rate)``:
+
+    * ``row = beta2t * row + (1 - beta2t) * mean_C(grad**2 + eps1)``,
+      ``col = beta2t * col + (1 - beta2t) * mean_R(grad**2 + eps1)``;
+    * ``u = grad / sqrt(row / mean_R(row) * col)``;
+    * ``u = u / max(1, RMS(u) / clip_threshold)`` (update clipping),
+      scaled by ``alpha``;
+    * with ``first_moment``, ``exp_avg = beta1 * exp_avg + (1 - beta1) *
+      u`` and ``u = exp_avg`` (momentum on the clipped, scaled update);
+    * ``param = param - u - weight_decay * alpha * param``.
+
+    MindSpore's kernel adds three clamps at ``1e-30`` where the paper has
+    none: the new column state (stored clamped: ``col = max(col,
+    1e-30)``; a vector's second moment is this state), the mean of the
+    row state over ``R`` before dividing by it, and the factored
+    denominator (``grad / max(sqrt(row / mean_R(row)) * sqrt(col),
+    1e-30)``).  They change nothing unless a mean of squared gradients
+    falls below about ``1e-30`` (a zero gradient with ``eps1 = 0``).
+    """
+    p = np.asarray(param)
+    g = _arr(grad, p)
+    (b, r, c), _, _ = factored_shape(p.shape)
+    if relative_step:
+        rho = min(1e-6 * t if warmup_init else 1e-2, 1.0 / math.sqrt(t))
+    else:
+        rho = learning_rate
+    alpha = rho * max(eps2, _rms(p)) if scale_parameter else rho
+    beta2t = 1.0 - float(t) ** (-decay_rate)
+    g3 = g.reshape(b, r, c)
+    g2 = g3 * g3 + eps1
+    row = beta2t * states["exp_avg_sq_row"].reshape(b, r) + \
+        (1.0 - beta2t) * g2.mean(axis=2)
+    col = beta2t * states["exp_avg_sq_col"].reshape(b, c) + \
+        (1.0 - beta2t) * g2.mean(axis=1)
+    col = np.maximum(col, 1e-30)
+    row_mean = np.maximum(row.mean(axis=1, keepdims=True), 1e-30)
+    r_factor = np.sqrt(row / row_mean)
+    c_factor = np.sqrt(col)
+    u = g3 / np.maximum(r_factor[:, :, None] * c_factor[:, None, :], 1e-30)
+    u = u.reshape(p.shape)
+    u = u * (alpha / max(_rms(u) / clip_threshold, 1.0))
+    new_states = {}
+    if first_moment:
+        u = beta1 * states["exp_avg"] + (1.0 - beta1) * u
+        new_states["exp_avg"] = u
+    new_states["exp_avg_sq_row"] = row.reshape(
+        states["exp_avg_sq_row"].shape)
+    new_states["exp_avg_sq_col"] = col.reshape(
+        states["exp_avg_sq_col"].shape)
+    new_param = np.asarray(p - u - p * (weight_decay * alpha))
+    return new_param, new_states
+
+
 RULES = {
-    "lion": lion, "adan": adan,
+    "lion": lion, "adan": adan, "adafactor": adafactor,
     "sgd": sgd, "momentum": momentum, "adam": adam,
     "adam_weight_decay": adam_weight_decay, "lamb": lamb, "lars": lars,
     "adagrad": adagrad, "rmsprop": rmsprop, "ftrl": ftrl,
@@ -481,13 +570,19 @@ DEFAULTS = {
     "lion": dict(learning_rate=1e-4, beta1=0.9, beta2=0.99),
     "adan": dict(learning_rate=1e-3, beta1=0.98, beta2=0.92, beta3=0.99,
                  eps=1e-8),
+    # MindSpore's learning_rate=None is 0.0: the relative step replaces it.
+    "adafactor": dict(learning_rate=0.0, eps1=1e-30, eps2=1e-3,
+                      clip_threshold=1.0, decay_rate=0.8, beta1=0.9,
+                      first_moment=True, scale_parameter=True,
+                      relative_step=True, warmup_init=False),
 }
 
 # Rules that need the 1-based update count.
 _USES_T = {"sgd", "adam", "lamb", "adamax", "asgd", "rprop", "lazy_adam",
-           "adan"}
+           "adan", "adafactor"}
 # Rules whose weight decay is applied inside the rule, not by decay_weight.
-_DECAY_IN_RULE = {"adam_weight_decay", "lamb", "lars", "lion", "adan"}
+_DECAY_IN_RULE = {"adam_weight_decay", "lamb", "lars", "lion", "adan",
+                  "adafactor"}
 # Init-only hyper-parameters (they set a state's initial value).
 _INIT_ONLY = {"adagrad": ("accum",), "proximal_adagrad": ("accum",),
               "ftrl": ("initial_accum",)}
@@ -499,7 +594,9 @@ def init_states(rule, param, **hyper):
     zeros everywhere, except: Adagrad / ProximalAdagrad ``accum`` = ``accum``
     (0.1), FTRL ``accum`` = ``initial_accum`` (0.1), RMSProp ``mean_square`` =
     1, Rprop ``step_size`` = ``learning_rate``; Adam adds ``vhat`` with
-    ``use_amsgrad`` and RMSProp ``mean_grad`` with ``centered``.
+    ``use_amsgrad`` and RMSProp ``mean_grad`` with ``centered``.  Adafactor's
+    ``exp_avg_sq_row`` and ``exp_avg_sq_col`` have the shapes of
+    ``factored_shape``; its ``exp_avg`` exists only with ``first_moment``.
     """
     p = np.asarray(param)
     z = lambda: np.zeros_like(p)
@@ -533,6 +630,13 @@ def init_states(rule, param, **hyper):
     if rule == "adan":
         return {"exp_avg": z(), "exp_avg_diff": z(), "exp_avg_sq": z(),
                 "pre_grad": z()}
+    if rule == "adafactor":
+        _, rows, cols = factored_shape(p.shape)
+        s = {"exp_avg_sq_row": np.zeros(rows, p.dtype),
+             "exp_avg_sq_col": np.zeros(cols, p.dtype)}
+        if hyper.get("first_moment", True):
+            s["exp_avg"] = z()
+        return s
     if rule == "rprop":
         lr = hyper.get("learning_rate", DEFAULTS["rprop"]["learning_rate"])
         lr = lr_at(lr, 0) if lr is not None else 0.0
@@ -1005,12 +1109,16 @@ class ReferenceOptimizer:
           * AdamWeightDecay: no centralization, no scale_grad; decay in the
             rule where the flag is set;
           * Lamb: centralization, no scale_grad; decay in the rule;
+          * AdaFactor: no centralization, no scale_grad; the optimizer-level
+            wd in the rule for every parameter (no name filter, no group
+            wd);
           * LARS (around Momentum): scale_grad -> LARS gradient (wd where the
             flag is set, only for lars_filter parameters; others pass
             unchanged, without decay) -> centralization -> lr -> Momentum.
         uniform mode: decay_weight -> centralization -> scale_grad -> lr ->
         global_step += 1 -> update for every rule; AdamWeightDecay, Lamb and
-        LARS get wd (where flagged) inside the rule and LARS applies to all.
+        LARS get wd (where flagged) inside the rule and LARS applies to all
+        (Lion and Adan get it there in both modes, AdaFactor in this one).
         """
         if isinstance(grads, dict):
             grads = [grads[n] for n in self.names]
@@ -1056,6 +1164,8 @@ class ReferenceOptimizer:
             elif ms and rule == "lamb":
                 g = centralize(g) if gc else g
                 kw["weight_decay"] = wd if flag else 0.0
+            elif ms and rule == "adafactor":
+                kw["weight_decay"] = self.weight_decay
             elif ms and rule == "lars":
                 g = scale_grad(g, ls)
                 if self.lars_filter(name):

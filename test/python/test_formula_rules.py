@@ -109,19 +109,30 @@ def _pointers(arrays):
     return (ctypes.c_void_p * len(arrays))(*[a.ctypes.data for a in arrays])
 
 
+def _compile_c_api(lib, rule, hyper, shapes, learning_rate, weight_decay):
+    """optimCompile of `rule` over float32 parameters of `shapes`: the
+    handle (the caller destroys it) and the parameters' names in step
+    order."""
+    text = ir.optimizer_ir(rule, hyper,
+                           params=[(n, s, "float32") for n, s in shapes],
+                           learning_rate=learning_rate,
+                           weight_decay=weight_decay).encode()
+    error = ctypes.c_char_p()
+    opt = lib.optimCompile(text, len(text), None, ctypes.byref(error))
+    assert opt, error.value
+    names = [lib.optimParamName(opt, i).decode()
+             for i in range(lib.optimNumParams(opt))]
+    return opt, names
+
+
 @pytest.mark.parametrize("rule", ["lion", "adan"])
 def test_c_api(rule):
     """optimCompile / optimInitStates / optimStep, float32, 20 steps."""
     lib = _runtime_library()
-    text = ir.optimizer_ir(rule, HYPER[rule],
-                           params=[(n, s, "float32") for n, s in SHAPES],
-                           learning_rate=0.003, weight_decay=0.1).encode()
+    opt, names = _compile_c_api(lib, rule, HYPER[rule], SHAPES, 0.003, 0.1)
     error = ctypes.c_char_p()
-    opt = lib.optimCompile(text, len(text), None, ctypes.byref(error))
-    assert opt, error.value
     try:
-        n, k = lib.optimNumParams(opt), lib.optimNumStates(opt)
-        names = [lib.optimParamName(opt, i).decode() for i in range(n)]
+        n, k = len(names), lib.optimNumStates(opt)
         shapes = dict(SHAPES)
         rng = np.random.default_rng(5)
         data = [rng.standard_normal(shapes[m]).astype(np.float32)

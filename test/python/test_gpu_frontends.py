@@ -832,6 +832,49 @@ def test_stub_torch_cuda_path(stub_driver, tmp_path):
     assert result["device_step"] == 6   # what the kernels leave on a GPU
 
 
+def test_stub_torch_adafactor_factored_states(stub_driver, tmp_path):
+    """Adafactor on the CUDA path: new states of their factored shapes on
+    the parameters' device, each one in the kernels' tables; a state of
+    another shape is refused before anything is copied or launched."""
+    result, log = run(TORCH_RUNTIME + textwrap.dedent('''
+        torch.manual_seed(2)
+        ps = [torch.randn(8, 16, requires_grad=True),
+              torch.randn(2, 3, 4, requires_grad=True),
+              torch.randn(5, requires_grad=True),
+              torch.randn((), requires_grad=True)]
+        opt = ot.Adafactor(ps, beta1=0.9)
+        for p in ps:
+            p.grad = torch.randn_like(p)
+        first = lib.optimStubLaunches()
+        opt._gpu_step(runtime)
+        count = lib.optimStubLaunches() - first
+        entry = entry_of(opt)
+        args = kernel_addresses(entry, first, count)
+        tables = sorted(p for t in range(entry.gpu.num_tables)
+                        for p in table_pointers(entry.gpu, args[t], t))
+        keys = ("exp_avg", "exp_avg_sq_row", "exp_avg_sq_col")
+        given = sorted([p.data_ptr() for p in ps] +
+                       [p.grad.data_ptr() for p in ps] +
+                       [opt.state[p][k].data_ptr() for p in ps for k in keys])
+        shapes = [[list(opt.state[p][k].shape) for k in keys] for p in ps]
+        opt.state[ps[0]]["exp_avg_sq_col"] = torch.zeros(8, 16)
+        mark("bad")
+        bad = outcome(lambda: opt._gpu_step(runtime))
+        mark("end")
+        finish(dict(shapes=shapes, tables=tables, given=given, bad=bad,
+                    steps=[float(opt.state[p]["step"]) for p in ps]))
+    '''), stub_driver, tmp_path)
+    assert result["shapes"] == [[[8, 16], [8], [16]],
+                                [[2, 3, 4], [2, 3], [2, 4]],
+                                [[5], [1], [5]], [[], [1], []]]
+    assert result["tables"] == result["given"]
+    assert result["steps"] == [1.0] * 4
+    assert result["bad"][0] == "ValueError"
+    assert "exp_avg_sq_col" in result["bad"][1]
+    assert copies(section(log, "bad", "end")) == []
+    assert launches(section(log, "bad", "end")) == []
+
+
 def test_stub_torch_sgd_counter_and_alignment(stub_driver, tmp_path):
     result, log = run(TORCH_RUNTIME + textwrap.dedent('''
         torch.manual_seed(1)

@@ -530,6 +530,177 @@ def test_init_states():
 
 
 # ---------------------------------------------------------------------------
+# Adafactor
+# ---------------------------------------------------------------------------
+
+def _adafactor_torch(param, grads, *, lr, eps=(1e-30, 1e-3), clip_threshold=1.0,
+                     decay_rate=-0.8, beta1=None, weight_decay=0.0,
+                     scale_parameter=True, relative_step=True,
+                     warmup_init=False):
+    """The paper's algorithm as the widely used PyTorch Adafactor writes it
+    (a matrix's factored row and column means, a vector's full second
+    moment ``exp_avg_sq``, no clamps), in float64 torch; the states after
+    each step."""
+    p = torch.tensor(param, dtype=torch.float64)
+    factored = p.dim() >= 2
+    state = {}
+    if beta1 is not None:
+        state["exp_avg"] = torch.zeros_like(p)
+    if factored:
+        state["exp_avg_sq_row"] = torch.zeros(p.shape[:-1], dtype=p.dtype)
+        state["exp_avg_sq_col"] = torch.zeros(p.shape[:-2] + p.shape[-1:],
+                                              dtype=p.dtype)
+    else:
+        state["exp_avg_sq"] = torch.zeros_like(p)
+    rms = lambda x: x.norm(2) / (x.numel() ** 0.5)
+    history = []
+    for step, g in enumerate(grads, start=1):
+        grad = torch.tensor(g, dtype=torch.float64)
+        rho = lr
+        if relative_step:
+            rho = min(1e-6 * step if warmup_init else 1e-2,
+                      1.0 / math.sqrt(step))
+        alpha = rho * (max(eps[1], float(rms(p))) if scale_parameter else 1.0)
+        beta2t = 1.0 - math.pow(step, decay_rate)
+        update = grad ** 2 + eps[0]
+        if factored:
+            row, col = state["exp_avg_sq_row"], state["exp_avg_sq_col"]
+            row.mul_(beta2t).add_(update.mean(dim=-1), alpha=1.0 - beta2t)
+            col.mul_(beta2t).add_(update.mean(dim=-2), alpha=1.0 - beta2t)
+            r_factor = (row / row.mean(dim=-1, keepdim=True)).rsqrt_()
+            c_factor = col.unsqueeze(-2).rsqrt()
+            update = r_factor.unsqueeze(-1) * c_factor * grad
+        else:
+            v = state["exp_avg_sq"]
+            v.mul_(beta2t).add_(update, alpha=1.0 - beta2t)
+            update = v.rsqrt() * grad
+        update.div_((rms(update) / clip_threshold).clamp_(min=1.0))
+        update.mul_(alpha)
+        if beta1 is not None:
+            state["exp_avg"].mul_(beta1).add_(update, alpha=1.0 - beta1)
+            update = state["exp_avg"]
+        if weight_decay != 0.0:
+            p.add_(p, alpha=-weight_decay * alpha)
+        p.add_(-update)
+        history.append((p.numpy().copy(),
+                        {k: v.numpy().copy() for k, v in state.items()}))
+    return history
+
+
+@pytest.mark.parametrize("shape", [(), (7,), (1, 9), (4, 5), (3, 16, 2),
+                                   (2, 3, 4, 5)])
+@pytest.mark.parametrize("options", [
+    dict(),
+    dict(beta1=0.9, weight_decay=0.01),
+    dict(beta1=0.5, relative_step=False, lr=0.02, scale_parameter=False),
+    dict(relative_step=True, warmup_init=True, clip_threshold=0.5,
+         decay_rate=-0.6, eps=(1e-20, 1e-2)),
+])
+def test_adafactor_matches_the_unclamped_torch_form(shape, options):
+    """On gradients whose squared means stay far above 1e-30 MindSpore's
+    clamps change nothing: the reference is the paper's algorithm (torch
+    form: vectors unfactored, matrices and batches of matrices factored)."""
+    rng = np.random.default_rng(31)
+    param = rng.standard_normal(shape)
+    grads = [rng.standard_normal(shape) for _ in range(STEPS)]
+    options = dict(options)
+    lr = options.pop("lr", None)
+    expected = _adafactor_torch(param, grads, lr=lr, **options)
+    beta1 = options.get("beta1")
+    eps1, eps2 = options.get("eps", (1e-30, 1e-3))
+    kw = dict(learning_rate=lr or 0.0, eps1=eps1, eps2=eps2,
+              clip_threshold=options.get("clip_threshold", 1.0),
+              decay_rate=-options.get("decay_rate", -0.8),
+              beta1=beta1 or 0.0, first_moment=beta1 is not None,
+              weight_decay=options.get("weight_decay", 0.0),
+              scale_parameter=options.get("scale_parameter", True),
+              relative_step=options.get("relative_step", True),
+              warmup_init=options.get("warmup_init", False))
+    p = param.copy()
+    states = R.init_states("adafactor", p, first_moment=beta1 is not None)
+    factored = len(shape) >= 2
+    for t, (g, (want_p, want_states)) in enumerate(zip(grads, expected), 1):
+        p, states = R.adafactor(p, g, states, t=t, **kw)
+        np.testing.assert_allclose(p, want_p, rtol=RTOL, atol=ATOL,
+                                   err_msg="step %d" % t)
+        if beta1 is not None:
+            np.testing.assert_allclose(states["exp_avg"],
+                                       want_states["exp_avg"], rtol=RTOL,
+                                       atol=ATOL)
+        if factored:
+            for k in ("exp_avg_sq_row", "exp_avg_sq_col"):
+                np.testing.assert_allclose(states[k], want_states[k],
+                                           rtol=RTOL, atol=ATOL)
+        else:
+            # A vector's second moment is the column state; its one-element
+            # row state is that moment's mean.
+            v = want_states["exp_avg_sq"]
+            np.testing.assert_allclose(states["exp_avg_sq_col"], v,
+                                       rtol=RTOL, atol=ATOL)
+            np.testing.assert_allclose(states["exp_avg_sq_row"],
+                                       [np.mean(v)], rtol=RTOL, atol=ATOL)
+
+
+def test_adafactor_state_shapes():
+    for shape, rows, cols in [((), (1,), ()), ((37,), (1,), (37,)),
+                              ((33, 16), (33,), (16,)),
+                              ((4, 3, 5, 6), (4, 3, 5), (4, 3, 6))]:
+        states = R.init_states("adafactor", np.zeros(shape, np.float32))
+        assert states["exp_avg"].shape == shape
+        assert states["exp_avg_sq_row"].shape == rows
+        assert states["exp_avg_sq_col"].shape == cols
+        assert all(v.dtype == np.float32 for v in states.values())
+    assert set(R.init_states("adafactor", np.zeros(3), first_moment=False)) \
+        == {"exp_avg_sq_row", "exp_avg_sq_col"}
+
+
+def test_adafactor_clamps_keep_a_zero_gradient_finite():
+    """With eps1 = 0 a zero gradient makes every mean 0: the unclamped form
+    divides 0 by 0, MindSpore's clamps leave the parameter where weight
+    decay puts it."""
+    for shape in [(6,), (3, 4), (2, 3, 4)]:
+        p = np.random.default_rng(2).standard_normal(shape)
+        states = R.init_states("adafactor", p)
+        new_p, new_states = R.adafactor(p, np.zeros(shape), states, t=1,
+                                        learning_rate=0.0, eps1=0.0,
+                                        weight_decay=0.1)
+        alpha = 1e-2 * math.sqrt(np.mean(p * p))
+        np.testing.assert_allclose(new_p, p * (1.0 - 0.1 * alpha),
+                                   rtol=1e-14)
+        assert np.all(new_states["exp_avg_sq_col"] == 1e-30)
+        assert np.all(new_states["exp_avg_sq_row"] == 0.0)
+        assert np.all(new_states["exp_avg"] == 0.0)
+
+
+def test_adafactor_mindspore_mode_decays_every_parameter():
+    """MindSpore's AdaFactor: no scale_grad, the optimizer's weight decay on
+    every parameter; the uniform mode (the compiled step) unscales the
+    gradient and leaves 'gamma' undecayed."""
+    rng = np.random.default_rng(8)
+    params = [("fc.weight", rng.standard_normal((4, 5))),
+              ("bn.gamma", rng.standard_normal(5))]
+    grads = [[rng.standard_normal(p.shape) for _, p in params]
+             for _ in range(3)]
+    kw = dict(weight_decay=0.1, loss_scale=4.0)
+    ms = R.ReferenceOptimizer("adafactor", params, **kw)
+    uniform = R.ReferenceOptimizer("adafactor", params, mode="uniform", **kw)
+    plain = R.ReferenceOptimizer("adafactor", params, weight_decay=0.1,
+                                 mode="uniform")
+    for gs in grads:
+        ms.step([4.0 * g for g in gs])
+        uniform.step([4.0 * g for g in gs])
+        plain.step(gs)
+    # The update is invariant to the gradient's scale but for eps1: not
+    # unscaling changes nothing measurable.
+    np.testing.assert_allclose(uniform.param("fc.weight"),
+                               ms.param("fc.weight"), rtol=1e-12)
+    np.testing.assert_allclose(uniform.param("bn.gamma"),
+                               plain.param("bn.gamma"), rtol=1e-12)
+    assert not np.allclose(ms.param("bn.gamma"), uniform.param("bn.gamma"),
+                           rtol=1e-9, atol=0)
+
+
+# ---------------------------------------------------------------------------
 # Learning rates
 # ---------------------------------------------------------------------------
 

@@ -119,7 +119,7 @@ int main(int argc, char **argv) {
       gradPtrs.push_back(grads[i].data());
     }
     for (size_t s = 0; s < numStates; ++s) {
-      states[i * numStates + s].resize(params[i].numElements);
+      states[i * numStates + s].resize(params[i].stateNumElements[s]);
       statePtrs.push_back(states[i * numStates + s].data());
     }
   }

@@ -182,6 +182,16 @@ void checkPythonClasses(const Record *rule) {
              " must start at a constant and exist without options");
 }
 
+/// Every state shape, in definition order.
+std::vector<const Record *> getStateShapes(const RecordKeeper &records) {
+  std::vector<const Record *> shapes =
+      records.getAllDerivedDefinitions("Optim_StateShape");
+  llvm::sort(shapes, [](const Record *a, const Record *b) {
+    return a->getID() < b->getID();
+  });
+  return shapes;
+}
+
 bool emitRuleDecls(raw_ostream &os, const RecordKeeper &records) {
   emitSourceFileHeader("Ranges of update-rule hyper-parameters", os,
                        records);
@@ -189,6 +199,13 @@ bool emitRuleDecls(raw_ostream &os, const RecordKeeper &records) {
   os << "enum class HyperRange {\n";
   for (const Record *range : getRanges(records))
     os << "  " << rangeName(range) << ", // " << rangeText(range) << "\n";
+  os << "};\n\n";
+  os << "/// The shape of a state as a function of its parameter's "
+        "(getStateShape).\n";
+  os << "enum class StateShape {\n";
+  for (const Record *shape : getStateShapes(records))
+    os << "  " << shape->getValueAsString("cppName") << ", // "
+       << shape->getValueAsString("formula") << "\n";
   os << "};\n";
   return false;
 }
@@ -223,6 +240,18 @@ bool emitRuleDefs(raw_ostream &os, const RecordKeeper &records) {
   }
   os << "  }\n  return {};\n}\n\n";
 
+  os << "::llvm::StringRef mlir::optim::stringifyStateShape(StateShape "
+        "shape) {\n  switch (shape) {\n";
+  for (const Record *shape : getStateShapes(records))
+    os << "  case StateShape::" << shape->getValueAsString("cppName")
+       << ":\n    return " << quote(shape->getValueAsString("name")) << ";\n";
+  os << "  }\n  return \"\";\n}\n\n";
+  os << "::llvm::ArrayRef<StateShape> mlir::optim::getAllStateShapes() {\n"
+     << "  static const StateShape shapes[] = {";
+  for (const Record *shape : getStateShapes(records))
+    os << "StateShape::" << shape->getValueAsString("cppName") << ", ";
+  os << "};\n  return shapes;\n}\n\n";
+
   std::vector<const Record *> rules = getRules(records);
   os << "namespace {\n";
   for (const Record *rule : rules) {
@@ -253,7 +282,9 @@ bool emitRuleDefs(raw_ostream &os, const RecordKeeper &records) {
         os << "    {" << quote(state->getValueAsString("name")) << ", "
            << state->getValueAsString("init") << ", "
            << quote(state->getValueAsString("initFrom")) << ", "
-           << quote(state->getValueAsString("requires")) << "},\n";
+           << quote(state->getValueAsString("requires")) << ", StateShape::"
+           << state->getValueAsDef("shape")->getValueAsString("cppName")
+           << "},\n";
       os << "};\n";
     }
   }
@@ -282,7 +313,8 @@ bool emitRuleDefs(raw_ostream &os, const RecordKeeper &records) {
        << ", "
        << (numNorms > 0 ? quote(("optim." + mnemonic + "_norms").str())
                         : std::string("{}"))
-       << ", /*numNorms=*/" << numNorms;
+       << ", /*numNorms=*/" << numNorms << ", /*wholeTensor=*/"
+       << (rule->getValueAsBit("wholeTensor") ? "true" : "false");
     StringRef formula = rule->getValueAsString("formula");
     bool hasFormula = !formula.trim().empty();
     if (hasFormula && (numNorms > 0 || rule->getValueAsBit("sparseGrad")))
@@ -387,6 +419,9 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
       StringRef requires = state->getValueAsString("requires");
       if (!requires.empty())
         os << "; only with `" << requires << "`";
+      const Record *shape = state->getValueAsDef("shape");
+      if (shape->getValueAsString("cppName") != "Param")
+        os << "; shape " << shape->getValueAsString("formula");
       os << ")";
     }
     os << ".\n\n" << dedent(rule->getValueAsString("description")) << "\n";

@@ -32,6 +32,11 @@ struct ParamInfo {
   unsigned group = 0;
   /// The gradient arrives as rows (see SparseGrad); only `lazy_adam`.
   bool sparse = false;
+  /// Each state's shape and element count, in getStateNames() order: the
+  /// parameter's, except for rules whose states have other shapes
+  /// (Adafactor's factored row and column states).
+  std::vector<std::vector<int64_t>> stateShapes;
+  std::vector<int64_t> stateNumElements;
 };
 
 /// The gradient of a sparse parameter of shape (R, d1, ...): `count` rows,

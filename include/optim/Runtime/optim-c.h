@@ -73,10 +73,18 @@ int64_t optimParamGroup(const OptimOptimizer *optimizer, int64_t param);
 /* 1 if the parameter's gradient is sparse (rows, see OptimSparseGrad),
  * else 0. */
 int optimParamIsSparse(const OptimOptimizer *optimizer, int64_t param);
-/* Every parameter has the same states, each of the parameter's shape and
- * dtype. */
+/* Every parameter has the same states, of the parameter's dtype and, for
+ * most rules, of its shape; optimStateShape gives each one's (Adafactor's
+ * factored row and column states are smaller). */
 int64_t optimNumStates(const OptimOptimizer *optimizer);
 const char *optimStateName(const OptimOptimizer *optimizer, int64_t state);
+int64_t optimStateRank(const OptimOptimizer *optimizer, int64_t param,
+                       int64_t state);
+/* Writes optimStateRank() sizes to `shape`. */
+void optimStateShape(const OptimOptimizer *optimizer, int64_t param,
+                     int64_t state, int64_t *shape);
+int64_t optimStateNumElements(const OptimOptimizer *optimizer, int64_t param,
+                              int64_t state);
 /* Fills the states of every parameter with their initial values.
  * `states[param * optimNumStates() + state]` points to that buffer. On a
  * CUDA optimizer the buffers are device memory and the fills are enqueued

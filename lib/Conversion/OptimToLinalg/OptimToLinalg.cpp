@@ -28,6 +28,7 @@ void mlir::optim::populateOptimToLinalgConversionPatterns(
   populateUpdateOpLoweringPatterns(patterns);
   populateFormulaRuleLoweringPatterns(patterns);
   populateSparseOpLoweringPatterns(patterns);
+  populateAdaFactorLoweringPatterns(patterns);
 }
 
 /// Reports the ops this lowering has no code for, each with its reason

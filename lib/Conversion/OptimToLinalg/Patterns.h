@@ -21,6 +21,8 @@ void populateUpdateOpLoweringPatterns(RewritePatternSet &patterns);
 void populateFormulaRuleLoweringPatterns(RewritePatternSet &patterns);
 /// unique and lazy_adam_update (SparseOps.cpp).
 void populateSparseOpLoweringPatterns(RewritePatternSet &patterns);
+/// Adafactor, whose update reads whole tensors (AdaFactor.cpp).
+void populateAdaFactorLoweringPatterns(RewritePatternSet &patterns);
 
 } // namespace optim
 } // namespace mlir

@@ -870,7 +870,7 @@ func.func @state_type(%p: tensor<16xf32>, %g: tensor<16xf32>, %v: tensor<16xf16>
 // -----
 
 func.func @result_type(%p: tensor<16xf32>, %g: tensor<16xf32>, %v: tensor<16xf32>, %lr: f32, %mu: f32) {
-  // expected-error@+1 {{'optim.momentum_update' op result type 'tensor<8xf32>' differs from the parameter type 'tensor<16xf32>'}}
+  // expected-error@+1 {{'optim.momentum_update' op result type 'tensor<8xf32>' differs from its state's type 'tensor<16xf32>'}}
   %0:2 = "optim.momentum_update"(%p, %g, %v, %lr, %mu) : (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, f32, f32) -> (tensor<16xf32>, tensor<8xf32>)
   return
 }
@@ -1159,7 +1159,7 @@ func.func @mtu_buffer_count(%p: memref<4xf32>, %x: f32) {
 // -----
 
 func.func @mtu_buffer_shape(%p: memref<4xf32>, %m: memref<5xf32>, %x: f32) {
-  // expected-error @below {{buffer 2 of parameter 0 has type 'memref<5xf32>', expected the shape of 'tensor<4xf32>'}}
+  // expected-error @below {{buffer 2 of parameter 0 has type 'memref<5xf32>', expected the shape of state 'moments' of 'tensor<4xf32>'}}
   optim.multi_tensor_update #optim.rule<momentum>(%p, %p, %m : memref<4xf32>, memref<4xf32>, memref<5xf32>) params [tensor<4xf32>] loss_scale %x lr %x hyper_params(%x)
   return
 }
@@ -1177,5 +1177,21 @@ func.func @mtu_centralize(%t: memref<?xmemref<?xf32>>, %x: f32) {
 func.func @mtu_sparse_table(%t: memref<?xmemref<?xf32>>, %x: f32) {
   // expected-error @below {{with sparse gradients takes each buffer, not a buffer table}}
   optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4x2xf32>] positions [0] loss_scale %x lr %x hyper_params(%x) sparse
+  return
+}
+
+// -----
+
+func.func @adafactor_row_shape(%p: tensor<8x6xf32>, %r: tensor<6xf32>, %c: tensor<6xf32>, %x: f32, %t: i64) {
+  // expected-error @below {{state 'exp_avg_sq_row' has type 'tensor<6xf32>', expected 'tensor<8xf32>' (factored_rows of 'tensor<8x6xf32>')}}
+  %0:3 = optim.adafactor_update %p, %p, [%r, %c] lr %x eps1 %x eps2 %x clip_threshold %x decay_rate %x beta1 %x weight_decay %x step %t : tensor<8x6xf32>, [tensor<6xf32>, tensor<6xf32>]
+  return
+}
+
+// -----
+
+func.func @adafactor_first_moment(%p: tensor<8x6xf32>, %r: tensor<8xf32>, %c: tensor<6xf32>, %x: f32, %t: i64) {
+  // expected-error @below {{expects 3 state operands (exp_avg, exp_avg_sq_row, exp_avg_sq_col), got 2}}
+  %0:3 = optim.adafactor_update %p, %p, [%r, %c] lr %x eps1 %x eps2 %x clip_threshold %x decay_rate %x beta1 %x weight_decay %x step %t {first_moment} : tensor<8x6xf32>, [tensor<8xf32>, tensor<6xf32>]
   return
 }

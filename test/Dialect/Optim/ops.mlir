@@ -632,3 +632,17 @@ func.func @multi_tensor_update(%t: memref<?xmemref<?xf32>>, %p: memref<32x16xf32
   optim.multi_tensor_update #optim.rule<lazy_adam>(%e, %i, %r, %e, %e : memref<10x4xf32>, memref<?xi32>, memref<?x4xf32>, memref<10x4xf32>, memref<10x4xf32>) params [tensor<10x4xf32>] loss_scale %x lr %x hyper_params(%x, %x, %x) count %n sparse unique
   return
 }
+
+// A rule whose states have other shapes than the parameter's (Adafactor's
+// factored row and column states) prints every state's type; the step's
+// workspace is optional.
+// CHECK-LABEL: func.func @adafactor_update
+// CHECK:        optim.adafactor_update %{{.*}}, %{{.*}}, [%{{.*}}, %{{.*}}, %{{.*}}] lr %{{.*}} eps1 %{{.*}} eps2 %{{.*}} clip_threshold %{{.*}} decay_rate %{{.*}} beta1 %{{.*}} weight_decay %{{.*}} step %{{.*}} {first_moment, scale_parameter} : tensor<4x8x6xf32>, [tensor<4x8x6xf32>, tensor<4x8xf32>, tensor<4x6xf32>]
+// CHECK:        optim.adafactor_update %{{.*}}, %{{.*}}, [%{{.*}}, %{{.*}}] {{.*}} workspace(%{{.*}}, %{{.*}}, %{{.*}} : tensor<?x?xf32>, tensor<?x?xf32>, tensor<?xf32>) : tensor<?x?x?xf32>, [tensor<?x?xf32>, tensor<?x?xf32>]
+// CHECK:        optim.adafactor_update {{.*}} : tensor<7xf32>, [tensor<1xf32>, tensor<7xf32>]
+func.func @adafactor_update(%p: tensor<4x8x6xf32>, %r: tensor<4x8xf32>, %c: tensor<4x6xf32>, %pd: tensor<?x?x?xf32>, %rd: tensor<?x?xf32>, %cd: tensor<?x?xf32>, %w: tensor<?xf32>, %v: tensor<7xf32>, %one: tensor<1xf32>, %x: f32, %t: i64) {
+  %0:4 = optim.adafactor_update %p, %p, [%p, %r, %c] lr %x eps1 %x eps2 %x clip_threshold %x decay_rate %x beta1 %x weight_decay %x step %t {first_moment, scale_parameter} : tensor<4x8x6xf32>, [tensor<4x8x6xf32>, tensor<4x8xf32>, tensor<4x6xf32>]
+  %1:3 = optim.adafactor_update %pd, %pd, [%rd, %cd] lr %x eps1 %x eps2 %x clip_threshold %x decay_rate %x beta1 %x weight_decay %x step %t workspace(%rd, %cd, %w : tensor<?x?xf32>, tensor<?x?xf32>, tensor<?xf32>) : tensor<?x?x?xf32>, [tensor<?x?xf32>, tensor<?x?xf32>]
+  %2:3 = optim.adafactor_update %v, %v, [%one, %v] lr %x eps1 %x eps2 %x clip_threshold %x decay_rate %x beta1 %x weight_decay %x step %t : tensor<7xf32>, [tensor<1xf32>, tensor<7xf32>]
+  return
+}

@@ -1,10 +1,12 @@
 """Compiles every rule for CUDA with optim-compile and assembles the PTX.
 
-For each of the 17 rules and each chip given, an optimizer of two groups
-(one with grad_centralization on a 64x64x3x3 conv weight, the other with
-odd-length vectors) goes through `optim-compile --target cuda --chip C
---emit ptx`; the PTX must hold one kernel per phase, 128-bit loads, and
-assemble with ptxas for the same chip. Then ResNet-50 (Momentum with
+For each rule of the rule table (the extension's rule_specs) and each chip
+given, an optimizer of two groups (one with grad_centralization on a
+64x64x3x3 conv weight, the other with odd-length vectors; a whole-tensor
+rule, which does not take centralization, gets the conv weight without it)
+goes through `optim-compile --target cuda --chip C --emit ptx`; the PTX
+must hold one kernel per phase, 128-bit loads, and assemble with ptxas for
+the same chip. Then ResNet-50 (Momentum with
 centralization) must give as many kernels as a 4-parameter cut of it.
 Prints one line per check.
 """
@@ -15,9 +17,6 @@ import re
 import subprocess
 import sys
 
-RULES = ["sgd", "momentum", "adam", "adam_weight_decay", "lamb", "lars",
-         "adagrad", "rmsprop", "ftrl", "proximal_adagrad", "adamax",
-         "adadelta", "asgd", "rprop", "lazy_adam", "lion", "adan"]
 
 SOURCE = """optim.optimizer @opt rule #optim.rule<{rule}> learning_rate 0.1 weight_decay 0.01 {{
   optim.group grad_centralization {{
@@ -57,10 +56,18 @@ def main():
                         help="bench/ of the source tree (models.py)")
     args = parser.parse_args()
     os.makedirs(args.out, exist_ok=True)
+    sys.path.insert(0, args.models)
+    sys.path.insert(0, args.package)
+    from optim_mlir import _optim
+    specs = _optim.rule_specs()
     for chip in args.chips.split(","):
-        for rule in RULES:
+        failures = []
+        for rule, spec in specs.items():
             out = os.path.join(args.out, "%s-%s" % (rule, chip))
-            ptx, header = compile_ptx(SOURCE.format(rule=rule), chip, out)
+            source = SOURCE.format(rule=rule)
+            if spec["whole_tensor"]:
+                source = source.replace(" grad_centralization", "")
+            ptx, header = compile_ptx(source, chip, out)
             entries = len(re.findall(r"\.entry ", ptx))
             wide = len(re.findall(r"\bld\.global\.v4\.", ptx))
             kernels = int(re.search(r"_NUM_KERNELS (\d+)", header).group(1))
@@ -68,9 +75,15 @@ def main():
                             out + ".cubin"], check=True)
             print("%s %s: %d kernels, %d entries, %d 128-bit loads, ptxas ok"
                   % (chip, rule, kernels, entries, wide))
+            # A whole-tensor rule has no reduction phase: its update and the
+            # step counter's kernel.
+            expected = 2 if spec["whole_tensor"] else 3
+            if kernels != expected or entries != expected or wide == 0:
+                failures.append("%s %s" % (chip, rule))
+        print("%s: %d rules, %s" % (chip, len(specs),
+                                    "every one as expected" if not failures
+                                    else "unexpected: " + ", ".join(failures)))
 
-    sys.path.insert(0, args.models)
-    sys.path.insert(0, args.package)
     import models
     counts = []
     for cut in (None, 4):

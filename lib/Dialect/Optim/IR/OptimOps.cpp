@@ -53,6 +53,34 @@ static void printUpdateTypes(OpAsmPrinter &printer, Operation *,
   printer << paramType;
 }
 
+/// Rules with states of other shapes: `param type, [state types]`; the
+/// gradient and the new parameter have the parameter's type, each new state
+/// its state's.
+static ParseResult parseShapedUpdateTypes(OpAsmParser &parser,
+                                          Type &paramType,
+                                          SmallVectorImpl<Type> &stateTypes,
+                                          Type &gradType, Type &newParamType,
+                                          SmallVectorImpl<Type> &newStateTypes) {
+  if (parser.parseType(paramType) || parser.parseComma() ||
+      parser.parseLSquare())
+    return failure();
+  if (failed(parser.parseOptionalRSquare())) {
+    if (parser.parseTypeList(stateTypes) || parser.parseRSquare())
+      return failure();
+  }
+  gradType = paramType;
+  newParamType = paramType;
+  newStateTypes.assign(stateTypes.begin(), stateTypes.end());
+  return success();
+}
+static void printShapedUpdateTypes(OpAsmPrinter &printer, Operation *,
+                                   Type paramType, TypeRange stateTypes, Type,
+                                   Type, TypeRange) {
+  printer << paramType << ", [";
+  llvm::interleaveComma(stateTypes, printer);
+  printer << "]";
+}
+
 /// Norms ops: the gradient and the states have the parameter's type.
 static ParseResult
 parseNormsTypes(OpAsmParser &parser, Type &paramType,
@@ -357,12 +385,27 @@ LogicalResult MultiTensorUpdateOp::verify() {
     return emitOpError("expects ")
            << perParam * types.size() << " buffers (" << perParam
            << " per parameter), got " << getBuffers().size();
+  RuleAttr rule = getRule();
+  auto active = spec.getActiveStates(
+      [&](StringRef option) { return rule.getOption(option); });
+  unsigned firstState = getSparse() ? 3 : 2;
   for (auto [i, type] : llvm::enumerate(types)) {
     ValueRange buffers = getBuffers().slice(i * perParam, perParam);
     for (auto [j, buffer] : llvm::enumerate(buffers)) {
       auto memref = cast<MemRefType>(buffer.getType());
       bool isIndices = getSparse() && j == 1;
       bool isRows = getSparse() && j == 2;
+      if (j >= firstState) {
+        SmallVector<int64_t> shape = getStateShape(
+            active[j - firstState]->shape, type.getShape());
+        if (memref.getShape() != ArrayRef<int64_t>(shape) ||
+            memref.getElementType() != type.getElementType())
+          return emitOpError("buffer ")
+                 << j << " of parameter " << i << " has type " << memref
+                 << ", expected the shape of state '"
+                 << active[j - firstState]->name << "' of " << type;
+        continue;
+      }
       Type expected = isIndices ? IntegerType::get(getContext(), 32)
                                 : type.getElementType();
       if (memref.getElementType() != expected)
@@ -548,17 +591,35 @@ static LogicalResult verifyRuleOperands(Operation *op, const RuleSpec *spec,
            << 1 + states.size()
            << " results (the new parameter and one per state), got "
            << op->getNumResults();
-  Type paramType = param.getType();
-  for (auto [state, stateSpec] : llvm::zip(states, active))
-    if (state.getType() != paramType)
+  auto paramType = cast<RankedTensorType>(param.getType());
+  for (auto [state, stateSpec] : llvm::zip(states, active)) {
+    auto expected = RankedTensorType::get(
+        getStateShape(stateSpec->shape, paramType.getShape()),
+        paramType.getElementType());
+    if (state.getType() == expected)
+      continue;
+    if (stateSpec->shape == StateShape::Param)
       return op->emitOpError("state '")
              << stateSpec->name << "' has type " << state.getType()
              << ", expected the parameter type " << paramType;
-  for (Type resultType : op->getResultTypes())
-    if (isUpdate && resultType != paramType)
+    return op->emitOpError("state '")
+           << stateSpec->name << "' has type " << state.getType()
+           << ", expected " << expected << " ("
+           << stringifyStateShape(stateSpec->shape) << " of " << paramType
+           << ")";
+  }
+  if (isUpdate) {
+    // The new parameter, then each new state, of its operand's type.
+    if (op->getResult(0).getType() != paramType)
       return op->emitOpError("result type ")
-             << resultType << " differs from the parameter type "
-             << paramType;
+             << op->getResult(0).getType()
+             << " differs from the parameter type " << paramType;
+    for (auto [result, state] : llvm::zip(op->getResults().drop_front(), states))
+      if (result.getType() != state.getType())
+        return op->emitOpError("result type ")
+               << result.getType() << " differs from its state's type "
+               << state.getType();
+  }
 
   // Scalars: lr, operand hyper-parameters, then weight_decay/step.
   if (std::optional<double> lr = getConstantF32(scalars.front()))

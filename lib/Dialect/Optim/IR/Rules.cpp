@@ -20,6 +20,27 @@ using namespace mlir::optim;
 
 ArrayRef<RuleSpec> mlir::optim::getAllRuleSpecs() { return kRuleSpecs; }
 
+SmallVector<int64_t> mlir::optim::getStateShape(StateShape shape,
+                                                ArrayRef<int64_t> paramShape) {
+  size_t rank = paramShape.size();
+  switch (shape) {
+  case StateShape::Param:
+    return SmallVector<int64_t>(paramShape);
+  case StateShape::FactoredRows:
+    if (rank < 2)
+      return {1};
+    return SmallVector<int64_t>(paramShape.drop_back());
+  case StateShape::FactoredCols: {
+    if (rank < 2)
+      return SmallVector<int64_t>(paramShape);
+    SmallVector<int64_t> result(paramShape.drop_back(2));
+    result.push_back(paramShape.back());
+    return result;
+  }
+  }
+  return SmallVector<int64_t>(paramShape);
+}
+
 const RuleSpec &mlir::optim::getRuleSpec(RuleKind kind) {
   const RuleSpec &spec = kRuleSpecs[static_cast<unsigned>(kind)];
   assert(spec.kind == kind && "rule table out of order");

@@ -89,6 +89,11 @@ public:
 
   LogicalResult run() {
     for (const ParamABI &param : abi.getParams())
+      if (param.centralize && abi.getSpec().wholeTensor)
+        return optimizer.emitOpError("gradient centralization of \"")
+               << param.name << "\" with " << abi.getSpec().className
+               << ", whose update reads whole tensors, is not supported yet";
+    for (const ParamABI &param : abi.getParams())
       if (param.sparse && decaysByOp(param))
         return optimizer.emitOpError("weight decay on the sparse gradient "
                                      "of \"")
@@ -160,7 +165,10 @@ private:
       } else {
         argTypes.push_back(type);
       }
-      argTypes.append(abi.getStates().size(), type);
+      for (const StateSpec *state : abi.getStates())
+        argTypes.push_back(MemRefType::get(
+            getStateShape(state->shape, param.type.getShape()),
+            param.type.getElementType()));
     }
     return argTypes;
   }

@@ -45,11 +45,14 @@ Type getComputeType(Type element) {
 /// `normSums` (Lamb, LARS). In `Phase::Apply` it reads them back (`rowSums`
 /// as a memref, `normSums` as a 1-D tensor of the tensor's summed norms)
 /// and is elementwise, so that it may run on any chunk.
+///
+/// `workspace`: a whole-tensor rule's sums (row sums, column sums, row-state
+/// sums), scratch buffers the update overwrites.
 void buildParamUpdate(OpBuilder &b, Location loc, MultiTensorUpdateOp update,
                       Phase phase, Value paramMemRef, Value indicesMemRef,
                       Value gradMemRef, ValueRange stateMemRefs,
                       ValueRange scalars, Value rowSums = {},
-                      Value normSums = {}) {
+                      Value normSums = {}, ValueRange workspace = {}) {
   MLIRContext *ctx = b.getContext();
   RuleAttr rule = update.getRule();
   const RuleSpec &spec = rule.getSpec();
@@ -125,32 +128,44 @@ void buildParamUpdate(OpBuilder &b, Location loc, MultiTensorUpdateOp update,
     return;
   }
 
+  Value ruleParam = paramTensor;
+  SmallVector<Value> ruleStates(stateTensors);
+
   // A dense gradient of a sparse rule (LazyAdam) takes the dense form of
   // the rule (Adam), as MindSpore does; the scalars are the same.
   StringRef opName = spec.opName;
   if (spec.sparseGrad && !sparse)
     opName = getRuleSpec(RuleKind::Adam).opName;
   OperationState state(loc, opName);
-  state.addOperands(paramTensor);
+  state.addOperands(ruleParam);
   if (sparse)
     state.addOperands(indices);
   state.addOperands(grad);
-  state.addOperands(stateTensors);
+  state.addOperands(ruleStates);
   state.addOperands(scalars.drop_front(next));
-  if (spec.perTensorNorms) {
-    // Lamb and LARS: states and `norms` are variadic operand groups.
+  if (spec.perTensorNorms || spec.wholeTensor) {
+    // Lamb and LARS: states and `norms` are variadic operand groups;
+    // Adafactor: states and `workspace`.
     int32_t numScalars = scalars.size() - next;
-    if (normSums)
-      state.addOperands(normSums);
     SmallVector<int32_t> segments = {1, 1,
                                      static_cast<int32_t>(stateTensors.size())};
     segments.append(numScalars, 1);
-    segments.push_back(normSums ? 1 : 0);
+    if (spec.perTensorNorms) {
+      if (normSums)
+        state.addOperands(normSums);
+      segments.push_back(normSums ? 1 : 0);
+    }
+    if (spec.wholeTensor) {
+      for (Value buffer : workspace)
+        state.addOperands(toTensor(buffer, /*writable=*/true));
+      segments.push_back(workspace.size());
+    }
     state.addAttribute("operandSegmentSizes",
                        DenseI32ArrayAttr::get(ctx, segments));
   }
-  state.addTypes(
-      SmallVector<Type>(1 + stateTensors.size(), paramTensor.getType()));
+  state.addTypes(ruleParam.getType());
+  for (Value tensor : ruleStates)
+    state.addTypes(tensor.getType());
   addOptions(state);
   Operation *ruleOp = b.create(state);
 
@@ -188,6 +203,8 @@ public:
         rule(MultiTensorUpdateOp(classes.front()).getRule()), spec(rule.getSpec()) {
     StringRef name = step.getSymName();
     prefix = name.ends_with("_step") ? name.drop_back(5).str() : name.str();
+    activeStates = spec.getActiveStates(
+        [&](StringRef option) { return rule.getOption(option); });
   }
 
   void run();
@@ -223,6 +240,28 @@ private:
         StridedLayoutAttr::get(ctx, ShapedType::kDynamic, {1}));
   }
 
+  /// The memref types of the shared functions' buffers: param, grad,
+  /// states. A whole-tensor rule takes the parameter as (B, R, C) and each
+  /// state as its shape kind gives ((B, R), (B, C) or (B, R, C)).
+  SmallVector<MemRefType> getSharedBufferTypes(MultiTensorUpdateOp update) {
+    MemRefType type = getSharedBufferType(update);
+    if (!spec.wholeTensor)
+      return SmallVector<MemRefType>(2 + activeStates.size(), type);
+    MLIRContext *ctx = update.getContext();
+    int64_t dyn = ShapedType::kDynamic;
+    auto view = [&](unsigned rank) {
+      SmallVector<int64_t> strides(rank, dyn);
+      strides.back() = 1;
+      return MemRefType::get(SmallVector<int64_t>(rank, dyn),
+                             type.getElementType(),
+                             StridedLayoutAttr::get(ctx, dyn, strides));
+    };
+    SmallVector<MemRefType> types(2, view(3));
+    for (const StateSpec *state : activeStates)
+      types.push_back(view(state->shape == StateShape::Param ? 3 : 2));
+    return types;
+  }
+
   static UpdateKey getKey(MultiTensorUpdateOp update) {
     return {getSharedBufferType(update),
             static_cast<bool>(update.getDecayWeight()),
@@ -236,6 +275,16 @@ private:
   static Type getClassComputeType(MultiTensorUpdateOp update) {
     return getComputeType(
         update.getParamTensorTypes().front().getElementType());
+  }
+
+  /// A whole-tensor rule's workspace in the scratch table: its row sums
+  /// (B, R), column sums (B, C) and row-state sums (B).
+  static SmallVector<Type> getWorkspaceTypes(Type computeType) {
+    MLIRContext *ctx = computeType.getContext();
+    int64_t dyn = ShapedType::kDynamic;
+    auto matrix = MemRefType::get({dyn, dyn}, computeType,
+                                  StridedLayoutAttr::get(ctx, dyn, {dyn, 1}));
+    return {matrix, matrix, getScratchSliceType(computeType, dyn)};
   }
 
   /// A 1-D slice of the scratch table.
@@ -254,6 +303,7 @@ private:
   int64_t chunkSize;
   RuleAttr rule;
   const RuleSpec &spec;
+  SmallVector<const StateSpec *> activeStates;
   std::string prefix;
   unsigned numStates = 0;
   /// The functions go after the step function, before this op (null: at
@@ -279,7 +329,9 @@ func::FuncOp TableStepScheduler::getOrCreateFunction(OpBuilder &b,
   Location loc = update.getLoc();
   Type computeType = getClassComputeType(update);
   SmallVector<Value> scalars = update.getScalars();
-  SmallVector<Type> argTypes(2 + numStates, key.bufferType);
+  SmallVector<Type> argTypes;
+  for (MemRefType type : getSharedBufferTypes(update))
+    argTypes.push_back(type);
   for (Value scalar : scalars)
     argTypes.push_back(scalar.getType());
   bool hasRowSums = key.centralize;
@@ -292,6 +344,8 @@ func::FuncOp TableStepScheduler::getOrCreateFunction(OpBuilder &b,
     else
       argTypes.append(spec.numNorms, computeType);
   }
+  if (spec.wholeTensor)
+    llvm::append_range(argTypes, getWorkspaceTypes(computeType));
   OpBuilder::InsertionGuard guard(b);
   if (afterStep)
     b.setInsertionPoint(afterStep);
@@ -331,7 +385,8 @@ func::FuncOp TableStepScheduler::getOrCreateFunction(OpBuilder &b,
   buildParamUpdate(b, loc, update, phase, args[0], Value(), args[1],
                    args.slice(2, numStates),
                    args.slice(2 + numStates, scalars.size()), rowSums,
-                   normSums);
+                   normSums,
+                   spec.wholeTensor ? args.take_back(3) : ValueRange());
   func::ReturnOp::create(b, loc);
   functions.push_back({key, phase, fn});
   return fn;
@@ -348,6 +403,8 @@ enum ChunkColumn : int64_t {
   kPartialSlot,  // scratch index of the chunk's partial norm sums
   kFirstPartial, // scratch index of the tensor's first chunk's sums
   kNumPartials,  // chunks of the tensor (partial sums to add up)
+  kSliceRows,    // whole-tensor rules: R of the (B, R, C) view; else 0
+  kSliceCols,    // whole-tensor rules: C of the (B, R, C) view; else 0
   kNumColumns
 };
 
@@ -398,11 +455,24 @@ void TableStepScheduler::run() {
       int64_t &scratch = scratchSize[getComputeType(type.getElementType())];
       int64_t cols = 1, partSize = chunkSize;
       std::optional<int64_t> rowBase;
-      if (reduction && update.getCentralize()) {
+      if (update.getCentralize())
         cols = size / type.getDimSize(0);
+      if (reduction && update.getCentralize()) {
         partSize = std::max<int64_t>(1, chunkSize / cols) * cols;
         rowBase = scratch;
         scratch += type.getDimSize(0);
+      }
+      // A whole-tensor rule: one chunk, its (B, R, C) view, and its
+      // workspace (B * R + B * C + B sums) at the row slot.
+      int64_t sliceRows = 0, sliceCols = 0;
+      if (spec.wholeTensor) {
+        partSize = size;
+        int64_t rank = type.getRank();
+        sliceRows = rank >= 2 ? type.getDimSize(rank - 2) : 1;
+        sliceCols = rank >= 1 ? type.getDimSize(rank - 1) : 1;
+        int64_t slices = size / (sliceRows * sliceCols);
+        rowBase = scratch;
+        scratch += slices * (sliceRows + sliceCols + 1);
       }
       int64_t numParts = llvm::divideCeil(size, partSize);
       int64_t firstPartial = 0, numPartials = 0;
@@ -417,7 +487,7 @@ void TableStepScheduler::run() {
                        std::min<int64_t>(partSize, size - offset), cols,
                        rowBase ? *rowBase + offset / cols : 0,
                        numPartials ? firstPartial + part * spec.numNorms : 0,
-                       firstPartial, numPartials});
+                       firstPartial, numPartials, sliceRows, sliceCols});
         numReductionChunks += reduction;
       }
     }
@@ -474,18 +544,30 @@ void TableStepScheduler::run() {
   // Loads the entries of the parameter at `position` of `bufferTable`,
   // viewed as `type` over its chunk.
   unsigned entriesPerParam = 2 + numStates;
+  // (A whole-tensor rule's buffers are whole tensors viewed as (B, R, C),
+  // (B, R) or (B, C), B = size / (R * C).)
+  using FieldFn = function_ref<Value(int64_t)>;
   auto loadBuffers = [&](OpBuilder &nested, Value bufferTable, Value position,
-                         MemRefType type, Value offset, Value size,
-                         Value cols) {
+                         ArrayRef<MemRefType> types, Value offset, Value size,
+                         Value cols, FieldFn field) {
     Value base = arith::MulIOp::create(
         nested, loc, position,
         arith::ConstantIndexOp::create(nested, loc, entriesPerParam));
     OpFoldResult one = nested.getIndexAttr(1);
     SmallVector<OpFoldResult> sizes = {size}, strides = {one};
-    if (type.getRank() == 2) {
+    if (types.front().getRank() == 2 && !spec.wholeTensor) {
       sizes = {arith::DivUIOp::create(nested, loc, size, cols).getResult(),
                cols};
       strides = {cols, one};
+    }
+    Value sliceRows, sliceCols;
+    if (spec.wholeTensor) {
+      sliceRows = field(kSliceRows);
+      sliceCols = field(kSliceCols);
+      Value sliceSize = arith::MulIOp::create(nested, loc, sliceRows, sliceCols);
+      Value slices = arith::DivUIOp::create(nested, loc, size, sliceSize);
+      sizes = {slices, sliceRows, sliceCols};
+      strides = {sliceSize, sliceCols, one};
     }
     SmallVector<Value> buffers;
     for (unsigned j = 0; j < entriesPerParam; ++j) {
@@ -493,15 +575,25 @@ void TableStepScheduler::run() {
           nested, loc, base, arith::ConstantIndexOp::create(nested, loc, j));
       Value buffer =
           memref::LoadOp::create(nested, loc, bufferTable, ValueRange{index});
+      SmallVector<OpFoldResult> entrySizes = sizes, entryStrides = strides;
+      StateShape shape =
+          j < 2 ? StateShape::Param : activeStates[j - 2]->shape;
+      if (shape == StateShape::FactoredRows) {
+        entrySizes = {sizes[0], sliceRows};
+        entryStrides = {sliceRows, one};
+      } else if (shape == StateShape::FactoredCols) {
+        entrySizes = {sizes[0], sliceCols};
+        entryStrides = {sliceCols, one};
+      }
       buffers.push_back(memref::ReinterpretCastOp::create(
-          nested, loc, type, buffer, OpFoldResult(offset), sizes, strides));
+          nested, loc, types[j], buffer, OpFoldResult(offset), entrySizes,
+          entryStrides));
     }
     return buffers;
   };
 
   // One parallel loop over chunks [0, count), dispatching on the class to
   // `emit(builder, class, fields)` for the classes in `cases`.
-  using FieldFn = function_ref<Value(int64_t)>;
   auto emitPhase = [&](int64_t count, ArrayRef<unsigned> cases,
                        function_ref<void(OpBuilder &, unsigned, FieldFn)>
                            emit) {
@@ -537,8 +629,8 @@ void TableStepScheduler::run() {
   auto chunkBuffers = [&](OpBuilder &nested, unsigned c, FieldFn field) {
     MultiTensorUpdateOp update = classes[c];
     return loadBuffers(nested, update.getBuffers().front(), field(kPosition),
-                       getSharedBufferType(update), field(kOffset),
-                       field(kSize), field(kCols));
+                       getSharedBufferTypes(update), field(kOffset),
+                       field(kSize), field(kCols), field);
   };
   auto scratchSlice = [&](OpBuilder &nested, unsigned c, Value offset,
                           OpFoldResult size) -> Value {
@@ -555,6 +647,34 @@ void TableStepScheduler::run() {
     Value rows =
         arith::DivUIOp::create(nested, loc, field(kSize), field(kCols));
     return scratchSlice(nested, c, field(kRowSlot), rows);
+  };
+
+  // A whole-tensor rule's workspace: (B, R), (B, C) and (B) views of the
+  // scratch table from the chunk's row slot.
+  auto workspace = [&](OpBuilder &nested, unsigned c, FieldFn field) {
+    Type computeType = getClassComputeType(classes[c]);
+    Value scratch = scratchTables.lookup(computeType);
+    SmallVector<Type> types = getWorkspaceTypes(computeType);
+    Value rows = field(kSliceRows), cols = field(kSliceCols);
+    Value sliceSize = arith::MulIOp::create(nested, loc, rows, cols);
+    Value slices = arith::DivUIOp::create(nested, loc, field(kSize), sliceSize);
+    Value rowSumsBase = field(kRowSlot);
+    Value numRowSums = arith::MulIOp::create(nested, loc, slices, rows);
+    Value colSumsBase = arith::AddIOp::create(nested, loc, rowSumsBase, numRowSums);
+    Value numColSums = arith::MulIOp::create(nested, loc, slices, cols);
+    Value sliceSumsBase =
+        arith::AddIOp::create(nested, loc, colSumsBase, numColSums);
+    OpFoldResult one = nested.getIndexAttr(1);
+    auto view = [&](Type type, Value offset, ArrayRef<OpFoldResult> sizes,
+                    ArrayRef<OpFoldResult> strides) -> Value {
+      return memref::ReinterpretCastOp::create(
+          nested, loc, cast<MemRefType>(type), scratch, offset, sizes,
+          strides);
+    };
+    return SmallVector<Value>{
+        view(types[0], rowSumsBase, {slices, rows}, {rows, one}),
+        view(types[1], colSumsBase, {slices, cols}, {cols, one}),
+        view(types[2], sliceSumsBase, {slices}, {one})};
   };
 
   // In the update phase, the squared norms of a chunk's tensor: the sum of
@@ -622,6 +742,8 @@ void TableStepScheduler::run() {
                 if (spec.perTensorNorms)
                   llvm::append_range(args, tensorNormSums(nested, c, field));
               }
+              if (spec.wholeTensor)
+                llvm::append_range(args, workspace(nested, c, field));
               func::CallOp::create(nested, loc, updateFns[c], args);
             });
   for (MultiTensorUpdateOp update : classes)

@@ -70,3 +70,15 @@ optim.optimizer @sparse_decay rule #optim.rule<lazy_adam> learning_rate 0.01 wei
   optim.param "emb" : tensor<100x8xf32> sparse
 }
 // UNRESOLVED: error: 'optim.optimizer' op is not resolved: run optim-resolve-groups first
+
+// -----
+
+// Centralization needs rows of the whole tensor; a whole-tensor rule's
+// single call per tensor does not take it yet: a diagnostic.
+// expected-error@+1 {{'optim.optimizer' op gradient centralization of "conv" with AdaFactor, whose update reads whole tensors, is not supported yet}}
+optim.optimizer @af_centralized rule #optim.rule<adafactor> learning_rate 0.0 {
+  optim.group grad_centralization {
+    optim.param "conv" : tensor<16x16x3x3xf32>
+  }
+}
+// UNRESOLVED: error: 'optim.optimizer' op is not resolved: run optim-resolve-groups first

@@ -11,7 +11,7 @@ func.func @sgd_step(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr0: f32, %lr1: 
 }
 // CHECK-LABEL: func.func @sgd_step(
 // CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[LS:[a-z0-9]+]]: f32, %[[LR0:[a-z0-9]+]]: f32, %[[LR1:[a-z0-9]+]]: f32, %[[MU:[a-z0-9]+]]: f32)
-// CHECK:      %[[CHUNKS:.*]] = memref.get_global @sgd_chunks : memref<4x9xindex>
+// CHECK:      %[[CHUNKS:.*]] = memref.get_global @sgd_chunks : memref<4x11xindex>
 // CHECK:      scf.parallel
 // CHECK:        scf.index_switch
 // CHECK:        case 0 {
@@ -24,8 +24,8 @@ func.func @sgd_step(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr0: f32, %lr1: 
 // CHECK:        optim.momentum_update
 // CHECK-NOT:  func.func private @sgd_update_1
 // Class, position, offset, size, cols, row slot, partial slot, first
-// partial, partials.
-// CHECK:      memref.global "private" constant @sgd_chunks : memref<4x9xindex> = dense<{{\[}}[0, 0, 0, 64, 1, 0, 0, 0, 0], [0, 0, 64, 36, 1, 0, 0, 0, 0], [0, 2, 0, 12, 1, 0, 0, 0, 0], [1, 1, 0, 5, 1, 0, 0, 0, 0]]>
+// partial, partials, slice rows, slice cols.
+// CHECK:      memref.global "private" constant @sgd_chunks : memref<4x11xindex> = dense<{{\[}}[0, 0, 0, 64, 1, 0, 0, 0, 0, 0, 0], [0, 0, 64, 36, 1, 0, 0, 0, 0, 0, 0], [0, 2, 0, 12, 1, 0, 0, 0, 0, 0, 0], [1, 1, 0, 5, 1, 0, 0, 0, 0, 0, 0]]>
 
 // -----
 
@@ -65,3 +65,31 @@ func.func @nested(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr: f32, %mu: f32,
   }
   return
 }
+
+// -----
+
+// A whole-tensor rule (Adafactor): one chunk per parameter whatever the
+// chunk size, its (B, R, C) view in the chunk table's last two columns
+// (a 4x3x5x6 tensor is 12 slices of 5x6; a vector is 1x1x7), the function
+// taking the parameter as (B, R, C), the factored states as (B, R) and
+// (B, C), and its sums in the scratch table from the row slot: 12 * (5 + 6
+// + 1) = 144 for the first, 1 * (1 + 7 + 1) = 9 for the second.
+func.func @af_step(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr: f32, %e1: f32, %e2: f32, %d: f32, %k: f32, %b1: f32, %wd: f32, %n: i64) {
+  optim.multi_tensor_update #optim.rule<adafactor, first_moment = false>(%table : memref<?xmemref<?xf32>>) params [tensor<4x3x5x6xf32>, tensor<7xf32>] positions [0, 1] loss_scale %ls lr %lr hyper_params(%e1, %e2, %d, %k, %b1) weight_decay %wd count %n
+  return
+}
+// CHECK-LABEL: func.func @af_step(
+// CHECK:      memref.get_global @af_chunks : memref<2x11xindex>
+// CHECK:      %[[SCRATCH:.*]] = memref.get_global @af_scratch_f32 : memref<153xf32>
+// CHECK:      scf.parallel
+// CHECK:        memref.reinterpret_cast {{.*}} : memref<?xf32> to memref<?x?x?xf32, strided<[?, ?, 1], offset: ?>>
+// CHECK:        memref.reinterpret_cast {{.*}} : memref<?xf32> to memref<?x?x?xf32, strided<[?, ?, 1], offset: ?>>
+// CHECK:        memref.reinterpret_cast {{.*}} : memref<?xf32> to memref<?x?xf32, strided<[?, 1], offset: ?>>
+// CHECK:        memref.reinterpret_cast {{.*}} : memref<?xf32> to memref<?x?xf32, strided<[?, 1], offset: ?>>
+// CHECK:        memref.reinterpret_cast %[[SCRATCH]] {{.*}} to memref<?x?xf32, strided<[?, 1], offset: ?>>
+// CHECK:        memref.reinterpret_cast %[[SCRATCH]] {{.*}} to memref<?x?xf32, strided<[?, 1], offset: ?>>
+// CHECK:        memref.reinterpret_cast %[[SCRATCH]] {{.*}} to memref<?xf32, strided<[1], offset: ?>>
+// CHECK:        func.call @af_update_0(
+// CHECK:      func.func private @af_update_0(
+// CHECK:        optim.adafactor_update {{.*}} workspace({{.*}}) {relative_step, scale_parameter} : tensor<?x?x?xf32>, [tensor<?x?xf32>, tensor<?x?xf32>]
+// CHECK:      memref.global "private" constant @af_chunks : memref<2x11xindex> = dense<{{\[}}[0, 0, 0, 360, 1, 0, 0, 0, 0, 5, 6], [0, 1, 0, 7, 1, 144, 0, 0, 0, 1, 7]]>

@@ -4,7 +4,7 @@
 // The default step takes its buffers through one table per element type
 // (StepABI.h) and runs as multi-tensor phases over ONE constant chunk table
 // (class, position, offset, size, cols, row slot, partial slot, first
-// partial, partials), whatever the number and shapes of the parameters:
+// partial, partials, slice rows, slice cols), whatever the number and shapes of the parameters:
 // 1. the reduction phase, one parallel loop over the chunks of classes that
 //    need a reduction (here the centralized w1, cut into chunks of whole
 //    rows: 1 row of 16), writing row sums into the scratch table;
@@ -25,7 +25,7 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.
 
 // CHECK-LABEL: func.func @opt_step(
 // CHECK-SAME: %[[F32:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[F64:[a-z0-9]+]]: memref<?xmemref<?xf64>>, %[[TABLE:[a-z0-9]+]]: memref<7xf32>, %{{.*}}: i64)
-// CHECK:      %[[CHUNKS:.*]] = memref.get_global @opt_chunks : memref<15x9xindex>
+// CHECK:      %[[CHUNKS:.*]] = memref.get_global @opt_chunks : memref<15x11xindex>
 // CHECK:      %[[SCRATCH:.*]] = memref.get_global @opt_scratch_f32 : memref<8xf32>
 // Phase 1: the 8 row chunks of w1.
 // CHECK:      scf.parallel (%[[I:.*]]) = (%c0) to (%c8) step (%c1) {
@@ -75,8 +75,8 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.
 // CHECK-NOT:  func.func private
 // Rows of w1 first (8 chunks of 16 elements, row sums at slots 0..7), then
 // w2 | b1 (16+16+5) | s | w3 (16+12 of f64).
-// CHECK:      memref.global "private" constant @opt_chunks : memref<15x9xindex> = dense<{{\[}}[0, 0, 0, 16, 16, 0, 0, 0, 0], [0, 0, 16, 16, 16, 1, 0, 0, 0],
-// CHECK-SAME: [0, 0, 112, 16, 16, 7, 0, 0, 0], [1, 1, 0, 15, 1, 0, 0, 0, 0], [1, 2, 0, 16, 1, 0, 0, 0, 0], [1, 2, 16, 16, 1, 0, 0, 0, 0], [1, 2, 32, 5, 1, 0, 0, 0, 0], [1, 3, 0, 1, 1, 0, 0, 0, 0], [2, 0, 0, 16, 1, 0, 0, 0, 0], [2, 0, 16, 12, 1, 0, 0, 0, 0]]>
+// CHECK:      memref.global "private" constant @opt_chunks : memref<15x11xindex> = dense<{{\[}}[0, 0, 0, 16, 16, 0, 0, 0, 0, 0, 0], [0, 0, 16, 16, 16, 1, 0, 0, 0, 0, 0],
+// CHECK-SAME: [0, 0, 112, 16, 16, 7, 0, 0, 0, 0, 0], [1, 1, 0, 15, 1, 0, 0, 0, 0, 0, 0], [1, 2, 0, 16, 1, 0, 0, 0, 0, 0, 0], [1, 2, 16, 16, 1, 0, 0, 0, 0, 0, 0], [1, 2, 32, 5, 1, 0, 0, 0, 0, 0, 0], [1, 3, 0, 1, 1, 0, 0, 0, 0, 0, 0], [2, 0, 0, 16, 1, 0, 0, 0, 0, 0, 0], [2, 0, 16, 12, 1, 0, 0, 0, 0, 0, 0]]>
 // CHECK:      memref.global "private" @opt_scratch_f32 : memref<8xf32> = uninitialized
 // CHECK:      func.func @opt_lr(
 
@@ -91,7 +91,7 @@ optim.optimizer @lamb rule #optim.rule<lamb> learning_rate 0.1 {
   optim.param "b" : tensor<3xf32>
 }
 // LAMB-LABEL: func.func @lamb_step(
-// LAMB:       %[[CHUNKS:.*]] = memref.get_global @lamb_chunks : memref<4x9xindex>
+// LAMB:       %[[CHUNKS:.*]] = memref.get_global @lamb_chunks : memref<4x11xindex>
 // LAMB:       %[[SCRATCH:.*]] = memref.get_global @lamb_scratch_f32 : memref<12xf32>
 // LAMB:       scf.parallel
 // LAMB:         %[[SLOT:.*]] = memref.load %[[CHUNKS]][%{{.*}}, %c6]
@@ -111,4 +111,4 @@ optim.optimizer @lamb rule #optim.rule<lamb> learning_rate 0.1 {
 // LAMB:         %[[R:.*]] = optim.lamb_norms {{.*}} : tensor<?xf32> -> tensor<3xf32>
 // LAMB:         bufferization.materialize_in_destination %[[R]]
 // w: 3 chunks, partial sums at 0, 3, 6; b: 1 chunk, at 9.
-// LAMB:       memref.global "private" constant @lamb_chunks : memref<4x9xindex> = dense<{{\[}}[0, 0, 0, 16, 1, 0, 0, 0, 3], [0, 0, 16, 16, 1, 0, 3, 0, 3], [0, 0, 32, 8, 1, 0, 6, 0, 3], [0, 1, 0, 3, 1, 0, 9, 9, 1]]>
+// LAMB:       memref.global "private" constant @lamb_chunks : memref<4x11xindex> = dense<{{\[}}[0, 0, 0, 16, 1, 0, 0, 0, 3, 0, 0], [0, 0, 16, 16, 1, 0, 3, 0, 3, 0, 0], [0, 0, 32, 8, 1, 0, 6, 0, 3, 0, 0], [0, 1, 0, 3, 1, 0, 9, 9, 1, 0, 0]]>

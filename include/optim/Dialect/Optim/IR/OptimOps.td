@@ -424,6 +424,12 @@ class Optim_RuleScalars<Optim_Rule rule> {
                      !foreach(o, rule.options, o.name));
 }
 
+// Whether every state of a rule has its parameter's shape.
+class Optim_RuleStateShapes<Optim_Rule rule> {
+  bit allParamShaped = !foldl(1, rule.states, all, state,
+      !and(all, !eq(state.shape.cppName, "Param")));
+}
+
 // What an update or norms op tells the UpdateOpInterface.
 class Optim_RuleInterfaceMethods<Optim_Rule rule, string normSums,
                                  string isUpdate> {
@@ -446,13 +452,13 @@ class Optim_RuleInterfaceMethods<Optim_Rule rule, string normSums,
 // The update op of a dense rule: `param`, `grad`, the rule's state tensors
 // in brackets, then its scalars (Optim_RuleScalars) and, for a rule with
 // per-tensor norms, the optional `norms` the reduction phase computed.
-// Results: the new parameter and the new states, all of the parameter's
-// type.
+// Results: the new parameter and the new states, of the parameter's
+// element type and of the shapes the record gives them.
 class Optim_RuleUpdateOp<Optim_Rule rule>
     : Optim_Op<rule.mnemonic # "_update",
                !listconcat([Pure, Optim_UpdateOpInterface],
-                           !if(rule.numNorms, [AttrSizedOperandSegments],
-                               []<Trait>))> {
+                           !if(!or(rule.numNorms, rule.wholeTensor),
+                               [AttrSizedOperandSegments], []<Trait>))> {
   let summary = "the " # rule.className # " update rule";
   let description = rule.description;
   let arguments = !con((ins Optim_FloatTensor:$param, Optim_FloatTensor:$grad,
@@ -461,15 +467,29 @@ class Optim_RuleUpdateOp<Optim_Rule rule>
                        !if(rule.numNorms,
                            (ins Optional<Optim_ReductionTensor>:$norms),
                            (ins)),
+                       // A whole-tensor rule's sums: buffers the step
+                       // provides (its scratch table), else temporaries.
+                       !if(rule.wholeTensor,
+                           (ins Variadic<RankedTensorOf<[F32, F64]>>:$workspace),
+                           (ins)),
                        Optim_RuleScalars<rule>.options);
   let results = (outs Optim_FloatTensor:$new_param,
                       Variadic<Optim_FloatTensor>:$new_states);
+  // States of the parameter's type print only the parameter's type; other
+  // states' types follow in brackets.
   let assemblyFormat = "$param `,` $grad `,` `[` $states `]` "
     # Optim_RuleScalars<rule>.format
-    # !if(rule.numNorms, " (`norms` $norms^)?", "") # [{ attr-dict `:`
+    # !if(rule.numNorms, " (`norms` $norms^)?", "")
+    # !if(rule.wholeTensor,
+          " (`workspace` `(` $workspace^ `:` type($workspace) `)`)?", "")
+    # " attr-dict `:` "
+    # !if(Optim_RuleStateShapes<rule>.allParamShaped, [{
        custom<UpdateTypes>(type($param), ref($states), type($grad),
                            type($states), type($new_param), type($new_states))
-    }] # !if(rule.numNorms, " (`,` type($norms)^)?", "");
+    }], [{
+       custom<ShapedUpdateTypes>(type($param), type($states), type($grad),
+                                 type($new_param), type($new_states))
+    }]) # !if(rule.numNorms, " (`,` type($norms)^)?", "");
   let extraClassDeclaration = Optim_RuleInterfaceMethods<rule,
       !if(rule.numNorms, "getNorms()", "::mlir::Value()"), "true">.body;
 }

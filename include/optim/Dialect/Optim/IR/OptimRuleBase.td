@@ -53,17 +53,39 @@ class Optim_Option<string nameArg, bit defaultArg = 0> {
   bit default = defaultArg;
 }
 
-// A state buffer, of the parameter's shape and type. It starts at `init`
-// (a C++ double literal), or at the value of hyper-parameter `initFrom`
-// ("learning_rate": the group's learning rate); it exists only when option
-// `requires` is on, if given.
+// The shape of a state as a function of its parameter's shape. `cppName`
+// is its `StateShape` enumerator (Rules.h, getStateShape computes it);
+// `name` its name in the rule table and the Python layer; `formula` the
+// text the docs give.
+class Optim_StateShape<string cppNameArg, string nameArg, string formulaArg> {
+  string cppName = cppNameArg;
+  string name = nameArg;
+  string formula = formulaArg;
+}
+
+def Optim_ParamShape : Optim_StateShape<"Param", "param",
+    "the parameter's">;
+// Adafactor's factored second moments: a matrix's row and column means,
+// batched over the leading dimensions. A vector or scalar keeps a
+// one-element row state and its whole second moment as the column state.
+def Optim_FactoredRowShape : Optim_StateShape<"FactoredRows", "factored_rows",
+    "`shape[:-1]` (rank >= 2), else `(1,)`">;
+def Optim_FactoredColShape : Optim_StateShape<"FactoredCols", "factored_cols",
+    "`shape[:-2] + shape[-1:]` (rank >= 2), else the parameter's">;
+
+// A state buffer of the parameter's element type and of shape `shape` (the
+// parameter's by default). It starts at `init` (a C++ double literal), or
+// at the value of hyper-parameter `initFrom` ("learning_rate": the group's
+// learning rate); it exists only when option `requires` is on, if given.
 class Optim_State<string nameArg, string initArg = "0.0",
                   string initFromArg = "",
-                  string requiresArg = ""> {
+                  string requiresArg = "",
+                  Optim_StateShape shapeArg = Optim_ParamShape> {
   string name = nameArg;
   string init = initArg;
   string initFrom = initFromArg;
   string requires = requiresArg;
+  Optim_StateShape shape = shapeArg;
 }
 
 // An update rule. `index` is its `RuleKind` value; `cppName` its enum
@@ -90,6 +112,13 @@ class Optim_Rule<int indexArg, string cppNameArg, string mnemonicArg,
   // > 0: the update needs that many norms of whole tensors (trust ratios),
   // computed over chunks by `optim.<mnemonic>_norms`.
   int numNorms = 0;
+  // The update reads whole tensors beyond per-tensor norms (Adafactor's
+  // row and column means, the RMS of its update): the multi-tensor step
+  // gives it every parameter as one chunk, viewed as (B, R, C) =
+  // (prod(shape[:-2]), shape[-2], shape[-1]) ((1, 1, n) for a vector), and
+  // runs its update in one call per parameter, in parallel over
+  // parameters.
+  bit wholeTensor = 0;
   // The update op's description (its formula), and the norms op's.
   string description = "";
   string normsDescription = "";

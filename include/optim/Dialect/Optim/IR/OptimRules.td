@@ -538,4 +538,52 @@ def Optim_AdanRule : Optim_Rule<16, "Adan", "adan", "Adan"> {
   }];
 }
 
+def Optim_AdaFactorRule : Optim_Rule<17, "AdaFactor", "adafactor",
+                                     "AdaFactor"> {
+  let hyperParams = [
+    Optim_Hyper<"eps1", "1e-30", Optim_NonNegative>,
+    Optim_Hyper<"eps2", "1e-3", Optim_NonNegative>,
+    Optim_Hyper<"clip_threshold", "1.0", Optim_Positive>,
+    Optim_Hyper<"decay_rate", "0.8", Optim_OpenUnit>,
+    Optim_Hyper<"beta1", "0.9", Optim_HalfOpenUnit>
+  ];
+  let options = [
+    Optim_Option<"first_moment", 1>,
+    Optim_Option<"scale_parameter", 1>,
+    Optim_Option<"relative_step", 1>,
+    Optim_Option<"warmup_init">
+  ];
+  let states = [
+    Optim_State<"exp_avg", "0.0", "", "first_moment">,
+    Optim_State<"exp_avg_sq_row", "0.0", "", "", Optim_FactoredRowShape>,
+    Optim_State<"exp_avg_sq_col", "0.0", "", "", Optim_FactoredColShape>
+  ];
+  let usesStep = 1;
+  let decayInRule = 1;
+  let wholeTensor = 1;
+  let description = [{
+    Adafactor (Shazeer and Stern, "Adafactor: Adaptive Learning Rates with
+    Sublinear Memory Cost", 2018) as MindSpore's `FusedAdaFactor` kernel
+    computes it. The parameter is viewed as `(B, R, C)` (its last two
+    dimensions, batched over the others; a vector is `(1, 1, n)`), the row
+    state `exp_avg_sq_row` as `(B, R)`, the column state `exp_avg_sq_col` as
+    `(B, C)`. With `t` the update count:
+    `lr_t = min(warmup_init ? 1e-6 * t : 1e-2, 1 / sqrt(t))` with
+    `relative_step`, else `lr`; `lr_s = lr_t * max(eps2, rms(param))` with
+    `scale_parameter`, else `lr_t`; `beta2t = 1 - t^(-decay_rate)`;
+    `g2 = grad^2 + eps1`;
+    `row = beta2t * row + (1 - beta2t) * mean_C(g2)`;
+    `col = max(beta2t * col + (1 - beta2t) * mean_R(g2), 1e-30)`;
+    `u = grad / max(sqrt(row / max(mean_R(row), 1e-30)) * sqrt(col), 1e-30)`;
+    `u *= lr_s / max(rms(u) / clip_threshold, 1)`; with `first_moment`,
+    `exp_avg = beta1 * exp_avg + (1 - beta1) * u` and `u = exp_avg`;
+    `param = param - u - param * weight_decay * lr_s`. A vector's
+    one-element row state makes this MindSpore's unfactored update.
+
+    ```mlir
+    %p1, %m1, %r1, %c1 = optim.adafactor_update %p, %g, [%m, %r, %c] lr %lr eps1 %e1 eps2 %e2 clip_threshold %d decay_rate %k beta1 %b1 weight_decay %wd step %t {first_moment, scale_parameter} : tensor<8x6xf32>, [tensor<8x6xf32>, tensor<8xf32>, tensor<6xf32>]
+    ```
+  }];
+}
+
 #endif // OPTIM_DIALECT_OPTIM_IR_OPTIMRULES_TD

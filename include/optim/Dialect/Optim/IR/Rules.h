@@ -62,7 +62,18 @@ struct StateSpec {
   StringRef initFrom = {};
   /// The state exists only when this option is on.
   StringRef requiresOption = {};
+  /// Its shape, a function of the parameter's (getStateShape).
+  StateShape shape = StateShape::Param;
 };
+
+/// The name of `shape` in the rule table ("param", "factored_rows", ...).
+StringRef stringifyStateShape(StateShape shape);
+/// Every state shape.
+ArrayRef<StateShape> getAllStateShapes();
+/// The shape of a state of kind `shape` for a parameter of shape
+/// `paramShape` (dynamic sizes stay dynamic).
+SmallVector<int64_t> getStateShape(StateShape shape,
+                                   ArrayRef<int64_t> paramShape);
 
 struct RuleSpec {
   RuleKind kind;
@@ -87,6 +98,9 @@ struct RuleSpec {
   /// (its operands are the update op's) and how many it computes.
   StringRef normsOpName = {};
   unsigned numNorms = 0;
+  /// The update reads whole tensors (Adafactor): each parameter is one
+  /// chunk of the multi-tensor step, viewed as (B, R, C).
+  bool wholeTensor = false;
   /// The rule's formula (OptimRules.td, `formula`): the body of a scalar
   /// function in arith and math ops, lowered by the generic formula
   /// lowering. Empty when the lowering is written in C++.
