@@ -445,6 +445,33 @@ def adan(param, grad, states, *, learning_rate, beta1=0.98, beta2=0.92,
                        "pre_grad": g.copy()}
 
 
+def radam(param, grad, states, *, learning_rate, beta1=0.9, beta2=0.999,
+          eps=1e-8, weight_decay=0.0, t):
+    """RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning
+    Rate and Beyond", Algorithm 2), in the form of ``torch.optim.RAdam``:
+    L2 weight decay (``g + wd*param``), Adam's moments, and with
+    ``rho_inf = 2/(1-b2) - 1``, ``rho_t = rho_inf - 2 t b2^t / (1-b2^t)``:
+    where ``rho_t > 5`` the step ``lr * m_hat * r_t * sqrt(1-b2^t) /
+    (sqrt(v) + eps)`` with the rectification
+    ``r_t = sqrt((rho_t-4)(rho_t-2) rho_inf / ((rho_inf-4)(rho_inf-2) rho_t))``,
+    else ``lr * m_hat``. States ``exp_avg``, ``exp_avg_sq``.
+    """
+    g = _arr(grad, param) + weight_decay * param
+    m = beta1 * states["exp_avg"] + (1.0 - beta1) * g
+    v = beta2 * states["exp_avg_sq"] + (1.0 - beta2) * g * g
+    m_hat = m / (1.0 - beta1 ** t)
+    rho_inf = 2.0 / (1.0 - beta2) - 1.0
+    rho_t = rho_inf - 2.0 * t * beta2 ** t / (1.0 - beta2 ** t)
+    if rho_t > 5.0:
+        rect = math.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf /
+                         ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+        adaptive = math.sqrt(1.0 - beta2 ** t) / (np.sqrt(v) + eps)
+        new_param = param - learning_rate * m_hat * rect * adaptive
+    else:
+        new_param = param - learning_rate * m_hat
+    return new_param, {"exp_avg": m, "exp_avg_sq": v}
+
+
 def factored_shape(shape):
     """Adafactor's view of a parameter of ``shape``: ``(B, R, C) =
     (prod(shape[:-2]), shape[-2], shape[-1])`` for rank >= 2, ``(1, 1, n)``
@@ -630,6 +657,8 @@ def init_states(rule, param, **hyper):
     if rule == "adan":
         return {"exp_avg": z(), "exp_avg_diff": z(), "exp_avg_sq": z(),
                 "pre_grad": z()}
+    if rule == "radam":
+        return {"exp_avg": z(), "exp_avg_sq": z()}
     if rule == "adafactor":
         _, rows, cols = factored_shape(p.shape)
         s = {"exp_avg_sq_row": np.zeros(rows, p.dtype),

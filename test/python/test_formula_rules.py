@@ -1,6 +1,7 @@
 """Rules defined by a record alone: Lion and Adan (OptimRules.td, formula
 written in arith and math ops) against NumPy references written from their
-papers (``reference.lion``, ``reference.adan``), through every way in: the
+papers (``reference.lion``, ``reference.adan``, ``reference.radam``),
+through every way in: the
 C API (ctypes on libOptimRuntime), the compiled optimizer of the Python
 extension in float64, ``optim_mlir.nn`` and ``optim_mlir.torch``.
 
@@ -27,7 +28,17 @@ import reference as R
 RTOL, ATOL = 2e-4, 2e-5
 STEPS = 20
 HYPER = {"lion": dict(beta1=0.9, beta2=0.99),
-         "adan": dict(beta1=0.98, beta2=0.92, beta3=0.99, eps=1e-8)}
+         "adan": dict(beta1=0.98, beta2=0.92, beta3=0.99, eps=1e-8),
+         "radam": dict(beta1=0.9, beta2=0.999, eps=1e-8)}
+# The rules whose front-end classes come from their records.
+RULES = sorted(HYPER)
+SPECS = _optim.rule_specs()
+assert RULES == sorted(r for r, s in SPECS.items()
+                       if s["gen_python_classes"])
+
+
+def _uses_step(rule):
+    return SPECS[rule]["uses_step"]
 SHAPES = [("fc.weight", (33, 16)), ("fc.bias", (37,)), ("norm.gamma", (5,))]
 
 
@@ -42,7 +53,7 @@ def _reference_step(rule, params, states, grads, lr, wds, t, rounded=False):
         kw = dict(HYPER[rule], learning_rate=lr, weight_decay=wds[i])
         if rounded:
             kw = {k: _f32(v) for k, v in kw.items()}
-        if rule == "adan":
+        if _uses_step(rule):
             kw["t"] = t
         params[i], states[i] = getattr(R, rule)(p, g, states[i], **kw)
 
@@ -51,7 +62,7 @@ def _grads(rng, shapes, dtype=np.float32):
     return [rng.standard_normal(s).astype(dtype) for s in shapes]
 
 
-@pytest.mark.parametrize("rule", ["lion", "adan"])
+@pytest.mark.parametrize("rule", RULES)
 def test_float64_through_the_extension(rule):
     """The formula retyped to f64: float64 parameters match the reference to
     float64 rounding."""
@@ -125,7 +136,7 @@ def _compile_c_api(lib, rule, hyper, shapes, learning_rate, weight_decay):
     return opt, names
 
 
-@pytest.mark.parametrize("rule", ["lion", "adan"])
+@pytest.mark.parametrize("rule", RULES)
 def test_c_api(rule):
     """optimCompile / optimInitStates / optimStep, float32, 20 steps."""
     lib = _runtime_library()
@@ -159,14 +170,15 @@ def test_c_api(rule):
         lib.optimDestroy(opt)
 
 
-@pytest.mark.parametrize("rule,cls", [("lion", nn.Lion), ("adan", nn.Adan)])
-def test_nn(rule, cls):
+@pytest.mark.parametrize("rule", RULES)
+def test_nn(rule):
     """optim_mlir.nn: the ungrouped decay filter, a cosine schedule and a
     loss scale, against the reference."""
     rng = np.random.default_rng(7)
     params = [nn.Parameter(rng.standard_normal(s).astype(np.float32), name=n)
               for n, s in SHAPES]
     lr = nn.CosineDecayLR(min_lr=0.001, max_lr=0.01, decay_steps=15)
+    cls = getattr(nn, SPECS[rule]["class_name"])
     opt = cls(params, learning_rate=lr, weight_decay=0.05, loss_scale=4.0,
               **HYPER[rule])
     ref = [p.asnumpy().astype(np.float64) for p in params]
@@ -186,17 +198,17 @@ def test_nn(rule, cls):
         cls(params, beta1=1.0)
 
 
-@pytest.mark.parametrize("rule,cls", [("lion", otorch.Lion),
-                                      ("adan", otorch.Adan)])
-def test_torch(rule, cls, float32_default_dtype):
+@pytest.mark.parametrize("rule", RULES)
+def test_torch(rule, float32_default_dtype):
     """optim_mlir.torch: two groups with their own lr and weight decay, and
     a learning rate changed between steps (no recompilation)."""
     rng = np.random.default_rng(11)
     tensors = [torch.tensor(rng.standard_normal(s), dtype=torch.float32,
                             requires_grad=True) for _, s in SHAPES]
+    cls = getattr(otorch, SPECS[rule]["class_name"])
     betas = tuple(v for k, v in HYPER[rule].items() if k.startswith("beta"))
     kw = dict(betas=betas)
-    if rule == "adan":
+    if "eps" in HYPER[rule]:
         kw["eps"] = HYPER[rule]["eps"]
     opt = cls([{"params": tensors[:2], "lr": 0.002, "weight_decay": 0.1},
                {"params": tensors[2:], "lr": 0.004}], **kw)
@@ -215,7 +227,7 @@ def test_torch(rule, cls, float32_default_dtype):
         wds = [0.1, 0.1, 0.0]
         for i, g in enumerate(grads):
             kw = dict(HYPER[rule], learning_rate=lrs[i], weight_decay=wds[i])
-            if rule == "adan":
+            if _uses_step(rule):
                 kw["t"] = t
             ref[i], ref_states[i] = getattr(R, rule)(
                 ref[i], g.astype(np.float64), ref_states[i], **kw)
@@ -227,3 +239,34 @@ def test_torch(rule, cls, float32_default_dtype):
     assert float(state["step"]) == STEPS
     assert set(state) == {"step"} | {s["name"] for s in
                                      _optim.rule_specs()[rule]["states"]}
+
+
+def test_radam_matches_torch(float32_default_dtype):
+    """RAdam is torch's own optimizer too: optim_mlir.torch.RAdam and
+    torch.optim.RAdam step the same tensors (float32, L2 weight decay, 20
+    steps: the rectification switches on at step 6) to float32 rounding of
+    two evaluation orders (torch updates the moments in place with
+    ``mul_``/``add_``; the formula fuses them), ``rtol=5e-5, atol=1e-6``
+    for the parameters, ``atol=1e-7`` for the moments."""
+    rng = np.random.default_rng(13)
+    data = [rng.standard_normal(s).astype(np.float32) for _, s in SHAPES]
+    ours = [torch.tensor(d, requires_grad=True) for d in data]
+    theirs = [torch.tensor(d, requires_grad=True) for d in data]
+    kw = dict(lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
+    opt = otorch.RAdam(ours, **kw)
+    reference = torch.optim.RAdam(theirs, **kw)
+    for _ in range(STEPS):
+        for a, b in zip(ours, theirs):
+            g = torch.tensor(rng.standard_normal(tuple(a.shape)),
+                             dtype=torch.float32)
+            a.grad, b.grad = g.clone(), g.clone()
+        opt.step()
+        reference.step()
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(),
+                                       rtol=5e-5, atol=1e-6)
+        for a, b in zip(ours, theirs):
+            for key in ("exp_avg", "exp_avg_sq"):
+                np.testing.assert_allclose(
+                    opt.state[a][key].numpy(), reference.state[b][key].numpy(),
+                    rtol=5e-5, atol=1e-7)

@@ -586,4 +586,85 @@ def Optim_AdaFactorRule : Optim_Rule<17, "AdaFactor", "adafactor",
   }];
 }
 
+def Optim_RAdamRule : Optim_Rule<18, "RAdam", "radam", "RAdam"> {
+  let hyperParams = [
+    Optim_Hyper<"beta1", "0.9", Optim_HalfOpenUnit>,
+    Optim_Hyper<"beta2", "0.999", Optim_HalfOpenUnit>,
+    Optim_Hyper<"eps", "1e-8", Optim_Positive>
+  ];
+  let states = [Optim_State<"exp_avg">, Optim_State<"exp_avg_sq">];
+  let usesStep = 1;
+  let genPythonClasses = 1;
+  let defaultLearningRate = "1e-3";
+  let classDescription = [{
+    RAdam (Liu et al. 2020, "On the Variance of the Adaptive Learning Rate
+    and Beyond"), as `torch.optim.RAdam` computes it: Adam's moments, with
+    the adaptive step rectified by the variance of its length while that is
+    tractable (`rho_t > 5`) and plain bias-corrected momentum before.
+    Weight decay is L2: `weight_decay * param` is added to the gradient.
+  }];
+  let description = [{
+    RAdam (Liu et al., "On the Variance of the Adaptive Learning Rate and
+    Beyond", 2020), as `torch.optim.RAdam` computes it. States
+    `[exp_avg, exp_avg_sq]`, Adam's moments; with `t` the update count,
+    `m_hat = exp_avg / (1 - beta1^t)`, `rho_inf = 2 / (1 - beta2) - 1` and
+    `rho_t = rho_inf - 2 t beta2^t / (1 - beta2^t)`: where `rho_t > 5`,
+    `param -= lr * m_hat * r_t * sqrt(1 - beta2^t) / (sqrt(exp_avg_sq) + eps)`
+    with `r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))`,
+    else `param -= lr * m_hat`.
+
+    ```mlir
+    %p1, %m1, %v1 = optim.radam_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %one = arith.constant 1.0 : f32
+    %two = arith.constant 2.0 : f32
+    %four = arith.constant 4.0 : f32
+    %five = arith.constant 5.0 : f32
+    %t = arith.sitofp %step : i64 to f32
+    %one_minus_beta1 = arith.subf %one, %beta1 : f32
+    %m_kept = arith.mulf %beta1, %exp_avg : f32
+    %m_added = arith.mulf %one_minus_beta1, %grad : f32
+    %m = arith.addf %m_kept, %m_added : f32
+    %one_minus_beta2 = arith.subf %one, %beta2 : f32
+    %v_kept = arith.mulf %beta2, %exp_avg_sq : f32
+    %grad_squared = arith.mulf %grad, %grad : f32
+    %v_added = arith.mulf %one_minus_beta2, %grad_squared : f32
+    %v = arith.addf %v_kept, %v_added : f32
+    %beta1_t = math.powf %beta1, %t : f32
+    %correction1 = arith.subf %one, %beta1_t : f32
+    %beta2_t = math.powf %beta2, %t : f32
+    %correction2 = arith.subf %one, %beta2_t : f32
+    %m_hat = arith.divf %m, %correction1 : f32
+    %two_over = arith.divf %two, %one_minus_beta2 : f32
+    %rho_inf = arith.subf %two_over, %one : f32
+    %two_t = arith.mulf %two, %t : f32
+    %two_t_beta2_t = arith.mulf %two_t, %beta2_t : f32
+    %rho_drop = arith.divf %two_t_beta2_t, %correction2 : f32
+    %rho_t = arith.subf %rho_inf, %rho_drop : f32
+    %rho_t_4 = arith.subf %rho_t, %four : f32
+    %rho_t_2 = arith.subf %rho_t, %two : f32
+    %rect_num_1 = arith.mulf %rho_t_4, %rho_t_2 : f32
+    %rect_num = arith.mulf %rect_num_1, %rho_inf : f32
+    %rho_inf_4 = arith.subf %rho_inf, %four : f32
+    %rho_inf_2 = arith.subf %rho_inf, %two : f32
+    %rect_den_1 = arith.mulf %rho_inf_4, %rho_inf_2 : f32
+    %rect_den = arith.mulf %rect_den_1, %rho_t : f32
+    %rect_sq = arith.divf %rect_num, %rect_den : f32
+    %rect = math.sqrt %rect_sq : f32
+    %sqrt_v = math.sqrt %v : f32
+    %denominator = arith.addf %sqrt_v, %eps : f32
+    %sqrt_correction2 = math.sqrt %correction2 : f32
+    %adaptive_lr = arith.divf %sqrt_correction2, %denominator : f32
+    %m_lr = arith.mulf %m_hat, %lr : f32
+    %m_lr_adaptive = arith.mulf %m_lr, %adaptive_lr : f32
+    %rectified = arith.mulf %m_lr_adaptive, %rect : f32
+    %tractable = arith.cmpf ogt, %rho_t, %five : f32
+    %step_size = arith.select %tractable, %rectified, %m_lr : f32
+    %new_param = arith.subf %param, %step_size : f32
+    return %new_param, %m, %v : f32, f32, f32
+  }];
+}
+
 #endif // OPTIM_DIALECT_OPTIM_IR_OPTIMRULES_TD
