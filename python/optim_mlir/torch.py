@@ -225,6 +225,13 @@ class _CompiledTorchOptimizer(Optimizer):
     _PLACEHOLDERS = {}
     # (group key, supported values, exception type, reason) per option.
     _UNSUPPORTED = ()
+    # How torch's counterpart applies the weight decay, for the classes that
+    # step like it with a negative lr or weight decay set in param_groups
+    # after construction (the runtime's table takes neither): "l2" (added
+    # to the gradient) or "decoupled" (``p *= 1 - lr * wd`` before the
+    # update). None: no torch counterpart, and such a value raises at
+    # step().
+    _TORCH_DECAY = None
 
     # ---- hooks
     def _options(self, group, t0):
@@ -434,16 +441,69 @@ class _CompiledTorchOptimizer(Optimizer):
             owned = self.__dict__["_owned_tensors"] = OwnedTensors()
         return owned
 
+    def _signed(self, group):
+        """Whether `group` has a negative lr or weight decay that this class
+        steps as torch does: the compiled call then runs at ``|lr|`` without
+        weight decay, on the parameter negated when ``lr < 0`` (the update
+        ``p - lr * u`` is ``-(-p - |lr| * u)`` when ``u`` does not depend on
+        ``p``), and the decay is applied outside it as torch applies it
+        (`_signed_gradient`, `_signed_before`)."""
+        return self._TORCH_DECAY is not None and (
+            _finite("lr", group["lr"]) < 0.0 or
+            _finite("weight_decay", group["weight_decay"]) < 0.0)
+
+    def _signed_gradient(self, group, p, grad):
+        """`grad` with torch's L2 term ``wd * p`` added where the compiled
+        call of a signed group runs without weight decay."""
+        wd = float(group["weight_decay"])
+        if self._TORCH_DECAY == "l2" and wd != 0.0 and self._signed(group):
+            grad = grad.add(p, alpha=wd)
+        return grad
+
+    def _signed_before(self, group, p):
+        """What a signed group's parameter needs before its compiled call:
+        torch's decoupled decay, then the negation for ``lr < 0``."""
+        lr, wd = float(group["lr"]), float(group["weight_decay"])
+        if self._TORCH_DECAY == "decoupled" and lr * wd != 0.0:
+            p.mul_(1.0 - lr * wd)
+        if lr < 0.0:
+            p.neg_()
+
+    @staticmethod
+    def _signed_after(group, p):
+        """Undoes the negation of `_signed_before`."""
+        if float(group["lr"]) < 0.0:
+            p.neg_()
+
+    def _run_signed(self, items, run):
+        """Runs `run()` (one compiled call on the bucket `items`) between
+        `_signed_before` and `_signed_after` of its signed groups'
+        parameters."""
+        signed = [(self.param_groups[item[0]], item[1]) for item in items
+                  if self._signed(self.param_groups[item[0]])]
+        for group, p in signed:
+            self._signed_before(group, p)
+        try:
+            run()
+        finally:
+            for group, p in signed:
+                self._signed_after(group, p)
+
     def _group_hyper(self, gi, t):
         """Runtime hyper-parameters of group `gi` at 1-based step `t`,
-        checked (raises before anything is written)."""
-        hyper = self._hyper(self.param_groups[gi], t)
-        for name in ("learning_rate", "weight_decay"):
+        checked (raises before anything is written; the messages show the
+        group's own values)."""
+        group = self.param_groups[gi]
+        if self._signed(group):
+            group = dict(group, lr=abs(float(group["lr"])), weight_decay=0.0)
+            return self._hyper(group, t)
+        hyper = self._hyper(group, t)
+        for name, key in (("learning_rate", "lr"),
+                          ("weight_decay", "weight_decay")):
             if hyper[name] < 0.0:
                 raise ValueError(
                     "optim_mlir.torch: %s of group %d must be non-negative, "
-                    "got %r" % ("lr" if name == "learning_rate" else name,
-                                gi, hyper[name]))
+                    "got %r" % (key, gi, group[key]))
         return hyper
 
     @torch.no_grad()
@@ -485,7 +545,8 @@ class _CompiledTorchOptimizer(Optimizer):
             if group is not plan.groups[gi]:
                 return False
             self._check_group(group)
-            if self._plan_signature(group) != plan.signatures[gi]:
+            if self._plan_signature(group) != plan.signatures[gi] or \
+                    self._signed(group):
                 return False
         native = plan.native
         if not native.check():
@@ -545,13 +606,9 @@ class _CompiledTorchOptimizer(Optimizer):
                 native.add_param(gi, p, None, -1, 0, None, [], [], None)
                 continue
             b, position = where[id(p)]
-            watched = []
-            for k, t in tensors.items():
-                current = state.get(k)
-                if current is not None and (current is not t or
-                                            not owned.owns(t)):
-                    return
-                watched.append((k, current))
+            watched = self._plan_watched(state, groups[gi], tensors)
+            if watched is None:
+                return
             step = None
             if self._HAS_STEP:
                 step = state.get("step")
@@ -566,6 +623,20 @@ class _CompiledTorchOptimizer(Optimizer):
             native, self.state, groups,
             [self._plan_signature(g) for g in groups],
             [(compiled, gis) for compiled, gis, _ in plan_buckets])
+
+    def _plan_watched(self, state, group, tensors):
+        """The (key, object) pairs of `state` a plan checks by identity
+        before each fast step, or None when `tensors` (the step's buffers)
+        are not `state`'s runtime-owned tensors."""
+        owned = self._owned()
+        watched = []
+        for k, t in tensors.items():
+            current = state.get(k)
+            if current is not None and (current is not t or
+                                        not owned.owns(t)):
+                return None
+            watched.append((k, current))
+        return watched
 
     def _checked_gradients(self, check_param=None):
         """(group index, group, parameter, gradient) for every parameter
@@ -603,7 +674,7 @@ class _CompiledTorchOptimizer(Optimizer):
                 grad = grad.detach()
                 if maximize:
                     grad = torch.neg(grad)
-                yield gi, group, p, grad
+                yield gi, group, p, self._signed_gradient(group, p, grad)
 
     # ---- checked path: every check in Python, states adopted into
     # runtime-owned buffers
@@ -649,7 +720,8 @@ class _CompiledTorchOptimizer(Optimizer):
                 for name, value in hyper.items():
                     compiled.set_hyper_param(j, name, value)
             compiled.global_step = t0
-            compiled.step(params, grads, states)
+            self._run_signed(items,
+                             lambda: compiled.step(params, grads, states))
             for gi, p, _, state, tensors in items:
                 self._commit(p, state, self.param_groups[gi], tensors, t0)
                 self.state[p] = state
@@ -735,7 +807,8 @@ class _CompiledTorchOptimizer(Optimizer):
             # The copies above were enqueued on the stream of the entry's
             # latest step.
             runtime.follow(stream, entry.stream)
-            entry.gpu.step(params, grads, states, handle)
+            self._run_signed(
+                items, lambda: entry.gpu.step(params, grads, states, handle))
             entry.stream = stream
             entry.device_step += 1
             for gi, p, _, state, tensors in items:
@@ -759,8 +832,18 @@ class _CompiledTorchOptimizer(Optimizer):
         super().load_state_dict(state_dict)
         self.__dict__["_plan"] = None
 
+    # Group keys an older state_dict may lack, filled with these values as
+    # torch's __setstate__ fills them.
+    _GROUP_DEFAULTS = {}
+
     def __setstate__(self, state):
         super().__setstate__(state)
+        for group in self.param_groups:
+            for key, value in self._GROUP_DEFAULTS.items():
+                group.setdefault(key, value)
+        for s in self.state.values():
+            if "step" in s and not torch.is_tensor(s["step"]):
+                s["step"] = torch.tensor(float(s["step"]))
         self.__dict__["_plan"] = None
 
 
@@ -819,18 +902,6 @@ class _AdamFamily(_CompiledTorchOptimizer):
     def _commit(self, p, state, group, tensors, t0):
         _commit_step_and_states(state, tensors, t0)
 
-    # Group keys an older state_dict may lack, as torch's __setstate__ fills.
-    _GROUP_DEFAULTS = {}
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            for key, value in self._GROUP_DEFAULTS.items():
-                group.setdefault(key, value)
-        for s in self.state.values():
-            if "step" in s and not torch.is_tensor(s["step"]):
-                s["step"] = torch.tensor(float(s["step"]))
-
 
 def _check_adam_args(lr, betas, eps, weight_decay):
     """torch's constructor checks of Adam/AdamW, in torch's order and with
@@ -847,28 +918,28 @@ def _check_adam_args(lr, betas, eps, weight_decay):
         raise ValueError("Invalid weight_decay value: {}".format(weight_decay))
 
 
+# torch's `foreach` and `fused` choose among torch's kernels: every compiled
+# step is one fused multi-tensor call, so any value is taken (and kept in
+# the group, as torch keeps it).
 _NO_DIFF = ("differentiable", (False,), NotImplementedError,
             ": the compiled step is not differentiable")
-_NO_FOREACH = ("foreach", (None, False), NotImplementedError,
-               ": the compiled step replaces torch's kernels; use "
-               "foreach=None")
 _NO_CAPTURABLE = ("capturable", (False,), NotImplementedError,
                   ": the compiled step runs on the CPU (no CUDA graphs)")
-_NO_FUSED = ("fused", (False, None), NotImplementedError,
-             ": the compiled step is already fused")
 
 
 class SGD(_CompiledTorchOptimizer):
     """``torch.optim.SGD`` (torch 1.13) with a compiled step (rule ``sgd``).
 
-    ``state[p]['momentum_buffer']`` is torch's buffer (``None`` while
-    ``momentum == 0``, as in torch).
+    ``state[p]['momentum_buffer']`` is torch's buffer: ``None`` until a
+    step with ``momentum != 0``, then kept (unchanged) through steps with
+    ``momentum == 0`` and resumed from after them, as in torch.
     """
 
     _RULE = "sgd"
     _STATE_KEYS = {"accum": "momentum_buffer"}
     _PLACEHOLDERS = {"momentum": 0.9, "dampening": 0.0}
-    _UNSUPPORTED = (_NO_DIFF, _NO_FOREACH)
+    _UNSUPPORTED = (_NO_DIFF,)
+    _TORCH_DECAY = "l2"
 
     def __init__(self, params, lr=required, momentum=0, dampening=0,
                  weight_decay=0, nesterov=False, *, maximize=False,
@@ -887,13 +958,8 @@ class SGD(_CompiledTorchOptimizer):
             raise ValueError("Nesterov momentum requires a momentum and zero dampening")
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
+    _GROUP_DEFAULTS = dict(nesterov=False, maximize=False, foreach=None,
+                           differentiable=False)
 
     _STEP_INCREMENT = 0
     _HAS_STEP = False
@@ -931,9 +997,17 @@ class SGD(_CompiledTorchOptimizer):
 
     def _commit(self, p, state, group, tensors, t0):
         if group["momentum"] == 0:
-            state["momentum_buffer"] = None
+            # torch leaves the buffer as it is (None when there is none).
+            state.setdefault("momentum_buffer", None)
         else:
             state["momentum_buffer"] = tensors["momentum_buffer"]
+
+    def _plan_watched(self, state, group, tensors):
+        if group["momentum"] == 0:
+            # The step runs on the scratch buffer; the state's buffer (None
+            # or the one kept from earlier momentum) must stay the same.
+            return [("momentum_buffer", state.get("momentum_buffer"))]
+        return super()._plan_watched(state, group, tensors)
 
     def _hyper(self, group, t):
         return {"learning_rate": _finite("lr", group["lr"]),
@@ -948,7 +1022,8 @@ class Adam(_AdamFamily):
     ``amsgrad`` -> ``use_amsgrad``); L2 weight decay on the gradient."""
 
     _RULE = "adam"
-    _UNSUPPORTED = (_NO_DIFF, _NO_FOREACH, _NO_CAPTURABLE, _NO_FUSED)
+    _UNSUPPORTED = (_NO_DIFF, _NO_CAPTURABLE)
+    _TORCH_DECAY = "l2"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=0, amsgrad=False, *, foreach=None,
@@ -989,11 +1064,12 @@ class AdamW(_AdamFamily):
     _RULE = "adam_weight_decay"
     _UNSUPPORTED = (("amsgrad", (False,), NotImplementedError,
                      ": rule adam_weight_decay has no amsgrad variant"),
-                    _NO_DIFF, _NO_FOREACH, _NO_CAPTURABLE, _NO_FUSED)
+                    _NO_CAPTURABLE)
+    _TORCH_DECAY = "decoupled"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=1e-2, amsgrad=False, *, maximize=False,
-                 foreach=None, capturable=False, differentiable=False):
+                 foreach=None, capturable=False):
         _check_adam_args(lr, betas, eps, weight_decay)
         if amsgrad:
             raise NotImplementedError(
@@ -1002,11 +1078,11 @@ class AdamW(_AdamFamily):
         defaults = dict(lr=lr, betas=betas, eps=eps,
                         weight_decay=weight_decay, amsgrad=amsgrad,
                         foreach=foreach, maximize=maximize,
-                        capturable=capturable, differentiable=differentiable)
+                        capturable=capturable)
         super().__init__(params, defaults)
 
     _GROUP_DEFAULTS = dict(amsgrad=False, maximize=False, foreach=None,
-                           capturable=False, differentiable=False)
+                           capturable=False)
 
     def _hyper(self, group, t):
         beta1, beta2 = (_finite("beta", b) for b in group["betas"])
@@ -1236,14 +1312,40 @@ def _in_record_range(value, hyper):
              (upper_closed and value == upper)))
 
 
+# The record classes torch.optim (1.13) has too take torch 1.13's arguments
+# after the record's hyper-parameters, in place of ``weight_decay=0.0, *,
+# maximize=False``: (name, default, keyword-only) each, and how that class
+# applies the weight decay (_TORCH_DECAY).
+def _torch_counterpart(spec):
+    """What a record class takes from torch.optim's class of the same name,
+    if torch has one: its arguments from ``weight_decay`` on (name,
+    default, keyword-only), and how the rule decays (``"l2"``: the
+    gradient takes ``weight_decay * param``, as ``optim.decay_weight``
+    does; ``"decoupled"``: the rule's own decay)."""
+    counterpart = getattr(torch.optim, spec["class_name"], None)
+    if counterpart is None:
+        return None
+    parameters = list(inspect.signature(counterpart.__init__)
+                      .parameters.values())
+    names = [p.name for p in parameters]
+    tail = parameters[names.index("weight_decay"):]
+    return dict(tail=tuple((p.name, p.default,
+                            p.kind == inspect.Parameter.KEYWORD_ONLY)
+                           for p in tail),
+                decay="decoupled" if spec["decay_in_rule"] else "l2")
+
+
 def _record_class(rule, spec):
     """The ``optim_mlir.torch`` class of a rule whose record asks for one,
     with torch's conventions: ``Name(params, lr=<default>, betas=(<beta1>,
     ...), <other hyper-parameter>=<default>, ..., weight_decay=0.0, *,
-    maximize=False)`` (``betas`` where ``beta1`` is in the record). The
-    learning rate and the weight decay must be >= 0, each beta in [0, 1)
-    (torch's checks), and every hyper-parameter in its record's range."""
+    maximize=False)`` (``betas`` where ``beta1`` is in the record), or
+    torch's own arguments from ``weight_decay`` on for a class torch.optim
+    has (`_torch_counterpart`). The learning rate and the
+    weight decay must be >= 0, each beta in [0, 1) (torch's checks), and
+    every hyper-parameter in its record's range."""
     P = inspect.Parameter
+    counterpart = _torch_counterpart(spec)
     hypers = spec["hyper_params"]
     betas = [h for h in hypers if h["name"].startswith("beta")]
     parameters = [P("params", P.POSITIONAL_OR_KEYWORD),
@@ -1256,8 +1358,18 @@ def _record_class(rule, spec):
         elif h not in betas:
             parameters.append(P(h["name"], P.POSITIONAL_OR_KEYWORD,
                                 default=h["default"]))
-    parameters += [P("weight_decay", P.POSITIONAL_OR_KEYWORD, default=0.0),
-                   P("maximize", P.KEYWORD_ONLY, default=False)]
+    if counterpart is None:
+        parameters += [P("weight_decay", P.POSITIONAL_OR_KEYWORD,
+                         default=0.0),
+                       P("maximize", P.KEYWORD_ONLY, default=False)]
+        group_defaults = {"maximize": False}
+    else:
+        parameters += [P(name, P.KEYWORD_ONLY if keyword_only
+                         else P.POSITIONAL_OR_KEYWORD, default=default)
+                       for name, default, keyword_only in counterpart["tail"]]
+        group_defaults = {name: default
+                          for name, default, _ in counterpart["tail"]
+                          if name != "weight_decay"}
 
     def construct(self, arg):
         params = arg.pop("params")
@@ -1288,7 +1400,9 @@ def _record_class(rule, spec):
         rule, spec, __name__, _RecordRule, parameters, construct,
         "States ``step`` (torch's), " + ", ".join(
             "``%s``" % s["name"] for s in spec["states"]),
-        {"_RULE": rule})
+        {"_RULE": rule,
+         "_TORCH_DECAY": counterpart and counterpart["decay"],
+         "_GROUP_DEFAULTS": group_defaults})
 
 
 # The classes of the rules defined by their records alone, by class name.

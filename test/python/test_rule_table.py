@@ -125,7 +125,9 @@ def test_nn_record_class(rule):
 def test_torch_record_class(rule):
     """Every flagged record has an optim_mlir.torch class with torch's
     conventions: lr, betas gathered, the other hyper-parameters by name,
-    weight_decay and keyword-only maximize."""
+    then weight_decay and keyword-only maximize, or, for a class torch.optim
+    has too (RAdam), torch's own arguments after the hyper-parameters
+    (test_torch_parity compares the whole signature and the groups)."""
     spec = RECORD_RULES[rule]
     name = spec["class_name"]
     cls = getattr(otorch, name)
@@ -140,19 +142,27 @@ def test_torch_record_class(rule):
     others = [(h["name"], h["default"]) for h in hypers
               if not h["name"].startswith("beta")]
     signature = inspect.signature(cls)
+    tail = [("weight_decay", 0.0), ("maximize", False)]
+    if hasattr(torch.optim, name):
+        torch_parameters = list(
+            inspect.signature(getattr(torch.optim, name)).parameters.values())
+        tail = [(p.name, p.default)
+                for p in torch_parameters[3 + len(others):]]
+    else:
+        assert signature.parameters["maximize"].kind == \
+            inspect.Parameter.KEYWORD_ONLY
     assert [(p.name, p.default) for p in signature.parameters.values()] == \
         [("params", inspect.Parameter.empty),
          ("lr", spec["default_learning_rate"]), ("betas", betas)] + \
-        others + [("weight_decay", 0.0), ("maximize", False)]
-    assert signature.parameters["maximize"].kind == \
-        inspect.Parameter.KEYWORD_ONLY
+        others + tail
     opt = cls([torch.zeros(3, requires_grad=True)])
     group = opt.param_groups[0]
     assert group["lr"] == spec["default_learning_rate"]
     assert group["betas"] == betas
     for hyper, default in others:
         assert group[hyper] == default
-    assert (group["weight_decay"], group["maximize"]) == (0.0, False)
+    for key, default in tail:
+        assert group[key] == default
     hyper = opt._hyper(group, 1)
     assert {h["name"] for h in hypers} | {"learning_rate", "weight_decay",
                                          "loss_scale"} == set(hyper)

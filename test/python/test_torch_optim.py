@@ -610,8 +610,7 @@ def test_state_dict_uses_torch_names():
                 if torch.is_tensor(v):
                     assert sa["state"][k][key].dtype == v.dtype
                     assert sa["state"][k][key].shape == v.shape
-        # torch 1.13.0a0 AdamW lacks 'differentiable'; the release has it.
-        assert set(sb["param_groups"][0]) <= set(sa["param_groups"][0])
+        assert list(sa["param_groups"][0]) == list(sb["param_groups"][0])
     lamb = ot.Lamb(make_params(params))
     set_grads([lamb.param_groups[0]["params"]], gen)
     lamb.step()
@@ -680,12 +679,8 @@ def test_constructor_errors():
         ot.AdamW([p], amsgrad=True)
     with pytest.raises(NotImplementedError, match="differentiable"):
         ot.SGD([p], lr=0.1, differentiable=True)
-    with pytest.raises(NotImplementedError, match="foreach"):
-        ot.Adam([p], foreach=True)
     with pytest.raises(NotImplementedError, match="capturable"):
         ot.Adam([p], capturable=True)
-    with pytest.raises(NotImplementedError, match="fused"):
-        ot.Adam([p], fused=True)
     opt = ot.AdamW([p])
     with pytest.raises(NotImplementedError, match="amsgrad"):
         opt.add_param_group({"params": [torch.nn.Parameter(torch.randn(2))],
@@ -732,17 +727,18 @@ def test_bad_hyper_parameter_at_step_leaves_everything_unchanged():
     opt = ot.Adam([{"params": params[:3]}, {"params": params[3:]}], lr=0.1)
     gen = torch.Generator().manual_seed(0)
     set_grads([params], gen)
-    opt.param_groups[1]["lr"] = -0.5
+    opt.param_groups[1]["lr"] = float("nan")
     before = [p.detach().clone() for p in params]
-    with pytest.raises(ValueError, match="lr of group 1"):
+    with pytest.raises(ValueError, match="lr must be finite"):
         opt.step()
     assert all(torch.equal(a.detach(), b) for a, b in zip(params, before))
     assert len(opt.state) == 0
-    opt.param_groups[1]["foreach"] = True
+    opt.param_groups[1]["capturable"] = True
     opt.param_groups[1]["lr"] = 0.1
-    with pytest.raises(NotImplementedError, match="foreach"):
+    with pytest.raises(NotImplementedError, match="capturable"):
         opt.step()
-    opt.param_groups[1]["foreach"] = None
+    assert all(torch.equal(a.detach(), b) for a, b in zip(params, before))
+    opt.param_groups[1]["capturable"] = False
     opt.step()
     assert all(int(opt.state[p]["step"]) == 1 for p in params)
 
