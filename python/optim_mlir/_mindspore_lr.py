@@ -24,8 +24,10 @@ __all__ = [
 
 
 def _to_step(global_step):
-    """A 0-based step from an int, a NumPy integer or a one-element integer
-    array."""
+    """A 0-based step from an int, a NumPy integer, a one-element integer
+    array or an optimizer's ``global_step``."""
+    if hasattr(global_step, "asnumpy"):
+        global_step = global_step.asnumpy()
     if isinstance(global_step, (bool, np.bool_)):
         raise TypeError("global_step must be an integer, got bool")
     if isinstance(global_step, np.ndarray):

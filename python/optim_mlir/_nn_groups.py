@@ -4,6 +4,10 @@ together (docs/Python-nn.md)."""
 
 import math
 
+import numpy as np
+
+from ._nn_tensors import Parameter
+
 
 def _runtime_scalar(value, what, prim_name):
     value = float(value)
@@ -128,6 +132,83 @@ class _Part:
         self.gpu_states_current = False
 
 
-class _Counter:
+_INT32_MAX = 2 ** 31 - 1
+
+
+def _check_step(value, prim_name):
+    """``value`` (an int, or a one-element integer array or Parameter-like
+    object) as an int in [0, 2^31 - 1], the range of MindSpore's int32
+    ``global_step``."""
+    if hasattr(value, "asnumpy"):
+        value = value.asnumpy()
+    if isinstance(value, np.ndarray) and value.size == 1 and \
+            value.dtype.kind in "iu":
+        value = value.reshape(()).item()
+    if isinstance(value, (bool, np.bool_)) or \
+            not isinstance(value, (int, np.integer)):
+        raise TypeError("For '%s', the 'global_step' must be int, but got %s."
+                        % (prim_name, type(value).__name__))
+    if value < 0:
+        raise ValueError("For '%s', the 'global_step' must be >= 0, but got "
+                         "%d." % (prim_name, value))
+    if value > _INT32_MAX:
+        raise ValueError("For '%s', the 'global_step' must be <= %d (int32), "
+                         "but got %d." % (prim_name, _INT32_MAX, value))
+    return int(value)
+
+
+class _GlobalStep(Parameter):
+    """The step counter as MindSpore's ``global_step`` Parameter: an int32
+    array of shape (1,) named ``global_step`` that every step advances in
+    place, so a reference read once stays current.  A learning-rate schedule
+    takes it as its argument; it compares and converts as an int."""
+
     def __init__(self):
-        self.value = 0
+        # The storage is int32, which Parameter's constructor does not take.
+        self._data = np.zeros(1, np.int32)
+        self._name = "global_step"
+        self.requires_grad = False
+        self.unique = False
+
+    @property
+    def value(self):
+        return int(self._data[0])
+
+    @value.setter
+    def value(self, step):
+        self._data[0] = step
+
+    def set_data(self, data):
+        """Sets the step (an int or a one-element integer array); returns
+        self."""
+        self.value = _check_step(data, "global_step")
+        return self
+
+    def __int__(self):
+        return self.value
+
+    __index__ = __int__
+
+    def __eq__(self, other):
+        return self.value == other
+
+    def __ne__(self, other):
+        return self.value != other
+
+    def __lt__(self, other):
+        return self.value < other
+
+    def __le__(self, other):
+        return self.value <= other
+
+    def __gt__(self, other):
+        return self.value > other
+
+    def __ge__(self, other):
+        return self.value >= other
+
+    # Mutable, as an array is.
+    __hash__ = None
+
+    def __repr__(self):
+        return "%s, value=%d)" % (super().__repr__()[:-1], self.value)

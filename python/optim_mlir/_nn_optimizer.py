@@ -15,7 +15,8 @@ from ._optim import rule_specs as _rule_specs
 from ._mindspore_lr import LearningRateSchedule
 from ._nn_tensors import (Parameter, ParameterTuple, RowTensor,
                           _is_sparse_gradient)
-from ._nn_groups import _runtime_scalar, _Lr, _Wd, _Group, _Part, _Counter
+from ._nn_groups import (_runtime_scalar, _Lr, _Wd, _Group, _Part,
+                         _GlobalStep, _check_step, _INT32_MAX)
 
 
 def _settings():
@@ -103,6 +104,18 @@ _SPARSE_REASON = (
     "form); pass the dense gradient instead")
 
 
+class _ScaledWeightDecay(LearningRateSchedule):
+    """A weight-decay schedule times the loss scale, as MindSpore stores a
+    dynamic weight decay (``_WrappedWeightDecay``)."""
+
+    def __init__(self, schedule, loss_scale):
+        super().__init__()
+        self.weight_decay, self.loss_scale = schedule, loss_scale
+
+    def construct(self, global_step):
+        return self.weight_decay(global_step) * self.loss_scale
+
+
 class Optimizer:
     """Base class of the optimizers (``mindspore.nn.Optimizer``).
 
@@ -141,7 +154,7 @@ class Optimizer:
         self.is_group = isinstance(parameters[0], dict)
         self.is_group_lr = False
         self.is_group_params_ordered = False
-        self._counter = _Counter()
+        self._counter = _GlobalStep()
         self._hyper = {}
         self._options = {}
         self._state_params = {}
@@ -151,6 +164,7 @@ class Optimizer:
 
         self._global_lr = self._preprocess_single_lr(learning_rate,
                                                      "learning_rate")
+        self.init_learning_rate = self._global_lr.user_object()
         if self.is_group:
             groups, params = self._init_group_params(parameters, weight_decay)
         else:
@@ -457,23 +471,93 @@ class Optimizer:
     # ------------------------------------------------------------ properties
     @property
     def parameters(self):
+        """The parameters the optimizer updates (a ParameterTuple), in step
+        order: the groups' order, or ``order_params`` when given."""
         return self._parameters
+
+    def trainable_params(self, recurse=True):
+        """The parameters the optimizer updates whose ``requires_grad`` is
+        True, as a list (``Cell.trainable_params``; ``recurse`` is there
+        for its signature).  The optimizer's own Parameters (states,
+        learning rates, ``global_step``) are not trained."""
+        return [p for p in self._parameters if p.requires_grad]
 
     @property
     def global_step(self):
-        """The 0-based global step: the number of steps taken."""
-        return self._counter.value
+        """MindSpore's ``global_step`` Parameter (int32, shape (1,)): the
+        0-based number of steps taken, advanced in place by every step.  It
+        compares as an int (``opt.global_step == 3``), converts with
+        ``int()`` and is what a LearningRateSchedule takes.  Assign an int
+        (or a one-element integer array) to set it."""
+        return self._counter
 
     @global_step.setter
     def global_step(self, value):
-        if isinstance(value, (bool, np.bool_)) or \
-                not isinstance(value, (int, np.integer)):
-            raise TypeError("For '%s', the 'global_step' must be int, but got "
-                            "%s." % (self.cls_name, type(value).__name__))
-        if value < 0:
-            raise ValueError("For '%s', the 'global_step' must be >= 0, but got "
-                             "%d." % (self.cls_name, value))
-        self._counter.value = int(value)
+        if value is self._counter:
+            return
+        self._counter.value = _check_step(value, self.cls_name)
+
+    # MindSpore's grouped attributes: one entry per parameter, in step order.
+    # Optimizers without groups have none (as in MindSpore).
+    def _require_group(self, attr):
+        if not self.is_group:
+            raise AttributeError("'%s' object has no attribute '%s' (the "
+                                 "parameters are not grouped)"
+                                 % (self.cls_name, attr))
+
+    @property
+    def group_params(self):
+        """Grouped optimizers: the parameters of every group, in step order
+        (a list)."""
+        self._require_group("group_params")
+        return list(self._parameters)
+
+    @property
+    def group_lr(self):
+        """Grouped optimizers: each parameter's learning rate, shared by the
+        parameters of one group: the float32 Parameter of a constant rate or
+        of a per-step list, or the LearningRateSchedule."""
+        self._require_group("group_lr")
+        return [g.lr.user_object() for g in self._param_group]
+
+    @property
+    def group_weight_decay(self):
+        """Grouped optimizers: each parameter's weight decay as MindSpore
+        stores it, ``weight_decay * loss_scale``: a float, or for a
+        LearningRateSchedule a schedule of that product."""
+        self._require_group("group_weight_decay")
+        return [self._stored_weight_decay(g.wd) for g in self._param_group]
+
+    @property
+    def group_grad_centralization(self):
+        """Grouped optimizers: whether each parameter's gradient is
+        centralized (a list of bools)."""
+        self._require_group("group_grad_centralization")
+        return [g.gc for g in self._param_group]
+
+    @property
+    def dynamic_decay_flags(self):
+        """Whether the weight decay is a LearningRateSchedule: a bool, or
+        grouped a tuple with one bool per parameter."""
+        if self.is_group:
+            return tuple(g.wd.is_dynamic for g in self._param_group)
+        return self._global_wd.is_dynamic
+
+    @property
+    def reciprocal_scale(self):
+        """``1 / loss_scale`` as a float32 0-d array (the factor
+        ``scale_grad`` applies)."""
+        return np.array(1.0 / self.loss_scale, np.float32)
+
+    @property
+    def need_scale(self):
+        """Whether ``scale_grad`` scales: ``loss_scale != 1``."""
+        return self.loss_scale != 1.0
+
+    def _stored_weight_decay(self, wd):
+        if wd.is_dynamic:
+            return _ScaledWeightDecay(wd.schedule, self.loss_scale)
+        return wd.value * self.loss_scale
 
     @property
     def unique(self):
@@ -769,6 +853,12 @@ class Optimizer:
     # --------------------------------------------------------------- steps
     def _check_gradients(self, gradients):
         name = self.cls_name
+        if isinstance(gradients, (np.ndarray, Parameter)):
+            # MindSpore raises RuntimeError when a network passes one tensor
+            # where the tuple of gradients belongs.
+            raise RuntimeError("For '%s', the 'gradients' must be a tuple or "
+                               "list with one gradient per parameter, but got "
+                               "one %s." % (name, type(gradients).__name__))
         if not isinstance(gradients, (tuple, list)):
             raise TypeError("For '%s', the 'gradients' must be a tuple or list "
                             "of numpy.ndarray, but got %s."
@@ -1034,15 +1124,20 @@ class Optimizer:
         self._counter.value += 1
         return True
 
-    def construct(self, gradients):
-        """One update (compiled subclasses); user-defined optimizers override
-        it."""
-        if self._parts is None:
+    def construct(self, *hyper_params):
+        """One update of the compiled subclasses, ``construct(gradients)``.
+        Optimizer itself has no update rule and raises NotImplementedError,
+        as MindSpore's does; user-defined optimizers override it."""
+        if self._parts is None or not hyper_params:
             raise NotImplementedError(
                 "'%s' has no update rule: subclass Optimizer and override "
                 "construct(gradients), or use one of the optimizers of "
                 "optim_mlir.nn." % self.cls_name)
-        return self._compiled_step(gradients)
+        if len(hyper_params) != 1:
+            raise TypeError("For '%s', construct takes the gradients only, but "
+                            "got %d arguments." % (self.cls_name,
+                                                   len(hyper_params)))
+        return self._compiled_step(hyper_params[0])
 
     def __call__(self, gradients):
         if self._parts is not None and \
@@ -1215,9 +1310,10 @@ class Optimizer:
                              % (name, state_dict["optimizer"]))
         step = state_dict["global_step"]
         if isinstance(step, (bool, np.bool_)) or \
-                not isinstance(step, (int, np.integer)) or step < 0:
+                not isinstance(step, (int, np.integer)) or step < 0 or \
+                step > _INT32_MAX:
             raise ValueError("For '%s', the checkpoint's global_step must be a "
-                             "non-negative int, got %r." % (name, step))
+                             "non-negative int32, got %r." % (name, step))
         writes = []
 
         def check_arrays(what, saved, targets):

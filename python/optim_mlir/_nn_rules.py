@@ -86,11 +86,11 @@ class _BetaPowers:
 
     @property
     def beta1_power(self):
-        return self._hyper["beta1"] ** self.global_step
+        return self._hyper["beta1"] ** self._counter.value
 
     @property
     def beta2_power(self):
-        return self._hyper["beta2"] ** self.global_step
+        return self._hyper["beta2"] ** self._counter.value
 
 
 class Adam(_BetaPowers, Optimizer):
@@ -233,7 +233,7 @@ class LARS(Optimizer):
                      "_counter", "_target", "compile_options", "_global_lr",
                      "_global_wd", "_groups", "_parameters", "_param_group",
                      "decay_flags", "exec_weight_decay", "_unique",
-                     "param_length"):
+                     "param_length", "init_learning_rate"):
             setattr(self, attr, getattr(optimizer, attr))
         if self.is_group:
             self.grad_centralization_flags = optimizer.grad_centralization_flags
@@ -360,7 +360,10 @@ class FTRL(_SparseCapable, Optimizer):
 
 class ProximalAdagrad(_SparseCapable, Optimizer):
     """Proximal Adagrad (``nn.ProximalAdagrad``).  State ``accum`` (starts
-    at ``accum``)."""
+    at ``accum``).  As MindSpore's ``ApplyProximalAdagrad`` kernels compute
+    it, the shrink by ``l1`` and the divisor ``1 + l2 * ...`` use the
+    per-element step ``lr / sqrt(accum)``, not ``lr`` as the op's docstring
+    writes (docs/Rules.md)."""
 
     _sparse_kernel = "SparseApplyProximalAdagrad"
 
@@ -394,7 +397,7 @@ class AdaMax(Optimizer):
 
     @property
     def beta1_power(self):
-        return self._hyper["beta1"] ** self.global_step
+        return self._hyper["beta1"] ** self._counter.value
 
 
 class Adadelta(Optimizer):

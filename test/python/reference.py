@@ -280,13 +280,18 @@ def ftrl(param, grad, states, *, learning_rate=0.001, lr_power=-0.5, l1=0.0,
 def proximal_adagrad(param, grad, states, *, learning_rate, l1=0.0, l2=0.0):
     """MindSpore ``nn.ProximalAdagrad`` (``P.ApplyProximalAdagrad``). State ``accum`` (0.1).
 
-    ``accum += g^2``; ``v = param - lr * g / sqrt(accum)``;
-    ``param = sign(v) * max(|v| - lr*l1, 0) / (1 + lr*l2)``.
+    ``accum += g^2``; ``lr_t = lr / sqrt(accum)``; ``v = param - lr_t * g``;
+    ``param = sign(v) * max(|v| - lr_t*l1, 0) / (1 + lr_t*l2)``.
+
+    As MindSpore's kernels compute it (nnacl ``apply_proximal_adagrad_fp32.c``
+    and the GPU kernel): the shrink and the divisor use ``lr_t``, where the
+    op's docstring writes ``lr``.
     """
     g = _arr(grad, param)
     accum = states["accum"] + g * g
-    prox = param - learning_rate * g / np.sqrt(accum)
-    new_param = np.sign(prox) * np.maximum(np.abs(prox) - learning_rate * l1, 0.0) / (1.0 + learning_rate * l2)
+    lr_t = learning_rate / np.sqrt(accum)
+    prox = param - lr_t * g
+    new_param = np.sign(prox) * np.maximum(np.abs(prox) - lr_t * l1, 0.0) / (1.0 + lr_t * l2)
     return new_param.astype(param.dtype, copy=False), {"accum": accum}
 
 

@@ -647,7 +647,7 @@ def test_stub_nn_target_gpu(stub_driver, tmp_path):
         opt(grads)
         mark("loaded_end")
         moment = opt.moment1[1].asnumpy().tolist()
-        steps = opt.global_step
+        steps = int(opt.global_step)
         # Sparse gradients have no GPU step.
         lazy = nn.LazyAdam([nn.Parameter(np.ones((4, 2), np.float32), "e")],
                            target="GPU")

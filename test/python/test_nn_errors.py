@@ -539,7 +539,7 @@ def _opt_and_grads():
 
 
 STEP_ERRORS = [
-    ("gradients-an-array", TypeError, "must be a tuple or list",
+    ("gradients-an-array", RuntimeError, "must be a tuple or list",
      lambda o, g: o(g[0])),
     ("gradients-None", TypeError, "must be a tuple or list",
      lambda o, g: o(None)),

@@ -136,7 +136,8 @@ def test_parameter_unique_flag_turns_merging_off():
 
 def _snapshot(opt):
     return ([p.asnumpy() for p in opt.parameters],
-            [s.asnumpy() for s in opt.moment1 + opt.moment2], opt.global_step)
+            [s.asnumpy() for s in opt.moment1 + opt.moment2],
+            int(opt.global_step))
 
 
 def _unchanged(opt, snap):

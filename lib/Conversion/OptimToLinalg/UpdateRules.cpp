@@ -365,25 +365,26 @@ UpdatedElement FTRLRule::apply(const FloatMath &math, Value grad, Value param,
 
 ProximalAdagradRule::ProximalAdagradRule(const FloatMath &outside, Op,
                                          Op::Adaptor adaptor)
-    : lr(outside.cast(adaptor.getLr())),
-      lrTimesL1(outside.mul(lr, outside.cast(adaptor.getL1()))) {
-  Value one = outside.constant(1.0);
-  Value lrTimesL2 = outside.mul(lr, outside.cast(adaptor.getL2()));
-  shrinkDenominator = outside.add(one, lrTimesL2);
-}
+    : lr(outside.cast(adaptor.getLr())), l1(outside.cast(adaptor.getL1())),
+      l2(outside.cast(adaptor.getL2())), one(outside.constant(1.0)) {}
 
 UpdatedElement ProximalAdagradRule::apply(const FloatMath &math, Value grad,
                                           Value param,
                                           ArrayRef<Value> states) const {
+  // MindSpore's ApplyProximalAdagrad kernels (CPU and GPU) shrink with the
+  // per-element step lr / sqrt(accum), not with lr as the op's docstring
+  // writes; users get the kernel's result, so it is followed here.
   Value accum = math.add(states[0], math.square(grad));
-  Value scaledGrad = math.mul(lr, grad);
-  Value v = math.sub(param, math.div(scaledGrad, math.sqrt(accum)));
-  // sign(v) * max(|v| - lr * l1, 0) / (1 + lr * l2); the max is >= 0 (or
-  // NaN), so copysign equals sign(v) * max (both are 0 when v is 0).
-  Value shrunk = math.sub(math.abs(v), lrTimesL1);
+  Value stepSize = math.div(lr, math.sqrt(accum));
+  Value v = math.sub(param, math.mul(grad, stepSize));
+  // sign(v) * max(|v| - step * l1, 0) / (1 + step * l2); the max is >= 0 (or
+  // NaN), so copysign equals sign(v) * max (both are 0 when v is 0). With
+  // l1 = 0 this is v / (1 + step * l2), the kernel's other branch.
+  Value shrunk = math.sub(math.abs(v), math.mul(stepSize, l1));
   Value zero = math.constant(0.0);
   Value magnitude = math.max(shrunk, zero);
-  return {math.div(math.copySign(magnitude, v), shrinkDenominator), accum};
+  Value denominator = math.add(one, math.mul(l2, stepSize));
+  return {math.div(math.copySign(magnitude, v), denominator), accum};
 }
 
 //===----------------------------------------------------------------------===//

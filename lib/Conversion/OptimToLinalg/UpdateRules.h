@@ -201,7 +201,7 @@ public:
                        ArrayRef<Value> states) const;
 
 private:
-  Value lr, lrTimesL1, shrinkDenominator;
+  Value lr, l1, l2, one;
 };
 
 class AdaMaxRule : public ElementwiseRule {

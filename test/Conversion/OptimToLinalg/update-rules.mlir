@@ -345,22 +345,22 @@ func.func @proximal_adagrad(%p: tensor<16xf32>, %g: tensor<16xf32>, %a: tensor<1
 
 // CHECK-LABEL: func.func @proximal_adagrad(
 // CHECK-SAME: %[[LR:[a-z0-9]+]]: f32, %[[L1:[a-z0-9]+]]: f32, %[[L2:[a-z0-9]+]]: f32)
-// CHECK:      %[[LRL1:.*]] = arith.mulf %[[LR]], %[[L1]] : f32
-// CHECK-NEXT: %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
-// CHECK-NEXT: %[[LRL2:.*]] = arith.mulf %[[LR]], %[[L2]] : f32
-// CHECK-NEXT: %[[DEN:.*]] = arith.addf %[[ONE]], %[[LRL2]] : f32
+// CHECK:      %[[ONE:.*]] = arith.constant 1.000000e+00 : f32
 // CHECK-NEXT: linalg.generic
 // CHECK-NEXT: ^bb0(%[[g:[a-z0-9_]+]]: f32, %[[p:[a-z0-9_]+]]: f32, %[[a:[a-z0-9_]+]]: f32):
 // CHECK-NEXT:   %[[G2:.*]] = arith.mulf %[[g]], %[[g]] : f32
 // CHECK-NEXT:   %[[NA:.*]] = arith.addf %[[a]], %[[G2]] : f32
-// CHECK-NEXT:   %[[X0:.*]] = arith.mulf %[[LR]], %[[g]] : f32
 // CHECK-NEXT:   %[[SQ:.*]] = math.sqrt %[[NA]] : f32
-// CHECK-NEXT:   %[[X1:.*]] = arith.divf %[[X0]], %[[SQ]] : f32
-// CHECK-NEXT:   %[[PV:.*]] = arith.subf %[[p]], %[[X1]] : f32
+// CHECK-NEXT:   %[[LRT:.*]] = arith.divf %[[LR]], %[[SQ]] : f32
+// CHECK-NEXT:   %[[X0:.*]] = arith.mulf %[[g]], %[[LRT]] : f32
+// CHECK-NEXT:   %[[PV:.*]] = arith.subf %[[p]], %[[X0]] : f32
 // CHECK-NEXT:   %[[ABS:.*]] = math.absf %[[PV]] : f32
-// CHECK-NEXT:   %[[X2:.*]] = arith.subf %[[ABS]], %[[LRL1]] : f32
+// CHECK-NEXT:   %[[LRTL1:.*]] = arith.mulf %[[LRT]], %[[L1]] : f32
+// CHECK-NEXT:   %[[X2:.*]] = arith.subf %[[ABS]], %[[LRTL1]] : f32
 // CHECK-NEXT:   %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
 // CHECK-NEXT:   %[[MAG:.*]] = arith.maximumf %[[X2]], %[[ZERO]] : f32
+// CHECK-NEXT:   %[[L2LRT:.*]] = arith.mulf %[[L2]], %[[LRT]] : f32
+// CHECK-NEXT:   %[[DEN:.*]] = arith.addf %[[ONE]], %[[L2LRT]] : f32
 // CHECK-NEXT:   %[[SIGNED:.*]] = math.copysign %[[MAG]], %[[PV]] : f32
 // CHECK-NEXT:   %[[NP:.*]] = arith.divf %[[SIGNED]], %[[DEN]] : f32
 // CHECK-NEXT:   linalg.yield %[[NP]], %[[NA]] : f32, f32

@@ -275,8 +275,13 @@ def Optim_ProximalAdagradRule : Optim_Rule<9, "ProximalAdagrad", "proximal_adagr
     Optim_State<"accum", "0.0", "accum">
   ];
   let description = [{
-    State `[accum]`: `accum += g^2`; `v = param - lr * g / sqrt(accum)`;
-    `param = sign(v) * max(|v| - lr * l1, 0) / (1 + lr * l2)`.
+    State `[accum]`: `accum += g^2`; `lr_t = lr / sqrt(accum)`;
+    `v = param - lr_t * g`;
+    `param = sign(v) * max(|v| - lr_t * l1, 0) / (1 + lr_t * l2)`.
+
+    This is what MindSpore's `ApplyProximalAdagrad` kernels (CPU and GPU)
+    compute. The op's docstring writes `lr` instead of `lr_t` in the shrink
+    and the divisor; with `l1 = l2 = 0` the two agree.
 
     ```mlir
     %p1, %a1 = optim.proximal_adagrad_update %p, %g, [%a] lr %lr l1 %x l2 %y : tensor<16xf32>
