@@ -477,6 +477,20 @@ def radam(param, grad, states, *, learning_rate, beta1=0.9, beta2=0.999,
     return new_param, {"exp_avg": m, "exp_avg_sq": v}
 
 
+def torch_adamax(param, grad, states, *, learning_rate, beta1=0.9,
+                 beta2=0.999, eps=1e-8, weight_decay=0.0, t):
+    """Adamax (Kingma and Ba 2015, "Adam: A Method for Stochastic
+    Optimization", Algorithm 2) as ``torch.optim.Adamax`` writes it: L2
+    weight decay (``g + wd*param``), ``m = b1*m + (1-b1)*g``,
+    ``u = max(b2*u, |g| + eps)``, ``param -= lr/(1-b1^t) * m/u``. States
+    ``exp_avg``, ``exp_inf``."""
+    g = _arr(grad, param) + weight_decay * param
+    m = beta1 * states["exp_avg"] + (1.0 - beta1) * g
+    u = np.maximum(beta2 * states["exp_inf"], np.abs(g) + eps)
+    new_param = param - learning_rate / (1.0 - beta1 ** t) * (m / u)
+    return new_param, {"exp_avg": m, "exp_inf": u}
+
+
 def factored_shape(shape):
     """Adafactor's view of a parameter of ``shape``: ``(B, R, C) =
     (prod(shape[:-2]), shape[-2], shape[-1])`` for rank >= 2, ``(1, 1, n)``
@@ -664,6 +678,8 @@ def init_states(rule, param, **hyper):
                 "pre_grad": z()}
     if rule == "radam":
         return {"exp_avg": z(), "exp_avg_sq": z()}
+    if rule == "torch_adamax":
+        return {"exp_avg": z(), "exp_inf": z()}
     if rule == "adafactor":
         _, rows, cols = factored_shape(p.shape)
         s = {"exp_avg_sq_row": np.zeros(rows, p.dtype),

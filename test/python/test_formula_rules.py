@@ -29,7 +29,8 @@ RTOL, ATOL = 2e-4, 2e-5
 STEPS = 20
 HYPER = {"lion": dict(beta1=0.9, beta2=0.99),
          "adan": dict(beta1=0.98, beta2=0.92, beta3=0.99, eps=1e-8),
-         "radam": dict(beta1=0.9, beta2=0.999, eps=1e-8)}
+         "radam": dict(beta1=0.9, beta2=0.999, eps=1e-8),
+         "torch_adamax": dict(beta1=0.9, beta2=0.999, eps=1e-8)}
 # The rules whose front-end classes come from their records.
 RULES = sorted(HYPER)
 SPECS = _optim.rule_specs()
@@ -241,20 +242,24 @@ def test_torch(rule, float32_default_dtype):
                                      _optim.rule_specs()[rule]["states"]}
 
 
-def test_radam_matches_torch(float32_default_dtype):
-    """RAdam is torch's own optimizer too: optim_mlir.torch.RAdam and
-    torch.optim.RAdam step the same tensors (float32, L2 weight decay, 20
-    steps: the rectification switches on at step 6) to float32 rounding of
-    two evaluation orders (torch updates the moments in place with
-    ``mul_``/``add_``; the formula fuses them), ``rtol=5e-5, atol=1e-6``
-    for the parameters, ``atol=1e-7`` for the moments."""
+@pytest.mark.parametrize("name", ["RAdam", "Adamax"])
+def test_matches_torch(name, float32_default_dtype):
+    """Rules that are torch's own optimizers too (RAdam, torch's Adamax):
+    the optim_mlir.torch class and torch.optim's step the same tensors
+    (float32, L2 weight decay, 20 steps; RAdam's rectification switches on
+    at step 6) to float32 rounding of two evaluation orders (torch updates
+    the moments in place with ``mul_``/``add_``; the formula fuses them),
+    ``rtol=5e-5, atol=1e-6`` for the parameters, ``atol=1e-7`` for the
+    states."""
     rng = np.random.default_rng(13)
     data = [rng.standard_normal(s).astype(np.float32) for _, s in SHAPES]
     ours = [torch.tensor(d, requires_grad=True) for d in data]
     theirs = [torch.tensor(d, requires_grad=True) for d in data]
     kw = dict(lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
-    opt = otorch.RAdam(ours, **kw)
-    reference = torch.optim.RAdam(theirs, **kw)
+    opt = getattr(otorch, name)(ours, **kw)
+    reference = getattr(torch.optim, name)(theirs, **kw)
+    keys = [s["name"] for rule, spec in SPECS.items()
+            if spec["class_name"] == name for s in spec["states"]]
     for _ in range(STEPS):
         for a, b in zip(ours, theirs):
             g = torch.tensor(rng.standard_normal(tuple(a.shape)),
@@ -266,7 +271,7 @@ def test_radam_matches_torch(float32_default_dtype):
             np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(),
                                        rtol=5e-5, atol=1e-6)
         for a, b in zip(ours, theirs):
-            for key in ("exp_avg", "exp_avg_sq"):
+            for key in keys:
                 np.testing.assert_allclose(
                     opt.state[a][key].numpy(), reference.state[b][key].numpy(),
                     rtol=5e-5, atol=1e-7)

@@ -672,4 +672,54 @@ def Optim_RAdamRule : Optim_Rule<18, "RAdam", "radam", "RAdam"> {
   }];
 }
 
+def Optim_TorchAdamaxRule : Optim_Rule<19, "TorchAdamax", "torch_adamax",
+                                       "Adamax"> {
+  let hyperParams = [
+    Optim_Hyper<"beta1", "0.9", Optim_HalfOpenUnit>,
+    Optim_Hyper<"beta2", "0.999", Optim_HalfOpenUnit>,
+    Optim_Hyper<"eps", "1e-8", Optim_Positive>
+  ];
+  let states = [Optim_State<"exp_avg">, Optim_State<"exp_inf">];
+  let usesStep = 1;
+  let genPythonClasses = 1;
+  let defaultLearningRate = "2e-3";
+  let classDescription = [{
+    Adamax (Kingma and Ba 2015, "Adam: A Method for Stochastic
+    Optimization", section 7.1) as `torch.optim.Adamax` computes it: the
+    infinity norm of past gradients in place of Adam's second moment, `eps`
+    added to `|grad|` inside the maximum (MindSpore's `AdaMax`, rule
+    `adamax`, adds it to the norm instead). Weight decay is L2:
+    `weight_decay * param` is added to the gradient.
+  }];
+  let description = [{
+    Adamax as `torch.optim.Adamax` computes it. States `[exp_avg, exp_inf]`:
+    `exp_avg = beta1 * exp_avg + (1 - beta1) * grad`,
+    `exp_inf = max(beta2 * exp_inf, |grad| + eps)`,
+    `param -= lr / (1 - beta1^t) * exp_avg / exp_inf`.
+
+    ```mlir
+    %p1, %m1, %u1 = optim.torch_adamax_update %p, %g, [%m, %u] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %one = arith.constant 1.0 : f32
+    %t = arith.sitofp %step : i64 to f32
+    %one_minus_beta1 = arith.subf %one, %beta1 : f32
+    %m_kept = arith.mulf %beta1, %exp_avg : f32
+    %m_added = arith.mulf %one_minus_beta1, %grad : f32
+    %m = arith.addf %m_kept, %m_added : f32
+    %abs_grad = math.absf %grad : f32
+    %abs_grad_eps = arith.addf %abs_grad, %eps : f32
+    %inf_kept = arith.mulf %beta2, %exp_inf : f32
+    %u = arith.maximumf %inf_kept, %abs_grad_eps : f32
+    %beta1_t = math.powf %beta1, %t : f32
+    %correction = arith.subf %one, %beta1_t : f32
+    %clr = arith.divf %lr, %correction : f32
+    %ratio = arith.divf %m, %u : f32
+    %delta = arith.mulf %clr, %ratio : f32
+    %new_param = arith.subf %param, %delta : f32
+    return %new_param, %m, %u : f32, f32, f32
+  }];
+}
+
 #endif // OPTIM_DIALECT_OPTIM_IR_OPTIMRULES_TD
