@@ -648,4 +648,5 @@ def _record_class(rule, spec):
 
 # The classes of the rules defined by their records alone, by class name.
 RECORD_CLASSES = {spec["class_name"]: _record_class(rule, spec)
-                  for rule, spec in _record_classes.record_rules()}
+                  for rule, spec in _record_classes.record_rules()
+                  if spec["gen_nn_class"]}

@@ -1141,6 +1141,7 @@ py::dict ruleSpecs() {
             ? py::object(py::float_(*spec.defaultLearningRate))
             : py::object(py::none());
     rule["class_description"] = spec.classDescription.str();
+    rule["gen_nn_class"] = spec.genPythonClasses && spec.genNNClass;
     rules[py::str(stringifyRuleKind(spec.kind).str())] = rule;
   }
   return rules;

@@ -32,6 +32,7 @@ def Test_GapRule : Optim_Rule<3, "Gap", "gap", "Gap">;
 def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
   let states = [Optim_State<"s", "1.0">];
   let genPythonClasses = 1;
+  let genNNClass = 0;
   let defaultLearningRate = "0.01";
   let classDescription = [{
     Halves `s`.
@@ -87,16 +88,20 @@ def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
 // CHECK-NEXT:     %half = arith.constant 0.5 : f32
 // CHECK:          )optim",
 // CHECK-NEXT:     /*genPythonClasses=*/true, 0.01,
-// CHECK-NEXT:     R"optim(Halves `s`.)optim"},
+// CHECK-NEXT:     R"optim(Halves `s`.)optim", /*genNNClass=*/false},
 
 // DOCS: | [`sign`](#sign) | `Sign` | `optim.sign_update` | yes | `optim.decay_weight` |
+// DOCS: | [`next`](#next) | `torch.Next` |
 // DOCS: States: `acc` (starts at 0.0) `rows` (starts at 0.0; shape `shape[:-1]` (rank >= 2), else `(1,)`).
 // DOCS: ## sign
 // DOCS: `optim_mlir.nn.Sign`.
 // DOCS: | `start` (init only) | 0.5 | any value |
 // DOCS: Options: `flip` (default true).
 // DOCS: States: `m` (starts at `start`) `lr_copy` (starts at `learning_rate`; only with `flip`).
-// DOCS: `optim_mlir.nn.Next` and `optim_mlir.torch.Next`, generated from the record (learning rate 0.01 by default).
+// A torch-only class: no optim_mlir.nn class.
+// DOCS: ## next
+// DOCS-EMPTY:
+// DOCS-NEXT: `optim_mlir.torch.Next`, generated from the record (learning rate 0.01 by default).
 
 // GAP: error: rule indices must be 0, 1, 2, ... without gaps; Test_GapRule has 3, expected 2
 

@@ -335,7 +335,9 @@ bool emitRuleDefs(raw_ostream &os, const RecordKeeper &records) {
       os << ",\n     /*genPythonClasses=*/true, "
          << rule->getValueAsString("defaultLearningRate") << ",\n     "
          << rawLiteral(rule, "classDescription",
-                       dedent(rule->getValueAsString("classDescription")));
+                       dedent(rule->getValueAsString("classDescription")))
+         << ", /*genNNClass=*/"
+         << (rule->getValueAsBit("genNNClass") ? "true" : "false");
     os << "},\n";
   }
   os << "};\n} // namespace\n";
@@ -353,13 +355,16 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
         "hyper-parameter (except those marked *init only*) is a slot of the "
         "hyper-parameter table, set by name without recompiling, and checked "
         "against its range.\n\n";
-  os << "| rule | `optim_mlir.nn` class | update op | step | weight decay |\n"
+  os << "| rule | class | update op | step | weight decay |\n"
      << "|---|---|---|---|---|\n";
   std::vector<const Record *> rules = getRules(records);
   for (const Record *rule : rules) {
     StringRef mnemonic = rule->getValueAsString("mnemonic");
+    bool torchOnly = rule->getValueAsBit("genPythonClasses") &&
+                     !rule->getValueAsBit("genNNClass");
     os << "| [`" << mnemonic << "`](#" << mnemonic << ") | `"
-       << rule->getValueAsString("className") << "` | `optim." << mnemonic
+       << (torchOnly ? "torch." : "") << rule->getValueAsString("className")
+       << "` | `optim." << mnemonic
        << "_update` | " << (rule->getValueAsBit("usesStep") ? "yes" : "no")
        << " | "
        << (rule->getValueAsBit("decayInRule") ? "in the rule"
@@ -370,10 +375,13 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
     StringRef mnemonic = rule->getValueAsString("mnemonic");
     os << "\n## " << mnemonic << "\n\n";
     StringRef className = rule->getValueAsString("className");
-    os << "`optim_mlir.nn." << className << "`"
-       << (rule->getValueAsBit("genPythonClasses")
-               ? formatv(" and `optim_mlir.torch.{0}`, generated from the "
-                         "record (learning rate {1} by default)",
+    bool generated = rule->getValueAsBit("genPythonClasses");
+    bool torchOnly = generated && !rule->getValueAsBit("genNNClass");
+    if (!torchOnly)
+      os << "`optim_mlir.nn." << className << "`" << (generated ? " and " : "");
+    os << (generated
+               ? formatv("`optim_mlir.torch.{0}`, generated from the record "
+                         "(learning rate {1} by default)",
                          className,
                          rule->getValueAsString("defaultLearningRate"))
                      .str()

@@ -146,6 +146,11 @@ class Optim_Rule<int indexArg, string cppNameArg, string mnemonicArg,
   // states).
   string defaultLearningRate = "";
   string classDescription = "";
+  // With genPythonClasses: whether `optim_mlir.nn` gets the class too. Off
+  // for a torch rule whose class name a MindSpore rule's class already
+  // has (torch's Adadelta next to MindSpore's): only `optim_mlir.torch`
+  // gets it.
+  bit genNNClass = 1;
 }
 
 #endif // OPTIM_DIALECT_OPTIM_IR_OPTIMRULEBASE_TD

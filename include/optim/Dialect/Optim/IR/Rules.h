@@ -111,6 +111,8 @@ struct RuleSpec {
   bool genPythonClasses = false;
   std::optional<double> defaultLearningRate = std::nullopt;
   StringRef classDescription = {};
+  /// With genPythonClasses: `optim_mlir.nn` gets the class too.
+  bool genNNClass = true;
 
   /// Hyper-parameters that are operands of the update, in operand order
   /// (after `lr`, before `weight_decay` and `step`).
