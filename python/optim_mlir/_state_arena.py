@@ -58,10 +58,17 @@ class OwnedTensors:
             tensor.data_ptr() == entry[1]
 
     def allocate(self, specs):
-        """``allocate_torch(specs)``, remembered as owned."""
-        tensors = allocate_torch(specs)
+        """``allocate_torch`` of the ``(shape, dtype)`` of ``specs``,
+        remembered as owned. A spec's optional third item, when not None,
+        gives its tensor those strides over the same buffer (a dense layout
+        of its shape, such as channels_last: the buffer holds every element
+        once)."""
+        tensors = allocate_torch([spec[:2] for spec in specs])
         if tensors:
             self.blocks.append(_block_of(tensors[0]))
+        tensors = [t if len(spec) < 3 or spec[2] is None
+                   else t.as_strided(t.shape, tuple(spec[2]))
+                   for t, spec in zip(tensors, specs)]
         self._prune()
         for t in tensors:
             self._owned[id(t)] = (weakref.ref(t), t.data_ptr())

@@ -65,13 +65,65 @@ def _check_tensor(t, what):
         raise TypeError("optim_mlir.torch: %s has dtype %s; only "
                         "torch.float32 and torch.float64 are supported"
                         % (what, t.dtype))
-    if not t.is_contiguous():
-        raise ValueError("optim_mlir.torch: %s is not contiguous (strides %s "
-                         "for shape %s); the compiled step updates storage in "
-                         "place and needs C-contiguous tensors (use "
-                         "tensor.contiguous() / memory_format="
+    # CPU parameters of any strides are stepped (`_checked_step`); the
+    # CUDA kernels take C-contiguous ones only.
+    if t.device.type != "cpu" and not t.is_contiguous():
+        raise ValueError("optim_mlir.torch: %s on %s is not contiguous "
+                         "(strides %s for shape %s); the CUDA step updates "
+                         "storage in place and needs C-contiguous tensors "
+                         "(use tensor.contiguous() / memory_format="
                          "torch.contiguous_format)"
-                         % (what, tuple(t.stride()), tuple(t.shape)))
+                         % (what, t.device, tuple(t.stride()),
+                            tuple(t.shape)))
+
+
+def _dense_strides(t):
+    """`t`'s strides when its elements fill a span of `t.numel()` storage
+    elements once each (dense and non-overlapping, in any order of the
+    dimensions: C-contiguous, channels_last, a transpose), with 0 for the
+    dimensions of size 1 (whose strides address nothing); None otherwise
+    (overlapping or with gaps, e.g. ``w[:, ::2]``). Two tensors of one
+    shape with equal dense strides hold each element at the same offset of
+    their spans."""
+    strides = tuple(s if n > 1 else 0 for n, s in zip(t.shape, t.stride()))
+    if t.numel() == 0:
+        return strides
+    expected = 1
+    for stride, size in sorted((s, n) for n, s in zip(t.shape, strides)
+                               if n > 1):
+        if stride != expected:
+            return None
+        expected *= size
+    return strides
+
+
+_ANY_ORDER = {}
+
+
+def _updates_in_any_order(rule):
+    """Whether the update of `rule` gives the same result on the elements of
+    its tensors in any order, provided the parameter, gradient and states
+    share it: each element's update reads that element and at most
+    per-tensor norms (Lamb's, LARS's: sums over every element, whatever
+    their order), and every state has the parameter's shape. Adafactor's
+    row and column means (``whole_tensor``) need the logical layout. (The
+    groups of these classes never centralize gradients, whose rows are the
+    first dimension.)"""
+    result = _ANY_ORDER.get(rule)
+    if result is None:
+        spec = rule_specs()[rule]
+        result = _ANY_ORDER[rule] = (
+            not spec["whole_tensor"] and not spec["sparse_grad"] and
+            all(s["shape"] == "param" for s in spec["states"]))
+    return result
+
+
+def _in_layout(t, layout):
+    """Whether `t` is C-contiguous (`layout` None) or dense with the dense
+    strides `layout`."""
+    if layout is None:
+        return t.is_contiguous()
+    return _dense_strides(t) == layout
 
 
 def _check_aligned(t, what):
@@ -176,7 +228,14 @@ class _GPUEntry:
 
 
 def _view(t):
-    """A NumPy array sharing `t`'s storage (a 0-d tensor as shape (1,))."""
+    """A NumPy array sharing `t`'s storage (a 0-d tensor as shape (1,)).
+    A `t` that is not C-contiguous must be dense (`_checked_step` sees to
+    it): its storage span in memory order, shaped as its IR shape (the
+    compiled step sees C-contiguous buffers: an elementwise update of
+    tensors with the same strides is the same on their spans)."""
+    if not t.is_contiguous():
+        flat = t.detach().as_strided((t.numel(),), (1,))
+        return flat.numpy().reshape(_ir_shape(t.shape))
     array = t.detach().numpy()
     if array.ndim == 0:
         array = array.reshape(1)  # a view: same storage
@@ -325,6 +384,20 @@ class _CompiledTorchOptimizer(Optimizer):
         (name,) = [n for n, k in self._STATE_KEYS.items() if k == key]
         return _compiled.state_shape(self._RULE, name, p.shape)
 
+    def _state_layout(self, p):
+        """The dense strides (`_dense_strides`) of a CPU parameter that is
+        stepped over its storage as it lies: dense but not C-contiguous
+        (channels_last, a transpose), with a rule whose result does not
+        depend on the order of the elements (`_updates_in_any_order`).
+        Its states are kept in its strides, its gradient read in them.
+        None: the parameter is C-contiguous, or is stepped through a
+        C-contiguous copy (`_checked_step`), and its states are
+        C-contiguous."""
+        if p.is_contiguous() or p.device.type != "cpu" or \
+                not _updates_in_any_order(self._RULE):
+            return None
+        return _dense_strides(p)
+
     def _state_tensors(self, p, state, keys):
         """{key: `state[key]` made ready for the step (`_state_tensor`), or
         None for a state to create (zeros, runtime-owned)} for `keys`."""
@@ -332,9 +405,10 @@ class _CompiledTorchOptimizer(Optimizer):
                 else None for key in keys}
 
     def _state_tensor(self, p, tensor, key):
-        """`tensor` as a contiguous tensor of `p`'s device and dtype and of
-        the state's shape (16-byte aligned on a CUDA device; the same object
-        when it already is one)."""
+        """`tensor` as a tensor of `p`'s device and dtype and of the state's
+        shape, C-contiguous or in `p`'s strides (`_state_layout`; 16-byte
+        aligned on a CUDA device; the same object when it already is
+        one)."""
         if not isinstance(tensor, torch.Tensor):
             raise TypeError("optim_mlir.torch: state '%s' must be a tensor, "
                             "got %s" % (key, type(tensor).__name__))
@@ -356,14 +430,18 @@ class _CompiledTorchOptimizer(Optimizer):
                 tensor = tensor.to_dense()
             tensor = tensor.detach().to(device=p.device, dtype=p.dtype)
             return _device_copy(tensor)
+        layout = self._state_layout(p) if shape == tuple(p.shape) else None
         if tensor.layout == torch.strided and tensor.device.type == "cpu" \
                 and tensor.dtype == p.dtype and not tensor.requires_grad \
-                and tensor.is_contiguous():
+                and _in_layout(tensor, layout):
             return tensor
         if tensor.layout != torch.strided:
             tensor = tensor.to_dense()
         tensor = tensor.detach().to(device="cpu", dtype=p.dtype)
-        if not tensor.is_contiguous():
+        if layout is not None:
+            if not _in_layout(tensor, layout):
+                tensor = torch.empty_like(p).copy_(tensor)
+        elif not tensor.is_contiguous():
             tensor = tensor.contiguous()
         return tensor
 
@@ -475,12 +553,12 @@ class _CompiledTorchOptimizer(Optimizer):
         if float(group["lr"]) < 0.0:
             p.neg_()
 
-    def _run_signed(self, items, run):
-        """Runs `run()` (one compiled call on the bucket `items`) between
-        `_signed_before` and `_signed_after` of its signed groups'
-        parameters."""
-        signed = [(self.param_groups[item[0]], item[1]) for item in items
-                  if self._signed(self.param_groups[item[0]])]
+    def _run_signed(self, targets, run):
+        """Runs `run()` (one compiled call updating the (group index,
+        tensor) pairs `targets`) between `_signed_before` and
+        `_signed_after` of the tensors of signed groups."""
+        signed = [(self.param_groups[gi], t) for gi, t in targets
+                  if self._signed(self.param_groups[gi])]
         for group, p in signed:
             self._signed_before(group, p)
         try:
@@ -579,7 +657,9 @@ class _CompiledTorchOptimizer(Optimizer):
                 if p.grad is None:
                     entries.append((gi, p, None, None, None))
                     continue
-                if p not in self.state:
+                # The plan binds parameters as C-contiguous spans: others
+                # take the checked path (`_checked_step`).
+                if p not in self.state or not p.is_contiguous():
                     return
                 state = self.state[p]
                 t0, tensors = self._prepare(p, state, group)
@@ -681,16 +761,34 @@ class _CompiledTorchOptimizer(Optimizer):
     def _checked_step(self):
         # 1. Collect parameters with gradients into buckets of one compiled
         #    call each: same step count and same rule options.
+        #    Each item holds the tensor the call updates: the parameter
+        #    itself when it is C-contiguous, or dense with a rule that may
+        #    run over its storage in memory order (`_state_layout`; its
+        #    gradient and states then in its strides), else a C-contiguous
+        #    copy written back after the call (gradients are only read).
         buckets = {}
         for gi, group, p, grad in self._checked_gradients():
-            if not grad.is_contiguous():
-                grad = grad.contiguous()
+            layout = self._state_layout(p)
+            work = p
+            if layout is None and not p.is_contiguous():
+                if torch._debug_has_internal_overlap(p) == 1:
+                    # torch's in-place update raises the same way.
+                    raise RuntimeError(
+                        "optim_mlir.torch: parameter of shape %s and strides "
+                        "%s has elements that share a memory location "
+                        "(e.g. an expand()); it cannot be updated in place"
+                        % (tuple(p.shape), tuple(p.stride())))
+                work = p.clone(memory_format=torch.contiguous_format)
+            if not _in_layout(grad, layout):
+                grad = grad.contiguous() if layout is None else \
+                    torch.empty_like(p).copy_(grad)
             # Not self.state[p]: a failing step must not leave an empty
             # state behind (the defaultdict would create one).
             state = self.state[p] if p in self.state else {}
             t0, tensors = self._prepare(p, state, group)
             key = (t0, self._options(group, t0))
-            buckets.setdefault(key, []).append((gi, p, grad, state, tensors))
+            buckets.setdefault(key, []).append(
+                (gi, p, grad, state, tensors, work))
 
         # 2. Compile (or reuse) and compute every value before touching any
         #    buffer, so that an error leaves parameters and states unchanged.
@@ -711,8 +809,8 @@ class _CompiledTorchOptimizer(Optimizer):
         for compiled, t0, hypers, order, state_keys, items in calls:
             params, grads, states = [], [], []
             for k in order:
-                gi, p, grad, state, tensors = items[k]
-                params.append(_view(p))
+                _, _, grad, _, tensors, work = items[k]
+                params.append(_view(work))
                 grads.append(_view(grad))
                 for sk in state_keys:
                     states.append(_view(tensors[sk]))
@@ -720,9 +818,11 @@ class _CompiledTorchOptimizer(Optimizer):
                 for name, value in hyper.items():
                     compiled.set_hyper_param(j, name, value)
             compiled.global_step = t0
-            self._run_signed(items,
+            self._run_signed([(item[0], item[5]) for item in items],
                              lambda: compiled.step(params, grads, states))
-            for gi, p, _, state, tensors in items:
+            for gi, p, _, state, tensors, work in items:
+                if work is not p:
+                    p.copy_(work)
                 self._commit(p, state, self.param_groups[gi], tensors, t0)
                 self.state[p] = state
 
@@ -730,10 +830,16 @@ class _CompiledTorchOptimizer(Optimizer):
         owned = self._owned()
         wanted, targets, steps = [], [], []
         for _, t0, _, _, _, items in calls:
-            for _, p, _, state, tensors in items:
+            for _, p, _, state, tensors, _ in items:
+                layout = self._state_layout(p)
                 for key, tensor in tensors.items():
                     if tensor is None or not owned.owns(tensor):
-                        wanted.append((self._state_shape(p, key), p.dtype))
+                        shape = self._state_shape(p, key)
+                        # In the parameter's strides (`_state_layout`), as
+                        # torch.zeros_like(p) would be.
+                        strides = None if layout is None or \
+                            shape != tuple(p.shape) else p.stride()
+                        wanted.append((shape, p.dtype, strides))
                         targets.append((tensors, key, tensor))
                 if self._HAS_STEP:
                     step = state.get("step")
@@ -808,7 +914,8 @@ class _CompiledTorchOptimizer(Optimizer):
             # latest step.
             runtime.follow(stream, entry.stream)
             self._run_signed(
-                items, lambda: entry.gpu.step(params, grads, states, handle))
+                [item[:2] for item in items],
+                lambda: entry.gpu.step(params, grads, states, handle))
             entry.stream = stream
             entry.device_step += 1
             for gi, p, _, state, tensors in items:
@@ -819,10 +926,13 @@ class _CompiledTorchOptimizer(Optimizer):
             self.state[p] = state
 
     def _new_buffer(self, p):
-        """A zero-filled buffer like `p`: runtime-owned memory on the CPU,
-        a torch allocation on a CUDA device."""
+        """A zero-filled buffer like `p`: runtime-owned memory on the CPU
+        (in `p`'s strides where its states take them, `_state_layout`), a
+        torch allocation on a CUDA device."""
         if p.device.type == "cpu":
-            (buf,) = self._owned().allocate([(tuple(p.shape), p.dtype)])
+            strides = None if self._state_layout(p) is None else p.stride()
+            (buf,) = self._owned().allocate([(tuple(p.shape), p.dtype,
+                                              strides)])
             return buf
         return torch.zeros_like(p, memory_format=torch.contiguous_format)
 
@@ -978,7 +1088,8 @@ class SGD(_CompiledTorchOptimizer):
             scratch = self.__dict__.setdefault("_scratch", {})
             buf = scratch.get(id(p))
             if buf is None or buf.shape != p.shape or \
-                    buf.dtype != p.dtype or buf.device != p.device:
+                    buf.dtype != p.dtype or buf.device != p.device or \
+                    not _in_layout(buf, self._state_layout(p)):
                 buf = self._new_buffer(p)
                 scratch[id(p)] = buf
             return 0, {"momentum_buffer": buf}
@@ -1329,10 +1440,14 @@ def _torch_counterpart(spec):
                       .parameters.values())
     names = [p.name for p in parameters]
     tail = parameters[names.index("weight_decay"):]
+    # The order of torch's group keys (its `defaults`), which is not always
+    # its signature's.
+    probe = counterpart([torch.zeros(1, requires_grad=True)])
     return dict(tail=tuple((p.name, p.default,
                             p.kind == inspect.Parameter.KEYWORD_ONLY)
                            for p in tail),
-                decay="decoupled" if spec["decay_in_rule"] else "l2")
+                decay="decoupled" if spec["decay_in_rule"] else "l2",
+                order=tuple(probe.defaults))
 
 
 def _record_class(rule, spec):
@@ -1394,6 +1509,10 @@ def _record_class(rule, spec):
         if not 0.0 <= arg["weight_decay"]:
             raise ValueError("Invalid weight_decay value: {}"
                              .format(arg["weight_decay"]))
+        if counterpart is not None:
+            order = counterpart["order"]
+            arg = dict(sorted(arg.items(), key=lambda item: (
+                order.index(item[0]) if item[0] in order else len(order))))
         _RecordRule.__init__(self, params, arg)
 
     return _record_classes.make_class(

@@ -173,20 +173,27 @@ def test_torch_replaced_grads_and_data_and_noncontiguous():
     assert tb._plan is not None and tb._plan.fast_steps >= 1
 
 
-def test_torch_noncontiguous_param_is_an_error_and_no_change():
-    _, _, opt, params = make_pair(torch.optim.AdamW, ot.AdamW)
-    for p in params:
-        p.grad = torch.ones_like(p)
-    opt.step()
-    opt.step()
-    before = snapshot(opt, params)
-    params[0].data = torch.randn(5, 8).t()
-    params[0].grad = torch.ones(8, 5)
-    with pytest.raises(ValueError, match="contiguous"):
-        opt.step()
-    values, states = before
-    assert torch.equal(opt.state[params[1]]["exp_avg"], states[1]["exp_avg"])
-    assert float(opt.state[params[1]]["step"]) == 2
+def test_torch_param_given_other_strides_takes_the_checked_path():
+    """A parameter given transposed storage after fast steps is stepped as
+    torch steps it, by the checked path (its states taken in its strides);
+    given C-contiguous storage again, it returns to the fast path."""
+    ta, pa, tb, pb = make_pair(torch.optim.AdamW, ot.AdamW, lr=0.02,
+                               weight_decay=0.05)
+    for step in range(10):
+        set_grads(pa, pb, step)
+        if step == 3:
+            new = torch.randn(5, 8)
+            pa[0].data, pb[0].data = new.clone().t(), new.clone().t()
+        if step == 6:
+            pa[0].data = pa[0].data.contiguous()
+            pb[0].data = pb[0].data.contiguous()
+        ta.step()
+        tb.step()
+        assert_match(ta, pa, tb, pb)
+        if 3 <= step < 6:
+            assert tb._plan is None
+            assert tb.state[pb[0]]["exp_avg"].stride() == pb[0].stride()
+    assert tb._plan is not None and tb._plan.fast_steps >= 3
 
 
 def test_torch_states_alias_runtime_buffers():
