@@ -491,6 +491,22 @@ def torch_adamax(param, grad, states, *, learning_rate, beta1=0.9,
     return new_param, {"exp_avg": m, "exp_inf": u}
 
 
+def torch_adadelta(param, grad, states, *, learning_rate, rho=0.9, eps=1e-6,
+                   weight_decay=0.0):
+    """Adadelta (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method",
+    Algorithm 1) as ``torch.optim.Adadelta`` writes it: L2 weight decay
+    (``g + wd*param``), ``E[g^2] = rho*E[g^2] + (1-rho)*g^2``,
+    ``delta = sqrt(E[dx^2] + eps) / sqrt(E[g^2] + eps) * g``,
+    ``E[dx^2] = rho*E[dx^2] + (1-rho)*delta^2``, ``param -= lr*delta``.
+    States ``square_avg``, ``acc_delta``."""
+    g = _arr(grad, param) + weight_decay * param
+    square = rho * states["square_avg"] + (1.0 - rho) * g * g
+    delta = np.sqrt(states["acc_delta"] + eps) / np.sqrt(square + eps) * g
+    acc = rho * states["acc_delta"] + (1.0 - rho) * delta * delta
+    return param - learning_rate * delta, {"square_avg": square,
+                                           "acc_delta": acc}
+
+
 def factored_shape(shape):
     """Adafactor's view of a parameter of ``shape``: ``(B, R, C) =
     (prod(shape[:-2]), shape[-2], shape[-1])`` for rank >= 2, ``(1, 1, n)``
@@ -680,6 +696,8 @@ def init_states(rule, param, **hyper):
         return {"exp_avg": z(), "exp_avg_sq": z()}
     if rule == "torch_adamax":
         return {"exp_avg": z(), "exp_inf": z()}
+    if rule == "torch_adadelta":
+        return {"square_avg": z(), "acc_delta": z()}
     if rule == "adafactor":
         _, rows, cols = factored_shape(p.shape)
         s = {"exp_avg_sq_row": np.zeros(rows, p.dtype),

@@ -30,7 +30,8 @@ STEPS = 20
 HYPER = {"lion": dict(beta1=0.9, beta2=0.99),
          "adan": dict(beta1=0.98, beta2=0.92, beta3=0.99, eps=1e-8),
          "radam": dict(beta1=0.9, beta2=0.999, eps=1e-8),
-         "torch_adamax": dict(beta1=0.9, beta2=0.999, eps=1e-8)}
+         "torch_adamax": dict(beta1=0.9, beta2=0.999, eps=1e-8),
+         "torch_adadelta": dict(rho=0.9, eps=1e-6)}
 # The rules whose front-end classes come from their records.
 RULES = sorted(HYPER)
 SPECS = _optim.rule_specs()
@@ -40,6 +41,16 @@ assert RULES == sorted(r for r, s in SPECS.items()
 
 def _uses_step(rule):
     return SPECS[rule]["uses_step"]
+
+
+def _torch_hyper(hyper):
+    """`hyper` as torch's arguments: beta1, beta2, ... gathered into
+    `betas`."""
+    kw = {k: v for k, v in hyper.items() if not k.startswith("beta")}
+    betas = tuple(v for k, v in hyper.items() if k.startswith("beta"))
+    if betas:
+        kw["betas"] = betas
+    return kw
 SHAPES = [("fc.weight", (33, 16)), ("fc.bias", (37,)), ("norm.gamma", (5,))]
 
 
@@ -171,7 +182,8 @@ def test_c_api(rule):
         lib.optimDestroy(opt)
 
 
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", [r for r in RULES
+                                  if SPECS[r]["gen_nn_class"]])
 def test_nn(rule):
     """optim_mlir.nn: the ungrouped decay filter, a cosine schedule and a
     loss scale, against the reference."""
@@ -207,10 +219,7 @@ def test_torch(rule, float32_default_dtype):
     tensors = [torch.tensor(rng.standard_normal(s), dtype=torch.float32,
                             requires_grad=True) for _, s in SHAPES]
     cls = getattr(otorch, SPECS[rule]["class_name"])
-    betas = tuple(v for k, v in HYPER[rule].items() if k.startswith("beta"))
-    kw = dict(betas=betas)
-    if "eps" in HYPER[rule]:
-        kw["eps"] = HYPER[rule]["eps"]
+    kw = _torch_hyper(HYPER[rule])
     opt = cls([{"params": tensors[:2], "lr": 0.002, "weight_decay": 0.1},
                {"params": tensors[2:], "lr": 0.004}], **kw)
     ref = [t.detach().numpy().astype(np.float64) for t in tensors]
@@ -242,9 +251,12 @@ def test_torch(rule, float32_default_dtype):
                                      _optim.rule_specs()[rule]["states"]}
 
 
-@pytest.mark.parametrize("name", ["RAdam", "Adamax"])
-def test_matches_torch(name, float32_default_dtype):
-    """Rules that are torch's own optimizers too (RAdam, torch's Adamax):
+@pytest.mark.parametrize("rule", [r for r in RULES
+                                  if hasattr(torch.optim,
+                                             SPECS[r]["class_name"])])
+def test_matches_torch(rule, float32_default_dtype):
+    """Rules that are torch's own optimizers too (RAdam, torch's Adamax and
+    Adadelta):
     the optim_mlir.torch class and torch.optim's step the same tensors
     (float32, L2 weight decay, 20 steps; RAdam's rectification switches on
     at step 6) to float32 rounding of two evaluation orders (torch updates
@@ -255,11 +267,11 @@ def test_matches_torch(name, float32_default_dtype):
     data = [rng.standard_normal(s).astype(np.float32) for _, s in SHAPES]
     ours = [torch.tensor(d, requires_grad=True) for d in data]
     theirs = [torch.tensor(d, requires_grad=True) for d in data]
-    kw = dict(lr=0.01, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.05)
+    name = SPECS[rule]["class_name"]
+    kw = dict(_torch_hyper(HYPER[rule]), lr=0.01, weight_decay=0.05)
     opt = getattr(otorch, name)(ours, **kw)
     reference = getattr(torch.optim, name)(theirs, **kw)
-    keys = [s["name"] for rule, spec in SPECS.items()
-            if spec["class_name"] == name for s in spec["states"]]
+    keys = [s["name"] for s in SPECS[rule]["states"]]
     for _ in range(STEPS):
         for a, b in zip(ours, theirs):
             g = torch.tensor(rng.standard_normal(tuple(a.shape)),

@@ -722,4 +722,56 @@ def Optim_TorchAdamaxRule : Optim_Rule<19, "TorchAdamax", "torch_adamax",
   }];
 }
 
+def Optim_TorchAdadeltaRule : Optim_Rule<20, "TorchAdadelta",
+                                         "torch_adadelta", "Adadelta"> {
+  let hyperParams = [
+    Optim_Hyper<"rho", "0.9", Optim_ClosedUnit>,
+    Optim_Hyper<"eps", "1e-6", Optim_NonNegative>
+  ];
+  let states = [Optim_State<"square_avg">, Optim_State<"acc_delta">];
+  let genPythonClasses = 1;
+  let genNNClass = 0;
+  let defaultLearningRate = "1.0";
+  let classDescription = [{
+    Adadelta (Zeiler 2012, "ADADELTA: An Adaptive Learning Rate Method") as
+    `torch.optim.Adadelta` computes it: `eps` inside both square roots and
+    the learning rate scaling the step (MindSpore's `Adadelta`, rule
+    `adadelta`, keeps its own definition in `optim_mlir.nn`). Weight decay
+    is L2: `weight_decay * param` is added to the gradient.
+  }];
+  let description = [{
+    Adadelta as `torch.optim.Adadelta` computes it. States
+    `[square_avg, acc_delta]`:
+    `square_avg = rho * square_avg + (1 - rho) * grad^2`,
+    `delta = sqrt(acc_delta + eps) / sqrt(square_avg + eps) * grad`,
+    `acc_delta = rho * acc_delta + (1 - rho) * delta^2`,
+    `param -= lr * delta`.
+
+    ```mlir
+    %p1, %s1, %a1 = optim.torch_adadelta_update %p, %g, [%s, %a] lr %lr rho %rho eps %e : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %one = arith.constant 1.0 : f32
+    %one_minus_rho = arith.subf %one, %rho : f32
+    %grad_squared = arith.mulf %grad, %grad : f32
+    %square_kept = arith.mulf %rho, %square_avg : f32
+    %square_added = arith.mulf %one_minus_rho, %grad_squared : f32
+    %square = arith.addf %square_kept, %square_added : f32
+    %square_eps = arith.addf %square, %eps : f32
+    %std = math.sqrt %square_eps : f32
+    %acc_eps = arith.addf %acc_delta, %eps : f32
+    %acc_sqrt = math.sqrt %acc_eps : f32
+    %ratio = arith.divf %acc_sqrt, %std : f32
+    %delta = arith.mulf %ratio, %grad : f32
+    %delta_squared = arith.mulf %delta, %delta : f32
+    %acc_kept = arith.mulf %rho, %acc_delta : f32
+    %acc_added = arith.mulf %one_minus_rho, %delta_squared : f32
+    %acc = arith.addf %acc_kept, %acc_added : f32
+    %step = arith.mulf %lr, %delta : f32
+    %new_param = arith.subf %param, %step : f32
+    return %new_param, %square, %acc : f32, f32, f32
+  }];
+}
+
 #endif // OPTIM_DIALECT_OPTIM_IR_OPTIMRULES_TD
