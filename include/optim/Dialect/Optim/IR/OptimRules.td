@@ -208,7 +208,10 @@ def Optim_AdagradRule : Optim_Rule<6, "Adagrad", "adagrad", "Adagrad"> {
   ];
   let description = [{
     State `[accum]`: `accum += grad^2` (when `update_slots`);
-    `param -= lr * grad / sqrt(accum)`.
+    `param -= lr * grad / sqrt(accum)`. This is MindSpore's GPU kernel and
+    its docstring; its CPU kernel (`ApplyAdagradCpuKernelMod`) divides by
+    `sqrt(accum + 1e-6)` instead, about 5e-6 relative at the default
+    `accum = 0.1`, and finite where `accum` is 0.
 
     ```mlir
     %p1, %a1 = optim.adagrad_update %p, %g, [%a] lr %lr {update_slots} : tensor<16xf32>
