@@ -1354,24 +1354,24 @@ class Optimizer:
             check_arrays("state '%s'" % attr, states[attr],
                          {p.name: s for p, s in
                           zip(self._parameters, self._state_params[c])})
+        def constant_values(key, targets, what):
+            """The checkpoint's `key` entries, each one of `targets`, as
+            runtime scalars."""
+            values = state_dict.get(key, {})
+            unknown = set(values) - set(targets)
+            if unknown:
+                raise KeyError("For '%s', the checkpoint's %ss %s are not "
+                               "constant %ss of this optimizer."
+                               % (name, what, sorted(unknown), what))
+            return {k: _runtime_scalar(v, what, name)
+                    for k, v in values.items()}
+
         lr_params = {p.name: p for p in self._lr_params()}
-        lrs = state_dict.get("learning_rate", {})
-        unknown = set(lrs) - set(lr_params)
-        if unknown:
-            raise KeyError("For '%s', the checkpoint's learning rates %s are "
-                           "not constant learning rates of this optimizer."
-                           % (name, sorted(unknown)))
-        lr_values = {k: _runtime_scalar(v, "learning rate", name)
-                     for k, v in lrs.items()}
+        lr_values = constant_values("learning_rate", lr_params,
+                                    "learning rate")
         wd_targets = self._wd_entries()
-        wds = state_dict.get("weight_decay", {})
-        unknown = set(wds) - set(wd_targets)
-        if unknown:
-            raise KeyError("For '%s', the checkpoint's weight decays %s are "
-                           "not constant weight decays of this optimizer."
-                           % (name, sorted(unknown)))
-        wd_values = {k: _runtime_scalar(v, "weight decay", name)
-                     for k, v in wds.items()}
+        wd_values = constant_values("weight_decay", wd_targets,
+                                    "weight decay")
         if not self.is_group and not self.exec_weight_decay and \
                 wd_values.get("weight_decay", 0.0) > 0.0:
             raise ValueError("For '%s', the checkpoint has a positive weight "
