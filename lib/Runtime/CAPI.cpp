@@ -250,7 +250,8 @@ int optimLoad(OptimOptimizer *o, int device, char **error) {
   return 0;
 }
 
-int optimLearningRates(const OptimOptimizer *o, float *rates, char **error) {
+int optimLearningRates(const OptimOptimizer *o, double *rates,
+                       char **error) {
   if (o->gpu)
     return reportTarget(o, "optimLearningRates", error);
   auto result = o->cpu->getLearningRates();

@@ -79,7 +79,7 @@ public:
   /// where buffer 0 is the parameter, 1 its gradient, 2 + s state s.
   std::vector<std::vector<std::pair<unsigned, unsigned>>> tableEntries;
   /// The hyper-parameter table; once loaded, a mirror of the device's.
-  std::vector<float> table;
+  std::vector<double> table;
   /// The global step until loaded (then it lives on the device).
   int64_t globalStep = 0;
 
@@ -358,7 +358,7 @@ Error GPUOptimizer::Impl::load(int deviceIndex) {
     tables.push_back(std::move(*buffer));
   }
   auto hyper = cuda::DeviceBuffer::allocate(*loaded, *primary,
-                                            table.size() * sizeof(float));
+                                            table.size() * sizeof(double));
   if (!hyper)
     return hyper.takeError();
   auto counter =
@@ -368,7 +368,7 @@ Error GPUOptimizer::Impl::load(int deviceIndex) {
   // The hyper-parameters and the step, on the device before any step: the
   // copies are complete when load returns, whatever stream steps use.
   if (Error error = hyper->copyFromHostAsync(
-          table.data(), table.size() * sizeof(float), nullptr))
+          table.data(), table.size() * sizeof(double), nullptr))
     return error;
   if (Error error =
           counter->copyFromHostAsync(&globalStep, sizeof(int64_t), nullptr))
@@ -442,7 +442,7 @@ int GPUOptimizer::getDevice() const { return impl->device; }
 Error GPUOptimizer::setHyperParam(unsigned group, StringRef name,
                                   double value) {
   Impl &s = *impl;
-  std::vector<float> updated = s.table;
+  std::vector<double> updated = s.table;
   if (Error error = s.setHyperParam(updated, group, name, value))
     return error;
   if (s.driver) {
@@ -450,7 +450,7 @@ Error GPUOptimizer::setHyperParam(unsigned group, StringRef name,
     // source is pageable memory: the driver stages it before returning.
     unsigned slot = cantFail(s.findSlot(group, name));
     if (Error error = s.deviceHyper.copyFromHostAsync(
-            &updated[slot], sizeof(float), s.stream, slot * sizeof(float)))
+            &updated[slot], sizeof(double), s.stream, slot * sizeof(double)))
       return error;
   }
   s.table = std::move(updated);

@@ -115,7 +115,7 @@ class Optimizer::Impl {
 public:
   std::shared_ptr<const CompiledModule> compiled;
   CodeOrigin origin = CodeOrigin::Compiled;
-  std::vector<float> table;
+  std::vector<double> table;
   int64_t globalStep = 0;
   /// Optimizer::setNumThreads, and the pipeline's `num-threads` (0: none).
   int numThreads = 0;
@@ -515,13 +515,13 @@ Expected<double> Optimizer::getHyperParam(unsigned group,
   return impl->layout().getHyperParam(impl->table, group, name);
 }
 
-Expected<std::vector<float>> Optimizer::getLearningRates() const {
+Expected<std::vector<double>> Optimizer::getLearningRates() const {
   int64_t tableSize = impl->table.size();
   Descriptor table{llvm::ArrayRef<int64_t>(tableSize)};
   table.setData(impl->table.data());
   int64_t numGroups = impl->layout().numGroups;
   Descriptor out{llvm::ArrayRef<int64_t>(numGroups)};
-  std::vector<float> rates(numGroups, 0.0f);
+  std::vector<double> rates(numGroups, 0.0);
   out.setData(rates.data());
   void *tablePtr = table.get();
   void *outPtr = out.get();

@@ -61,7 +61,7 @@ StepDescription::get(const mlir::optim::StepABI &abi) {
     description.stateInit.push_back(std::move(inits));
   }
   description.numGroups = abi.getGroups().size();
-  llvm::SmallVector<float> table = abi.getInitialTable();
+  llvm::SmallVector<double> table = abi.getInitialTable();
   description.initialTable.assign(table.begin(), table.end());
   for (unsigned g = 0; g < description.numGroups; ++g) {
     llvm::StringMap<unsigned> slots;
@@ -90,7 +90,7 @@ StepDescription::findSlot(unsigned group, llvm::StringRef name) const {
   return it->second;
 }
 
-llvm::Error StepDescription::setHyperParam(std::vector<float> &table,
+llvm::Error StepDescription::setHyperParam(std::vector<double> &table,
                                            unsigned group,
                                            llvm::StringRef name,
                                            double value) const {
@@ -106,17 +106,17 @@ llvm::Error StepDescription::setHyperParam(std::vector<float> &table,
       !(value >= 0.0))
     return makeError("'" + name + "' must be non-negative, got " +
                      std::to_string(value));
-  table[*slot] = static_cast<float>(value);
+  table[*slot] = value;
   return llvm::Error::success();
 }
 
 llvm::Expected<double>
-StepDescription::getHyperParam(const std::vector<float> &table,
+StepDescription::getHyperParam(const std::vector<double> &table,
                                unsigned group, llvm::StringRef name) const {
   auto slot = findSlot(group, name);
   if (!slot)
     return slot.takeError();
-  return static_cast<double>(table[*slot]);
+  return table[*slot];
 }
 
 llvm::Error StepDescription::checkBufferCounts(size_t numParamBuffers,

@@ -24,7 +24,7 @@ namespace optim::runtime::detail {
 struct StepDescription {
   std::vector<ParamInfo> params;
   std::vector<std::string> stateNames;
-  std::vector<float> initialTable;
+  std::vector<double> initialTable;
   /// Per parameter and state, the state's initial value; NaN where it is
   /// the group's learning rate at the current step.
   std::vector<std::vector<double>> stateInit;
@@ -40,9 +40,9 @@ struct StepDescription {
                                     llvm::StringRef name) const;
   /// Checks `value` for `name` and writes it into `table` (a table of this
   /// step's layout); on error `table` is unchanged.
-  llvm::Error setHyperParam(std::vector<float> &table, unsigned group,
+  llvm::Error setHyperParam(std::vector<double> &table, unsigned group,
                             llvm::StringRef name, double value) const;
-  llvm::Expected<double> getHyperParam(const std::vector<float> &table,
+  llvm::Expected<double> getHyperParam(const std::vector<double> &table,
                                        unsigned group,
                                        llvm::StringRef name) const;
   /// Checks the numbers of buffers a step is given: one parameter and one

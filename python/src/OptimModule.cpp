@@ -279,7 +279,7 @@ public:
     return *value;
   }
 
-  std::vector<float> learningRates() const {
+  std::vector<double> learningRates() const {
     auto rates = optimizer->getLearningRates();
     if (!rates)
       raise(rates.takeError(), PyExc_RuntimeError);
@@ -1428,7 +1428,7 @@ PYBIND11_MODULE(_optim, m) {
           [](const PyGPUOptimizer &self) {
             return self.optimizer->getHyperTableSize();
           },
-          "float32 values in the hyper-parameter table.")
+          "float64 values in the hyper-parameter table.")
       .def("set_hyper_param", &PyGPUOptimizer::setHyperParam, py::arg("group"),
            py::arg("name"), py::arg("value"),
            "Changes a hyper-parameter; never recompiles. Once loaded, the "

@@ -41,8 +41,10 @@
 // CHECK-NOT: linalg.
 // CHECK-NOT: memref.
 
-// Hyper-parameters come from the table (CHECK-NOT above: no beta2 constant)
-// unless compiled in as constants, which then fold into the vector code.
-// CHECK-NOT: dense<9.990000e-01> : vector<16xf32>
+// Hyper-parameters come from the (f64) table (CHECK-NOT above: no beta2
+// constant) unless compiled in as constants, f64 like the table, rounded
+// once for the f32 element code.
+// CHECK-NOT: llvm.mlir.constant(0.99899999999999999 : f64)
 // CONST-LABEL: llvm.func @adamw_step(
-// CONST: dense<9.990000e-01> : vector<16xf32>
+// CONST: %[[B2:.*]] = llvm.mlir.constant(0.99899999999999999 : f64) : f64
+// CONST: llvm.fptrunc %[[B2]] : f64 to f32

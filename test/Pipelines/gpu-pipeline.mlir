@@ -43,8 +43,8 @@
 // thread, increments the counter.
 // RUN: optim-opt %optim_src_root/examples/adamw.mlir --optim-lower-to-gpu="chip=sm_90 lower-host=0" | FileCheck %s --check-prefix=PLAN
 // PLAN-LABEL: func.func @adamw_step(
-// PLAN-SAME:  %[[TABLE:.*]]: memref<?xmemref<?xf32>>, %[[HYPER:.*]]: memref<11xf32>, %[[STEP:.*]]: memref<1xi64>)
+// PLAN-SAME:  %[[TABLE:.*]]: memref<?xmemref<?xf32>>, %[[HYPER:.*]]: memref<11xf64>, %[[STEP:.*]]: memref<1xi64>)
 // PLAN:       gpu.launch_func  @adamw_step_kernel::@adamw_step_kernel blocks in (%c4, %c1, %c1) threads in (%c256, %c1, %c1)  args(%[[TABLE]] : memref<?xmemref<?xf32>>)
-// PLAN:       gpu.launch_func  @adamw_step_kernel::@adamw_step_kernel_0 blocks in (%c8, %c1, %c1) threads in (%c256, %c1, %c1)  args(%[[STEP]] : memref<1xi64>, %[[HYPER]] : memref<11xf32>, %[[TABLE]] : memref<?xmemref<?xf32>>)
+// PLAN:       gpu.launch_func  @adamw_step_kernel::@adamw_step_kernel_0 blocks in (%c8, %c1, %c1) threads in (%c256, %c1, %c1)  args(%[[STEP]] : memref<1xi64>, %[[HYPER]] : memref<11xf64>, %[[TABLE]] : memref<?xmemref<?xf32>>)
 // PLAN:       gpu.launch_func  @adamw_step_kernel::@adamw_step_kernel_1 blocks in (%c1, %c1, %c1) threads in (%c1, %c1, %c1)  args(%[[STEP]] : memref<1xi64>)
 // PLAN-NEXT:  return

@@ -414,7 +414,7 @@ def test_stub_hyper_params_and_step(stub_driver, tmp_path):
         args = {}
         for k in range(first, first + count):
             args.update(device_args(gpu, lib, k))
-        hyper = read(args[hyper_arg], ctypes.c_float, gpu.hyper_table_size)
+        hyper = read(args[hyper_arg], ctypes.c_double, gpu.hyper_table_size)
         counter = read(args[hyper_arg + 1], ctypes.c_int64, 1)[0]
         tables = sorted(p for t in range(gpu.num_tables)
                         for p in table_pointers(gpu, args[t], t))

@@ -119,9 +119,9 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
      << name << "_group_offset[g]: learning_rate, weight_decay";
   for (const optim::HyperParamSpec *h : abi.getSpec().getOperandHyperParams())
     os << ", " << h->name;
-  os << ". */\nstatic const float " << name << "_initial_table[] = {";
+  os << ". */\nstatic const double " << name << "_initial_table[] = {";
   llvm::interleaveComma(abi.getInitialTable(), os,
-                        [&](float v) { os << llvm::format("%.9e", v) << "f"; });
+                        [&](double v) { os << llvm::format("%.17g", v); });
   os << "};\nstatic const int64_t " << name << "_group_offset[] = {";
   llvm::interleaveComma(abi.getGroups(), os, [&](const optim::GroupABI &g) {
     os << g.tableOffset;
@@ -147,10 +147,10 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
   for (size_t i = 0; i < params.size(); ++i)
     tableCounts[abi.getTablePosition(i).first] += entriesPerParam;
   os << "/* One step in place. params[i], grads[i]: parameter i's data; "
-        "states[i * NUM_STATES + s]; table: TABLE_SIZE floats; step: the "
+        "states[i * NUM_STATES + s]; table: TABLE_SIZE doubles; step: the "
         "0-based global step. */\nstatic inline void "
      << name << "_step(void *const *params, void *const *grads, "
-        "void *const *states, float *table, int64_t step) {\n";
+        "void *const *states, double *table, int64_t step) {\n";
   for (size_t t = 0; t < tableTypes.size(); ++t)
     os << "  " << name << "_memref1_t b" << t << "[" << tableCounts[t]
        << "];\n";
@@ -178,7 +178,7 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
   os << "&h, step);\n}\n\n";
   os << "/* The learning rate of every group at `step` into out[NUM_GROUPS]. "
         "*/\nstatic inline void "
-     << name << "_learning_rates(float *table, int64_t step, float *out) {\n"
+     << name << "_learning_rates(double *table, int64_t step, double *out) {\n"
      << "  " << name << "_memref1_t t = {table, table, 0, {" << upper
      << "_TABLE_SIZE}, {1}};\n  " << name << "_memref1_t o = {out, out, 0, {"
      << upper << "_NUM_GROUPS}, {1}};\n  _mlir_ciface_" << name

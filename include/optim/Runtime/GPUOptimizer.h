@@ -85,7 +85,7 @@ public:
   /// Entries of buffer table `table`: (2 + states) per parameter of its
   /// element type.
   unsigned getNumTableEntries(unsigned table) const;
-  /// Size of the hyper-parameter table (float32 values).
+  /// Size of the hyper-parameter table (float64 values).
   unsigned getHyperTableSize() const;
 
   /// Loads the driver, retains the primary context of `device`, loads the

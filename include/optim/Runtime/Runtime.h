@@ -110,7 +110,7 @@ public:
   int64_t getGlobalStep() const;
   void setGlobalStep(int64_t step);
   /// The learning rate of each group at the current global step.
-  llvm::Expected<std::vector<float>> getLearningRates() const;
+  llvm::Expected<std::vector<double>> getLearningRates() const;
 
   /// One step in place on the caller's buffers; increments the global step.
   /// `grads[i]` points to parameter i's gradient (the parameter's shape)

@@ -121,7 +121,7 @@ int optimSetGlobalStep(OptimOptimizer *optimizer, int64_t step,
  * device 0). Fails on a CPU optimizer. */
 int optimLoad(OptimOptimizer *optimizer, int device, char **error);
 /* The learning rate each group uses at the next step (CPU only). */
-int optimLearningRates(const OptimOptimizer *optimizer, float *rates,
+int optimLearningRates(const OptimOptimizer *optimizer, double *rates,
                        char **error);
 
 /* The gradient of a sparse parameter of shape (R, d1, ...): `count` rows;

@@ -97,8 +97,12 @@ struct LearningRateLowering : OpConversionPattern<LearningRateOp> {
       return op.emitOpError("no code is registered for learning rate ")
              << op.getSchedule()
              << " (registerLearningRateLoweringModels)";
-    rewriter.replaceOp(op, builder.buildLearningRate(rewriter, op.getLoc(),
-                                                     adaptor.getStep()));
+    // Schedules compute in f32, as MindSpore's learning-rate cells and
+    // lists do; the op's result type may be wider.
+    Value learningRate =
+        builder.buildLearningRate(rewriter, op.getLoc(), adaptor.getStep());
+    rewriter.replaceOp(op, convertFloat(rewriter, op.getLoc(), learningRate,
+                                        op.getType()));
     return success();
   }
 };
@@ -111,14 +115,15 @@ struct ScaleGradLowering : OpConversionPattern<ScaleGradOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value grad = adaptor.getGrad();
-    FloatMath outside(rewriter, loc, getElementComputeType(grad));
-    // grad * (1 / loss_scale).
+    FloatMath outside(rewriter, loc, getScalarType(op.getLossScale()));
+    // grad * (1 / loss_scale), the inverse computed in the scalar type and
+    // rounded once (as torch's GradScaler does).
     Value one = outside.constant(1.0);
     Value lossScale = outside.cast(adaptor.getLossScale());
     Value inverse = outside.div(one, lossScale);
     rewriter.replaceOp(
         op, buildElementwiseMap(
-                rewriter, loc, outside.getType(), grad, grad,
+                rewriter, loc, getElementComputeType(grad), grad, grad,
                 [&](const FloatMath &math, ArrayRef<Value> elements) {
                   return math.mul(elements[0], inverse);
                 }));
@@ -134,12 +139,12 @@ struct DecayWeightLowering : OpConversionPattern<DecayWeightOp> {
                   ConversionPatternRewriter &rewriter) const override {
     Location loc = op.getLoc();
     Value grad = adaptor.getGrad();
-    FloatMath outside(rewriter, loc, getElementComputeType(grad));
-    Value weightDecay = outside.cast(adaptor.getWeightDecay());
+    FloatMath compute(rewriter, loc, getElementComputeType(grad));
+    Value weightDecay = compute.cast(adaptor.getWeightDecay());
     // grad + weight_decay * param.
     rewriter.replaceOp(
         op, buildElementwiseMap(
-                rewriter, loc, outside.getType(), {grad, adaptor.getParam()},
+                rewriter, loc, compute.getType(), {grad, adaptor.getParam()},
                 grad, [&](const FloatMath &math, ArrayRef<Value> elements) {
                   return math.add(elements[0],
                                   math.mul(weightDecay, elements[1]));

@@ -4,8 +4,10 @@
 // update op becomes the same elementwise generic as every rule's, whose
 // body is the formula. The formula is the body of a scalar function in
 // arith and math ops on f32; this lowering wraps it in a signature built
-// from the rule's operands, parses and verifies it, and clones it into the
-// generic, converting f32 to the compute type (f64 for f64 parameters).
+// from the rule's operands, parses and verifies it, and clones it: the ops
+// that depend only on scalars once before the loop, in f64 (the step's
+// scalar type), the others into the generic, converting f32 to the compute
+// type (f64 for f64 parameters).
 //
 //===----------------------------------------------------------------------===//
 
@@ -14,6 +16,7 @@
 
 #include "mlir/Dialect/Func/IR/FuncOps.h"
 #include "mlir/IR/Diagnostics.h"
+#include "llvm/ADT/DenseSet.h"
 #include "mlir/IR/IRMapping.h"
 #include "mlir/IR/Verifier.h"
 #include "mlir/Parser/Parser.h"
@@ -44,50 +47,97 @@ getFormulaFunction(const RuleSpec &spec,
   return text + ") {\n" + spec.formula.str() + "\n}\n";
 }
 
+/// Clones `op` with `mapping`, its f32 results and f32 float attributes in
+/// `type` instead.
+static Operation *cloneInType(OpBuilder &b, Operation &op, IRMapping &mapping,
+                              Type type) {
+  Type f32 = b.getF32Type();
+  if (type == f32)
+    return b.clone(op, mapping);
+  OperationState state(op.getLoc(), op.getName());
+  for (Value operand : op.getOperands())
+    state.addOperands(mapping.lookup(operand));
+  for (Type resultType : op.getResultTypes())
+    state.addTypes(resultType == f32 ? type : resultType);
+  for (NamedAttribute attr : op.getAttrs()) {
+    auto value = dyn_cast<FloatAttr>(attr.getValue());
+    state.addAttribute(attr.getName(),
+                       value && value.getType() == f32
+                           ? FloatAttr::get(type, value.getValueAsDouble())
+                           : attr.getValue());
+  }
+  Operation *converted = b.create(state);
+  mapping.map(op.getResults(), converted->getResults());
+  return converted;
+}
+
 namespace {
-/// An elementwise rule (buildUpdateGeneric) from a parsed formula.
+/// An elementwise rule (buildUpdateGeneric) from a parsed formula. The ops
+/// that depend only on scalars (`1 - beta2`, `beta1^t`, bias corrections)
+/// run once, before the loop, in the scalar type (getScalarType), as the
+/// frameworks compute them on the host; the others run per element in the
+/// compute type, reading the scalar results converted once.
 class FormulaRule {
 public:
   FormulaRule(func::FuncOp formula, const FloatMath &outside,
-              ValueRange scalars)
+              FloatType computeType, ValueRange scalars)
       : formula(formula) {
-    for (Value scalar : scalars)
-      this->scalars.push_back(isa<FloatType>(scalar.getType())
-                                  ? outside.cast(scalar)
-                                  : scalar);
+    Block &body = formula.getBody().front();
+    unsigned numScalars = scalars.size();
+    auto scalarArgs = body.getArguments().take_back(numScalars);
+    OpBuilder &b = outside.getBuilder();
+    // Element values: the arguments before the scalars, and what uses them.
+    llvm::DenseSet<Value> elementwise;
+    for (Value arg : body.getArguments().drop_back(numScalars))
+      elementwise.insert(arg);
+    IRMapping scalarMapping;
+    for (auto [arg, scalar] : llvm::zip(scalarArgs, scalars))
+      scalarMapping.map(arg, isa<FloatType>(scalar.getType())
+                                 ? outside.cast(scalar)
+                                 : scalar);
+    for (Operation &op : body.without_terminator()) {
+      bool isElementwise = llvm::any_of(op.getOperands(), [&](Value v) {
+        return elementwise.contains(v);
+      });
+      if (isElementwise) {
+        for (Value result : op.getResults())
+          elementwise.insert(result);
+        continue;
+      }
+      cloneInType(b, op, scalarMapping, outside.getType());
+    }
+    // The scalar values the element ops read, in the compute type.
+    FloatMath compute(b, outside.getLoc(), computeType);
+    auto addUniform = [&](Value formulaValue) {
+      if (elementwise.contains(formulaValue) ||
+          uniformValues.contains(formulaValue))
+        return;
+      Value value = scalarMapping.lookup(formulaValue);
+      uniformValues.map(formulaValue, isa<FloatType>(value.getType())
+                                          ? compute.cast(value)
+                                          : value);
+    };
+    for (Operation &op : body.without_terminator())
+      if (llvm::any_of(op.getOperands(),
+                       [&](Value v) { return elementwise.contains(v); }))
+        llvm::for_each(op.getOperands(), addUniform);
+    llvm::for_each(body.getTerminator()->getOperands(), addUniform);
+    for (Value value : elementwise)
+      if (auto result = dyn_cast<OpResult>(value))
+        elementOps.insert(result.getOwner());
   }
 
   UpdatedElement apply(const FloatMath &math, Value grad, Value param,
                        ArrayRef<Value> states) const {
     Block &body = func::FuncOp(formula).getBody().front();
-    IRMapping mapping;
+    IRMapping mapping = uniformValues;
     SmallVector<Value> arguments = {grad, param};
     llvm::append_range(arguments, states);
-    llvm::append_range(arguments, scalars);
-    mapping.map(body.getArguments(), arguments);
+    mapping.map(body.getArguments().take_front(arguments.size()), arguments);
     OpBuilder &b = math.getBuilder();
-    Type f32 = b.getF32Type(), compute = math.getType();
-    for (Operation &op : body.without_terminator()) {
-      if (compute == f32) {
-        b.clone(op, mapping);
-        continue;
-      }
-      // The op with f32 results and float attributes in the compute type.
-      OperationState state(op.getLoc(), op.getName());
-      for (Value operand : op.getOperands())
-        state.addOperands(mapping.lookup(operand));
-      for (Type type : op.getResultTypes())
-        state.addTypes(type == f32 ? compute : type);
-      for (NamedAttribute attr : op.getAttrs()) {
-        auto value = dyn_cast<FloatAttr>(attr.getValue());
-        state.addAttribute(attr.getName(),
-                           value && value.getType() == f32
-                               ? FloatAttr::get(compute, value.getValueAsDouble())
-                               : attr.getValue());
-      }
-      Operation *converted = b.create(state);
-      mapping.map(op.getResults(), converted->getResults());
-    }
+    for (Operation &op : body.without_terminator())
+      if (elementOps.contains(&op))
+        cloneInType(b, op, mapping, math.getType());
     UpdatedElement updated;
     for (Value result : body.getTerminator()->getOperands())
       updated.push_back(mapping.lookup(result));
@@ -96,7 +146,10 @@ public:
 
 private:
   func::FuncOp formula;
-  SmallVector<Value> scalars;
+  /// Formula values computed before the loop, in the compute type.
+  IRMapping uniformValues;
+  /// The formula's ops that run per element.
+  llvm::SmallPtrSet<Operation *, 32> elementOps;
 };
 
 struct FormulaUpdateLowering
@@ -139,8 +192,8 @@ struct FormulaUpdateLowering
     ValueRange scalars = ValueRange(operands).slice(
         2 + numStates, update.getScalarOperands().size());
     FloatType computeType = getElementComputeType(param);
-    FloatMath outside(rewriter, loc, computeType);
-    FormulaRule rule(formula, outside, scalars);
+    FloatMath outside(rewriter, loc, getScalarType(scalars));
+    FormulaRule rule(formula, outside, computeType, scalars);
     rewriter.replaceOp(op, buildUpdateGeneric(rewriter, loc, computeType, rule,
                                               grad, param, states));
     return success();

@@ -37,7 +37,7 @@ struct LazyAdamLowering : OpConversionPattern<LazyAdamUpdateOp> {
     Value param = adaptor.getParam(), indices = adaptor.getIndices();
     Value values = adaptor.getValues();
     FloatType computeType = getElementComputeType(param);
-    FloatMath outside(rewriter, loc, computeType);
+    FloatMath outside(rewriter, loc, getScalarType(op.getScalarOperands()));
     AdamRule rule(outside, adaptor.getLr(), adaptor.getBeta1(),
                   adaptor.getBeta2(), adaptor.getEps(), adaptor.getStep(),
                   op.getUseNesterov(), /*amsgrad=*/false);

@@ -31,7 +31,9 @@ struct DenseUpdateLowering : OpConversionPattern<typename Rule::Op> {
     Value grad = adaptor.getGrad(), param = adaptor.getParam();
     ValueRange states = adaptor.getStates();
     FloatType computeType = getElementComputeType(param);
-    FloatMath outside(rewriter, loc, computeType);
+    FloatMath outside(
+        rewriter, loc,
+        getScalarType(op.getScalarOperands()));
     Rule rule(outside, op, adaptor);
     if constexpr (Rule::kNumNorms > 0) {
       if (Value sums = adaptor.getNorms()) {
@@ -67,7 +69,9 @@ struct NormsLowering : OpConversionPattern<typename Rule::NormsOp> {
     Location loc = op.getLoc();
     Value param = adaptor.getParam();
     FloatType computeType = getElementComputeType(param);
-    FloatMath outside(rewriter, loc, computeType);
+    FloatMath outside(
+        rewriter, loc,
+        getScalarType(op.getScalarOperands()));
     Rule rule(outside, op, adaptor);
     SmallVector<Value> sums =
         buildNormSums(rewriter, loc, computeType, rule, adaptor.getGrad(),

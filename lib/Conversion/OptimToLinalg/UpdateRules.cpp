@@ -148,21 +148,35 @@ UpdatedElement AdamRule::apply(const FloatMath &math, Value grad, Value param,
   return result;
 }
 
-AdamWeightDecayRule::AdamWeightDecayRule(const FloatMath &outside, Op,
+AdamWeightDecayRule::AdamWeightDecayRule(const FloatMath &outside, Op op,
                                          Op::Adaptor adaptor)
     : moments(outside, adaptor.getBeta1(), adaptor.getBeta2()),
       lr(outside.cast(adaptor.getLr())), eps(outside.cast(adaptor.getEps())),
-      weightDecay(outside.cast(adaptor.getWeightDecay())) {}
+      weightDecay(outside.cast(adaptor.getWeightDecay())),
+      useAmsgrad(op.getUseAmsgrad()) {}
 
 UpdatedElement AdamWeightDecayRule::apply(const FloatMath &math, Value grad,
                                           Value param,
                                           ArrayRef<Value> states) const {
   Value m = moments.updateFirst(math, grad, states[0]);
   Value v = moments.updateSecond(math, grad, states[1]);
+  UpdatedElement result = {Value(), m, v};
+  Value denominatorSource = v;
+  if (useAmsgrad) {
+    // The running maximum of v replaces v in the denominator.
+    Value vhat = math.max(states[2], v);
+    result.push_back(vhat);
+    denominatorSource = vhat;
+  }
   // param -= lr * (m / (sqrt(v) + eps) + weight_decay * param).
-  Value adam = math.div(m, math.add(math.sqrt(v), eps));
-  Value update = math.add(adam, math.mul(weightDecay, param));
-  return {math.sub(param, math.mul(lr, update)), m, v};
+  Value sqrtV = math.sqrt(denominatorSource);
+  Value denominator = math.add(sqrtV, eps);
+  Value adam = math.div(m, denominator);
+  Value decay = math.mul(weightDecay, param);
+  Value update = math.add(adam, decay);
+  Value step = math.mul(lr, update);
+  result[0] = math.sub(param, step);
+  return result;
 }
 
 template <typename OpT>

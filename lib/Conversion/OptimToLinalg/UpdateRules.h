@@ -102,6 +102,7 @@ public:
 private:
   AdamMoments moments;
   Value lr, eps, weightDecay;
+  bool useAmsgrad;
 };
 
 class LambRule {

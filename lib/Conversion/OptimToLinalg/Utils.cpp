@@ -36,9 +36,31 @@ Value mlir::optim::convertFloat(OpBuilder &b, Location loc, Value value,
   return arith::TruncFOp::create(b, loc, toFloat, value);
 }
 
+FloatType mlir::optim::getScalarType(ValueRange scalars) {
+  for (Value scalar : scalars)
+    if (auto type = dyn_cast<FloatType>(scalar.getType()))
+      return type;
+  assert(!scalars.empty() && "a compute op with scalars");
+  return Float32Type::get(scalars.front().getContext());
+}
+
 //===----------------------------------------------------------------------===//
 // FloatMath
 //===----------------------------------------------------------------------===//
+
+Value FloatMath::coerce(Value value) const {
+  if (value.getType() == type || !isa<FloatType>(value.getType()))
+    return value;
+  OpBuilder::InsertionGuard guard(b);
+  b.setInsertionPointAfterValue(value);
+  return convertFloat(b, loc, value, type);
+}
+
+std::pair<Value, Value> FloatMath::coerce(Value x, Value y) const {
+  Value first = coerce(x);
+  Value second = coerce(y);
+  return {first, second};
+}
 
 Value FloatMath::constant(double value) const {
   return arith::ConstantOp::create(b, loc, b.getFloatAttr(type, value));
@@ -51,31 +73,45 @@ Value FloatMath::fromSignedInt(Value value) const {
 // The operations upstream's ArithBuilder has (it picks the float ops, and
 // the ordered float predicates, for float operands).
 Value FloatMath::add(Value x, Value y) const {
-  return ArithBuilder(b, loc).add(x, y);
+  auto [lhs, rhs] = coerce(x, y);
+  return ArithBuilder(b, loc).add(lhs, rhs);
 }
 Value FloatMath::sub(Value x, Value y) const {
-  return ArithBuilder(b, loc).sub(x, y);
+  auto [lhs, rhs] = coerce(x, y);
+  return ArithBuilder(b, loc).sub(lhs, rhs);
 }
 Value FloatMath::mul(Value x, Value y) const {
-  return ArithBuilder(b, loc).mul(x, y);
+  auto [lhs, rhs] = coerce(x, y);
+  return ArithBuilder(b, loc).mul(lhs, rhs);
 }
 Value FloatMath::div(Value x, Value y) const {
-  return arith::DivFOp::create(b, loc, x, y);
+  auto [lhs, rhs] = coerce(x, y);
+  return arith::DivFOp::create(b, loc, lhs, rhs);
 }
-Value FloatMath::neg(Value x) const { return arith::NegFOp::create(b, loc, x); }
-Value FloatMath::sqrt(Value x) const { return math::SqrtOp::create(b, loc, x); }
-Value FloatMath::abs(Value x) const { return math::AbsFOp::create(b, loc, x); }
+Value FloatMath::neg(Value x) const {
+  return arith::NegFOp::create(b, loc, coerce(x));
+}
+Value FloatMath::sqrt(Value x) const {
+  return math::SqrtOp::create(b, loc, coerce(x));
+}
+Value FloatMath::abs(Value x) const {
+  return math::AbsFOp::create(b, loc, coerce(x));
+}
 Value FloatMath::pow(Value base, Value exponent) const {
-  return math::PowFOp::create(b, loc, base, exponent);
+  auto [lhs, rhs] = coerce(base, exponent);
+  return math::PowFOp::create(b, loc, lhs, rhs);
 }
 Value FloatMath::max(Value x, Value y) const {
-  return arith::MaximumFOp::create(b, loc, x, y);
+  auto [lhs, rhs] = coerce(x, y);
+  return arith::MaximumFOp::create(b, loc, lhs, rhs);
 }
 Value FloatMath::min(Value x, Value y) const {
-  return arith::MinimumFOp::create(b, loc, x, y);
+  auto [lhs, rhs] = coerce(x, y);
+  return arith::MinimumFOp::create(b, loc, lhs, rhs);
 }
 Value FloatMath::copySign(Value magnitude, Value sign) const {
-  return math::CopySignOp::create(b, loc, magnitude, sign);
+  auto [lhs, rhs] = coerce(magnitude, sign);
+  return math::CopySignOp::create(b, loc, lhs, rhs);
 }
 
 Value FloatMath::sign(Value x) const {
@@ -89,13 +125,16 @@ Value FloatMath::sign(Value x) const {
 }
 
 Value FloatMath::greater(Value x, Value y) const {
-  return ArithBuilder(b, loc).sgt(x, y);
+  auto [lhs, rhs] = coerce(x, y);
+  return ArithBuilder(b, loc).sgt(lhs, rhs);
 }
 Value FloatMath::less(Value x, Value y) const {
-  return ArithBuilder(b, loc).slt(x, y);
+  auto [lhs, rhs] = coerce(x, y);
+  return ArithBuilder(b, loc).slt(lhs, rhs);
 }
 Value FloatMath::equal(Value x, Value y) const {
-  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, x, y);
+  auto [lhs, rhs] = coerce(x, y);
+  return arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OEQ, lhs, rhs);
 }
 Value FloatMath::isFinite(Value x) const {
   Value magnitude = abs(x);
@@ -103,7 +142,8 @@ Value FloatMath::isFinite(Value x) const {
   return less(magnitude, infinity);
 }
 Value FloatMath::select(Value condition, Value ifTrue, Value ifFalse) const {
-  return ArithBuilder(b, loc).select(condition, ifTrue, ifFalse);
+  auto [lhs, rhs] = coerce(ifTrue, ifFalse);
+  return ArithBuilder(b, loc).select(condition, lhs, rhs);
 }
 Value FloatMath::logicalAnd(Value x, Value y) const {
   return ArithBuilder(b, loc)._and(x, y);

@@ -24,10 +24,22 @@ FloatType getElementComputeType(Value tensor);
 /// `value` (a float scalar) converted to the float type `to`.
 Value convertFloat(OpBuilder &b, Location loc, Value value, Type to);
 
+/// The type of a compute op's scalar arithmetic (bias corrections, step
+/// sizes, trust ratios, `1 - beta2`): that of its float scalar operands,
+/// f32 when it has none. The step's boundary passes f64 scalars whatever
+/// the parameters' element type, so that a float64 parameter gets float64
+/// hyper-parameters and a float32 one gets `1 - beta2` and `beta2^t` as
+/// exactly as the frameworks compute them on the host
+/// (docs/Step-structure.md).
+FloatType getScalarType(ValueRange scalars);
+
 /// Emits scalar float arithmetic in one compute type at the builder's
-/// insertion point: before a loop for loop-invariant scalars, or inside a
-/// linalg.generic body for element math. Operands must already have the
-/// compute type (see `cast`); predicates return i1.
+/// insertion point: before a loop for loop-invariant scalars (in the scalar
+/// type, `getScalarType`), or inside a linalg.generic body for element math
+/// (in the element compute type). Float operands of another type are
+/// converted to the compute type first, right after their definition, so a
+/// loop-invariant scalar is converted once, outside the loop; predicates
+/// return i1.
 ///
 /// Each call emits an op, so never pass two op-building calls as arguments of
 /// one call (`add(mul(a, b), mul(c, d))`): C++ leaves the evaluation order of
@@ -80,6 +92,12 @@ public:
   Value logicalAnd(Value x, Value y) const;
 
 private:
+  /// `value` in the compute type: converted right after its definition
+  /// when it is a float of another type.
+  Value coerce(Value value) const;
+  /// Both, converted in this order.
+  std::pair<Value, Value> coerce(Value x, Value y) const;
+
   OpBuilder &b;
   Location loc;
   FloatType type;

@@ -20,24 +20,50 @@ func.func @lion(%p: tensor<16xf32>, %g: tensor<16xf32>, %m: tensor<16xf32>,
 
 // -----
 
-// float64 parameters: the formula, written on f32, runs in f64 (constants
-// and results converted); the f32 scalars are extended once outside.
+// float64 parameters with the f64 scalars the step's boundary passes: the
+// formula, written on f32, runs in f64 (constants and results converted).
+// Its ops that read only scalars (the bias corrections) run once, before
+// the loop; the loop holds the element math.
 func.func @adan_f64(%p: tensor<8xf64>, %g: tensor<8xf64>, %m: tensor<8xf64>,
                     %d: tensor<8xf64>, %n: tensor<8xf64>, %pg: tensor<8xf64>,
-                    %lr: f32, %b1: f32, %b2: f32, %b3: f32, %e: f32, %wd: f32,
+                    %lr: f64, %b1: f64, %b2: f64, %b3: f64, %e: f64, %wd: f64,
                     %t: i64) -> tensor<8xf64> {
-  %p1, %m1, %d1, %n1, %g1 = optim.adan_update %p, %g, [%m, %d, %n, %pg] lr %lr beta1 %b1 beta2 %b2 beta3 %b3 eps %e weight_decay %wd step %t : tensor<8xf64>
+  %p1, %m1, %d1, %n1, %g1 = optim.adan_update %p, %g, [%m, %d, %n, %pg] lr %lr beta1 %b1 beta2 %b2 beta3 %b3 eps %e weight_decay %wd step %t scalars(f64) : tensor<8xf64>
   return %p1 : tensor<8xf64>
 }
 // CHECK-LABEL: func.func @adan_f64(
-// CHECK:       arith.extf %{{.*}} : f32 to f64
+// CHECK-NOT:   f32
+// CHECK:       arith.sitofp %{{.*}} : i64 to f64
+// CHECK:       math.powf %{{.*}}, %{{.*}} : f64
 // CHECK:       linalg.generic
 // CHECK:       ^bb0(%{{.*}}: f64, %{{.*}}: f64, %{{.*}}: f64, %{{.*}}: f64, %{{.*}}: f64, %{{.*}}: f64):
 // CHECK-NOT:     f32
-// CHECK:         arith.sitofp %{{.*}} : i64 to f64
-// CHECK:         math.powf %{{.*}}, %{{.*}} : f64
+// CHECK-NOT:     math.powf
 // CHECK:         math.sqrt %{{.*}} : f64
 // CHECK:         linalg.yield %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : f64, f64, f64, f64, f64
+
+// -----
+
+// float32 parameters with f64 scalars: RAdam's rectification terms (rho_t,
+// beta2^t, the bias corrections) are computed in f64 before the loop and
+// rounded once; the loop body is f32 element math.
+func.func @radam_f32(%p: tensor<8xf32>, %g: tensor<8xf32>, %m: tensor<8xf32>,
+                     %v: tensor<8xf32>, %lr: f64, %b1: f64, %b2: f64, %e: f64,
+                     %t: i64) -> tensor<8xf32> {
+  %p1, %m1, %v1 = optim.radam_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t scalars(f64) : tensor<8xf32>
+  return %p1 : tensor<8xf32>
+}
+// CHECK-LABEL: func.func @radam_f32(
+// CHECK:       math.powf %{{.*}}, %{{.*}} : f64
+// CHECK:       math.powf %{{.*}}, %{{.*}} : f64
+// CHECK:       arith.cmpf ogt, %{{.*}}, %{{.*}} : f64
+// CHECK:       arith.truncf %{{.*}} : f64 to f32
+// CHECK:       linalg.generic
+// CHECK:       ^bb0(%{{.*}}: f32, %{{.*}}: f32, %{{.*}}: f32, %{{.*}}: f32):
+// CHECK-NOT:     f64
+// CHECK-NOT:     math.powf
+// CHECK:         math.sqrt %{{.*}} : f32
+// CHECK:         linalg.yield %{{.*}}, %{{.*}}, %{{.*}} : f32, f32, f32
 
 // -----
 

@@ -500,23 +500,21 @@ func.func @rprop(%p: tensor<16xf32>, %g: tensor<16xf32>, %prev: tensor<16xf32>, 
 
 // -----
 
-func.func @adam_f64(%p: tensor<?xf64>, %g: tensor<?xf64>, %m: tensor<?xf64>, %v: tensor<?xf64>, %lr: f32, %b1: f32, %b2: f32, %e: f32, %t: i64) -> (tensor<?xf64>, tensor<?xf64>, tensor<?xf64>) {
-  %p1, %m1, %v1 = optim.adam_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t : tensor<?xf64>
+func.func @adam_f64(%p: tensor<?xf64>, %g: tensor<?xf64>, %m: tensor<?xf64>, %v: tensor<?xf64>, %lr: f64, %b1: f64, %b2: f64, %e: f64, %t: i64) -> (tensor<?xf64>, tensor<?xf64>, tensor<?xf64>) {
+  %p1, %m1, %v1 = optim.adam_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e step %t scalars(f64) : tensor<?xf64>
   return %p1, %m1, %v1 : tensor<?xf64>, tensor<?xf64>, tensor<?xf64>
 }
 
-// f64 computes natively: the f32 scalars are extended, the bias correction
-// is computed in f64.
+// f64 computes natively, from f64 scalars (what the step's boundary
+// passes): no conversion anywhere.
 // CHECK-LABEL: func.func @adam_f64(
 // CHECK-SAME: %[[P:[a-z0-9]+]]: tensor<?xf64>, %[[G:[a-z0-9]+]]: tensor<?xf64>, %[[M:[a-z0-9]+]]: tensor<?xf64>, %[[V:[a-z0-9]+]]: tensor<?xf64>,
-// CHECK-SAME: %[[LR:[a-z0-9]+]]: f32, %[[B1:[a-z0-9]+]]: f32, %[[B2:[a-z0-9]+]]: f32, %[[EPS:[a-z0-9]+]]: f32, %[[T:[a-z0-9]+]]: i64)
-// CHECK:      %[[B1D:.*]] = arith.extf %[[B1]] : f32 to f64
-// CHECK:      %[[B2D:.*]] = arith.extf %[[B2]] : f32 to f64
-// CHECK:      %[[EPSD:.*]] = arith.extf %[[EPS]] : f32 to f64
-// CHECK-NEXT: %[[TF:.*]] = arith.sitofp %[[T]] : i64 to f64
-// CHECK-NEXT: math.powf %[[B2D]], %[[TF]] : f64
-// CHECK:      math.powf %[[B1D]], %[[TF]] : f64
-// CHECK:      %[[LRD:.*]] = arith.extf %[[LR]] : f32 to f64
+// CHECK-SAME: %[[LR:[a-z0-9]+]]: f64, %[[B1:[a-z0-9]+]]: f64, %[[B2:[a-z0-9]+]]: f64, %[[EPS:[a-z0-9]+]]: f64, %[[T:[a-z0-9]+]]: i64)
+// CHECK-NOT:  arith.extf
+// CHECK-NOT:  arith.truncf
+// CHECK:      %[[TF:.*]] = arith.sitofp %[[T]] : i64 to f64
+// CHECK-NEXT: math.powf %[[B2]], %[[TF]] : f64
+// CHECK:      math.powf %[[B1]], %[[TF]] : f64
 // CHECK:      %[[R:.*]]:3 = linalg.generic
 // CHECK-SAME:     ins(%[[G]] : tensor<?xf64>) outs(%[[P]], %[[M]], %[[V]] : tensor<?xf64>, tensor<?xf64>, tensor<?xf64>)
 // CHECK-NEXT: ^bb0(%{{.*}}: f64, %{{.*}}: f64, %{{.*}}: f64, %{{.*}}: f64):
@@ -524,6 +522,27 @@ func.func @adam_f64(%p: tensor<?xf64>, %g: tensor<?xf64>, %m: tensor<?xf64>, %v:
 // CHECK-NOT:    arith.truncf
 // CHECK:        math.sqrt %{{.*}} : f64
 // CHECK:        linalg.yield %{{.*}}, %{{.*}}, %{{.*}} : f64, f64, f64
+
+// -----
+
+func.func @adamw_f32_with_f64_scalars(%p: tensor<?xf32>, %g: tensor<?xf32>, %m: tensor<?xf32>, %v: tensor<?xf32>, %lr: f64, %b1: f64, %b2: f64, %e: f64, %wd: f64) -> (tensor<?xf32>, tensor<?xf32>, tensor<?xf32>) {
+  %p1, %m1, %v1 = optim.adam_weight_decay_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd scalars(f64) : tensor<?xf32>
+  return %p1, %m1, %v1 : tensor<?xf32>, tensor<?xf32>, tensor<?xf32>
+}
+
+// f32 elements with f64 scalars: `1 - beta2` is computed in f64 and rounded
+// once, before the loop (as torch computes it on the host); the loop body
+// is all f32.
+// CHECK-LABEL: func.func @adamw_f32_with_f64_scalars(
+// CHECK-SAME: %[[LR:[a-z0-9]+]]: f64, %[[B1:[a-z0-9]+]]: f64, %[[B2:[a-z0-9]+]]: f64, %[[EPS:[a-z0-9]+]]: f64, %[[WD:[a-z0-9]+]]: f64)
+// CHECK-DAG:  %[[OMB2:.*]] = arith.subf %{{.*}}, %[[B2]] : f64
+// CHECK-DAG:  %[[OMB2F:.*]] = arith.truncf %[[OMB2]] : f64 to f32
+// CHECK-DAG:  %[[B2F:.*]] = arith.truncf %[[B2]] : f64 to f32
+// CHECK:      linalg.generic
+// CHECK-NEXT: ^bb0(%{{.*}}: f32, %{{.*}}: f32, %{{.*}}: f32, %{{.*}}: f32):
+// CHECK-NOT:    arith.truncf
+// CHECK-NOT:    f64
+// CHECK:        linalg.yield %{{.*}}, %{{.*}}, %{{.*}} : f32, f32, f32
 
 // -----
 

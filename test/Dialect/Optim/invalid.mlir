@@ -957,7 +957,7 @@ func.func @lars_coefficient_constant(%p: tensor<16xf32>, %g: tensor<16xf32>, %v:
 // -----
 
 func.func @update_integer_scalar(%p: tensor<16xf32>, %g: tensor<16xf32>, %a: tensor<16xf32>, %lr: i32) {
-  // expected-error@+1 {{'optim.adagrad_update' op operand #3 must be 32-bit float, but got 'i32'}}
+  // expected-error@+1 {{'optim.adagrad_update' op operand #3 must be f32 or f64 scalar, but got 'i32'}}
   %0:2 = "optim.adagrad_update"(%p, %g, %a, %lr) : (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, i32) -> (tensor<16xf32>, tensor<16xf32>)
   return
 }
@@ -1110,7 +1110,7 @@ func.func @lamb_update_norms(%p: tensor<?xf32>, %m: tensor<?xf32>, %x: f32, %t: 
 // optim.multi_tensor_update
 //===----------------------------------------------------------------------===//
 
-func.func @mtu_hyper_count(%t: memref<?xmemref<?xf32>>, %x: f32) {
+func.func @mtu_hyper_count(%t: memref<?xmemref<?xf32>>, %x: f64) {
   // expected-error @below {{expects 1 hyper-parameters for Momentum, got 2}}
   optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %x lr %x hyper_params(%x, %x)
   return
@@ -1118,7 +1118,7 @@ func.func @mtu_hyper_count(%t: memref<?xmemref<?xf32>>, %x: f32) {
 
 // -----
 
-func.func @mtu_missing_count(%t: memref<?xmemref<?xf32>>, %x: f32) {
+func.func @mtu_missing_count(%t: memref<?xmemref<?xf32>>, %x: f64) {
   // expected-error @below {{expects the update 'count'}}
   optim.multi_tensor_update #optim.rule<adam>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %x lr %x hyper_params(%x, %x, %x)
   return
@@ -1126,7 +1126,7 @@ func.func @mtu_missing_count(%t: memref<?xmemref<?xf32>>, %x: f32) {
 
 // -----
 
-func.func @mtu_rule_decay(%t: memref<?xmemref<?xf32>>, %x: f32) {
+func.func @mtu_rule_decay(%t: memref<?xmemref<?xf32>>, %x: f64) {
   // expected-error @below {{expects a 'weight_decay' operand: the rule decays in its update}}
   optim.multi_tensor_update #optim.rule<adam_weight_decay>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %x lr %x hyper_params(%x, %x, %x)
   return
@@ -1134,7 +1134,7 @@ func.func @mtu_rule_decay(%t: memref<?xmemref<?xf32>>, %x: f32) {
 
 // -----
 
-func.func @mtu_positions(%t: memref<?xmemref<?xf32>>, %x: f32) {
+func.func @mtu_positions(%t: memref<?xmemref<?xf32>>, %x: f64) {
   // expected-error @below {{with a buffer table expects one position per parameter}}
   optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf32>, tensor<5xf32>] positions [0] loss_scale %x lr %x hyper_params(%x)
   return
@@ -1142,7 +1142,7 @@ func.func @mtu_positions(%t: memref<?xmemref<?xf32>>, %x: f32) {
 
 // -----
 
-func.func @mtu_table_type(%t: memref<?xmemref<?xf32>>, %x: f32) {
+func.func @mtu_table_type(%t: memref<?xmemref<?xf32>>, %x: f64) {
   // expected-error @below {{has a parameter of type 'tensor<4xf64>' in a buffer table of 'f32'}}
   optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf64>] positions [0] loss_scale %x lr %x hyper_params(%x)
   return
@@ -1150,7 +1150,7 @@ func.func @mtu_table_type(%t: memref<?xmemref<?xf32>>, %x: f32) {
 
 // -----
 
-func.func @mtu_buffer_count(%p: memref<4xf32>, %x: f32) {
+func.func @mtu_buffer_count(%p: memref<4xf32>, %x: f64) {
   // expected-error @below {{expects 3 buffers (3 per parameter), got 2}}
   optim.multi_tensor_update #optim.rule<momentum>(%p, %p : memref<4xf32>, memref<4xf32>) params [tensor<4xf32>] loss_scale %x lr %x hyper_params(%x)
   return
@@ -1158,7 +1158,7 @@ func.func @mtu_buffer_count(%p: memref<4xf32>, %x: f32) {
 
 // -----
 
-func.func @mtu_buffer_shape(%p: memref<4xf32>, %m: memref<5xf32>, %x: f32) {
+func.func @mtu_buffer_shape(%p: memref<4xf32>, %m: memref<5xf32>, %x: f64) {
   // expected-error @below {{buffer 2 of parameter 0 has type 'memref<5xf32>', expected the shape of state 'moments' of 'tensor<4xf32>'}}
   optim.multi_tensor_update #optim.rule<momentum>(%p, %p, %m : memref<4xf32>, memref<4xf32>, memref<5xf32>) params [tensor<4xf32>] loss_scale %x lr %x hyper_params(%x)
   return
@@ -1166,7 +1166,7 @@ func.func @mtu_buffer_shape(%p: memref<4xf32>, %m: memref<5xf32>, %x: f32) {
 
 // -----
 
-func.func @mtu_centralize(%t: memref<?xmemref<?xf32>>, %x: f32) {
+func.func @mtu_centralize(%t: memref<?xmemref<?xf32>>, %x: f64) {
   // expected-error @below {{centralizes 'tensor<4xf32>', which gradient centralization does not apply to}}
   optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %x lr %x hyper_params(%x) centralize
   return
@@ -1174,7 +1174,7 @@ func.func @mtu_centralize(%t: memref<?xmemref<?xf32>>, %x: f32) {
 
 // -----
 
-func.func @mtu_sparse_table(%t: memref<?xmemref<?xf32>>, %x: f32) {
+func.func @mtu_sparse_table(%t: memref<?xmemref<?xf32>>, %x: f64) {
   // expected-error @below {{with sparse gradients takes each buffer, not a buffer table}}
   optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4x2xf32>] positions [0] loss_scale %x lr %x hyper_params(%x) sparse
   return
@@ -1193,5 +1193,21 @@ func.func @adafactor_row_shape(%p: tensor<8x6xf32>, %r: tensor<6xf32>, %c: tenso
 func.func @adafactor_first_moment(%p: tensor<8x6xf32>, %r: tensor<8xf32>, %c: tensor<6xf32>, %x: f32, %t: i64) {
   // expected-error @below {{expects 3 state operands (exp_avg, exp_avg_sq_row, exp_avg_sq_col), got 2}}
   %0:3 = optim.adafactor_update %p, %p, [%r, %c] lr %x eps1 %x eps2 %x clip_threshold %x decay_rate %x beta1 %x weight_decay %x step %t {first_moment} : tensor<8x6xf32>, [tensor<8xf32>, tensor<6xf32>]
+  return
+}
+
+// -----
+
+func.func @mixed_scalar_types(%p: tensor<16xf32>, %g: tensor<16xf32>, %m: tensor<16xf32>, %v: tensor<16xf32>, %x: f64, %y: f32, %t: i64) {
+  // expected-error@+1 {{'optim.adam_update' op float scalars must share one type, got 'f32' and 'f64'}}
+  %0:3 = "optim.adam_update"(%p, %g, %m, %v, %y, %x, %x, %x, %t) : (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, f32, f64, f64, f64, i64) -> (tensor<16xf32>, tensor<16xf32>, tensor<16xf32>)
+  return
+}
+
+// -----
+
+func.func @f16_scalars(%g: tensor<16xf32>, %x: f16) {
+  // expected-error@+1 {{'optim.scale_grad' op operand #1 must be f32 or f64 scalar, but got 'f16'}}
+  %0 = optim.scale_grad %g by %x scalars(f16) : tensor<16xf32>
   return
 }

@@ -89,7 +89,7 @@ optim.optimizer @rule_adam_defaults rule #optim.rule<adam> learning_rate 0.1 : f
 }
 
 // CHECK-LABEL: optim.optimizer @rule_adam_weight_decay
-// CHECK-SAME: rule <adam_weight_decay, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-06>
+// CHECK-SAME: rule <adam_weight_decay, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-06, use_amsgrad = false>
 optim.optimizer @rule_adam_weight_decay rule #optim.rule<adam_weight_decay> learning_rate 0.1 : f64 {
   optim.param "w" : tensor<4xf32>
 }
@@ -626,7 +626,7 @@ optim.optimizer @resolved rule #optim.rule<lazy_adam> learning_rate 0.1 {
 // CHECK:        optim.multi_tensor_update <lamb, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-06>(%{{.*}} : memref<?xmemref<?xf32>>) params [tensor<32x16xf32>, tensor<7xf32>] positions [0, 3] loss_scale %{{.*}} lr %{{.*}} hyper_params(%{{.*}}, %{{.*}}, %{{.*}}) weight_decay %{{.*}} count %{{.*}}{{ *$}}
 // CHECK:        optim.multi_tensor_update <momentum, momentum = 0.9, use_nesterov = false>(%{{.*}}, %{{.*}}, %{{.*}} : memref<32x16xf32>, memref<32x16xf32>, memref<32x16xf32>) params [tensor<32x16xf32>] loss_scale %{{.*}} decay_weight %{{.*}} lr %{{.*}} hyper_params(%{{.*}}) centralize
 // CHECK:        optim.multi_tensor_update <lazy_adam, beta1 = 0.9, beta2 = 0.999, eps = 1.0e-08, use_nesterov = false>({{.*}}) params [tensor<10x4xf32>] loss_scale %{{.*}} lr %{{.*}} hyper_params(%{{.*}}, %{{.*}}, %{{.*}}) count %{{.*}} sparse unique
-func.func @multi_tensor_update(%t: memref<?xmemref<?xf32>>, %p: memref<32x16xf32>, %e: memref<10x4xf32>, %i: memref<?xi32>, %r: memref<?x4xf32>, %x: f32, %n: i64) {
+func.func @multi_tensor_update(%t: memref<?xmemref<?xf32>>, %p: memref<32x16xf32>, %e: memref<10x4xf32>, %i: memref<?xi32>, %r: memref<?x4xf32>, %x: f64, %n: i64) {
   optim.multi_tensor_update #optim.rule<lamb>(%t : memref<?xmemref<?xf32>>) params [tensor<32x16xf32>, tensor<7xf32>] positions [0, 3] loss_scale %x lr %x hyper_params(%x, %x, %x) weight_decay %x count %n
   optim.multi_tensor_update #optim.rule<momentum>(%p, %p, %p : memref<32x16xf32>, memref<32x16xf32>, memref<32x16xf32>) params [tensor<32x16xf32>] loss_scale %x decay_weight %x lr %x hyper_params(%x) centralize
   optim.multi_tensor_update #optim.rule<lazy_adam>(%e, %i, %r, %e, %e : memref<10x4xf32>, memref<?xi32>, memref<?x4xf32>, memref<10x4xf32>, memref<10x4xf32>) params [tensor<10x4xf32>] loss_scale %x lr %x hyper_params(%x, %x, %x) count %n sparse unique
@@ -644,5 +644,22 @@ func.func @adafactor_update(%p: tensor<4x8x6xf32>, %r: tensor<4x8xf32>, %c: tens
   %0:4 = optim.adafactor_update %p, %p, [%p, %r, %c] lr %x eps1 %x eps2 %x clip_threshold %x decay_rate %x beta1 %x weight_decay %x step %t {first_moment, scale_parameter} : tensor<4x8x6xf32>, [tensor<4x8x6xf32>, tensor<4x8xf32>, tensor<4x6xf32>]
   %1:3 = optim.adafactor_update %pd, %pd, [%rd, %cd] lr %x eps1 %x eps2 %x clip_threshold %x decay_rate %x beta1 %x weight_decay %x step %t workspace(%rd, %cd, %w : tensor<?x?xf32>, tensor<?x?xf32>, tensor<?xf32>) : tensor<?x?x?xf32>, [tensor<?x?xf32>, tensor<?x?xf32>]
   %2:3 = optim.adafactor_update %v, %v, [%one, %v] lr %x eps1 %x eps2 %x clip_threshold %x decay_rate %x beta1 %x weight_decay %x step %t : tensor<7xf32>, [tensor<1xf32>, tensor<7xf32>]
+  return
+}
+
+// Scalars of another type than f32 (what the step's boundary passes: f64)
+// print as `scalars(<type>)`; f32 prints nothing.
+// CHECK-LABEL: func.func @f64_scalars
+// CHECK:        optim.learning_rate #optim.warmup<learning_rate = 0.1, warmup_steps = 4> at %{{.*}} scalars(f64){{ *$}}
+// CHECK:        optim.scale_grad %{{.*}} by %{{.*}} scalars(f64) : tensor<16xf32>
+// CHECK:        optim.decay_weight %{{.*}}, %{{.*}} by %{{.*}} scalars(f64) : tensor<16xf32>
+// CHECK:        optim.adam_update %{{.*}}, %{{.*}}, [%{{.*}}, %{{.*}}] lr %{{.*}} beta1 %{{.*}} beta2 %{{.*}} eps %{{.*}} step %{{.*}} scalars(f64) : tensor<16xf32>
+// CHECK:        optim.adam_update %{{.*}}, %{{.*}}, [%{{.*}}, %{{.*}}] lr %{{.*}} beta1 %{{.*}} beta2 %{{.*}} eps %{{.*}} step %{{.*}} : tensor<16xf32>
+func.func @f64_scalars(%p: tensor<16xf32>, %g: tensor<16xf32>, %m: tensor<16xf32>, %v: tensor<16xf32>, %x: f64, %y: f32, %t: i64) {
+  %lr = optim.learning_rate #optim.warmup<learning_rate = 1.0e-01, warmup_steps = 4> at %t scalars(f64)
+  %s = optim.scale_grad %g by %x scalars(f64) : tensor<16xf32>
+  %d = optim.decay_weight %s, %p by %x scalars(f64) : tensor<16xf32>
+  %0:3 = optim.adam_update %p, %d, [%m, %v] lr %lr beta1 %x beta2 %x eps %x step %t scalars(f64) : tensor<16xf32>
+  %1:3 = optim.adam_update %p, %d, [%m, %v] lr %y beta1 %y beta2 %y eps %y step %t : tensor<16xf32>
   return
 }

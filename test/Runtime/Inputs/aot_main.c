@@ -10,7 +10,7 @@ int main(void) {
   enum { P = MOMENTUM_NUM_PARAMS, S = MOMENTUM_NUM_STATES };
   float *params[P], *grads[P], *states[P * S];
   double *refParam[P], *refMoment[P];
-  float table[MOMENTUM_TABLE_SIZE];
+  double table[MOMENTUM_TABLE_SIZE];
   for (int i = 0; i < MOMENTUM_TABLE_SIZE; ++i)
     table[i] = momentum_initial_table[i];
   unsigned seed = 1;
@@ -34,7 +34,7 @@ int main(void) {
   }
   double maxError = 0.0;
   for (int64_t step = 0; step < 5; ++step) {
-    float lr[MOMENTUM_NUM_GROUPS];
+    double lr[MOMENTUM_NUM_GROUPS];
     momentum_learning_rates(table, step, lr);
     double expectedLr = 0.1 * (step < 4 ? step : 4) / 4.0;
     if (fabs(lr[0] - expectedLr) > 1e-7) {

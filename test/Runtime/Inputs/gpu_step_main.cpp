@@ -145,7 +145,7 @@ int runNoDriver(const std::string &source) {
   std::printf("optimLoad: %d %s\n", status, status ? error : "");
   optimFreeError(error);
   error = nullptr;
-  float rates[2];
+  double rates[2];
   status = optimLearningRates(c, rates, &error);
   std::printf("optimLearningRates: %d %s\n", status, status ? error : "");
   optimFreeError(error);
@@ -232,12 +232,12 @@ void checkLaunch(const GPUOptimizer &optimizer, long index,
                       param(index, offset + 2) == 0 &&
                       param(index, offset + 4) == 1;
     if (argument == numTables) {
-      const float *table =
-          reinterpret_cast<const float *>(static_cast<uintptr_t>(pointer));
+      const double *table =
+          reinterpret_cast<const double *>(static_cast<uintptr_t>(pointer));
       std::printf("  hyper table: size %llu descriptor %d values", size,
                   wellFormed);
       for (unsigned long long i = 0; i < size; ++i)
-        std::printf(" %g", static_cast<double>(table[i]));
+        std::printf(" %g", table[i]);
       std::printf("\n");
     } else {
       // The table of one element type: the parameters of that type in

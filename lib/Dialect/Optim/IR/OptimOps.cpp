@@ -97,6 +97,30 @@ static void printNormsTypes(OpAsmPrinter &printer, Operation *,
   printer << paramType;
 }
 
+/// The last scalar operand of a compute op, then the type its float scalars
+/// share: nothing for f32, `scalars(<type>)` for any other.
+template <typename... Types>
+static ParseResult parseScalarType(OpAsmParser &parser,
+                                   OpAsmParser::UnresolvedOperand &last,
+                                   Types &...types) {
+  Type type = parser.getBuilder().getF32Type();
+  if (parser.parseOperand(last))
+    return failure();
+  if (succeeded(parser.parseOptionalKeyword("scalars")) &&
+      (parser.parseLParen() || parser.parseType(type) ||
+       parser.parseRParen()))
+    return failure();
+  ((types = type), ...);
+  return success();
+}
+template <typename... Types>
+static void printScalarType(OpAsmPrinter &printer, Operation *, Value last,
+                            Type first, Types...) {
+  printer << last;
+  if (!first.isF32())
+    printer << " scalars(" << first << ")";
+}
+
 /// Results of `optim.broadcast_params` have the parameters' types.
 static ParseResult parseSameTypes(OpAsmParser &parser,
                                   SmallVectorImpl<Type> &operandTypes,
@@ -591,6 +615,18 @@ static LogicalResult verifyRuleOperands(Operation *op, const RuleSpec *spec,
            << 1 + states.size()
            << " results (the new parameter and one per state), got "
            << op->getNumResults();
+  // The float scalars share one type (the custom<ScalarType> directive
+  // prints one).
+  Type scalarType;
+  for (Value scalar : scalars) {
+    if (!isa<FloatType>(scalar.getType()))
+      continue;
+    if (!scalarType)
+      scalarType = scalar.getType();
+    else if (scalar.getType() != scalarType)
+      return op->emitOpError("float scalars must share one type, got ")
+             << scalarType << " and " << scalar.getType();
+  }
   auto paramType = cast<RankedTensorType>(param.getType());
   for (auto [state, stateSpec] : llvm::zip(states, active)) {
     auto expected = RankedTensorType::get(

@@ -29,7 +29,7 @@ namespace {
 class HyperParamReader {
 public:
   HyperParamReader(OpBuilder &builder, Location loc, Value table,
-                   ArrayRef<float> initialValues, bool asConstants)
+                   ArrayRef<double> initialValues, bool asConstants)
       : b(builder), loc(loc), table(table), initialValues(initialValues),
         asConstants(asConstants) {}
 
@@ -39,7 +39,7 @@ public:
       return value;
     if (asConstants) {
       value = arith::ConstantOp::create(
-          b, loc, b.getF32FloatAttr(initialValues[index]));
+          b, loc, b.getF64FloatAttr(initialValues[index]));
     } else {
       Value idx = arith::ConstantIndexOp::create(b, loc, index);
       value = memref::LoadOp::create(b, loc, table, ValueRange{idx});
@@ -47,15 +47,15 @@ public:
     return value;
   }
 
-  Value constant(float x) {
-    return arith::ConstantOp::create(b, loc, b.getF32FloatAttr(x));
+  Value constant(double x) {
+    return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(x));
   }
 
 private:
   OpBuilder &b;
   Location loc;
   Value table;
-  ArrayRef<float> initialValues;
+  ArrayRef<double> initialValues;
   bool asConstants;
   llvm::DenseMap<unsigned, Value> cache;
 };
@@ -75,7 +75,7 @@ Value buildGroupLearningRate(OpBuilder &b, Location loc, const StepABI &abi,
     schedule = PerStepAttr::get(b.getContext(),
                                 DenseF64ArrayAttr::get(b.getContext(), values));
   }
-  return LearningRateOp::create(b, loc, b.getF32Type(), schedule, step);
+  return LearningRateOp::create(b, loc, b.getF64Type(), schedule, step);
 }
 
 class StepBoundaryBuilder {
@@ -108,7 +108,7 @@ public:
 private:
   MemRefType getTableType() {
     return MemRefType::get({static_cast<int64_t>(abi.getTableSize())},
-                           Float32Type::get(optimizer.getContext()));
+                           Float64Type::get(optimizer.getContext()));
   }
 
   bool decaysByOp(const ParamABI &param) const {
@@ -120,7 +120,7 @@ private:
     MLIRContext *ctx = b.getContext();
     Location loc = optimizer.getLoc();
     auto outType = MemRefType::get(
-        {static_cast<int64_t>(abi.getGroups().size())}, Float32Type::get(ctx));
+        {static_cast<int64_t>(abi.getGroups().size())}, Float64Type::get(ctx));
     auto fnType = FunctionType::get(
         ctx, {getTableType(), IntegerType::get(ctx, 64), outType}, {});
     auto fn = func::FuncOp::create(
@@ -252,7 +252,7 @@ private:
         hypers.push_back(reader.slot(abi.getSlot(member.group, hyper->name)));
       Value ruleDecay;
       if (spec.decayInRule)
-        ruleDecay = member.decay ? weightDecay : reader.constant(0.0f);
+        ruleDecay = member.decay ? weightDecay : reader.constant(0.0);
 
       SmallVector<Value> buffers;
       SmallVector<Attribute> types;
@@ -285,7 +285,7 @@ private:
 
   OptimizerOp optimizer;
   StepABI abi;
-  SmallVector<float> table;
+  SmallVector<double> table;
   bool constantHyperParams;
   bool useBufferTables;
 };

@@ -90,19 +90,18 @@ StepABI StepABI::get(OptimizerOp optimizer) {
   return abi;
 }
 
-SmallVector<float> StepABI::getInitialTable() const {
-  SmallVector<float> table(getTableSize(), 0.0f);
-  table[kLossScaleSlot] = static_cast<float>(lossScale);
+SmallVector<double> StepABI::getInitialTable() const {
+  SmallVector<double> table(getTableSize(), 0.0);
+  table[kLossScaleSlot] = lossScale;
   auto hypers = getSpec().getOperandHyperParams();
   for (const GroupABI &group : groups) {
     if (group.hasConstantLearningRate())
       table[group.tableOffset + kLearningRateOffset] =
-          static_cast<float>(group.getConstantLearningRate());
-    table[group.tableOffset + kWeightDecayOffset] =
-        static_cast<float>(group.weightDecay);
+          group.getConstantLearningRate();
+    table[group.tableOffset + kWeightDecayOffset] = group.weightDecay;
     for (auto [i, hyper] : llvm::enumerate(hypers))
       table[group.tableOffset + kFirstHyperParamOffset + i] =
-          static_cast<float>(rule.getHyperParam(hyper->name));
+          rule.getHyperParam(hyper->name);
   }
   return table;
 }

@@ -17,7 +17,7 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.
   }
 }
 // CHECK-LABEL: func.func @opt_step(
-// CHECK-SAME: %[[F32:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[F64:[a-z0-9]+]]: memref<?xmemref<?xf64>>, %[[TABLE:[a-z0-9]+]]: memref<7xf32>, %[[STEP:[a-z0-9]+]]: i64)
+// CHECK-SAME: %[[F32:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[F64:[a-z0-9]+]]: memref<?xmemref<?xf64>>, %[[TABLE:[a-z0-9]+]]: memref<7xf64>, %[[STEP:[a-z0-9]+]]: i64)
 // CHECK:      %[[SCALE:.*]] = memref.load %[[TABLE]][%c0]
 // CHECK:      %[[LR0:.*]] = memref.load %[[TABLE]][%c1]
 // CHECK:      %[[WD0:.*]] = memref.load %[[TABLE]][%c2]
@@ -57,7 +57,7 @@ optim.optimizer @adamw rule #optim.rule<lamb> learning_rate 0.001 weight_decay 0
 // CHECK:      %[[COUNT:.*]] = arith.addi %{{.*}}, %[[ONE]] : i64
 // CHECK:      %[[WD:.*]] = memref.load %{{.*}}[%c2]
 // CHECK:      optim.multi_tensor_update {{.*}} params [tensor<8xf32>] positions [0] {{.*}} weight_decay %[[WD]] count %[[COUNT]]
-// CHECK:      %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK:      %[[ZERO:.*]] = arith.constant 0.000000e+00 : f64
 // CHECK:      optim.multi_tensor_update {{.*}} params [tensor<8xf32>] positions [1] {{.*}} weight_decay %[[ZERO]] count %[[COUNT]]
 // UNRESOLVED: error: 'optim.optimizer' op is not resolved: run optim-resolve-groups first
 

@@ -13,11 +13,11 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate #o
 // CHECK-LABEL: func.func @opt_step(
 // CHECK-SAME: %[[W:[a-z0-9]+]]: memref<8x16xf32>, %[[GW:[a-z0-9]+]]: memref<8x16xf32>, %[[MW:[a-z0-9]+]]: memref<8x16xf32>,
 // CHECK-SAME: %[[N:[a-z0-9]+]]: memref<16xf32>, %[[GN:[a-z0-9]+]]: memref<16xf32>, %[[MN:[a-z0-9]+]]: memref<16xf32>,
-// CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<4xf32>, %[[STEP:[a-z0-9]+]]: i64) attributes {llvm.emit_c_interface}
+// CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<4xf64>, %[[STEP:[a-z0-9]+]]: i64) attributes {llvm.emit_c_interface}
 // CHECK:      %[[SCALE:.*]] = memref.load %[[TABLE]][%c0]
 // CHECK:      %[[LR:.*]] = optim.learning_rate #optim.warmup<learning_rate = 0.1, warmup_steps = 4> at %[[STEP]]
 // CHECK:      %[[WD:.*]] = memref.load %[[TABLE]][%c2]
-// CHECK:      %[[SWD:.*]] = arith.mulf %[[WD]], %[[SCALE]] : f32
+// CHECK:      %[[SWD:.*]] = arith.mulf %[[WD]], %[[SCALE]] : f64
 // CHECK:      %[[MU:.*]] = memref.load %[[TABLE]][%c3]
 // CHECK:      %[[P:.*]] = bufferization.to_tensor %[[W]] restrict writable
 // CHECK:      %[[G:.*]] = bufferization.to_tensor %[[GW]] restrict :
@@ -41,7 +41,7 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate #o
 // constants; nothing reads the table.
 // CONST-LABEL: func.func @opt_step(
 // CONST-NOT:  memref.load
-// CONST:      %[[C:.*]] = arith.constant 4.000000e-02 : f32
+// CONST:      %[[C:.*]] = arith.constant 4.000000e-02 : f64
 // CONST:      optim.decay_weight %{{.*}}, %{{.*}} by %[[C]]
 
 // -----
@@ -64,7 +64,7 @@ optim.optimizer @grouped rule #optim.rule<adam_weight_decay> learning_rate 0.001
 // CHECK-SAME: %[[GAMMA:[a-z0-9]+]]: memref<7xf32>, %{{[a-z0-9]+}}: memref<7xf32>, %{{[a-z0-9]+}}: memref<7xf32>, %{{[a-z0-9]+}}: memref<7xf32>,
 // CHECK-SAME: %[[CONV:[a-z0-9]+]]: memref<4x16x3x3xf32>, %{{.*}}: memref<4x16x3x3xf32>, %{{.*}}: memref<4x16x3x3xf32>, %{{.*}}: memref<4x16x3x3xf32>,
 // CHECK-SAME: %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xf32>, %{{.*}}: memref<16xf32>,
-// CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<11xf32>, %{{.*}}: i64)
+// CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<11xf64>, %{{.*}}: i64)
 // gamma (group 1, table offset 6): constant lr from the table, decay in the
 // rule with the group's value; no centralization.
 // CHECK-NOT:  optim.centralize

@@ -4,13 +4,13 @@
 // f32 function for both classes, which differ only in their scalars), one
 // chunk table lists every chunk (a 100-element parameter gives two chunks of
 // at most 64), and one parallel loop runs them, dispatched on the class.
-func.func @sgd_step(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr0: f32, %lr1: f32, %mu: f32) {
+func.func @sgd_step(%table: memref<?xmemref<?xf32>>, %ls: f64, %lr0: f64, %lr1: f64, %mu: f64) {
   optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<100xf32>, tensor<3x4xf32>] positions [0, 2] loss_scale %ls lr %lr0 hyper_params(%mu)
   optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<5xf32>] positions [1] loss_scale %ls lr %lr1 hyper_params(%mu)
   return
 }
 // CHECK-LABEL: func.func @sgd_step(
-// CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[LS:[a-z0-9]+]]: f32, %[[LR0:[a-z0-9]+]]: f32, %[[LR1:[a-z0-9]+]]: f32, %[[MU:[a-z0-9]+]]: f32)
+// CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[LS:[a-z0-9]+]]: f64, %[[LR0:[a-z0-9]+]]: f64, %[[LR1:[a-z0-9]+]]: f64, %[[MU:[a-z0-9]+]]: f64)
 // CHECK:      %[[CHUNKS:.*]] = memref.get_global @sgd_chunks : memref<4x11xindex>
 // CHECK:      scf.parallel
 // CHECK:        scf.index_switch
@@ -31,7 +31,7 @@ func.func @sgd_step(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr0: f32, %lr1: 
 
 // The per-buffer form: each parameter's whole update in place, on its
 // static types, in MindSpore's order.
-func.func @per_buffer_step(%p: memref<8xf32>, %g: memref<8xf32>, %m: memref<8xf32>, %ls: f32, %wd: f32, %lr: f32, %mu: f32) {
+func.func @per_buffer_step(%p: memref<8xf32>, %g: memref<8xf32>, %m: memref<8xf32>, %ls: f64, %wd: f64, %lr: f64, %mu: f64) {
   optim.multi_tensor_update #optim.rule<momentum>(%p, %g, %m : memref<8xf32>, memref<8xf32>, memref<8xf32>) params [tensor<8xf32>] loss_scale %ls decay_weight %wd lr %lr hyper_params(%mu)
   return
 }
@@ -48,7 +48,7 @@ func.func @per_buffer_step(%p: memref<8xf32>, %g: memref<8xf32>, %m: memref<8xf3
 // -----
 
 // A step has one rule.
-func.func @two_rules(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr: f32, %mu: f32) {
+func.func @two_rules(%table: memref<?xmemref<?xf32>>, %ls: f64, %lr: f64, %mu: f64) {
   optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %ls lr %lr hyper_params(%mu)
   // expected-error@+1 {{'optim.multi_tensor_update' op has another rule than the first update of its step function: a step has one rule}}
   optim.multi_tensor_update #optim.rule<momentum, momentum = 0.5>(%table : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [1] loss_scale %ls lr %lr hyper_params(%mu)
@@ -58,7 +58,7 @@ func.func @two_rules(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr: f32, %mu: f
 // -----
 
 // The updates of a step run at its top level, not inside its control flow.
-func.func @nested(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr: f32, %mu: f32, %c: i1) {
+func.func @nested(%table: memref<?xmemref<?xf32>>, %ls: f64, %lr: f64, %mu: f64, %c: i1) {
   scf.if %c {
     // expected-error@+1 {{'optim.multi_tensor_update' op must be at the top level of its step function}}
     optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] loss_scale %ls lr %lr hyper_params(%mu)
@@ -74,7 +74,7 @@ func.func @nested(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr: f32, %mu: f32,
 // taking the parameter as (B, R, C), the factored states as (B, R) and
 // (B, C), and its sums in the scratch table from the row slot: 12 * (5 + 6
 // + 1) = 144 for the first, 1 * (1 + 7 + 1) = 9 for the second.
-func.func @af_step(%table: memref<?xmemref<?xf32>>, %ls: f32, %lr: f32, %e1: f32, %e2: f32, %d: f32, %k: f32, %b1: f32, %wd: f32, %n: i64) {
+func.func @af_step(%table: memref<?xmemref<?xf32>>, %ls: f64, %lr: f64, %e1: f64, %e2: f64, %d: f64, %k: f64, %b1: f64, %wd: f64, %n: i64) {
   optim.multi_tensor_update #optim.rule<adafactor, first_moment = false>(%table : memref<?xmemref<?xf32>>) params [tensor<4x3x5x6xf32>, tensor<7xf32>] positions [0, 1] loss_scale %ls lr %lr hyper_params(%e1, %e2, %d, %k, %b1) weight_decay %wd count %n
   return
 }

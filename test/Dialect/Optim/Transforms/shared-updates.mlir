@@ -24,7 +24,7 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.
 }
 
 // CHECK-LABEL: func.func @opt_step(
-// CHECK-SAME: %[[F32:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[F64:[a-z0-9]+]]: memref<?xmemref<?xf64>>, %[[TABLE:[a-z0-9]+]]: memref<7xf32>, %{{.*}}: i64)
+// CHECK-SAME: %[[F32:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[F64:[a-z0-9]+]]: memref<?xmemref<?xf64>>, %[[TABLE:[a-z0-9]+]]: memref<7xf64>, %{{.*}}: i64)
 // CHECK:      %[[CHUNKS:.*]] = memref.get_global @opt_chunks : memref<15x11xindex>
 // CHECK:      %[[SCRATCH:.*]] = memref.get_global @opt_scratch_f32 : memref<8xf32>
 // Phase 1: the 8 row chunks of w1.

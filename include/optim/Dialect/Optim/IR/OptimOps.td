@@ -14,6 +14,11 @@ include "mlir/Interfaces/SideEffectInterfaces.td"
 def Optim_FloatTensor : RankedTensorOf<[AnyFloat]>;
 // Sums computed in a reduction phase: 1-D, in the compute type.
 def Optim_ReductionTensor : 1DTensorOf<[F32, F64]>;
+// A float scalar of a compute op (learning rate, hyper-parameter, loss
+// scale, weight decay): f32, or f64 as the step's boundary passes them
+// (docs/Step-structure.md). The float scalars of one op share one type,
+// which prints as `scalars(f64)` when it is not f32.
+def Optim_Scalar : AnyTypeOf<[F32, F64], "f32 or f64 scalar">;
 def Optim_LearningRateAttr : Attr<Or<[
     CPred<"::llvm::isa<::mlir::FloatAttr>($_self)">,
     CPred<"::llvm::isa<::mlir::DenseFPElementsAttr>($_self)">,
@@ -181,11 +186,11 @@ def Optim_MultiTensorUpdateOp : Optim_Op<"multi_tensor_update", [
   }];
   let arguments = (ins Optim_RuleAttr:$rule,
                        Variadic<AnyMemRef>:$buffers,
-                       F32:$loss_scale,
-                       Optional<F32>:$decay_weight,
-                       F32:$learning_rate,
-                       Variadic<F32>:$hyper_params,
-                       Optional<F32>:$weight_decay,
+                       F64:$loss_scale,
+                       Optional<F64>:$decay_weight,
+                       F64:$learning_rate,
+                       Variadic<F64>:$hyper_params,
+                       Optional<F64>:$weight_decay,
                        Optional<I64>:$count,
                        TypeArrayAttr:$param_types,
                        OptionalAttr<DenseI64ArrayAttr>:$positions,
@@ -230,8 +235,9 @@ def Optim_LearningRateOp : Optim_Op<"learning_rate", [Pure]> {
   let arguments = (ins AnyAttrOf<[
       Attr<CPred<"::llvm::isa<::mlir::optim::LearningRateAttrInterface>($_self)">,
            "learning-rate schedule">]>:$schedule, I64:$step);
-  let results = (outs F32:$result);
-  let assemblyFormat = "$schedule `at` $step attr-dict";
+  let results = (outs Optim_Scalar:$result);
+  let assemblyFormat =
+      "$schedule `at` custom<ScalarType>($step, type($result)) attr-dict";
   let extraClassDeclaration = [{
     ::mlir::optim::LearningRateAttrInterface getScheduleInterface() {
       return ::llvm::cast<::mlir::optim::LearningRateAttrInterface>(getSchedule());
@@ -250,9 +256,10 @@ def Optim_ScaleGradOp : Optim_Op<"scale_grad", [Pure,
     %0 = optim.scale_grad %g by %loss_scale : tensor<16xf32>
     ```
   }];
-  let arguments = (ins Optim_FloatTensor:$grad, F32:$loss_scale);
+  let arguments = (ins Optim_FloatTensor:$grad, Optim_Scalar:$loss_scale);
   let results = (outs Optim_FloatTensor:$result);
-  let assemblyFormat = "$grad `by` $loss_scale attr-dict `:` type($grad)";
+  let assemblyFormat = "$grad `by` custom<ScalarType>($loss_scale, "
+      "type($loss_scale)) attr-dict `:` type($grad)";
   let hasFolder = 1;
   let hasVerifier = 1;
 }
@@ -269,9 +276,10 @@ def Optim_DecayWeightOp : Optim_Op<"decay_weight", [Pure,
     ```
   }];
   let arguments = (ins Optim_FloatTensor:$grad, Optim_FloatTensor:$param,
-                       F32:$weight_decay);
+                       Optim_Scalar:$weight_decay);
   let results = (outs Optim_FloatTensor:$result);
-  let assemblyFormat = "$grad `,` $param `by` $weight_decay attr-dict `:` type($grad)";
+  let assemblyFormat = "$grad `,` $param `by` custom<ScalarType>("
+      "$weight_decay, type($weight_decay)) attr-dict `:` type($grad)";
   let hasFolder = 1;
   let hasVerifier = 1;
 }
@@ -408,17 +416,24 @@ def Optim_UniqueOp : Optim_Op<"unique", [Pure]> {
 //===----------------------------------------------------------------------===//
 
 // The scalar operands of a rule's ops, from its record: `lr` and the
-// operand hyper-parameters (f32), then `weight_decay` (f32) where the rule
-// applies it, then the 1-based update count `step` (i64) where it uses it.
+// operand hyper-parameters, then `weight_decay` where the rule applies it
+// (all Optim_Scalar, of one type), then the 1-based update count `step`
+// (i64) where it uses it.
 class Optim_RuleScalars<Optim_Rule rule> {
   list<string> floatNames = !listconcat(["lr"],
       !foreach(h, !filter(h, rule.hyperParams, !not(h.initOnly)), h.name),
       !if(rule.decayInRule, ["weight_decay"], []<string>));
   list<string> names = !listconcat(floatNames,
       !if(rule.usesStep, ["step"], []<string>));
-  dag arguments = !con(!dag(ins, !foreach(n, floatNames, F32), floatNames),
+  dag arguments = !con(!dag(ins, !foreach(n, floatNames, Optim_Scalar),
+                            floatNames),
                        !if(rule.usesStep, (ins I64:$step), (ins)));
-  string format = !interleave(!foreach(n, names, "`" # n # "` $" # n), " ");
+  // The last scalar prints with the scalars' type (custom<ScalarType>).
+  string last = !foldl("", names, previous, n, n);
+  string format = !interleave(!foreach(n, !listremove(names, [last]),
+                                       "`" # n # "` $" # n # " "), "")
+    # "`" # last # "` custom<ScalarType>($" # last # ", "
+    # !interleave(!foreach(n, floatNames, "type($" # n # ")"), ", ") # ")";
   // The rule's options, unit attributes.
   dag options = !dag(ins, !foreach(o, rule.options, UnitAttr),
                      !foreach(o, rule.options, o.name));

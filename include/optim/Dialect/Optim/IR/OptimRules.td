@@ -107,14 +107,20 @@ def Optim_AdamWeightDecayRule : Optim_Rule<3, "AdamWeightDecay", "adam_weight_de
     Optim_Hyper<"beta2", "0.999", Optim_OpenUnit>,
     Optim_Hyper<"eps", "1e-6", Optim_Positive>
   ];
+  let options = [Optim_Option<"use_amsgrad">];
   let states = [
     Optim_State<"moment1">,
-    Optim_State<"moment2">
+    Optim_State<"moment2">,
+    Optim_State<"vhat", "0.0", "", "use_amsgrad">
   ];
   let decayInRule = 1;
   let description = [{
-    States `[moment1, moment2]`. Adam moments without bias correction;
-    `param -= lr * (m / (sqrt(v) + eps) + weight_decay * param)`.
+    States `[moment1, moment2]` (plus `vhat` with `use_amsgrad`). Adam
+    moments without bias correction;
+    `param -= lr * (m / (sqrt(v) + eps) + weight_decay * param)`. With
+    `use_amsgrad` (torch's `AdamW(amsgrad=True)`; MindSpore's
+    AdamWeightDecay has no such option), `vhat = max(vhat, v)` replaces `v`
+    in the denominator.
 
     ```mlir
     %p1, %m1, %v1 = optim.adam_weight_decay_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e weight_decay %wd : tensor<16xf32>

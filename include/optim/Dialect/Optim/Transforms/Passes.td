@@ -50,7 +50,7 @@ def OptimBuildStepBoundary
     For every resolved `optim.optimizer @name` (see `optim-resolve-groups`),
     emits
 
-    * `func.func @name_step(<buffers>, %hyper: memref<Nxf32>, %step: i64)`:
+    * `func.func @name_step(<buffers>, %hyper: memref<Nxf64>, %step: i64)`:
       its arguments are those of `StepABI`: one buffer table per element
       type (`memref<? x memref<? x T>>`), or with
       `share-update-functions=0` or sparse parameters each parameter's
@@ -59,7 +59,7 @@ def OptimBuildStepBoundary
       the update count `step + 1`) once, and holds one
       `optim.multi_tensor_update` per class of parameters (one per parameter
       in the per-buffer form);
-    * `func.func @name_lr(%hyper: memref<Nxf32>, %step: i64, %out: memref<Gxf32>)`:
+    * `func.func @name_lr(%hyper: memref<Nxf64>, %step: i64, %out: memref<Gxf64>)`:
       the learning rate of every group at `step`.
 
     Hyper-parameter values are loaded from `%hyper`, whose layout `StepABI`

@@ -17,10 +17,12 @@
 //     dense:  param, grad, states...
 //     sparse: param, indices (memref<?xi32>), rows (memref<?x...>), states...
 // then, in both forms:
-//   hyper:  memref<N x f32>  (the table below)
+//   hyper:  memref<N x f64>  (the table below)
 //   step:   i64              (0-based global step of this update)
 //
-// Hyper-parameter table (f32):
+// Hyper-parameter table (f64, whatever the parameters' element types: the
+// step's scalar arithmetic runs in f64, elementwise arithmetic in each
+// parameter's compute type):
 //   [0]                       loss_scale
 //   per group g, from groupOffset(g):
 //     +0                      learning rate (constant learning rates only)
@@ -89,7 +91,7 @@ public:
     return 1 + groups.size() * getNumGroupSlots();
   }
   /// The table with the values declared in the IR.
-  SmallVector<float> getInitialTable() const;
+  SmallVector<double> getInitialTable() const;
   /// Slot of a named value ("learning_rate", "weight_decay" or one of the
   /// rule's operand hyper-parameters) of group `group`; -1 if unknown.
   int getSlot(unsigned group, StringRef name) const;
