@@ -920,7 +920,21 @@ class Optimizer:
                                     g.wd.value_at(step, name)))
                 for h in part.runtime_hyper:
                     updates.append((part, k, h, self._hyper[h]))
-        return updates
+        return [(part, k, h, self._framework_value(part, value))
+                for part, k, h, value in updates]
+
+    def _framework_value(self, part, value):
+        """`value` as MindSpore's kernels receive it: its learning rates,
+        weight decays and hyper-parameters are float32 Tensors (cast to the
+        parameters' dtype), so a part with any parameter narrower than
+        float64 gets the float32 value (the compiled table holds float64:
+        `1 - beta2` is then what MindSpore's kernels compute from their
+        float32 beta2, exactly)."""
+        if all(self._parameters[i].data.dtype == np.float64
+               for i in part.indices):
+            return value
+        with np.errstate(over="ignore"):
+            return float(np.float32(value))
 
     def _check_runtime_lr(self, value):
         """Subclass hook: constraints on a constant learning rate."""

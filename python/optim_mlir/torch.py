@@ -1291,28 +1291,25 @@ class Adam(_AdamFamily):
 
 class AdamW(_AdamFamily):
     """``torch.optim.AdamW`` (torch 1.13) with a compiled step (rule
-    ``adam_weight_decay`` with rescaled lr, eps and weight decay).
-    ``amsgrad=True`` is not supported."""
+    ``adam_weight_decay`` with rescaled lr, eps and weight decay;
+    ``amsgrad`` -> ``use_amsgrad``)."""
 
     _RULE = "adam_weight_decay"
-    _UNSUPPORTED = (("amsgrad", (False,), NotImplementedError,
-                     ": rule adam_weight_decay has no amsgrad variant"),
-                    _NO_CAPTURABLE)
+    _UNSUPPORTED = (_NO_CAPTURABLE,)
     _TORCH_DECAY = "decoupled"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=1e-2, amsgrad=False, *, maximize=False,
                  foreach=None, capturable=False):
         _check_adam_args(lr, betas, eps, weight_decay)
-        if amsgrad:
-            raise NotImplementedError(
-                "optim_mlir.torch.AdamW does not support amsgrad=True: rule "
-                "adam_weight_decay has no amsgrad variant")
         defaults = dict(lr=lr, betas=betas, eps=eps,
                         weight_decay=weight_decay, amsgrad=amsgrad,
                         foreach=foreach, maximize=maximize,
                         capturable=capturable)
         super().__init__(params, defaults)
+
+    def _options(self, group, t0):
+        return (("use_amsgrad", bool(group["amsgrad"])),)
 
     _GROUP_DEFAULTS = dict(amsgrad=False, maximize=False, foreach=None,
                            capturable=False)
