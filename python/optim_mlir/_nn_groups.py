@@ -40,6 +40,19 @@ class _Lr:
 
     def __init__(self, kind, param=None, schedule=None):
         self.kind, self.param, self.schedule = kind, param, schedule
+        self._cell = None
+
+    def cell(self):
+        """MindSpore's form of a grouped learning rate when the optimizer's
+        rates are dynamic: a constant or a per-step list wrapped in a cell
+        (``_ConvertToCell`` / ``_IteratorLearningRate``) whose
+        ``learning_rate`` is the Parameter; a schedule stays itself.  One
+        object per rate, so a group's parameters share it."""
+        if self.kind not in ("const", "list"):
+            return self.schedule
+        if self._cell is None:
+            self._cell = _LearningRateCell(self)
+        return self._cell
 
     @property
     def is_dynamic(self):
@@ -73,6 +86,40 @@ class _Lr:
         if len(runs) * 2 <= len(values):
             return ("piecewise", dict(milestones=milestones, values=runs))
         return values
+
+
+class _LearningRateCell:
+    """A learning rate as MindSpore's optimizers hold a group's rate when the
+    rates are dynamic (``_ConvertToCell`` for a constant,
+    ``_IteratorLearningRate`` for a per-step list): ``learning_rate`` is the
+    float32 Parameter (0-d, or one value per step) and calling it with the
+    global step returns the rate of that step (float32; past the end of a
+    list, its last value)."""
+
+    def __init__(self, lr):
+        self._lr = lr
+
+    @property
+    def learning_rate(self):
+        return self._lr.param
+
+    # The Parameter's name and values read through the cell as well.
+    @property
+    def name(self):
+        return self._lr.param.name
+
+    @property
+    def data(self):
+        return self._lr.param.data
+
+    def asnumpy(self):
+        return self._lr.param.asnumpy()
+
+    def __call__(self, global_step):
+        return np.float32(self._lr.value_at(int(global_step)))
+
+    def __repr__(self):
+        return "LearningRateCell(%s)" % self._lr.param.name
 
 
 class _Wd:
@@ -109,10 +156,19 @@ class _Part:
     """One compiled optimizer over a subset of the parameters."""
 
     def __init__(self, rule, ir_hyper, runtime_hyper, indices,
-                 zero_decay=False):
+                 zero_decay=False, unscaled=False, sparse=False):
         self.rule, self.ir_hyper = rule, ir_hyper
+        # The parameters whose gradients are sparse (MindSpore's RowTensor
+        # path): the front end applies weight decay, centralization and the
+        # loss scale to the rows (as MindSpore's optimizer does before its
+        # sparse kernels), so the part is compiled without them.
+        self.sparse = sparse
         self.runtime_hyper = runtime_hyper  # names written from opt._hyper
         self.indices, self.zero_decay = list(indices), zero_decay
+        # Whether the part's gradients come already divided by the loss
+        # scale (LARS with use_clip scales them in Python): compiled with
+        # loss scale 1.
+        self.unscaled = unscaled
         self.compiled = None
         self.text = None
         self.groups = []

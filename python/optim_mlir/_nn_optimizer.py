@@ -14,7 +14,8 @@ from ._optim import default_decay_filter as _default_decay_filter
 from ._optim import rule_specs as _rule_specs
 from ._mindspore_lr import LearningRateSchedule
 from ._nn_tensors import (Parameter, ParameterTuple, RowTensor,
-                          _is_sparse_gradient)
+                          _is_sparse_gradient, _flattened_chunks,
+                          STORAGE_EPOCH as _STORAGE_EPOCH)
 from ._nn_groups import (_runtime_scalar, _Lr, _Wd, _Group, _Part,
                          _GlobalStep, _check_step, _INT32_MAX)
 
@@ -99,9 +100,13 @@ _RULE_RANGES = {
 
 _SPARSE_REASON = (
     "sparse gradients (RowTensor or (indices, values)) are not supported for "
-    "this optimizer yet: the compiled runtime steps on sparse rows only for "
-    "LazyAdam (the 'lazy_adam' rule is the only one with a compiled sparse "
-    "form); pass the dense gradient instead")
+    "this optimizer: MindSpore has sparse kernels only for LazyAdam, Adam, "
+    "FTRL and ProximalAdagrad; pass the dense gradient instead")
+
+
+# MindSpore's names of the dtypes (the names of flattened buffers).
+_MS_DTYPE_NAMES = {"float16": "Float16", "float32": "Float32",
+                   "float64": "Float64"}
 
 
 class _ScaledWeightDecay(LearningRateSchedule):
@@ -129,12 +134,30 @@ class Optimizer:
 
     # Subclasses set these through _setup_rule / _init_states.
     _parts = None
-    # Whether the compiled rule takes sparse row gradients (LazyAdam).
-    _sparse_supported = False
+    # The rule, IR hyper-parameters and runtime hyper-parameter names of the
+    # optimizer's one part (_setup_rule): the parts are rebuilt from them
+    # when sparse gradients split the parameters (_make_parts).
+    _rule_part = None
+    # How sparse row gradients step (MindSpore's sparse kernels): None (not
+    # supported), "compiled" (the rule has a compiled sparse form: LazyAdam's
+    # SparseApplyLazyAdam), "rows" (only the given rows change: the dense
+    # rule runs on row buffers, _rows_step_arrays) or "dense" (every row
+    # steps, the merged rows scattered into a zero gradient: FusedSparseAdam).
+    _sparse_mode = None
     # Per parameter: whether its gradient is compiled as sparse (set when the
     # step compiles; None before); whether a compiled step has run.
     _sparse_flags = None
     _stepped = False
+    # Contiguous parameters (flatten_weights): whether the optimizer steps
+    # the buffers (MindSpore's _use_flattened_params); then _parameters holds
+    # one Parameter per buffer, _user_params the parameters given and
+    # _flat_chunks the buffers (_nn_tensors._Chunk).
+    _use_flattened_params = False
+    _user_params = None
+    _flat_chunks = None
+    # Whether groups' grad_centralization is compiled into the step (Adam
+    # with use_offload and AdamOffload skip it, as in MindSpore).
+    _centralize = True
 
     def __init__(self, learning_rate, parameters, weight_decay=0.0,
                  loss_scale=1.0, *, target="CPU"):
@@ -177,6 +200,16 @@ class Optimizer:
                         "For '%s', the parameter name '%s' is used more than "
                         "once; parameter names must be unique." % (name, p.name))
                 seen.add(p.name)
+            chunks = _flattened_chunks(params, name)
+            if chunks is not None:
+                # MindSpore's _get_flattened_params: the optimizer steps one
+                # Parameter per buffer, named as MindSpore names them.
+                self._use_flattened_params = True
+                self._flat_chunks = chunks
+                self._user_params = ParameterTuple(params)
+                params = [Parameter._wrap(c.array, "_chunk_param%d_%s" % (
+                    i, _MS_DTYPE_NAMES[c.array.dtype.name]))
+                    for i, c in enumerate(chunks)]
             groups = [_Group(0, self._global_lr, self._global_wd, False,
                              False, False, params)]
         self._groups = groups
@@ -425,6 +458,7 @@ class Optimizer:
         ir_hyper = dict(init_only)
         ir_hyper.update(floats)
         ir_hyper.update(options)
+        self._rule_part = (rule, ir_hyper, list(floats))
         self._parts = [_Part(rule, ir_hyper, list(floats),
                              range(len(self._parameters)))]
 
@@ -456,6 +490,11 @@ class Optimizer:
         initial step size)."""
         return float(np.float32(self._param_group[i].lr.value_at(0)))
 
+    @property
+    def _sparse_supported(self):
+        """Whether sparse row gradients step (``_sparse_mode``)."""
+        return self._sparse_mode is not None
+
     def _check_hyper(self, name, value):
         """Checks a runtime hyper-parameter value; returns it as a float."""
         rng = _RULE_RANGES[self._rule].get(name)
@@ -472,7 +511,11 @@ class Optimizer:
     @property
     def parameters(self):
         """The parameters the optimizer updates (a ParameterTuple), in step
-        order: the groups' order, or ``order_params`` when given."""
+        order: the groups' order, or ``order_params`` when given.  Over
+        flattened parameters, the parameters as given (the step runs over
+        their buffers, ``_parameters``)."""
+        if self._user_params is not None:
+            return self._user_params
         return self._parameters
 
     def trainable_params(self, recurse=True):
@@ -480,7 +523,7 @@ class Optimizer:
         True, as a list (``Cell.trainable_params``; ``recurse`` is there
         for its signature).  The optimizer's own Parameters (states,
         learning rates, ``global_step``) are not trained."""
-        return [p for p in self._parameters if p.requires_grad]
+        return [p for p in self.parameters if p.requires_grad]
 
     @property
     def global_step(self):
@@ -518,7 +561,7 @@ class Optimizer:
         parameters of one group: the float32 Parameter of a constant rate or
         of a per-step list, or the LearningRateSchedule."""
         self._require_group("group_lr")
-        return [g.lr.user_object() for g in self._param_group]
+        return [self._group_lr_object(g.lr) for g in self._param_group]
 
     @property
     def group_weight_decay(self):
@@ -570,6 +613,7 @@ class Optimizer:
             raise TypeError("For 'Optimizer', the property 'unique' must be "
                             "bool, but got %s" % type(value))
         if value != self._unique and self.is_compiled and \
+                self._sparse_mode == "compiled" and \
                 any(self._sparse_flags or ()):
             raise RuntimeError(
                 "For '%s', 'unique' is compiled into the step of the sparse "
@@ -615,9 +659,18 @@ class Optimizer:
         rate, the schedule, the Parameter holding a per-step list, or (groups
         with their own lr) a tuple of those, one per parameter."""
         if self.is_group_lr:
-            return tuple(self._param_group[i].lr.user_object()
+            return tuple(self._group_lr_object(self._param_group[i].lr)
                          for i in range(len(self._parameters)))
         return self._global_lr.user_object()
+
+    def _group_lr_object(self, lr):
+        """A grouped learning rate as MindSpore holds it: with dynamic rates
+        (``dynamic_lr``) a constant or per-step list is a cell whose
+        ``learning_rate`` is its Parameter (``_ConvertToCell``,
+        ``_IteratorLearningRate``); otherwise the Parameter or schedule."""
+        if self.is_group_lr and self.dynamic_lr:
+            return lr.cell()
+        return lr.user_object()
 
     @learning_rate.setter
     def learning_rate(self, value):
@@ -726,16 +779,35 @@ class Optimizer:
     # --------------------------------------------------------- compilation
     def _spec(self, i):
         p = self._parameters[i]
-        sparse = bool(self._sparse_flags[i]) if self._sparse_flags else False
+        # Only a compiled sparse form takes the rows; the other sparse modes
+        # step the dense rule (_sparse_step_arrays).
+        sparse = bool(self._sparse_flags[i]) if self._sparse_flags and \
+            self._sparse_mode == "compiled" else False
         return (p.name, p.shape, str(p.dtype), sparse)
+
+    def _make_parts(self, flags):
+        """The parts for gradients whose sparsity is ``flags``: the dense
+        parameters as one part, the sparse ones as another compiled without
+        weight decay, centralization and loss scale (the front end applies
+        them to the rows as MindSpore does: _sparse_rows)."""
+        if self._rule_part is None or not any(flags):
+            return self._parts if self._rule_part is None else \
+                [_Part(*self._rule_part, range(len(self._parameters)))]
+        dense = [i for i, f in enumerate(flags) if not f]
+        sparse = [i for i, f in enumerate(flags) if f]
+        parts = [_Part(*self._rule_part, sparse, zero_decay=True,
+                       unscaled=True, sparse=True)]
+        if dense:
+            parts.append(_Part(*self._rule_part, dense))
+        return parts
 
     def _part_ir(self, part):
         step = self._counter.value
         name = self.cls_name
-        # 'unique' only matters (and is only emitted) with sparse parameters.
+        # 'unique' only matters (and is only emitted) with compiled sparse
+        # parameters.
         unique = True
-        if self._sparse_flags and any(self._sparse_flags[i]
-                                      for i in part.indices):
+        if part.sparse and self._sparse_mode == "compiled":
             unique = self._unique
         if not self.is_group:
             g = self._groups[0]
@@ -746,7 +818,8 @@ class Optimizer:
                 learning_rate=self._global_lr.ir_attr(step, name),
                 weight_decay=0.0 if part.zero_decay
                 else self._global_wd.ir_value(step, name),
-                loss_scale=self.loss_scale, unique=unique)
+                loss_scale=1.0 if part.unscaled else self.loss_scale,
+                unique=unique)
         members = set(part.indices)
         groups, ir_groups = [], []
         for g in self._groups:
@@ -754,7 +827,8 @@ class Optimizer:
             if not indices:
                 continue
             d = {"params": [self._spec(i) for i in indices],
-                 "grad_centralization": g.gc}
+                 "grad_centralization": g.gc and self._centralize and
+                 not part.sparse}
             if g.own_lr:
                 d["lr"] = g.lr.ir_attr(step, name)
             if part.zero_decay:
@@ -769,7 +843,7 @@ class Optimizer:
             learning_rate=self._global_lr.ir_attr(step, name),
             weight_decay=0.0 if part.zero_decay
             else self._global_wd.ir_value(step, name),
-            loss_scale=self.loss_scale,
+            loss_scale=1.0 if part.unscaled else self.loss_scale,
             order_params=[self._parameters[i].name for i in part.indices],
             unique=unique)
 
@@ -787,6 +861,7 @@ class Optimizer:
                 c, [self._parameters[i].name for i in part.indices],
                 self._state_params, self.cls_name)
         self._param_loc = [None] * len(self._parameters)
+        self._storage_epoch = _STORAGE_EPOCH[0]
         for part, text, c in zip(self._parts, texts, compiled):
             part.text = text
             part.compiled = c
@@ -800,6 +875,22 @@ class Optimizer:
                 self._param_loc[i] = (part, group_pos[id(self._param_group[i])])
         self._bind_parts()
 
+    _storage_epoch = None
+
+    def _rebind_storage(self):
+        """flatten_weights gave parameters new storage since the step was
+        bound: bind the parameters' current arrays (the compiled step takes
+        any arrays of the compiled shapes and dtypes)."""
+        self._storage_epoch = _STORAGE_EPOCH[0]
+        changed = False
+        for part in self._parts:
+            arrays = [self._parameters[i].data for i in part.indices]
+            if any(a is not b for a, b in zip(arrays, part.param_arrays)):
+                part.param_arrays = arrays
+                changed = True
+        if changed:
+            self._bind_parts()
+
     def _bind_parts(self):
         """Binds the host step of each compiled part with dense gradients to
         the arrays (the fast path); none for target 'GPU'."""
@@ -807,8 +898,7 @@ class Optimizer:
             part.bound = None
             if self._target == "GPU" or part.compiled is None:
                 continue
-            if not (self._sparse_flags and any(self._sparse_flags[i]
-                                               for i in part.indices)):
+            if not part.sparse:
                 part.bound = part.compiled.bind_numpy(
                     part.param_arrays, part.state_arrays, part.indices,
                     len(self._parameters))
@@ -830,7 +920,21 @@ class Optimizer:
                                     g.wd.value_at(step, name)))
                 for h in part.runtime_hyper:
                     updates.append((part, k, h, self._hyper[h]))
-        return updates
+        return [(part, k, h, self._framework_value(part, value))
+                for part, k, h, value in updates]
+
+    def _framework_value(self, part, value):
+        """`value` as MindSpore's kernels receive it: its learning rates,
+        weight decays and hyper-parameters are float32 Tensors (cast to the
+        parameters' dtype), so a part with any parameter narrower than
+        float64 gets the float32 value (the compiled table holds float64:
+        `1 - beta2` is then what MindSpore's kernels compute from their
+        float32 beta2, exactly)."""
+        if all(self._parameters[i].data.dtype == np.float64
+               for i in part.indices):
+            return value
+        with np.errstate(over="ignore"):
+            return float(np.float32(value))
 
     def _check_runtime_lr(self, value):
         """Subclass hook: constraints on a constant learning rate."""
@@ -851,8 +955,15 @@ class Optimizer:
         return [part.text for part in self._parts]
 
     # --------------------------------------------------------------- steps
-    def _check_gradients(self, gradients):
+    def _check_gradients(self, gradients, params=None, user_construct=False):
+        """Checks one gradient per parameter of ``params`` (default: the
+        parameters as given, ``self.parameters``); returns arrays (copies
+        where the runtime needs contiguous, unaliased buffers) and, for
+        sparse gradients, ``(int32 indices, values)`` pairs or, for a
+        user-defined ``construct`` (``user_construct``), RowTensors."""
         name = self.cls_name
+        if params is None:
+            params = self.parameters
         if isinstance(gradients, (np.ndarray, Parameter)):
             # MindSpore raises RuntimeError when a network passes one tensor
             # where the tuple of gradients belongs.
@@ -863,13 +974,25 @@ class Optimizer:
             raise TypeError("For '%s', the 'gradients' must be a tuple or list "
                             "of numpy.ndarray, but got %s."
                             % (name, type(gradients).__name__))
-        if len(gradients) != len(self._parameters):
+        if len(gradients) != len(params):
             raise ValueError("For '%s', expected %d gradients (one per "
                              "parameter), but got %d."
-                             % (name, len(self._parameters), len(gradients)))
+                             % (name, len(params), len(gradients)))
         checked = []
-        for g, p in zip(gradients, self._parameters):
+        for g, p in zip(gradients, params):
             if _is_sparse_gradient(g):
+                if user_construct:
+                    # A user-defined construct gets MindSpore's RowTensor.
+                    idx, vals = self._check_sparse_gradient(g, p)
+                    checked.append(RowTensor(idx, vals, p.shape))
+                    continue
+                if self._use_flattened_params:
+                    raise TypeError(
+                        "For '%s', the gradient of '%s' is sparse, but the "
+                        "parameters are flattened (flatten_weights): the "
+                        "step runs over whole buffers and packs dense "
+                        "gradients only (MindSpore's FlattenConcat); pass "
+                        "the dense gradient." % (name, p.name))
                 if not self._sparse_supported:
                     raise NotImplementedError(
                         "For '%s', the gradient of '%s' is sparse: %s."
@@ -936,7 +1059,8 @@ class Optimizer:
                              "'%s' must be in [0, %d), but got values in "
                              "[%d, %d]." % (name, p.name, p.shape[0],
                                             int(idx.min()), int(idx.max())))
-        if not self._unique and np.unique(idx).size != idx.size:
+        if self._sparse_mode == "compiled" and not self._unique and \
+                np.unique(idx).size != idx.size:
             raise ValueError("For '%s', 'unique' is False, so the indices of "
                              "the sparse gradient of '%s' must be unique (set "
                              "opt.unique = True before the first step to "
@@ -964,34 +1088,22 @@ class Optimizer:
                         "dense array) of its first step."
                         % (name, p.name, kind(got), kind(want)))
             return
-        for i, sparse in enumerate(flags):
-            if not sparse:
-                continue
-            p = self._parameters[i]
-            if self.is_group:
-                raise NotImplementedError(
-                    "For '%s', the gradient of '%s' is sparse, but the "
-                    "parameters are grouped: the compiled step applies a "
-                    "group's weight decay (a runtime value) to every grouped "
-                    "parameter, and the compiler does not support weight "
-                    "decay on a sparse gradient yet; use an ungrouped "
-                    "optimizer for sparse parameters or pass the dense "
-                    "gradient." % (name, p.name))
-            if self.exec_weight_decay and self.decay_flags[i]:
-                raise NotImplementedError(
-                    "For '%s', the gradient of '%s' is sparse, but weight "
-                    "decay applies to it (an ungrouped optimizer built with "
-                    "weight_decay > 0 decays every parameter whose name holds "
-                    "neither 'beta' nor 'gamma'): the compiler does not "
-                    "support weight decay on a sparse gradient yet; build the "
-                    "optimizer with weight_decay=0 or pass the dense gradient."
-                    % (name, p.name))
 
     def _compiled_step(self, gradients):
         # Fast path: every gradient a C-contiguous array of its parameter's
         # dtype and shape, checked and bound in C++ (no per-tensor Python);
         # anything else takes the checked path below, which raises or
         # copies.
+        if self._storage_epoch != _STORAGE_EPOCH[0] and self.is_compiled:
+            self._rebind_storage()
+        if self._use_flattened_params:
+            # One gradient per parameter given, packed into one array per
+            # buffer (flatten_gradients) after the checks.
+            gradients = self._pack_gradients(self._check_gradients(gradients))
+        transform = self._gradient_transform
+        if transform is not None:
+            grads = self._check_gradients(gradients, self._parameters)
+            gradients = transform(grads)
         parts = self._parts
         if parts[0].compiled is not None and \
                 all(part.bound is not None and part.bound.bind_grads(gradients)
@@ -1002,7 +1114,7 @@ class Optimizer:
             self._stepped = True
             self._counter.value += 1
             return True
-        grads = self._check_gradients(gradients)
+        grads = self._check_gradients(gradients, self._parameters)
         flags = tuple(isinstance(g, tuple) for g in grads)
         if self._target == "GPU":
             return self._gpu_step(grads, flags)
@@ -1012,26 +1124,133 @@ class Optimizer:
                 not self._stepped and flags != (self._sparse_flags or dense)):
             # First compilation, or compiled (get_lr / compiled_ir) before the
             # first step for other gradients: compile for this step's layout.
-            old_flags = self._sparse_flags
+            old_flags, old_parts = self._sparse_flags, self._parts
             saved = [(part, part.compiled) for part in self._parts]
             self._sparse_flags = flags
+            self._parts = self._make_parts(flags)
             for part in self._parts:
                 part.compiled = None
             try:
                 self._ensure_compiled()
             except Exception:
-                self._sparse_flags = old_flags
+                self._sparse_flags, self._parts = old_flags, old_parts
                 for part, c in saved:
                     part.compiled = c
                 raise
-        self._sync()
+            self._row_buffers = {}
+        # Everything the sparse parameters need (their rows through decay,
+        # centralization and loss scale, merged, in row buffers) is prepared
+        # before anything steps, so a failure changes nothing.
+        calls, write_back = [], []
         for part in self._parts:
-            part.compiled.step(part.param_arrays,
-                               [grads[i] for i in part.indices],
-                               part.state_arrays)
+            if part.sparse:
+                calls.append((part,) + self._sparse_step_arrays(
+                    part, grads, write_back))
+            else:
+                calls.append((part, part.param_arrays,
+                              [grads[i] for i in part.indices],
+                              part.state_arrays))
+        self._sync()
+        for part, params, part_grads, states in calls:
+            part.compiled.step(params, part_grads, states)
+        for target, rows, source in write_back:
+            target[rows] = source
         self._stepped = True
         self._counter.value += 1
         return True
+
+    # ------------------------------------------------------ sparse gradients
+    _row_buffers = None
+
+    def _sparse_rows(self, i, idx, vals):
+        """The rows of parameter ``i``'s sparse gradient as MindSpore's
+        optimizer hands them to its sparse kernel: ``decay_weight`` adds
+        ``weight_decay * loss_scale * param[indices]`` to each row (a
+        duplicate index decays once per occurrence), groups with
+        grad_centralization centralize each row, ``scale_grad`` multiplies
+        by ``1 / loss_scale``; all in the parameter's dtype."""
+        p = self._parameters[i]
+        group = self._param_group[i]
+        if self.exec_weight_decay and self.decay_flags[i]:
+            wd = group.wd.value_at(self._counter.value, self.cls_name) * \
+                self.loss_scale
+            vals = p.data[idx] * np.asarray(wd, p.dtype) + vals
+        if self.is_group and group.gc and self._centralize and \
+                p.ndim >= 2 and p.shape[1] % 16 == 0:
+            axes = tuple(range(1, vals.ndim))
+            vals = vals - vals.mean(axis=axes, keepdims=True, dtype=vals.dtype)
+        if self.loss_scale != 1.0:
+            vals = vals * np.asarray(1.0 / self.loss_scale, vals.dtype)
+        return vals
+
+    @staticmethod
+    def _merge_rows(idx, vals):
+        """Duplicate indices merged as MindSpore's CPU kernels merge them
+        (BucketReduceSparseGradient: the rows of one index summed in order of
+        occurrence): the sorted unique indices and their summed rows."""
+        rows, inverse = np.unique(idx, return_inverse=True)
+        if rows.size == idx.size:
+            return rows, vals[np.argsort(idx, kind="stable")]
+        merged = np.zeros((rows.size,) + vals.shape[1:], vals.dtype)
+        np.add.at(merged, inverse.reshape(-1), vals)
+        return rows, merged
+
+    def _sparse_step_arrays(self, part, grads, write_back):
+        """The parameters, gradients and states the compiled step of a
+        sparse part takes, by ``_sparse_mode``; appends to ``write_back``
+        the ``(array, rows, values)`` copies that complete the step."""
+        mode = self._sparse_mode
+        names = part.compiled.state_names
+        params, part_grads, states = [], [], []
+        for i in part.indices:
+            idx, vals = grads[i]
+            vals = self._sparse_rows(i, idx, vals)
+            p = self._parameters[i]
+            state_arrays = [self._state_params[s][i].data for s in names]
+            if mode == "compiled":
+                # The compiled sparse form steps the rows (SparseApplyLazyAdam).
+                params.append(p.data)
+                part_grads.append((idx, np.ascontiguousarray(vals)))
+                states += state_arrays
+                continue
+            rows, merged = self._merge_rows(idx, vals)
+            if mode == "dense":
+                # FusedSparseAdam: every row steps, the rows without a
+                # gradient with a zero one.
+                full = np.zeros(p.shape, p.dtype)
+                full[rows] = merged
+                params.append(p.data)
+                part_grads.append(full)
+                states += state_arrays
+                continue
+            # "rows": only the given rows change.  The dense rule runs on
+            # row buffers of the parameter's shape (one compiled step for any
+            # number of rows): the first k rows hold the given rows of the
+            # parameter, its states and the merged gradient; the rest keep
+            # earlier values and a zero gradient and are never copied back.
+            if self._row_buffers is None:
+                self._row_buffers = {}
+            buf = self._row_buffers.get(i)
+            if buf is None:
+                buf = {"param": p.data.copy(),
+                       "grad": np.zeros(p.shape, p.dtype),
+                       "states": [a.copy() for a in state_arrays], "k": 0}
+                self._row_buffers[i] = buf
+            k = rows.size
+            buf["param"][:k] = p.data[rows]
+            for b, a in zip(buf["states"], state_arrays):
+                b[:k] = a[rows]
+            buf["grad"][:k] = merged
+            if buf["k"] > k:
+                buf["grad"][k:buf["k"]] = 0
+            buf["k"] = k
+            params.append(buf["param"])
+            part_grads.append(buf["grad"])
+            states += buf["states"]
+            write_back.append((p.data, rows, buf["param"][:k]))
+            write_back += [(a, rows, b[:k])
+                           for a, b in zip(state_arrays, buf["states"])]
+        return params, part_grads, states
 
     # ---------------------------------------------------------- target GPU
     def _ensure_gpu(self):
@@ -1143,7 +1362,7 @@ class Optimizer:
         if self._parts is not None and \
                 type(self).construct is Optimizer.construct:
             return self._compiled_step(gradients)
-        grads = self._check_gradients(gradients)
+        grads = self._check_gradients(gradients, user_construct=True)
         result = self.construct(tuple(grads))
         self._counter.value += 1
         return result
@@ -1181,14 +1400,19 @@ class Optimizer:
                             "'Parameter' or 'list' type, but got %s."
                             % type(param))
         ids = [id(p) for p in self._parameters]
+        user_ids = [id(p) for p in self.parameters]
         lr = []
         for p in param_list:
             _v.check_value_type("parameter", p, [Parameter], self.cls_name)
-            if id(p) not in ids:
+            if id(p) in ids:
+                group = self._param_group[ids.index(id(p))]
+            elif id(p) in user_ids:  # a flattened parameter (ungrouped)
+                group = self._groups[0]
+            else:
                 raise ValueError("For 'get_lr_parameter', the parameter %s is "
                                  "not in optimizer, please check whether the "
                                  "argument 'param' is correct." % p.name)
-            lr.append(self._param_group[ids.index(id(p))].lr.user_object())
+            lr.append(group.lr.user_object())
         return lr if isinstance(param, list) else lr[0]
 
     def get_weight_decay(self):
@@ -1213,8 +1437,13 @@ class Optimizer:
         for i, (g, p, flag) in enumerate(zip(gradients, self._parameters,
                                              self.decay_flags)):
             if flag:
-                w = wd[i] if self.is_group else wd
-                g = p.data * np.asarray(w, p.dtype) + g
+                w = np.asarray(wd[i] if self.is_group else wd, p.dtype)
+                if isinstance(g, RowTensor):
+                    # MindSpore: the named rows of the parameter, decayed.
+                    g = RowTensor(g.indices, p.data[g.indices] * w + g.values,
+                                  g.dense_shape)
+                else:
+                    g = p.data * w + g
             out.append(g)
         return tuple(out)
 
@@ -1227,6 +1456,16 @@ class Optimizer:
             return gradients
         out = []
         for g, flag in zip(gradients, self.grad_centralization_flags):
+            if isinstance(g, RowTensor):
+                # MindSpore centralizes each row of the values.
+                v = np.asarray(g.values)
+                if flag and len(g.dense_shape) >= 2 and \
+                        g.dense_shape[1] % 16 == 0:
+                    axes = tuple(range(1, v.ndim))
+                    v = v - v.mean(axis=axes, keepdims=True, dtype=v.dtype)
+                    g = RowTensor(g.indices, v, g.dense_shape)
+                out.append(g)
+                continue
             g = np.asarray(g)
             if flag and g.ndim >= 2 and g.shape[1] % 16 == 0:
                 axes = tuple(range(1, g.ndim))
@@ -1239,15 +1478,43 @@ class Optimizer:
         gradients = tuple(gradients)
         if self.loss_scale == 1.0:
             return gradients
-        return tuple(np.asarray(g) * np.asarray(1.0 / self.loss_scale,
-                                                np.asarray(g).dtype)
-                     for g in gradients)
+        out = []
+        for g in gradients:
+            if isinstance(g, RowTensor):
+                v = np.asarray(g.values)
+                out.append(RowTensor(g.indices, v * np.asarray(
+                    1.0 / self.loss_scale, v.dtype), g.dense_shape))
+            else:
+                g = np.asarray(g)
+                out.append(g * np.asarray(1.0 / self.loss_scale, g.dtype))
+        return tuple(out)
 
     def flatten_gradients(self, gradients):
-        """The gradients as the update consumes them.  Parameters of this
-        front end are never flattened into chunks by the caller (the compiled
-        step does its own per-dtype flattening), so they pass unchanged."""
-        return tuple(gradients)
+        """MindSpore's ``flatten_gradients``: over flattened parameters
+        (``flatten_weights``), the gradients (one per parameter given, in the
+        order of ``parameters``) packed like the parameters, one array per
+        buffer in the order of ``_parameters``; otherwise unchanged."""
+        gradients = tuple(gradients)
+        if not self._use_flattened_params:
+            return gradients
+        return tuple(self._pack_gradients(self._check_gradients(gradients)))
+
+    def _pack_gradients(self, grads):
+        """Checked dense gradients of ``self.parameters`` as one new array
+        per buffer."""
+        index = {id(p): i for i, p in enumerate(self.parameters)}
+        out = []
+        for chunk in self._flat_chunks:
+            buf = np.empty(chunk.array.shape, chunk.array.dtype)
+            for p, off in chunk.members:
+                buf[off:off + p.size] = grads[index[id(p)]].reshape(-1)
+            out.append(buf)
+        return out
+
+    # Subclass hook (LARS with use_clip): a function of the checked
+    # gradients of the step parameters returning the gradients the compiled
+    # parts take.
+    _gradient_transform = None
 
     def broadcast_params(self, optim_result):
         """Broadcasts sharded parameters after the update, rank by rank.  This
@@ -1400,5 +1667,5 @@ class Optimizer:
 
     def __repr__(self):
         return "%s(%d parameters%s, global_step=%d)" % (
-            self.cls_name, len(self._parameters),
+            self.cls_name, len(self.parameters),
             ", grouped" if self.is_group else "", self._counter.value)

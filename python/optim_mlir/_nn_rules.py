@@ -5,9 +5,12 @@ rules defined by their records alone are built from the rule table
 
 import inspect
 
+import numpy as np
+
 from . import _mindspore_validator as _v
 from . import _record_classes
-from ._nn_groups import _Part
+from ._nn_groups import _Group, _Part
+from ._nn_tensors import Parameter, ParameterTuple
 from ._nn_optimizer import Optimizer, _RULE_RANGES, _SPARSE_REASON
 
 
@@ -99,7 +102,10 @@ class Adam(_BetaPowers, Optimizer):
     ``moment1``, ``moment2`` (and ``vhat`` with ``use_amsgrad``).
 
     ``use_lazy=True`` (a keyword argument, as in MindSpore) is the same update
-    for dense gradients; ``use_offload=True`` raises NotImplementedError.
+    for dense gradients.  ``use_offload=True`` is MindSpore's host-offloaded
+    Adam (``AdamNoUpdateParam`` on the CPU, as ``AdamOffload``): the same
+    update without gradient centralization, float32 parameters only; the
+    compiled step already runs on the host.
     """
 
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
@@ -129,12 +135,16 @@ class Adam(_BetaPowers, Optimizer):
             raise ValueError("For lazy Adam and Adam with offload, there is no "
                              "parameter named 'use_amsgrad'.")
         if use_offload:
-            raise NotImplementedError(
-                "For 'Adam', use_offload=True (the host-offloaded Adam) is not "
-                "supported: the compiled step already runs on the host CPU; "
-                "use the default.")
+            _setup_offload(self)
+        # Sparse gradients: FusedSparseLazyAdam (only the given rows) with
+        # use_lazy, else FusedSparseAdam (every row steps, zero gradient
+        # outside the given rows); MindSpore has no sparse form of the
+        # offloaded or the AMSGrad Adam.
+        if not (use_amsgrad or use_offload):
+            self._sparse_mode = "rows" if use_lazy else "dense"
         self.use_locking = use_locking
         self.use_lazy = use_lazy
+        self.use_offload = use_offload
         self._setup_rule("adam", {"beta1": beta1, "beta2": beta2, "eps": eps},
                          {"use_nesterov": use_nesterov,
                           "use_amsgrad": use_amsgrad})
@@ -143,6 +153,54 @@ class Adam(_BetaPowers, Optimizer):
         if use_amsgrad:
             states.append(("vhat", "vhat", "vhat", 0.0))
         self._init_states(states)
+
+    def _sparse_reason(self):
+        what = "use_amsgrad=True" if self._options.get("use_amsgrad") \
+            else "the offloaded Adam"
+        return "%s (MindSpore has no sparse kernel for %s)" % (
+            _SPARSE_REASON, what)
+
+
+def _setup_offload(opt):
+    """MindSpore's offloaded Adam (``AdamOffload``, ``Adam(use_offload=
+    True)``): its CPU kernel ``AdamNoUpdateParam`` takes float32 only, and
+    its step skips gradient centralization."""
+    for p in opt.parameters:
+        if p.dtype != "float32":
+            raise TypeError(
+                "For '%s', the offloaded Adam (MindSpore's CPU kernel "
+                "AdamNoUpdateParam) takes float32 parameters only, but '%s' "
+                "is %s." % (opt.cls_name, p.name, p.dtype))
+    opt._centralize = False
+
+
+class AdamOffload(_BetaPowers, Optimizer):
+    """Adam offloaded to the host (``nn.AdamOffload``): MindSpore runs the
+    moments and the step on the CPU (``AdamNoUpdateParam``) and adds the
+    returned delta to the parameters; here every compiled step runs on the
+    host, so it is Adam's compiled rule: ``m = beta1 * m + (1 - beta1) *
+    g``, ``v = beta2 * v + (1 - beta2) * g^2``, ``p += -lr_t * m / (sqrt(v)
+    + eps)`` with ``lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)``
+    (``use_nesterov``: ``beta1 * m + (1 - beta1) * g`` in place of ``m``),
+    after ``decay_weight`` and ``scale_grad`` and without gradient
+    centralization.  float32 parameters only (the kernel's type).  States
+    ``moment1``, ``moment2``."""
+
+    def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
+                 eps=1e-8, use_locking=False, use_nesterov=False,
+                 weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
+        super().__init__(learning_rate, params, weight_decay, loss_scale,
+                         target=target)
+        name = self.cls_name
+        beta1, beta2, eps = _check_betas(beta1, beta2, eps, name)
+        _v.check_bool("use_locking", use_locking, name)
+        _v.check_bool("use_nesterov", use_nesterov, name)
+        _setup_offload(self)
+        self.use_locking = use_locking
+        self._setup_rule("adam", {"beta1": beta1, "beta2": beta2, "eps": eps},
+                         {"use_nesterov": use_nesterov, "use_amsgrad": False})
+        self._init_states([("moment1", "moment1", "moment1", 0.0),
+                           ("moment2", "moment2", "moment2", 0.0)])
 
 
 class _MomentAliases:
@@ -203,7 +261,17 @@ class LARS(Optimizer):
     learning rates, weight decays, loss scale, global step and ``moments``
     states.  Parameters the filter rejects get plain Momentum without weight
     decay (as in MindSpore), compiled as a second part.  Wrapping another
-    optimizer, or ``use_clip=True``, raises NotImplementedError.
+    optimizer raises NotImplementedError.
+
+    ``use_clip=True`` clips the trust ratio by the learning rate
+    (MindSpore's ``LARSUpdate`` with ``use_clip``): ``ratio = min(ratio /
+    lr, 1)``.  That step has no compiled rule: the gradients of the LARS
+    parameters are transformed in NumPy (``_clip_gradients``) and stepped
+    by a compiled Momentum without weight decay or loss scale.
+
+    Over a flattened ``Momentum`` (``flatten_weights``), LARS steps the
+    parameters one by one, as MindSpore's LARS turns the wrapped optimizer's
+    flattening off; its ``moments`` are views into the Momentum's buffers.
     """
 
     def __init__(self, optimizer, epsilon=1e-05, coefficient=0.001,
@@ -222,10 +290,10 @@ class LARS(Optimizer):
                 "For 'LARS', only a wrapped 'Momentum' optimizer can be "
                 "compiled (the 'lars' rule is LARS around Momentum); got '%s'."
                 % optimizer.cls_name)
-        if use_clip:
-            raise NotImplementedError(
-                "For 'LARS', use_clip=True is not supported: the compiled "
-                "'lars' rule has no clipped trust ratio.")
+        if use_clip and optimizer.is_group_lr and optimizer.dynamic_lr:
+            raise ValueError("For 'LARS', if the argument 'use_clip' is set to "
+                             "True, then the dynamic learning rate and group "
+                             "learning rate cannot both be true.")
         # Take over the wrapped optimizer's configuration (shared objects:
         # parameters, learning rates, states and the step counter).
         for attr in ("loss_scale", "dynamic_lr", "dynamic_weight_decay",
@@ -235,6 +303,10 @@ class LARS(Optimizer):
                      "decay_flags", "exec_weight_decay", "_unique",
                      "param_length", "init_learning_rate"):
             setattr(self, attr, getattr(optimizer, attr))
+        moments = optimizer.moments
+        if optimizer._use_flattened_params:
+            self._unflatten(optimizer)
+            moments = self.moments_views
         if self.is_group:
             self.grad_centralization_flags = optimizer.grad_centralization_flags
         self.opt = optimizer
@@ -242,9 +314,9 @@ class LARS(Optimizer):
         self.coefficient = coefficient
         self.use_clip = use_clip
         self.lars_flag = tuple(bool(lars_filter(p)) for p in self._parameters)
-        self._state_params = {"moments": optimizer.moments}
+        self._state_params = {"moments": moments}
         self._state_attrs = [("moments", "moments")]
-        self.moments = optimizer.moments
+        self.moments = moments
         momentum = optimizer.get_hyper_param("momentum")
         use_nesterov = optimizer._options["use_nesterov"]
         self._rule = "lars"
@@ -254,7 +326,15 @@ class LARS(Optimizer):
         lars_idx = [i for i, f in enumerate(self.lars_flag) if f]
         plain_idx = [i for i, f in enumerate(self.lars_flag) if not f]
         parts = []
-        if lars_idx:
+        if lars_idx and use_clip:
+            # The clipped ratio is applied in Python (_clip_gradients), the
+            # loss scale with it.
+            parts.append(_Part("momentum", {"momentum": momentum,
+                                            "use_nesterov": use_nesterov},
+                               ["momentum"], lars_idx, zero_decay=True,
+                               unscaled=True))
+            self._gradient_transform = self._clip_gradients
+        elif lars_idx:
             parts.append(_Part("lars", dict(self._hyper, **self._options),
                                ["momentum", "epsilon", "coefficient"],
                                lars_idx))
@@ -263,6 +343,67 @@ class LARS(Optimizer):
                                             "use_nesterov": use_nesterov},
                                ["momentum"], plain_idx, zero_decay=True))
         self._parts = parts
+
+
+    def _unflatten(self, optimizer):
+        """Per-parameter steps over a flattened Momentum: its parameters as
+        given, one group, the default decay filter, and ``moments_views``
+        (each parameter's part of its buffer's moments)."""
+        from ._optim import default_decay_filter
+        params = list(optimizer.parameters)
+        group = _Group(0, optimizer._global_lr, optimizer._global_wd, False,
+                       False, False, params)
+        group.indices = list(range(len(params)))
+        self._groups = [group]
+        self._param_group = [group] * len(params)
+        self._parameters = ParameterTuple(params)
+        self.param_length = len(params)
+        self.decay_flags = tuple(default_decay_filter(p.name) for p in params)
+        self._unique = True
+        chunk_index = {id(c): k for k, c in
+                       enumerate(optimizer._flat_chunks)}
+        views = []
+        for p in params:
+            buf = optimizer.moments[chunk_index[id(p._chunk)]].data
+            view = buf[p._chunk_offset:p._chunk_offset + p.size]
+            views.append(Parameter._wrap(view.reshape(p.shape),
+                                         "moments.%s" % p.name,
+                                         requires_grad=False))
+        self.moments_views = ParameterTuple(views)
+
+    def _clip_gradients(self, grads):
+        """``use_clip``: MindSpore's ``LARSUpdate`` for the LARS parameters,
+        computed in float64 and rounded to the parameter's dtype: ``g /=
+        loss_scale``; ``w = |param|``, ``n = |g|``; ``ratio = coefficient * w
+        / (n + weight_decay * w + epsilon)`` when both norms are positive
+        (else 1), then ``min(ratio / lr, 1)``; ``g' = ratio * (g +
+        weight_decay * param)`` (weight decay where the decay flag is
+        set)."""
+        step = self._counter.value
+        lrs = self.get_lr()
+        eps = self._hyper["epsilon"]
+        coefficient = self._hyper["coefficient"]
+        out = list(grads)
+        for i, p in enumerate(self._parameters):
+            if not self.lars_flag[i]:
+                continue
+            g = grads[i]
+            if self.loss_scale != 1.0:
+                g = g * np.asarray(1.0 / self.loss_scale, g.dtype)
+            wd = 0.0
+            if self.exec_weight_decay and self.decay_flags[i]:
+                wd = self._param_group[i].wd.value_at(step, self.cls_name)
+            w64 = p.data.astype(np.float64)
+            g64 = g.astype(np.float64)
+            w_norm = float(np.sqrt(np.sum(w64 * w64)))
+            g_norm = float(np.sqrt(np.sum(g64 * g64)))
+            ratio = 1.0
+            if w_norm > 0.0 and g_norm > 0.0:
+                ratio = coefficient * w_norm / (g_norm + wd * w_norm + eps)
+                lr = lrs[i] if self.is_group_lr else lrs
+                ratio = min(ratio / lr, 1.0) if lr > 0.0 else 1.0
+            out[i] = (ratio * (g64 + wd * w64)).astype(p.dtype)
+        return out
 
 
 class Adagrad(Optimizer):
@@ -309,23 +450,16 @@ class RMSProp(Optimizer):
         self._init_states(states)
 
 
-class _SparseCapable:
-    """Optimizers whose MindSpore form has a sparse-gradient kernel that is
-    not compiled yet (LazyAdam's is: it sets ``_sparse_supported``)."""
-
-    _sparse_kernel = None
-
-    def _sparse_reason(self):
-        return "%s (MindSpore runs %s here; that sparse kernel is not " \
-            "compiled yet)" % (_SPARSE_REASON, self._sparse_kernel)
-
-
-class FTRL(_SparseCapable, Optimizer):
+class FTRL(Optimizer):
     """FTRL-proximal (``nn.FTRL``).  States ``moments`` (the accumulator,
     starts at ``initial_accum``) and ``linear``.  The learning rate must be a
-    positive constant float (ValueError for a dynamic or group lr)."""
+    positive constant float (ValueError for a dynamic or group lr).
 
-    _sparse_kernel = "SparseApplyFtrl"
+    Sparse gradients step as MindSpore's ``SparseApplyFtrl`` /
+    ``FusedSparseFtrl``: duplicate indices summed, only the given rows of
+    the parameter and its states change (docs/Python-nn.md)."""
+
+    _sparse_mode = "rows"
 
     def __init__(self, params, initial_accum=0.1, learning_rate=0.001,
                  lr_power=-0.5, l1=0.0, l2=0.0, use_locking=False,
@@ -358,14 +492,16 @@ class FTRL(_SparseCapable, Optimizer):
                              "got %r." % value)
 
 
-class ProximalAdagrad(_SparseCapable, Optimizer):
+class ProximalAdagrad(Optimizer):
     """Proximal Adagrad (``nn.ProximalAdagrad``).  State ``accum`` (starts
     at ``accum``).  As MindSpore's ``ApplyProximalAdagrad`` kernels compute
     it, the shrink by ``l1`` and the divisor ``1 + l2 * ...`` use the
     per-element step ``lr / sqrt(accum)``, not ``lr`` as the op's docstring
-    writes (docs/Rules.md)."""
+    writes (docs/Rules.md).  Sparse gradients step as
+    ``SparseApplyProximalAdagrad``: duplicate indices summed, only the given
+    rows change."""
 
-    _sparse_kernel = "SparseApplyProximalAdagrad"
+    _sparse_mode = "rows"
 
     def __init__(self, params, accum=0.1, learning_rate=0.001, l1=0.0, l2=0.0,
                  use_locking=False, loss_scale=1.0, weight_decay=0.0,
@@ -483,7 +619,7 @@ class LazyAdam(_BetaPowers, Optimizer):
     Whether a parameter is sparse is fixed by its gradient on the first step
     (see the module docstring).  States ``moment1``, ``moment2``."""
 
-    _sparse_supported = True
+    _sparse_mode = "compiled"
 
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
                  eps=1e-8, use_locking=False, use_nesterov=False,

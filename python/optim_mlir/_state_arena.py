@@ -35,11 +35,26 @@ def allocate_numpy(specs):
 
 def allocate_torch(specs):
     """One CPU tensor per ``(shape, torch dtype)`` of ``specs``, zero-filled,
-    all in one runtime-owned block."""
+    all in one runtime-owned block. bfloat16 (which NumPy lacks) is carved
+    as int16 and viewed as bfloat16; complex dtypes are NumPy's."""
+    np_specs = [(shape, _numpy_dtype(dtype)) for shape, dtype in specs]
+    return [_from_numpy(a, dtype)
+            for a, (_, dtype) in zip(allocate_numpy(np_specs), specs)]
+
+
+def _numpy_dtype(dtype):
+    """The NumPy dtype holding torch `dtype`'s elements (int16 for
+    bfloat16)."""
     import torch
-    np_specs = [(shape, torch.empty((), dtype=dtype).numpy().dtype)
-                for shape, dtype in specs]
-    return [torch.from_numpy(a) for a in allocate_numpy(np_specs)]
+    if dtype == torch.bfloat16:
+        return np.dtype("int16")
+    return torch.empty((), dtype=dtype).numpy().dtype
+
+
+def _from_numpy(array, dtype):
+    import torch
+    tensor = torch.from_numpy(array)
+    return tensor.view(dtype) if tensor.dtype != dtype else tensor
 
 
 class OwnedTensors:
@@ -106,6 +121,9 @@ def _tensor(values):
 
 def _block_of(tensor):
     """The arena behind a tensor from allocate_torch."""
+    import torch
+    if tensor.dtype == torch.bfloat16:
+        tensor = tensor.view(torch.int16)
     base = tensor.numpy()
     while isinstance(base, np.ndarray) and base.base is not None:
         base = base.base

@@ -11,9 +11,10 @@ from ._mindspore_lr import (
     InverseDecayLR, CosineDecayLR, PolynomialDecayLR, WarmUpLR,
     piecewise_constant_lr, exponential_decay_lr, natural_exp_decay_lr,
     inverse_decay_lr, cosine_decay_lr, polynomial_decay_lr, warmup_lr)
-from ._nn_tensors import Parameter, ParameterTuple, RowTensor
+from ._nn_tensors import Parameter, ParameterTuple, RowTensor, flatten_weights
 from ._nn_optimizer import Optimizer, _COMPILER
-from ._nn_rules import (SGD, Momentum, Adam, AdamWeightDecay, Lamb, LARS,
+from ._nn_rules import (SGD, Momentum, Adam, AdamOffload, AdamWeightDecay,
+                        Lamb, LARS,
                         Adagrad, RMSProp, FTRL, ProximalAdagrad, AdaMax,
                         Adadelta, ASGD, Rprop, LazyAdam, AdaFactor,
                         RECORD_CLASSES as _RECORD_CLASSES)
@@ -24,8 +25,9 @@ from ._nn_checkpoint import save_checkpoint, load_checkpoint
 globals().update(_RECORD_CLASSES)
 
 __all__ = [
-    "Parameter", "ParameterTuple", "RowTensor",
-    "Optimizer", "SGD", "Momentum", "Adam", "AdamWeightDecay", "Lamb", "LARS",
+    "Parameter", "ParameterTuple", "RowTensor", "flatten_weights",
+    "Optimizer", "SGD", "Momentum", "Adam", "AdamOffload", "AdamWeightDecay",
+    "Lamb", "LARS",
     "Adagrad", "RMSProp", "FTRL", "ProximalAdagrad", "AdaMax", "Adadelta",
     "ASGD", "Rprop", "LazyAdam", "AdaFactor", *_RECORD_CLASSES,
     "LearningRateSchedule", "ExponentialDecayLR", "NaturalExpDecayLR",

@@ -38,7 +38,32 @@ COMPILE_OPTIONS = ""
 # Options of the GPU pipeline (optim-lower-to-gpu, e.g. "block-size=128").
 GPU_COMPILE_OPTIONS = ""
 
-_DTYPES = {getattr(torch, name): name for name in _compiled.FLOAT_DTYPE_NAMES}
+# The element types of the compiled steps' buffers, by torch dtype: float32
+# and float64, and float16 and bfloat16 (loaded and stored in their type,
+# computed in float32).
+_DTYPES = {getattr(torch, name): name for name in
+           _compiled.FLOAT_DTYPE_NAMES + ("float16", "bfloat16")}
+
+# Complex parameters step as their torch.view_as_real twins (as torch 1.13's
+# Adam, AdamW, Adamax and Adadelta step them; SGD's complex arithmetic is
+# the same update): the element type of that twin, by complex dtype.
+_COMPLEX_DTYPES = {torch.complex64: torch.float32,
+                   torch.complex128: torch.float64}
+
+
+def _real(t):
+    """`t` itself, or its torch.view_as_real twin (shape ``(..., 2)``) when
+    it is complex."""
+    return torch.view_as_real(t) if t.is_complex() else t
+
+
+def _step_shape_dtype(p):
+    """The IR shape and element type name the compiled step sees for `p`
+    (the view_as_real twin's for a complex `p`)."""
+    if p.is_complex():
+        return (_ir_shape(tuple(p.shape) + (2,)),
+                _DTYPES[_COMPLEX_DTYPES[p.dtype]])
+    return _ir_shape(p.shape), _DTYPES[p.dtype]
 
 
 def _compile(source):
@@ -61,10 +86,11 @@ def _check_tensor(t, what):
         raise ValueError("optim_mlir.torch: %s is on device '%s'; the "
                          "compiled steps run on CPU tensors (host code) and "
                          "CUDA tensors (CUDA kernels) only" % (what, t.device))
-    if t.dtype not in _DTYPES:
-        raise TypeError("optim_mlir.torch: %s has dtype %s; only "
-                        "torch.float32 and torch.float64 are supported"
-                        % (what, t.dtype))
+    if t.dtype not in _DTYPES and t.dtype not in _COMPLEX_DTYPES:
+        raise TypeError("optim_mlir.torch: %s has dtype %s; the supported "
+                        "dtypes are torch.float32, torch.float64, "
+                        "torch.float16, torch.bfloat16, torch.complex64 and "
+                        "torch.complex128" % (what, t.dtype))
     # CPU parameters of any strides are stepped (`_checked_step`); the
     # CUDA kernels take C-contiguous ones only.
     if t.device.type != "cpu" and not t.is_contiguous():
@@ -229,10 +255,16 @@ class _GPUEntry:
 
 def _view(t):
     """A NumPy array sharing `t`'s storage (a 0-d tensor as shape (1,)).
-    A `t` that is not C-contiguous must be dense (`_checked_step` sees to
-    it): its storage span in memory order, shaped as its IR shape (the
-    compiled step sees C-contiguous buffers: an elementwise update of
-    tensors with the same strides is the same on their spans)."""
+    A complex `t` is seen as its view_as_real twin, a bfloat16 one as int16
+    (NumPy has no bfloat16; the runtime takes any 2-byte array for a
+    bfloat16 buffer). A `t` that is not C-contiguous must be dense
+    (`_checked_step` sees to it): its storage span in memory order, shaped
+    as its IR shape (the compiled step sees C-contiguous buffers: an
+    elementwise update of tensors with the same strides is the same on
+    their spans)."""
+    t = _real(t)
+    if t.dtype == torch.bfloat16:
+        t = t.view(torch.int16)
     if not t.is_contiguous():
         flat = t.detach().as_strided((t.numel(),), (1,))
         return flat.numpy().reshape(_ir_shape(t.shape))
@@ -258,7 +290,7 @@ def _bucket_structure(members):
         if gi not in shapes:
             gis.append(gi)
             shapes[gi] = []
-        shapes[gi].append((_ir_shape(p.shape), _DTYPES[p.dtype]))
+        shapes[gi].append(_step_shape_dtype(p))
     return gis, tuple(tuple(shapes[gi]) for gi in gis)
 
 
@@ -347,11 +379,33 @@ class _CompiledTorchOptimizer(Optimizer):
             self._check_group(group)
             self._params_device()
             for i, p in enumerate(group["params"]):
-                _check_tensor(p, "parameter %d of group %d"
-                              % (i, len(self.param_groups) - 1))
+                self._check_param(p, "parameter %d of group %d"
+                                  % (i, len(self.param_groups) - 1))
         except Exception:
             self.param_groups.pop()
             raise
+
+    def _check_param(self, p, what):
+        """`_check_tensor`, and a complex `p` only where the rule updates
+        each element on its own (its view_as_real twin then steps as the
+        complex parameter: states of the parameter's shape, norms of whole
+        tensors that equal the complex ones); Adafactor's row and column
+        statistics of the twin would mix real and imaginary parts."""
+        _check_tensor(p, what)
+        if p.is_complex() and not _updates_in_any_order(self._RULE):
+            raise TypeError("optim_mlir.torch.%s: %s is complex (%s); rule "
+                            "%s keeps statistics of rows and columns, which "
+                            "are not defined for complex parameters"
+                            % (type(self).__name__, what, p.dtype,
+                               self._RULE))
+
+    def _sparse_gradient(self, group, p, grad, what):
+        """The dense gradient the compiled step reads for the sparse COO
+        `grad` of `p` (already negated for `maximize`), or the exception
+        torch raises: RuntimeError here, as torch's classes other than SGD
+        raise it."""
+        raise RuntimeError("optim_mlir.torch.%s does not support sparse "
+                           "gradients (%s)" % (type(self).__name__, what))
 
     def _params_device(self):
         """The one device of every parameter (CPU when there are none);
@@ -584,9 +638,26 @@ class _CompiledTorchOptimizer(Optimizer):
                     "got %r" % (key, gi, group[key]))
         return hyper
 
-    @torch.no_grad()
+    # torch's class whose own step runs the steps of groups with
+    # ``differentiable=True`` (an autograd graph through the update, which
+    # a compiled in-place step cannot record), for the classes whose torch
+    # 1.13 counterpart takes that argument.
+    _TORCH_EAGER = None
+
     def step(self, closure=None):
-        """One optimization step (see the module documentation)."""
+        """One optimization step (see the module documentation). With
+        ``differentiable=True`` in a group of a class that takes it (SGD,
+        Adam), the step is torch's own (eager, recording the autograd graph
+        as torch's does) on this optimizer's groups and state."""
+        eager = self._TORCH_EAGER
+        if eager is not None and any(group.get("differentiable", False)
+                                     for group in self.param_groups):
+            self.__dict__["_plan"] = None
+            return eager.step(self, closure)
+        return self._compiled_step(closure)
+
+    @torch.no_grad()
+    def _compiled_step(self, closure=None):
         loss = None
         if closure is not None:
             with torch.enable_grad():
@@ -627,7 +698,13 @@ class _CompiledTorchOptimizer(Optimizer):
                     self._signed(group):
                 return False
         native = plan.native
-        if not native.check():
+        try:
+            ok = native.check()
+        except RuntimeError:
+            # A gradient without storage (sparse) has no data pointer: the
+            # checked path steps it (check() wrote nothing).
+            ok = False
+        if not ok:
             return False
         # Hyper-parameters per group (not per tensor), all computed and
         # checked before the first write.
@@ -657,9 +734,10 @@ class _CompiledTorchOptimizer(Optimizer):
                 if p.grad is None:
                     entries.append((gi, p, None, None, None))
                     continue
-                # The plan binds parameters as C-contiguous spans: others
-                # take the checked path (`_checked_step`).
-                if p not in self.state or not p.is_contiguous():
+                # The plan binds parameters as C-contiguous spans and dense
+                # gradients: others take the checked path (`_checked_step`).
+                if p not in self.state or not p.is_contiguous() or \
+                        p.grad.is_sparse:
                     return
                 state = self.state[p]
                 t0, tensors = self._prepare(p, state, group)
@@ -736,14 +814,15 @@ class _CompiledTorchOptimizer(Optimizer):
                     raise ValueError("optim_mlir.torch: %s appears twice in "
                                      "the parameter groups" % what)
                 seen.add(id(p))
-                _check_tensor(p, what)
+                self._check_param(p, what)
                 if check_param is not None:
                     check_param(p, what)
                 grad = p.grad
-                if grad.is_sparse:
-                    raise RuntimeError("optim_mlir.torch.%s does not support "
-                                       "sparse gradients (%s)"
-                                       % (type(self).__name__, what))
+                if grad.layout not in (torch.strided, torch.sparse_coo):
+                    raise ValueError("optim_mlir.torch: the gradient of %s "
+                                     "has layout %s; dense (strided) and "
+                                     "sparse COO gradients are supported"
+                                     % (what, grad.layout))
                 if grad.device != p.device or grad.dtype != p.dtype or \
                         grad.shape != p.shape:
                     raise ValueError("optim_mlir.torch: the gradient of %s "
@@ -754,6 +833,8 @@ class _CompiledTorchOptimizer(Optimizer):
                 grad = grad.detach()
                 if maximize:
                     grad = torch.neg(grad)
+                if grad.is_sparse:
+                    grad = self._sparse_gradient(group, p, grad, what)
                 yield gi, group, p, self._signed_gradient(group, p, grad)
 
     # ---- checked path: every check in Python, states adopted into
@@ -1031,8 +1112,6 @@ def _check_adam_args(lr, betas, eps, weight_decay):
 # torch's `foreach` and `fused` choose among torch's kernels: every compiled
 # step is one fused multi-tensor call, so any value is taken (and kept in
 # the group, as torch keeps it).
-_NO_DIFF = ("differentiable", (False,), NotImplementedError,
-            ": the compiled step is not differentiable")
 _NO_CAPTURABLE = ("capturable", (False,), NotImplementedError,
                   ": the compiled step runs on the CPU (no CUDA graphs)")
 
@@ -1042,14 +1121,16 @@ class SGD(_CompiledTorchOptimizer):
 
     ``state[p]['momentum_buffer']`` is torch's buffer: ``None`` until a
     step with ``momentum != 0``, then kept (unchanged) through steps with
-    ``momentum == 0`` and resumed from after them, as in torch.
+    ``momentum == 0`` and resumed from after them, as in torch. Sparse
+    gradients step as in torch (`_sparse_gradient`; the buffer is dense);
+    ``differentiable=True`` runs torch's own step.
     """
 
     _RULE = "sgd"
     _STATE_KEYS = {"accum": "momentum_buffer"}
     _PLACEHOLDERS = {"momentum": 0.9, "dampening": 0.0}
-    _UNSUPPORTED = (_NO_DIFF,)
     _TORCH_DECAY = "l2"
+    _TORCH_EAGER = torch.optim.SGD
 
     def __init__(self, params, lr=required, momentum=0, dampening=0,
                  weight_decay=0, nesterov=False, *, maximize=False,
@@ -1070,6 +1151,43 @@ class SGD(_CompiledTorchOptimizer):
 
     _GROUP_DEFAULTS = dict(nesterov=False, maximize=False, foreach=None,
                            differentiable=False)
+
+    def _sparse_gradient(self, group, p, grad, what):
+        """torch 1.13's SGD on a sparse gradient: ``p -= lr * grad`` and
+        momentum (torch's buffer holds the sparse sum, which equals the
+        dense one: the gradient is coalesced and densified here, the buffer
+        kept dense) step; weight decay raises RuntimeError (``grad.add(p)``
+        of a sparse gradient). With ``foreach=True`` torch's multi-tensor
+        step has no sparse kernels: NotImplementedError with maximize,
+        weight decay, nesterov, or momentum once every parameter of the
+        group stepping now has a buffer (``_foreach_mul_`` /
+        ``_foreach_add_`` of the buffers)."""
+        momentum = group["momentum"]
+        if group.get("foreach"):
+            lacking = None
+            if group["maximize"]:
+                lacking = "maximize=True (_foreach_neg)"
+            elif float(group["weight_decay"]) != 0.0:
+                lacking = "weight_decay (_foreach_add)"
+            elif momentum != 0 and group["nesterov"]:
+                lacking = "nesterov=True (_foreach_add_)"
+            elif momentum != 0 and all(
+                    self.state.get(q, {}).get("momentum_buffer") is not None
+                    for q in group["params"] if q.grad is not None):
+                lacking = "momentum buffers (_foreach_mul_, _foreach_add_)"
+            if lacking is not None:
+                raise NotImplementedError(
+                    "optim_mlir.torch.SGD: the gradient of %s is sparse and "
+                    "foreach=True with %s: torch.optim.SGD's foreach step "
+                    "has no sparse kernel there and raises; use foreach="
+                    "None or False" % (what, lacking))
+        if float(group["weight_decay"]) != 0.0:
+            raise RuntimeError(
+                "optim_mlir.torch.SGD: the gradient of %s is sparse and "
+                "weight_decay=%r: add(sparse, dense) is not supported. Use "
+                "add(dense, sparse) instead. (torch.optim.SGD raises this "
+                "too)" % (what, group["weight_decay"]))
+        return grad.coalesce().to_dense()
 
     _STEP_INCREMENT = 0
     _HAS_STEP = False
@@ -1130,11 +1248,13 @@ class SGD(_CompiledTorchOptimizer):
 
 class Adam(_AdamFamily):
     """``torch.optim.Adam`` (torch 1.13) with a compiled step (rule ``adam``;
-    ``amsgrad`` -> ``use_amsgrad``); L2 weight decay on the gradient."""
+    ``amsgrad`` -> ``use_amsgrad``); L2 weight decay on the gradient.
+    ``differentiable=True`` runs torch's own step."""
 
     _RULE = "adam"
-    _UNSUPPORTED = (_NO_DIFF, _NO_CAPTURABLE)
+    _UNSUPPORTED = (_NO_CAPTURABLE,)
     _TORCH_DECAY = "l2"
+    _TORCH_EAGER = torch.optim.Adam
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=0, amsgrad=False, *, foreach=None,
@@ -1147,6 +1267,8 @@ class Adam(_AdamFamily):
                         capturable=capturable, differentiable=differentiable,
                         fused=fused)
         super().__init__(params, defaults)
+        if fused and differentiable:
+            raise RuntimeError("`fused` cannot be `differentiable`")
 
     _GROUP_DEFAULTS = dict(amsgrad=False, maximize=False, foreach=None,
                            capturable=False, differentiable=False,
@@ -1169,28 +1291,25 @@ class Adam(_AdamFamily):
 
 class AdamW(_AdamFamily):
     """``torch.optim.AdamW`` (torch 1.13) with a compiled step (rule
-    ``adam_weight_decay`` with rescaled lr, eps and weight decay).
-    ``amsgrad=True`` is not supported."""
+    ``adam_weight_decay`` with rescaled lr, eps and weight decay;
+    ``amsgrad`` -> ``use_amsgrad``)."""
 
     _RULE = "adam_weight_decay"
-    _UNSUPPORTED = (("amsgrad", (False,), NotImplementedError,
-                     ": rule adam_weight_decay has no amsgrad variant"),
-                    _NO_CAPTURABLE)
+    _UNSUPPORTED = (_NO_CAPTURABLE,)
     _TORCH_DECAY = "decoupled"
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
                  weight_decay=1e-2, amsgrad=False, *, maximize=False,
                  foreach=None, capturable=False):
         _check_adam_args(lr, betas, eps, weight_decay)
-        if amsgrad:
-            raise NotImplementedError(
-                "optim_mlir.torch.AdamW does not support amsgrad=True: rule "
-                "adam_weight_decay has no amsgrad variant")
         defaults = dict(lr=lr, betas=betas, eps=eps,
                         weight_decay=weight_decay, amsgrad=amsgrad,
                         foreach=foreach, maximize=maximize,
                         capturable=capturable)
         super().__init__(params, defaults)
+
+    def _options(self, group, t0):
+        return (("use_amsgrad", bool(group["amsgrad"])),)
 
     _GROUP_DEFAULTS = dict(amsgrad=False, maximize=False, foreach=None,
                            capturable=False)
@@ -1326,7 +1445,9 @@ class Adafactor(_CompiledTorchOptimizer):
     mean, instead of transformers' ``exp_avg_sq``; there is no ``RMS``
     entry; ``step`` is a float tensor; ``relative_step=False`` without
     ``lr`` raises ValueError here (a TypeError at the first step there);
-    float16 and bfloat16 parameters are not supported.
+    float16 and bfloat16 parameters keep their states in their own dtype
+    (transformers' class keeps float32 states for them); complex
+    parameters raise TypeError.
     """
 
     _RULE = "adafactor"
@@ -1389,8 +1510,12 @@ class _RecordRule(_CompiledTorchOptimizer):
         for key, tensor in tensors.items():
             init = self._STATE_INITS[key]
             if tensor is None and init != 0.0:
+                # A complex parameter's twin starts at `init` in its real
+                # and imaginary parts (torch's Adagrad starts a complex sum
+                # at complex(init, init)).
                 tensors[key] = torch.full_like(
-                    p, init, memory_format=torch.contiguous_format)
+                    p, complex(init, init) if p.is_complex() else init,
+                    memory_format=torch.contiguous_format)
         return _step_count(state), tensors
 
     def _commit(self, p, state, group, tensors, t0):

@@ -629,36 +629,8 @@ def test_non_contiguous_gradients_are_accepted():
 
 
 # ---------------------------------------------------------------------------
-# Sparse gradients: compiled for LazyAdam only (see test_nn_sparse.py), not
-# yet for the other optimizers
+# Sparse gradients (each kernel's semantics: test_nn_sparse.py)
 # ---------------------------------------------------------------------------
-
-@pytest.mark.parametrize("cls,kw", [(nn.FTRL, {}), (nn.ProximalAdagrad, {}),
-                                    (nn.Adam, {})])
-@pytest.mark.parametrize("form", ["RowTensor", "tuple"])
-def test_sparse_gradients_raise_not_implemented(cls, kw, form):
-    params = make([("embedding", (10, 4)), ("w", (3,))])
-    opt = cls(params, **kw)
-    before = [p.asnumpy() for p in params]
-    idx = np.array([1, 3, 3], np.int32)
-    vals = np.ones((3, 4), np.float32)
-    sparse = nn.RowTensor(idx, vals, (10, 4)) if form == "RowTensor" \
-        else (idx, vals)
-    with pytest.raises(NotImplementedError, match="sparse.*only for LazyAdam"):
-        opt((sparse, np.zeros(3, np.float32)))
-    assert opt.global_step == 0 and not opt.is_compiled
-    for p, b in zip(params, before):
-        np.testing.assert_array_equal(p.data, b)
-
-
-@pytest.mark.parametrize("cls,kernel", [
-    (nn.FTRL, "SparseApplyFtrl"),
-    (nn.ProximalAdagrad, "SparseApplyProximalAdagrad")])
-def test_sparse_capable_optimizers_name_their_kernel(cls, kernel):
-    opt = cls(make([("e", (4, 2))]))
-    with pytest.raises(NotImplementedError, match=kernel + ".*not compiled"):
-        opt((nn.RowTensor([0], np.ones((1, 2), np.float32), (4, 2)),))
-
 
 @pytest.mark.parametrize("form", ["RowTensor", "tuple"])
 def test_lazy_adam_accepts_sparse_gradients(form):
@@ -692,6 +664,73 @@ def test_lars_takes_over_the_momentum_optimizer():
     lars(grads_for(params, np.random.default_rng(0)))
     assert lars.global_step == 1 and inner.global_step == 1
     assert not np.all(inner.moments[0].data == 0)
+
+
+# LARS(use_clip=True): MindSpore's LARSUpdate with use_clip clips the trust
+# ratio by the learning rate, min(ratio / lr, 1) (mindspore/python/mindspore/
+# nn/optim/lars.py: use_clip passes the optimizer's current learning rate to
+# P.LARSUpdate; the formula of nn.LARS's docstring).  Reference:
+# reference.ReferenceOptimizer("lars", use_clip=True), float64; tolerance
+# rtol=1e-5, atol=2e-6 (float32 parameters over 15 steps).
+@pytest.mark.parametrize("coefficient, lr", [(0.5, 0.1), (0.002, 0.1),
+                                             (0.01, [0.2, 0.1, 0.05])],
+                         ids=["clipped-at-1", "ratio-over-lr", "per-step-lr"])
+@pytest.mark.parametrize("use_nesterov", [False, True])
+def test_lars_use_clip_matches_reference(coefficient, lr, use_nesterov):
+    specs = [("conv.weight", (4, 6)), ("fc.weight", (5, 3)), ("fc.bias", (5,))]
+    params = make(specs, seed=3)
+    ref = R.ReferenceOptimizer(
+        "lars", [(p.name, p.asnumpy().astype(np.float64)) for p in params],
+        learning_rate=lr, weight_decay=0.01, loss_scale=2.0, momentum=0.9,
+        coefficient=coefficient, use_clip=True, use_nesterov=use_nesterov)
+    opt = nn.LARS(nn.Momentum(params, lr, 0.9, weight_decay=0.01,
+                              loss_scale=2.0, use_nesterov=use_nesterov),
+                  coefficient=coefficient, use_clip=True)
+    assert opt.use_clip is True
+    unclipped = nn.LARS(nn.Momentum(make(specs, seed=3), lr, 0.9,
+                                    weight_decay=0.01, loss_scale=2.0,
+                                    use_nesterov=use_nesterov),
+                        coefficient=coefficient)
+    rng = np.random.default_rng(4)
+    for step in range(15):
+        g = grads_for(params, rng)
+        assert opt(g) is True
+        unclipped(g)
+        ref.step([x.astype(np.float64) for x in g])
+        for i, p in enumerate(params):
+            np.testing.assert_allclose(p.data, ref.params[i], rtol=1e-5,
+                                       atol=2e-6, err_msg="%s step %d"
+                                       % (p.name, step))
+            np.testing.assert_allclose(opt.moments[i].data,
+                                       ref.states[i]["moments"], rtol=1e-5,
+                                       atol=2e-6)
+    # The clip changes the LARS parameter's step; the bias (not LARS) is the
+    # same plain Momentum either way.
+    assert not np.allclose(params[0].data, unclipped.parameters[0].data,
+                           rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(params[2].data, unclipped.parameters[2].data)
+    assert opt.global_step == 15
+
+
+def test_lars_use_clip_hyper_parameters_change_at_runtime():
+    specs = [("w", (6, 4))]
+    params = make(specs, seed=5)
+    opt = nn.LARS(nn.Momentum(params, 0.1, 0.9), coefficient=0.001,
+                  use_clip=True)
+    rng = np.random.default_rng(5)
+    opt(grads_for(params, rng))
+    count = nn._COMPILE_COUNT
+    opt.set_hyper_param("coefficient", 0.5)  # ratio / lr > 1: clipped to 1
+    before = params[0].asnumpy()
+    moments = opt.moments[0].asnumpy()
+    g = grads_for(params, rng)
+    opt(g)
+    expect_v = 0.9 * moments + g[0]
+    np.testing.assert_allclose(opt.moments[0].data, expect_v, rtol=1e-6,
+                               atol=1e-7)
+    np.testing.assert_allclose(params[0].data, before - np.float32(0.1) * expect_v,
+                               rtol=1e-6, atol=1e-7)
+    assert nn._COMPILE_COUNT == count
 
 
 # ---------------------------------------------------------------------------
