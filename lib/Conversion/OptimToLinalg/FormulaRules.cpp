@@ -23,14 +23,14 @@ using namespace mlir;
 using namespace mlir::optim;
 
 /// The formula of `spec` as a function: its arguments named after the
-/// update's operands (grad, param, states, lr, hyper-parameters, weight
-/// decay, step), returning the new parameter and states.
-static std::string
-getFormulaFunction(const RuleSpec &spec,
-                   ArrayRef<const StateSpec *> states) {
+/// update's operands (grad, param, every state, lr, hyper-parameters,
+/// weight decay, step) and options (i1), returning the new parameter and
+/// every state. A state its options leave out is 0 there and its result is
+/// dropped (`FormulaRule`), so one text serves every option combination.
+static std::string getFormulaFunction(const RuleSpec &spec) {
   std::string text = "func.func @formula(%grad: f32, %param: f32";
-  for (const StateSpec *state : states)
-    text += ", %" + state->name.str() + ": f32";
+  for (const StateSpec &state : spec.states)
+    text += ", %" + state.name.str() + ": f32";
   text += ", %lr: f32";
   for (const HyperParamSpec *hyper : spec.getOperandHyperParams())
     text += ", %" + hyper->name.str() + ": f32";
@@ -38,8 +38,10 @@ getFormulaFunction(const RuleSpec &spec,
     text += ", %weight_decay: f32";
   if (spec.usesStep)
     text += ", %step: i64";
+  for (const OptionSpec &option : spec.options)
+    text += ", %" + option.name.str() + ": i1";
   text += ") -> (f32";
-  for (size_t i = 0; i < states.size(); ++i)
+  for (size_t i = 0; i < spec.states.size(); ++i)
     text += ", f32";
   return text + ") {\n" + spec.formula.str() + "\n}\n";
 }
@@ -48,13 +50,17 @@ namespace {
 /// An elementwise rule (buildUpdateGeneric) from a parsed formula.
 class FormulaRule {
 public:
+  /// `active[i]`: whether state i of the rule is an operand; `options`:
+  /// the i1 values of the rule's options, appended to `scalars`.
   FormulaRule(func::FuncOp formula, const FloatMath &outside,
-              ValueRange scalars)
-      : formula(formula) {
+              ValueRange scalars, ArrayRef<bool> active,
+              ArrayRef<Value> options)
+      : formula(formula), active(active) {
     for (Value scalar : scalars)
       this->scalars.push_back(isa<FloatType>(scalar.getType())
                                   ? outside.cast(scalar)
                                   : scalar);
+    llvm::append_range(this->scalars, options);
   }
 
   UpdatedElement apply(const FloatMath &math, Value grad, Value param,
@@ -62,7 +68,17 @@ public:
     Block &body = func::FuncOp(formula).getBody().front();
     IRMapping mapping;
     SmallVector<Value> arguments = {grad, param};
-    llvm::append_range(arguments, states);
+    // The states the options leave out read as 0.
+    Value zero;
+    for (size_t i = 0, next = 0; i < active.size(); ++i) {
+      if (active[i]) {
+        arguments.push_back(states[next++]);
+        continue;
+      }
+      if (!zero)
+        zero = math.constant(0.0);
+      arguments.push_back(zero);
+    }
     llvm::append_range(arguments, scalars);
     mapping.map(body.getArguments(), arguments);
     OpBuilder &b = math.getBuilder();
@@ -88,15 +104,20 @@ public:
       Operation *converted = b.create(state);
       mapping.map(op.getResults(), converted->getResults());
     }
+    // The new parameter and the states that are operands.
     UpdatedElement updated;
-    for (Value result : body.getTerminator()->getOperands())
-      updated.push_back(mapping.lookup(result));
+    auto results = body.getTerminator()->getOperands();
+    updated.push_back(mapping.lookup(results[0]));
+    for (size_t i = 0; i < active.size(); ++i)
+      if (active[i])
+        updated.push_back(mapping.lookup(results[1 + i]));
     return updated;
   }
 
 private:
   func::FuncOp formula;
   SmallVector<Value> scalars;
+  SmallVector<bool> active;
 };
 
 struct FormulaUpdateLowering
@@ -112,9 +133,8 @@ struct FormulaUpdateLowering
       return rewriter.notifyMatchFailure(op, "no formula");
 
     // Parse and verify the formula, reporting its diagnostics on the op.
-    auto active = spec.getActiveStates(
-        [&](StringRef option) { return op->hasAttr(option); });
-    std::string text = getFormulaFunction(spec, active);
+    auto hasOption = [&](StringRef option) { return op->hasAttr(option); };
+    std::string text = getFormulaFunction(spec);
     std::string diagnostics;
     OwningOpRef<ModuleOp> module;
     {
@@ -140,7 +160,15 @@ struct FormulaUpdateLowering
         2 + numStates, update.getScalarOperands().size());
     FloatType computeType = getElementComputeType(param);
     FloatMath outside(rewriter, loc, computeType);
-    FormulaRule rule(formula, outside, scalars);
+    SmallVector<bool> active;
+    for (const StateSpec &state : spec.states)
+      active.push_back(state.requiresOption.empty() ||
+                       hasOption(state.requiresOption));
+    SmallVector<Value> options;
+    for (const OptionSpec &option : spec.options)
+      options.push_back(arith::ConstantOp::create(
+          rewriter, loc, rewriter.getBoolAttr(hasOption(option.name))));
+    FormulaRule rule(formula, outside, scalars, active, options);
     rewriter.replaceOp(op, buildUpdateGeneric(rewriter, loc, computeType, rule,
                                               grad, param, states));
     return success();
