@@ -350,8 +350,19 @@ class _CompiledTorchOptimizer(Optimizer):
         raise NotImplementedError
 
     def _hyper(self, group, t):
-        """Runtime hyper-parameters of a group at 1-based step `t`."""
+        """Runtime hyper-parameters of a group at 1-based step `t` (and, for
+        a class with front-end values, the bucket's `values`)."""
         raise NotImplementedError
+
+    def _bucket_values(self, p, state, group, t0):
+        """The hyper-parameters the front end computes for `p` at 0-based
+        step `t0` from its per-parameter scalar states, as (name, value)
+        pairs: parameters share a compiled call only where these agree."""
+        return ()
+
+    # Whether a plan may step this class's parameters without the checked
+    # path (off where the front end updates states of its own each step).
+    _FAST_PATH = True
 
     # ---- common
     def _compiled_cache(self):
@@ -587,8 +598,10 @@ class _CompiledTorchOptimizer(Optimizer):
     def _signed_gradient(self, group, p, grad):
         """`grad` with torch's L2 term ``wd * p`` added where the compiled
         call of a signed group runs without weight decay."""
+        if self._TORCH_DECAY != "l2":
+            return grad
         wd = float(group["weight_decay"])
-        if self._TORCH_DECAY == "l2" and wd != 0.0 and self._signed(group):
+        if wd != 0.0 and self._signed(group):
             grad = grad.add(p, alpha=wd)
         return grad
 
@@ -621,15 +634,21 @@ class _CompiledTorchOptimizer(Optimizer):
             for group, p in signed:
                 self._signed_after(group, p)
 
-    def _group_hyper(self, gi, t):
+    def _group_hyper(self, gi, t, values=()):
         """Runtime hyper-parameters of group `gi` at 1-based step `t`,
         checked (raises before anything is written; the messages show the
-        group's own values)."""
+        group's own values). `values`: the (name, value) pairs of the
+        bucket's front-end hyper-parameters (`_bucket_values`)."""
         group = self.param_groups[gi]
+
+        def hyper_of(group):
+            # Only the classes with front-end values take them.
+            return self._hyper(group, t, values) if values else \
+                self._hyper(group, t)
         if self._signed(group):
             group = dict(group, lr=abs(float(group["lr"])), weight_decay=0.0)
-            return self._hyper(group, t)
-        hyper = self._hyper(group, t)
+            return hyper_of(group)
+        hyper = hyper_of(group)
         for name, key in (("learning_rate", "lr"),
                           ("weight_decay", "weight_decay")):
             if hyper[name] < 0.0:
@@ -724,6 +743,8 @@ class _CompiledTorchOptimizer(Optimizer):
         gradient now, at their next step counts) for the fast path."""
         self.__dict__["_plan"] = None
         groups = self.param_groups
+        if not self._FAST_PATH:
+            return
         if any(group.get("maximize", False) for group in groups):
             return  # the checked path negates gradients
         owned = self._owned()
@@ -867,18 +888,19 @@ class _CompiledTorchOptimizer(Optimizer):
             # state behind (the defaultdict would create one).
             state = self.state[p] if p in self.state else {}
             t0, tensors = self._prepare(p, state, group)
-            key = (t0, self._options(group, t0))
+            key = (t0, self._options(group, t0),
+                   self._bucket_values(p, state, group, t0))
             buckets.setdefault(key, []).append(
                 (gi, p, grad, state, tensors, work))
 
         # 2. Compile (or reuse) and compute every value before touching any
         #    buffer, so that an error leaves parameters and states unchanged.
         calls = []
-        for (t0, options), items in buckets.items():
+        for (t0, options, values), items in buckets.items():
             gis, structure = _bucket_structure(item[:2] for item in items)
             compiled, order, state_keys = self._get_compiled(
                 options, structure)
-            hypers = [self._group_hyper(gi, t0 + 1) for gi in gis]
+            hypers = [self._group_hyper(gi, t0 + 1, values) for gi in gis]
             calls.append((compiled, t0, hypers, order, state_keys, items))
 
         # 3. States into runtime-owned buffers: new ones (zeros) and any a
@@ -954,15 +976,16 @@ class _CompiledTorchOptimizer(Optimizer):
             if p.numel() == 0:
                 empty.append((t0, item))
                 continue
-            key = (t0, self._options(group, t0))
+            key = (t0, self._options(group, t0),
+                   self._bucket_values(p, state, group, t0))
             buckets.setdefault(key, []).append(item)
 
         # 2. Compile and load (or reuse), compute every value.
         calls = []
-        for (t0, options), items in buckets.items():
+        for (t0, options, values), items in buckets.items():
             gis, structure = _bucket_structure(item[:2] for item in items)
             entry = self._get_gpu_compiled(runtime, options, structure)
-            hypers = [self._group_hyper(gi, t0 + 1) for gi in gis]
+            hypers = [self._group_hyper(gi, t0 + 1, values) for gi in gis]
             calls.append((entry, t0, hypers, items))
 
         # 3. New states: zeros on the parameter's device (torch's allocator,
@@ -1033,7 +1056,10 @@ class _CompiledTorchOptimizer(Optimizer):
             for key, value in self._GROUP_DEFAULTS.items():
                 group.setdefault(key, value)
         for s in self.state.values():
-            if "step" in s and not torch.is_tensor(s["step"]):
+            # torch 1.13 keeps float tensors (but RMSprop's and Rprop's
+            # ints, `_HAS_STEP` off).
+            if self._HAS_STEP and "step" in s and \
+                    not torch.is_tensor(s["step"]):
                 s["step"] = torch.tensor(float(s["step"]))
         self.__dict__["_plan"] = None
 
@@ -1487,53 +1513,236 @@ class Adafactor(_CompiledTorchOptimizer):
         return _adafactor_hyper(group)
 
 
+def _tuple_args(spec):
+    """The tuple arguments of a rule's torch class: argument name -> the
+    names of the hyper-parameters it holds, in the record's order (each
+    hyper-parameter's ``tuple_arg``, and ``betas`` for ``beta1``, ``beta2``,
+    ... outside any other)."""
+    tuples = {}
+    for h in spec["hyper_params"]:
+        name = h["tuple_arg"] or ("betas" if h["name"].startswith("beta")
+                                  else "")
+        if name:
+            tuples.setdefault(name, []).append(h["name"])
+    return {name: tuple(names) for name, names in tuples.items()}
+
+
+class _ASGDScalars:
+    """``torch.optim.ASGD``'s per-parameter scalar tensors: ``eta`` (the
+    step size, created as ``torch.tensor(lr)``) and ``mu`` (the averaging
+    rate, ``torch.tensor(1.)``), which a step reads and then sets from the
+    step count for the next one, in the tensors' own dtype, as torch does.
+    Their values are hyper-parameters ``eta`` and ``mu`` of rule
+    ``torch_asgd``."""
+
+    computes = ("eta", "mu")
+
+    @staticmethod
+    def _current(state, group):
+        eta, mu = state.get("eta"), state.get("mu")
+        if eta is None:
+            eta = torch.tensor(group["lr"])
+        if mu is None:
+            mu = torch.tensor(1.0)
+        return eta, mu
+
+    def values(self, state, group, t):
+        """The hyper-parameters of the step at 1-based count `t`."""
+        eta, mu = self._current(state, group)
+        return (("eta", _finite("eta", eta.item())),
+                ("mu", _finite("mu", mu.item())))
+
+    def commit(self, state, group, t):
+        """After the step at count `t`: torch's values for the next one."""
+        eta, mu = self._current(state, group)
+        lr, lambd = group["lr"], group["lambd"]
+        eta.copy_(torch.tensor(lr / math.pow(1 + lambd * lr * t,
+                                             group["alpha"])))
+        mu.copy_(torch.tensor(1 / max(1, t - group["t0"])))
+        state["eta"], state["mu"] = eta, mu
+
+
+class _NAdamScalars:
+    """``torch.optim.NAdam``'s (1.13) momentum schedule: ``mu_t = beta1 *
+    (1 - 0.5 * 0.96^(t * momentum_decay))`` and the per-parameter scalar
+    tensor ``mu_product`` (``torch.tensor(1.)``, multiplied by ``mu_t`` at
+    every step); the momentum term divides by ``1 - mu_product * mu_t *
+    mu_(t+1)`` as torch 1.13 computes it. Their values are the computed
+    hyper-parameters of rule ``torch_nadam``."""
+
+    computes = ("mu", "mu_next", "mu_product", "mu_product_next")
+
+    @staticmethod
+    def _schedule(group, t):
+        beta1 = tuple(group["betas"])[0]
+        decay = group["momentum_decay"]
+        return (beta1 * (1.0 - 0.5 * (0.96 ** (t * decay))),
+                beta1 * (1.0 - 0.5 * (0.96 ** ((t + 1) * decay))))
+
+    def values(self, state, group, t):
+        mu, mu_next = self._schedule(group, t)
+        product = state.get("mu_product")
+        if product is None:
+            product = torch.tensor(1.0)
+        # torch's tensor arithmetic (in the tensor's dtype), out of place.
+        product = product * mu
+        product_next = product * mu * mu_next
+        return (("mu", _finite("mu", mu)), ("mu_next", _finite("mu", mu_next)),
+                ("mu_product", _finite("mu_product", product.item())),
+                ("mu_product_next", _finite("mu_product",
+                                            product_next.item())))
+
+    def commit(self, state, group, t):
+        mu, _ = self._schedule(group, t)
+        product = state.get("mu_product")
+        if product is None:
+            product = torch.tensor(1.0)
+        product *= mu
+        state["mu_product"] = product
+
+
+# The per-parameter scalar states the torch front end keeps for a rule with
+# computed hyper-parameters, by rule.
+_SCALAR_STATES = {"torch_asgd": _ASGDScalars(),
+                  "torch_nadam": _NAdamScalars()}
+
+
 class _RecordRule(_CompiledTorchOptimizer):
     """A rule defined by its record alone (OptimRules.td), with torch's
-    conventions taken from the rule table: the hyper-parameters ``beta1``,
-    ``beta2``, ... are the group's ``betas``, the others are group keys of
-    their own names. ``state[p]`` holds torch's ``step`` and one tensor per
-    state of the record, under the state's name, starting at the state's
-    ``init``."""
+    conventions taken from the rule table: hyper-parameters in a tuple
+    argument (``betas`` for ``beta1``, ``beta2``, ...; a record's
+    ``tuple_arg``) are read from it, the others are group keys of their own
+    names; options are group keys too, or on while a hyper-parameter is
+    positive; computed hyper-parameters come from the front end's scalar
+    states (`_SCALAR_STATES`). ``state[p]`` holds torch's ``step`` and one
+    tensor per state of the record its options keep, under the state's
+    name, starting at the state's ``init`` or at its ``init_from``
+    hyper-parameter's value, and the scalar states."""
+
+    # torch keeps `step` as a Python int (RMSprop, Rprop) rather than a
+    # float tensor.
+    _INT_STEP = False
+    # The order of torch's state keys (its class's, empty without one).
+    _KEY_ORDER = ()
+    # The scalar states of a rule with computed hyper-parameters.
+    _SCALARS = None
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
         spec = rule_specs()[cls._RULE]
         cls._STATE_KEYS = {s["name"]: s["name"] for s in spec["states"]}
+        cls._STATE_SPECS = tuple(spec["states"])
         cls._STATE_INITS = {s["name"]: s["init"] for s in spec["states"]}
-        names = [h["name"] for h in spec["hyper_params"]]
-        # optim-tblgen checks that these are beta1, beta2, ... in order.
-        cls._BETAS = tuple(n for n in names if n.startswith("beta"))
-        cls._OTHER_HYPERS = tuple(n for n in names if not n.startswith("beta"))
+        cls._TUPLES = _tuple_args(spec)
+        cls._OPERANDS = tuple(h for h in spec["hyper_params"]
+                              if not h["init_only"])
+        cls._RULE_OPTIONS = tuple(spec["options"])
+        cls._POSITIVE = dict(spec["option_positive"])
+        # The plan steps tensors only; torch's int steps and scalar states
+        # are kept by the checked path (an int step is no runtime-owned
+        # tensor).
+        cls._FAST_PATH = not cls._INT_STEP and cls._SCALARS is None
+        cls._HAS_STEP = not cls._INT_STEP
+
+    def _group_value(self, group, name):
+        """Hyper-parameter `name` of `group`: its own key or its place in a
+        tuple argument."""
+        for arg, names in self._TUPLES.items():
+            if name in names:
+                values = tuple(group[arg])
+                if len(values) != len(names):
+                    raise ValueError("optim_mlir.torch: %s must hold %d "
+                                     "values, got %r"
+                                     % (arg, len(names), values))
+                return values[names.index(name)]
+        return group[name]
+
+    def _options(self, group, t0):
+        return tuple(
+            (name, _finite(self._POSITIVE[name],
+                           group[self._POSITIVE[name]]) > 0.0)
+            if name in self._POSITIVE else (name, bool(group.get(name,
+                                                                 default)))
+            for name, default in self._RULE_OPTIONS)
+
+    def _active_states(self, group):
+        options = dict(self._options(group, 0))
+        return [s for s in self._STATE_SPECS
+                if not s["requires"] or options[s["requires"]]]
+
+    def _initial_value(self, spec, group):
+        source = spec["init_from"]
+        if not source:
+            return self._STATE_INITS[spec["name"]]
+        if source == "learning_rate":
+            return _finite("lr", group["lr"])
+        return _finite(source, self._group_value(group, source))
 
     def _prepare(self, p, state, group):
-        tensors = self._state_tensors(p, state, self._STATE_KEYS.values())
-        for key, tensor in tensors.items():
-            init = self._STATE_INITS[key]
-            if tensor is None and init != 0.0:
-                # A complex parameter's twin starts at `init` in its real
-                # and imaginary parts (torch's Adagrad starts a complex sum
-                # at complex(init, init)).
-                tensors[key] = torch.full_like(
-                    p, complex(init, init) if p.is_complex() else init,
-                    memory_format=torch.contiguous_format)
+        active = self._active_states(group)
+        tensors = self._state_tensors(p, state, [s["name"] for s in active])
+        for s in active:
+            if tensors[s["name"]] is None:
+                init = self._initial_value(s, group)
+                if init != 0.0:
+                    # A complex parameter's twin starts at `init` in its
+                    # real and imaginary parts (torch's Adagrad starts a
+                    # complex sum at complex(init, init)).
+                    tensors[s["name"]] = torch.full_like(
+                        p, complex(init, init) if p.is_complex() else init,
+                        memory_format=torch.contiguous_format)
         return _step_count(state), tensors
 
-    def _commit(self, p, state, group, tensors, t0):
-        _commit_step_and_states(state, tensors, t0)
+    def _init_states(self):
+        """Every parameter's state, as the torch classes that create them in
+        their constructor (Adagrad) do."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                state = self.state[p]
+                state["step"] = 0 if self._INT_STEP else torch.tensor(0.0)
+                for s in self._active_states(group):
+                    init = self._initial_value(s, group)
+                    state[s["name"]] = torch.full_like(
+                        p, complex(init, init) if p.is_complex() else init,
+                        memory_format=torch.preserve_format)
 
-    def _hyper(self, group, t):
+    def _bucket_values(self, p, state, group, t0):
+        if self._SCALARS is None:
+            return ()
+        return self._SCALARS.values(state, group, t0 + 1)
+
+    def _commit(self, p, state, group, tensors, t0):
+        if self._INT_STEP:
+            state["step"] = t0 + 1
+        else:
+            _commit_step_and_states(state, {}, t0)
+        if self._SCALARS is not None:
+            self._SCALARS.commit(state, group, t0 + 1)
+        for key, tensor in tensors.items():
+            if state.get(key) is not tensor:
+                state[key] = tensor
+        if self._KEY_ORDER:
+            # The keys in torch's order (a new state's are not yet).
+            rank = {key: i for i, key in enumerate(self._KEY_ORDER)}
+            items = sorted(state.items(),
+                           key=lambda item: rank.get(item[0], len(rank)))
+            if [k for k, _ in items] != list(state):
+                state.clear()
+                state.update(items)
+
+    def _hyper(self, group, t, values=()):
+        computed = dict(values)
         hyper = {"learning_rate": _finite("lr", group["lr"]),
                  "weight_decay": _finite("weight_decay",
-                                         group["weight_decay"])}
-        if self._BETAS:
-            betas = tuple(group["betas"])
-            if len(betas) != len(self._BETAS):
-                raise ValueError("optim_mlir.torch: betas must hold %d "
-                                 "values, got %r" % (len(self._BETAS), betas))
-            for name, value in zip(self._BETAS, betas):
-                hyper[name] = _finite("beta", value)
-        for name in self._OTHER_HYPERS:
-            hyper[name] = _finite(name, group[name])
+                                         group.get("weight_decay", 0.0))}
+        for h in self._OPERANDS:
+            name = h["name"]
+            if h["computed"]:
+                hyper[name] = computed[name]
+            else:
+                hyper[name] = _finite("beta" if name.startswith("beta")
+                                      else name,
+                                      self._group_value(group, name))
         hyper["loss_scale"] = 1.0
         return hyper
 
@@ -1548,105 +1757,200 @@ def _in_record_range(value, hyper):
              (upper_closed and value == upper)))
 
 
-# The record classes torch.optim (1.13) has too take torch 1.13's arguments
-# after the record's hyper-parameters, in place of ``weight_decay=0.0, *,
-# maximize=False``: (name, default, keyword-only) each, and how that class
-# applies the weight decay (_TORCH_DECAY).
+# torch's arguments that choose among its kernels or modes rather than
+# define the update: the record classes take them as torch's class does.
+_TORCH_FLAGS = ("foreach", "maximize", "differentiable", "capturable",
+                "fused")
+
+
 def _torch_counterpart(spec):
     """What a record class takes from torch.optim's class of the same name,
-    if torch has one: its arguments from ``weight_decay`` on (name,
-    default, keyword-only), and how the rule decays (``"l2"``: the
-    gradient takes ``weight_decay * param``, as ``optim.decay_weight``
-    does; ``"decoupled"``: the rule's own decay)."""
+    if torch has one: its constructor's parameters, the order of its group
+    keys (its ``defaults``), whether it creates the states in its
+    constructor (``eager``), whether its ``step`` is an int and the order of
+    its state keys (from one step of a probe), and how the rule decays
+    (``"l2"``: the gradient takes ``weight_decay * param``, as
+    ``optim.decay_weight`` does; ``"decoupled"``: the rule's own decay;
+    None: torch's class has no weight decay, or the front end computes
+    hyper-parameters from the learning rate, and a negative lr or weight
+    decay in param_groups raises)."""
     counterpart = getattr(torch.optim, spec["class_name"], None)
     if counterpart is None:
         return None
     parameters = list(inspect.signature(counterpart.__init__)
-                      .parameters.values())
+                      .parameters.values())[1:]
+    probe_param = torch.zeros(2, requires_grad=True)
+    probe = counterpart([probe_param])
+    eager = bool(probe.state)
+    probe_param.grad = torch.ones(2)
+    probe.step()
+    state = probe.state[probe_param]
     names = [p.name for p in parameters]
-    tail = parameters[names.index("weight_decay"):]
-    # The order of torch's group keys (its `defaults`), which is not always
-    # its signature's.
-    probe = counterpart([torch.zeros(1, requires_grad=True)])
-    return dict(tail=tuple((p.name, p.default,
-                            p.kind == inspect.Parameter.KEYWORD_ONLY)
-                           for p in tail),
-                decay="decoupled" if spec["decay_in_rule"] else "l2",
-                order=tuple(probe.defaults))
+    decay = "decoupled" if spec["decay_in_rule"] else "l2"
+    if "weight_decay" not in names or \
+            any(h["computed"] for h in spec["hyper_params"]):
+        decay = None
+    return dict(parameters=tuple(parameters), decay=decay,
+                order=tuple(probe.defaults), eager=eager,
+                int_step=not torch.is_tensor(state.get("step")),
+                key_order=tuple(state))
+
+
+def _check_record_args(rule, spec, arg, tuples):
+    """torch's checks (a non-negative lr and weight decay, each beta in
+    [0, 1)) and the record's ranges, on the constructor's arguments `arg`
+    (its tuple arguments made tuples)."""
+    hypers = spec["hyper_params"]
+    if not 0.0 <= arg["lr"]:
+        raise ValueError("Invalid learning rate: {}".format(arg["lr"]))
+    values = {h["name"]: arg[h["name"]] for h in hypers
+              if h["name"] in arg}
+    for name, names in tuples.items():
+        arg[name] = tuple(arg[name])
+        if len(arg[name]) != len(names):
+            raise ValueError("Invalid {}: expected {} values, got {}"
+                             .format(name, len(names), len(arg[name])))
+        if name == "betas":
+            for i, beta in enumerate(arg[name]):
+                if not 0.0 <= beta < 1.0:
+                    raise ValueError("Invalid beta parameter at index {}: {}"
+                                     .format(i, beta))
+        values.update(zip(names, arg[name]))
+    for h in hypers:
+        if h["name"] in values and \
+                not _in_record_range(values[h["name"]], h):
+            raise ValueError("Invalid {} value: {} (rule {} needs {})"
+                             .format(h["name"], values[h["name"]], rule,
+                                     h["range_text"]))
+    if "weight_decay" in arg and not 0.0 <= arg["weight_decay"]:
+        raise ValueError("Invalid weight_decay value: {}"
+                         .format(arg["weight_decay"]))
+
+
+def _counterpart_parameters(rule, spec, counterpart, tuples):
+    """A record class's parameters for a class torch.optim has: torch's
+    names, kinds and order, with the record's defaults (the learning rate,
+    each hyper-parameter, each tuple of them, each option that is an
+    argument) and torch's own for the weight decay and `_TORCH_FLAGS`.
+    RuntimeError at import where torch's class and the record disagree on
+    the arguments."""
+    P = inspect.Parameter
+    hypers = {h["name"]: h for h in spec["hyper_params"]}
+    in_tuples = {n for names in tuples.values() for n in names}
+    own = {name for name, h in hypers.items()
+           if not h["computed"] and name not in in_tuples}
+    options = {name: default for name, default in spec["options"]
+               if name not in spec["option_positive"]}
+    parameters = []
+    for p in counterpart["parameters"]:
+        name = p.name
+        if name == "params":
+            default = P.empty
+        elif name == "lr":
+            default = spec["default_learning_rate"]
+        elif name in tuples:
+            default = tuple(hypers[n]["default"] for n in tuples[name])
+        elif name in own:
+            default = hypers[name]["default"]
+        elif name in options:
+            default = options[name]
+        elif name == "weight_decay" or name in _TORCH_FLAGS:
+            default = p.default
+        else:
+            raise RuntimeError("optim_mlir.torch: torch.optim.%s takes %r, "
+                               "which rule %s does not define"
+                               % (spec["class_name"], name, rule))
+        parameters.append(P(name, p.kind, default=default))
+    missing = (set(tuples) | own | set(options)) - \
+        {p.name for p in parameters}
+    if missing:
+        raise RuntimeError("optim_mlir.torch: rule %s defines %s, which "
+                           "torch.optim.%s does not take"
+                           % (rule, sorted(missing), spec["class_name"]))
+    return parameters
 
 
 def _record_class(rule, spec):
     """The ``optim_mlir.torch`` class of a rule whose record asks for one,
-    with torch's conventions: ``Name(params, lr=<default>, betas=(<beta1>,
-    ...), <other hyper-parameter>=<default>, ..., weight_decay=0.0, *,
-    maximize=False)`` (``betas`` where ``beta1`` is in the record), or
-    torch's own arguments from ``weight_decay`` on for a class torch.optim
-    has (`_torch_counterpart`). The learning rate and the
-    weight decay must be >= 0, each beta in [0, 1) (torch's checks), and
+    with torch's conventions. A class torch.optim (1.13) has too takes
+    torch's own arguments (`_counterpart_parameters`: names, order and
+    kinds, with the record's defaults), keeps torch's group key order, its
+    ``step`` type, its state keys in its order and, where torch creates
+    them in its constructor, the states from the start. Another class is
+    ``Name(params, lr=<default>, betas=(<beta1>, ...), <other
+    hyper-parameter>=<default>, ..., weight_decay=0.0, *, maximize=False)``
+    (``betas`` where ``beta1`` is in the record). The learning rate and
+    the weight decay must be >= 0, each beta in [0, 1) (torch's checks), and
     every hyper-parameter in its record's range."""
     P = inspect.Parameter
     counterpart = _torch_counterpart(spec)
     hypers = spec["hyper_params"]
-    betas = [h for h in hypers if h["name"].startswith("beta")]
-    parameters = [P("params", P.POSITIONAL_OR_KEYWORD),
-                  P("lr", P.POSITIONAL_OR_KEYWORD,
-                    default=spec["default_learning_rate"])]
-    for h in hypers:
-        if betas and h is betas[0]:
-            parameters.append(P("betas", P.POSITIONAL_OR_KEYWORD,
-                                default=tuple(b["default"] for b in betas)))
-        elif h not in betas:
-            parameters.append(P(h["name"], P.POSITIONAL_OR_KEYWORD,
-                                default=h["default"]))
+    tuples = _tuple_args(spec)
+    scalars = _SCALAR_STATES.get(rule)
+    computed = tuple(h["name"] for h in hypers if h["computed"])
+    if computed != (scalars.computes if scalars else ()):
+        raise RuntimeError("optim_mlir.torch: rule %s computes %s, the front "
+                           "end %s" % (rule, computed,
+                                       scalars.computes if scalars else ()))
+    namespace = {"_RULE": rule, "_SCALARS": scalars}
     if counterpart is None:
+        parameters = [P("params", P.POSITIONAL_OR_KEYWORD),
+                      P("lr", P.POSITIONAL_OR_KEYWORD,
+                        default=spec["default_learning_rate"])]
+        added = set()
+        for h in hypers:
+            if h["computed"]:
+                continue
+            name = next((t for t, names in tuples.items()
+                         if h["name"] in names), h["name"])
+            if name in added:
+                continue
+            added.add(name)
+            parameters.append(P(name, P.POSITIONAL_OR_KEYWORD, default=(
+                tuple(b["default"] for b in hypers if b["name"] in
+                      tuples[name]) if name in tuples else h["default"])))
+        parameters += [P(name, P.POSITIONAL_OR_KEYWORD, default=default)
+                       for name, default in spec["options"]
+                       if name not in spec["option_positive"]]
         parameters += [P("weight_decay", P.POSITIONAL_OR_KEYWORD,
                          default=0.0),
                        P("maximize", P.KEYWORD_ONLY, default=False)]
-        group_defaults = {"maximize": False}
+        namespace["_GROUP_DEFAULTS"] = {"maximize": False}
     else:
-        parameters += [P(name, P.KEYWORD_ONLY if keyword_only
-                         else P.POSITIONAL_OR_KEYWORD, default=default)
-                       for name, default, keyword_only in counterpart["tail"]]
-        group_defaults = {name: default
-                          for name, default, _ in counterpart["tail"]
-                          if name != "weight_decay"}
+        parameters = _counterpart_parameters(rule, spec, counterpart, tuples)
+        names = [p.name for p in parameters]
+        namespace.update(
+            _TORCH_DECAY=counterpart["decay"],
+            _GROUP_DEFAULTS={p.name: p.default for p in parameters
+                             if p.name in _TORCH_FLAGS or
+                             p.name in dict(spec["options"])},
+            _UNSUPPORTED=tuple(u for u in (_NO_DIFF, _NO_CAPTURABLE)
+                               if u[0] in names),
+            _INT_STEP=counterpart["int_step"],
+            _KEY_ORDER=counterpart["key_order"])
 
     def construct(self, arg):
         params = arg.pop("params")
-        if not 0.0 <= arg["lr"]:
-            raise ValueError("Invalid learning rate: {}".format(arg["lr"]))
-        values = {h["name"]: arg[h["name"]] for h in hypers if h not in betas}
-        if betas:
-            arg["betas"] = tuple(arg["betas"])
-            if len(arg["betas"]) != len(betas):
-                raise ValueError("Invalid betas: expected {} values, got {}"
-                                 .format(len(betas), len(arg["betas"])))
-            for i, beta in enumerate(arg["betas"]):
-                if not 0.0 <= beta < 1.0:
-                    raise ValueError("Invalid beta parameter at index {}: {}"
-                                     .format(i, beta))
-            values.update(zip((b["name"] for b in betas), arg["betas"]))
-        for h in hypers:
-            if not _in_record_range(values[h["name"]], h):
-                raise ValueError("Invalid {} value: {} (rule {} needs {})"
-                                 .format(h["name"], values[h["name"]], rule,
-                                         h["range_text"]))
-        if not 0.0 <= arg["weight_decay"]:
-            raise ValueError("Invalid weight_decay value: {}"
-                             .format(arg["weight_decay"]))
+        _check_record_args(rule, spec, arg, tuples)
         if counterpart is not None:
             order = counterpart["order"]
             arg = dict(sorted(arg.items(), key=lambda item: (
                 order.index(item[0]) if item[0] in order else len(order))))
         _RecordRule.__init__(self, params, arg)
+        if counterpart is not None and counterpart["eager"]:
+            self._init_states()
 
+    state_names = ["``%s``" % s["name"] + (" (with ``%s``)" % s["requires"]
+                                           if s["requires"] else "")
+                   for s in spec["states"]]
+    if scalars is not None:
+        state_names += ["``%s`` (a scalar tensor, as torch's)" % key
+                        for key in counterpart["key_order"]
+                        if key != "step" and
+                        key not in {s["name"] for s in spec["states"]}]
     return _record_classes.make_class(
         rule, spec, __name__, _RecordRule, parameters, construct,
-        "States ``step`` (torch's), " + ", ".join(
-            "``%s``" % s["name"] for s in spec["states"]),
-        {"_RULE": rule,
-         "_TORCH_DECAY": counterpart and counterpart["decay"],
-         "_GROUP_DEFAULTS": group_defaults})
+        "States ``step`` (torch's), " + ", ".join(state_names), namespace)
 
 
 # The classes of the rules defined by their records alone, by class name.

@@ -1109,11 +1109,17 @@ py::dict ruleSpecs() {
           py::make_tuple(lower, upper, bounds.lowerClosed, bounds.upperClosed);
       entry["range_text"] = describeRange(hyper.range).str();
       entry["init_only"] = hyper.initOnly;
+      entry["computed"] = hyper.computed;
+      entry["tuple_arg"] = hyper.tupleArg.str();
       hypers.append(entry);
     }
     py::list options;
-    for (const OptionSpec &option : spec.options)
+    py::dict optionPositive;
+    for (const OptionSpec &option : spec.options) {
       options.append(py::make_tuple(option.name.str(), option.defaultValue));
+      if (!option.positive.empty())
+        optionPositive[py::str(option.name.str())] = option.positive.str();
+    }
     py::list states;
     for (const StateSpec &state : spec.states) {
       py::dict entry;
@@ -1129,6 +1135,7 @@ py::dict ruleSpecs() {
     rule["op_name"] = spec.opName.str();
     rule["hyper_params"] = hypers;
     rule["options"] = options;
+    rule["option_positive"] = optionPositive;
     rule["states"] = states;
     rule["uses_step"] = spec.usesStep;
     rule["decay_in_rule"] = spec.decayInRule;
@@ -1172,7 +1179,10 @@ PYBIND11_MODULE(_optim, m) {
         "Every update rule by its IR name: MindSpore class, update op, "
         "hyper-parameters (name, default, range as (lower, upper, "
         "lower_closed, upper_closed) with None for an open end, range text, "
-        "init_only), options (name, default), states (name, init, "
+        "init_only, computed: set by the torch front end each step, "
+        "tuple_arg: the torch class's tuple argument holding it), options "
+        "(name, default), option_positive (option -> the hyper-parameter "
+        "whose being > 0 turns it on), states (name, init, "
         "init_from, requires, shape: see state_shape), uses_step, "
         "decay_in_rule, sparse_grad, num_norms, whole_tensor, "
         "gen_python_classes (the front ends build the rule's "

@@ -30,7 +30,16 @@ def Test_SignRule : Optim_Rule<1, "Sign", "sign", "Sign"> {
 def Test_GapRule : Optim_Rule<3, "Gap", "gap", "Gap">;
 #else
 def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
-  let states = [Optim_State<"s", "1.0">];
+  // A torch-only class may have tuple arguments, computed hyper-parameters,
+  // options and states that start from a hyper-parameter or need one.
+  let hyperParams = [Optim_TupleHyper<"low", "0.5", Optim_OpenUnit, "bounds">,
+                     Optim_TupleHyper<"high", "2.0", Optim_Any, "bounds">,
+                     Optim_Hyper<"momentum", "0.0", Optim_NonNegative>,
+                     Optim_ComputedHyper<"scale", "1.0", Optim_Any>];
+  let options = [Optim_Option<"centered">,
+                 Optim_Option<"use_momentum", 0, "momentum">];
+  let states = [Optim_State<"s", "1.0">,
+                Optim_State<"buf", "0.0", "low", "use_momentum">];
   let genPythonClasses = 1;
   let genNNClass = 0;
   let defaultLearningRate = "0.01";
@@ -72,17 +81,25 @@ def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
 // CHECK-NEXT:     {"acc", 0.0, "", "", StateShape::Param},
 // CHECK-NEXT:     {"rows", 0.0, "", "", StateShape::FactoredRows},
 // CHECK:      const HyperParamSpec kSignHyper[] = {
-// CHECK-NEXT:     {"beta", 0.9, HyperRange::OpenUnit, false},
-// CHECK-NEXT:     {"start", 0.5, HyperRange::Any, true},
+// CHECK-NEXT:     {"beta", 0.9, HyperRange::OpenUnit, false, false, ""},
+// CHECK-NEXT:     {"start", 0.5, HyperRange::Any, true, false, ""},
 // CHECK:      const OptionSpec kSignOptions[] = {
-// CHECK-NEXT:     {"flip", true},
+// CHECK-NEXT:     {"flip", true, ""},
 // CHECK:      const StateSpec kSignStates[] = {
 // CHECK-NEXT:     {"m", 0.0, "start", "", StateShape::Param},
 // CHECK-NEXT:     {"lr_copy", 0.0, "learning_rate", "flip", StateShape::Param},
+// CHECK:      const HyperParamSpec kNextHyper[] = {
+// CHECK-NEXT:     {"low", 0.5, HyperRange::OpenUnit, false, false, "bounds"},
+// CHECK-NEXT:     {"high", 2.0, HyperRange::Any, false, false, "bounds"},
+// CHECK-NEXT:     {"momentum", 0.0, HyperRange::NonNegative, false, false, ""},
+// CHECK-NEXT:     {"scale", 1.0, HyperRange::Any, false, true, ""},
+// CHECK:      const OptionSpec kNextOptions[] = {
+// CHECK-NEXT:     {"centered", false, ""},
+// CHECK-NEXT:     {"use_momentum", false, "momentum"},
 // CHECK:      const RuleSpec kRuleSpecs[] = {
 // CHECK-NEXT:     {RuleKind::Plain, "Plain", "optim.plain_update", kPlainHyper, {}, kPlainStates, /*usesStep=*/false, /*decayInRule=*/true, /*sparseGrad=*/false, /*perTensorNorms=*/true, "optim.plain_norms", /*numNorms=*/2, /*wholeTensor=*/true},
 // CHECK-NEXT:     {RuleKind::Sign, "Sign", "optim.sign_update", kSignHyper, kSignOptions, kSignStates, /*usesStep=*/true, /*decayInRule=*/false, /*sparseGrad=*/false, /*perTensorNorms=*/false, {}, /*numNorms=*/0, /*wholeTensor=*/false},
-// CHECK-NEXT:     {RuleKind::Next, "Next", "optim.next_update", {}, {}, kNextStates,
+// CHECK-NEXT:     {RuleKind::Next, "Next", "optim.next_update", kNextHyper, kNextOptions, kNextStates,
 // CHECK-SAME:     /*numNorms=*/0, /*wholeTensor=*/false,
 // CHECK-NEXT:     R"optim(
 // CHECK-NEXT:     %half = arith.constant 0.5 : f32
@@ -102,6 +119,9 @@ def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
 // DOCS: ## next
 // DOCS-EMPTY:
 // DOCS-NEXT: `optim_mlir.torch.Next`, generated from the record (learning rate 0.01 by default).
+// DOCS:      | `low` (in torch's `bounds`) | 0.5 | in (0, 1) |
+// DOCS:      | `scale` (computed by the torch front end) | 1.0 | any value |
+// DOCS:      Options: `centered` (default false) `use_momentum` (the front ends set it when `momentum` > 0; default false).
 
 // GAP: error: rule indices must be 0, 1, 2, ... without gaps; Test_GapRule has 3, expected 2
 
@@ -122,6 +142,8 @@ def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
 // RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DCLASS_STATE %s 2>&1 | FileCheck %s --check-prefix=CLASS-STATE
 // RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DCLASS_LR %s 2>&1 | FileCheck %s --check-prefix=CLASS-LR
 // RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DCLASS_UNFLAGGED %s 2>&1 | FileCheck %s --check-prefix=CLASS-UNFLAGGED
+// RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DCLASS_COMPUTED %s 2>&1 | FileCheck %s --check-prefix=CLASS-COMPUTED
+// RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DCLASS_POSITIVE %s 2>&1 | FileCheck %s --check-prefix=CLASS-POSITIVE
 #ifdef CLASS_OPTIONS
 def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
   let options = [Optim_Option<"flip">];
@@ -158,8 +180,27 @@ def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
   let defaultLearningRate = "0.1";
 }
 #endif
-// CLASS-OPTIONS: error: genPythonClasses: the rule may not have options
+#ifdef CLASS_COMPUTED
+def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
+  let hyperParams = [Optim_ComputedHyper<"scale", "1.0", Optim_Any>];
+  let genPythonClasses = 1;
+  let defaultLearningRate = "0.1";
+  let classDescription = "Bad.";
+}
+#endif
+#ifdef CLASS_POSITIVE
+def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
+  let options = [Optim_Option<"use_momentum", 0, "momentum">];
+  let genPythonClasses = 1;
+  let genNNClass = 0;
+  let defaultLearningRate = "0.1";
+  let classDescription = "Bad.";
+}
+#endif
+// CLASS-OPTIONS: error: genPythonClasses: the rule may not have options (only a torch class, genNNClass = 0, may)
+// CLASS-COMPUTED: error: genPythonClasses: hyper-parameter scale may not be computed (only a torch class, genNNClass = 0, may)
+// CLASS-POSITIVE: error: genPythonClasses: option use_momentum follows `momentum`, which must be an operand hyper-parameter set by the user
 // CLASS-BETAS: error: genPythonClasses: hyper-parameter beta3 must be beta2 (torch's betas are beta1, beta2, ... in order)
-// CLASS-STATE: error: genPythonClasses: state s must start at a constant and exist without options
+// CLASS-STATE: error: genPythonClasses: state s must start at a constant and exist without options (only a torch class, genNNClass = 0, may)
 // CLASS-LR: error: genPythonClasses: the rule needs a `defaultLearningRate`
 // CLASS-UNFLAGGED: error: defaultLearningRate and classDescription need genPythonClasses

@@ -507,6 +507,113 @@ def torch_adadelta(param, grad, states, *, learning_rate, rho=0.9, eps=1e-6,
                                            "acc_delta": acc}
 
 
+def torch_adagrad(param, grad, states, *, learning_rate, t, lr_decay=0.0,
+                  eps=1e-10, weight_decay=0.0):
+    """Adagrad (Duchi et al. 2011, "Adaptive Subgradient Methods for Online
+    Learning and Stochastic Optimization") as ``torch.optim.Adagrad``
+    writes it: L2 weight decay (``g + wd*param``), the decayed rate
+    ``clr = lr / (1 + (t-1)*lr_decay)``, ``sum += g^2``,
+    ``param -= clr * g / (sqrt(sum) + eps)``. State ``sum`` (it starts at
+    ``initial_accumulator_value``)."""
+    g = _arr(grad, param) + weight_decay * param
+    clr = learning_rate / (1.0 + (t - 1) * lr_decay)
+    total = states["sum"] + g * g
+    return param - clr * g / (np.sqrt(total) + eps), {"sum": total}
+
+
+def torch_rmsprop(param, grad, states, *, learning_rate, alpha=0.99,
+                  eps=1e-8, momentum=0.0, centered=False, weight_decay=0.0):
+    """RMSprop (Hinton, "Neural Networks for Machine Learning", lecture 6e)
+    as ``torch.optim.RMSprop`` writes it: L2 weight decay,
+    ``v = alpha*v + (1-alpha)*g^2``; centered: ``m = alpha*m +
+    (1-alpha)*g`` and ``avg = sqrt(v - m^2) + eps``, else ``sqrt(v) + eps``;
+    with ``momentum > 0``: ``buf = momentum*buf + g/avg``,
+    ``param -= lr*buf``, else ``param -= lr*g/avg``. States
+    ``square_avg``, ``momentum_buffer`` (momentum > 0 only), ``grad_avg``
+    (centered only)."""
+    g = _arr(grad, param) + weight_decay * param
+    square = alpha * states["square_avg"] + (1.0 - alpha) * g * g
+    new = {"square_avg": square}
+    if centered:
+        mean = alpha * states["grad_avg"] + (1.0 - alpha) * g
+        new["grad_avg"] = mean
+        avg = np.sqrt(square - mean * mean) + eps
+    else:
+        avg = np.sqrt(square) + eps
+    if momentum > 0:
+        buf = momentum * states["momentum_buffer"] + g / avg
+        new["momentum_buffer"] = buf
+        return param - learning_rate * buf, new
+    return param - learning_rate * g / avg, new
+
+
+def torch_asgd(param, grad, states, *, learning_rate, t, lambd=1e-4,
+               alpha=0.75, t0=1e6, weight_decay=0.0, scalar_dtype=np.float32):
+    """Averaged SGD (Polyak and Juditsky 1992) as ``torch.optim.ASGD``
+    writes it: L2 weight decay, then with this parameter's step size
+    ``eta`` and averaging rate ``mu`` (scalars set by the previous step;
+    ``eta`` starts at the learning rate, ``mu`` at 1):
+    ``param = param*(1 - lambd*eta) - eta*g``, ``ax = param`` if ``mu == 1``
+    else ``ax + mu*(param - ax)``; then ``eta = lr / (1 +
+    lambd*lr*t)^alpha`` and ``mu = 1 / max(1, t - t0)`` for the next step,
+    rounded to ``scalar_dtype`` (torch keeps them as tensors of its default
+    dtype). States ``eta``, ``mu`` (floats) and ``ax``."""
+    g = _arr(grad, param) + weight_decay * param
+    eta, mu = states["eta"], states["mu"]
+    new_param = param * (1.0 - lambd * eta) - eta * g
+    ax = new_param.copy() if mu == 1 else \
+        states["ax"] + mu * (new_param - states["ax"])
+    eta = float(scalar_dtype(learning_rate /
+                             (1.0 + lambd * learning_rate * t) ** alpha))
+    mu = float(scalar_dtype(1.0 / max(1.0, t - t0)))
+    return new_param, {"eta": eta, "mu": mu, "ax": ax}
+
+
+def torch_rprop(param, grad, states, *, learning_rate, etaminus=0.5,
+                etaplus=1.2, step_size_min=1e-6, step_size_max=50.0):
+    """Rprop (Riedmiller and Braun 1993) as ``torch.optim.Rprop`` writes
+    it: with ``s = g*prev``, the step size is multiplied by ``etaplus``
+    where ``s > 0``, by ``etaminus`` where ``s < 0`` (``g`` then counts as
+    0), clamped to ``[step_size_min, step_size_max]``;
+    ``param -= sign(g)*step_size``; ``prev = g``. No weight decay. States
+    ``prev``, ``step_size`` (it starts at the learning rate)."""
+    g = _arr(grad, param).copy()
+    s = g * states["prev"]
+    factor = np.where(s > 0, etaplus, np.where(s < 0, etaminus, 1.0))
+    size = np.minimum(np.maximum(states["step_size"] * factor,
+                                 step_size_min), step_size_max)
+    g[s < 0] = 0.0
+    return param - np.sign(g) * size, {"prev": g, "step_size": size}
+
+
+def torch_nadam(param, grad, states, *, learning_rate, t, beta1=0.9,
+                beta2=0.999, eps=1e-8, momentum_decay=4e-3, weight_decay=0.0,
+                scalar_dtype=np.float32):
+    """NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam") as
+    ``torch.optim.NAdam`` 1.13 writes it: L2 weight decay,
+    ``mu_t = beta1*(1 - 0.5*0.96^(t*momentum_decay))``, the running product
+    ``mu_product *= mu_t`` (a scalar of ``scalar_dtype``, torch's default
+    dtype, multiplied in it), Adam's moments, ``denom = sqrt(v / (1 -
+    beta2^t)) + eps``, ``param -= lr*(1 - mu_t)/(1 - mu_product) * g/denom
+    + lr*mu_(t+1)/(1 - mu_product*mu_t*mu_(t+1)) * m/denom`` (torch 1.13
+    multiplies ``mu_t`` in twice there). States ``mu_product`` (float),
+    ``exp_avg``, ``exp_avg_sq``."""
+    g = _arr(grad, param) + weight_decay * param
+    mu = beta1 * (1.0 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    f = scalar_dtype
+    product = f(f(states["mu_product"]) * f(mu))
+    product_next = f(f(product * f(mu)) * f(mu_next))
+    m = beta1 * states["exp_avg"] + (1.0 - beta1) * g
+    v = beta2 * states["exp_avg_sq"] + (1.0 - beta2) * g * g
+    denom = np.sqrt(v / (1.0 - beta2 ** t)) + eps
+    new_param = param - learning_rate * (1.0 - mu) / (1.0 - float(product)) \
+        * g / denom - learning_rate * mu_next / \
+        (1.0 - float(product_next)) * m / denom
+    return new_param, {"mu_product": float(product), "exp_avg": m,
+                       "exp_avg_sq": v}
+
+
 def factored_shape(shape):
     """Adafactor's view of a parameter of ``shape``: ``(B, R, C) =
     (prod(shape[:-2]), shape[-2], shape[-1])`` for rank >= 2, ``(1, 1, n)``
@@ -659,6 +766,11 @@ def init_states(rule, param, **hyper):
     ``use_amsgrad`` and RMSProp ``mean_grad`` with ``centered``.  Adafactor's
     ``exp_avg_sq_row`` and ``exp_avg_sq_col`` have the shapes of
     ``factored_shape``; its ``exp_avg`` exists only with ``first_moment``.
+    torch's rules: Adagrad's ``sum`` = ``initial_accumulator_value``,
+    RMSprop's ``momentum_buffer`` only with ``momentum > 0`` and
+    ``grad_avg`` only with ``centered``, ASGD's ``eta`` = the learning rate
+    (as a float32) and ``mu`` = 1, Rprop's ``step_size`` =
+    ``learning_rate``, NAdam's ``mu_product`` = 1.
     """
     p = np.asarray(param)
     z = lambda: np.zeros_like(p)
@@ -698,6 +810,24 @@ def init_states(rule, param, **hyper):
         return {"exp_avg": z(), "exp_inf": z()}
     if rule == "torch_adadelta":
         return {"square_avg": z(), "acc_delta": z()}
+    if rule == "torch_adagrad":
+        return {"sum": np.full_like(p, hyper.get("initial_accumulator_value",
+                                                 0.0))}
+    if rule == "torch_rmsprop":
+        s = {"square_avg": z()}
+        if hyper.get("momentum", 0.0) > 0:
+            s["momentum_buffer"] = z()
+        if hyper.get("centered", False):
+            s["grad_avg"] = z()
+        return s
+    if rule == "torch_asgd":
+        return {"eta": float(np.float32(hyper["learning_rate"])), "mu": 1.0,
+                "ax": z()}
+    if rule == "torch_rprop":
+        return {"prev": z(), "step_size": np.full_like(
+            p, hyper["learning_rate"])}
+    if rule == "torch_nadam":
+        return {"mu_product": 1.0, "exp_avg": z(), "exp_avg_sq": z()}
     if rule == "adafactor":
         _, rows, cols = factored_shape(p.shape)
         s = {"exp_avg_sq_row": np.zeros(rows, p.dtype),

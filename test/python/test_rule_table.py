@@ -122,13 +122,26 @@ def test_nn_record_class(rule):
         cls([p], 0.05, *values, 0.0, 1.0, "CPU")
 
 
+def _tuples(spec):
+    """The torch class's tuple arguments: name -> hyper-parameters."""
+    tuples = {}
+    for h in spec["hyper_params"]:
+        name = h["tuple_arg"] or ("betas" if h["name"].startswith("beta")
+                                  else "")
+        if name:
+            tuples.setdefault(name, []).append(h)
+    return tuples
+
+
 @pytest.mark.parametrize("rule", sorted(RECORD_RULES))
 def test_torch_record_class(rule):
     """Every flagged record has an optim_mlir.torch class with torch's
     conventions: lr, betas gathered, the other hyper-parameters by name,
     then weight_decay and keyword-only maximize, or, for a class torch.optim
-    has too (RAdam), torch's own arguments after the hyper-parameters
-    (test_torch_parity compares the whole signature and the groups)."""
+    has too (RAdam, Adagrad, ...), torch's own arguments in torch's order,
+    with the record's defaults (tuple arguments gathered, computed
+    hyper-parameters not arguments; test_torch_parity and
+    test_torch_rules compare the whole signature and the groups)."""
     spec = RECORD_RULES[rule]
     name = spec["class_name"]
     cls = getattr(otorch, name)
@@ -138,35 +151,42 @@ def test_torch_record_class(rule):
         name, name, "optim_mlir.torch")
     assert cls.__doc__.startswith(spec["class_description"].split()[0])
     hypers = spec["hyper_params"]
-    betas = tuple(h["default"] for h in hypers
-                  if h["name"].startswith("beta"))
+    tuples = {t: tuple(h["default"] for h in hs)
+              for t, hs in _tuples(spec).items()}
+    in_tuples = {h["name"] for hs in _tuples(spec).values() for h in hs}
     others = [(h["name"], h["default"]) for h in hypers
-              if not h["name"].startswith("beta")]
+              if h["name"] not in in_tuples and not h["computed"]]
+    options = [(o, d) for o, d in spec["options"]
+               if o not in spec["option_positive"]]
     signature = inspect.signature(cls)
-    tail = [("weight_decay", 0.0), ("maximize", False)]
+    got = [(p.name, p.default) for p in signature.parameters.values()]
     if hasattr(torch.optim, name):
-        torch_parameters = list(
-            inspect.signature(getattr(torch.optim, name)).parameters.values())
-        tail = [(p.name, p.default)
-                for p in torch_parameters[2 + bool(betas) + len(others):]]
+        theirs = inspect.signature(getattr(torch.optim, name)).parameters
+        assert [p.name for p in signature.parameters.values()] == \
+            list(theirs)
+        expected = dict([("params", inspect.Parameter.empty),
+                         ("lr", spec["default_learning_rate"])] +
+                        list(tuples.items()) + others + options)
+        tail = [(n, p.default) for n, p in theirs.items()
+                if n not in expected]
+        assert got == [(n, expected.get(n, dict(tail).get(n)))
+                       for n in theirs]
     else:
+        tail = [("weight_decay", 0.0), ("maximize", False)]
         assert signature.parameters["maximize"].kind == \
             inspect.Parameter.KEYWORD_ONLY
-    assert [(p.name, p.default) for p in signature.parameters.values()] == \
-        [("params", inspect.Parameter.empty),
-         ("lr", spec["default_learning_rate"])] + \
-        ([("betas", betas)] if betas else []) + others + tail
+        assert got == [("params", inspect.Parameter.empty),
+                       ("lr", spec["default_learning_rate"])] + \
+            list(tuples.items()) + others + options + tail
     opt = cls([torch.zeros(3, requires_grad=True)])
     group = opt.param_groups[0]
     assert group["lr"] == spec["default_learning_rate"]
-    assert group.get("betas", ()) == betas
-    for hyper, default in others:
-        assert group[hyper] == default
-    for key, default in tail:
+    for key, default in list(tuples.items()) + others + options + tail:
         assert group[key] == default
-    hyper = opt._hyper(group, 1)
-    assert {h["name"] for h in hypers} | {"learning_rate", "weight_decay",
-                                         "loss_scale"} == set(hyper)
+    values = opt._SCALARS.values({}, group, 1) if opt._SCALARS else ()
+    hyper = opt._hyper(group, 1, values)
+    assert {h["name"] for h in hypers if not h["init_only"]} | \
+        {"learning_rate", "weight_decay", "loss_scale"} == set(hyper)
 
 
 @pytest.mark.parametrize("rule", sorted(RECORD_RULES))
@@ -177,34 +197,43 @@ def test_record_classes_check_the_record_ranges(rule):
     name = spec["class_name"]
     p = nn.Parameter(np.ones(3, np.float32), name="w")
     t = torch.zeros(3, requires_grad=True)
-    betas = [h for h in spec["hyper_params"] if h["name"].startswith("beta")]
+    tuples = _tuples(spec)
     for h in spec["hyper_params"]:
         lower, upper, lower_closed, upper_closed = h["range"]
+        if h["computed"] or (lower is None and upper is None):
+            continue
         bad = (lower if not lower_closed else lower - 1.0) \
             if lower is not None else \
             (upper if not upper_closed else upper + 1.0)
         if spec["gen_nn_class"]:
             with pytest.raises(ValueError, match=h["name"]):
                 getattr(nn, name)([p], **{h["name"]: bad})
-        if h in betas:
-            values = [b["default"] for b in betas]
-            values[betas.index(h)] = bad
-            with pytest.raises(ValueError, match="Invalid beta parameter "
-                               "at index %d" % betas.index(h)):
-                getattr(otorch, name)([t], betas=tuple(values))
+        tuple_name = next((n for n, hs in tuples.items() if h in hs), None)
+        if tuple_name is not None:
+            members = tuples[tuple_name]
+            values = [b["default"] for b in members]
+            values[members.index(h)] = bad
+            message = "Invalid beta parameter at index %d" % \
+                members.index(h) if tuple_name == "betas" else \
+                "Invalid %s value" % h["name"]
+            with pytest.raises(ValueError, match=message):
+                getattr(otorch, name)([t], **{tuple_name: tuple(values)})
         else:
             with pytest.raises(ValueError, match="Invalid %s value"
                                % h["name"]):
                 getattr(otorch, name)([t], **{h["name"]: bad})
     with pytest.raises(ValueError, match="learning rate"):
         getattr(otorch, name)([t], lr=-1.0)
-    with pytest.raises(ValueError, match="weight_decay"):
-        getattr(otorch, name)([t], weight_decay=-1.0)
-    if betas:
-        with pytest.raises(ValueError, match="betas"):
-            getattr(otorch, name)([t], betas=(0.5,) * (len(betas) + 1))
+    if "weight_decay" in inspect.signature(getattr(otorch, name)).parameters:
+        with pytest.raises(ValueError, match="weight_decay"):
+            getattr(otorch, name)([t], weight_decay=-1.0)
+    for tuple_name, members in tuples.items():
+        with pytest.raises(ValueError, match=tuple_name):
+            getattr(otorch, name)([t], **{tuple_name: (0.5,) *
+                                          (len(members) + 1)})
+    if "betas" in tuples:
         with pytest.raises(ValueError, match="beta parameter at index 0"):
-            getattr(otorch, name)([t], betas=(1.0,) * len(betas))
+            getattr(otorch, name)([t], betas=(1.0,) * len(tuples["betas"]))
 
 
 def test_torch_record_states_start_at_their_init(float32_default_dtype):

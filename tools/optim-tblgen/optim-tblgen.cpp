@@ -146,40 +146,77 @@ std::string rawLiteral(const Record *rule, StringRef field, StringRef text) {
 }
 
 /// Refuses `genPythonClasses` on a rule whose classes the front ends cannot
-/// build from the table: they take the learning rate, the operand
+/// build from the table. Both take the learning rate, the operand
 /// hyper-parameters and the weight decay, and start every state at a
 /// constant; torch's class gathers `beta1`, `beta2`, ... into `betas`.
+/// A torch-only class (`genNNClass = 0`) may also have options (boolean
+/// arguments, or on for a positive hyper-parameter), init-only
+/// hyper-parameters, states that start from a hyper-parameter or need an
+/// option, hyper-parameters the torch front end computes, and tuple
+/// arguments: `optim_mlir.nn`'s generated classes have none of these.
 void checkPythonClasses(const Record *rule) {
   auto refuse = [&](const Twine &why) {
     PrintFatalError(rule->getLoc(), "genPythonClasses: " + why);
   };
+  bool nn = rule->getValueAsBit("genNNClass");
+  const char *torchOnly = " (only a torch class, genNNClass = 0, may)";
   if (rule->getValueAsBit("sparseGrad") || rule->getValueAsInt("numNorms"))
     refuse("the rule must be dense and without norms");
-  if (!rule->getValueAsListOfDefs("options").empty())
-    refuse("the rule may not have options");
   if (rule->getValueAsString("defaultLearningRate").trim().empty())
     refuse("the rule needs a `defaultLearningRate`");
   if (rule->getValueAsString("classDescription").trim().empty())
     refuse("the rule needs a `classDescription`");
+  auto hypers = rule->getValueAsListOfDefs("hyperParams");
+  auto findHyper = [&](StringRef name) -> const Record * {
+    for (const Record *hyper : hypers)
+      if (hyper->getValueAsString("name") == name)
+        return hyper;
+    return nullptr;
+  };
+  for (const Record *option : rule->getValueAsListOfDefs("options")) {
+    if (nn)
+      refuse(Twine("the rule may not have options") + torchOnly);
+    StringRef positive = option->getValueAsString("positive");
+    const Record *hyper = positive.empty() ? nullptr : findHyper(positive);
+    if (!positive.empty() &&
+        (!hyper || hyper->getValueAsBit("initOnly") ||
+         hyper->getValueAsBit("computed")))
+      refuse("option " + option->getValueAsString("name") +
+             " follows `" + positive +
+             "`, which must be an operand hyper-parameter set by the user");
+  }
   unsigned betas = 0;
-  for (const Record *hyper : rule->getValueAsListOfDefs("hyperParams")) {
+  for (const Record *hyper : hypers) {
     StringRef name = hyper->getValueAsString("name");
-    if (hyper->getValueAsBit("initOnly"))
-      refuse("hyper-parameter " + name + " may not be init only");
+    bool computed = hyper->getValueAsBit("computed");
+    StringRef tuple = hyper->getValueAsString("tupleArg");
+    if (nn && hyper->getValueAsBit("initOnly"))
+      refuse("hyper-parameter " + name + " may not be init only" + torchOnly);
+    if (nn && computed)
+      refuse("hyper-parameter " + name + " may not be computed" + torchOnly);
+    if (nn && !tuple.empty())
+      refuse("hyper-parameter " + name + " may not be in a tuple argument" +
+             torchOnly);
+    if (computed && (!tuple.empty() || hyper->getValueAsBit("initOnly")))
+      refuse("computed hyper-parameter " + name +
+             " can be neither init only nor in a tuple argument");
     if (llvm::is_contained({"params", "learning_rate", "lr", "betas",
                             "weight_decay", "loss_scale", "target", "maximize"},
-                           name))
+                           name) ||
+        (!tuple.empty() && findHyper(tuple)))
       refuse("hyper-parameter " + name +
              " has the name of a constructor argument");
-    if (name.starts_with("beta") && name != ("beta" + Twine(++betas)).str())
+    if (tuple.empty() && name.starts_with("beta") &&
+        name != ("beta" + Twine(++betas)).str())
       refuse("hyper-parameter " + name + " must be beta" + Twine(betas) +
              " (torch's betas are beta1, beta2, ... in order)");
   }
   for (const Record *state : rule->getValueAsListOfDefs("states"))
-    if (!state->getValueAsString("initFrom").empty() ||
-        !state->getValueAsString("requires").empty())
+    if (nn && (!state->getValueAsString("initFrom").empty() ||
+               !state->getValueAsString("requires").empty()))
       refuse("state " + state->getValueAsString("name") +
-             " must start at a constant and exist without options");
+             " must start at a constant and exist without options" +
+             torchOnly);
 }
 
 /// Every state shape, in definition order.
@@ -265,15 +302,17 @@ bool emitRuleDefs(raw_ostream &os, const RecordKeeper &records) {
         os << "    {" << quote(hyper->getValueAsString("name")) << ", "
            << hyper->getValueAsString("default") << ", HyperRange::"
            << rangeName(hyper->getValueAsDef("range")) << ", "
-           << (hyper->getValueAsBit("initOnly") ? "true" : "false")
-           << "},\n";
+           << (hyper->getValueAsBit("initOnly") ? "true" : "false") << ", "
+           << (hyper->getValueAsBit("computed") ? "true" : "false") << ", "
+           << quote(hyper->getValueAsString("tupleArg")) << "},\n";
       os << "};\n";
     }
     if (!options.empty()) {
       os << "const OptionSpec k" << name << "Options[] = {\n";
       for (const Record *option : options)
         os << "    {" << quote(option->getValueAsString("name")) << ", "
-           << (option->getValueAsBit("default") ? "true" : "false") << "},\n";
+           << (option->getValueAsBit("default") ? "true" : "false") << ", "
+           << quote(option->getValueAsString("positive")) << "},\n";
       os << "};\n";
     }
     if (!states.empty()) {
@@ -403,6 +442,14 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
       for (const Record *hyper : hypers)
         os << "| `" << hyper->getValueAsString("name") << "`"
            << (hyper->getValueAsBit("initOnly") ? " (init only)" : "")
+           << (hyper->getValueAsBit("computed")
+                   ? " (computed by the torch front end)"
+                   : "")
+           << (hyper->getValueAsString("tupleArg").empty()
+                   ? std::string()
+                   : (" (in torch's `" +
+                      hyper->getValueAsString("tupleArg") + "`)")
+                         .str())
            << " | " << hyper->getValueAsString("default") << " | "
            << rangeText(hyper->getValueAsDef("range"))
            << " |\n";
@@ -411,9 +458,13 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
     auto options = rule->getValueAsListOfDefs("options");
     if (!options.empty()) {
       os << "Options:";
-      for (const Record *option : options)
-        os << " `" << option->getValueAsString("name") << "` (default "
+      for (const Record *option : options) {
+        StringRef positive = option->getValueAsString("positive");
+        os << " `" << option->getValueAsString("name") << "` ("
+           << (positive.empty() ? std::string("default ") : "the front ends set it when `" +
+                                                   positive.str() + "` > 0; default ")
            << (option->getValueAsBit("default") ? "true" : "false") << ")";
+      }
       os << ".\n\n";
     }
     os << "States:";

@@ -26,14 +26,14 @@ using namespace mlir;
 using namespace mlir::optim;
 
 /// The formula of `spec` as a function: its arguments named after the
-/// update's operands (grad, param, states, lr, hyper-parameters, weight
-/// decay, step), returning the new parameter and states.
-static std::string
-getFormulaFunction(const RuleSpec &spec,
-                   ArrayRef<const StateSpec *> states) {
+/// update's operands (grad, param, every state, lr, hyper-parameters,
+/// weight decay, step) and options (i1), returning the new parameter and
+/// every state. A state its options leave out is 0 there and its result is
+/// dropped (`FormulaRule`), so one text serves every option combination.
+static std::string getFormulaFunction(const RuleSpec &spec) {
   std::string text = "func.func @formula(%grad: f32, %param: f32";
-  for (const StateSpec *state : states)
-    text += ", %" + state->name.str() + ": f32";
+  for (const StateSpec &state : spec.states)
+    text += ", %" + state.name.str() + ": f32";
   text += ", %lr: f32";
   for (const HyperParamSpec *hyper : spec.getOperandHyperParams())
     text += ", %" + hyper->name.str() + ": f32";
@@ -41,8 +41,10 @@ getFormulaFunction(const RuleSpec &spec,
     text += ", %weight_decay: f32";
   if (spec.usesStep)
     text += ", %step: i64";
+  for (const OptionSpec &option : spec.options)
+    text += ", %" + option.name.str() + ": i1";
   text += ") -> (f32";
-  for (size_t i = 0; i < states.size(); ++i)
+  for (size_t i = 0; i < spec.states.size(); ++i)
     text += ", f32";
   return text + ") {\n" + spec.formula.str() + "\n}\n";
 }
@@ -79,11 +81,16 @@ namespace {
 /// compute type, reading the scalar results converted once.
 class FormulaRule {
 public:
+  /// `active[i]`: whether state i of the rule is an operand; `options`:
+  /// the i1 values of the rule's options, appended to `scalars`.
   FormulaRule(func::FuncOp formula, const FloatMath &outside,
-              FloatType computeType, ValueRange scalars)
-      : formula(formula) {
+              FloatType computeType, ValueRange scalars,
+              ArrayRef<bool> active, ArrayRef<Value> options)
+      : formula(formula), active(active) {
     Block &body = formula.getBody().front();
-    unsigned numScalars = scalars.size();
+    SmallVector<Value> scalarValues(scalars.begin(), scalars.end());
+    llvm::append_range(scalarValues, options);
+    unsigned numScalars = scalarValues.size();
     auto scalarArgs = body.getArguments().take_back(numScalars);
     OpBuilder &b = outside.getBuilder();
     // Element values: the arguments before the scalars, and what uses them.
@@ -91,7 +98,7 @@ public:
     for (Value arg : body.getArguments().drop_back(numScalars))
       elementwise.insert(arg);
     IRMapping scalarMapping;
-    for (auto [arg, scalar] : llvm::zip(scalarArgs, scalars))
+    for (auto [arg, scalar] : llvm::zip(scalarArgs, scalarValues))
       scalarMapping.map(arg, isa<FloatType>(scalar.getType())
                                  ? outside.cast(scalar)
                                  : scalar);
@@ -132,15 +139,29 @@ public:
     Block &body = func::FuncOp(formula).getBody().front();
     IRMapping mapping = uniformValues;
     SmallVector<Value> arguments = {grad, param};
-    llvm::append_range(arguments, states);
+    // The states the options leave out read as 0.
+    Value zero;
+    for (size_t i = 0, next = 0; i < active.size(); ++i) {
+      if (active[i]) {
+        arguments.push_back(states[next++]);
+        continue;
+      }
+      if (!zero)
+        zero = math.constant(0.0);
+      arguments.push_back(zero);
+    }
     mapping.map(body.getArguments().take_front(arguments.size()), arguments);
     OpBuilder &b = math.getBuilder();
     for (Operation &op : body.without_terminator())
       if (elementOps.contains(&op))
         cloneInType(b, op, mapping, math.getType());
+    // The new parameter and the states that are operands.
     UpdatedElement updated;
-    for (Value result : body.getTerminator()->getOperands())
-      updated.push_back(mapping.lookup(result));
+    auto results = body.getTerminator()->getOperands();
+    updated.push_back(mapping.lookup(results[0]));
+    for (size_t i = 0; i < active.size(); ++i)
+      if (active[i])
+        updated.push_back(mapping.lookup(results[1 + i]));
     return updated;
   }
 
@@ -150,6 +171,7 @@ private:
   IRMapping uniformValues;
   /// The formula's ops that run per element.
   llvm::SmallPtrSet<Operation *, 32> elementOps;
+  SmallVector<bool> active;
 };
 
 struct FormulaUpdateLowering
@@ -165,9 +187,8 @@ struct FormulaUpdateLowering
       return rewriter.notifyMatchFailure(op, "no formula");
 
     // Parse and verify the formula, reporting its diagnostics on the op.
-    auto active = spec.getActiveStates(
-        [&](StringRef option) { return op->hasAttr(option); });
-    std::string text = getFormulaFunction(spec, active);
+    auto hasOption = [&](StringRef option) { return op->hasAttr(option); };
+    std::string text = getFormulaFunction(spec);
     std::string diagnostics;
     OwningOpRef<ModuleOp> module;
     {
@@ -193,7 +214,15 @@ struct FormulaUpdateLowering
         2 + numStates, update.getScalarOperands().size());
     FloatType computeType = getElementComputeType(param);
     FloatMath outside(rewriter, loc, getScalarType(scalars));
-    FormulaRule rule(formula, outside, computeType, scalars);
+    SmallVector<bool> active;
+    for (const StateSpec &state : spec.states)
+      active.push_back(state.requiresOption.empty() ||
+                       hasOption(state.requiresOption));
+    SmallVector<Value> options;
+    for (const OptionSpec &option : spec.options)
+      options.push_back(arith::ConstantOp::create(
+          rewriter, loc, rewriter.getBoolAttr(hasOption(option.name))));
+    FormulaRule rule(formula, outside, computeType, scalars, active, options);
     rewriter.replaceOp(op, buildUpdateGeneric(rewriter, loc, computeType, rule,
                                               grad, param, states));
     return success();

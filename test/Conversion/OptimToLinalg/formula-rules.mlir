@@ -84,3 +84,53 @@ func.func @adan_range(%p: tensor<16xf32>, %g: tensor<16xf32>,
   %r:5 = optim.adan_update %p, %g, [%m, %m, %m, %m] lr %lr beta1 %b beta2 %b beta3 %b eps %e weight_decay %wd step %t : tensor<16xf32>
   return
 }
+
+// -----
+
+// A formula with options (torch's RMSprop): each option is an i1 argument
+// of the formula, the op's unit attribute as a constant; a state the
+// options leave out reads 0 and its result is dropped, so the generic has
+// exactly the op's states.
+func.func @rmsprop_plain(%p: tensor<16xf32>, %g: tensor<16xf32>,
+                         %s: tensor<16xf32>, %lr: f32, %a: f32, %e: f32,
+                         %m: f32) -> (tensor<16xf32>, tensor<16xf32>) {
+  %p1, %s1 = optim.torch_rmsprop_update %p, %g, [%s] lr %lr alpha %a eps %e momentum %m : tensor<16xf32>
+  return %p1, %s1 : tensor<16xf32>, tensor<16xf32>
+}
+// CHECK-LABEL: func.func @rmsprop_plain(
+// CHECK-DAG:   %[[CENTERED:.*]] = arith.constant false
+// CHECK-DAG:   %[[MOMENTUM:.*]] = arith.constant false
+// CHECK:       linalg.generic
+// CHECK-SAME:  outs(%{{.*}}, %{{.*}} : tensor<16xf32>, tensor<16xf32>)
+// CHECK:       ^bb0(%{{.*}}: f32, %{{.*}}: f32, %{{.*}}: f32):
+// CHECK:         %[[ZERO:.*]] = arith.constant 0.000000e+00 : f32
+// CHECK:         arith.mulf %[[ZERO]]
+// CHECK:         arith.select %[[CENTERED]]
+// CHECK:         arith.select %[[MOMENTUM]]
+// CHECK:         linalg.yield %{{.*}}, %{{.*}} : f32, f32
+
+// -----
+
+func.func @rmsprop_centered_momentum(%p: tensor<16xf32>, %g: tensor<16xf32>,
+                                     %s: tensor<16xf32>, %b: tensor<16xf32>,
+                                     %v: tensor<16xf32>, %lr: f32, %a: f32,
+                                     %e: f32, %m: f32) -> tensor<16xf32> {
+  %p1, %s1, %b1, %v1 = optim.torch_rmsprop_update %p, %g, [%s, %b, %v] lr %lr alpha %a eps %e momentum %m {centered, use_momentum} : tensor<16xf32>
+  return %p1 : tensor<16xf32>
+}
+// CHECK-LABEL: func.func @rmsprop_centered_momentum(
+// CHECK-DAG:   arith.constant true
+// CHECK:       linalg.generic
+// CHECK-SAME:  outs(%{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : tensor<16xf32>, tensor<16xf32>, tensor<16xf32>, tensor<16xf32>)
+// CHECK-NOT:     arith.constant 0.000000e+00
+// CHECK:         linalg.yield %{{.*}}, %{{.*}}, %{{.*}}, %{{.*}} : f32, f32, f32, f32
+
+// -----
+
+func.func @rmsprop_states(%p: tensor<16xf32>, %g: tensor<16xf32>,
+                          %s: tensor<16xf32>, %lr: f32, %a: f32, %e: f32,
+                          %m: f32) {
+  // expected-error @below {{expects 2 state operands (square_avg, momentum_buffer), got 1}}
+  %p1, %s1 = optim.torch_rmsprop_update %p, %g, [%s] lr %lr alpha %a eps %e momentum %m {use_momentum} : tensor<16xf32>
+  return
+}

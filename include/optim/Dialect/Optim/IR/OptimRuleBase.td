@@ -45,12 +45,40 @@ class Optim_Hyper<string nameArg, string defaultArg, Optim_HyperRange rangeArg,
   string default = defaultArg;
   Optim_HyperRange range = rangeArg;
   bit initOnly = initOnlyArg;
+  // Computed by the torch front end for each group and step, from the
+  // group's values and per-parameter scalar states it keeps as torch does
+  // (ASGD's `eta` and `mu`, NAdam's `mu_product`): an operand, but no
+  // argument of the generated torch class (Optim_ComputedHyper).
+  bit computed = 0;
+  // The tuple argument of the generated torch class holding it, with the
+  // other hyper-parameters of that tuple in the record's order (Rprop's
+  // `etas`, Optim_TupleHyper). Empty: an argument of its own name, or
+  // `betas` for `beta1`, `beta2`, ...
+  string tupleArg = "";
 }
 
-// A boolean option: a unit attribute of the update op.
-class Optim_Option<string nameArg, bit defaultArg = 0> {
+class Optim_ComputedHyper<string nameArg, string defaultArg,
+                          Optim_HyperRange rangeArg>
+    : Optim_Hyper<nameArg, defaultArg, rangeArg> {
+  let computed = 1;
+}
+
+class Optim_TupleHyper<string nameArg, string defaultArg,
+                       Optim_HyperRange rangeArg, string tupleArgArg>
+    : Optim_Hyper<nameArg, defaultArg, rangeArg> {
+  let tupleArg = tupleArgArg;
+}
+
+// A boolean option: a unit attribute of the update op. With `positive`
+// (a hyper-parameter's name) the front ends turn it on when that
+// hyper-parameter is > 0 (torch's RMSprop keeps a momentum buffer only for
+// `momentum > 0`), and take no argument for it; otherwise it is a boolean
+// argument of the generated classes.
+class Optim_Option<string nameArg, bit defaultArg = 0,
+                   string positiveArg = ""> {
   string name = nameArg;
   bit default = defaultArg;
+  string positive = positiveArg;
 }
 
 // The shape of a state as a function of its parameter's shape. `cppName`
@@ -126,9 +154,10 @@ class Optim_Rule<int indexArg, string cppNameArg, string mnemonicArg,
   // function computing one element, in arith and math ops on `f32` (the
   // compute type; it becomes f64 for f64 parameters). Its arguments are
   // named after the operands: `%grad`, `%param`, one per state (the
-  // state's name), `%lr`, one per operand hyper-parameter, `%weight_decay`
-  // (decayInRule) and `%step` (i64, usesStep); it returns the new
-  // parameter and the new states, in order. Empty: the rule's lowering is
+  // state's name; 0 for a state its options leave out), `%lr`, one per
+  // operand hyper-parameter, `%weight_decay` (decayInRule), `%step` (i64,
+  // usesStep) and one i1 per option; it returns the new parameter and
+  // every state, in order (the results of left-out states are dropped). Empty: the rule's lowering is
   // written in C++ (UpdateRules.cpp).
   string formula = "";
   // The Python front ends build the rule's classes from its record at
@@ -136,9 +165,11 @@ class Optim_Rule<int indexArg, string cppNameArg, string mnemonicArg,
   // instead of writing them by hand: the constructor arguments are the
   // learning rate (`defaultLearningRate`), the operand hyper-parameters
   // with their defaults and ranges, and the weight decay; the states start
-  // at their `init`. Only a dense rule without norms, options, init-only
-  // hyper-parameters, or states that start from a hyper-parameter or need
-  // an option can have them (optim-tblgen refuses the others).
+  // at their `init`. Only a dense rule without norms can have them; only
+  // a torch-only one (`genNNClass = 0`) may also have options, init-only or
+  // computed hyper-parameters, tuple arguments, and states that start from
+  // a hyper-parameter or need an option (optim-tblgen refuses the others;
+  // docs/Writing-a-rule.md).
   bit genPythonClasses = 0;
   // With genPythonClasses: the learning rate's default (a C++ double
   // literal), and the classes' docstring: one paragraph for users, in

@@ -783,4 +783,313 @@ def Optim_TorchAdadeltaRule : Optim_Rule<20, "TorchAdadelta",
   }];
 }
 
+def Optim_TorchAdagradRule : Optim_Rule<21, "TorchAdagrad", "torch_adagrad",
+                                        "Adagrad"> {
+  let hyperParams = [
+    Optim_Hyper<"lr_decay", "0.0", Optim_NonNegative>,
+    Optim_Hyper<"initial_accumulator_value", "0.0", Optim_NonNegative,
+                /*initOnly=*/1>,
+    Optim_Hyper<"eps", "1e-10", Optim_NonNegative>
+  ];
+  let states = [Optim_State<"sum", "0.0", "initial_accumulator_value">];
+  let usesStep = 1;
+  let genPythonClasses = 1;
+  let genNNClass = 0;
+  let defaultLearningRate = "1e-2";
+  let classDescription = [{
+    Adagrad (Duchi et al. 2011, "Adaptive Subgradient Methods for Online
+    Learning and Stochastic Optimization") as `torch.optim.Adagrad`
+    computes it: the sum of squared gradients starts at
+    `initial_accumulator_value`, `eps` is added to its square root, and the
+    learning rate decays as `lr / (1 + (step - 1) * lr_decay)`. MindSpore's
+    `Adagrad` (rule `adagrad`, in `optim_mlir.nn`) has neither `eps` nor
+    the decay and starts its accumulator at 0.1. Weight decay is L2:
+    `weight_decay * param` is added to the gradient.
+  }];
+  let description = [{
+    Adagrad as `torch.optim.Adagrad` computes it. State `[sum]`, starting
+    at `initial_accumulator_value`:
+    `clr = lr / (1 + (step - 1) * lr_decay)`, `sum += grad^2`,
+    `param -= clr * grad / (sqrt(sum) + eps)`.
+
+    ```mlir
+    %p1, %s1 = optim.torch_adagrad_update %p, %g, [%s] lr %lr lr_decay %d eps %e step %t : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %one = arith.constant 1.0 : f32
+    %t = arith.sitofp %step : i64 to f32
+    %t_minus_one = arith.subf %t, %one : f32
+    %decay = arith.mulf %t_minus_one, %lr_decay : f32
+    %denominator = arith.addf %one, %decay : f32
+    %clr = arith.divf %lr, %denominator : f32
+    %grad_squared = arith.mulf %grad, %grad : f32
+    %new_sum = arith.addf %sum, %grad_squared : f32
+    %root = math.sqrt %new_sum : f32
+    %std = arith.addf %root, %eps : f32
+    %ratio = arith.divf %grad, %std : f32
+    %delta = arith.mulf %clr, %ratio : f32
+    %new_param = arith.subf %param, %delta : f32
+    return %new_param, %new_sum : f32, f32
+  }];
+}
+
+def Optim_TorchRMSpropRule : Optim_Rule<22, "TorchRMSprop", "torch_rmsprop",
+                                        "RMSprop"> {
+  let hyperParams = [
+    Optim_Hyper<"alpha", "0.99", Optim_NonNegative>,
+    Optim_Hyper<"eps", "1e-8", Optim_NonNegative>,
+    Optim_Hyper<"momentum", "0.0", Optim_NonNegative>
+  ];
+  let options = [Optim_Option<"centered">,
+                 Optim_Option<"use_momentum", 0, "momentum">];
+  let states = [
+    Optim_State<"square_avg">,
+    Optim_State<"momentum_buffer", "0.0", "", "use_momentum">,
+    Optim_State<"grad_avg", "0.0", "", "centered">
+  ];
+  let genPythonClasses = 1;
+  // MindSpore's class is `RMSProp` (rule rmsprop): an `optim_mlir.nn`
+  // class differing from it only in one letter's case would confuse.
+  let genNNClass = 0;
+  let defaultLearningRate = "1e-2";
+  let classDescription = [{
+    RMSprop (Hinton, "Neural Networks for Machine Learning", lecture 6e) as
+    `torch.optim.RMSprop` computes it: the mean square starts at 0, `eps`
+    is added to its square root, the momentum buffer exists only while
+    `momentum > 0` and the mean gradient only with `centered`. MindSpore's
+    `RMSProp` (rule `rmsprop`, in `optim_mlir.nn`) starts its mean square at
+    1, adds `epsilon` inside the square root, always keeps a momentum and
+    folds the learning rate into it. Weight decay is L2: `weight_decay *
+    param` is added to the gradient.
+  }];
+  let description = [{
+    RMSprop as `torch.optim.RMSprop` computes it. States `[square_avg]`,
+    plus `momentum_buffer` with `use_momentum` and `grad_avg` with
+    `centered`:
+    `square_avg = alpha * square_avg + (1 - alpha) * grad^2`;
+    centered: `grad_avg = alpha * grad_avg + (1 - alpha) * grad` and
+    `avg = sqrt(square_avg - grad_avg^2) + eps`, else
+    `avg = sqrt(square_avg) + eps`; with `use_momentum`
+    `momentum_buffer = momentum * momentum_buffer + grad / avg` and
+    `param -= lr * momentum_buffer`, else `param -= lr * grad / avg`.
+
+    ```mlir
+    %p1, %s1, %b1 = optim.torch_rmsprop_update %p, %g, [%s, %b] lr %lr alpha %a eps %e momentum %m {use_momentum} : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %one = arith.constant 1.0 : f32
+    %one_minus_alpha = arith.subf %one, %alpha : f32
+    %grad_squared = arith.mulf %grad, %grad : f32
+    %square_kept = arith.mulf %square_avg, %alpha : f32
+    %square_added = arith.mulf %one_minus_alpha, %grad_squared : f32
+    %square = arith.addf %square_kept, %square_added : f32
+    %grad_kept = arith.mulf %grad_avg, %alpha : f32
+    %grad_added = arith.mulf %one_minus_alpha, %grad : f32
+    %new_grad_avg = arith.addf %grad_kept, %grad_added : f32
+    %mean_squared = arith.mulf %new_grad_avg, %new_grad_avg : f32
+    %centered_square = arith.subf %square, %mean_squared : f32
+    %variance = arith.select %centered, %centered_square, %square : f32
+    %root = math.sqrt %variance : f32
+    %avg = arith.addf %root, %eps : f32
+    %ratio = arith.divf %grad, %avg : f32
+    %buffer_kept = arith.mulf %momentum_buffer, %momentum : f32
+    %new_buffer = arith.addf %buffer_kept, %ratio : f32
+    %direction = arith.select %use_momentum, %new_buffer, %ratio : f32
+    %delta = arith.mulf %lr, %direction : f32
+    %new_param = arith.subf %param, %delta : f32
+    return %new_param, %square, %new_buffer, %new_grad_avg : f32, f32, f32, f32
+  }];
+}
+
+def Optim_TorchASGDRule : Optim_Rule<23, "TorchASGD", "torch_asgd", "ASGD"> {
+  let hyperParams = [
+    Optim_Hyper<"lambd", "1e-4", Optim_Any>,
+    // Read by the torch front end only, to compute `eta` and `mu`.
+    Optim_Hyper<"alpha", "0.75", Optim_Any>,
+    Optim_Hyper<"t0", "1e6", Optim_Any>,
+    Optim_ComputedHyper<"eta", "0.01", Optim_Any>,
+    Optim_ComputedHyper<"mu", "1.0", Optim_Any>
+  ];
+  let states = [Optim_State<"ax">];
+  let genPythonClasses = 1;
+  let genNNClass = 0;
+  let defaultLearningRate = "1e-2";
+  let classDescription = [{
+    Averaged SGD (Polyak and Juditsky 1992, "Acceleration of Stochastic
+    Approximation by Averaging") as `torch.optim.ASGD` computes it: each
+    parameter keeps torch's scalar tensors `eta` (the step size, starting
+    at the learning rate) and `mu` (the averaging rate, starting at 1),
+    which the step after it reads: `eta = lr / (1 + lambd * lr * step)^alpha`
+    and `mu = 1 / max(1, step - t0)`, both in the dtype torch keeps them in.
+    MindSpore's `ASGD` (rule `asgd`, in `optim_mlir.nn`) computes both from
+    the current learning rate and step instead. Weight decay is L2:
+    `weight_decay * param` is added to the gradient.
+  }];
+  let description = [{
+    ASGD as `torch.optim.ASGD` computes it, with the step size `eta` and
+    the averaging rate `mu` computed by the front end (torch's per-parameter
+    scalars; all parameters of a call share them). State `[ax]`:
+    `param = param * (1 - lambd * eta) - eta * grad`;
+    `ax = param` when `mu == 1`, else `ax += mu * (param - ax)`. `alpha` and
+    `t0` are operands the formula does not read (the front end computes
+    `eta` and `mu` from them).
+
+    ```mlir
+    %p1, %x1 = optim.torch_asgd_update %p, %g, [%x] lr %lr lambd %l alpha %a t0 %t0 eta %eta mu %mu : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %one = arith.constant 1.0 : f32
+    %lambd_eta = arith.mulf %lambd, %eta : f32
+    %shrink = arith.subf %one, %lambd_eta : f32
+    %shrunk = arith.mulf %param, %shrink : f32
+    %descent = arith.mulf %eta, %grad : f32
+    %new_param = arith.subf %shrunk, %descent : f32
+    %gap = arith.subf %new_param, %ax : f32
+    %moved = arith.mulf %gap, %mu : f32
+    %averaged = arith.addf %ax, %moved : f32
+    %mu_is_one = arith.cmpf oeq, %mu, %one : f32
+    %new_ax = arith.select %mu_is_one, %new_param, %averaged : f32
+    return %new_param, %new_ax : f32, f32
+  }];
+}
+
+def Optim_TorchRpropRule : Optim_Rule<24, "TorchRprop", "torch_rprop",
+                                      "Rprop"> {
+  let hyperParams = [
+    Optim_TupleHyper<"etaminus", "0.5", Optim_OpenUnit, "etas">,
+    Optim_TupleHyper<"etaplus", "1.2", Optim_GreaterThanOne, "etas">,
+    Optim_TupleHyper<"step_size_min", "1e-6", Optim_Any, "step_sizes">,
+    Optim_TupleHyper<"step_size_max", "50.0", Optim_Any, "step_sizes">
+  ];
+  let states = [Optim_State<"prev">,
+                Optim_State<"step_size", "0.0", "learning_rate">];
+  let genPythonClasses = 1;
+  let genNNClass = 0;
+  let defaultLearningRate = "1e-2";
+  let classDescription = [{
+    Rprop (Riedmiller and Braun 1993, "A Direct Adaptive Method for Faster
+    Backpropagation Learning: The RPROP Algorithm") as `torch.optim.Rprop`
+    computes it: each element's step size starts at the learning rate of
+    the parameter's first step, grows by `etas[1]` while the gradient keeps
+    its sign and shrinks by `etas[0]` when it flips (that step then moves
+    nothing), clamped to `step_sizes`. There is no weight decay, as in
+    torch. MindSpore's `Rprop` (rule `rprop`, in `optim_mlir.nn`) has
+    MindSpore's arguments and weight decay.
+  }];
+  let description = [{
+    Rprop as `torch.optim.Rprop` computes it. States `[prev, step_size]`,
+    `step_size` starting at the learning rate. With `s = grad * prev`, the
+    step size is multiplied by `etaplus` where `s > 0` and by `etaminus`
+    where `s < 0` (the gradient then counts as 0), then clamped to
+    `[step_size_min, step_size_max]`; `param -= sign(grad) * step_size`;
+    `prev = grad`.
+
+    ```mlir
+    %p1, %q1, %s1 = optim.torch_rprop_update %p, %g, [%q, %s] lr %lr etaminus %a etaplus %b step_size_min %c step_size_max %d : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %zero = arith.constant 0.0 : f32
+    %one = arith.constant 1.0 : f32
+    %minus_one = arith.constant -1.0 : f32
+    %agreement = arith.mulf %grad, %prev : f32
+    %same_sign = arith.cmpf ogt, %agreement, %zero : f32
+    %flipped = arith.cmpf olt, %agreement, %zero : f32
+    %shrink = arith.select %flipped, %etaminus, %one : f32
+    %factor = arith.select %same_sign, %etaplus, %shrink : f32
+    %scaled = arith.mulf %step_size, %factor : f32
+    %at_least = arith.maximumf %scaled, %step_size_min : f32
+    %new_step_size = arith.minimumf %at_least, %step_size_max : f32
+    %kept_grad = arith.select %flipped, %zero, %grad : f32
+    %grad_positive = arith.cmpf ogt, %kept_grad, %zero : f32
+    %grad_negative = arith.cmpf olt, %kept_grad, %zero : f32
+    %sign_negative = arith.select %grad_negative, %minus_one, %zero : f32
+    %sign = arith.select %grad_positive, %one, %sign_negative : f32
+    %delta = arith.mulf %sign, %new_step_size : f32
+    %new_param = arith.subf %param, %delta : f32
+    return %new_param, %kept_grad, %new_step_size : f32, f32, f32
+  }];
+}
+
+def Optim_TorchNAdamRule : Optim_Rule<25, "TorchNAdam", "torch_nadam",
+                                      "NAdam"> {
+  let hyperParams = [
+    Optim_Hyper<"beta1", "0.9", Optim_HalfOpenUnit>,
+    Optim_Hyper<"beta2", "0.999", Optim_HalfOpenUnit>,
+    Optim_Hyper<"eps", "1e-8", Optim_NonNegative>,
+    // Read by the torch front end only, to compute the momentum schedule.
+    Optim_Hyper<"momentum_decay", "4e-3", Optim_NonNegative>,
+    Optim_ComputedHyper<"mu", "0.9", Optim_Any>,
+    Optim_ComputedHyper<"mu_next", "0.9", Optim_Any>,
+    Optim_ComputedHyper<"mu_product", "0.9", Optim_Any>,
+    Optim_ComputedHyper<"mu_product_next", "0.81", Optim_Any>
+  ];
+  let states = [Optim_State<"exp_avg">, Optim_State<"exp_avg_sq">];
+  let usesStep = 1;
+  let genPythonClasses = 1;
+  let genNNClass = 0;
+  let defaultLearningRate = "2e-3";
+  let classDescription = [{
+    NAdam (Dozat 2016, "Incorporating Nesterov Momentum into Adam") as
+    `torch.optim.NAdam` 1.13 computes it: the momentum schedule
+    `mu_t = beta1 * (1 - 0.5 * 0.96^(t * momentum_decay))` and its running
+    product `mu_product`, a per-parameter scalar tensor as in torch. As in
+    torch 1.13, the product the momentum term divides by is
+    `mu_product * mu_t * mu_(t+1)` (`mu_t` counted twice; later torch
+    releases count it once). Weight decay is L2: `weight_decay * param` is
+    added to the gradient.
+  }];
+  let description = [{
+    NAdam as `torch.optim.NAdam` 1.13 computes it, with the momentum
+    schedule computed by the front end: `mu`, `mu_next`, the running
+    product `mu_product` (this step's `mu` included) and the
+    `mu_product_next` the momentum term divides by. States
+    `[exp_avg, exp_avg_sq]`: `m = beta1 * m + (1 - beta1) * grad`,
+    `v = beta2 * v + (1 - beta2) * grad^2`,
+    `denom = sqrt(v / (1 - beta2^step)) + eps`,
+    `param -= lr * (1 - mu) / (1 - mu_product) * grad / denom
+    + lr * mu_next / (1 - mu_product_next) * m / denom`.
+    `momentum_decay` is an operand the formula does not read.
+
+    ```mlir
+    %p1, %m1, %v1 = optim.torch_nadam_update %p, %g, [%m, %v] lr %lr beta1 %b1 beta2 %b2 eps %e momentum_decay %d mu %mu mu_next %mn mu_product %mp mu_product_next %mpn step %t : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %one = arith.constant 1.0 : f32
+    %t = arith.sitofp %step : i64 to f32
+    %beta2_t = math.powf %beta2, %t : f32
+    %bias_correction2 = arith.subf %one, %beta2_t : f32
+    %one_minus_beta1 = arith.subf %one, %beta1 : f32
+    %one_minus_beta2 = arith.subf %one, %beta2 : f32
+    %m_kept = arith.mulf %exp_avg, %beta1 : f32
+    %m_added = arith.mulf %one_minus_beta1, %grad : f32
+    %m = arith.addf %m_kept, %m_added : f32
+    %grad_squared = arith.mulf %grad, %grad : f32
+    %v_kept = arith.mulf %exp_avg_sq, %beta2 : f32
+    %v_added = arith.mulf %one_minus_beta2, %grad_squared : f32
+    %v = arith.addf %v_kept, %v_added : f32
+    %v_corrected = arith.divf %v, %bias_correction2 : f32
+    %root = math.sqrt %v_corrected : f32
+    %denom = arith.addf %root, %eps : f32
+    %one_minus_mu = arith.subf %one, %mu : f32
+    %grad_lr = arith.mulf %lr, %one_minus_mu : f32
+    %grad_left = arith.subf %one, %mu_product : f32
+    %grad_coefficient = arith.divf %grad_lr, %grad_left : f32
+    %momentum_lr = arith.mulf %lr, %mu_next : f32
+    %momentum_left = arith.subf %one, %mu_product_next : f32
+    %momentum_coefficient = arith.divf %momentum_lr, %momentum_left : f32
+    %grad_ratio = arith.divf %grad, %denom : f32
+    %grad_step = arith.mulf %grad_coefficient, %grad_ratio : f32
+    %after_grad = arith.subf %param, %grad_step : f32
+    %momentum_ratio = arith.divf %m, %denom : f32
+    %momentum_step = arith.mulf %momentum_coefficient, %momentum_ratio : f32
+    %new_param = arith.subf %after_grad, %momentum_step : f32
+    return %new_param, %m, %v : f32, f32, f32
+  }];
+}
+
 #endif // OPTIM_DIALECT_OPTIM_IR_OPTIMRULES_TD

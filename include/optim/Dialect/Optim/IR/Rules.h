@@ -47,11 +47,22 @@ struct HyperParamSpec {
   HyperRange range;
   /// Only used to initialise a state buffer; not an operand of the update.
   bool initOnly = false;
+  /// The torch front end computes it for each group and step (from the
+  /// group's values and its per-parameter scalar states); the generated
+  /// torch class takes no argument for it.
+  bool computed = false;
+  /// The tuple argument of the generated torch class that holds it, in the
+  /// record's order ("etas"); empty: its own argument, or `betas` for
+  /// beta1, beta2, ...
+  StringRef tupleArg = {};
 };
 
 struct OptionSpec {
   StringRef name;
   bool defaultValue;
+  /// The front ends turn the option on when this hyper-parameter is > 0
+  /// (no constructor argument of its own); empty: a boolean argument.
+  StringRef positive = {};
 };
 
 struct StateSpec {
