@@ -925,14 +925,11 @@ class Optimizer:
 
     def _framework_value(self, part, value):
         """`value` as MindSpore's kernels receive it: its learning rates,
-        weight decays and hyper-parameters are float32 Tensors (cast to the
-        parameters' dtype), so a part with any parameter narrower than
-        float64 gets the float32 value (the compiled table holds float64:
-        `1 - beta2` is then what MindSpore's kernels compute from their
-        float32 beta2, exactly)."""
-        if all(self._parameters[i].data.dtype == np.float64
-               for i in part.indices):
-            return value
+        weight decays and hyper-parameters are float32 Tensors and
+        Parameters (cast to the parameters' dtype), so every part gets the
+        float32 value (the compiled table holds float64: `1 - beta2` is then
+        what MindSpore's kernels compute from their float32 beta2,
+        exactly)."""
         with np.errstate(over="ignore"):
             return float(np.float32(value))
 

@@ -652,8 +652,10 @@ class AdaFactor(Optimizer):
     shape), ``exp_avg_sq_row`` (``shape[:-1]``; ``(1,)`` for a vector or
     scalar) and ``exp_avg_sq_col`` (``shape[:-2] + shape[-1:]``; a vector's
     or scalar's whole second moment, MindSpore's ``exp_avg_sq``, with the
-    parameter's shape).  ``compression=True`` (float16 states) raises
-    NotImplementedError.
+    parameter's shape).  ``compression=True`` stores ``exp_avg`` in float16
+    as MindSpore does: its values are rounded to float16 after every step
+    (MindSpore's results; the array itself keeps the parameter's dtype, so
+    the memory is not saved, and target 'GPU' refuses it).
     """
 
     def __init__(self, params, learning_rate=None, eps=(1e-30, 1e-3),
@@ -707,10 +709,10 @@ class AdaFactor(Optimizer):
             _v.check_bool(arg, value, name)
         beta1 = _v.check_float("beta1", beta1, name, ranges["beta1"],
                                allow_int=True)
-        if compression:
+        if compression and target == "GPU":
             raise NotImplementedError(
-                "For 'AdaFactor', compression=True (float16 moving averages) "
-                "is not supported: the states have the parameters' dtype.")
+                "For 'AdaFactor', compression=True (float16 first moments) "
+                "is not supported with target 'GPU'.")
         self.compression = compression
         self.use_first_moment = beta1 > 0.0
         if not self.scale_lr:
@@ -728,6 +730,16 @@ class AdaFactor(Optimizer):
         states += [("exp_avg_sq_row", "exp_avg_sq_row", "exp_avg_sq_row", 0.0),
                    ("exp_avg_sq_col", "exp_avg_sq_col", "exp_avg_sq_col", 0.0)]
         self._init_states(states)
+
+    def _compiled_step(self, gradients):
+        result = super()._compiled_step(gradients)
+        if self.compression and self.use_first_moment:
+            # MindSpore's exp_avg is a float16 Parameter: each step's new
+            # value is stored rounded to float16.
+            for state in self.exp_avg:
+                array = state.data
+                array[...] = array.astype(np.float16)
+        return result
 
     @property
     def eps(self):

@@ -7,8 +7,9 @@ extension in float64, ``optim_mlir.nn`` and ``optim_mlir.torch``.
 
 Tolerances: float32 steps against the float64 reference, ``rtol=2e-4,
 atol=2e-5`` after each of 20 steps (float32 rounding accumulated); float64
-steps ``rtol=1e-10, atol=1e-12`` against a reference given the
-hyper-parameters rounded to float32 (the runtime's table is float32). Lion's update is ``lr * sign(c)``: where
+steps ``rtol=1e-10, atol=1e-12`` against a reference given the same
+hyper-parameters (the runtime's table is float64). Lion's update is
+``lr * sign(c)``: where
 ``c`` is within rounding of 0 the float32 and float64 signs could differ;
 the fixed seeds here draw no such element.
 """
@@ -63,13 +64,10 @@ def _f32(x):
     return float(np.float32(x))
 
 
-def _reference_step(rule, params, states, grads, lr, wds, t, rounded=False):
-    """One reference step; `rounded`: hyper-parameters as the runtime's
-    float32 table holds them (float64 parameters see those values)."""
+def _reference_step(rule, params, states, grads, lr, wds, t):
+    """One reference step."""
     for i, (p, g) in enumerate(zip(params, grads)):
         kw = dict(HYPER[rule], learning_rate=lr, weight_decay=wds[i])
-        if rounded:
-            kw = {k: _f32(v) for k, v in kw.items()}
         if _uses_step(rule):
             kw["t"] = t
         params[i], states[i] = getattr(R, rule)(p, g, states[i], **kw)
@@ -101,8 +99,7 @@ def test_float64_through_the_extension(rule):
     for t in range(1, STEPS + 1):
         grads = _grads(rng, [p.shape for p in data], np.float64)
         compiled.step(data, grads, states)
-        _reference_step(rule, ref, ref_states, grads, 0.01, wds, t,
-                        rounded=True)
+        _reference_step(rule, ref, ref_states, grads, 0.01, wds, t)
         for i, name in enumerate(names):
             np.testing.assert_allclose(data[i], ref[i], rtol=1e-10,
                                        atol=1e-12, err_msg=name)

@@ -368,14 +368,14 @@ def test_stub_compile_load_init_states(stub_driver, tmp_path):
     assert "already loaded" in result["again"][1]
     assert result["adamw"] == [True] * 16
     assert result["adamw_init"] == [0.0] * 16
-    # Rprop: prev 0, step_size the learning rate (float32 in the table).
+    # Rprop: prev 0, step_size the learning rate (float64 in the table,
+    # rounded in a float32 buffer).
     assert result["rprop_names"] == ["prev", "step_size"]
     assert result["rprop_loaded"] is True
-    lr = float(np.float32(0.01))
-    assert result["rprop_expected"] == [0.0, lr, 0.0, lr]
+    assert result["rprop_expected"] == [0.0, 0.01, 0.0, 0.01]
     assert result["rprop_init"][0] == [0.0] * 5
-    assert result["rprop_init"][1] == [lr] * 5       # float64 buffer
-    assert result["rprop_init"][3] == [lr] * 12      # float32 buffer
+    assert result["rprop_init"][1] == [0.01] * 5     # float64 buffer
+    assert result["rprop_init"][3] == [float(np.float32(0.01))] * 12
     assert result["capability"] == [9, 0] and result["devices"] == 1
     assert result["available"][0] is True
     assert "CUDA driver 13.0 (%s), 1 device" % stub_driver == \
@@ -439,15 +439,16 @@ def test_stub_hyper_params_and_step(stub_driver, tmp_path):
         ))
     ''', stub_driver, tmp_path)
     # The new beta1 of group 1 went to its slot of the device table at once
-    # (one 4-byte copy), and the table the kernels read holds it.
+    # (one 8-byte copy: the table is float64), and the table the kernels
+    # read holds it.
     assert result["initial"] == pytest.approx(0.9)
     assert result["beta1"] == 0.5
     hyper = result["hyper_address"]
     (copy,) = copies(section(log, "set", "step"))
     size, address = copy
-    slot = (address - hyper) // 4
-    assert size == 4 and 0 <= slot < len(result["hyper"])
-    assert (address - hyper) % 4 == 0
+    slot = (address - hyper) // 8
+    assert size == 8 and 0 <= slot < len(result["hyper"])
+    assert (address - hyper) % 8 == 0
     assert result["hyper"][slot] == 0.5
     assert result["hyper"].count(0.5) == 1
     # One step: the plan's kernels in order, with its grids and blocks.
@@ -683,14 +684,17 @@ def test_stub_nn_target_gpu(stub_driver, tmp_path):
     assert "cuStreamSynchronize" in section(log, "step2", "lr")
     # Hyper-parameters go to the device only when they change; the step
     # counter only when it differs from the optimizer's global step.
-    hyper = [c for c in copies(step1) if c[0] == 4]
-    assert len(hyper) >= 1
-    assert [c for c in copies(section(log, "step2", "lr")) if c[0] == 4] == []
-    lr_copies = [c for c in copies(section(log, "lr", "global_step"))
-                 if c[0] == 4]
-    assert len(lr_copies) == 1 and lr_copies[0][1] in {a for _, a in hyper}
+    # Both are 8-byte copies (float64 slots, an int64 counter): told apart
+    # by their addresses.
     counter = [a for n, a in allocations(step1) if n == 8]
     assert len(counter) == 1
+    slots = lambda text: [c for c in copies(text)
+                          if c[0] == 8 and c[1] != counter[0]]
+    hyper = slots(step1)
+    assert len(hyper) >= 1
+    assert slots(section(log, "step2", "lr")) == []
+    lr_copies = slots(section(log, "lr", "global_step"))
+    assert len(lr_copies) == 1 and lr_copies[0][1] in {a for _, a in hyper}
     counter_copies = lambda text: [c for c in copies(text)
                                    if c[1] == counter[0]]
     # Loading uploads the counter once; the kernels increment it from then
@@ -816,13 +820,15 @@ def test_stub_torch_cuda_path(stub_driver, tmp_path):
     assert result["lr"] == 0.5
     # Hyper-parameters: all at first, then only what changed (Adam's eps
     # follows the bias correction every step; then the new lr).
-    four = lambda a, b: [c for c in copies(section(log, a, b)) if c[0] == 4]
-    assert len(four("step1", "step2")) >= 5
-    assert len(four("step2", "lr")) == 1
-    assert len(four("lr", "load")) == 2
+    # (8-byte float64 slots; the counter is told apart by its address).
+    counter = result["counter_address"]
+    slots = lambda a, b: [c for c in copies(section(log, a, b))
+                          if c[0] == 8 and c[1] != counter]
+    assert len(slots("step1", "step2")) >= 5
+    assert len(slots("step2", "lr")) == 1
+    assert len(slots("lr", "load")) == 2
     # The device counter: incremented by the kernels, set only when the
     # loaded step count differs from it.
-    counter = result["counter_address"]
     at_counter = lambda a, b: [c for c in copies(section(log, a, b))
                                if c[1] == counter]
     assert at_counter("step1", "step2") == [(8, counter)]  # load() uploads

@@ -245,8 +245,9 @@ def test_float64_parameters_match_reference():
     ref = R.ReferenceOptimizer("adam", _ref_pairs(params), learning_rate=0.01,
                                weight_decay=0.01, loss_scale=2.0, mode="uniform")
     opt = nn.Adam(params, learning_rate=0.01, weight_decay=0.01, loss_scale=2.0)
-    # The hyper-parameter table is float32: compare with a reference that uses
-    # the float32-rounded values.
+    # MindSpore's hyper-parameters are float32 Tensors, whatever the
+    # parameters' dtype: compare with a reference that uses the
+    # float32-rounded values.
     ref.hyper.update(beta1=float(np.float32(0.9)), beta2=float(np.float32(0.999)),
                      eps=float(np.float32(1e-8)))
     ref.lrs = [float(np.float32(0.01))] * len(ref.lrs)

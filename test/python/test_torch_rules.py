@@ -7,24 +7,20 @@ NumPy references written from the formulas (``reference.torch_adagrad``,
 changing the learning rate at every step, weight decay, ``maximize`` and
 each option, and state_dicts carried from one to the other both ways.
 
-Tolerances. The runtime's hyper-parameter table is float32
-(docs/Python-torch.md), so float64 runs give both sides float32-exact
-values (every float argument rounded to float32, learning rates 2^-6 and
-2^-5 with scheduler factors 1, 0.75, 0.5, 0.875, 0.625); the float32 runs
-take the cases as written. Against ``torch.optim`` (same dtype, same
-scalars): float32 ``rtol=1e-5, atol=1e-5`` (the values are of order 1;
-RMSprop's momentum buffer sums terms of both signs up to about 5, whose
-float32 rounding reaches 1e-5 absolute), float64 ``rtol=1e-12,
-atol=1e-14`` for parameters and states after each of 24 steps (the
-formula fuses what torch computes in separate in-place ops: the orders
-differ, hence not bit equality); NAdam in float64 ``rtol=1e-6, atol=1e-8``
-only, because its momentum schedule ``mu_t``, ``mu_(t+1)`` is computed in
-Python floats by torch and reaches the compiled step through the float32
-table. torch's scalar states (``step``, ASGD's ``eta`` and ``mu``,
-NAdam's ``mu_product``) are equal exactly, being computed by the same
-torch operations. Against the float64 NumPy reference: float64 parameters
-``rtol=1e-11, atol=1e-13`` (NAdam's as above); float32 parameters
-``rtol=2e-4, atol=2e-5`` (float32 rounding accumulated over 24 steps).
+Tolerances. The runtime's hyper-parameter table is float64 and the
+rules' scalar arithmetic runs in float64 (docs/Step-structure.md), so both
+sides see the same values in float32 and float64 runs. Against
+``torch.optim`` (same dtype, same scalars): float32 ``rtol=1e-5,
+atol=1e-5`` (the values are of order 1; RMSprop's momentum buffer sums
+terms of both signs up to about 5, whose float32 rounding reaches 1e-5
+absolute), float64 ``rtol=1e-12, atol=1e-14`` for parameters and states
+after each of 24 steps (the formula fuses what torch computes in separate
+in-place ops: the orders differ, hence not bit equality). torch's scalar
+states (``step``, ASGD's ``eta`` and ``mu``, NAdam's ``mu_product``) are
+equal exactly, being computed by the same torch operations. Against the
+float64 NumPy reference: float64 parameters ``rtol=1e-11, atol=1e-13``;
+float32 parameters ``rtol=2e-4, atol=2e-5`` (float32 rounding accumulated
+over 24 steps).
 """
 
 import copy
@@ -48,39 +44,17 @@ TOL = {torch.float32: dict(rtol=1e-5, atol=1e-5),
        torch.float64: dict(rtol=1e-12, atol=1e-14)}
 REF_TOL = {torch.float32: dict(rtol=2e-4, atol=2e-5),
            torch.float64: dict(rtol=1e-11, atol=1e-13)}
-# NAdam's Python-float schedule through the float32 table (float64 runs).
-NADAM_F64_TOL = dict(rtol=1e-6, atol=1e-8)
 LR, FIRST_LR, FIRST_WD = 2.0 ** -6, 2.0 ** -5, 2.0 ** -7
 FACTORS = (1.0, 0.75, 0.5, 0.875, 0.625)
 
 
 def _tol(name, dtype, table=TOL):
-    if name == "NAdam" and dtype == torch.float64:
-        return NADAM_F64_TOL
     return table[dtype]
 
 
-def _f32(x):
-    return float(np.float32(x))
-
-
 def _kw(name, kw, dtype):
-    """The constructor's arguments of a run: `kw` for float32; for
-    float64 every float argument, given or default, rounded to float32."""
-    if dtype == torch.float32:
-        return dict(kw)
-    out = {}
-    for p in inspect.signature(getattr(torch.optim, name)).parameters.values():
-        if p.name in ("params", "lr"):
-            continue
-        value = kw.get(p.name, p.default)
-        if isinstance(value, float):
-            value = _f32(value)
-        elif isinstance(value, tuple):
-            value = tuple(_f32(v) for v in value)
-        if p.name in kw or value != p.default or isinstance(value, float):
-            out[p.name] = value
-    return out
+    """The constructor's arguments of a run (the same in both dtypes)."""
+    return dict(kw)
 
 # Each class's cases (constructor arguments besides lr): the defaults, the
 # options one by one and together, weight decay and maximize wherever
