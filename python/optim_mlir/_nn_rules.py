@@ -21,6 +21,18 @@ def _check_betas(beta1, beta2, eps, prim_name):
     return beta1, beta2, eps
 
 
+def _check_adam_kernel_args(opt, beta1, beta2, eps, use_locking,
+                            use_nesterov):
+    """The checks of MindSpore's Adam-kernel optimizers (AdamOffload,
+    LazyAdam); sets ``use_locking``; returns the checked betas and eps."""
+    name = opt.cls_name
+    beta1, beta2, eps = _check_betas(beta1, beta2, eps, name)
+    _v.check_bool("use_locking", use_locking, name)
+    _v.check_bool("use_nesterov", use_nesterov, name)
+    opt.use_locking = use_locking
+    return beta1, beta2, eps
+
+
 class SGD(Optimizer):
     """Stochastic gradient descent with optional momentum (``nn.SGD``).
 
@@ -191,12 +203,9 @@ class AdamOffload(_BetaPowers, Optimizer):
                  weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
                          target=target)
-        name = self.cls_name
-        beta1, beta2, eps = _check_betas(beta1, beta2, eps, name)
-        _v.check_bool("use_locking", use_locking, name)
-        _v.check_bool("use_nesterov", use_nesterov, name)
+        beta1, beta2, eps = _check_adam_kernel_args(
+            self, beta1, beta2, eps, use_locking, use_nesterov)
         _setup_offload(self)
-        self.use_locking = use_locking
         self._setup_rule("adam", {"beta1": beta1, "beta2": beta2, "eps": eps},
                          {"use_nesterov": use_nesterov, "use_amsgrad": False})
         self._init_states([("moment1", "moment1", "moment1", 0.0),
@@ -626,11 +635,8 @@ class LazyAdam(_BetaPowers, Optimizer):
                  weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
                          target=target)
-        name = self.cls_name
-        beta1, beta2, eps = _check_betas(beta1, beta2, eps, name)
-        _v.check_bool("use_locking", use_locking, name)
-        _v.check_bool("use_nesterov", use_nesterov, name)
-        self.use_locking = use_locking
+        beta1, beta2, eps = _check_adam_kernel_args(
+            self, beta1, beta2, eps, use_locking, use_nesterov)
         self._setup_rule("lazy_adam", {"beta1": beta1, "beta2": beta2,
                                        "eps": eps},
                          {"use_nesterov": use_nesterov})

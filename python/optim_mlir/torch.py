@@ -17,8 +17,8 @@ from ._state_arena import OwnedTensors
 
 # The classes of the rules defined by their records alone (Lion, Adan, ...)
 # are built from the rule table at the end of this module and added here.
-__all__ = ["SGD", "Adam", "AdamW", "Lamb", "Adafactor", "compile_count",
-           "gpu_compile_count"]
+__all__ = ["SGD", "Adam", "AdamW", "SparseAdam", "Lamb", "Adafactor",
+           "compile_count", "gpu_compile_count"]
 
 # What this module compiled: ``compile_count`` (CompiledOptimizer objects;
 # tests use it to check that hyper-parameter changes never recompile) and
@@ -418,6 +418,41 @@ class _CompiledTorchOptimizer(Optimizer):
         raise RuntimeError("optim_mlir.torch.%s does not support sparse "
                            "gradients (%s)" % (type(self).__name__, what))
 
+    # Whether a sparse gradient steps only the entries it holds, as torch's
+    # Adagrad and SparseAdam step them (`_touched_step`): the rule runs on
+    # those entries of the parameter and its states, gathered, and the
+    # others are left exactly as they are.
+    _SPARSE_TOUCHED = False
+
+    def _check_touched(self, group, p, what):
+        """torch's errors for a sparse gradient of a `_SPARSE_TOUCHED`
+        class: weight decay (torch's Adagrad raises RuntimeError); and
+        NotImplementedError for a parameter on a CUDA device (the entries
+        are gathered on the CPU) and for a complex one."""
+        if float(group.get("weight_decay", 0.0)) != 0.0:
+            raise RuntimeError(
+                "optim_mlir.torch.%s: the gradient of %s is sparse and "
+                "weight_decay=%r: weight_decay option is not compatible with "
+                "sparse gradients (torch.optim.%s raises this too)"
+                % (type(self).__name__, what, group["weight_decay"],
+                   type(self).__name__))
+        if p.device.type != "cpu":
+            raise NotImplementedError(
+                "optim_mlir.torch.%s: the gradient of %s is sparse and the "
+                "parameter is on %s; sparse gradients are stepped on CPU "
+                "parameters only" % (type(self).__name__, what, p.device))
+        if p.is_complex():
+            # torch 1.13's sparse steps square and divide the complex values
+            # (complex g * g and sqrt), unlike its dense steps on the
+            # view_as_real twin, which the compiled rule runs.
+            raise NotImplementedError(
+                "optim_mlir.torch.%s: the gradient of %s is sparse and the "
+                "parameter is complex (%s); torch.optim.%s's sparse step "
+                "runs complex arithmetic (g * g, complex sqrt), which the "
+                "compiled rule (real and imaginary parts apart) does not: "
+                "use a dense gradient" % (type(self).__name__, what,
+                                          p.dtype, type(self).__name__))
+
     def _params_device(self):
         """The one device of every parameter (CPU when there are none);
         ValueError for parameters on two devices or on a device that no
@@ -666,8 +701,9 @@ class _CompiledTorchOptimizer(Optimizer):
     def step(self, closure=None):
         """One optimization step (see the module documentation). With
         ``differentiable=True`` in a group of a class that takes it (SGD,
-        Adam), the step is torch's own (eager, recording the autograd graph
-        as torch's does) on this optimizer's groups and state."""
+        Adam, RMSprop), the step is torch's own (eager, recording the
+        autograd graph as torch's does) on this optimizer's groups and
+        state."""
         eager = self._TORCH_EAGER
         if eager is not None and any(group.get("differentiable", False)
                                      for group in self.param_groups):
@@ -855,6 +891,12 @@ class _CompiledTorchOptimizer(Optimizer):
                 if maximize:
                     grad = torch.neg(grad)
                 if grad.is_sparse:
+                    if self._SPARSE_TOUCHED:
+                        self._check_touched(group, p, what)
+                        # Coalesced: each entry once (torch's update is
+                        # not linear in the gradient either).
+                        yield gi, group, p, grad.coalesce()
+                        continue
                     grad = self._sparse_gradient(group, p, grad, what)
                 yield gi, group, p, self._signed_gradient(group, p, grad)
 
@@ -869,7 +911,11 @@ class _CompiledTorchOptimizer(Optimizer):
         #    gradient and states then in its strides), else a C-contiguous
         #    copy written back after the call (gradients are only read).
         buckets = {}
+        touched = []
         for gi, group, p, grad in self._checked_gradients():
+            if grad.is_sparse:
+                touched.append(self._touched_call(gi, group, p, grad))
+                continue
             layout = self._state_layout(p)
             work = p
             if layout is None and not p.is_contiguous():
@@ -928,6 +974,73 @@ class _CompiledTorchOptimizer(Optimizer):
                     p.copy_(work)
                 self._commit(p, state, self.param_groups[gi], tensors, t0)
                 self.state[p] = state
+        for call in touched:
+            self._touched_step(*call)
+
+    # The smallest gathered buffer (elements) of `_touched_step`: the
+    # buffers are sized in powers of two from it, so that a count of
+    # touched entries compiles nothing new once a larger one has run.
+    _GATHER_MIN = 64
+
+    def _touched_call(self, gi, group, p, grad):
+        """Everything `_touched_step` needs for parameter `p` and its
+        coalesced sparse gradient `grad`, computed and compiled before any
+        write: (group index, parameter, gradient, state, t0, state tensors,
+        the compiled step or None, its hyper-parameters, its state keys,
+        the element count)."""
+        state = self.state[p] if p in self.state else {}
+        t0, tensors = self._prepare(p, state, group)
+        options = self._options(group, t0)
+        values = self._bucket_values(p, state, group, t0)
+        hyper = self._group_hyper(gi, t0 + 1, values)
+        n = _real(grad._values()).numel()
+        compiled, state_keys = None, ()
+        if n:
+            capacity = max(self._GATHER_MIN, 1 << (n - 1).bit_length())
+            dtype = _real(p).dtype
+            compiled, _, state_keys = self._get_compiled(
+                options, ((((capacity,), _DTYPES[dtype]),),))
+        return (gi, p, grad, state, t0, tensors, compiled, hyper,
+                state_keys, n)
+
+    def _touched_step(self, gi, p, grad, state, t0, tensors, compiled,
+                      hyper, state_keys, n):
+        """One step of `p` with the sparse gradient `grad` on the entries
+        it holds only, as torch's sparse Adagrad and SparseAdam step: those
+        entries of the parameter and of its states are gathered into flat
+        buffers of the compiled step's size (the rest zero), stepped by
+        the rule, and scattered back; every other entry keeps its value,
+        bit for bit. A state to create starts at zero."""
+        group = self.param_groups[gi]
+        for key, tensor in tensors.items():
+            if tensor is None:
+                tensors[key] = torch.zeros_like(
+                    p, memory_format=torch.preserve_format)
+        if compiled is not None:
+            index = tuple(grad._indices())
+            targets = [_real(p.detach())] + [_real(tensors[k])
+                                             for k in state_keys]
+            gathered = [t[index] for t in targets]
+            shape = gathered[0].shape
+            dtype = gathered[0].dtype
+            size = max(self._GATHER_MIN, 1 << (n - 1).bit_length())
+            buffers = []
+            for values in [gathered[0], _real(grad._values())] + \
+                    gathered[1:]:
+                buf = torch.zeros(size, dtype=dtype)
+                buf[:n] = values.reshape(-1)
+                buffers.append(buf)
+            for name, value in hyper.items():
+                compiled.set_hyper_param(0, name, value)
+            compiled.global_step = t0
+            views = [_view(b) for b in buffers]
+            self._run_signed(
+                [(gi, buffers[0])],
+                lambda: compiled.step(views[:1], views[1:2], views[2:]))
+            for target, buf in zip(targets, buffers[:1] + buffers[2:]):
+                target[index] = buf[:n].view(shape)
+        self._commit(p, state, group, tensors, t0)
+        self.state[p] = state
 
     def _adopt(self, calls):
         owned = self._owned()
@@ -1352,6 +1465,96 @@ class AdamW(_AdamFamily):
                 "beta1": beta1, "beta2": beta2,
                 "eps": eps * sqrt_bc2,
                 "loss_scale": 1.0}
+
+
+class SparseAdam(_CompiledTorchOptimizer):
+    """``torch.optim.SparseAdam`` (torch 1.13): Adam on the entries of
+    sparse gradients only (rule ``adam`` on those entries, gathered;
+    `_touched_step`).
+
+    ``SparseAdam(params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+    maximize=False)``. At each step with a gradient the entries the
+    (coalesced) sparse gradient holds get ``m = beta1 * m + (1 - beta1) *
+    g``, ``v = beta2 * v + (1 - beta2) * g^2`` and ``p -= lr * sqrt(1 -
+    beta2^t) / (1 - beta1^t) * m / (sqrt(v) + eps)`` (torch's update:
+    ``eps`` added to the uncorrected ``sqrt(v)``, as rule ``adam`` does),
+    where ``t`` is the parameter's ``state['step']`` (a Python int, as
+    torch's); every other entry of ``p``, ``exp_avg`` and ``exp_avg_sq``
+    keeps its value. A dense gradient raises torch's RuntimeError, a
+    sparse parameter torch's ValueError. States: ``step``, ``exp_avg``,
+    ``exp_avg_sq`` (the parameter's shape, torch's keys).
+    """
+
+    _RULE = "adam"
+    _STATE_KEYS = {"moment1": "exp_avg", "moment2": "exp_avg_sq"}
+    _SPARSE_TOUCHED = True
+    # torch's step is a Python int; every step gathers (no plan).
+    _HAS_STEP = False
+    _FAST_PATH = False
+    # torch's SparseAdam fills no group keys in __setstate__ (its step
+    # reads `maximize` with a default).
+    _GROUP_DEFAULTS = {}
+
+    def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8,
+                 maximize=False):
+        # torch's checks, in its order and with its messages.
+        if not 0.0 < lr:
+            raise ValueError("Invalid learning rate: {}".format(lr))
+        if not 0.0 < eps:
+            raise ValueError("Invalid epsilon value: {}".format(eps))
+        if not 0.0 <= betas[0] < 1.0:
+            raise ValueError("Invalid beta parameter at index 0: {}"
+                             .format(betas[0]))
+        if not 0.0 <= betas[1] < 1.0:
+            raise ValueError("Invalid beta parameter at index 1: {}"
+                             .format(betas[1]))
+        params = list(params)
+        sparse = []
+        for index, param in enumerate(params):
+            if isinstance(param, dict):
+                sparse += [[index, j] for j, q in
+                           enumerate(param.get("params", [])) if q.is_sparse]
+            elif param.is_sparse:
+                sparse.append(index)
+        if sparse:
+            raise ValueError("Sparse params at indices %s: SparseAdam "
+                             "requires dense parameter tensors" % sparse)
+        defaults = dict(lr=lr, betas=betas, eps=eps, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        """One step (see the class documentation)."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None and not p.grad.is_sparse:
+                    raise RuntimeError("SparseAdam does not support dense "
+                                       "gradients, please consider Adam "
+                                       "instead")
+        self._compiled_step()
+        return loss
+
+    def _prepare(self, p, state, group):
+        return _step_count(state), self._state_tensors(
+            p, state, ("exp_avg", "exp_avg_sq"))
+
+    def _commit(self, p, state, group, tensors, t0):
+        state["step"] = t0 + 1
+        for key in ("exp_avg", "exp_avg_sq"):
+            if state.get(key) is not tensors[key]:
+                state[key] = tensors[key]
+
+    def _options(self, group, t0):
+        return (("use_amsgrad", False),)
+
+    def _hyper(self, group, t):
+        beta1, beta2 = (_finite("beta", b) for b in group["betas"])
+        return {"learning_rate": _finite("lr", group["lr"]),
+                "weight_decay": 0.0, "beta1": beta1, "beta2": beta2,
+                "eps": _finite("eps", group["eps"]), "loss_scale": 1.0}
 
 
 class Lamb(_AdamFamily):
@@ -1796,6 +1999,60 @@ def _torch_counterpart(spec):
                 key_order=tuple(state))
 
 
+def _at_least(name, low=0.0):
+    return lambda a: low <= a[name]
+
+
+_LR_CHECK = (_at_least("lr"), "Invalid learning rate: {lr}")
+_EPS_CHECK = (_at_least("eps"), "Invalid epsilon value: {eps}")
+_WD_CHECK = (_at_least("weight_decay"),
+             "Invalid weight_decay value: {weight_decay}")
+_BETAS_CHECKS = ((lambda a: 0.0 <= a["betas"][0] < 1.0,
+                  "Invalid beta parameter at index 0: {betas[0]}"),
+                 (lambda a: 0.0 <= a["betas"][1] < 1.0,
+                  "Invalid beta parameter at index 1: {betas[1]}"))
+
+# The constructor checks of torch.optim's (1.13) classes that record classes
+# share a name with, in torch's order, as (test of the arguments, message
+# of torch's ValueError): they run before the records' own ranges, so the
+# arguments torch refuses raise torch's message
+# (torch/optim/{adagrad,rmsprop,asgd,rprop,nadam,adadelta,adamax,
+# radam}.py).
+_TORCH_ARG_CHECKS = {
+    "Adagrad": (_LR_CHECK,
+                (_at_least("lr_decay"), "Invalid lr_decay value: {lr_decay}"),
+                _WD_CHECK,
+                (_at_least("initial_accumulator_value"),
+                 "Invalid initial_accumulator_value value: "
+                 "{initial_accumulator_value}"),
+                _EPS_CHECK),
+    "RMSprop": (_LR_CHECK, _EPS_CHECK,
+                (_at_least("momentum"), "Invalid momentum value: {momentum}"),
+                _WD_CHECK,
+                (_at_least("alpha"), "Invalid alpha value: {alpha}")),
+    "ASGD": (_LR_CHECK, _WD_CHECK),
+    "Rprop": (_LR_CHECK,
+              (lambda a: 0.0 < a["etas"][0] < 1.0 < a["etas"][1],
+               "Invalid eta values: {etas[0]}, {etas[1]}")),
+    "NAdam": (_LR_CHECK, _EPS_CHECK) + _BETAS_CHECKS + (
+        _WD_CHECK, (_at_least("momentum_decay"),
+                    "Invalid momentum_decay value: {momentum_decay}")),
+    "Adadelta": (_LR_CHECK,
+                 (lambda a: 0.0 <= a["rho"] <= 1.0,
+                  "Invalid rho value: {rho}"),
+                 _EPS_CHECK, _WD_CHECK),
+    "Adamax": (_LR_CHECK, _EPS_CHECK) + _BETAS_CHECKS + (_WD_CHECK,),
+    "RAdam": (_LR_CHECK, _EPS_CHECK) + _BETAS_CHECKS + (_WD_CHECK,),
+}
+
+
+def _check_torch_args(name, arg):
+    """torch.optim.`name`'s constructor checks on the arguments `arg`."""
+    for test, message in _TORCH_ARG_CHECKS.get(name, ()):
+        if not test(arg):
+            raise ValueError(message.format(**arg))
+
+
 def _check_record_args(rule, spec, arg, tuples):
     """torch's checks (a non-negative lr and weight decay, each beta in
     [0, 1)) and the record's ranges, on the constructor's arguments `arg`
@@ -1870,6 +2127,11 @@ def _counterpart_parameters(rule, spec, counterpart, tuples):
     return parameters
 
 
+# The record classes whose torch counterpart steps a sparse gradient's
+# entries only (`_CompiledTorchOptimizer._touched_step`).
+_TOUCHED_CLASSES = ("Adagrad",)
+
+
 def _record_class(rule, spec):
     """The ``optim_mlir.torch`` class of a rule whose record asks for one,
     with torch's conventions. A class torch.optim (1.13) has too takes
@@ -1924,13 +2186,21 @@ def _record_class(rule, spec):
             _GROUP_DEFAULTS={p.name: p.default for p in parameters
                              if p.name in _TORCH_FLAGS or
                              p.name in dict(spec["options"])},
-            _UNSUPPORTED=tuple(u for u in (_NO_DIFF, _NO_CAPTURABLE)
+            _UNSUPPORTED=tuple(u for u in (_NO_CAPTURABLE,)
                                if u[0] in names),
+            # differentiable=True: torch's own (eager) step, on the same
+            # groups and state (torch's state keys).
+            _TORCH_EAGER=(getattr(torch.optim, spec["class_name"])
+                          if "differentiable" in names else None),
             _INT_STEP=counterpart["int_step"],
+            # torch's Adagrad steps the entries of a sparse gradient only.
+            _SPARSE_TOUCHED=spec["class_name"] in _TOUCHED_CLASSES,
             _KEY_ORDER=counterpart["key_order"])
 
     def construct(self, arg):
         params = arg.pop("params")
+        if counterpart is not None:
+            _check_torch_args(spec["class_name"], arg)
         _check_record_args(rule, spec, arg, tuples)
         if counterpart is not None:
             order = counterpart["order"]

@@ -27,7 +27,8 @@ float16 and bfloat16 parameters, and ``differentiable=True``.
   RuntimeError for float16 Adam, AdamW, RAdam on the CPU (``addcmul_cpu_out``
   has no Half kernel), so those are compared with the float32 references
   only.
-* ``differentiable=True`` (SGD, Adam) runs torch's own step: gradcheck
+* ``differentiable=True`` (SGD, Adam, RMSprop: the classes whose torch
+  1.13 counterpart takes it) runs torch's own step: gradcheck
   (torch's TestDifferentiableOptimizer cases) and equality with
   torch.optim's differentiable step.
 """
@@ -125,9 +126,12 @@ def test_complex_matches_real_twin(name, kwargs):
         assert torch.equal(torch.view_as_real(cplx.detach()), twin.detach())
     # The steps after the first took the fast path (the plan binds the
     # complex tensors' storage; maximize negates gradients on the checked
-    # path).
-    if not kwargs.get("maximize"):
+    # path). Adadelta keeps torch 1.13's int `step`, which the plan does
+    # not count: every step of it takes the checked path.
+    if not kwargs.get("maximize") and type(opt)._FAST_PATH:
         assert opt.__dict__["_plan"].fast_steps == STEPS - 1
+    elif not type(opt)._FAST_PATH:
+        assert opt.__dict__["_plan"] is None
     for key, tensor in _states(twin_opt, twin).items():
         mine = opt.state[cplx][key]
         if key == "step":
@@ -328,7 +332,8 @@ def test_sgd_sparse_errors_as_torch(kwargs, fail_at, exc, match):
 
 
 @pytest.mark.parametrize("name", ["Adam", "AdamW", "RAdam", "Adamax",
-                                  "Adadelta", "Lion"])
+                                  "Adadelta", "Lion", "RMSprop", "ASGD",
+                                  "Rprop", "NAdam"])
 def test_sparse_gradient_refused_elsewhere(name):
     """torch's classes other than SGD (and SparseAdam, Adagrad) raise
     RuntimeError on a sparse gradient."""
@@ -337,6 +342,195 @@ def test_sparse_gradient_refused_elsewhere(name):
     with pytest.raises(RuntimeError, match="sparse gradients"):
         getattr(ot, name)([p]).step()
     assert torch.equal(p.detach(), torch.zeros(5, 2))
+
+
+# --- sparse gradients in Adagrad and SparseAdam ------------------------------
+
+def _untouched(grad):
+    """The rows of a (rows, cols) parameter that the sparse `grad` does
+    not hold."""
+    held = set(grad.coalesce().indices()[0].tolist())
+    return [r for r in range(grad.shape[0]) if r not in held]
+
+
+ADAGRAD_SPARSE_CONFIGS = [
+    dict(lr=0.1),
+    dict(lr=0.1, lr_decay=0.01, initial_accumulator_value=0.1),
+    dict(lr=0.05, maximize=True, eps=1e-6),
+    # No eps and no initial sum: an untouched entry with a zero sum would
+    # be 0 / 0 in a dense step; torch's sparse step leaves it alone.
+    dict(lr=0.1, eps=0.0),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kwargs", ADAGRAD_SPARSE_CONFIGS, ids=[
+    "-".join("%s=%s" % kv for kv in kw.items())
+    for kw in ADAGRAD_SPARSE_CONFIGS])
+def test_adagrad_sparse_against_torch(kwargs, dtype):
+    """torch: TestOptim.test_adagrad_sparse (torch's _make_sparse step): 40
+    steps of uncoalesced sparse row gradients, then dense ones, against
+    torch.optim.Adagrad on the same gradients (float32: rtol=1.3e-6,
+    atol=1e-5; float64: rtol=1e-12, atol=1e-14). The rows a sparse
+    gradient does not hold keep the values they had, in the parameter
+    and in `sum`, bit for bit."""
+    tol = dict(rtol=1.3e-6, atol=1e-5) if dtype == torch.float32 else \
+        dict(rtol=1e-12, atol=1e-14)
+    gen = torch.Generator().manual_seed(16)
+    p0 = torch.randn(12, 3, generator=gen, dtype=dtype)
+    ours = p0.clone().requires_grad_()
+    ref = p0.clone().requires_grad_()
+    opt = ot.Adagrad([ours], **kwargs)
+    ref_opt = torch.optim.Adagrad([ref], **kwargs)
+    for i in range(50):
+        g = _sparse_rows((12, 3), gen).to(dtype)
+        if i >= 40:
+            g = g.to_dense()
+        ours.grad, ref.grad = g.clone(), g.clone()
+        before = ours.detach().clone()
+        sum_before = opt.state[ours]["sum"].clone()
+        opt.step()
+        ref_opt.step()
+        assert_close(ours, ref, **tol)
+        assert_close(opt.state[ours]["sum"], ref_opt.state[ref]["sum"],
+                     **tol)
+        assert torch.equal(opt.state[ours]["step"],
+                           ref_opt.state[ref]["step"])
+        if g.is_sparse:
+            rows = _untouched(g)
+            assert torch.equal(ours.detach()[rows], before[rows])
+            assert torch.equal(opt.state[ours]["sum"][rows],
+                               sum_before[rows])
+    assert torch.isfinite(ours.detach()).all()
+    assert list(opt.state[ours]) == list(ref_opt.state[ref])
+
+
+def test_adagrad_sparse_weight_decay_raises():
+    """torch.optim.Adagrad raises RuntimeError for weight decay with a
+    sparse gradient; so does ours, before writing anything."""
+    g = _sparse_rows((5, 2), torch.Generator().manual_seed(17))
+    for module in (torch.optim, ot):
+        p = torch.ones(5, 2, requires_grad=True)
+        opt = module.Adagrad([p], weight_decay=0.1)
+        p.grad = g.clone()
+        with pytest.raises(RuntimeError, match="weight_decay option is not "
+                           "compatible with sparse gradients"):
+            opt.step()
+        assert torch.equal(p.detach(), torch.ones(5, 2))
+        assert float(opt.state[p]["step"]) == (
+            0.0 if module is ot else 1.0)  # torch counted it first
+
+
+@pytest.mark.parametrize("name", ["Adagrad", "SparseAdam"])
+def test_sparse_complex_refused(name):
+    """torch 1.13's sparse Adagrad and SparseAdam steps run complex
+    arithmetic (complex g * g and sqrt; its dense steps use the
+    view_as_real twin): a complex parameter with a sparse gradient raises
+    NotImplementedError here, before any write."""
+    p0 = torch.randn(5, 2, dtype=torch.complex64)
+    p = p0.clone().requires_grad_()
+    p.grad = torch.sparse_coo_tensor(torch.tensor([[1, 3]]),
+                                     torch.randn(2, 2, dtype=torch.complex64),
+                                     (5, 2))
+    with pytest.raises(NotImplementedError, match="complex arithmetic"):
+        getattr(ot, name)([p]).step()
+    assert torch.equal(p.detach(), p0)
+
+
+SPARSE_ADAM_CONFIGS = [
+    dict(),
+    dict(lr=0.01, betas=(0.8, 0.9), eps=1e-6),
+    dict(lr=0.02, maximize=True),
+    dict(lr=0.01, betas=(0.0, 0.5)),
+]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kwargs", SPARSE_ADAM_CONFIGS, ids=[
+    "-".join("%s=%s" % kv for kv in kw.items()) or "defaults"
+    for kw in SPARSE_ADAM_CONFIGS])
+def test_sparse_adam_against_torch(kwargs, dtype):
+    """torch: TestOptim.test_sparse_adam. 40 steps of uncoalesced sparse
+    row gradients on two parameters (one a transposed view's base layout:
+    a non-contiguous parameter), against torch.optim.SparseAdam (float32:
+    rtol=1.3e-6, atol=1e-5; float64: rtol=1e-12, atol=1e-14); untouched
+    rows of the parameter and of both moments keep their values bit for
+    bit; `step` is torch's int; the compiled steps are reused across the
+    changing counts of touched entries (a power-of-two buffer per count
+    range: at most 2 compiles per dtype here)."""
+    tol = dict(rtol=1.3e-6, atol=1e-5) if dtype == torch.float32 else \
+        dict(rtol=1e-12, atol=1e-14)
+    gen = torch.Generator().manual_seed(18)
+    a0 = torch.randn(12, 3, generator=gen, dtype=dtype)
+    b0 = torch.randn(4, 9, generator=gen, dtype=dtype).t()  # (9, 4)
+    ours = [a0.clone().requires_grad_(),
+            b0.clone().t().contiguous().t().requires_grad_()]
+    ref = [a0.clone().requires_grad_(), b0.clone().requires_grad_()]
+    assert not ours[1].is_contiguous()
+    opt = ot.SparseAdam(ours, **kwargs)
+    ref_opt = torch.optim.SparseAdam(ref, **kwargs)
+    count = ot.compile_count
+    for _ in range(40):
+        grads = [_sparse_rows(tuple(p.shape), gen).to(dtype) for p in ours]
+        befores = [(p.detach().clone(),
+                    {k: opt.state[p][k].clone() for k in
+                     ("exp_avg", "exp_avg_sq")} if p in opt.state else None)
+                   for p in ours]
+        for p, q, g in zip(ours, ref, grads):
+            p.grad, q.grad = g.clone(), g.clone()
+        opt.step()
+        ref_opt.step()
+        for p, q, g, (before, states) in zip(ours, ref, grads, befores):
+            assert_close(p, q, **tol)
+            s, t = opt.state[p], ref_opt.state[q]
+            assert list(s) == list(t) == ["step", "exp_avg", "exp_avg_sq"]
+            assert s["step"] == t["step"] and isinstance(s["step"], int)
+            for key in ("exp_avg", "exp_avg_sq"):
+                assert_close(s[key], t[key], **tol)
+            rows = _untouched(g)
+            assert torch.equal(p.detach()[rows], before[rows])
+            if states is not None:
+                for key, old in states.items():
+                    assert torch.equal(s[key][rows], old[rows])
+    assert ot.compile_count - count <= 2
+
+
+def test_sparse_adam_errors_as_torch():
+    """A dense gradient raises torch's RuntimeError (before any write);
+    a sparse parameter torch's ValueError."""
+    for module in (torch.optim, ot):
+        p = torch.ones(4, requires_grad=True)
+        opt = module.SparseAdam([p])
+        p.grad = torch.ones(4)
+        with pytest.raises(RuntimeError, match="SparseAdam does not support "
+                           "dense gradients, please consider Adam instead"):
+            opt.step()
+        assert torch.equal(p.detach(), torch.ones(4))
+        with pytest.raises(ValueError, match=r"Sparse params at indices "
+                           r"\[0\]: SparseAdam requires dense parameter"):
+            module.SparseAdam([torch.zeros(3).to_sparse()])
+
+
+def test_sparse_adam_state_dict_both_ways():
+    """A state_dict of ours loads into torch.optim.SparseAdam and back, and
+    both carry on as one."""
+    gen = torch.Generator().manual_seed(19)
+    p0 = torch.randn(8, 2, generator=gen)
+    ours = p0.clone().requires_grad_()
+    ref = p0.clone().requires_grad_()
+    opt, ref_opt = ot.SparseAdam([ours], lr=0.05), \
+        torch.optim.SparseAdam([ref], lr=0.05)
+    for i in range(20):
+        g = _sparse_rows((8, 2), gen)
+        ours.grad, ref.grad = g.clone(), g.clone()
+        opt.step()
+        ref_opt.step()
+        if i == 9:
+            theirs = copy.deepcopy(ref_opt.state_dict())
+            ref_opt.load_state_dict(copy.deepcopy(opt.state_dict()))
+            opt.load_state_dict(theirs)
+        assert_close(ours, ref, rtol=1.3e-6, atol=1e-5)
+    assert opt.state[ours]["step"] == 20
 
 
 # --- float16 and bfloat16 ----------------------------------------------------
@@ -451,12 +645,21 @@ def test_half_accepted_by_every_class(name, dtype):
     for _ in range(STEPS):
         g = torch.randn(12, 9).to(dtype)
         half.grad, full.grad = g.clone(), g.float()
+        if name == "SparseAdam":
+            # It takes sparse gradients only (here holding every entry).
+            half.grad, full.grad = half.grad.to_sparse(), \
+                full.grad.to_sparse()
         for o in opts:
             o.step()
     assert torch.isfinite(half.float()).all()
     assert not torch.equal(half.detach(), p0)
     for key, t in _states(opts[0], half).items():
-        assert t.dtype == (torch.float32 if key == "step" else dtype), key
+        # torch 1.13 keeps `step` and the per-parameter scalar tensors
+        # (ASGD's eta and mu, NAdam's mu_product, created by torch.tensor)
+        # in float32 whatever the parameter's dtype (torch.optim.ASGD and
+        # NAdam on a float16 or bfloat16 CPU parameter do).
+        scalar = key in ("step", "eta", "mu", "mu_product")
+        assert t.dtype == (torch.float32 if scalar else dtype), key
     assert _ulps(half, full, dtype) <= 6
 
 
@@ -541,6 +744,14 @@ DIFF_CASES = [
     ("Adam", lambda: {"step": torch.tensor(3.0, dtype=torch.float64),
                       "exp_avg": _r64(10), "exp_avg_sq": _r64(10)},
      dict(lr=0.9, weight_decay=0.1, maximize=True, differentiable=True)),
+    # torch: TestDifferentiableOptimizer.test_rmsprop
+    ("RMSprop", lambda: {"step": 0, "square_avg": _r64(10),
+                         "momentum_buffer": _r64(10),
+                         "grad_avg": 1e-2 * _r64(10)},
+     dict(lr=0.9, maximize=True, momentum=0.9, differentiable=True,
+          centered=True, weight_decay=0.1)),
+    ("RMSprop", lambda: {"step": 4, "square_avg": _r64(10)},
+     dict(lr=0.5, alpha=0.9, differentiable=True)),
 ]
 
 

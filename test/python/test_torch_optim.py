@@ -675,16 +675,27 @@ def test_constructor_errors():
         ot.Lamb([p], weight_decay=-0.1)
     with pytest.raises(ValueError, match="empty parameter list"):
         ot.Adam([])
-    with pytest.raises(NotImplementedError, match="amsgrad"):
-        ot.AdamW([p], amsgrad=True)
     with pytest.raises(RuntimeError, match="`fused` cannot be"):
         ot.Adam([p], fused=True, differentiable=True)
     with pytest.raises(NotImplementedError, match="capturable"):
         ot.Adam([p], capturable=True)
-    opt = ot.AdamW([p])
-    with pytest.raises(NotImplementedError, match="amsgrad"):
-        opt.add_param_group({"params": [torch.nn.Parameter(torch.randn(2))],
-                             "amsgrad": True})
+    # SparseAdam: torch's strict lr > 0 and eps > 0.
+    with pytest.raises(ValueError, match="Invalid learning rate: 0.0"):
+        ot.SparseAdam([p], lr=0.0)
+    with pytest.raises(ValueError, match="Invalid epsilon value: 0.0"):
+        ot.SparseAdam([p], eps=0.0)
+    # Rprop: torch's eta check before the record's ranges.
+    with pytest.raises(ValueError, match="Invalid eta values: 1.0, 0.5"):
+        ot.Rprop([p], etas=(1.0, 0.5))
+    # AdamW(amsgrad=True) steps (rule adam_weight_decay's use_amsgrad), in
+    # the constructor and in add_param_group, as torch's does.
+    opt = ot.AdamW([p], amsgrad=True)
+    opt.add_param_group({"params": [torch.nn.Parameter(torch.randn(2))],
+                         "amsgrad": True})
+    assert [g["amsgrad"] for g in opt.param_groups] == [True, True]
+    # differentiable only where torch's class takes it (TypeError).
+    with pytest.raises(TypeError, match="differentiable"):
+        ot.AdamW([p], differentiable=True)
 
 
 def test_tensor_errors():

@@ -360,20 +360,96 @@ BAD = {
 @pytest.mark.parametrize("name,case", [(n, i) for n, cases in BAD.items()
                                        for i in range(len(cases))])
 def test_torchs_checks(name, case):
-    """What torch 1.13's constructor refuses, ours refuses with ValueError
-    too (the origin of each case: torch/optim/<name>.py's __init__)."""
+    """What torch 1.13's constructor refuses, ours refuses with torch's
+    ValueError and message, torch's checks in torch's order (the origin of
+    each case: torch/optim/<name>.py's __init__)."""
     kw = BAD[name][case]
+    messages = []
     for cls in (getattr(torch.optim, name), getattr(otorch, name)):
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError) as info:
             cls([torch.zeros(2, requires_grad=True)], **kw)
+        messages.append(str(info.value))
+    assert messages[1] == messages[0]
 
 
-def test_differentiable_is_refused():
-    """RMSprop's differentiable=True (the compiled step is not
-    differentiable) is a NotImplementedError, not a silent wrong answer."""
-    with pytest.raises(NotImplementedError, match="differentiable"):
-        otorch.RMSprop([torch.zeros(2, requires_grad=True)],
-                       differentiable=True)
+# Every torch 1.13 class a record class shares a name with, and arguments
+# that fail two of torch's checks at once: the first in torch's order
+# raises (torch/optim/<name>.py's __init__).
+TWO_BAD = {
+    "Adagrad": dict(lr=-1.0, eps=-1.0),
+    "RMSprop": dict(momentum=-1.0, alpha=-1.0),
+    "ASGD": dict(lr=-1.0, weight_decay=-1.0),
+    "Rprop": dict(lr=-1.0, etas=(1.0, 0.5)),
+    "NAdam": dict(betas=(1.0, 0.0), momentum_decay=-1.0),
+    "Adadelta": dict(rho=1.5, eps=-1.0),
+    "Adamax": dict(eps=-1.0, betas=(0.0, 1.0)),
+    "RAdam": dict(betas=(0.5, 1.0), weight_decay=-1.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TWO_BAD))
+def test_torchs_check_order(name):
+    """torch's first failing check decides the message, here as there."""
+    messages = []
+    for cls in (getattr(torch.optim, name), getattr(otorch, name)):
+        with pytest.raises(ValueError) as info:
+            cls(None, **TWO_BAD[name])
+        messages.append(str(info.value))
+    assert messages[1] == messages[0]
+
+
+def test_rmsprop_differentiable_runs_torchs_step():
+    """RMSprop(differentiable=True) runs torch.optim.RMSprop's own step on
+    the same groups and state (the compiled step cannot record an autograd
+    graph): equal to torch's, the graph recorded through the states; set
+    back to False, the compiled step carries on from torch's state (its
+    int step); the eager steps compile nothing. gradcheck of that step:
+    test_torch_dtypes.py::test_differentiable."""
+    torch.manual_seed(21)
+    kw = dict(lr=0.01, momentum=0.5, centered=True, weight_decay=0.1,
+              differentiable=True)
+    # (Parameters that do not require grad: torch's differentiable step
+    # refuses in-place updates of leaves that do.)
+    ours = torch.randn(7)
+    ref = ours.clone()
+    opt = otorch.RMSprop([ours], **kw)
+    ref_opt = torch.optim.RMSprop([ref], **kw)
+    count = otorch.compile_count
+    for i in range(12):
+        if i == 6:
+            for o in (opt, ref_opt):
+                o.param_groups[0]["differentiable"] = False
+        g = torch.randn(7)
+        ours.grad, ref.grad = g.clone(), g.clone()
+        opt.step()
+        ref_opt.step()
+        if i < 6:
+            assert torch.equal(ours, ref)
+            assert otorch.compile_count == count
+        else:
+            np.testing.assert_allclose(ours.numpy(), ref.numpy(), rtol=1e-5,
+                                       atol=1e-5)
+        assert opt.state[ours]["step"] == ref_opt.state[ref]["step"] == i + 1
+    assert list(opt.state[ours]) == list(ref_opt.state[ref])
+
+    # The graph goes through a state that requires grad, as in torch.
+    p = torch.rand(5, dtype=torch.float64)
+    p.grad = torch.rand(5, dtype=torch.float64)
+    square_avg = torch.rand(5, dtype=torch.float64, requires_grad=True)
+    opt = otorch.RMSprop([p], lr=0.5, differentiable=True)
+    opt.state[p].update(step=0, square_avg=square_avg.clone())
+    opt.step()
+    assert opt.state[p]["square_avg"].requires_grad
+    assert p.requires_grad and p.grad_fn is not None
+
+
+@pytest.mark.parametrize("name", ["Adagrad", "ASGD", "Rprop", "NAdam"])
+def test_differentiable_only_where_torch_takes_it(name):
+    """The classes whose torch 1.13 counterpart takes no `differentiable`
+    refuse it as torch's do (TypeError: an unexpected keyword)."""
+    for cls in (getattr(torch.optim, name), getattr(otorch, name)):
+        with pytest.raises(TypeError, match="differentiable"):
+            cls([torch.zeros(2, requires_grad=True)], differentiable=True)
 
 
 def test_rmsprop_states_follow_the_options(float32_default_dtype):
