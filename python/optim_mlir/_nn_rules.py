@@ -797,7 +797,8 @@ def _record_class(rule, spec):
 
     return _record_classes.make_class(
         rule, spec, "optim_mlir.nn", Optimizer, parameters, construct,
-        "States " + ", ".join("``%s``" % name for name, _ in states))
+        "States " + ", ".join("``%s``" % name for name, _ in states)
+        if states else "No states")
 
 
 # The classes of the rules defined by their records alone, by class name.

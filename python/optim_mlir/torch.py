@@ -2225,6 +2225,7 @@ def _record_class(rule, spec):
 
 # The classes of the rules defined by their records alone, by class name.
 _RECORD_CLASSES = {spec["class_name"]: _record_class(rule, spec)
-                   for rule, spec in _record_classes.record_rules()}
+                   for rule, spec in _record_classes.record_rules()
+                   if spec["gen_torch_class"]}
 globals().update(_RECORD_CLASSES)
 __all__ += list(_RECORD_CLASSES)

@@ -1149,6 +1149,7 @@ py::dict ruleSpecs() {
             : py::object(py::none());
     rule["class_description"] = spec.classDescription.str();
     rule["gen_nn_class"] = spec.genPythonClasses && spec.genNNClass;
+    rule["gen_torch_class"] = spec.genPythonClasses && spec.genTorchClass;
     rules[py::str(stringifyRuleKind(spec.kind).str())] = rule;
   }
   return rules;
@@ -1187,8 +1188,9 @@ PYBIND11_MODULE(_optim, m) {
         "decay_in_rule, sparse_grad, num_norms, whole_tensor, "
         "gen_python_classes (the front ends build the rule's "
         "classes from this entry), default_learning_rate (None unless "
-        "gen_python_classes) and class_description (the classes' "
-        "docstring). Generated from the rule records (OptimRules.td).");
+        "gen_python_classes), class_description (the classes' "
+        "docstring), gen_nn_class and gen_torch_class (which front ends "
+        "get a class). Generated from the rule records (OptimRules.td).");
   m.def("schedule_specs", &scheduleSpecs,
         "Every learning-rate schedule attribute by name, with its parameters "
         "in order as (name, 'float' | 'int' | 'bool'). Generated from "

@@ -105,7 +105,7 @@ def Test_NextRule : Optim_Rule<2, "Next", "next", "Next"> {
 // CHECK-NEXT:     %half = arith.constant 0.5 : f32
 // CHECK:          )optim",
 // CHECK-NEXT:     /*genPythonClasses=*/true, 0.01,
-// CHECK-NEXT:     R"optim(Halves `s`.)optim", /*genNNClass=*/false},
+// CHECK-NEXT:     R"optim(Halves `s`.)optim", /*genNNClass=*/false, /*genTorchClass=*/true},
 
 // DOCS: | [`sign`](#sign) | `Sign` | `optim.sign_update` | yes | `optim.decay_weight` |
 // DOCS: | [`next`](#next) | `torch.Next` |
@@ -197,6 +197,37 @@ def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
   let classDescription = "Bad.";
 }
 #endif
+// A class for optim_mlir.nn only: its hyper-parameters need not be torch's
+// beta1, beta2, ...; a record without either class is refused.
+// RUN: optim-tblgen -gen-rule-defs -I %optim_include -DNN_ONLY %s | FileCheck %s --check-prefix=NN-ONLY
+// RUN: optim-tblgen -gen-rule-docs -I %optim_include -DNN_ONLY %s | FileCheck %s --check-prefix=NN-ONLY-DOCS
+// RUN: not optim-tblgen -gen-rule-defs -I %optim_include -DCLASS_NONE %s 2>&1 | FileCheck %s --check-prefix=CLASS-NONE
+#ifdef NN_ONLY
+def Test_NNOnly : Optim_Rule<3, "NNOnly", "nn_only", "NNOnly"> {
+  let hyperParams = [Optim_Hyper<"beta", "0.9", Optim_ClosedUnit>];
+  let genPythonClasses = 1;
+  let genTorchClass = 0;
+  let defaultLearningRate = "0.1";
+  let classDescription = "NN only.";
+}
+#endif
+#ifdef CLASS_NONE
+def Test_Bad : Optim_Rule<3, "Bad", "bad", "Bad"> {
+  let genPythonClasses = 1;
+  let genNNClass = 0;
+  let genTorchClass = 0;
+  let defaultLearningRate = "0.1";
+  let classDescription = "Bad.";
+}
+#endif
+// NN-ONLY: {RuleKind::NNOnly,
+// NN-ONLY: R"optim(NN only.)optim", /*genNNClass=*/true, /*genTorchClass=*/false},
+// NN-ONLY-DOCS: | [`nn_only`](#nn_only) | `NNOnly` |
+// NN-ONLY-DOCS: ## nn_only
+// NN-ONLY-DOCS-EMPTY:
+// NN-ONLY-DOCS-NEXT: `optim_mlir.nn.NNOnly`, generated from the record (learning rate 0.1 by default).
+// CLASS-NONE: error: genPythonClasses: genNNClass and genTorchClass are both off: no class to build
+
 // CLASS-OPTIONS: error: genPythonClasses: the rule may not have options (only a torch class, genNNClass = 0, may)
 // CLASS-COMPUTED: error: genPythonClasses: hyper-parameter scale may not be computed (only a torch class, genNNClass = 0, may)
 // CLASS-POSITIVE: error: genPythonClasses: option use_momentum follows `momentum`, which must be an operand hyper-parameter set by the user

@@ -614,6 +614,52 @@ def torch_nadam(param, grad, states, *, learning_rate, t, beta1=0.9,
                        "exp_avg_sq": v}
 
 
+def power_sign(param, grad, states, *, learning_rate, logbase=1.0,
+               sign_decay=1.0, beta=0.9, weight_decay=0.0):
+    """PowerSign (Bello et al. 2017, "Neural Optimizer Search with
+    Reinforcement Learning", section 5), as MindSpore's
+    ``ApplyPowerSign`` computes it: L2 weight decay (``g + wd*param``),
+    ``m = beta*m + (1-beta)*g``, ``param -= lr * exp(logbase * sign_decay *
+    sign(g) * sign(m)) * g`` with the new ``m``. State ``m``."""
+    g = _arr(grad, param) + weight_decay * param
+    m = beta * states["m"] + (1.0 - beta) * g
+    scale = np.exp(logbase * sign_decay * np.sign(g) * np.sign(m))
+    return param - learning_rate * scale * g, {"m": m}
+
+
+def proximal_gradient_descent(param, grad, states, *, learning_rate, l1=0.0,
+                              l2=0.0, weight_decay=0.0):
+    """Proximal gradient descent (FOBOS, Duchi and Singer 2009) as
+    MindSpore's ``ApplyProximalGradientDescent`` computes it, ``alpha`` being
+    the learning rate: L2 weight decay (``g + wd*param``),
+    ``v = param - lr*g``, then ``sign(v) * max(|v| - lr*l1, 0) /
+    (1 + lr*l2)`` where ``l1 > 0`` and ``v / (1 + lr*l2)`` otherwise. No
+    states."""
+    g = _arr(grad, param) + weight_decay * param
+    v = param - learning_rate * g
+    if l1 > 0.0:
+        v = np.sign(v) * np.maximum(np.abs(v) - learning_rate * l1, 0.0)
+    return v / (1.0 + learning_rate * l2), {}
+
+
+def adagrad_da(param, grad, states, *, learning_rate, l1=0.0, l2=0.0,
+               weight_decay=0.0, t):
+    """Adagrad dual averaging (Duchi et al. 2011, section 3) as MindSpore's
+    ``ApplyAdagradDA`` documents it, ``global_step`` being the 1-based
+    update count ``t``: L2 weight decay (``g + wd*param``), ``acc += g``,
+    ``sq += g^2``, and ``param = -lr * s / (l2*t*lr + sqrt(sq))`` with
+    ``s = sign(acc) * max(|acc| - l1*t, 0)`` where ``l1 > 0`` and
+    ``s = acc`` otherwise. States ``gradient_accumulator``,
+    ``gradient_squared_accumulator`` (starting at 0.1)."""
+    g = _arr(grad, param) + weight_decay * param
+    acc = states["gradient_accumulator"] + g
+    sq = states["gradient_squared_accumulator"] + g * g
+    s = np.sign(acc) * np.maximum(np.abs(acc) - l1 * t, 0.0) if l1 > 0.0 \
+        else acc
+    new_param = -learning_rate * s / (l2 * t * learning_rate + np.sqrt(sq))
+    return new_param, {"gradient_accumulator": acc,
+                       "gradient_squared_accumulator": sq}
+
 def factored_shape(shape):
     """Adafactor's view of a parameter of ``shape``: ``(B, R, C) =
     (prod(shape[:-2]), shape[-2], shape[-1])`` for rank >= 2, ``(1, 1, n)``
@@ -710,6 +756,9 @@ RULES = {
     "adagrad": adagrad, "rmsprop": rmsprop, "ftrl": ftrl,
     "proximal_adagrad": proximal_adagrad, "adamax": adamax,
     "adadelta": adadelta, "asgd": asgd, "rprop": rprop, "lazy_adam": lazy_adam,
+    "power_sign": power_sign,
+    "proximal_gradient_descent": proximal_gradient_descent,
+    "adagrad_da": adagrad_da,
 }
 
 # Hyper-parameter and option defaults as in the MindSpore constructors (and
@@ -744,11 +793,17 @@ DEFAULTS = {
                       clip_threshold=1.0, decay_rate=0.8, beta1=0.9,
                       first_moment=True, scale_parameter=True,
                       relative_step=True, warmup_init=False),
+    # MindSpore's kernels without an nn optimizer (the records' defaults;
+    # logbase 1.0 is base e).
+    "power_sign": dict(learning_rate=1e-3, logbase=1.0, sign_decay=1.0,
+                       beta=0.9),
+    "proximal_gradient_descent": dict(learning_rate=1e-3, l1=0.0, l2=0.0),
+    "adagrad_da": dict(learning_rate=1e-3, l1=0.0, l2=0.0),
 }
 
 # Rules that need the 1-based update count.
 _USES_T = {"sgd", "adam", "lamb", "adamax", "asgd", "rprop", "lazy_adam",
-           "adan", "adafactor"}
+           "adan", "adafactor", "adagrad_da"}
 # Rules whose weight decay is applied inside the rule, not by decay_weight.
 _DECAY_IN_RULE = {"adam_weight_decay", "lamb", "lars", "lion", "adan",
                   "adafactor"}
@@ -828,6 +883,13 @@ def init_states(rule, param, **hyper):
             p, hyper["learning_rate"])}
     if rule == "torch_nadam":
         return {"mu_product": 1.0, "exp_avg": z(), "exp_avg_sq": z()}
+    if rule == "power_sign":
+        return {"m": z()}
+    if rule == "proximal_gradient_descent":
+        return {}
+    if rule == "adagrad_da":
+        return {"gradient_accumulator": z(),
+                "gradient_squared_accumulator": full(0.1)}
     if rule == "adafactor":
         _, rows, cols = factored_shape(p.shape)
         s = {"exp_avg_sq_row": np.zeros(rows, p.dtype),

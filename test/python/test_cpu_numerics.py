@@ -53,6 +53,9 @@ RULE_CASES = [
     # Rules whose formula is written in the dialect (OptimRules.td).
     ("lion", dict(beta1=0.9, beta2=0.99)),
     ("adan", dict(beta1=0.98, beta2=0.92, beta3=0.99, eps=1e-8)),
+    ("power_sign", dict(logbase=0.7, sign_decay=0.9, beta=0.9)),
+    ("proximal_gradient_descent", dict(l1=1.0, l2=0.1)),
+    ("adagrad_da", dict(l1=0.01, l2=0.1)),
 ]
 
 

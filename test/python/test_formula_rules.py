@@ -3,7 +3,9 @@ written in arith and math ops) against NumPy references written from their
 papers (``reference.lion``, ``reference.adan``, ``reference.radam``),
 through every way in: the
 C API (ctypes on libOptimRuntime), the compiled optimizer of the Python
-extension in float64, ``optim_mlir.nn`` and ``optim_mlir.torch``.
+extension in float64, ``optim_mlir.nn`` and ``optim_mlir.torch`` (where
+the record asks for that front end's class: MindSpore's PowerSign,
+ProximalGradientDescent and AdagradDA have no torch class).
 
 Tolerances: float32 steps against the float64 reference, ``rtol=2e-4,
 atol=2e-5`` after each of 20 steps (float32 rounding accumulated); float64
@@ -11,7 +13,8 @@ steps ``rtol=1e-10, atol=1e-12`` against a reference given the same
 hyper-parameters (the runtime's table is float64). Lion's update is
 ``lr * sign(c)``: where
 ``c`` is within rounding of 0 the float32 and float64 signs could differ;
-the fixed seeds here draw no such element.
+the fixed seeds here draw no such element (nor for PowerSign's ``sign(m)``
+and ``sign(g)``).
 """
 
 import ctypes
@@ -32,7 +35,13 @@ HYPER = {"lion": dict(beta1=0.9, beta2=0.99),
          "adan": dict(beta1=0.98, beta2=0.92, beta3=0.99, eps=1e-8),
          "radam": dict(beta1=0.9, beta2=0.999, eps=1e-8),
          "torch_adamax": dict(beta1=0.9, beta2=0.999, eps=1e-8),
-         "torch_adadelta": dict(rho=0.9, eps=1e-6)}
+         "torch_adadelta": dict(rho=0.9, eps=1e-6),
+         # MindSpore's kernels without an nn optimizer (nn classes only);
+         # test_ms_op_rules.py has their grouped and kernel cases. l1 large
+         # enough that the soft thresholds zero some elements.
+         "power_sign": dict(logbase=0.5, sign_decay=0.9, beta=0.9),
+         "proximal_gradient_descent": dict(l1=2.0, l2=0.1),
+         "adagrad_da": dict(l1=0.01, l2=0.1)}
 # The rules whose front-end classes come from their records, but for
 # torch's Adagrad, RMSprop, ASGD, Rprop and NAdam (options, tuple arguments,
 # computed hyper-parameters, states started from a hyper-parameter), which
@@ -166,7 +175,9 @@ def test_c_api(rule):
                   for _ in range(k)]
         assert lib.optimInitStates(opt, _pointers(states),
                                    ctypes.byref(error)) == 0, error.value
-        assert all(np.all(s == 0.0) for s in states)
+        inits = [s["init"] for s in SPECS[rule]["states"]]
+        assert all(np.all(states[i * k + j] == inits[j])
+                   for i in range(n) for j in range(k))
         ref = [p.astype(np.float64) for p in data]
         ref_states = [R.init_states(rule, p) for p in ref]
         wds = [0.0 if "gamma" in m else 0.1 for m in names]
@@ -209,11 +220,18 @@ def test_nn(rule):
         for p, expected in zip(params, ref):
             np.testing.assert_allclose(p.asnumpy(), expected, rtol=RTOL,
                                        atol=ATOL, err_msg=p.name)
-    with pytest.raises(ValueError, match="beta1"):
-        cls(params, beta1=1.0)
+    # The first hyper-parameter with a bounded range, just outside it.
+    h = next(h for h in SPECS[rule]["hyper_params"]
+             if h["range"][:2] != (None, None))
+    lower, upper, lower_closed, upper_closed = h["range"]
+    bad = (lower if not lower_closed else lower - 1.0) \
+        if lower is not None else (upper if not upper_closed else upper + 1.0)
+    with pytest.raises(ValueError, match=h["name"]):
+        cls(params, **{h["name"]: bad})
 
 
-@pytest.mark.parametrize("rule", RULES)
+@pytest.mark.parametrize("rule", [r for r in RULES
+                                  if SPECS[r]["gen_torch_class"]])
 def test_torch(rule, float32_default_dtype):
     """optim_mlir.torch: two groups with their own lr and weight decay, and
     a learning rate changed between steps (no recompilation)."""

@@ -323,8 +323,8 @@ def test_vmap_apply_gradient_descent():
 
 # ---------------------------------------------------------------------------
 # Kernels without an optimizer class in mindspore.nn: ApplyPowerSign,
-# ApplyProximalGradientDescent, ApplyAdagradDA.  Their rules would be
-# optimizers of optim_mlir.nn under the op's name.
+# ApplyProximalGradientDescent, ApplyAdagradDA.  Their rules are
+# optimizers of optim_mlir.nn under the op's name (test_ms_op_rules.py).
 # ---------------------------------------------------------------------------
 
 def test_apply_power_sign():

@@ -134,7 +134,8 @@ def _tuples(spec):
     return tuples
 
 
-@pytest.mark.parametrize("rule", sorted(RECORD_RULES))
+@pytest.mark.parametrize("rule", sorted(r for r, s in RECORD_RULES.items()
+                                         if s["gen_torch_class"]))
 def test_torch_record_class(rule):
     """Every flagged record has an optim_mlir.torch class with torch's
     conventions: lr, betas gathered, the other hyper-parameters by name,
@@ -222,6 +223,8 @@ def test_record_classes_check_the_record_ranges(rule):
         if spec["gen_nn_class"]:
             with pytest.raises(ValueError, match=h["name"]):
                 getattr(nn, name)([p], **{h["name"]: bad})
+        if not spec["gen_torch_class"]:
+            continue
         tuple_name = next((n for n, hs in tuples.items() if h in hs), None)
         if tuple_name is not None:
             members = tuples[tuple_name]
@@ -237,6 +240,8 @@ def test_record_classes_check_the_record_ranges(rule):
         with pytest.raises(ValueError,
                            match=_torch_message(name, kwargs, message)):
             getattr(otorch, name)([t], **kwargs)
+    if not spec["gen_torch_class"]:
+        return
     with pytest.raises(ValueError, match="learning rate"):
         getattr(otorch, name)([t], lr=-1.0)
     if "weight_decay" in inspect.signature(getattr(otorch, name)).parameters:
@@ -271,3 +276,27 @@ def test_torch_record_states_start_at_their_init(float32_default_dtype):
     np.testing.assert_allclose(x.detach().numpy(), expected, rtol=1e-6)
     np.testing.assert_allclose(opt.state[x]["exp_avg"].numpy(),
                                states["exp_avg"], rtol=1e-6)
+
+
+def test_record_classes_follow_the_front_end_flags():
+    """genNNClass / genTorchClass: each front end builds exactly the record
+    classes flagged for it (torch's Adadelta only in optim_mlir.torch,
+    MindSpore's PowerSign, ProximalGradientDescent and AdagradDA only in
+    optim_mlir.nn), and every flagged record has at least one."""
+    specs = _optim.rule_specs()
+    assert specs["torch_adadelta"]["gen_torch_class"]
+    assert not specs["torch_adadelta"]["gen_nn_class"]
+    for rule in ("power_sign", "proximal_gradient_descent", "adagrad_da"):
+        assert specs[rule]["gen_nn_class"]
+        assert not specs[rule]["gen_torch_class"]
+    for rule, spec in specs.items():
+        if not spec["gen_python_classes"]:
+            assert not spec["gen_nn_class"] and not spec["gen_torch_class"]
+            continue
+        assert spec["gen_nn_class"] or spec["gen_torch_class"], rule
+        name = spec["class_name"]
+        assert (name in otorch.__all__) == spec["gen_torch_class"], rule
+        if not spec["gen_torch_class"]:
+            assert not hasattr(otorch, name), rule
+        if spec["gen_nn_class"]:
+            assert name in nn.__all__, rule

@@ -185,6 +185,9 @@ void checkPythonClasses(const Record *rule) {
              " follows `" + positive +
              "`, which must be an operand hyper-parameter set by the user");
   }
+  bool torchClass = rule->getValueAsBit("genTorchClass");
+  if (!torchClass && !rule->getValueAsBit("genNNClass"))
+    refuse("genNNClass and genTorchClass are both off: no class to build");
   unsigned betas = 0;
   for (const Record *hyper : hypers) {
     StringRef name = hyper->getValueAsString("name");
@@ -206,7 +209,9 @@ void checkPythonClasses(const Record *rule) {
         (!tuple.empty() && findHyper(tuple)))
       refuse("hyper-parameter " + name +
              " has the name of a constructor argument");
-    if (tuple.empty() && name.starts_with("beta") &&
+    // torch gathers beta1, beta2, ... into `betas`; a rule without a torch
+    // class names its hyper-parameters freely.
+    if (torchClass && tuple.empty() && name.starts_with("beta") &&
         name != ("beta" + Twine(++betas)).str())
       refuse("hyper-parameter " + name + " must be beta" + Twine(betas) +
              " (torch's betas are beta1, beta2, ... in order)");
@@ -376,7 +381,9 @@ bool emitRuleDefs(raw_ostream &os, const RecordKeeper &records) {
          << rawLiteral(rule, "classDescription",
                        dedent(rule->getValueAsString("classDescription")))
          << ", /*genNNClass=*/"
-         << (rule->getValueAsBit("genNNClass") ? "true" : "false");
+         << (rule->getValueAsBit("genNNClass") ? "true" : "false")
+         << ", /*genTorchClass=*/"
+         << (rule->getValueAsBit("genTorchClass") ? "true" : "false");
     os << "},\n";
   }
   os << "};\n} // namespace\n";
@@ -415,13 +422,16 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
     os << "\n## " << mnemonic << "\n\n";
     StringRef className = rule->getValueAsString("className");
     bool generated = rule->getValueAsBit("genPythonClasses");
-    bool torchOnly = generated && !rule->getValueAsBit("genNNClass");
-    if (!torchOnly)
-      os << "`optim_mlir.nn." << className << "`" << (generated ? " and " : "");
+    bool nnClass = !generated || rule->getValueAsBit("genNNClass");
+    bool torchClass = generated && rule->getValueAsBit("genTorchClass");
+    if (nnClass)
+      os << "`optim_mlir.nn." << className << "`"
+         << (torchClass ? " and " : "");
+    if (torchClass)
+      os << "`optim_mlir.torch." << className << "`";
     os << (generated
-               ? formatv("`optim_mlir.torch.{0}`, generated from the record "
-                         "(learning rate {1} by default)",
-                         className,
+               ? formatv(", generated from the record (learning rate {0} by "
+                         "default)",
                          rule->getValueAsString("defaultLearningRate"))
                      .str()
                : std::string())
@@ -468,6 +478,8 @@ bool emitRuleDocs(raw_ostream &os, const RecordKeeper &records) {
       os << ".\n\n";
     }
     os << "States:";
+    if (rule->getValueAsListOfDefs("states").empty())
+      os << " none";
     for (const Record *state : rule->getValueAsListOfDefs("states")) {
       os << " `" << state->getValueAsString("name") << "` (starts at ";
       StringRef from = state->getValueAsString("initFrom");

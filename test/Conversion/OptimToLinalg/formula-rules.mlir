@@ -134,3 +134,38 @@ func.func @rmsprop_states(%p: tensor<16xf32>, %g: tensor<16xf32>,
   %p1, %s1 = optim.torch_rmsprop_update %p, %g, [%s] lr %lr alpha %a eps %e momentum %m {use_momentum} : tensor<16xf32>
   return
 }
+
+// -----
+
+// A rule without states (ProximalGradientDescent): the update takes and
+// yields the parameter alone; the soft threshold is abs, maximum and the
+// sign's compares.
+func.func @proximal_gradient_descent(%p: tensor<16xf32>, %g: tensor<16xf32>,
+                                     %lr: f32, %l1: f32, %l2: f32) -> tensor<16xf32> {
+  %p1 = optim.proximal_gradient_descent_update %p, %g, [] lr %lr l1 %l1 l2 %l2 : tensor<16xf32>
+  return %p1 : tensor<16xf32>
+}
+// CHECK-LABEL: func.func @proximal_gradient_descent(
+// CHECK:       linalg.generic
+// CHECK-SAME:  ins(%{{.*}} : tensor<16xf32>) outs(%{{.*}} : tensor<16xf32>)
+// CHECK:       ^bb0(%{{.*}}: f32, %{{.*}}: f32):
+// CHECK:         math.absf
+// CHECK:         arith.maximumf
+// CHECK:         linalg.yield %{{.*}} : f32
+// CHECK-NOT:   optim.proximal_gradient_descent_update
+
+// -----
+
+// The global step reaches AdagradDA's formula as the 1-based count.
+func.func @adagrad_da(%p: tensor<16xf32>, %g: tensor<16xf32>, %a: tensor<16xf32>,
+                      %s: tensor<16xf32>, %lr: f32, %l1: f32, %l2: f32,
+                      %t: i64) -> tensor<16xf32> {
+  %p1, %a1, %s1 = optim.adagrad_da_update %p, %g, [%a, %s] lr %lr l1 %l1 l2 %l2 step %t : tensor<16xf32>
+  return %p1 : tensor<16xf32>
+}
+// CHECK-LABEL: func.func @adagrad_da(
+// CHECK:       linalg.generic
+// CHECK:         arith.sitofp %{{.*}} : i64 to f32
+// CHECK:         math.sqrt
+// CHECK:         linalg.yield %{{.*}}, %{{.*}}, %{{.*}} : f32, f32, f32
+// CHECK-NOT:   optim.adagrad_da_update

@@ -182,6 +182,12 @@ class Optim_Rule<int indexArg, string cppNameArg, string mnemonicArg,
   // has (torch's Adadelta next to MindSpore's): only `optim_mlir.torch`
   // gets it.
   bit genNNClass = 1;
+  // With genPythonClasses: whether `optim_mlir.torch` gets the class too.
+  // Off for a MindSpore rule torch has no optimizer for (MindSpore's
+  // ApplyPowerSign, ApplyAdagradDA, ...): only `optim_mlir.nn` gets it, and
+  // its hyper-parameters need not follow torch's `betas` convention. A rule
+  // with genPythonClasses keeps at least one of the two.
+  bit genTorchClass = 1;
 }
 
 #endif // OPTIM_DIALECT_OPTIM_IR_OPTIMRULEBASE_TD

@@ -1092,4 +1092,185 @@ def Optim_TorchNAdamRule : Optim_Rule<25, "TorchNAdam", "torch_nadam",
   }];
 }
 
+// MindSpore's optimizer kernels without a mindspore.nn optimizer
+// (mindspore.ops.ApplyPowerSign, ApplyProximalGradientDescent,
+// ApplyAdagradDA): optim_mlir.nn classes under the op's name; torch has no
+// such optimizers, so optim_mlir.torch gets none.
+
+def Optim_PowerSignRule : Optim_Rule<26, "PowerSign", "power_sign",
+                                     "PowerSign"> {
+  let hyperParams = [
+    Optim_Hyper<"logbase", "1.0", Optim_Any>,
+    Optim_Hyper<"sign_decay", "1.0", Optim_Any>,
+    Optim_Hyper<"beta", "0.9", Optim_ClosedUnit>
+  ];
+  let states = [Optim_State<"m">];
+  let genPythonClasses = 1;
+  let genTorchClass = 0;
+  let defaultLearningRate = "1e-3";
+  let classDescription = [{
+    PowerSign (Bello et al. 2017, "Neural Optimizer Search with
+    Reinforcement Learning"), as MindSpore's `ApplyPowerSign` kernel
+    computes it: the gradient's moving average `m` (`beta`), and a step of
+    the gradient scaled by `exp(logbase * sign_decay)` where the gradient
+    and `m` agree in sign and by `exp(-logbase * sign_decay)` where they
+    disagree (`logbase` is the natural logarithm of the paper's base:
+    1.0 for base `e`). Weight decay is L2: `weight_decay * param` is added
+    to the gradient.
+  }];
+  let description = [{
+    PowerSign, as MindSpore's `ApplyPowerSign` CPU kernel computes it.
+    State `[m]`: `m = (1 - beta) * grad + beta * m`;
+    `param -= lr * exp(logbase * sign_decay * sign(grad) * sign(m)) * grad`
+    (`sign(0) = 0`, with the new `m`).
+
+    ```mlir
+    %p1, %m1 = optim.power_sign_update %p, %g, [%m] lr %lr logbase %lb sign_decay %sd beta %b : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %one = arith.constant 1.0 : f32
+    %zero = arith.constant 0.0 : f32
+    %minus_one = arith.constant -1.0 : f32
+    %one_minus_beta = arith.subf %one, %beta : f32
+    %m_added = arith.mulf %grad, %one_minus_beta : f32
+    %m_kept = arith.mulf %m, %beta : f32
+    %new_m = arith.addf %m_added, %m_kept : f32
+    %grad_positive = arith.cmpf ogt, %grad, %zero : f32
+    %grad_negative = arith.cmpf olt, %grad, %zero : f32
+    %grad_sign_neg = arith.select %grad_negative, %minus_one, %zero : f32
+    %grad_sign = arith.select %grad_positive, %one, %grad_sign_neg : f32
+    %m_positive = arith.cmpf ogt, %new_m, %zero : f32
+    %m_negative = arith.cmpf olt, %new_m, %zero : f32
+    %m_sign_neg = arith.select %m_negative, %minus_one, %zero : f32
+    %m_sign = arith.select %m_positive, %one, %m_sign_neg : f32
+    %agreement = arith.mulf %grad_sign, %m_sign : f32
+    %log_scale = arith.mulf %logbase, %sign_decay : f32
+    %exponent = arith.mulf %log_scale, %agreement : f32
+    %scale = math.exp %exponent : f32
+    %update = arith.mulf %scale, %grad : f32
+    %delta = arith.mulf %lr, %update : f32
+    %new_param = arith.subf %param, %delta : f32
+    return %new_param, %new_m : f32, f32
+  }];
+}
+
+def Optim_ProximalGradientDescentRule
+    : Optim_Rule<27, "ProximalGradientDescent", "proximal_gradient_descent",
+                 "ProximalGradientDescent"> {
+  let hyperParams = [
+    Optim_Hyper<"l1", "0.0", Optim_NonNegative>,
+    Optim_Hyper<"l2", "0.0", Optim_NonNegative>
+  ];
+  let genPythonClasses = 1;
+  let genTorchClass = 0;
+  let defaultLearningRate = "1e-3";
+  let classDescription = [{
+    Proximal gradient descent with L1 and L2 regularization (Duchi and
+    Singer 2009, "Efficient Online and Batch Learning Using Forward
+    Backward Splitting"), as MindSpore's `ApplyProximalGradientDescent`
+    kernel computes it with the learning rate as its `alpha`: a gradient
+    step, then a soft threshold of `lr * l1` and a division by
+    `1 + lr * l2`. Weight decay is L2: `weight_decay * param` is added to
+    the gradient.
+  }];
+  let description = [{
+    Proximal gradient descent, as MindSpore's `ApplyProximalGradientDescent`
+    CPU kernel computes it (`alpha` is the learning rate). No states:
+    `v = param - lr * grad`;
+    `param = sign(v) * max(|v| - lr * l1, 0) / (1 + lr * l2)`. The kernel
+    takes `v / (1 + lr * l2)` when `l1 = 0`, which is the same value:
+    `sign(v) * |v| = v`.
+
+    ```mlir
+    %p1 = optim.proximal_gradient_descent_update %p, %g, [] lr %lr l1 %a l2 %b : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %one = arith.constant 1.0 : f32
+    %zero = arith.constant 0.0 : f32
+    %minus_one = arith.constant -1.0 : f32
+    %step_size = arith.mulf %lr, %grad : f32
+    %v = arith.subf %param, %step_size : f32
+    %positive = arith.cmpf ogt, %v, %zero : f32
+    %negative = arith.cmpf olt, %v, %zero : f32
+    %sign_neg = arith.select %negative, %minus_one, %zero : f32
+    %sign = arith.select %positive, %one, %sign_neg : f32
+    %abs_v = math.absf %v : f32
+    %threshold = arith.mulf %lr, %l1 : f32
+    %shrunk = arith.subf %abs_v, %threshold : f32
+    %kept = arith.maximumf %shrunk, %zero : f32
+    %signed = arith.mulf %sign, %kept : f32
+    %lr_l2 = arith.mulf %lr, %l2 : f32
+    %divisor = arith.addf %one, %lr_l2 : f32
+    %new_param = arith.divf %signed, %divisor : f32
+    return %new_param : f32
+  }];
+}
+
+def Optim_AdagradDARule : Optim_Rule<28, "AdagradDA", "adagrad_da",
+                                     "AdagradDA"> {
+  let hyperParams = [
+    Optim_Hyper<"l1", "0.0", Optim_NonNegative>,
+    Optim_Hyper<"l2", "0.0", Optim_NonNegative>
+  ];
+  let states = [Optim_State<"gradient_accumulator">,
+                Optim_State<"gradient_squared_accumulator", "0.1">];
+  let usesStep = 1;
+  let genPythonClasses = 1;
+  let genTorchClass = 0;
+  let defaultLearningRate = "1e-3";
+  let classDescription = [{
+    Adagrad dual averaging (Duchi et al. 2011, "Adaptive Subgradient
+    Methods for Online Learning and Stochastic Optimization"), as
+    MindSpore's `ApplyAdagradDA` op computes it: the parameter is set from
+    the sums of the gradients (`gradient_accumulator`) and of their squares
+    (`gradient_squared_accumulator`, starting at 0.1 as TensorFlow's
+    AdagradDA does), the first soft-thresholded by `l1` times the update
+    count, the denominator growing with `l2` times the update count; the
+    parameter's previous value enters only through the weight decay. Weight
+    decay is L2: `weight_decay * param` is added to the gradient.
+  }];
+  let description = [{
+    Adagrad dual averaging, as MindSpore's `ApplyAdagradDA` op documents it
+    (and its GPU kernel computes it), with `global_step` the 1-based update
+    count `t`. States `[gradient_accumulator, gradient_squared_accumulator]`:
+    `acc += grad`; `sq += grad^2`;
+    `param = -lr * sign(acc) * max(|acc| - l1 * t, 0) / (l2 * t * lr + sqrt(sq))`
+    (with `l1 = 0` the numerator is `-lr * acc`, as in the op's other
+    branch). MindSpore's CPU kernel thresholds `|acc - l1 * t|` instead of
+    `|acc| - l1 * t`; the two agree where `acc >= l1 * t`.
+
+    ```mlir
+    %p1, %a1, %s1 = optim.adagrad_da_update %p, %g, [%a, %s] lr %lr l1 %x l2 %y step %t : tensor<16xf32>
+    ```
+  }];
+  let formula = [{
+    %zero = arith.constant 0.0 : f32
+    %one = arith.constant 1.0 : f32
+    %minus_one = arith.constant -1.0 : f32
+    %t = arith.sitofp %step : i64 to f32
+    %acc = arith.addf %gradient_accumulator, %grad : f32
+    %grad_squared = arith.mulf %grad, %grad : f32
+    %sq = arith.addf %gradient_squared_accumulator, %grad_squared : f32
+    %positive = arith.cmpf ogt, %acc, %zero : f32
+    %negative = arith.cmpf olt, %acc, %zero : f32
+    %sign_neg = arith.select %negative, %minus_one, %zero : f32
+    %sign = arith.select %positive, %one, %sign_neg : f32
+    %abs_acc = math.absf %acc : f32
+    %threshold = arith.mulf %l1, %t : f32
+    %shrunk = arith.subf %abs_acc, %threshold : f32
+    %kept = arith.maximumf %shrunk, %zero : f32
+    %signed = arith.mulf %sign, %kept : f32
+    %lr_signed = arith.mulf %lr, %signed : f32
+    %numerator = arith.negf %lr_signed : f32
+    %l2_t = arith.mulf %l2, %t : f32
+    %l2_t_lr = arith.mulf %l2_t, %lr : f32
+    %sqrt_sq = math.sqrt %sq : f32
+    %denominator = arith.addf %l2_t_lr, %sqrt_sq : f32
+    %new_param = arith.divf %numerator, %denominator : f32
+    return %new_param, %acc, %sq : f32, f32, f32
+  }];
+}
+
 #endif // OPTIM_DIALECT_OPTIM_IR_OPTIMRULES_TD

@@ -124,6 +124,8 @@ struct RuleSpec {
   StringRef classDescription = {};
   /// With genPythonClasses: `optim_mlir.nn` gets the class too.
   bool genNNClass = true;
+  /// With genPythonClasses: `optim_mlir.torch` gets the class too.
+  bool genTorchClass = true;
 
   /// Hyper-parameters that are operands of the update, in operand order
   /// (after `lr`, before `weight_decay` and `step`).
