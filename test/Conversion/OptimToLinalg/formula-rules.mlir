@@ -156,7 +156,9 @@ func.func @proximal_gradient_descent(%p: tensor<16xf32>, %g: tensor<16xf32>,
 
 // -----
 
-// The global step reaches AdagradDA's formula as the 1-based count.
+// The global step reaches AdagradDA's formula as the 1-based count; the
+// ops on scalars alone (the count as a float, l1 * t, l2 * t * lr) run once,
+// before the loop.
 func.func @adagrad_da(%p: tensor<16xf32>, %g: tensor<16xf32>, %a: tensor<16xf32>,
                       %s: tensor<16xf32>, %lr: f32, %l1: f32, %l2: f32,
                       %t: i64) -> tensor<16xf32> {
@@ -164,8 +166,10 @@ func.func @adagrad_da(%p: tensor<16xf32>, %g: tensor<16xf32>, %a: tensor<16xf32>
   return %p1 : tensor<16xf32>
 }
 // CHECK-LABEL: func.func @adagrad_da(
+// CHECK:       arith.sitofp %{{.*}} : i64 to f32
+// CHECK:       arith.mulf
 // CHECK:       linalg.generic
-// CHECK:         arith.sitofp %{{.*}} : i64 to f32
+// CHECK-NOT:     arith.sitofp
 // CHECK:         math.sqrt
 // CHECK:         linalg.yield %{{.*}}, %{{.*}}, %{{.*}} : f32, f32, f32
 // CHECK-NOT:   optim.adagrad_da_update
