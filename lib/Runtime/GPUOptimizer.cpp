@@ -274,11 +274,14 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
                        "' (the runtime chooses it)");
   std::string text = "chip=" + impl->chip + " format=isa " +
                      options.pipelineOptions + " lower-host=0";
-  auto pipelineOptions =
-      mlir::optim::GPUPipelineOptions::createFromString(text);
-  if (!pipelineOptions)
+  // The option parser's messages are the error, not stderr output.
+  auto pipelineOptions = std::make_unique<mlir::optim::GPUPipelineOptions>();
+  std::string message;
+  llvm::raw_string_ostream messages(message);
+  if (mlir::failed(pipelineOptions->parseFromString(text, messages)))
     return makeError("invalid GPU pipeline options '" +
-                     options.pipelineOptions + "'");
+                     options.pipelineOptions +
+                     "': " + llvm::StringRef(message).trim());
   mlir::PassManager pm(&context);
   mlir::optim::buildOptimGPUPipeline(pm, *pipelineOptions);
   if (mlir::failed(pm.run(module)))

@@ -389,3 +389,20 @@ def test_bad_hyper_param_and_source():
             ir.optimizer_ir("adam", dict(beta1=1.0), params=[("w", (4,), "float32")]))
     with pytest.raises(RuntimeError, match="invalid pipeline options"):
         optim_mlir.CompiledOptimizer(h.text, "vector-bytes=x")
+
+
+def test_bad_pipeline_options_are_the_error(capfd):
+    """What the option parser says is the exception's message, and nothing
+    goes to stderr."""
+    h = Harness("momentum", dict(momentum=0.9), params=[("w", (4,))])
+    capfd.readouterr()
+    for options, detail in (("vector-bytes=x", "vector-bytes"),
+                            ("bogus=1", "bogus")):
+        with pytest.raises(RuntimeError) as error:
+            optim_mlir.CompiledOptimizer(h.text, options)
+        message = str(error.value)
+        assert message.startswith("invalid pipeline options '%s': "
+                                  % options), message
+        assert detail in message[len("invalid pipeline options ''") +
+                                 len(options):], message
+    assert capfd.readouterr().err == ""

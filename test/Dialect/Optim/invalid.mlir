@@ -133,7 +133,7 @@ optim.optimizer @lr_negative_tensor rule #optim.rule<sgd> learning_rate dense<[0
 
 // -----
 
-// expected-error@+1 {{'optim.optimizer' op attribute 'learning_rate' failed to satisfy constraint: learning rate (float, dense float tensor, list or schedule)}}
+// expected-error@+1 {{custom op 'optim.optimizer' a learning rate has a float type, got 'i32'}}
 optim.optimizer @lr_integer rule #optim.rule<sgd> learning_rate 1 : i32 {
   optim.param "w" : tensor<4xf32>
 }

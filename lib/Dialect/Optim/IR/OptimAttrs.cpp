@@ -7,6 +7,7 @@
 #include "mlir/IR/DialectImplementation.h"
 #include "llvm/ADT/TypeSwitch.h"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -19,11 +20,94 @@ using namespace mlir::optim;
 // Parameter parsers and printers
 //===----------------------------------------------------------------------===//
 
+/// The length of the decimal number at `text` as users of the frameworks
+/// write one (`0.001`, `1e-3`, `1`, `-2.5E+4`), 0 if there is none.
+static size_t scanDecimal(const char *text) {
+  const char *p = text;
+  if (*p == '-')
+    ++p;
+  const char *digits = p;
+  while (std::isdigit(static_cast<unsigned char>(*p)))
+    ++p;
+  if (p == digits)
+    return 0;
+  if (*p == '.') {
+    ++p;
+    while (std::isdigit(static_cast<unsigned char>(*p)))
+      ++p;
+  }
+  if (*p == 'e' || *p == 'E') {
+    const char *exponent = p + 1;
+    if (*exponent == '-' || *exponent == '+')
+      ++exponent;
+    if (std::isdigit(static_cast<unsigned char>(*exponent))) {
+      p = exponent;
+      while (std::isdigit(static_cast<unsigned char>(*p)))
+        ++p;
+    }
+  }
+  return p - text;
+}
+
 FailureOr<double> mlir::optim::detail::parseF64(AsmParser &parser) {
-  double value;
-  if (parser.parseFloat(value))
-    return failure();
+  // MLIR's lexer needs a '.' in a float and splits `1e-3` into the integer
+  // 1, the identifier `e` and -3: read the number from the text, then step
+  // over the tokens it spans.
+  SMLoc start = parser.getCurrentLocation();
+  const char *text = start.getPointer();
+  // MLIR's hexadecimal bit pattern (how printF64 writes inf and NaN).
+  if (StringRef(text).starts_with("0x")) {
+    double value;
+    if (parser.parseFloat(value))
+      return failure();
+    return value;
+  }
+  size_t length = scanDecimal(text);
+  if (length == 0)
+    return parser.emitError(start,
+                            "expected a number (such as 0.001, 1e-3 or 1)");
+  const char *end = text + length;
+  // The number ends where a word would not go on (not `12abc`).
+  if (std::isalnum(static_cast<unsigned char>(*end)) || *end == '_' ||
+      *end == '.')
+    return parser.emitError(start,
+                            "expected a number (such as 0.001, 1e-3 or 1)");
+  double value = std::strtod(std::string(text, length).c_str(), nullptr);
+  // The first token: an MLIR float where the mantissa has a '.' (`0.01`,
+  // `-2.5E+4`), else an integer (`1`, the `-1` of `-1e-3`).
+  StringRef mantissa(text, length);
+  mantissa = mantissa.take_until([](char c) { return c == 'e' || c == 'E'; });
+  if (mantissa.contains('.')) {
+    double token;
+    if (parser.parseFloat(token))
+      return failure();
+  } else {
+    APInt integer;
+    if (parser.parseInteger(integer))
+      return failure();
+  }
+  while (parser.getCurrentLocation().getPointer() < end) {
+    StringRef keyword;
+    int64_t integer;
+    if (succeeded(parser.parseOptionalKeyword(&keyword)) ||
+        succeeded(parser.parseOptionalPlus()))
+      continue;
+    OptionalParseResult parsed = parser.parseOptionalInteger(integer);
+    if (parsed.has_value() && succeeded(*parsed))
+      continue;
+    return parser.emitError(parser.getCurrentLocation(),
+                            "unexpected token in a number");
+  }
+  // The tokens must end where the number does (not `0x10`, `1.5abc`).
+  for (const char *p = end; p < parser.getCurrentLocation().getPointer(); ++p)
+    if (!std::isspace(static_cast<unsigned char>(*p)))
+      return parser.emitError(start,
+                              "expected a number (such as 0.001, 1e-3 or 1)");
   return value;
+}
+
+bool mlir::optim::detail::startsWithNumber(AsmParser &parser) {
+  return scanDecimal(parser.getCurrentLocation().getPointer()) > 0;
 }
 
 FailureOr<APFloat> mlir::optim::detail::parseAPFloat(AsmParser &parser) {
@@ -67,10 +151,10 @@ FailureOr<DenseF64ArrayAttr>
 mlir::optim::detail::parseF64Array(AsmParser &parser) {
   SmallVector<double> values;
   if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
-        double value;
-        if (parser.parseFloat(value))
+        FailureOr<double> value = parseF64(parser);
+        if (failed(value))
           return failure();
-        values.push_back(value);
+        values.push_back(*value);
         return success();
       }))
     return failure();
@@ -325,10 +409,16 @@ Attribute RuleAttr::parse(AsmParser &parser, Type) {
     } else if (succeeded(parser.parseOptionalKeyword("false"))) {
       values.set(key, BoolAttr::get(ctx, false));
     } else {
-      double value;
-      if (parser.parseFloat(value))
+      if (!detail::startsWithNumber(parser)) {
+        parser.emitError(parser.getCurrentLocation(),
+                         "expected true, false or a number (such as 0.001, "
+                         "1e-3 or 1)");
         return {};
-      values.set(key, FloatAttr::get(Float64Type::get(ctx), value));
+      }
+      FailureOr<double> value = detail::parseF64(parser);
+      if (failed(value))
+        return {};
+      values.set(key, FloatAttr::get(Float64Type::get(ctx), *value));
     }
   }
   if (parser.parseGreater())

@@ -121,6 +121,102 @@ static void printScalarType(OpAsmPrinter &printer, Operation *, Value last,
     printer << " scalars(" << first << ")";
 }
 
+/// A learning rate: a number (`0.001`, `1e-3`, `1.0e-03 : f64`; f64 unless
+/// a type follows) or an attribute (a schedule, a per-step list).
+static ParseResult parseLearningRate(OpAsmParser &parser, Attribute &attr) {
+  if (!optim::detail::startsWithNumber(parser)) {
+    SMLoc loc = parser.getCurrentLocation();
+    OptionalParseResult parsed = parser.parseOptionalAttribute(attr);
+    if (!parsed.has_value())
+      return parser.emitError(loc, "expected a learning rate: a number "
+                                   "(such as 0.001, 1e-3 or 1), a "
+                                   "per-step list or a schedule");
+    return *parsed;
+  }
+  FailureOr<double> value = optim::detail::parseF64(parser);
+  if (failed(value))
+    return failure();
+  Type type = parser.getBuilder().getF64Type();
+  SMLoc typeLoc = parser.getCurrentLocation();
+  if (succeeded(parser.parseOptionalColon())) {
+    typeLoc = parser.getCurrentLocation();
+    if (parser.parseType(type))
+      return failure();
+  }
+  if (!isa<FloatType>(type))
+    return parser.emitError(typeLoc, "a learning rate has a float type, got ")
+           << type;
+  attr = FloatAttr::get(type, *value);
+  return success();
+}
+
+/// An f64 value written as a number (`0.01`, `1e-2`, `0`).
+static ParseResult parseF64Attr(OpAsmParser &parser, FloatAttr &attr) {
+  FailureOr<double> value = optim::detail::parseF64(parser);
+  if (failed(value))
+    return failure();
+  attr = parser.getBuilder().getF64FloatAttr(*value);
+  return success();
+}
+
+/// `learning_rate <lr> (weight_decay <wd>)? (loss_scale <ls>)?`, the
+/// numbers as users of the frameworks write them.
+static ParseResult parseOptimizerScalars(OpAsmParser &parser,
+                                         Attribute &learningRate,
+                                         FloatAttr &weightDecay,
+                                         FloatAttr &lossScale) {
+  if (parser.parseKeyword("learning_rate") ||
+      parseLearningRate(parser, learningRate))
+    return failure();
+  if (succeeded(parser.parseOptionalKeyword("weight_decay")) &&
+      parseF64Attr(parser, weightDecay))
+    return failure();
+  if (succeeded(parser.parseOptionalKeyword("loss_scale")) &&
+      parseF64Attr(parser, lossScale))
+    return failure();
+  return success();
+}
+static void printOptimizerScalars(OpAsmPrinter &printer, Operation *,
+                                  Attribute learningRate,
+                                  FloatAttr weightDecay, FloatAttr lossScale) {
+  printer << "learning_rate ";
+  printer.printAttribute(learningRate);
+  if (weightDecay && weightDecay.getValueAsDouble() != 0.0) {
+    printer << " weight_decay ";
+    printer.printAttributeWithoutType(weightDecay);
+  }
+  if (lossScale && lossScale.getValueAsDouble() != 1.0) {
+    printer << " loss_scale ";
+    printer.printAttributeWithoutType(lossScale);
+  }
+}
+
+/// `(learning_rate <lr>)? (weight_decay <wd>)?`.
+static ParseResult parseGroupScalars(OpAsmParser &parser,
+                                     Attribute &learningRate,
+                                     FloatAttr &weightDecay) {
+  if (succeeded(parser.parseOptionalKeyword("learning_rate")) &&
+      parseLearningRate(parser, learningRate))
+    return failure();
+  if (succeeded(parser.parseOptionalKeyword("weight_decay")) &&
+      parseF64Attr(parser, weightDecay))
+    return failure();
+  return success();
+}
+static void printGroupScalars(OpAsmPrinter &printer, Operation *,
+                              Attribute learningRate, FloatAttr weightDecay) {
+  StringRef separator = "";
+  if (learningRate) {
+    printer << "learning_rate ";
+    printer.printAttribute(learningRate);
+    separator = " ";
+  }
+  if (weightDecay) {
+    printer << separator << "weight_decay ";
+    printer.printAttributeWithoutType(weightDecay);
+  }
+}
+
 /// Results of `optim.broadcast_params` have the parameters' types.
 static ParseResult parseSameTypes(OpAsmParser &parser,
                                   SmallVectorImpl<Type> &operandTypes,

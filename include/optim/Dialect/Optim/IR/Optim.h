@@ -23,7 +23,10 @@
 #include "optim/Dialect/Optim/IR/Rules.h"
 
 namespace mlir::optim::detail {
+/// A float as users of the frameworks write it: `0.001`, `1e-3`, `1`.
 FailureOr<double> parseF64(AsmParser &parser);
+/// Whether the next token starts such a number.
+bool startsWithNumber(AsmParser &parser);
 FailureOr<APFloat> parseAPFloat(AsmParser &parser);
 void printF64(AsmPrinter &printer, double value);
 FailureOr<bool> parseBool(AsmParser &parser);

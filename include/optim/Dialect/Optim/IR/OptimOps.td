@@ -69,8 +69,8 @@ def Optim_OptimizerOp : Optim_Op<"optimizer", [
                        DefaultValuedAttr<BoolAttr, "true">:$unique);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
-    $sym_name `rule` $rule `learning_rate` $learning_rate
-    (`weight_decay` $weight_decay^)? (`loss_scale` $loss_scale^)?
+    $sym_name `rule` $rule
+    custom<OptimizerScalars>($learning_rate, $weight_decay, $loss_scale)
     (`target` $target^)? (`unique` $unique^)? attr-dict-with-keyword $body
   }];
   let hasRegionVerifier = 1;
@@ -103,7 +103,7 @@ def Optim_GroupOp : Optim_Op<"group", [
                        UnitAttr:$grad_centralization);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
-    (`learning_rate` $learning_rate^)? (`weight_decay` $weight_decay^)?
+    custom<GroupScalars>($learning_rate, $weight_decay)
     (`grad_centralization` $grad_centralization^)? attr-dict-with-keyword $body
   }];
   let hasVerifier = 1;
