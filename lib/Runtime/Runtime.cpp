@@ -252,8 +252,9 @@ parsePipelineOptions(StringRef text, int &defaultThreads,
   std::string message;
   llvm::raw_string_ostream messages(message);
   if (mlir::failed(options->parseFromString(text, messages)))
-    return makeError("invalid pipeline options '" + text +
-                     "': " + llvm::StringRef(message).trim());
+    return makeError("invalid pipeline options '" + text + "': " +
+                     (message.empty() ? "a value does not parse"
+                                      : llvm::StringRef(message).trim()));
   if (!options->shareUpdateFunctions)
     return makeError("the runtime calls steps through buffer tables: "
                      "'share-update-functions=0' is for reading the IR only");
