@@ -61,8 +61,15 @@ class CMakeBuildPy(build_py):
                    "-DPython3_EXECUTABLE=" + sys.executable]
             if shutil.which("ninja"):
                 cmd += ["-G", "Ninja"]
+            # As scripts/setup.sh configures: Debian's LLVM 22 and its clang.
             if os.path.isdir("/usr/lib/llvm-22/lib/cmake/mlir"):
                 cmd += ["-DMLIR_DIR=/usr/lib/llvm-22/lib/cmake/mlir"]
+            if (not os.environ.get("CC") and not os.environ.get("CXX")
+                    and shutil.which("clang-22") and shutil.which("clang++-22")):
+                cmd += ["-DCMAKE_C_COMPILER=clang-22",
+                        "-DCMAKE_CXX_COMPILER=clang++-22"]
+            if os.path.exists("/usr/lib/llvm-22/bin/lit"):
+                cmd += ["-DLLVM_EXTERNAL_LIT=/usr/lib/llvm-22/bin/lit"]
             cmd += shlex.split(os.environ.get("OPTIM_MLIR_CMAKE_ARGS", ""))
             _run(cmd)
         _run([cmake, "--build", build, "--target", "_optim"])
