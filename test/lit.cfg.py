@@ -37,6 +37,13 @@ llvm_config.with_environment("PATH", config.optim_tools_dir, append_path=True)
 config.environment["OPTIM_MLIR_CACHE_DIR"] = os.path.join(
     config.optim_obj_root, "test-cache")
 config.substitutions.append(("%python", config.python_executable))
+# The project's own compilers and generator, for the tests that configure
+# other CMake projects against an installed optim-mlir (test/Install).
+config.substitutions.append(
+    ("%consumer_flags",
+     '-G "%s" -DCMAKE_MAKE_PROGRAM=%s -DCMAKE_C_COMPILER=%s -DCMAKE_CXX_COMPILER=%s'
+     % (config.cmake_generator, config.cmake_make_program, config.c_compiler,
+        config.cxx_compiler)))
 # The CUDA toolkit's ptxas assembles the PTX of the GPU tests where the
 # toolkit is installed (it is on the project's machines and in CI).
 ptxas = os.path.join(os.environ.get("CUDA_HOME", "/usr/local/cuda"), "bin",
