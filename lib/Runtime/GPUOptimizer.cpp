@@ -274,14 +274,13 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
                        "' (the runtime chooses it)");
   std::string text = "chip=" + impl->chip + " format=isa " +
                      options.pipelineOptions + " lower-host=0";
-  // The option parser's messages are the error, not stderr output.
-  auto pipelineOptions = std::make_unique<mlir::optim::GPUPipelineOptions>();
-  std::string message;
-  llvm::raw_string_ostream messages(message);
-  if (mlir::failed(pipelineOptions->parseFromString(text, messages)))
+  std::string problem;
+  auto pipelineOptions =
+      detail::parsePipelineOptions<mlir::optim::GPUPipelineOptions>(text,
+                                                                    problem);
+  if (!pipelineOptions)
     return makeError("invalid GPU pipeline options '" +
-                     options.pipelineOptions +
-                     "': " + llvm::StringRef(message).trim());
+                     options.pipelineOptions + "': " + problem);
   mlir::PassManager pm(&context);
   mlir::optim::buildOptimGPUPipeline(pm, *pipelineOptions);
   if (mlir::failed(pm.run(module)))

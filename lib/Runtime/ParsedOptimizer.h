@@ -16,6 +16,7 @@
 #include "mlir/IR/MLIRContext.h"
 #include "mlir/IR/OwningOpRef.h"
 #include "llvm/Support/Error.h"
+#include "llvm/Support/raw_ostream.h"
 
 #include <memory>
 #include <string>
@@ -43,6 +44,22 @@ private:
   mlir::OwningOpRef<mlir::ModuleOp> module;
   mlir::optim::OptimizerOp optimizer;
 };
+
+/// Pipeline options parsed from `text`, or null with `problem` saying why:
+/// what the option parser reports (an unknown option), or "a value does not
+/// parse" where LLVM's option library reports a bad value on stderr only.
+template <typename OptionsT>
+std::unique_ptr<OptionsT> parsePipelineOptions(llvm::StringRef text,
+                                               std::string &problem) {
+  auto options = std::make_unique<OptionsT>();
+  std::string message;
+  llvm::raw_string_ostream messages(message);
+  if (mlir::succeeded(options->parseFromString(text, messages)))
+    return options;
+  problem = message.empty() ? "a value does not parse"
+                            : llvm::StringRef(message).trim().str();
+  return nullptr;
+}
 
 } // namespace optim::runtime::detail
 

@@ -247,14 +247,12 @@ std::string getMemoryCacheKey(StringRef canonicalOptions, StringRef source) {
 static Expected<std::unique_ptr<mlir::optim::CPUPipelineOptions>>
 parsePipelineOptions(StringRef text, int &defaultThreads,
                      std::string &canonical) {
-  // The option parser's messages are the error, not stderr output.
-  auto options = std::make_unique<mlir::optim::CPUPipelineOptions>();
-  std::string message;
-  llvm::raw_string_ostream messages(message);
-  if (mlir::failed(options->parseFromString(text, messages)))
-    return makeError("invalid pipeline options '" + text + "': " +
-                     (message.empty() ? "a value does not parse"
-                                      : llvm::StringRef(message).trim()));
+  std::string problem;
+  auto options =
+      detail::parsePipelineOptions<mlir::optim::CPUPipelineOptions>(text,
+                                                                    problem);
+  if (!options)
+    return makeError("invalid pipeline options '" + text + "': " + problem);
   if (!options->shareUpdateFunctions)
     return makeError("the runtime calls steps through buffer tables: "
                      "'share-update-functions=0' is for reading the IR only");
