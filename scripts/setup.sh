@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages optim-mlir needs (idempotent), then configures
-# and builds it in ./build.
+# and builds it in ./build. With --packages-only, stops after the packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -18,6 +18,8 @@ if ((${#missing[@]})); then
   $SUDO apt-get update -q
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+
+[[ ${1:-} == --packages-only ]] && exit 0
 
 cmake -S . -B build -G Ninja \
   -DCMAKE_BUILD_TYPE=Release \
