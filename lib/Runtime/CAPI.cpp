@@ -242,6 +242,34 @@ int optimSetGlobalStep(OptimOptimizer *o, int64_t step, char **error) {
   return 0;
 }
 
+int optimHasStepStatus(const OptimOptimizer *o) {
+  return o->cpu ? o->cpu->hasStepStatus() : o->gpu->hasStepStatus();
+}
+
+int optimGetStepStatus(OptimOptimizer *o, OptimStepStatus *status,
+                       char **error) {
+  if (!status)
+    return report(makeError("null status"), error);
+  auto value = o->cpu ? o->cpu->getStepStatus() : o->gpu->getStepStatus();
+  if (!value)
+    return report(value.takeError(), error);
+  status->loss_scale = value->lossScale;
+  status->good_steps = value->goodSteps;
+  status->found_inf = value->foundInf ? 1 : 0;
+  status->grad_norm = value->gradNorm;
+  status->clip_factor = value->clipFactor;
+  return 0;
+}
+
+int optimSetLossScaleState(OptimOptimizer *o, double lossScale,
+                           int64_t goodSteps, char **error) {
+  llvm::Error e = o->cpu ? o->cpu->setLossScaleState(lossScale, goodSteps)
+                         : o->gpu->setLossScaleState(lossScale, goodSteps);
+  if (e)
+    return report(std::move(e), error);
+  return 0;
+}
+
 int optimLoad(OptimOptimizer *o, int device, char **error) {
   if (o->cpu)
     return reportTarget(o, "optimLoad", error);

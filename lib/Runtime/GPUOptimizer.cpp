@@ -63,7 +63,7 @@ using Descriptor1D = StridedMemRefType<char, 1>;
 constexpr std::uintptr_t kBufferAlignment = 16;
 
 /// What a step-function argument is.
-enum class ArgKind { Table, Hyper, Step };
+enum class ArgKind { Table, Hyper, Status, Step };
 
 } // namespace
 
@@ -82,6 +82,9 @@ public:
   std::vector<double> table;
   /// The global step until loaded (then it lives on the device).
   int64_t globalStep = 0;
+  /// The step's status (clipping, dynamic loss scaling) until loaded (then
+  /// it lives on the device); empty without one.
+  std::vector<double> status;
 
   // Loaded.
   cuda::Driver *driver = nullptr;
@@ -94,6 +97,7 @@ public:
   std::vector<cuda::DeviceBuffer> deviceTables;
   cuda::DeviceBuffer deviceHyper;
   cuda::DeviceBuffer deviceStep;
+  cuda::DeviceBuffer deviceStatus;
   /// Per launch, its kernel parameters (every value 64 bits) and pointers
   /// to them, as cuLaunchKernel takes them.
   std::vector<std::vector<std::uint64_t>> launchValues;
@@ -111,7 +115,11 @@ public:
   ArgKind kindOf(unsigned argument) const {
     if (argument < numTables())
       return ArgKind::Table;
-    return argument == numTables() ? ArgKind::Hyper : ArgKind::Step;
+    if (argument == numTables())
+      return ArgKind::Hyper;
+    if (!status.empty() && argument == numTables() + 1)
+      return ArgKind::Status;
+    return ArgKind::Step;
   }
 
   Error checkBuffers(llvm::ArrayRef<void *> paramPtrs,
@@ -152,13 +160,14 @@ static std::optional<int64_t> constantOf(mlir::Value value) {
 
 /// Reads the launch plan from the host step function `step`.
 static Expected<std::vector<GPUKernelLaunch>>
-readLaunchPlan(mlir::func::FuncOp step, unsigned numTables) {
+readLaunchPlan(mlir::func::FuncOp step, unsigned numTables, bool hasStatus) {
   std::vector<GPUKernelLaunch> launches;
   unsigned numArgs = step.getNumArguments();
-  if (numArgs != numTables + 2)
+  unsigned expected = numTables + 2 + (hasStatus ? 1 : 0);
+  if (numArgs != expected)
     return makeError("the host step function '" + step.getSymName() +
                      "' has " + llvm::Twine(numArgs) +
-                     " arguments; the ABI has " + llvm::Twine(numTables + 2));
+                     " arguments; the ABI has " + llvm::Twine(expected));
   if (!step.getBody().hasOneBlock())
     return makeError("the host step function '" + step.getSymName() +
                      "' is not a single block");
@@ -204,13 +213,17 @@ readLaunchPlan(mlir::func::FuncOp step, unsigned numTables) {
       unsigned index = argument.getArgNumber();
       mlir::Type type = argument.getType();
       auto memref = mlir::dyn_cast<mlir::MemRefType>(type);
-      // Buffer tables, the hyper-parameter table, the step counter
-      // (memref<1xi64>, optim-step-counter-to-memory).
-      bool isCounter = memref && index == numTables + 1 &&
+      // Buffer tables, the hyper-parameter table, the status (clipping,
+      // dynamic loss scaling), the step counter (memref<1xi64>,
+      // optim-step-counter-to-memory).
+      unsigned counterIndex = numTables + 1 + (hasStatus ? 1 : 0);
+      bool isCounter = memref && index == counterIndex &&
                        memref.getElementType().isInteger(64) &&
                        memref.getShape() == llvm::ArrayRef<int64_t>{1};
+      bool isStatus = memref && hasStatus && index == numTables + 1 &&
+                      memref.getElementType().isF64();
       if (memref && memref.getRank() == 1 &&
-          (index <= numTables || isCounter)) {
+          (index <= numTables || isCounter || isStatus)) {
         plan.numParams += 3 + 2 * memref.getRank();
       } else {
         return makeError("argument " + llvm::Twine(index) + " of kernel '" +
@@ -255,6 +268,7 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
     return description.takeError();
   static_cast<detail::StepDescription &>(*impl) = std::move(*description);
   impl->table = impl->initialTable;
+  impl->status = impl->initialStatus;
   unsigned buffersPerParam = 2 + abi.getStates().size();
   impl->tableEntries.resize(abi.getTableElementTypes().size());
   for (unsigned p = 0; p < abi.getParams().size(); ++p) {
@@ -298,7 +312,8 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
   if (!step)
     return makeError("the lowered module has no host function '" + symbol +
                      "_step'");
-  auto launches = readLaunchPlan(step, impl->numTables());
+  auto launches =
+      readLaunchPlan(step, impl->numTables(), !impl->status.empty());
   if (!launches)
     return launches.takeError();
   impl->launches = std::move(*launches);
@@ -367,6 +382,17 @@ Error GPUOptimizer::Impl::load(int deviceIndex) {
       cuda::DeviceBuffer::allocate(*loaded, *primary, sizeof(int64_t));
   if (!counter)
     return counter.takeError();
+  cuda::DeviceBuffer statusBuffer;
+  if (!status.empty()) {
+    auto allocated = cuda::DeviceBuffer::allocate(
+        *loaded, *primary, status.size() * sizeof(double));
+    if (!allocated)
+      return allocated.takeError();
+    statusBuffer = std::move(*allocated);
+    if (Error error = statusBuffer.copyFromHostAsync(
+            status.data(), status.size() * sizeof(double), nullptr))
+      return error;
+  }
   // The hyper-parameters and the step, on the device before any step: the
   // copies are complete when load returns, whatever stream steps use.
   if (Error error = hyper->copyFromHostAsync(
@@ -397,6 +423,11 @@ Error GPUOptimizer::Impl::load(int deviceIndex) {
         kernelValues.insert(kernelValues.end(),
                             {hyper->get(), hyper->get(), 0, table.size(), 1});
         break;
+      case ArgKind::Status:
+        kernelValues.insert(kernelValues.end(),
+                            {statusBuffer.get(), statusBuffer.get(), 0,
+                             status.size(), 1});
+        break;
       case ArgKind::Step:
         kernelValues.insert(kernelValues.end(),
                             {counter->get(), counter->get(), 0, 1, 1});
@@ -412,6 +443,7 @@ Error GPUOptimizer::Impl::load(int deviceIndex) {
   deviceTables = std::move(tables);
   deviceHyper = std::move(*hyper);
   deviceStep = std::move(*counter);
+  deviceStatus = std::move(statusBuffer);
   launchValues = std::move(values);
   launchArgs.clear();
   for (std::vector<std::uint64_t> &kernelValues : launchValues) {
@@ -475,6 +507,37 @@ Expected<int64_t> GPUOptimizer::getGlobalStep() {
   if (Error error = s.driver->synchronize(s.context, s.stream))
     return error;
   return value;
+}
+
+bool GPUOptimizer::hasStepStatus() const { return !impl->status.empty(); }
+
+Expected<StepStatus> GPUOptimizer::getStepStatus() {
+  Impl &s = *impl;
+  if (s.status.empty())
+    return makeError("the optimizer has no step status: it neither clips "
+                     "gradients nor scales the loss dynamically");
+  if (s.driver) {
+    if (Error error = s.deviceStatus.copyToHostAsync(
+            s.status.data(), s.status.size() * sizeof(double), s.stream))
+      return error;
+    if (Error error = s.driver->synchronize(s.context, s.stream))
+      return error;
+  }
+  return s.readStatus(s.status.data());
+}
+
+Error GPUOptimizer::setLossScaleState(double lossScale, int64_t goodSteps) {
+  Impl &s = *impl;
+  std::vector<double> updated = s.status;
+  if (Error error = s.writeLossScaleState(
+          updated.empty() ? nullptr : updated.data(), lossScale, goodSteps))
+    return error;
+  if (s.driver)
+    if (Error error = s.deviceStatus.copyFromHostAsync(
+            updated.data(), 2 * sizeof(double), s.stream))
+      return error;
+  s.status = std::move(updated);
+  return Error::success();
 }
 
 Error GPUOptimizer::setGlobalStep(int64_t step) {

@@ -116,6 +116,8 @@ public:
   std::shared_ptr<const CompiledModule> compiled;
   CodeOrigin origin = CodeOrigin::Compiled;
   std::vector<double> table;
+  /// The step's status buffer (GradientControlOp; empty without one).
+  std::vector<double> status;
   int64_t globalStep = 0;
   /// Optimizer::setNumThreads, and the pipeline's `num-threads` (0: none).
   int numThreads = 0;
@@ -184,6 +186,12 @@ public:
     int64_t tableSize = table.size();
     descriptors.emplace_back(llvm::ArrayRef<int64_t>(tableSize));
     descriptors.back().setData(table.data());
+    status = l.initialStatus;
+    if (!status.empty()) {
+      int64_t statusSize = status.size();
+      descriptors.emplace_back(llvm::ArrayRef<int64_t>(statusSize));
+      descriptors.back().setData(status.data());
+    }
     for (Descriptor &descriptor : descriptors)
       descriptorPtrs.push_back(descriptor.get());
     for (void *&ptr : descriptorPtrs)
@@ -202,6 +210,9 @@ public:
       std::lock_guard<std::mutex> lock(compiled->stepMutex);
       compiled->code.step(packedArgs.data());
     }
+    // Dynamic loss scaling: a step that found an inf did not happen.
+    if (layout().skipsNonfinite && status[2] != 0.0)
+      return;
     ++globalStep;
   }
 };
@@ -452,6 +463,22 @@ llvm::ArrayRef<std::string> Optimizer::getStateNames() const {
 unsigned Optimizer::getNumGroups() const { return impl->layout().numGroups; }
 int64_t Optimizer::getGlobalStep() const { return impl->globalStep; }
 void Optimizer::setGlobalStep(int64_t step) { impl->globalStep = step; }
+
+bool Optimizer::hasStepStatus() const { return !impl->status.empty(); }
+
+Expected<StepStatus> Optimizer::getStepStatus() const {
+  if (impl->status.empty())
+    return makeError("the optimizer has no step status: it neither clips "
+                     "gradients nor scales the loss dynamically");
+  return impl->layout().readStatus(impl->status.data());
+}
+
+Error Optimizer::setLossScaleState(double lossScale, int64_t goodSteps) {
+  if (impl->status.empty())
+    return impl->layout().writeLossScaleState(nullptr, lossScale, goodSteps);
+  return impl->layout().writeLossScaleState(impl->status.data(), lossScale,
+                                            goodSteps);
+}
 
 double Optimizer::getStateInitValue(unsigned param, unsigned state) const {
   double value = impl->layout().stateInit[param][state];

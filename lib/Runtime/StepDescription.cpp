@@ -60,12 +60,18 @@ StepDescription::get(const mlir::optim::StepABI &abi) {
                           : abi.getStateInitValue(*state, info.group));
     description.stateInit.push_back(std::move(inits));
   }
+  if (abi.hasStatus()) {
+    llvm::SmallVector<double> status = abi.getInitialStatus();
+    description.initialStatus.assign(status.begin(), status.end());
+  }
+  description.skipsNonfinite = abi.hasDynamicLossScale();
   description.numGroups = abi.getGroups().size();
   llvm::SmallVector<double> table = abi.getInitialTable();
   description.initialTable.assign(table.begin(), table.end());
   for (unsigned g = 0; g < description.numGroups; ++g) {
     llvm::StringMap<unsigned> slots;
-    slots["loss_scale"] = abi.getSlot(g, "loss_scale");
+    for (llvm::StringRef name : abi.getGlobalSlotNames())
+      slots[name] = abi.getSlot(g, name);
     slots["weight_decay"] = abi.getSlot(g, "weight_decay");
     if (abi.getGroups()[g].hasConstantLearningRate()) {
       slots["learning_rate"] = abi.getSlot(g, "learning_rate");
@@ -102,6 +108,22 @@ llvm::Error StepDescription::setHyperParam(std::vector<double> &table,
   if (name == "loss_scale" && !(value > 0.0))
     return makeError("'loss_scale' must be positive, got " +
                      std::to_string(value));
+  if (name == "max_grad_norm" && !(value > 0.0 && std::isfinite(value)))
+    return makeError("'max_grad_norm' must be positive and finite, got " +
+                     std::to_string(value));
+  if (name == "growth_factor" && !(value >= 1.0 && std::isfinite(value)))
+    return makeError("'growth_factor' must be at least 1 and finite, got " +
+                     std::to_string(value));
+  if (name == "backoff_factor" && !(value > 0.0 && value <= 1.0))
+    return makeError("'backoff_factor' must be in (0, 1], got " +
+                     std::to_string(value));
+  if (name == "growth_interval" &&
+      !(value >= 1.0 && value <= 9.0e15 && value == std::floor(value)))
+    return makeError("'growth_interval' must be a positive integer, got " +
+                     std::to_string(value));
+  if (name == "min_loss_scale" && !(value >= 0.0 && std::isfinite(value)))
+    return makeError("'min_loss_scale' must be non-negative and finite, got " +
+                     std::to_string(value));
   if ((name == "weight_decay" || name == "learning_rate" || name == "lr") &&
       !(value >= 0.0))
     return makeError("'" + name + "' must be non-negative, got " +
@@ -117,6 +139,36 @@ StepDescription::getHyperParam(const std::vector<double> &table,
   if (!slot)
     return slot.takeError();
   return table[*slot];
+}
+
+StepStatus StepDescription::readStatus(const double *status) const {
+  StepStatus result;
+  result.lossScale = status[0];
+  result.goodSteps = static_cast<int64_t>(status[1]);
+  result.foundInf = status[2] != 0.0;
+  result.gradNorm = status[3];
+  result.clipFactor = status[4];
+  return result;
+}
+
+llvm::Error StepDescription::writeLossScaleState(double *status,
+                                                 double lossScale,
+                                                 int64_t goodSteps) const {
+  if (initialStatus.empty())
+    return makeError("the optimizer has no step status: it neither clips "
+                     "gradients nor scales the loss dynamically");
+  if (!skipsNonfinite)
+    return makeError("the optimizer does not scale the loss dynamically: "
+                     "set 'loss_scale' instead");
+  if (!(lossScale > 0.0) || !std::isfinite(lossScale))
+    return makeError("the loss scale must be positive and finite, got " +
+                     std::to_string(lossScale));
+  if (goodSteps < 0)
+    return makeError("the count of clean steps must not be negative, got " +
+                     std::to_string(goodSteps));
+  status[0] = lossScale;
+  status[1] = static_cast<double>(goodSteps);
+  return llvm::Error::success();
 }
 
 llvm::Error StepDescription::checkBufferCounts(size_t numParamBuffers,

@@ -25,6 +25,12 @@ struct StepDescription {
   std::vector<ParamInfo> params;
   std::vector<std::string> stateNames;
   std::vector<double> initialTable;
+  /// The step's status buffer at the start (GradientControlOp's layout);
+  /// empty when the step neither clips nor scales the loss dynamically.
+  std::vector<double> initialStatus;
+  /// Dynamic loss scaling: a step that finds an inf or a NaN changes
+  /// nothing and does not count.
+  bool skipsNonfinite = false;
   /// Per parameter and state, the state's initial value; NaN where it is
   /// the group's learning rate at the current step.
   std::vector<std::vector<double>> stateInit;
@@ -45,6 +51,11 @@ struct StepDescription {
   llvm::Expected<double> getHyperParam(const std::vector<double> &table,
                                        unsigned group,
                                        llvm::StringRef name) const;
+  /// The status of the last step from a status buffer (its layout).
+  StepStatus readStatus(const double *status) const;
+  /// Checks a loss-scale state and writes it into a status buffer.
+  llvm::Error writeLossScaleState(double *status, double lossScale,
+                                  int64_t goodSteps) const;
   /// Checks the numbers of buffers a step is given: one parameter and one
   /// gradient per parameter, one buffer per state of each.
   llvm::Error checkBufferCounts(size_t numParamBuffers, size_t numGradBuffers,

@@ -109,7 +109,8 @@ def _param_line(indent, param):
 
 def optimizer_ir(rule, hyper, params=None, groups=None, learning_rate=0.001,
                  weight_decay=0.0, loss_scale=1.0, order_params=None,
-                 symbol="opt", unique=True):
+                 symbol="opt", unique=True, dynamic_loss_scale=None,
+                 max_grad_norm=None):
     """The text of one ``optim.optimizer``.
 
     ``params``: ``[(name, shape, dtype), ...]`` for an ungrouped optimizer;
@@ -121,15 +122,31 @@ def optimizer_ir(rule, hyper, params=None, groups=None, learning_rate=0.001,
     ``unique``: whether duplicate row indices of sparse gradients are merged
     (summed) before the update; ``False`` emits ``unique false`` (the indices
     must then be unique).
+    ``dynamic_loss_scale``: ``None``, or a dict with ``growth_factor``,
+    ``backoff_factor``, ``growth_interval`` and ``min_scale``: the loss scale
+    starts at ``loss_scale`` and changes from step to step; a step whose
+    gradients are not all finite changes nothing. ``max_grad_norm``:
+    ``None``, or the global norm the unscaled gradients are clipped to.
     """
     if not isinstance(unique, bool):
         raise TypeError("unique must be a bool, got %r" % (unique,))
+    control = ""
+    if dynamic_loss_scale is not None:
+        d = dynamic_loss_scale
+        control += (" dynamic<growth_factor = %s, backoff_factor = %s, "
+                    "growth_interval = %d, min_scale = %s>" % (
+                        float_literal(d["growth_factor"]),
+                        float_literal(d["backoff_factor"]),
+                        int(d["growth_interval"]),
+                        float_literal(d.get("min_scale", 0.0))))
+    if max_grad_norm is not None:
+        control += " max_grad_norm %s" % float_literal(max_grad_norm)
     head = "optim.optimizer @%s rule %s learning_rate %s weight_decay %s " \
-           "loss_scale %s %s{" % (symbol, rule_attr(rule, hyper),
-                                  learning_rate_attr(learning_rate),
-                                  float_literal(weight_decay),
-                                  float_literal(loss_scale),
-                                  "" if unique else "unique false ")
+           "loss_scale %s%s %s{" % (symbol, rule_attr(rule, hyper),
+                                    learning_rate_attr(learning_rate),
+                                    float_literal(weight_decay),
+                                    float_literal(loss_scale), control,
+                                    "" if unique else "unique false ")
     lines = [head]
     if groups is None:
         lines += [_param_line("  ", p) for p in params]

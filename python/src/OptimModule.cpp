@@ -35,6 +35,17 @@ namespace {
   throw py::error_already_set();
 }
 
+/// A step status as a Python dict.
+py::dict statusToDict(const optim::runtime::StepStatus &status) {
+  py::dict d;
+  d["loss_scale"] = status.lossScale;
+  d["good_steps"] = status.goodSteps;
+  d["found_inf"] = status.foundInf;
+  d["grad_norm"] = status.gradNorm;
+  d["clip_factor"] = status.clipFactor;
+  return d;
+}
+
 const char *dtypeName(DType dtype) {
   switch (dtype) {
   case DType::F32:
@@ -269,6 +280,18 @@ public:
 
   void setHyperParam(unsigned group, const std::string &name, double value) {
     if (llvm::Error error = optimizer->setHyperParam(group, name, value))
+      raise(std::move(error));
+  }
+
+  py::dict stepStatus() const {
+    auto status = optimizer->getStepStatus();
+    if (!status)
+      raise(status.takeError());
+    return statusToDict(*status);
+  }
+
+  void setLossScaleState(double lossScale, int64_t goodSteps) {
+    if (llvm::Error error = optimizer->setLossScaleState(lossScale, goodSteps))
       raise(std::move(error));
   }
 
@@ -892,6 +915,23 @@ public:
       raiseClassified(std::move(error));
   }
 
+  py::dict stepStatus() {
+    llvm::Expected<optim::runtime::StepStatus> status =
+        optim::runtime::StepStatus();
+    {
+      py::gil_scoped_release release;
+      status = optimizer->getStepStatus();
+    }
+    if (!status)
+      raiseClassified(status.takeError());
+    return statusToDict(*status);
+  }
+
+  void setLossScaleState(double lossScale, int64_t goodSteps) {
+    if (llvm::Error error = optimizer->setLossScaleState(lossScale, goodSteps))
+      raiseClassified(std::move(error));
+  }
+
   double getHyperParam(unsigned group, const std::string &name) const {
     auto value = optimizer->getHyperParam(group, name);
     if (!value)
@@ -1246,6 +1286,19 @@ PYBIND11_MODULE(_optim, m) {
               throw py::value_error("global_step must be non-negative");
             self.optimizer->setGlobalStep(step);
           })
+      .def_property_readonly(
+          "has_step_status",
+          [](const PyOptimizer &self) {
+            return self.optimizer->hasStepStatus();
+          },
+          "True if the step clips gradients or scales the loss dynamically.")
+      .def("step_status", &PyOptimizer::stepStatus,
+           "What the last step found and did: loss_scale (the next step's), "
+           "good_steps, found_inf, grad_norm (unscaled), clip_factor. "
+           "ValueError without clipping or dynamic loss scaling.")
+      .def("set_loss_scale_state", &PyOptimizer::setLossScaleState,
+           py::arg("loss_scale"), py::arg("good_steps"),
+           "Restores a dynamic loss scale and its count of clean steps.")
       .def("state_init_value", &PyOptimizer::stateInitValue,
            py::arg("param"), py::arg("state"))
       .def("init_states", &PyOptimizer::initStates, py::arg("states"),
@@ -1449,6 +1502,17 @@ PYBIND11_MODULE(_optim, m) {
            "value out of range, RuntimeError when the copy fails.")
       .def("get_hyper_param", &PyGPUOptimizer::getHyperParam, py::arg("group"),
            py::arg("name"))
+      .def_property_readonly(
+          "has_step_status",
+          [](const PyGPUOptimizer &self) {
+            return self.optimizer->hasStepStatus();
+          })
+      .def("step_status", &PyGPUOptimizer::stepStatus,
+           "What the last step found and did (see Optimizer.step_status); "
+           "once loaded, copied back from the device after the optimizer's "
+           "stream.")
+      .def("set_loss_scale_state", &PyGPUOptimizer::setLossScaleState,
+           py::arg("loss_scale"), py::arg("good_steps"))
       .def("global_step", &PyGPUOptimizer::globalStep,
            "The global step. Once loaded it lives on the device, where the "
            "step's last kernel increments it: reading it copies it back and "

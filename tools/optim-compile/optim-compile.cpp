@@ -186,18 +186,21 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
   for (const optim::HyperParamSpec *h : operandHypers)
     os << "  double " << h->name << ";\n";
   os << "} " << name << "_group_hyper_t;\n\n"
-     << "typedef struct {\n  double loss_scale;\n  " << name
-     << "_group_hyper_t groups[" << upper << "_NUM_GROUPS];\n} " << name
-     << "_hyper_t;\n\n";
+     << "typedef struct {\n";
+  for (StringRef global : abi.getGlobalSlotNames())
+    os << "  double " << global << ";\n";
+  os << "  " << name << "_group_hyper_t groups[" << upper
+     << "_NUM_GROUPS];\n} " << name << "_hyper_t;\n\n";
   os << "/* The step reads the struct as TABLE_SIZE doubles. */\n"
      << "typedef char " << name << "_hyper_layout_check[sizeof(" << name
      << "_hyper_t) == " << upper
      << "_TABLE_SIZE * sizeof(double) ? 1 : -1];\n\n";
   SmallVector<double> table = abi.getInitialTable();
   os << "/* The values written in the IR. */\nstatic const " << name
-     << "_hyper_t " << name << "_initial_hyper = {"
-     << llvm::format("%.17g", table[optim::StepABI::kLossScaleSlot])
-     << ", {";
+     << "_hyper_t " << name << "_initial_hyper = {";
+  for (unsigned k = 0; k < abi.getNumGlobalSlots(); ++k)
+    os << llvm::format("%.17g", table[k]) << ", ";
+  os << "{";
   for (auto [g, group] : llvm::enumerate(groups)) {
     os << (g ? ", " : "") << "{";
     for (unsigned k = 0; k < abi.getNumGroupSlots(); ++k)
@@ -206,6 +209,26 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
     os << "}";
   }
   os << "}};\n\n";
+
+  if (abi.hasStatus()) {
+    os << "/* The step's own state (clipping, dynamic loss scaling): the "
+          "step reads and\n   writes it. found_inf: the last step's "
+          "gradients held an inf or a NaN"
+       << (abi.hasDynamicLossScale()
+               ? " (it then\n   changed nothing: do not advance the global "
+                 "step)"
+               : "")
+       << "; grad_norm: their\n   unscaled global norm. */\n"
+       << "typedef struct {\n  double loss_scale;\n  double good_steps;\n"
+          "  double found_inf;\n  double grad_norm;\n  double "
+          "clip_factor;\n} "
+       << name << "_status_t;\n\nstatic const " << name << "_status_t "
+       << name << "_initial_status = {";
+    llvm::interleaveComma(abi.getInitialStatus(), os, [&](double v) {
+      os << llvm::format("%.17g", v);
+    });
+    os << "};\n\n";
+  }
 
   // The compiled functions: buffer tables of 1-D memref descriptors (see
   // StepABI.h).
@@ -218,7 +241,10 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
   for (size_t t = 0; t < tableTypes.size(); ++t)
     os << name << "_memref1_t *buffers_" << dtypeName(tableTypes[t])
        << ", ";
-  os << name << "_memref1_t *table, int64_t step);\n";
+  os << name << "_memref1_t *table, ";
+  if (abi.hasStatus())
+    os << name << "_memref1_t *status, ";
+  os << "int64_t step);\n";
   os << "void " << name << "_lr_memref(" << name
      << "_memref1_t *table, int64_t step, " << name
      << "_memref1_t *out);\n\n";
@@ -241,7 +267,10 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
         "*/\nstatic inline void "
      << name << "_step(void *const *params, void *const *grads, "
         "void *const *states, const "
-     << name << "_hyper_t *hyper, int64_t step) {\n";
+     << name << "_hyper_t *hyper, ";
+  if (abi.hasStatus())
+    os << name << "_status_t *status, ";
+  os << "int64_t step) {\n";
   for (size_t t = 0; t < tableTypes.size(); ++t)
     os << "  " << name << "_memref1_t b" << t << "[" << tableCounts[t]
        << "];\n";
@@ -266,11 +295,14 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
     os << "  " << name << "_memref1_t t" << t << " = " << name
        << "_memref1(b" << t << ", " << tableCounts[t] << ");\n";
   os << "  " << name << "_memref1_t h = " << name
-     << "_memref1((void *)hyper, " << upper << "_TABLE_SIZE);\n  " << name
-     << "_step_memref(";
+     << "_memref1((void *)hyper, " << upper << "_TABLE_SIZE);\n";
+  if (abi.hasStatus())
+    os << "  " << name << "_memref1_t s = " << name
+       << "_memref1(status, 5);\n";
+  os << "  " << name << "_step_memref(";
   for (size_t t = 0; t < tableTypes.size(); ++t)
     os << "&t" << t << ", ";
-  os << "&h, step);\n}\n\n";
+  os << "&h, " << (abi.hasStatus() ? "&s, " : "") << "step);\n}\n\n";
   os << "/* The learning rate of every group at `step` into out[NUM_GROUPS]. "
         "*/\nstatic inline void "
      << name << "_learning_rates(const " << name

@@ -115,6 +115,13 @@ public:
   /// copy there.
   llvm::Expected<int64_t> getGlobalStep();
   llvm::Error setGlobalStep(int64_t step);
+  /// True if the step clips gradients or scales the loss dynamically.
+  bool hasStepStatus() const;
+  /// The status of the last step, from device memory once loaded (waits
+  /// for the stream of the latest step).
+  llvm::Expected<StepStatus> getStepStatus();
+  /// Restores a dynamic loss scale and its count of clean steps.
+  llvm::Error setLossScaleState(double lossScale, int64_t goodSteps);
 
   /// Initial value of state `state` of parameter `param`.
   double getStateInitValue(unsigned param, unsigned state) const;

@@ -86,6 +86,27 @@ struct CacheStats {
   int64_t diskWrites = 0;
 };
 
+/// What the last step found and did, for an optimizer that clips gradients
+/// (`max_grad_norm`) or scales the loss dynamically. It lives in the step's
+/// own memory (device memory on a GPU): the step reads and writes it, the
+/// host only when asked.
+struct StepStatus {
+  /// The loss scale the next step unscales by (dynamic scaling; else the
+  /// initial one).
+  double lossScale = 1.0;
+  /// Clean steps since the scale last changed.
+  int64_t goodSteps = 0;
+  /// The last step's gradients held an inf or a NaN. With dynamic scaling
+  /// the step then changed no parameter and no state, and did not count.
+  bool foundInf = false;
+  /// The global L2 norm of the last step's gradients, unscaled (before
+  /// clipping).
+  double gradNorm = 0.0;
+  /// What clipping divided the gradients by: max(1, (norm + 1e-6) /
+  /// max_grad_norm); 1 without clipping.
+  double clipFactor = 1.0;
+};
+
 class Optimizer {
 public:
   /// Parses optim-dialect source holding one `optim.optimizer` and
@@ -109,6 +130,13 @@ public:
 
   int64_t getGlobalStep() const;
   void setGlobalStep(int64_t step);
+  /// True if the step clips gradients or scales the loss dynamically.
+  bool hasStepStatus() const;
+  /// The status of the last step (an error without hasStepStatus()).
+  llvm::Expected<StepStatus> getStepStatus() const;
+  /// Restores a dynamic loss scale and its count of clean steps (e.g. from
+  /// a checkpoint); checks both first.
+  llvm::Error setLossScaleState(double lossScale, int64_t goodSteps);
   /// The learning rate of each group at the current global step.
   llvm::Expected<std::vector<double>> getLearningRates() const;
 

@@ -116,6 +116,28 @@ int optimGetGlobalStep(OptimOptimizer *optimizer, int64_t *step,
                        char **error);
 int optimSetGlobalStep(OptimOptimizer *optimizer, int64_t step,
                        char **error);
+/* What the last step found and did, for an optimizer that clips gradients
+ * (`max_grad_norm`) or scales the loss dynamically
+ * (`#optim.dynamic_loss_scale`). The step keeps it in its own memory (device
+ * memory on a GPU); reading it on a loaded CUDA optimizer waits for the
+ * stream of the latest step. */
+typedef struct OptimStepStatus {
+  double loss_scale;  /* the scale the next step unscales by */
+  int64_t good_steps; /* clean steps since the scale last changed */
+  int found_inf;      /* 1: the last step's gradients held an inf or a NaN;
+                         with dynamic scaling it changed nothing and did not
+                         count */
+  double grad_norm;   /* global L2 norm of its unscaled gradients */
+  double clip_factor; /* what clipping divided them by (>= 1) */
+} OptimStepStatus;
+/* 1 if the optimizer has a step status, else 0. */
+int optimHasStepStatus(const OptimOptimizer *optimizer);
+int optimGetStepStatus(OptimOptimizer *optimizer, OptimStepStatus *status,
+                       char **error);
+/* Restores a dynamic loss scale and its count of clean steps (e.g. from a
+ * checkpoint); both are checked first, nothing changes on error. */
+int optimSetLossScaleState(OptimOptimizer *optimizer, double loss_scale,
+                           int64_t good_steps, char **error);
 /* CUDA: loads the kernels, the device tables and the hyper-parameters on
  * device `device` now (else the first step or optimInitStates does, on
  * device 0). Fails on a CPU optimizer. */

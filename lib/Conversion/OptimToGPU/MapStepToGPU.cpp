@@ -104,7 +104,13 @@ struct MapStepToGPUPass
       lower = phase.getLowerBound()[0];
       count = arith::SubIOp::create(b, loc, phase.getUpperBound()[0], lower);
     }
-    Value threads = isa<memref::StoreOp>(op)
+    bool singleThread = isa<memref::StoreOp>(op);
+    if (auto call = dyn_cast<func::CallOp>(op))
+      if (auto callee = op->getParentOfType<ModuleOp>().lookupSymbol<func::FuncOp>(
+              call.getCallee()))
+        singleThread = callee->hasAttr(
+            optim::OptimDialect::SingleThreadAttrHelper::getNameStr());
+    Value threads = singleThread
                         ? one
                         : arith::ConstantIndexOp::create(b, loc, blockSize);
     auto launch = gpu::LaunchOp::create(b, loc, count, one, one, threads, one,

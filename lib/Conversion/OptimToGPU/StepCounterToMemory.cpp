@@ -5,6 +5,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "optim/Conversion/Passes.h"
+#include "optim/Dialect/Optim/IR/Optim.h"
 
 #include "mlir/Dialect/Arith/IR/Arith.h"
 #include "mlir/Dialect/Func/IR/FuncOps.h"
@@ -45,9 +46,26 @@ struct StepCounterToMemoryPass
       Value current =
           memref::LoadOp::create(b, loc, counter, ValueRange{zero});
       step.replaceAllUsesWith(current);
+      // With dynamic loss scaling, a step that found an inf or a NaN does
+      // not count (the status argument, before the step, holds the flag).
+      std::optional<unsigned> statusIndex;
+      if (auto attr = func->getAttrOfType<IntegerAttr>(
+              optim::OptimDialect::SkipsNonfiniteAttrHelper::getNameStr()))
+        statusIndex = attr.getInt();
       func.walk([&](func::ReturnOp ret) {
         OpBuilder at(ret);
         Value one = arith::ConstantIntOp::create(at, loc, 1, 64);
+        if (statusIndex) {
+          Value status = func.getArgument(*statusIndex);
+          Value flag = memref::LoadOp::create(
+              at, loc, status,
+              ValueRange{arith::ConstantIndexOp::create(at, loc, 2)});
+          Value zero = arith::ConstantOp::create(at, loc,
+                                                 at.getF64FloatAttr(0.0));
+          Value clean = arith::CmpFOp::create(
+              at, loc, arith::CmpFPredicate::OEQ, flag, zero);
+          one = arith::ExtUIOp::create(at, loc, at.getI64Type(), clean);
+        }
         Value next = arith::AddIOp::create(at, loc, current, one);
         memref::StoreOp::create(at, loc, next, counter, ValueRange{zero});
       });

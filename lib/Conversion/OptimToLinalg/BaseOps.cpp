@@ -231,6 +231,26 @@ struct GlobalNormLowering : OpConversionPattern<GlobalNormOp> {
   }
 };
 
+struct SquaredNormLowering : OpConversionPattern<SquaredNormOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(SquaredNormOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value sum = buildSumsOfSquares(
+                    rewriter, loc, rewriter.getF64Type(), adaptor.getInput(),
+                    /*numTerms=*/1,
+                    [](const FloatMath &, ArrayRef<Value> elements) {
+                      return SmallVector<Value>{elements[0]};
+                    })
+                    .front();
+    rewriter.replaceOpWithNewOp<tensor::FromElementsOp>(op, op.getType(),
+                                                        ValueRange{sum});
+    return success();
+  }
+};
+
 struct AllFiniteLowering : OpConversionPattern<AllFiniteOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -282,6 +302,7 @@ struct BroadcastParamsLowering : OpConversionPattern<BroadcastParamsOp> {
 
 void mlir::optim::populateBaseOpLoweringPatterns(RewritePatternSet &patterns) {
   patterns.add<LearningRateLowering, ScaleGradLowering, DecayWeightLowering,
-               CentralizeLowering, RowSumLowering, GlobalNormLowering, AllFiniteLowering,
+               CentralizeLowering, RowSumLowering, GlobalNormLowering,
+               SquaredNormLowering, AllFiniteLowering,
                BroadcastParamsLowering>(patterns.getContext());
 }

@@ -121,3 +121,26 @@ func.func @cnt_step(%out: memref<3xi64>, %counter: memref<1xi64>) {
 // CHECK:         memref.store %[[NEXT]], %[[COUNTER]]
 // CHECK:         gpu.terminator
 // CHECK-NOT:   memref.store
+
+// -----
+
+// A call of a single-thread function between phases (a step's combine)
+// is a launch of one block of one thread.
+func.func private @opt_combine(%status: memref<5xf64>, %x: f64) attributes {optim.sequential, optim.single_thread} {
+  %c2 = arith.constant 2 : index
+  memref.store %x, %status[%c2] : memref<5xf64>
+  return
+}
+func.func @opt_step(%hyper: memref<2xf64>, %status: memref<5xf64>, %t: i64) {
+  %c0 = arith.constant 0 : index
+  %ls = memref.load %hyper[%c0] : memref<2xf64>
+  func.call @opt_combine(%status, %ls) : (memref<5xf64>, f64) -> ()
+  return
+}
+// CHECK-LABEL: func.func @opt_step(
+// CHECK-SAME:  %[[HYPER:.*]]: memref<2xf64>, %[[STATUS:.*]]: memref<5xf64>
+// CHECK:       %[[ONE:.*]] = arith.constant 1 : index
+// CHECK:       gpu.launch blocks(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[ONE]], %{{.*}} = %[[ONE]], %{{.*}} = %[[ONE]]) threads(%{{.*}}, %{{.*}}, %{{.*}}) in (%{{.*}} = %[[ONE]], %{{.*}} = %[[ONE]], %{{.*}} = %[[ONE]])
+// CHECK:         %[[LS:.*]] = memref.load %[[HYPER]]
+// CHECK:         memref.store %[[LS]], %[[STATUS]]
+// CHECK:         gpu.terminator

@@ -28,3 +28,19 @@ func.func @opt_lr(%hyper: memref<2xf32>, %t: i64) {
 func.func @bad_step(%hyper: memref<2xf32>) {
   return
 }
+
+// -----
+
+// Dynamic loss scaling: a step that found an inf (status[2] != 0) does not
+// count.
+func.func @amp_step(%hyper: memref<2xf64>, %status: memref<5xf64>, %t: i64) attributes {optim.skips_nonfinite = 1 : i64} {
+  return
+}
+// CHECK-LABEL: func.func @amp_step(
+// CHECK-SAME:  %{{.*}}: memref<2xf64>, %[[STATUS:.*]]: memref<5xf64>, %[[COUNTER:.*]]: memref<1xi64>)
+// CHECK:       %[[T:.*]] = memref.load %[[COUNTER]]
+// CHECK:       %[[FLAG:.*]] = memref.load %[[STATUS]][%{{.*}}] : memref<5xf64>
+// CHECK:       %[[CLEAN:.*]] = arith.cmpf oeq, %[[FLAG]], %{{.*}} : f64
+// CHECK:       %[[ONE:.*]] = arith.extui %[[CLEAN]] : i1 to i64
+// CHECK:       %[[NEXT:.*]] = arith.addi %[[T]], %[[ONE]] : i64
+// CHECK:       memref.store %[[NEXT]], %[[COUNTER]]

@@ -283,6 +283,27 @@ LogicalResult WarmUpAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   return success();
 }
 
+LogicalResult
+DynamicLossScaleAttr::verify(function_ref<InFlightDiagnostic()> emitError,
+                             APFloat growthFactor, APFloat backoffFactor,
+                             int64_t growthInterval, APFloat minScale) {
+  double growth = f(growthFactor), backoff = f(backoffFactor),
+         least = f(minScale);
+  if (!(growth >= 1.0) || std::isinf(growth))
+    return emitError() << "'growth_factor' must be at least 1 and finite, got "
+                       << growth;
+  if (!(backoff > 0.0 && backoff <= 1.0))
+    return emitError() << "'backoff_factor' must be in (0, 1], got "
+                       << backoff;
+  if (growthInterval <= 0)
+    return emitError() << "'growth_interval' must be positive, got "
+                       << growthInterval;
+  if (!(least >= 0.0) || std::isinf(least))
+    return emitError() << "'min_scale' must be non-negative and finite, got "
+                       << least;
+  return success();
+}
+
 LogicalResult PerStepAttr::verify(function_ref<InFlightDiagnostic()> emitError,
                                   DenseF64ArrayAttr valuesAttr) {
   ArrayRef<double> values = valuesAttr.asArrayRef();

@@ -8,6 +8,8 @@
 #include "llvm/ADT/SmallSet.h"
 #include "llvm/ADT/StringMap.h"
 
+#include <cmath>
+
 using namespace mlir;
 using namespace mlir::optim;
 
@@ -159,35 +161,61 @@ static ParseResult parseF64Attr(OpAsmParser &parser, FloatAttr &attr) {
   return success();
 }
 
-/// `learning_rate <lr> (weight_decay <wd>)? (loss_scale <ls>)?`, the
-/// numbers as users of the frameworks write them.
+/// `learning_rate <lr> (weight_decay <wd>)? (loss_scale <ls>
+/// (dynamic<...>)?)? (max_grad_norm <n>)?`, the numbers as users of the
+/// frameworks write them; `dynamic<...>` is a DynamicLossScaleAttr.
 static ParseResult parseOptimizerScalars(OpAsmParser &parser,
                                          Attribute &learningRate,
                                          FloatAttr &weightDecay,
-                                         FloatAttr &lossScale) {
+                                         FloatAttr &lossScale,
+                                         optim::DynamicLossScaleAttr &dynamic,
+                                         FloatAttr &maxGradNorm) {
   if (parser.parseKeyword("learning_rate") ||
       parseLearningRate(parser, learningRate))
     return failure();
   if (succeeded(parser.parseOptionalKeyword("weight_decay")) &&
       parseF64Attr(parser, weightDecay))
     return failure();
-  if (succeeded(parser.parseOptionalKeyword("loss_scale")) &&
-      parseF64Attr(parser, lossScale))
+  if (succeeded(parser.parseOptionalKeyword("loss_scale"))) {
+    if (parseF64Attr(parser, lossScale))
+      return failure();
+    if (succeeded(parser.parseOptionalKeyword("dynamic"))) {
+      Attribute attr = optim::DynamicLossScaleAttr::parse(parser, Type());
+      if (!attr)
+        return failure();
+      dynamic = cast<optim::DynamicLossScaleAttr>(attr);
+    }
+  }
+  if (succeeded(parser.parseOptionalKeyword("max_grad_norm")) &&
+      parseF64Attr(parser, maxGradNorm))
     return failure();
   return success();
 }
 static void printOptimizerScalars(OpAsmPrinter &printer, Operation *,
                                   Attribute learningRate,
-                                  FloatAttr weightDecay, FloatAttr lossScale) {
+                                  FloatAttr weightDecay, FloatAttr lossScale,
+                                  optim::DynamicLossScaleAttr dynamic,
+                                  FloatAttr maxGradNorm) {
   printer << "learning_rate ";
   printer.printAttribute(learningRate);
   if (weightDecay && weightDecay.getValueAsDouble() != 0.0) {
     printer << " weight_decay ";
     printer.printAttributeWithoutType(weightDecay);
   }
-  if (lossScale && lossScale.getValueAsDouble() != 1.0) {
+  if ((lossScale && lossScale.getValueAsDouble() != 1.0) || dynamic) {
     printer << " loss_scale ";
-    printer.printAttributeWithoutType(lossScale);
+    if (lossScale)
+      printer.printAttributeWithoutType(lossScale);
+    else
+      printer << "1.0";
+    if (dynamic) {
+      printer << " dynamic";
+      dynamic.print(printer);
+    }
+  }
+  if (maxGradNorm) {
+    printer << " max_grad_norm ";
+    printer.printAttributeWithoutType(maxGradNorm);
   }
 }
 
@@ -289,6 +317,11 @@ LogicalResult OptimizerOp::verifyRegions() {
   if (failed(verifyLearningRate([&] { return emitOpError(); },
                                 getLearningRate())))
     return failure();
+  if (FloatAttr maxNorm = getMaxGradNormAttr())
+    if (!(maxNorm.getValueAsDouble() > 0.0) ||
+        std::isinf(maxNorm.getValueAsDouble()))
+      return emitOpError("'max_grad_norm' must be positive and finite, got ")
+             << maxNorm.getValueAsDouble();
 
   unsigned numParams = 0, numGroups = 0, numOrders = 0;
   for (Operation &op : body) {
@@ -835,3 +868,28 @@ LogicalResult LazyAdamUpdateOp::verify() {
 
 #define GET_OP_CLASSES
 #include "optim/Dialect/Optim/IR/OptimOps.cpp.inc"
+
+//===----------------------------------------------------------------------===//
+// SquaredNormOp, GradientControlOp
+//===----------------------------------------------------------------------===//
+
+LogicalResult SquaredNormOp::verify() {
+  if (getResult().getType().getDimSize(0) != 1)
+    return emitOpError("result must be tensor<1xf64>, got ")
+           << getResult().getType();
+  return success();
+}
+
+LogicalResult GradientControlOp::verify() {
+  if (getStatus().getType().getDimSize(0) != kStatusSize)
+    return emitOpError("status must be memref<") << kStatusSize
+           << "xf64>, got " << getStatus().getType();
+  if (!getDynamic().empty() && getDynamic().size() != 4)
+    return emitOpError("'dynamic' takes four scalars (growth factor, backoff "
+                       "factor, growth interval, smallest scale), got ")
+           << getDynamic().size();
+  if (!getMaxGradNorm() && getDynamic().empty())
+    return emitOpError("controls nothing: expected 'max_grad_norm', "
+                       "'dynamic' or both");
+  return success();
+}

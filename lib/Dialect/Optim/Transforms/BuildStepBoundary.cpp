@@ -212,6 +212,9 @@ private:
     SmallVector<Type> argTypes = getBufferArgTypes(ctx);
     unsigned numBufferArgs = argTypes.size();
     argTypes.push_back(getTableType());
+    if (abi.hasStatus())
+      argTypes.push_back(MemRefType::get({GradientControlOp::kStatusSize},
+                                         Float64Type::get(ctx)));
     argTypes.push_back(IntegerType::get(ctx, 64));
     auto fn = func::FuncOp::create(b, loc,
                                    (optimizer.getSymName() + "_step").str(),
@@ -220,10 +223,33 @@ private:
     OpBuilder::InsertionGuard guard(b);
     Block *entry = fn.addEntryBlock();
     b.setInsertionPointToStart(entry);
-    Value step = entry->getArgument(numBufferArgs + 1);
+    Value step = entry->getArguments().back();
     HyperParamReader reader(b, loc, entry->getArgument(numBufferArgs), table,
                             constantHyperParams);
     Value lossScale = reader.slot(StepABI::kLossScaleSlot);
+    if (abi.hasStatus()) {
+      // Clipping and dynamic scaling: the step's own state, and the op
+      // optim-schedule-step turns into phases around the classes'.
+      Value status = entry->getArgument(numBufferArgs + 1);
+      if (abi.hasDynamicLossScale())
+        lossScale = memref::LoadOp::create(
+            b, loc, status,
+            ValueRange{arith::ConstantIndexOp::create(
+                b, loc, GradientControlOp::kStatusLossScale)});
+      auto global = [&](StringRef name) {
+        return reader.slot(abi.getSlot(0, name));
+      };
+      Value maxNorm = abi.hasClipping() ? global("max_grad_norm") : Value();
+      SmallVector<Value> dynamic;
+      if (abi.hasDynamicLossScale())
+        for (StringRef name : {"growth_factor", "backoff_factor",
+                               "growth_interval", "min_loss_scale"})
+          dynamic.push_back(global(name));
+      GradientControlOp::create(b, loc, status, lossScale, maxNorm, dynamic);
+      if (abi.hasDynamicLossScale())
+        fn->setAttr(OptimDialect::SkipsNonfiniteAttrHelper::getNameStr(),
+                    b.getI64IntegerAttr(numBufferArgs + 1));
+    }
     Value one = arith::ConstantOp::create(b, loc, b.getI64IntegerAttr(1));
     Value updateCount = arith::AddIOp::create(b, loc, step, one);
 

@@ -15,6 +15,8 @@
 #include "mlir/IR/Builders.h"
 #include "llvm/ADT/DenseMap.h"
 
+#include <limits>
+
 namespace mlir::optim {
 #define GEN_PASS_DEF_OPTIMSCHEDULESTEP
 #include "optim/Dialect/Optim/Transforms/Passes.h.inc"
@@ -197,8 +199,8 @@ void expandPerBuffer(OpBuilder &b, MultiTensorUpdateOp update) {
 class TableStepScheduler {
 public:
   TableStepScheduler(func::FuncOp step, ArrayRef<MultiTensorUpdateOp> classes,
-                     int64_t chunkSize)
-      : step(step), classes(classes.begin(), classes.end()),
+                     GradientControlOp control, int64_t chunkSize)
+      : step(step), classes(classes.begin(), classes.end()), control(control),
         chunkSize(std::max<int64_t>(1, chunkSize)),
         rule(MultiTensorUpdateOp(classes.front()).getRule()), spec(rule.getSpec()) {
     StringRef name = step.getSymName();
@@ -298,14 +300,29 @@ private:
   func::FuncOp getOrCreateFunction(OpBuilder &b, MultiTensorUpdateOp update,
                                    Phase phase);
 
+  /// The squared norm of a chunk of gradients of element type `element`,
+  /// written to a one-element slice of the f64 scratch table.
+  func::FuncOp getOrCreateGradNormFunction(OpBuilder &b, Type element);
+  /// The functions GradientControlOp runs once per step, on one thread.
+  func::FuncOp createCombineFunction(OpBuilder &b, int64_t firstPartial,
+                                     int64_t numPartials);
+  func::FuncOp createScaleUpdateFunction(OpBuilder &b);
+  /// A private, noinline function named `name` after the step, with its
+  /// entry block as the insertion point of `b`.
+  func::FuncOp createHelperFunction(OpBuilder &b, StringRef name,
+                                    TypeRange argTypes, bool singleThread);
+
   func::FuncOp step;
   SmallVector<MultiTensorUpdateOp> classes;
+  GradientControlOp control;
+  llvm::SmallDenseMap<Type, func::FuncOp> gradNormFns;
   int64_t chunkSize;
   RuleAttr rule;
   const RuleSpec &spec;
   SmallVector<const StateSpec *> activeStates;
   std::string prefix;
   unsigned numStates = 0;
+  int64_t scratchF64Size = 0;
   /// The functions go after the step function, before this op (null: at
   /// the end of the module).
   Operation *afterStep = nullptr;
@@ -389,6 +406,176 @@ func::FuncOp TableStepScheduler::getOrCreateFunction(OpBuilder &b,
                    spec.wholeTensor ? args.take_back(3) : ValueRange());
   func::ReturnOp::create(b, loc);
   functions.push_back({key, phase, fn});
+  return fn;
+}
+
+func::FuncOp TableStepScheduler::createHelperFunction(OpBuilder &b,
+                                                      StringRef name,
+                                                      TypeRange argTypes,
+                                                      bool singleThread) {
+  MLIRContext *ctx = b.getContext();
+  if (afterStep)
+    b.setInsertionPoint(afterStep);
+  else
+    b.setInsertionPointToEnd(step->getBlock());
+  auto fn = func::FuncOp::create(b, step.getLoc(), (prefix + "_" + name).str(),
+                                 FunctionType::get(ctx, argTypes, {}));
+  fn.setPrivate();
+  fn->setAttr("passthrough",
+              ArrayAttr::get(ctx, {StringAttr::get(ctx, "noinline")}));
+  fn->setAttr(OptimDialect::SequentialAttrHelper::getNameStr(),
+              UnitAttr::get(ctx));
+  if (singleThread)
+    fn->setAttr(OptimDialect::SingleThreadAttrHelper::getNameStr(),
+                UnitAttr::get(ctx));
+  b.setInsertionPointToStart(fn.addEntryBlock());
+  return fn;
+}
+
+func::FuncOp TableStepScheduler::getOrCreateGradNormFunction(OpBuilder &b,
+                                                             Type element) {
+  func::FuncOp &fn = gradNormFns[element];
+  if (fn)
+    return fn;
+  MLIRContext *ctx = b.getContext();
+  Location loc = step.getLoc();
+  OpBuilder::InsertionGuard guard(b);
+  int64_t dyn = ShapedType::kDynamic;
+  auto gradType = MemRefType::get({dyn}, element,
+                                  StridedLayoutAttr::get(ctx, dyn, {1}));
+  auto outType = MemRefType::get({1}, b.getF64Type(),
+                                 StridedLayoutAttr::get(ctx, dyn, {1}));
+  fn = createHelperFunction(
+      b, ("grad_norm_" + Twine(gradNormFns.size() - 1)).str(),
+      {gradType, outType}, /*singleThread=*/false);
+  Value grad = bufferization::ToTensorOp::create(
+      b, loc, RankedTensorType::get({dyn}, element), fn.getArgument(0),
+      /*restrict=*/true, /*writable=*/false);
+  Value sum = SquaredNormOp::create(
+      b, loc, RankedTensorType::get({1}, b.getF64Type()), grad);
+  bufferization::MaterializeInDestinationOp::create(
+      b, loc, TypeRange{}, sum, fn.getArgument(1), /*restrict=*/true,
+      /*writable=*/true);
+  func::ReturnOp::create(b, loc);
+  return fn;
+}
+
+/// @<prefix>_combine(%status, %loss_scale[, %max_grad_norm]): adds up the
+/// chunks' squared norms in chunk order (deterministic) and writes the
+/// found-inf flag, the norm of the unscaled gradients and the clip factor
+/// `max(1, (norm + 1e-6) / max_grad_norm)` (torch's clip_grad_norm_: the
+/// gradients are multiplied by its inverse).
+func::FuncOp TableStepScheduler::createCombineFunction(OpBuilder &b,
+                                                       int64_t firstPartial,
+                                                       int64_t numPartials) {
+  OpBuilder::InsertionGuard guard(b);
+  Location loc = step.getLoc();
+  Type f64 = b.getF64Type();
+  SmallVector<Type> argTypes = {control.getStatus().getType(), f64};
+  if (control.getMaxGradNorm())
+    argTypes.push_back(f64);
+  func::FuncOp fn =
+      createHelperFunction(b, "combine", argTypes, /*singleThread=*/true);
+  Value status = fn.getArgument(0), lossScale = fn.getArgument(1);
+  auto scratchType = MemRefType::get({scratchF64Size}, f64);
+  Value scratch = memref::GetGlobalOp::create(
+      b, loc, scratchType,
+      FlatSymbolRefAttr::get(b.getContext(), prefix + "_scratch_f64"));
+  auto index = [&](int64_t i) {
+    return arith::ConstantIndexOp::create(b, loc, i);
+  };
+  auto constant = [&](double x) {
+    return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(x));
+  };
+  auto loop = scf::ForOp::create(
+      b, loc, index(firstPartial), index(firstPartial + numPartials),
+      index(1), ValueRange{constant(0.0)},
+      [&](OpBuilder &inner, Location, Value i, ValueRange sum) {
+        Value partial =
+            memref::LoadOp::create(inner, loc, scratch, ValueRange{i});
+        scf::YieldOp::create(
+            inner, loc,
+            ValueRange{arith::AddFOp::create(inner, loc, sum[0], partial)});
+      });
+  Value sum = loop.getResult(0);
+  Value finite = arith::CmpFOp::create(
+      b, loc, arith::CmpFPredicate::OLT, math::AbsFOp::create(b, loc, sum),
+      constant(std::numeric_limits<double>::infinity()));
+  Value found =
+      arith::SelectOp::create(b, loc, finite, constant(0.0), constant(1.0));
+  Value norm = arith::DivFOp::create(
+      b, loc, math::SqrtOp::create(b, loc, sum), lossScale);
+  Value factor = constant(1.0);
+  if (control.getMaxGradNorm())
+    factor = arith::MaximumFOp::create(
+        b, loc, factor,
+        arith::DivFOp::create(
+            b, loc, arith::AddFOp::create(b, loc, norm, constant(1e-6)),
+            fn.getArgument(2)));
+  memref::StoreOp::create(b, loc, found, status,
+                          ValueRange{index(GradientControlOp::kStatusFoundInf)});
+  memref::StoreOp::create(b, loc, norm, status,
+                          ValueRange{index(GradientControlOp::kStatusGradNorm)});
+  memref::StoreOp::create(
+      b, loc, factor, status,
+      ValueRange{index(GradientControlOp::kStatusClipFactor)});
+  func::ReturnOp::create(b, loc);
+  return fn;
+}
+
+/// @<prefix>_update_loss_scale(%status, %growth, %backoff, %interval,
+/// %min): torch's GradScaler update (and MindSpore's update cell): on an
+/// inf, `scale = max(scale * backoff, min)` and no clean steps; else one
+/// more clean step, and after `interval` of them `scale *= growth` (kept
+/// when the product would not be finite) and the count restarts.
+func::FuncOp TableStepScheduler::createScaleUpdateFunction(OpBuilder &b) {
+  OpBuilder::InsertionGuard guard(b);
+  Location loc = step.getLoc();
+  Type f64 = b.getF64Type();
+  func::FuncOp fn = createHelperFunction(
+      b, "update_loss_scale",
+      {control.getStatus().getType(), f64, f64, f64, f64},
+      /*singleThread=*/true);
+  Value status = fn.getArgument(0);
+  auto index = [&](int64_t i) {
+    return arith::ConstantIndexOp::create(b, loc, i);
+  };
+  auto constant = [&](double x) {
+    return arith::ConstantOp::create(b, loc, b.getF64FloatAttr(x));
+  };
+  auto load = [&](int64_t slot) {
+    return memref::LoadOp::create(b, loc, status, ValueRange{index(slot)});
+  };
+  Value scale = load(GradientControlOp::kStatusLossScale);
+  Value good = load(GradientControlOp::kStatusGoodSteps);
+  Value found = arith::CmpFOp::create(
+      b, loc, arith::CmpFPredicate::UNE,
+      load(GradientControlOp::kStatusFoundInf), constant(0.0));
+  Value backedOff = arith::MaximumFOp::create(
+      b, loc, arith::MulFOp::create(b, loc, scale, fn.getArgument(2)),
+      fn.getArgument(4));
+  Value clean = arith::AddFOp::create(b, loc, good, constant(1.0));
+  Value grow = arith::CmpFOp::create(b, loc, arith::CmpFPredicate::OGE, clean,
+                                     fn.getArgument(3));
+  Value grown = arith::MulFOp::create(b, loc, scale, fn.getArgument(1));
+  Value grownFinite = arith::CmpFOp::create(
+      b, loc, arith::CmpFPredicate::OLT, math::AbsFOp::create(b, loc, grown),
+      constant(std::numeric_limits<double>::infinity()));
+  Value afterClean = arith::SelectOp::create(
+      b, loc, grow,
+      arith::SelectOp::create(b, loc, grownFinite, grown, scale), scale);
+  Value newScale =
+      arith::SelectOp::create(b, loc, found, backedOff, afterClean);
+  Value newGood = arith::SelectOp::create(
+      b, loc, found, constant(0.0),
+      arith::SelectOp::create(b, loc, grow, constant(0.0), clean));
+  memref::StoreOp::create(
+      b, loc, newScale, status,
+      ValueRange{index(GradientControlOp::kStatusLossScale)});
+  memref::StoreOp::create(
+      b, loc, newGood, status,
+      ValueRange{index(GradientControlOp::kStatusGoodSteps)});
+  func::ReturnOp::create(b, loc);
   return fn;
 }
 
@@ -501,9 +688,19 @@ void TableStepScheduler::run() {
   if (chunks.empty()) {
     for (MultiTensorUpdateOp update : classes)
       update.erase();
+    if (control)
+      control.erase();
     return;
   }
   int64_t numChunks = chunks.size() / kNumColumns;
+  // GradientControlOp: one squared gradient norm per chunk, in f64.
+  int64_t gradPartialBase = 0;
+  if (control) {
+    int64_t &scratch = scratchSize[b.getF64Type()];
+    gradPartialBase = scratch;
+    scratch += numChunks;
+  }
+  scratchF64Size = scratchSize.lookup(b.getF64Type());
 
   auto createGlobal = [&](StringRef suffix, MemRefType type,
                           Attribute initialValue, bool constant) -> Value {
@@ -594,6 +791,7 @@ void TableStepScheduler::run() {
 
   // One parallel loop over chunks [0, count), dispatching on the class to
   // `emit(builder, class, fields)` for the classes in `cases`.
+  Value currentChunk; // the chunk index inside emitPhase's loop
   auto emitPhase = [&](int64_t count, ArrayRef<unsigned> cases,
                        function_ref<void(OpBuilder &, unsigned, FieldFn)>
                            emit) {
@@ -603,6 +801,7 @@ void TableStepScheduler::run() {
     scf::ParallelOp::create(
         b, loc, ValueRange{zero}, ValueRange{upper}, ValueRange{one},
         [&](OpBuilder &nested, Location, ValueRange ivs) {
+          currentChunk = ivs.front();
           auto field = [&](int64_t column) -> Value {
             Value col = arith::ConstantIndexOp::create(nested, loc, column);
             return memref::LoadOp::create(nested, loc, chunkTable,
@@ -710,18 +909,97 @@ void TableStepScheduler::run() {
     return llvm::to_vector_of<Value>(loop.getResults());
   };
 
-  // Phase 1: reductions.
   SmallVector<unsigned> reductionClasses, allClasses;
   for (unsigned c = 0, e = classes.size(); c < e; ++c) {
     allClasses.push_back(c);
     if (needsReduction(classes[c]))
       reductionClasses.push_back(c);
   }
+
+  // GradientControlOp, first: every chunk's squared gradient norm, then
+  // their combine on one thread.
+  auto statusSlot = [&](OpBuilder &nested, int64_t slot) -> Value {
+    return memref::LoadOp::create(
+        nested, loc, control.getStatus(),
+        ValueRange{arith::ConstantIndexOp::create(nested, loc, slot)});
+  };
+  if (control) {
+    emitPhase(numChunks, allClasses,
+              [&](OpBuilder &nested, unsigned c, FieldFn field) {
+                MultiTensorUpdateOp update = classes[c];
+                Type element =
+                    update.getParamTensorTypes().front().getElementType();
+                func::FuncOp fn = getOrCreateGradNormFunction(b, element);
+                Value base = arith::MulIOp::create(
+                    nested, loc, field(kPosition),
+                    arith::ConstantIndexOp::create(nested, loc,
+                                                   entriesPerParam));
+                Value gradIndex = arith::AddIOp::create(
+                    nested, loc, base,
+                    arith::ConstantIndexOp::create(nested, loc, 1));
+                Value buffer = memref::LoadOp::create(
+                    nested, loc, update.getBuffers().front(),
+                    ValueRange{gradIndex});
+                OpFoldResult one = nested.getIndexAttr(1);
+                Value grad = memref::ReinterpretCastOp::create(
+                    nested, loc,
+                    cast<MemRefType>(fn.getArgumentTypes().front()), buffer,
+                    OpFoldResult(field(kOffset)),
+                    ArrayRef<OpFoldResult>{field(kSize)},
+                    ArrayRef<OpFoldResult>{one});
+                Value slot = arith::AddIOp::create(
+                    nested, loc, currentChunk,
+                    arith::ConstantIndexOp::create(nested, loc,
+                                                   gradPartialBase));
+                Value out = memref::ReinterpretCastOp::create(
+                    nested, loc, cast<MemRefType>(fn.getArgumentTypes()[1]),
+                    scratchTables.lookup(b.getF64Type()), OpFoldResult(slot),
+                    ArrayRef<OpFoldResult>{one}, ArrayRef<OpFoldResult>{one});
+                func::CallOp::create(nested, loc, fn, ValueRange{grad, out});
+              });
+    SmallVector<Value> args = {control.getStatus(), control.getLossScale()};
+    if (Value maxNorm = control.getMaxGradNorm())
+      args.push_back(maxNorm);
+    func::CallOp::create(b, loc,
+                         createCombineFunction(b, gradPartialBase, numChunks),
+                         args);
+  }
+  // The classes' scalars in a phase after the combine: clipping divides the
+  // gradients by the clip factor, which is multiplying the loss scale (and
+  // the decay coefficient, already multiplied by it) by the factor.
+  auto phaseScalars = [&](OpBuilder &nested, unsigned c) {
+    SmallVector<Value> scalars = classes[c].getScalars();
+    if (!control || !control.getMaxGradNorm())
+      return scalars;
+    Value factor =
+        statusSlot(nested, GradientControlOp::kStatusClipFactor);
+    scalars[0] = arith::MulFOp::create(nested, loc, scalars[0], factor);
+    if (classes[c].getDecayWeight())
+      scalars[1] = arith::MulFOp::create(nested, loc, scalars[1], factor);
+    return scalars;
+  };
+  // With dynamic loss scaling, a chunk does nothing when an inf was found.
+  auto unlessFound = [&](OpBuilder &nested,
+                         function_ref<void(OpBuilder &)> body) {
+    if (!control || control.getDynamic().empty())
+      return body(nested);
+    Value clean = arith::CmpFOp::create(
+        nested, loc, arith::CmpFPredicate::OEQ,
+        statusSlot(nested, GradientControlOp::kStatusFoundInf),
+        arith::ConstantOp::create(nested, loc, nested.getF64FloatAttr(0.0)));
+    scf::IfOp::create(nested, loc, clean, [&](OpBuilder &then, Location) {
+      body(then);
+      scf::YieldOp::create(then, loc);
+    });
+  };
+
+  // Phase 1: reductions.
   if (numReductionChunks > 0)
     emitPhase(numReductionChunks, reductionClasses,
-              [&](OpBuilder &nested, unsigned c, FieldFn field) {
+              [&](OpBuilder &outer, unsigned c, FieldFn field) {
+               unlessFound(outer, [&](OpBuilder &nested) {
                 SmallVector<Value> args = chunkBuffers(nested, c, field);
-                args.append(classes[c].getScalars());
+                args.append(phaseScalars(nested, c));
                 if (classes[c].getCentralize())
                   args.push_back(rowSumsSlice(nested, c, field));
                 if (spec.perTensorNorms)
@@ -729,13 +1007,15 @@ void TableStepScheduler::run() {
                                               nested.getIndexAttr(
                                                   spec.numNorms)));
                 func::CallOp::create(nested, loc, reduceFns[c], args);
+               });
               });
 
   // Phase 2: updates.
   emitPhase(numChunks, allClasses,
-            [&](OpBuilder &nested, unsigned c, FieldFn field) {
+            [&](OpBuilder &outer, unsigned c, FieldFn field) {
+             unlessFound(outer, [&](OpBuilder &nested) {
               SmallVector<Value> args = chunkBuffers(nested, c, field);
-              args.append(classes[c].getScalars());
+              args.append(phaseScalars(nested, c));
               if (needsReduction(classes[c])) {
                 if (classes[c].getCentralize())
                   args.push_back(rowSumsSlice(nested, c, field));
@@ -745,9 +1025,19 @@ void TableStepScheduler::run() {
               if (spec.wholeTensor)
                 llvm::append_range(args, workspace(nested, c, field));
               func::CallOp::create(nested, loc, updateFns[c], args);
+             });
             });
+
+  // Last, the loss scale for the next step.
+  if (control && !control.getDynamic().empty()) {
+    SmallVector<Value> args = {control.getStatus()};
+    llvm::append_range(args, control.getDynamic());
+    func::CallOp::create(b, loc, createScaleUpdateFunction(b), args);
+  }
   for (MultiTensorUpdateOp update : classes)
     update.erase();
+  if (control)
+    control.erase();
 }
 
 struct ScheduleStepPass
@@ -759,8 +1049,32 @@ struct ScheduleStepPass
     for (func::FuncOp fn : functions) {
       SmallVector<MultiTensorUpdateOp> updates;
       fn.walk([&](MultiTensorUpdateOp op) { updates.push_back(op); });
-      if (updates.empty())
+      SmallVector<GradientControlOp> controls;
+      fn.walk([&](GradientControlOp op) { controls.push_back(op); });
+      if (controls.size() > 1) {
+        controls[1].emitOpError("is the second of its step function: a step "
+                                "has at most one");
+        return signalPassFailure();
+      }
+      GradientControlOp control = controls.empty() ? nullptr : controls[0];
+      if (control && control->getParentOp() != fn) {
+        control.emitOpError("must be at the top level of its step function");
+        return signalPassFailure();
+      }
+      if (updates.empty()) {
+        if (control)
+          control.erase();
         continue;
+      }
+      if (control && llvm::any_of(updates, [](MultiTensorUpdateOp update) {
+            return !update.hasBufferTable();
+          })) {
+        control.emitOpError("needs the multi-tensor step (buffer tables): "
+                            "clipping and dynamic loss scaling of sparse "
+                            "gradients, or with share-update-functions=0, "
+                            "are not supported yet");
+        return signalPassFailure();
+      }
       SmallVector<MultiTensorUpdateOp> tableUpdates;
       for (MultiTensorUpdateOp update : updates) {
         if (update->getParentOp() != fn) {
@@ -780,7 +1094,7 @@ struct ScheduleStepPass
         if (!update.hasBufferTable())
           expandPerBuffer(b, update);
       if (!tableUpdates.empty())
-        TableStepScheduler(fn, tableUpdates, chunkSize).run();
+        TableStepScheduler(fn, tableUpdates, control, chunkSize).run();
     }
   }
 };

@@ -63,8 +63,12 @@ StepABI StepABI::get(OptimizerOp optimizer) {
   abi.states = spec.getActiveStates(
       [&](StringRef option) { return rule.getOption(option); });
 
+  if (FloatAttr maxNorm = optimizer.getMaxGradNormAttr())
+    abi.maxGradNorm = maxNorm.getValueAsDouble();
+  abi.dynamic = optimizer.getDynamicLossScaleAttr();
+
   llvm::DenseMap<Operation *, unsigned> groupOf;
-  unsigned offset = 1;
+  unsigned offset = abi.getNumGlobalSlots();
   for (GroupOp op : optimizer.getBody().front().getOps<GroupOp>()) {
     groupOf[op] = abi.groups.size();
     GroupABI group;
@@ -90,9 +94,32 @@ StepABI StepABI::get(OptimizerOp optimizer) {
   return abi;
 }
 
+SmallVector<StringRef> StepABI::getGlobalSlotNames() const {
+  SmallVector<StringRef> names = {"loss_scale"};
+  if (hasClipping())
+    names.push_back("max_grad_norm");
+  if (hasDynamicLossScale())
+    names.append({"growth_factor", "backoff_factor", "growth_interval",
+                  "min_loss_scale"});
+  return names;
+}
+
+SmallVector<double> StepABI::getInitialStatus() const {
+  return {lossScale, 0.0, 0.0, 0.0, 1.0};
+}
+
 SmallVector<double> StepABI::getInitialTable() const {
   SmallVector<double> table(getTableSize(), 0.0);
   table[kLossScaleSlot] = lossScale;
+  unsigned next = 1;
+  if (hasClipping())
+    table[next++] = *maxGradNorm;
+  if (hasDynamicLossScale()) {
+    table[next++] = dynamic.getGrowthFactor().convertToDouble();
+    table[next++] = dynamic.getBackoffFactor().convertToDouble();
+    table[next++] = static_cast<double>(dynamic.getGrowthInterval());
+    table[next++] = dynamic.getMinScale().convertToDouble();
+  }
   auto hypers = getSpec().getOperandHyperParams();
   for (const GroupABI &group : groups) {
     if (group.hasConstantLearningRate())
@@ -107,8 +134,9 @@ SmallVector<double> StepABI::getInitialTable() const {
 }
 
 int StepABI::getSlot(unsigned group, StringRef name) const {
-  if (name == "loss_scale")
-    return kLossScaleSlot;
+  for (auto [slot, global] : llvm::enumerate(getGlobalSlotNames()))
+    if (name == global)
+      return slot;
   if (group >= groups.size())
     return -1;
   unsigned base = groups[group].tableOffset;

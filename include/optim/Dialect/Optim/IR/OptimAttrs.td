@@ -199,6 +199,35 @@ def Optim_WarmUpAttr : Optim_ScheduleAttr<"WarmUp", "warmup"> {
                         "int64_t":$warmup_steps);
 }
 
+def Optim_DynamicLossScaleAttr : Optim_Attr<"DynamicLossScale",
+                                            "dynamic_loss_scale"> {
+  let summary = "dynamic loss scaling: how the scale grows and backs off";
+  let description = [{
+    The loss scale of an optimizer that scales dynamically (the optimizer's
+    `loss_scale` is its initial value). A step whose gradients hold an inf
+    or a NaN changes no parameter and no state, does not advance the global
+    step, and multiplies the scale by `backoff_factor` (never below
+    `min_scale`); after `growth_interval` clean steps in a row the scale is
+    multiplied by `growth_factor`. torch's `GradScaler`: `growth_factor =
+    2.0, backoff_factor = 0.5, growth_interval = 2000, min_scale = 0.0`;
+    MindSpore's `DynamicLossScaleUpdateCell(scale_factor, scale_window)`:
+    `growth_factor = scale_factor, backoff_factor = 1 / scale_factor,
+    growth_interval = scale_window, min_scale = 1.0`. The values are the
+    initial values of run-time hyper-parameters (`growth_factor`,
+    `backoff_factor`, `growth_interval`, `min_loss_scale`).
+
+    ```mlir
+    #optim.dynamic_loss_scale<growth_factor = 2.0, backoff_factor = 0.5, growth_interval = 2000, min_scale = 0.0>
+    ```
+  }];
+  let parameters = (ins Optim_F64Parameter<"growth factor">:$growth_factor,
+                        Optim_F64Parameter<"backoff factor">:$backoff_factor,
+                        "int64_t":$growth_interval,
+                        Optim_F64Parameter<"smallest scale">:$min_scale);
+  let assemblyFormat = "`<` struct(params) `>`";
+  let genVerifyDecl = 1;
+}
+
 def Optim_PerStepAttr : Optim_Attr<"PerStep", "per_step", [
     DeclareAttrInterfaceMethods<Optim_LearningRateAttrInterface,
                                 ["getListLength"]>]> {

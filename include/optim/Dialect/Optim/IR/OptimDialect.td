@@ -40,6 +40,13 @@ def Optim_Dialect : Dialect {
     // On a function a step calls once per chunk: it runs on one thread
     // (CPU) or one block (GPU) for one chunk.
     "::mlir::UnitAttr":$sequential,
+    // On a sequential function a step calls once, between its phases (the
+    // combine and the loss-scale update of GradientControlOp): one thread
+    // runs it (CPU: the caller's; GPU: a launch of one thread).
+    "::mlir::UnitAttr":$single_thread,
+    // On a step function that skips a step whose gradients are not all
+    // finite (dynamic loss scaling): the index of its status argument.
+    "::mlir::IntegerAttr":$skips_nonfinite,
     // On a tiled op that optim-tile-and-vectorize still has to vectorize.
     "::mlir::UnitAttr":$vectorize,
     // On the loop over whole vector tiles of a chunk, and on the loop over

@@ -53,6 +53,19 @@ def Optim_OptimizerOp : Optim_Op<"optimizer", [
     }
     ```
 
+    `loss_scale` may be followed by `dynamic<...>` (the parameters of a
+    `#optim.dynamic_loss_scale`): the scale then changes from step to step,
+    and a step whose gradients are not all finite changes nothing. `max_grad_norm` clips the gradients by their
+    global norm (torch's `clip_grad_norm_`, after unscaling):
+
+    ```mlir
+    optim.optimizer @amp rule #optim.rule<adam> learning_rate 1e-3
+        loss_scale 65536 dynamic<growth_factor = 2.0, backoff_factor = 0.5, growth_interval = 2000, min_scale = 0.0>
+        max_grad_norm 1 {
+      optim.param "w" : tensor<64x32xf32>
+    }
+    ```
+
     The verifier rejects what MindSpore's constructor rejects: no
     parameters, a negative weight decay, `loss_scale <= 0`, a negative or
     rank > 1 learning rate, a parameter in two groups, per-step learning-rate
@@ -66,11 +79,14 @@ def Optim_OptimizerOp : Optim_Op<"optimizer", [
                        DefaultValuedAttr<F64Attr, "1.0">:$loss_scale,
                        DefaultValuedAttr<Optim_TargetAttr,
                                          "::mlir::optim::Target::CPU">:$target,
-                       DefaultValuedAttr<BoolAttr, "true">:$unique);
+                       DefaultValuedAttr<BoolAttr, "true">:$unique,
+                       OptionalAttr<Optim_DynamicLossScaleAttr>:$dynamic_loss_scale,
+                       OptionalAttr<F64Attr>:$max_grad_norm);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
     $sym_name `rule` $rule
-    custom<OptimizerScalars>($learning_rate, $weight_decay, $loss_scale)
+    custom<OptimizerScalars>($learning_rate, $weight_decay, $loss_scale,
+                             $dynamic_loss_scale, $max_grad_norm)
     (`target` $target^)? (`unique` $unique^)? attr-dict-with-keyword $body
   }];
   let hasRegionVerifier = 1;
@@ -349,6 +365,67 @@ def Optim_GlobalNormOp : Optim_Op<"global_norm", [Pure]> {
   let results = (outs F32:$result);
   let assemblyFormat = "$tensors attr-dict `:` type($tensors)";
   let hasVerifier = 1;
+}
+
+def Optim_SquaredNormOp : Optim_Op<"squared_norm", [Pure]> {
+  let summary = "the sum of the squares of all elements, in f64";
+  let description = [{
+    One partial sum of a step's global gradient norm. The sum runs in f64,
+    whatever the input's type: the squares of finite f32, f16 and bf16
+    values never overflow there, so the sum is finite exactly when every
+    element is (the all-finite check of dynamic loss scaling comes free).
+
+    ```mlir
+    %s = optim.squared_norm %g : tensor<?xf32> -> tensor<1xf64>
+    ```
+  }];
+  let arguments = (ins Optim_FloatTensor:$input);
+  let results = (outs 1DTensorOf<[F64]>:$result);
+  let assemblyFormat = "$input attr-dict `:` type($input) `->` type($result)";
+  let hasVerifier = 1;
+}
+
+def Optim_GradientControlOp : Optim_Op<"gradient_control", [
+    AttrSizedOperandSegments]> {
+  let summary = "global-norm clipping and dynamic loss scaling of a step";
+  let description = [{
+    Emitted by `optim-build-step-boundary` before the classes of a step
+    whose optimizer clips gradients or scales the loss dynamically;
+    `optim-schedule-step` turns it into phases around the classes' phases:
+    the squared norm of every chunk's gradient, a combine (global norm,
+    found-inf flag, clip factor), the classes' phases (each chunk skipped
+    when the flag is set, its gradients scaled by the clip factor), and, with
+    dynamic scaling, the update of the scale.
+
+    `status` is the step's own state, `memref<5xf64>`: `[0]` the loss scale
+    (dynamic scaling), `[1]` clean steps since the scale last changed, `[2]`
+    1 if the last step found an inf or NaN, `[3]` the global norm of the
+    unscaled gradients of the last step, `[4]` the clip factor the last step
+    divided the gradients by (>= 1).
+
+    ```mlir
+    optim.gradient_control(%status : memref<5xf64>) loss_scale %ls max_grad_norm %max
+        dynamic(%growth, %backoff, %interval, %min)
+    ```
+  }];
+  let arguments = (ins MemRefRankOf<[F64], [1]>:$status,
+                       F64:$loss_scale,
+                       Optional<F64>:$max_grad_norm,
+                       Variadic<F64>:$dynamic);
+  let assemblyFormat = [{
+    `(` $status `:` type($status) `)` `loss_scale` $loss_scale
+    (`max_grad_norm` $max_grad_norm^)? (`dynamic` `(` $dynamic^ `)`)? attr-dict
+  }];
+  let hasVerifier = 1;
+  let extraClassDeclaration = [{
+    /// Slots of `status`.
+    static constexpr int64_t kStatusLossScale = 0;
+    static constexpr int64_t kStatusGoodSteps = 1;
+    static constexpr int64_t kStatusFoundInf = 2;
+    static constexpr int64_t kStatusGradNorm = 3;
+    static constexpr int64_t kStatusClipFactor = 4;
+    static constexpr int64_t kStatusSize = 5;
+  }];
 }
 
 def Optim_AllFiniteOp : Optim_Op<"all_finite", [Pure]> {

@@ -117,6 +117,15 @@ def OptimScheduleStep : Pass<"optim-schedule-step", "::mlir::ModuleOp"> {
        reduction class passes its rows' sums and the sums of its tensor's
        partial norms, added up in chunk order.
 
+    With an `optim.gradient_control` (global-norm clipping, dynamic loss
+    scaling), two phases come first: every chunk's squared gradient norm
+    (`@name_grad_norm_<k>`, in f64, into the f64 scratch table), then
+    `@name_combine` on one thread (found-inf flag, global norm, clip
+    factor, into the status buffer). The classes' phases then scale their
+    loss-scale and decay scalars by the clip factor and, with dynamic
+    scaling, skip every chunk when an inf was found;
+    `@name_update_loss_scale` (one thread) ends the step.
+
     IR size and compile time depend on the number of classes only. The
     phases are also the kernel launches of a GPU lowering, and the
     mechanism a global reduction (global-norm clipping, the all-finite
@@ -132,7 +141,7 @@ def OptimScheduleStep : Pass<"optim-schedule-step", "::mlir::ModuleOp"> {
     "::mlir::func::FuncDialect", "::mlir::memref::MemRefDialect",
     "::mlir::bufferization::BufferizationDialect",
     "::mlir::arith::ArithDialect", "::mlir::tensor::TensorDialect",
-    "::mlir::scf::SCFDialect"
+    "::mlir::scf::SCFDialect", "::mlir::math::MathDialect"
   ];
 }
 

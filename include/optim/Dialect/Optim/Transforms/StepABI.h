@@ -18,12 +18,19 @@
 //     sparse: param, indices (memref<?xi32>), rows (memref<?x...>), states...
 // then, in both forms:
 //   hyper:  memref<N x f64>  (the table below)
+//   status: memref<5 x f64>  (only with clipping or dynamic loss scaling:
+//                             the step's own state, GradientControlOp)
 //   step:   i64              (0-based global step of this update)
 //
 // Hyper-parameter table (f64, whatever the parameters' element types: the
 // step's scalar arithmetic runs in f64, elementwise arithmetic in each
 // parameter's compute type):
-//   [0]                       loss_scale
+//   [0]                       loss_scale (with dynamic scaling: the initial
+//                             scale; the step reads status[0])
+//   [1...]                    the step's global values, getGlobalSlotNames()
+//                             order: max_grad_norm (clipping), then
+//                             growth_factor, backoff_factor, growth_interval,
+//                             min_loss_scale (dynamic loss scaling)
 //   per group g, from groupOffset(g):
 //     +0                      learning rate (constant learning rates only)
 //     +1                      weight decay
@@ -37,6 +44,7 @@
 
 #include "optim/Dialect/Optim/IR/Optim.h"
 
+#include <optional>
 #include <string>
 
 namespace mlir::optim {
@@ -88,8 +96,21 @@ public:
     return kFirstHyperParamOffset + numOperandHyperParams;
   }
   unsigned getTableSize() const {
-    return 1 + groups.size() * getNumGroupSlots();
+    return getNumGlobalSlots() + groups.size() * getNumGroupSlots();
   }
+  /// Names of the table's global slots: loss_scale, then the clipping and
+  /// dynamic-scaling values the optimizer has.
+  SmallVector<StringRef> getGlobalSlotNames() const;
+  unsigned getNumGlobalSlots() const { return getGlobalSlotNames().size(); }
+  /// Global-norm clipping (`max_grad_norm`).
+  bool hasClipping() const { return maxGradNorm.has_value(); }
+  /// Dynamic loss scaling (`#optim.dynamic_loss_scale`).
+  bool hasDynamicLossScale() const { return static_cast<bool>(dynamic); }
+  /// The step takes the status argument (GradientControlOp).
+  bool hasStatus() const { return hasClipping() || hasDynamicLossScale(); }
+  /// The status a step starts from: the initial loss scale, no clean steps,
+  /// no inf found, norm 0, clip factor 1.
+  SmallVector<double> getInitialStatus() const;
   /// The table with the values declared in the IR.
   SmallVector<double> getInitialTable() const;
   /// Slot of a named value ("learning_rate", "weight_decay" or one of the
@@ -116,6 +137,8 @@ public:
 private:
   RuleAttr rule;
   double lossScale = 1.0;
+  std::optional<double> maxGradNorm;
+  DynamicLossScaleAttr dynamic;
   SmallVector<ParamABI> params;
   SmallVector<GroupABI> groups;
   SmallVector<const StateSpec *> states;
