@@ -3,6 +3,8 @@
 //
 //   gpu_step_main nodriver FILE   compiles; every step reports the driver
 //   gpu_step_main stub FILE       loads, copies and launches on the stub
+//   gpu_step_main amp FILE        a step with clipping and dynamic loss
+//                                 scaling: its status buffer on the device
 //
 // Output goes through printf only, so that it interleaves in order with the
 // stub's own lines.
@@ -470,11 +472,58 @@ int runStub(const std::string &source) {
   return 0;
 }
 
+void printStatus(const char *when, GPUOptimizer &o) {
+  auto status = o.getStepStatus();
+  if (!status) {
+    printError(when, status.takeError());
+    return;
+  }
+  std::printf("%s: loss scale %g good steps %lld found inf %d norm %g clip "
+              "%g\n",
+              when, status->lossScale,
+              static_cast<long long>(status->goodSteps), status->foundInf,
+              status->gradNorm, status->clipFactor);
+}
+
+/// Clipping and dynamic loss scaling: the status buffer is a step argument
+/// between the hyper-parameter table and the step counter, allocated and
+/// filled on the device at load, read back and restored through copies.
+int runAmp(const std::string &source) {
+  GPUCompileOptions options;
+  options.chip = "sm_90";
+  auto optimizer = GPUOptimizer::compile(source, options);
+  if (!optimizer) {
+    printError("compile", optimizer.takeError());
+    return 1;
+  }
+  printPlan(**optimizer);
+  GPUOptimizer &o = **optimizer;
+  std::printf("has status %d\n", o.hasStepStatus());
+  printStatus("before loading", o);
+  if (llvm::Error error = o.setLossScaleState(-1.0, 0))
+    printError("negative scale", std::move(error));
+  if (llvm::Error error = o.load(0)) {
+    printError("load", std::move(error));
+    return 1;
+  }
+  printCounters("loaded");
+  printStatus("loaded", o);
+  if (llvm::Error error = o.setLossScaleState(4096.0, 7))
+    printError("restore", std::move(error));
+  printStatus("restored", o);
+  Buffers buffers(o, 0x7f0000000000);
+  if (llvm::Error error =
+          o.step(buffers.params, buffers.grads, buffers.states, nullptr))
+    printError("step", std::move(error));
+  printCounters("stepped");
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   if (argc != 3) {
-    std::printf("usage: gpu_step_main nodriver|stub FILE\n");
+    std::printf("usage: gpu_step_main nodriver|stub|amp FILE\n");
     return 2;
   }
   std::string source = readSource(argv[2]);
@@ -484,6 +533,8 @@ int main(int argc, char **argv) {
     return runNoDriver(source);
   if (std::strcmp(argv[1], "stub") == 0)
     return runStub(source);
+  if (std::strcmp(argv[1], "amp") == 0)
+    return runAmp(source);
   std::printf("unknown mode %s\n", argv[1]);
   return 2;
 }
