@@ -26,6 +26,11 @@ def save_checkpoint(optimizer, ckpt_file_name):
         flat["wd/" + k] = np.array(v, np.float64)
     for k, v in sd["hyper_params"].items():
         flat["hyper/" + k] = np.array(v, np.float64)
+    if "loss_scale" in sd:
+        scale = sd["loss_scale"]
+        flat["amp/loss_scale"] = np.array(scale["loss_scale"], np.float64)
+        flat["amp/good_steps"] = np.array(scale["good_steps"], np.int64)
+        flat["amp/cur_iter"] = np.array(scale["cur_iter"], np.int64)
     with open(ckpt_file_name, "wb") as f:
         np.savez(f, **flat)
 
@@ -55,6 +60,10 @@ def load_checkpoint(ckpt_file_name, optimizer=None):
                 sd["weight_decay"][rest] = float(value)
             elif kind == "hyper":
                 sd["hyper_params"][rest] = float(value)
+            elif kind == "amp":
+                # The dynamic loss scale (DynamicLossScaleUpdateCell).
+                sd.setdefault("loss_scale", {})[rest] = \
+                    float(value) if rest == "loss_scale" else int(value)
             else:
                 raise ValueError("%s is not an optim_mlir.nn checkpoint "
                                  "(unknown key %r)" % (ckpt_file_name, key))

@@ -171,6 +171,12 @@ class _Part:
         self.unscaled = unscaled
         self.compiled = None
         self.text = None
+        # Whether the step compiles the checks of the gradients (dynamic
+        # loss scale, clipping), and the loss scale and clean-step count its
+        # host (control_known) and GPU (gpu_control_known) steps hold.
+        self.control = False
+        self.control_known = None
+        self.gpu_control_known = None
         self.groups = []
         self.last = {}
         self.param_arrays = self.state_arrays = None

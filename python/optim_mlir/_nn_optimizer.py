@@ -121,14 +121,116 @@ class _ScaledWeightDecay(LearningRateSchedule):
         return self.weight_decay(global_step) * self.loss_scale
 
 
+class DynamicLossScaleUpdateCell:
+    """MindSpore's ``nn.DynamicLossScaleUpdateCell(loss_scale_value,
+    scale_factor, scale_window)``, passed as an optimizer's ``loss_scale``.
+
+    The optimizer then takes the scaled gradients and owns the loss scale:
+    each step divides them by the current scale; a step whose gradients hold
+    an inf or NaN changes no parameter and no state and does not advance
+    ``global_step``, and the scale becomes ``max(scale / scale_factor, 1)``;
+    after ``scale_window`` clean steps in a row it is multiplied by
+    ``scale_factor``.  That is MindSpore's update cell as
+    ``TrainOneStepWithLossScaleCell`` drives it (``cur_iter`` counts every
+    step from 1, ``last_overflow_iter`` is the step of the last overflow or
+    growth); on overflow the scale is multiplied by ``1 / scale_factor``
+    rounded to float64 (MindSpore: by float32 ``Reciprocal(scale_factor)``),
+    the same for a power of two (docs/Python-nn.md).
+
+    ``get_loss_scale()`` is the current scale (MindSpore's cell returns its
+    ``loss_scale_value``, the initial one, and keeps the current scale in
+    the training cell).  The arguments are checked as MindSpore's
+    ``DynamicLossScaleManager`` checks them; ``loss_scale_value`` must be
+    positive and ``scale_factor`` greater than 1.
+    """
+
+    def __init__(self, loss_scale_value, scale_factor, scale_window):
+        name = "DynamicLossScaleUpdateCell"
+        self.loss_scale_value = _v.check_float(
+            "loss_scale_value", loss_scale_value, name, _v.POSITIVE,
+            allow_int=True)
+        self.scale_factor = _v.check_float("scale_factor", scale_factor, name,
+                                           _v.GREATER_THAN_ONE,
+                                           allow_int=True)
+        _v.check_positive_int("scale_window", scale_window, name)
+        if scale_window > _INT32_MAX:
+            raise ValueError("For '%s', the 'scale_window' must be <= %d "
+                             "(int32), but got %d." % (name, _INT32_MAX,
+                                                       scale_window))
+        self.scale_window = scale_window
+        self._scale = self.loss_scale_value
+        self._good_steps = 0
+        self._cur_iter = 1
+        self._owner = None
+
+    def get_loss_scale(self):
+        """The loss scale the next step divides the gradients by (float)."""
+        return self._scale
+
+    @property
+    def cur_iter(self):
+        """MindSpore's ``cur_iter``: 1 + the number of steps taken."""
+        return self._cur_iter
+
+    @property
+    def last_overflow_iter(self):
+        """MindSpore's ``last_overflow_iter``: the step (``cur_iter``) of
+        the last overflow or scale growth, 0 before any."""
+        return self._cur_iter - 1 - self._good_steps
+
+    @property
+    def good_steps(self):
+        """Clean steps since the scale last changed."""
+        return self._good_steps
+
+    def _record(self, scale, good_steps):
+        """The state after one step: the scale and count the step left."""
+        self._scale = float(scale)
+        self._good_steps = int(good_steps)
+        self._cur_iter += 1
+
+    def _update(self, overflow):
+        """MindSpore's update for one step (the steps that do not compile
+        it): on overflow ``max(scale / scale_factor, 1)`` (as the compiled
+        step: times ``1 / scale_factor``); after ``scale_window`` clean
+        steps, times ``scale_factor`` (kept if not finite)."""
+        if overflow:
+            scale = max(self._scale * (1.0 / self.scale_factor), 1.0)
+            self._record(scale, 0)
+            return
+        good = self._good_steps + 1
+        scale = self._scale
+        if good >= self.scale_window:
+            grown = scale * self.scale_factor
+            if math.isfinite(grown):
+                scale = grown
+            good = 0
+        self._record(scale, good)
+
+    def _control(self):
+        """The ``dynamic_loss_scale`` of ``ir.optimizer_ir``."""
+        return {"growth_factor": self.scale_factor,
+                "backoff_factor": 1.0 / self.scale_factor,
+                "growth_interval": self.scale_window, "min_scale": 1.0}
+
+    def __repr__(self):
+        return ("DynamicLossScaleUpdateCell(loss_scale_value=%r, "
+                "scale_factor=%r, scale_window=%d, loss_scale=%r)"
+                % (self.loss_scale_value, self.scale_factor,
+                   self.scale_window, self._scale))
+
+
 class Optimizer:
     """Base class of the optimizers (``mindspore.nn.Optimizer``).
 
-    ``Optimizer(learning_rate, parameters, weight_decay=0.0, loss_scale=1.0)``
-    checks its arguments as MindSpore does.  A subclass that does not compile
-    (a user-defined optimizer) overrides ``construct(gradients)`` and may use
-    ``get_lr``, ``decay_weight``, ``gradients_centralization`` and
-    ``scale_grad``, which run eagerly in NumPy; calling it checks the
+    ``Optimizer(learning_rate, parameters, weight_decay=0.0, loss_scale=1.0,
+    *, target="CPU", max_grad_norm=None)`` checks its arguments as
+    MindSpore does; ``loss_scale`` may be a DynamicLossScaleUpdateCell, and
+    ``max_grad_norm`` clips the unscaled gradients by their global norm
+    (docs/Python-nn.md, "Loss scaling and clipping").  A subclass that does
+    not compile (a user-defined optimizer) overrides ``construct(gradients)``
+    and may use ``get_lr``, ``decay_weight``, ``gradients_centralization``
+    and ``scale_grad``, which run eagerly in NumPy; calling it checks the
     gradients, runs ``construct`` and advances the global step.
     """
 
@@ -158,9 +260,20 @@ class Optimizer:
     # Whether groups' grad_centralization is compiled into the step (Adam
     # with use_offload and AdamOffload skip it, as in MindSpore).
     _centralize = True
+    # Loss scaling and clipping: the static scale, or the update cell that
+    # owns a dynamic one; the global norm the unscaled gradients are clipped
+    # to (None: no clipping); what the last step found (``overflow``,
+    # ``grad_norm``; None before a step that checks); the clip factor the
+    # steps that do not compile the control (sparse rows, several parts,
+    # user-defined ``construct``) divide by during their step.
+    _static_loss_scale = 1.0
+    _scale_cell = None
+    _max_grad_norm = None
+    _last_status = None
+    _clip_now = 1.0
 
     def __init__(self, learning_rate, parameters, weight_decay=0.0,
-                 loss_scale=1.0, *, target="CPU"):
+                 loss_scale=1.0, *, target="CPU", max_grad_norm=None):
         name = self.cls_name
         parameters = self._parameters_base_check(parameters, "parameters")
         if not all(isinstance(x, Parameter) for x in parameters) and \
@@ -168,10 +281,18 @@ class Optimizer:
             raise TypeError("For 'Optimizer', all elements of the argument "
                             "'parameters' must be 'Parameter' or 'dict', "
                             "please check the 'parameters'.")
-        if isinstance(loss_scale, int) and not isinstance(loss_scale, bool):
-            loss_scale = float(loss_scale)
-        self.loss_scale = _v.check_float("loss_scale", loss_scale, name,
-                                         _v.POSITIVE)
+        if isinstance(loss_scale, DynamicLossScaleUpdateCell):
+            self._scale_cell = loss_scale
+        else:
+            if isinstance(loss_scale, int) and \
+                    not isinstance(loss_scale, bool):
+                loss_scale = float(loss_scale)
+            self._static_loss_scale = _v.check_float(
+                "loss_scale", loss_scale, name, _v.POSITIVE)
+        if max_grad_norm is not None:
+            max_grad_norm = _v.check_float("max_grad_norm", max_grad_norm,
+                                           name, _v.POSITIVE, allow_int=True)
+        self._max_grad_norm = max_grad_norm
         self.dynamic_lr = False
         self.dynamic_weight_decay = False
         self.is_group = isinstance(parameters[0], dict)
@@ -597,6 +718,94 @@ class Optimizer:
         """Whether ``scale_grad`` scales: ``loss_scale != 1``."""
         return self.loss_scale != 1.0
 
+    @property
+    def loss_scale(self):
+        """The loss scale the next step divides the gradients by (float): the
+        static ``loss_scale``, or the current scale of the
+        DynamicLossScaleUpdateCell passed as ``loss_scale``."""
+        if self._scale_cell is not None:
+            return self._scale_cell.get_loss_scale()
+        return self._static_loss_scale
+
+    @loss_scale.setter
+    def loss_scale(self, value):
+        # LARS takes over the static scale of the optimizer it wraps.
+        if self._scale_cell is not None:
+            raise RuntimeError("For '%s', the loss scale is dynamic (a "
+                               "DynamicLossScaleUpdateCell owns it)."
+                               % self.cls_name)
+        self._static_loss_scale = value
+
+    @property
+    def loss_scale_cell(self):
+        """The DynamicLossScaleUpdateCell given as ``loss_scale``, or None."""
+        return self._scale_cell
+
+    @property
+    def max_grad_norm(self):
+        """The global norm the unscaled gradients are clipped to, or None.
+        Assigning a new value takes effect at the next step without
+        recompiling; turning clipping on or off once the step is compiled
+        (first step, ``get_lr``, ``compiled_ir``) raises RuntimeError."""
+        return self._max_grad_norm
+
+    @max_grad_norm.setter
+    def max_grad_norm(self, value):
+        name = self.cls_name
+        if value is not None:
+            value = _v.check_float("max_grad_norm", value, name, _v.POSITIVE,
+                                   allow_int=True)
+        if (value is None) != (self._max_grad_norm is None) and \
+                self.is_compiled:
+            raise RuntimeError(
+                "For '%s', the step is compiled with clipping on or off; "
+                "turn it on or off before the first step, or change only its "
+                "value." % name)
+        if self._rule_part is None and self._parts is not None and \
+                value is not None:
+            # LARS: its parts are built from the wrapped optimizer.
+            raise NotImplementedError(
+                "For '%s', clipping is not supported; clip the gradients "
+                "before the step." % name)
+        self._max_grad_norm = value
+
+    @property
+    def overflow(self):
+        """Whether the last step found an inf or NaN in a gradient (with a
+        DynamicLossScaleUpdateCell: the step was skipped), as the update
+        cell returns it; False before the first step and without loss-scale
+        update cell or clipping."""
+        return bool(self._last_status and self._last_status["found_inf"])
+
+    @property
+    def grad_norm(self):
+        """The global L2 norm of the last step's unscaled gradients (float;
+        inf or NaN after an overflow); None before the first step and
+        without loss-scale update cell or clipping."""
+        if not self._last_status:
+            return None
+        return self._last_status["grad_norm"]
+
+    @property
+    def _has_control(self):
+        """Whether the step checks the gradients (dynamic scale, clipping)."""
+        return self._scale_cell is not None or \
+            self._max_grad_norm is not None
+
+    def _claim_cell(self):
+        """A DynamicLossScaleUpdateCell drives one optimizer: the first to
+        step with it."""
+        cell = self._scale_cell
+        owner = cell._owner() if cell._owner is not None else None
+        if owner is None:
+            import weakref
+            cell._owner = weakref.ref(self)
+        elif owner is not self:
+            raise ValueError("For '%s', the DynamicLossScaleUpdateCell "
+                             "already drives the loss scale of another "
+                             "optimizer ('%s'); give each optimizer its own."
+                             % (self.cls_name, owner.cls_name))
+
     def _stored_weight_decay(self, wd):
         if wd.is_dynamic:
             return _ScaledWeightDecay(wd.schedule, self.loss_scale)
@@ -809,6 +1018,13 @@ class Optimizer:
         unique = True
         if part.sparse and self._sparse_mode == "compiled":
             unique = self._unique
+        control = {}
+        if part.control:
+            # Dynamic loss scaling and clipping compiled into the step
+            # (docs/Loss-scaling-and-clipping.md).
+            if self._scale_cell is not None:
+                control["dynamic_loss_scale"] = self._scale_cell._control()
+            control["max_grad_norm"] = self._max_grad_norm
         if not self.is_group:
             g = self._groups[0]
             part.groups = [g]
@@ -819,7 +1035,7 @@ class Optimizer:
                 weight_decay=0.0 if part.zero_decay
                 else self._global_wd.ir_value(step, name),
                 loss_scale=1.0 if part.unscaled else self.loss_scale,
-                unique=unique)
+                unique=unique, **control)
         members = set(part.indices)
         groups, ir_groups = [], []
         for g in self._groups:
@@ -845,7 +1061,7 @@ class Optimizer:
             else self._global_wd.ir_value(step, name),
             loss_scale=1.0 if part.unscaled else self.loss_scale,
             order_params=[self._parameters[i].name for i in part.indices],
-            unique=unique)
+            unique=unique, **control)
 
     @property
     def is_compiled(self):
@@ -854,6 +1070,14 @@ class Optimizer:
     def _ensure_compiled(self):
         if self.is_compiled:
             return
+        # One part with dense gradients compiles the checks of the gradients
+        # (inf/NaN, global norm); sparse rows and several parts are checked
+        # here before the step (_front_control).
+        compile_control = self._has_control and len(self._parts) == 1 and \
+            not self._parts[0].sparse and not self._parts[0].unscaled
+        for part in self._parts:
+            part.control = compile_control
+            part.control_known = part.gpu_control_known = None
         texts = [self._part_ir(part) for part in self._parts]
         compiled = [_compile(text, self.compile_options) for text in texts]
         for part, c in zip(self._parts, compiled):
@@ -920,8 +1144,23 @@ class Optimizer:
                                     g.wd.value_at(step, name)))
                 for h in part.runtime_hyper:
                     updates.append((part, k, h, self._hyper[h]))
-        return [(part, k, h, self._framework_value(part, value))
-                for part, k, h, value in updates]
+        updates = [(part, k, h, self._framework_value(part, value))
+                   for part, k, h, value in updates]
+        if self._max_grad_norm is not None:
+            for part in self._parts:
+                if part.control:
+                    updates.append((part, 0, "max_grad_norm",
+                                    self._max_grad_norm))
+        if self._has_control:
+            # Parts that do not compile the control: the current scale times
+            # the clip factor (dividing by it divides the gradient, and the
+            # decay the step adds, which it multiplies by the scale, is not
+            # clipped).
+            for part in self._parts:
+                if not part.control and not part.unscaled:
+                    updates.append((part, 0, "loss_scale",
+                                    self.loss_scale * self._clip_now))
+        return updates
 
     def _framework_value(self, part, value):
         """`value` as MindSpore's kernels receive it: its learning rates,
@@ -945,6 +1184,89 @@ class Optimizer:
                 part.last[key] = value
         for part in self._parts:
             part.compiled.global_step = self._counter.value
+            self._push_scale_state(part, part.compiled, "control_known")
+
+    def _push_scale_state(self, part, engine, known_attr):
+        """Writes the cell's scale and clean-step count into a step that
+        compiles the dynamic scale, when it holds others (a checkpoint was
+        loaded, the other target stepped)."""
+        cell = self._scale_cell
+        if cell is None or not part.control:
+            return
+        state = (cell.get_loss_scale(), cell.good_steps)
+        if getattr(part, known_attr) != state:
+            engine.set_loss_scale_state(*state)
+            setattr(part, known_attr, state)
+
+    def _read_status(self, part, engine, known_attr):
+        """After a step that compiles the control: records what it found;
+        returns whether it skipped the update (an inf or NaN with a dynamic
+        scale)."""
+        status = engine.step_status()
+        found = bool(status["found_inf"])
+        self._last_status = {"found_inf": found,
+                             "grad_norm": float(status["grad_norm"]),
+                             "clip_factor": float(status["clip_factor"])}
+        cell = self._scale_cell
+        if cell is None:
+            return False
+        state = (float(status["loss_scale"]), int(status["good_steps"]))
+        cell._record(*state)
+        setattr(part, known_attr, state)
+        return found
+
+    def _front_control(self, grads):
+        """The checks of the steps that do not compile them, in NumPy on the
+        gradients as given (dense arrays, ``(indices, values)`` pairs or
+        RowTensors; duplicate rows summed): the float64 sum of the squares,
+        not finite exactly when an element is inf or NaN (the compiled
+        step's test); the global norm of the unscaled gradients and the clip
+        factor ``max(1, (norm + 1e-6) / max_grad_norm)``.  Records them;
+        returns ``(overflow, clip factor)``."""
+        total = 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            for g in grads:
+                if isinstance(g, RowTensor):
+                    idx, vals = np.asarray(g.indices), g.values
+                elif isinstance(g, tuple):
+                    idx, vals = g
+                else:
+                    idx, vals = None, g
+                v = np.asarray(vals, np.float64)
+                if idx is not None and np.unique(idx).size != idx.size:
+                    rows, inverse = np.unique(idx, return_inverse=True)
+                    merged = np.zeros((rows.size,) + v.shape[1:])
+                    np.add.at(merged, inverse.reshape(-1), v)
+                    v = merged
+                v = v.reshape(-1)
+                total += float(np.dot(v, v))
+        overflow = not math.isfinite(total)
+        norm = math.sqrt(total) / self.loss_scale if not math.isnan(total) \
+            else total
+        clip = 1.0
+        if self._max_grad_norm is not None:
+            clip = max(1.0, (norm + 1e-6) / self._max_grad_norm) \
+                if not overflow else math.inf
+        self._last_status = {"found_inf": overflow, "grad_norm": norm,
+                             "clip_factor": clip}
+        return overflow, clip
+
+    @staticmethod
+    def _times_zero(grads):
+        """Clipping by an infinite norm without a dynamic scale (nothing is
+        skipped): the gradients times 0, NaN where an inf or NaN was, as
+        dividing by the compiled step's infinite clip factor gives."""
+        out = []
+        with np.errstate(invalid="ignore"):
+            for g in grads:
+                if isinstance(g, RowTensor):
+                    out.append(RowTensor(g.indices, g.values * 0,
+                                         g.dense_shape))
+                elif isinstance(g, tuple):
+                    out.append((g[0], g[1] * 0))
+                else:
+                    out.append(g * 0)
+        return out
 
     def compiled_ir(self):
         """The optim-dialect text of each compiled part (compiles if needed)."""
@@ -1093,6 +1415,8 @@ class Optimizer:
         # copies.
         if self._storage_epoch != _STORAGE_EPOCH[0] and self.is_compiled:
             self._rebind_storage()
+        if self._scale_cell is not None:
+            self._claim_cell()
         if self._use_flattened_params:
             # One gradient per parameter given, packed into one array per
             # buffer (flatten_gradients) after the checks.
@@ -1109,6 +1433,9 @@ class Optimizer:
             for part in parts:
                 part.bound.run()
             self._stepped = True
+            if parts[0].control and self._read_status(
+                    parts[0], parts[0].compiled, "control_known"):
+                return False  # skipped: an inf or NaN
             self._counter.value += 1
             return True
         grads = self._check_gradients(gradients, self._parameters)
@@ -1135,6 +1462,24 @@ class Optimizer:
                     part.compiled = c
                 raise
             self._row_buffers = {}
+        front = self._has_control and not self._parts[0].control
+        if front:
+            overflow, clip = self._front_control(grads)
+            if overflow and self._scale_cell is not None:
+                self._scale_cell._update(True)
+                return False
+            if overflow:
+                grads = self._times_zero(grads)
+                clip = 1.0
+            self._clip_now = clip
+        try:
+            return self._step_parts(grads, front)
+        finally:
+            self._clip_now = 1.0
+
+    def _step_parts(self, grads, front):
+        """The checked step of the compiled parts (host); ``front``: the
+        gradients were checked by _front_control."""
         # Everything the sparse parameters need (their rows through decay,
         # centralization and loss scale, merged, in row buffers) is prepared
         # before anything steps, so a failure changes nothing.
@@ -1153,6 +1498,12 @@ class Optimizer:
         for target, rows, source in write_back:
             target[rows] = source
         self._stepped = True
+        if front and self._scale_cell is not None:
+            self._scale_cell._update(False)
+        part = self._parts[0]
+        if part.control and self._read_status(part, part.compiled,
+                                              "control_known"):
+            return False  # skipped: an inf or NaN
         self._counter.value += 1
         return True
 
@@ -1168,6 +1519,9 @@ class Optimizer:
         by ``1 / loss_scale``; all in the parameter's dtype."""
         p = self._parameters[i]
         group = self._param_group[i]
+        if self._clip_now != 1.0:
+            # Clipping divides the gradient as given, not the decay.
+            vals = vals * np.asarray(1.0 / self._clip_now, vals.dtype)
         if self.exec_weight_decay and self.decay_flags[i]:
             wd = group.wd.value_at(self._counter.value, self.cls_name) * \
                 self.loss_scale
@@ -1277,6 +1631,7 @@ class Optimizer:
             part.gpu_last = {}
             part.gpu_step = 0
             part.gpu_states_current = False
+            part.gpu_control_known = None
             part.gpu = gpu
 
     def _release_gpu(self):
@@ -1307,6 +1662,8 @@ class Optimizer:
             if part.gpu_last.get((k, h)) != value:
                 part.gpu.set_hyper_param(k, h, value)
                 part.gpu_last[(k, h)] = value
+        for part in self._parts:
+            self._push_scale_state(part, part.gpu, "gpu_control_known")
         step = self._counter.value
         stream = 0  # the legacy default stream
         for part in self._parts:
@@ -1337,6 +1694,11 @@ class Optimizer:
         # The arrays of the copies above stay referenced until here.
         cuda_synchronize(stream, _settings().GPU_DEVICE)
         self._stepped = True
+        part = self._parts[0]
+        if part.control and self._read_status(part, part.gpu,
+                                              "gpu_control_known"):
+            part.gpu_step = step  # the device counter did not advance
+            return False  # skipped: an inf or NaN
         self._counter.value += 1
         return True
 
@@ -1360,9 +1722,36 @@ class Optimizer:
                 type(self).construct is Optimizer.construct:
             return self._compiled_step(gradients)
         grads = self._check_gradients(gradients, user_construct=True)
+        cell = self._scale_cell
+        if self._has_control:
+            # A user-defined construct: the checks in NumPy; the clip divides
+            # the gradients before construct (its decay_weight and
+            # scale_grad then see the clipped gradients and the current
+            # scale).
+            if cell is not None:
+                self._claim_cell()
+            overflow, clip = self._front_control(grads)
+            if overflow and cell is not None:
+                cell._update(True)
+                return False
+            if overflow:
+                grads = self._times_zero(grads)
+            elif clip != 1.0:
+                grads = [self._divide(g, clip) for g in grads]
         result = self.construct(tuple(grads))
+        if cell is not None:
+            cell._update(False)
         self._counter.value += 1
         return result
+
+    @staticmethod
+    def _divide(g, factor):
+        """A gradient (array or RowTensor) divided by the clip factor."""
+        if isinstance(g, RowTensor):
+            v = np.asarray(g.values)
+            return RowTensor(g.indices, v * np.asarray(1.0 / factor, v.dtype),
+                             g.dense_shape)
+        return g * np.asarray(1.0 / factor, g.dtype)
 
     # ------------------------------------------------- MindSpore interface
     def get_lr(self):
@@ -1541,8 +1930,10 @@ class Optimizer:
 
     def state_dict(self):
         """A checkpoint (copies): parameters, states by MindSpore name and
-        parameter name, global step, and the runtime values."""
-        return {
+        parameter name, global step, and the runtime values; with a
+        DynamicLossScaleUpdateCell, ``loss_scale``: the scale, its clean-step
+        count and the cell's ``cur_iter``."""
+        sd = {
             "format": _FORMAT,
             "optimizer": self.cls_name,
             "global_step": self._counter.value,
@@ -1554,6 +1945,57 @@ class Optimizer:
             "weight_decay": {k: wd.value for k, wd in self._wd_entries().items()},
             "hyper_params": dict(self._hyper),
         }
+        cell = self._scale_cell
+        if cell is not None:
+            sd["loss_scale"] = {"loss_scale": cell.get_loss_scale(),
+                                "good_steps": cell.good_steps,
+                                "cur_iter": cell.cur_iter}
+        return sd
+
+    def _checked_scale_state(self, state_dict):
+        """The checkpoint's dynamic loss-scale state, checked against this
+        optimizer (None for a static scale)."""
+        name = self.cls_name
+        saved = state_dict.get("loss_scale")
+        cell = self._scale_cell
+        if cell is None:
+            if saved is not None:
+                raise ValueError("For '%s', the checkpoint has a dynamic loss "
+                                 "scale (DynamicLossScaleUpdateCell), this "
+                                 "optimizer a static one." % name)
+            return None
+        if saved is None:
+            raise ValueError("For '%s', the checkpoint has no dynamic loss "
+                             "scale, but this optimizer's loss scale is a "
+                             "DynamicLossScaleUpdateCell." % name)
+        keys = {"loss_scale", "good_steps", "cur_iter"}
+        if not isinstance(saved, dict) or set(saved) != keys:
+            raise KeyError("For '%s', the checkpoint's loss_scale must hold "
+                           "%s, but got %r." % (name, sorted(keys), saved))
+        scale = saved["loss_scale"]
+        if isinstance(scale, (bool, np.bool_)) or not isinstance(
+                scale, (int, float, np.integer, np.floating)) or \
+                not math.isfinite(float(scale)) or float(scale) <= 0.0:
+            raise ValueError("For '%s', the checkpoint's loss scale must be a "
+                             "finite number > 0, but got %r." % (name, scale))
+        counts = []
+        for key in ("good_steps", "cur_iter"):
+            value = saved[key]
+            if isinstance(value, (bool, np.bool_)) or \
+                    not isinstance(value, (int, np.integer)):
+                raise TypeError("For '%s', the checkpoint's %s must be an "
+                                "int, but got %r." % (name, key, value))
+            counts.append(int(value))
+        good, cur = counts
+        if not 0 <= good < cell.scale_window:
+            raise ValueError("For '%s', the checkpoint's good_steps must be in "
+                             "[0, scale_window = %d), but got %d."
+                             % (name, cell.scale_window, good))
+        if not good < cur <= _INT32_MAX:
+            raise ValueError("For '%s', the checkpoint's cur_iter must be in "
+                             "(good_steps, %d], but got %d."
+                             % (name, _INT32_MAX, cur))
+        return float(scale), good, cur
 
     def load_state_dict(self, state_dict):
         """Restores a ``state_dict``; everything is checked before anything
@@ -1650,6 +2092,7 @@ class Optimizer:
         for k, v in hypers.items():
             hyper[k] = self._check_hyper(k, v)
         self._check_hyper_consistency(hyper)
+        scale_state = self._checked_scale_state(state_dict)
         # Everything checked: write.
         for target, value in writes:
             np.copyto(target.data, value)
@@ -1661,6 +2104,10 @@ class Optimizer:
             wd_targets[k].value = v
         self._hyper.update(hyper)
         self._counter.value = int(step)
+        if scale_state is not None:
+            # The compiled steps get it at the next step (_push_scale_state).
+            cell = self._scale_cell
+            cell._scale, cell._good_steps, cell._cur_iter = scale_state
 
     def __repr__(self):
         return "%s(%d parameters%s, global_step=%d)" % (

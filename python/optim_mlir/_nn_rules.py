@@ -11,7 +11,23 @@ from . import _mindspore_validator as _v
 from . import _record_classes
 from ._nn_groups import _Group, _Part
 from ._nn_tensors import Parameter, ParameterTuple
-from ._nn_optimizer import Optimizer, _RULE_RANGES, _SPARSE_REASON
+from ._nn_optimizer import (Optimizer, DynamicLossScaleUpdateCell,
+                            _RULE_RANGES, _SPARSE_REASON)
+
+
+def _cell_loss_scale(loss_scale, prim_name):
+    """The keyword-only ``loss_scale`` of the optimizers MindSpore builds
+    without one (AdamWeightDecay, Lamb, ASGD, Rprop): only a
+    DynamicLossScaleUpdateCell (MindSpore scales them through
+    ``TrainOneStepWithLossScaleCell``); None is no scaling."""
+    if loss_scale is None:
+        return 1.0
+    if not isinstance(loss_scale, DynamicLossScaleUpdateCell):
+        raise TypeError(
+            "For '%s', 'loss_scale' must be a DynamicLossScaleUpdateCell, but "
+            "got %s: MindSpore's %s takes no static loss_scale."
+            % (prim_name, type(loss_scale).__name__, prim_name))
+    return loss_scale
 
 
 def _check_betas(beta1, beta2, eps, prim_name):
@@ -42,9 +58,10 @@ class SGD(Optimizer):
 
     def __init__(self, params, learning_rate=0.1, momentum=0.0, dampening=0.0,
                  weight_decay=0.0, nesterov=False, loss_scale=1.0,
-                 *, target="CPU"):
+                 *, target="CPU",
+                 max_grad_norm=None):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         name = self.cls_name
         momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE,
                                   allow_int=True)
@@ -84,9 +101,10 @@ class Momentum(Optimizer):
     (nesterov: ``p -= lr * (g + momentum * v)``).  State ``moments``."""
 
     def __init__(self, params, learning_rate, momentum, weight_decay=0.0,
-                 loss_scale=1.0, use_nesterov=False, *, target="CPU"):
+                 loss_scale=1.0, use_nesterov=False, *, target="CPU",
+                 max_grad_norm=None):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         name = self.cls_name
         momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE)
         _v.check_bool("use_nesterov", use_nesterov, name)
@@ -123,9 +141,9 @@ class Adam(_BetaPowers, Optimizer):
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
                  eps=1e-8, use_locking=False, use_nesterov=False,
                  weight_decay=0.0, loss_scale=1.0, use_amsgrad=False, *,
-                 target="CPU", **kwargs):
+                 target="CPU", max_grad_norm=None, **kwargs):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         name = self.cls_name
         unknown = sorted(set(kwargs) - {"use_lazy", "use_offload"})
         if unknown:
@@ -200,9 +218,10 @@ class AdamOffload(_BetaPowers, Optimizer):
 
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
                  eps=1e-8, use_locking=False, use_nesterov=False,
-                 weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
+                 weight_decay=0.0, loss_scale=1.0, *, target="CPU",
+                 max_grad_norm=None):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         beta1, beta2, eps = _check_adam_kernel_args(
             self, beta1, beta2, eps, use_locking, use_nesterov)
         _setup_offload(self)
@@ -233,8 +252,11 @@ class AdamWeightDecay(_MomentAliases, Optimizer):
     States ``moments1``, ``moments2``."""
 
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
-                 eps=1e-6, weight_decay=0.0, *, target="CPU"):
-        super().__init__(learning_rate, params, weight_decay, target=target)
+                 eps=1e-6, weight_decay=0.0, *, loss_scale=None, target="CPU",
+                 max_grad_norm=None):
+        super().__init__(learning_rate, params, weight_decay,
+                         _cell_loss_scale(loss_scale, type(self).__name__),
+                         target=target, max_grad_norm=max_grad_norm)
         beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
         self._setup_rule("adam_weight_decay",
                          {"beta1": beta1, "beta2": beta2, "eps": eps})
@@ -248,8 +270,11 @@ class Lamb(_MomentAliases, Optimizer):
     ``moments2``."""
 
     def __init__(self, params, learning_rate, beta1=0.9, beta2=0.999, eps=1e-6,
-                 weight_decay=0.0, *, target="CPU"):
-        super().__init__(learning_rate, params, weight_decay, target=target)
+                 weight_decay=0.0, *, loss_scale=None, target="CPU",
+                 max_grad_norm=None):
+        super().__init__(learning_rate, params, weight_decay,
+                         _cell_loss_scale(loss_scale, type(self).__name__),
+                         target=target, max_grad_norm=max_grad_norm)
         beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
         self._setup_rule("lamb", {"beta1": beta1, "beta2": beta2, "eps": eps})
         self._init_states([("moment1", "moments1", "lamb_m", 0.0),
@@ -299,6 +324,13 @@ class LARS(Optimizer):
                 "For 'LARS', only a wrapped 'Momentum' optimizer can be "
                 "compiled (the 'lars' rule is LARS around Momentum); got '%s'."
                 % optimizer.cls_name)
+        if optimizer.loss_scale_cell is not None or \
+                optimizer.max_grad_norm is not None:
+            raise NotImplementedError(
+                "For 'LARS', the wrapped optimizer has a "
+                "DynamicLossScaleUpdateCell or max_grad_norm: LARS steps "
+                "with a static loss scale and without clipping; clip the "
+                "gradients before the step, and check them for inf/NaN.")
         if use_clip and optimizer.is_group_lr and optimizer.dynamic_lr:
             raise ValueError("For 'LARS', if the argument 'use_clip' is set to "
                              "True, then the dynamic learning rate and group "
@@ -421,9 +453,10 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, accum=0.1, learning_rate=0.001,
                  update_slots=True, loss_scale=1.0, weight_decay=0.0,
-                 *, target="CPU"):
+                 *, target="CPU",
+                 max_grad_norm=None):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         name = self.cls_name
         accum = _v.check_float("accum", accum, name, _v.NON_NEGATIVE)
         _v.check_bool("update_slots", update_slots, name)
@@ -438,9 +471,10 @@ class RMSProp(Optimizer):
 
     def __init__(self, params, learning_rate=0.1, decay=0.9, momentum=0.0,
                  epsilon=1e-10, use_locking=False, centered=False,
-                 loss_scale=1.0, weight_decay=0.0, *, target="CPU"):
+                 loss_scale=1.0, weight_decay=0.0, *, target="CPU",
+                 max_grad_norm=None):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         name = self.cls_name
         decay = _v.check_float("decay", decay, name, _v.NON_NEGATIVE)
         momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE)
@@ -472,9 +506,10 @@ class FTRL(Optimizer):
 
     def __init__(self, params, initial_accum=0.1, learning_rate=0.001,
                  lr_power=-0.5, l1=0.0, l2=0.0, use_locking=False,
-                 loss_scale=1.0, weight_decay=0.0, *, target="CPU"):
+                 loss_scale=1.0, weight_decay=0.0, *, target="CPU",
+                 max_grad_norm=None):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         name = self.cls_name
         if self.dynamic_lr or self.is_group_lr:
             raise ValueError("For 'FTRL', dynamic learning rate and group "
@@ -514,9 +549,10 @@ class ProximalAdagrad(Optimizer):
 
     def __init__(self, params, accum=0.1, learning_rate=0.001, l1=0.0, l2=0.0,
                  use_locking=False, loss_scale=1.0, weight_decay=0.0,
-                 *, target="CPU"):
+                 *, target="CPU",
+                 max_grad_norm=None):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         name = self.cls_name
         accum = _v.check_float("accum", accum, name, _v.NON_NEGATIVE)
         l1 = _v.check_float("l1", l1, name, _v.NON_NEGATIVE)
@@ -532,9 +568,10 @@ class AdaMax(Optimizer):
     """AdaMax (``nn.AdaMax``).  States ``moment1``, ``moment2``."""
 
     def __init__(self, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
-                 eps=1e-08, weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
+                 eps=1e-08, weight_decay=0.0, loss_scale=1.0, *, target="CPU",
+                 max_grad_norm=None):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
         self._setup_rule("adamax", {"beta1": beta1, "beta2": beta2, "eps": eps})
         self._init_states([("moment1", "moment1", "moment1", 0.0),
@@ -549,9 +586,10 @@ class Adadelta(Optimizer):
     """Adadelta (``nn.Adadelta``).  States ``accum``, ``accum_update``."""
 
     def __init__(self, params, learning_rate=1.0, rho=0.9, epsilon=1e-6,
-                 loss_scale=1.0, weight_decay=0.0, *, target="CPU"):
+                 loss_scale=1.0, weight_decay=0.0, *, target="CPU",
+                 max_grad_norm=None):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         name = self.cls_name
         rho = _v.check_float("rho", rho, name, _v.CLOSED_UNIT)
         epsilon = _v.check_float("epsilon", epsilon, name, _v.POSITIVE)
@@ -565,8 +603,11 @@ class ASGD(Optimizer):
     """Averaged SGD (``nn.ASGD``).  State ``ax``."""
 
     def __init__(self, params, learning_rate=0.1, lambd=1e-4, alpha=0.75,
-                 t0=1e6, weight_decay=0.0, *, target="CPU"):
-        super().__init__(learning_rate, params, weight_decay, target=target)
+                 t0=1e6, weight_decay=0.0, *, loss_scale=None, target="CPU",
+                 max_grad_norm=None):
+        super().__init__(learning_rate, params, weight_decay,
+                         _cell_loss_scale(loss_scale, type(self).__name__),
+                         target=target, max_grad_norm=max_grad_norm)
         name = self.cls_name
         lambd = _v.check_float("lambd", lambd, name, _v.NON_NEGATIVE)
         alpha = _v.check_float("alpha", alpha, name)
@@ -580,8 +621,11 @@ class Rprop(Optimizer):
     the parameter's learning rate at step 0; MindSpore fills it at step 1)."""
 
     def __init__(self, params, learning_rate=0.1, etas=(0.5, 1.2),
-                 step_sizes=(1e-6, 50.), weight_decay=0., *, target="CPU"):
-        super().__init__(learning_rate, params, weight_decay, target=target)
+                 step_sizes=(1e-6, 50.), weight_decay=0., *, loss_scale=None,
+                 target="CPU", max_grad_norm=None):
+        super().__init__(learning_rate, params, weight_decay,
+                         _cell_loss_scale(loss_scale, type(self).__name__),
+                         target=target, max_grad_norm=max_grad_norm)
         name = self.cls_name
         if not isinstance(etas, tuple):
             raise TypeError("For Rprop, etas must be a tuple, but got %s."
@@ -632,9 +676,10 @@ class LazyAdam(_BetaPowers, Optimizer):
 
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
                  eps=1e-8, use_locking=False, use_nesterov=False,
-                 weight_decay=0.0, loss_scale=1.0, *, target="CPU"):
+                 weight_decay=0.0, loss_scale=1.0, *, target="CPU",
+                 max_grad_norm=None):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         beta1, beta2, eps = _check_adam_kernel_args(
             self, beta1, beta2, eps, use_locking, use_nesterov)
         self._setup_rule("lazy_adam", {"beta1": beta1, "beta2": beta2,
@@ -668,7 +713,8 @@ class AdaFactor(Optimizer):
                  clip_threshold=1.0, decay_rate=0.8, beta1=0.9,
                  weight_decay=0.0, scale_parameter=True, relative_step=True,
                  warmup_init=False, compression=False, loss_scale=1.0,
-                 *, target="CPU"):
+                 *, target="CPU",
+                 max_grad_norm=None):
         if learning_rate is not None and relative_step:
             raise ValueError("For 'AdaFactor', a manual 'learning_rate' (got "
                              "%r) cannot be combined with relative_step=True."
@@ -689,7 +735,7 @@ class AdaFactor(Optimizer):
         if beta1 is None:
             beta1 = 0.0
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target)
+                         target=target, max_grad_norm=max_grad_norm)
         name = self.cls_name
         ranges = _RULE_RANGES["adafactor"]
         _v.check_value_type("eps", eps, [list, tuple], name)
@@ -772,7 +818,8 @@ def _record_class(rule, spec):
     ``Name(params, learning_rate=<default>, <hyper-parameter>=<default>,
     ..., weight_decay=0.0, loss_scale=1.0, *, target="CPU")``, each
     hyper-parameter checked against its record's range, each state of the
-    record an attribute of that name starting at its ``init``."""
+    record an attribute of that name starting at its ``init``.  The
+    signature is the record's: clipping is set as ``opt.max_grad_norm``."""
     P = inspect.Parameter
     hypers = [h["name"] for h in spec["hyper_params"]]
     states = [(s["name"], s["init"]) for s in spec["states"]]

@@ -12,7 +12,8 @@ from ._mindspore_lr import (
     piecewise_constant_lr, exponential_decay_lr, natural_exp_decay_lr,
     inverse_decay_lr, cosine_decay_lr, polynomial_decay_lr, warmup_lr)
 from ._nn_tensors import Parameter, ParameterTuple, RowTensor, flatten_weights
-from ._nn_optimizer import Optimizer, _COMPILER
+from ._nn_optimizer import (Optimizer, DynamicLossScaleUpdateCell,
+                            _COMPILER)
 from ._nn_rules import (SGD, Momentum, Adam, AdamOffload, AdamWeightDecay,
                         Lamb, LARS,
                         Adagrad, RMSProp, FTRL, ProximalAdagrad, AdaMax,
@@ -26,7 +27,8 @@ globals().update(_RECORD_CLASSES)
 
 __all__ = [
     "Parameter", "ParameterTuple", "RowTensor", "flatten_weights",
-    "Optimizer", "SGD", "Momentum", "Adam", "AdamOffload", "AdamWeightDecay",
+    "Optimizer", "DynamicLossScaleUpdateCell",
+    "SGD", "Momentum", "Adam", "AdamOffload", "AdamWeightDecay",
     "Lamb", "LARS",
     "Adagrad", "RMSProp", "FTRL", "ProximalAdagrad", "AdaMax", "Adadelta",
     "ASGD", "Rprop", "LazyAdam", "AdaFactor", *_RECORD_CLASSES,

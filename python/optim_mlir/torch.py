@@ -4,6 +4,7 @@ manual (supported optimizers and arguments, tensors, threads, what is not
 supported) is ``docs/Python-torch.md``.
 """
 
+import functools
 import inspect
 import math
 import sys
@@ -17,6 +18,8 @@ from ._state_arena import OwnedTensors
 
 # The classes of the rules defined by their records alone (Lion, Adan, ...)
 # are built from the rule table at the end of this module and added here.
+# (`__all__` lists the optimizer classes and the counters; the value class
+# `DynamicLossScale` is used by its qualified name.)
 __all__ = ["SGD", "Adam", "AdamW", "SparseAdam", "Lamb", "Adafactor",
            "compile_count", "gpu_compile_count"]
 
@@ -302,6 +305,302 @@ def _finite(name, value):
     return value
 
 
+def _real_number(name, value):
+    """`value` as a float: TypeError for what is not a real number (bool
+    included), ValueError when it is not finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) and \
+            not (torch.is_tensor(value) and value.numel() == 1 and
+                 not value.is_complex()):
+        raise TypeError("optim_mlir.torch: %s must be a real number, got %s"
+                        % (name, type(value).__name__))
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError("optim_mlir.torch: %s must be finite, got %r"
+                         % (name, value))
+    return value
+
+
+class DynamicLossScale:
+    """The settings of a dynamic loss scale, with torch GradScaler's names
+    and defaults: the scale starts at ``init_scale``; a step whose gradients
+    hold an inf or NaN is skipped and multiplies it by ``backoff_factor``;
+    ``growth_interval`` clean steps in a row multiply it by
+    ``growth_factor``. Pass it as ``loss_scale=`` of an ``optim_mlir.torch``
+    optimizer (docs/Python-torch.md, "Clipping and loss scaling").
+
+    ``init_scale`` must be positive and finite, ``growth_factor`` finite
+    and greater than 1, ``backoff_factor`` in (0, 1) (GradScaler's ranges)
+    and ``growth_interval`` a positive int: ValueError otherwise, TypeError
+    for a value that is not a number (an int for ``growth_interval``)."""
+
+    __slots__ = ("_init_scale", "_growth_factor", "_backoff_factor",
+                 "_growth_interval")
+
+    def __init__(self, init_scale=2.0 ** 16, growth_factor=2.0,
+                 backoff_factor=0.5, growth_interval=2000):
+        init_scale = _real_number("init_scale", init_scale)
+        growth_factor = _real_number("growth_factor", growth_factor)
+        backoff_factor = _real_number("backoff_factor", backoff_factor)
+        if isinstance(growth_interval, bool) or \
+                not isinstance(growth_interval, int):
+            raise TypeError("optim_mlir.torch: growth_interval must be an "
+                            "int, got %s" % type(growth_interval).__name__)
+        if not init_scale > 0.0:
+            raise ValueError("optim_mlir.torch: init_scale must be positive, "
+                             "got %r" % init_scale)
+        if not growth_factor > 1.0:
+            raise ValueError("optim_mlir.torch: growth_factor must be "
+                             "greater than 1, got %r" % growth_factor)
+        if not 0.0 < backoff_factor < 1.0:
+            raise ValueError("optim_mlir.torch: backoff_factor must be in "
+                             "(0, 1), got %r" % backoff_factor)
+        if not 1 <= growth_interval <= 9 * 10 ** 15:
+            raise ValueError("optim_mlir.torch: growth_interval must be a "
+                             "positive int, got %r" % growth_interval)
+        self._init_scale = init_scale
+        self._growth_factor = growth_factor
+        self._backoff_factor = backoff_factor
+        self._growth_interval = growth_interval
+
+    init_scale = property(lambda self: self._init_scale)
+    growth_factor = property(lambda self: self._growth_factor)
+    backoff_factor = property(lambda self: self._backoff_factor)
+    growth_interval = property(lambda self: self._growth_interval)
+
+    def _astuple(self):
+        return (self._init_scale, self._growth_factor, self._backoff_factor,
+                self._growth_interval)
+
+    def _asdict(self):
+        return dict(zip(("init_scale", "growth_factor", "backoff_factor",
+                         "growth_interval"), self._astuple()))
+
+    def __eq__(self, other):
+        if not isinstance(other, DynamicLossScale):
+            return NotImplemented
+        return self._astuple() == other._astuple()
+
+    def __hash__(self):
+        return hash(self._astuple())
+
+    def __repr__(self):
+        return ("DynamicLossScale(init_scale=%r, growth_factor=%r, "
+                "backoff_factor=%r, growth_interval=%r)" % self._astuple())
+
+
+def _check_max_grad_norm(value):
+    """None, or `value` as a positive finite float (TypeError, ValueError)."""
+    if value is None:
+        return None
+    value = _real_number("max_grad_norm", value)
+    if not value > 0.0:
+        raise ValueError("optim_mlir.torch: max_grad_norm must be positive, "
+                         "got %r" % value)
+    return value
+
+
+def _check_loss_scale(value):
+    """(static scale or None, DynamicLossScale or None) of a ``loss_scale``
+    argument: None, a positive finite number, or a DynamicLossScale."""
+    if value is None:
+        return None, None
+    if isinstance(value, DynamicLossScale):
+        return None, value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("optim_mlir.torch: loss_scale must be None, a "
+                        "number (a static scale) or an optim_mlir.torch."
+                        "DynamicLossScale, got %s" % type(value).__name__)
+    value = _real_number("loss_scale", value)
+    if not value > 0.0:
+        raise ValueError("optim_mlir.torch: loss_scale must be positive, "
+                         "got %r" % value)
+    return value, None
+
+
+# The key of the gradient control in a state_dict (next to torch's "state"
+# and "param_groups").
+_CONTROL_KEY = "gradient_control"
+
+
+class _GradientControl:
+    """An optimizer's clipping and loss scaling: its settings, the dynamic
+    scale and its count of clean steps, and what the last step found.
+
+    A step runs the control either inside one compiled call (``in_step``:
+    the call's step status then holds the newest values, read when asked)
+    or in the front end with torch ops (``front``: several compiled calls,
+    sparse entries, CUDA parameters, torch's eager step), which then runs
+    the calls at a static scale (the loss scale times the clip factor) or
+    not at all."""
+
+    def __init__(self, max_grad_norm=None, loss_scale=None):
+        self.max_grad_norm = _check_max_grad_norm(max_grad_norm)
+        self.static, self.dynamic = _check_loss_scale(loss_scale)
+        self.scale = self.dynamic.init_scale if self.dynamic else \
+            (self.static or 1.0)
+        self.good_steps = 0
+        self.found_inf = False
+        self.grad_norm = None
+        # The compiled optimizer whose step status holds `scale` and
+        # `good_steps`, and whether its last step's results are not yet
+        # read back.
+        self.holder = None
+        self.pending = False
+
+    @property
+    def checks(self):
+        """Whether a step computes the global norm (clipping or dynamic
+        scaling)."""
+        return self.max_grad_norm is not None or self.dynamic is not None
+
+    def structure(self):
+        """What of the control the compiled structure holds."""
+        return (self.max_grad_norm is not None, self.dynamic is not None)
+
+    def sync(self):
+        """Reads back the results of the last in-step control."""
+        if self.pending:
+            status = self.holder.step_status()
+            if self.dynamic is not None:
+                self.scale = float(status["loss_scale"])
+                self.good_steps = int(status["good_steps"])
+            self.found_inf = bool(status["found_inf"])
+            self.grad_norm = float(status["grad_norm"])
+            self.pending = False
+
+    def slots(self):
+        """The control's slots of the hyper-parameter table (group 0)."""
+        slots = {}
+        if self.max_grad_norm is not None:
+            slots["max_grad_norm"] = self.max_grad_norm
+        if self.dynamic is not None:
+            d = self.dynamic
+            slots.update(growth_factor=d.growth_factor,
+                         backoff_factor=d.backoff_factor,
+                         growth_interval=float(d.growth_interval),
+                         min_loss_scale=0.0)
+        return slots
+
+    def unscale(self):
+        """The scale the compiled calls divide the gradients by when the
+        control runs in the step (or there is none to run)."""
+        return 1.0 if self.dynamic is not None else (self.static or 1.0)
+
+    def before_in_step(self, compiled):
+        """Before a compiled call that runs the control itself: the newest
+        dynamic scale and count into its status."""
+        self.sync()
+        if self.dynamic is not None and self.holder is not compiled:
+            compiled.set_loss_scale_state(self.scale, self.good_steps)
+        self.holder = compiled
+
+    def after_in_step(self):
+        self.pending = True
+
+    def unchecked(self):
+        """A step without clipping and dynamic scaling: nothing found."""
+        self.sync()
+        self.found_inf, self.grad_norm = False, None
+
+    def front(self, grads):
+        """The control in the front end over `grads` (every gradient of the
+        step: dense tensors, or the values of coalesced sparse ones; read
+        only). Returns the scale the compiled calls divide the gradients by
+        (the loss scale times the clip factor), or None when the step is
+        skipped (dynamic scaling found an inf or NaN; the scale backs
+        off)."""
+        self.sync()
+        self.holder = None
+        scale = self.scale
+        if not self.checks:
+            self.found_inf, self.grad_norm = False, None
+            return scale
+        # Sums of squares in float64 (as the compiled step: finite exactly
+        # when every element is), one read back.
+        total = None
+        for g in grads:
+            part = _real(g).detach().to(torch.float64).square().sum()
+            total = part if total is None else total + part
+        squares = 0.0 if total is None else float(total)
+        norm = math.sqrt(squares) / scale if squares == squares else \
+            float("nan")
+        self.grad_norm = norm
+        self.found_inf = not math.isfinite(squares)
+        if self.dynamic is not None:
+            d = self.dynamic
+            if self.found_inf:
+                self.scale = scale * d.backoff_factor
+                self.good_steps = 0
+                return None
+            self.good_steps += 1
+            if self.good_steps >= d.growth_interval:
+                grown = scale * d.growth_factor
+                if math.isfinite(grown):
+                    self.scale = grown
+                self.good_steps = 0
+        if self.max_grad_norm is not None:
+            factor = (norm + 1e-6) / self.max_grad_norm
+            if factor != factor:
+                # A NaN norm: every gradient becomes NaN or 0, as with an
+                # inf one (the table takes no NaN).
+                factor = math.inf
+            scale *= max(1.0, factor)
+        return scale
+
+    def entry(self):
+        """The state_dict entry."""
+        self.sync()
+        return {"max_grad_norm": self.max_grad_norm,
+                "loss_scale": self.static,
+                "dynamic": None if self.dynamic is None else
+                self.dynamic._asdict(),
+                "scale": self.scale if self.dynamic is not None else None,
+                "good_steps": self.good_steps
+                if self.dynamic is not None else None}
+
+    @staticmethod
+    def kinds(entry):
+        """(clipping, "none" | "static" | "dynamic") of an entry."""
+        if entry is None:
+            return (False, "none")
+        return (entry["max_grad_norm"] is not None,
+                "dynamic" if entry["dynamic"] is not None else
+                "static" if entry["loss_scale"] is not None else "none")
+
+    @classmethod
+    def from_entry(cls, entry):
+        """The control an entry describes (checked)."""
+        if not isinstance(entry, dict) or not {
+                "max_grad_norm", "loss_scale", "dynamic", "scale",
+                "good_steps"} <= set(entry):
+            raise ValueError("optim_mlir.torch: the state_dict's %r entry "
+                             "must be a dict with max_grad_norm, loss_scale, "
+                             "dynamic, scale and good_steps, got %r"
+                             % (_CONTROL_KEY, entry))
+        dynamic = entry["dynamic"]
+        if dynamic is not None:
+            if not isinstance(dynamic, dict):
+                raise ValueError("optim_mlir.torch: the state_dict's "
+                                 "dynamic loss scale must be a dict, got %r"
+                                 % (dynamic,))
+            dynamic = DynamicLossScale(**dynamic)
+        control = cls(entry["max_grad_norm"],
+                      dynamic if dynamic is not None else entry["loss_scale"])
+        if dynamic is not None:
+            scale = _real_number("the loss scale", entry["scale"])
+            good = entry["good_steps"]
+            if not scale > 0.0:
+                raise ValueError("optim_mlir.torch: the state_dict's loss "
+                                 "scale must be positive, got %r" % scale)
+            if isinstance(good, bool) or not isinstance(good, int) or \
+                    good < 0:
+                raise ValueError("optim_mlir.torch: the state_dict's count "
+                                 "of clean steps must be a non-negative "
+                                 "int, got %r" % (good,))
+            control.scale, control.good_steps = scale, good
+        return control
+
+
 class _CompiledTorchOptimizer(Optimizer):
     """Common machinery: buckets of parameters stepped by one compiled call.
 
@@ -363,6 +662,70 @@ class _CompiledTorchOptimizer(Optimizer):
     # Whether a plan may step this class's parameters without the checked
     # path (off where the front end updates states of its own each step).
     _FAST_PATH = True
+
+    # ---- clipping and loss scaling (docs/Python-torch.md, "Clipping and
+    # loss scaling"): keyword arguments of every class's constructor, taken
+    # before its own (whose signature stays torch's)
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        init = cls.__dict__.get("__init__")
+        if init is None or getattr(init, "_takes_control", False):
+            return
+
+        @functools.wraps(init)
+        def __init__(self, *args, max_grad_norm=None, loss_scale=None,
+                     **kwargs):
+            control = _GradientControl(max_grad_norm, loss_scale)
+            init(self, *args, **kwargs)
+            self.__dict__["_gradient_control"] = control
+        __init__._takes_control = True
+        cls.__init__ = __init__
+
+    def _control(self):
+        control = self.__dict__.get("_gradient_control")
+        if control is None:
+            control = self.__dict__["_gradient_control"] = \
+                _GradientControl()
+        return control
+
+    @property
+    def max_grad_norm(self):
+        """The global norm the gradients are clipped to (None: no
+        clipping). Setting a new value takes effect at the next step
+        without recompiling; switching clipping on or off compiles the
+        steps once more."""
+        return self._control().max_grad_norm
+
+    @max_grad_norm.setter
+    def max_grad_norm(self, value):
+        control = self._control()
+        control.max_grad_norm = _check_max_grad_norm(value)
+
+    @property
+    def loss_scale(self):
+        """The scale to multiply the next loss by: the dynamic scale, the
+        static one, or 1.0 without loss scaling."""
+        control = self._control()
+        control.sync()
+        return control.scale
+
+    @property
+    def found_inf(self):
+        """Whether the last step's gradients held an inf or NaN (always
+        False without clipping and dynamic scaling, which check them); with
+        dynamic scaling that step changed nothing."""
+        control = self._control()
+        control.sync()
+        return control.found_inf
+
+    @property
+    def grad_norm(self):
+        """The global L2 norm of the last step's unscaled gradients (before
+        clipping), or None without clipping and dynamic scaling (or before
+        the first step)."""
+        control = self._control()
+        control.sync()
+        return control.grad_norm
 
     # ---- common
     def _compiled_cache(self):
@@ -545,8 +908,10 @@ class _CompiledTorchOptimizer(Optimizer):
             tensor = tensor.contiguous()
         return tensor
 
-    def _structure_source(self, options, groups):
-        """IR text of a structure: placeholder values, all set at run time."""
+    def _structure_source(self, options, groups, control=(False, False)):
+        """IR text of a structure: placeholder values, all set at run time.
+        `control`: whether the step clips and scales the loss dynamically
+        (`_GradientControl.structure`)."""
         ir_groups = []
         k = 0
         for shapes in groups:
@@ -558,16 +923,22 @@ class _CompiledTorchOptimizer(Optimizer):
                               "weight_decay": 0.0})
         hyper = dict(self._PLACEHOLDERS)
         hyper.update(options)
-        return ir.optimizer_ir(self._RULE, hyper, groups=ir_groups,
-                               learning_rate=0.001, weight_decay=0.0,
-                               loss_scale=1.0, symbol="opt")
+        clip, dynamic = control
+        return ir.optimizer_ir(
+            self._RULE, hyper, groups=ir_groups, learning_rate=0.001,
+            weight_decay=0.0, loss_scale=1.0, symbol="opt",
+            max_grad_norm=1.0 if clip else None,
+            dynamic_loss_scale={"growth_factor": 2.0, "backoff_factor": 0.5,
+                                "growth_interval": 2000, "min_scale": 0.0}
+            if dynamic else None)
 
-    def _get_compiled(self, options, groups):
-        key = (options, groups)
+    def _get_compiled(self, options, groups, control=(False, False)):
+        key = (options, groups) + ((control,) if any(control) else ())
         cache = self._compiled_cache()
         entry = cache.get(key)
         if entry is None:
-            compiled = _compile(self._structure_source(options, groups))
+            compiled = _compile(self._structure_source(options, groups,
+                                                       control))
             order, state_keys = self._step_layout(compiled, groups)
             entry = cache[key] = (compiled, order, state_keys)
         return entry
@@ -681,6 +1052,16 @@ class _CompiledTorchOptimizer(Optimizer):
             return self._hyper(group, t, values) if values else \
                 self._hyper(group, t)
         if self._signed(group):
+            control = self._control()
+            if control.checks or control.static is not None:
+                raise ValueError(
+                    "optim_mlir.torch.%s: group %d has lr=%r and "
+                    "weight_decay=%r; a negative lr or weight decay is not "
+                    "supported together with max_grad_norm or loss_scale "
+                    "(its decay is applied outside the compiled call, to "
+                    "gradients that are not unscaled there)"
+                    % (type(self).__name__, gi, group["lr"],
+                       group["weight_decay"]))
             group = dict(group, lr=abs(float(group["lr"])), weight_decay=0.0)
             return hyper_of(group)
         hyper = hyper_of(group)
@@ -708,8 +1089,41 @@ class _CompiledTorchOptimizer(Optimizer):
         if eager is not None and any(group.get("differentiable", False)
                                      for group in self.param_groups):
             self.__dict__["_plan"] = None
-            return eager.step(self, closure)
+            control = self._control()
+            if not control.checks and control.static is None:
+                return eager.step(self, closure)
+            return self._eager_step(eager, closure)
         return self._compiled_step(closure)
+
+    def _eager_step(self, eager, closure):
+        """torch's own step with clipping and loss scaling in the front end:
+        the step is skipped (dynamic scaling found an inf or NaN), or runs
+        on the gradients divided by the loss scale and the clip factor,
+        and the gradients the user left are put back afterwards."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        params = [p for group in self.param_groups for p in group["params"]
+                  if p.grad is not None]
+        grads = [p.grad for p in params]
+        with torch.no_grad():
+            scale = self._control().front(
+                [g.coalesce()._values() if g.is_sparse else g
+                 for g in grads])
+        if scale is None:
+            return loss
+        differentiable = any(group.get("differentiable", False)
+                             for group in self.param_groups)
+        try:
+            with torch.set_grad_enabled(differentiable):
+                for p, g in zip(params, grads):
+                    p.grad = g / scale
+            eager.step(self)
+        finally:
+            for p, g in zip(params, grads):
+                p.grad = g
+        return loss
 
     @torch.no_grad()
     def _compiled_step(self, closure=None):
@@ -761,18 +1175,38 @@ class _CompiledTorchOptimizer(Optimizer):
             ok = False
         if not ok:
             return False
+        control = self._control()
+        if control.structure() != plan.control:
+            return False
         # Hyper-parameters per group (not per tensor), all computed and
         # checked before the first write.
         calls = [(compiled, [self._group_hyper(gi, native.bucket_step(b) + 1)
                              for gi in gis])
                  for b, (compiled, gis) in enumerate(plan.buckets)]
+        in_step = control.checks
+        if not in_step:
+            control.unchecked()
         for b, (compiled, hypers) in enumerate(calls):
+            self._control_hypers(hypers, control.unscale(), in_step)
             for j, hyper in enumerate(hypers):
                 for name, value in hyper.items():
                     compiled.set_hyper_param(j, name, value)
+            if in_step:
+                control.before_in_step(compiled)
             native.run_bucket(b)
+            if in_step:
+                control.after_in_step()
         plan.fast_steps += 1
         return True
+
+    def _control_hypers(self, hypers, scale, in_step):
+        """Sets the loss scale the compiled call divides the gradients by in
+        the hyper-parameters of each group of a call, and the slots of the
+        control when the call runs it (`in_step`)."""
+        for hyper in hypers:
+            hyper["loss_scale"] = scale
+        if in_step and hypers:
+            hypers[0].update(self._control().slots())
 
     def _build_plan(self):
         """Binds the buckets of the next step (the parameters that had a
@@ -804,15 +1238,22 @@ class _CompiledTorchOptimizer(Optimizer):
                 item = (gi, p, state, tensors)
                 buckets.setdefault(key, []).append(item)
                 entries.append((gi, p, key, state, tensors))
+        control = self._control()
+        structure = control.structure()
+        if control.checks and len(buckets) > 1:
+            # The global norm spans every bucket: the checked path computes
+            # it in the front end (`_GradientControl.front`).
+            return
         owned.blocks = [b for b in owned.blocks if sys.getrefcount(b) > 2]
         native = TorchPlan(torch, self.state, groups, list(owned.blocks))
         where = {}
         plan_buckets = []
         for (t0, options), items in buckets.items():
-            gis, structure = _bucket_structure(item[:2] for item in items)
+            gis, shapes = _bucket_structure(item[:2] for item in items)
             compiled, order, state_keys = self._get_compiled(
-                options, structure)
-            b = native.add_bucket(compiled, t0, self._STEP_INCREMENT)
+                options, shapes, structure)
+            b = native.add_bucket(compiled, t0, self._STEP_INCREMENT,
+                                  skip_on_inf=control.dynamic is not None)
             for position, k in enumerate(order):
                 where[id(items[k][1])] = (b, position)
             plan_buckets.append((compiled, gis, state_keys))
@@ -837,7 +1278,8 @@ class _CompiledTorchOptimizer(Optimizer):
         self.__dict__["_plan"] = _Plan(
             native, self.state, groups,
             [self._plan_signature(g) for g in groups],
-            [(compiled, gis) for compiled, gis, _ in plan_buckets])
+            [(compiled, gis) for compiled, gis, _ in plan_buckets],
+            structure)
 
     def _plan_watched(self, state, group, tensors):
         """The (key, object) pairs of `state` a plan checks by identity
@@ -939,22 +1381,45 @@ class _CompiledTorchOptimizer(Optimizer):
             buckets.setdefault(key, []).append(
                 (gi, p, grad, state, tensors, work))
 
-        # 2. Compile (or reuse) and compute every value before touching any
+        # 2. Clipping and loss scaling run inside the compiled call when
+        #    there is one (`in_step`), else in the front end (3.).
+        control = self._control()
+        in_step = control.checks and len(buckets) == 1 and not touched
+        structure = control.structure() if in_step else (False, False)
+
+        # 3. Compile (or reuse) and compute every value before touching any
         #    buffer, so that an error leaves parameters and states unchanged.
         calls = []
         for (t0, options, values), items in buckets.items():
-            gis, structure = _bucket_structure(item[:2] for item in items)
+            gis, shapes = _bucket_structure(item[:2] for item in items)
             compiled, order, state_keys = self._get_compiled(
-                options, structure)
+                options, shapes, structure)
             hypers = [self._group_hyper(gi, t0 + 1, values) for gi in gis]
             calls.append((compiled, t0, hypers, order, state_keys, items))
+        scale = control.unscale()
+        if not control.checks:
+            control.unchecked()
+        elif not in_step and (buckets or touched):
+            # The global norm over every gradient of every call (read
+            # only); the step may be skipped.
+            scale = control.front(
+                [item[2] for items in buckets.values() for item in items] +
+                [call[2]._values() for call in touched])
+            if scale is None:
+                return
+        for call in calls:
+            self._control_hypers(call[2], scale, in_step)
+        for call in touched:
+            self._control_hypers([call[7]], scale, False)
 
-        # 3. States into runtime-owned buffers: new ones (zeros) and any a
+        # 4. States into runtime-owned buffers: new ones (zeros) and any a
         #    user or load_state_dict put there (copied; the old tensors are
         #    left as they are, as torch leaves replaced states).
         self._adopt(calls)
 
-        # 4. Run.
+        # 5. Run. A call that runs the control and skips its step (dynamic
+        #    scaling found an inf or NaN) wrote nothing: nothing is
+        #    committed.
         for compiled, t0, hypers, order, state_keys, items in calls:
             params, grads, states = [], [], []
             for k in order:
@@ -967,8 +1432,16 @@ class _CompiledTorchOptimizer(Optimizer):
                 for name, value in hyper.items():
                     compiled.set_hyper_param(j, name, value)
             compiled.global_step = t0
+            if in_step:
+                control.before_in_step(compiled)
             self._run_signed([(item[0], item[5]) for item in items],
                              lambda: compiled.step(params, grads, states))
+            if in_step:
+                control.after_in_step()
+                if control.dynamic is not None:
+                    control.sync()
+                    if control.found_inf:
+                        return
             for gi, p, _, state, tensors, work in items:
                 if work is not p:
                     p.copy_(work)
@@ -1100,6 +1573,19 @@ class _CompiledTorchOptimizer(Optimizer):
             entry = self._get_gpu_compiled(runtime, options, structure)
             hypers = [self._group_hyper(gi, t0 + 1, values) for gi in gis]
             calls.append((entry, t0, hypers, items))
+        # Clipping and loss scaling in the front end (torch ops on the
+        # device, one read back of the norm): the step may be skipped.
+        control = self._control()
+        scale = control.unscale()
+        if not control.checks:
+            control.unchecked()
+        elif calls or empty:
+            scale = control.front([item[2] for _, _, _, items in calls
+                                   for item in items])
+            if scale is None:
+                return
+        for _, _, hypers, _ in calls:
+            self._control_hypers(hypers, scale, False)
 
         # 3. New states: zeros on the parameter's device (torch's allocator,
         #    filled on the current stream, so before the kernels).
@@ -1153,17 +1639,68 @@ class _CompiledTorchOptimizer(Optimizer):
             return buf
         return torch.zeros_like(p, memory_format=torch.contiguous_format)
 
+    def state_dict(self):
+        """torch's ``state_dict``, and with clipping or loss scaling an entry
+        ``"gradient_control"``: ``max_grad_norm``, ``loss_scale`` (the static
+        scale or None), ``dynamic`` (the DynamicLossScale's settings as a
+        dict, or None), ``scale`` and ``good_steps`` (the dynamic scale and
+        its count of clean steps, None without dynamic scaling)."""
+        state_dict = super().state_dict()
+        control = self._control()
+        if control.checks or control.static is not None:
+            state_dict[_CONTROL_KEY] = control.entry()
+        return state_dict
+
     def load_state_dict(self, state_dict):
         """torch's ``load_state_dict``; the loaded states are copied into
-        runtime-owned buffers at the next step (the fast path rebinds)."""
+        runtime-owned buffers at the next step (the fast path rebinds).
+        The ``"gradient_control"`` entry restores the settings' values and
+        the dynamic scale; its kinds (clipping or not; no, static or dynamic
+        loss scaling) must be this optimizer's, and a state_dict without
+        the entry loads only into an optimizer without clipping and loss
+        scaling: ValueError otherwise, before anything changes."""
+        entry = state_dict.get(_CONTROL_KEY) \
+            if isinstance(state_dict, dict) else None
+        loaded = None if entry is None else \
+            _GradientControl.from_entry(entry)
+        control = self._control()
+        mine = _GradientControl.kinds(
+            control.entry() if control.checks or control.static is not None
+            else None)
+        theirs = _GradientControl.kinds(None if loaded is None
+                                        else loaded.entry())
+        if mine != theirs:
+            def describe(kinds):
+                return "max_grad_norm %s, loss scaling: %s" % (
+                    "set" if kinds[0] else "None", kinds[1])
+            raise ValueError(
+                "optim_mlir.torch.%s: the state_dict was saved with %s, this "
+                "optimizer has %s; construct it with the same kinds of "
+                "max_grad_norm and loss_scale (the values are loaded) or "
+                "edit the state_dict's %r entry"
+                % (type(self).__name__, describe(theirs), describe(mine),
+                   _CONTROL_KEY))
         super().load_state_dict(state_dict)
+        if loaded is not None:
+            self.__dict__["_gradient_control"] = loaded
         self.__dict__["_plan"] = None
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        control = self._control()
+        if control.checks or control.static is not None:
+            state[_CONTROL_KEY] = control.entry()
+        return state
 
     # Group keys an older state_dict may lack, filled with these values as
     # torch's __setstate__ fills them.
     _GROUP_DEFAULTS = {}
 
     def __setstate__(self, state):
+        if _CONTROL_KEY in state:
+            state = dict(state)
+            self.__dict__["_gradient_control"] = \
+                _GradientControl.from_entry(state.pop(_CONTROL_KEY))
         super().__setstate__(state)
         for group in self.param_groups:
             for key, value in self._GROUP_DEFAULTS.items():
@@ -1180,11 +1717,13 @@ class _CompiledTorchOptimizer(Optimizer):
 class _Plan:
     """A TorchPlan and what the Python side checks before using it."""
 
-    def __init__(self, native, state, groups, signatures, buckets):
+    def __init__(self, native, state, groups, signatures, buckets, control):
         self.native, self.state = native, state
         self.groups = list(groups)
         self.signatures = signatures
         self.buckets = buckets  # (CompiledOptimizer, group indices)
+        # The structure of the gradient control it was built for.
+        self.control = control
         self.fast_steps = 0
 
 

@@ -498,10 +498,15 @@ public:
 
   /// Adds a bucket: its CompiledOptimizer, the step count it runs at, and
   /// how much that count grows per step (1 for torch's `step`, 0 without).
+  /// `skipOnInf`: the compiled step scales the loss dynamically, and a step
+  /// that found an inf or NaN (its step status) counts for nothing.
   size_t addBucket(py::object compiled, Optimizer &optimizer, int64_t t0,
-                   int64_t increment) {
+                   int64_t increment, bool skipOnInf) {
+    if (skipOnInf && !optimizer.hasStepStatus())
+      throw py::value_error("skip_on_inf needs a compiled step that scales "
+                            "the loss dynamically (it has no step status)");
     buckets.push_back(std::make_unique<Bucket>(std::move(compiled), optimizer,
-                                               t0, increment));
+                                               t0, increment, skipOnInf));
     return buckets.size() - 1;
   }
 
@@ -641,17 +646,28 @@ public:
 
   /// Runs bucket `b` (after check() and after its hyper-parameters were
   /// set): the global step is its step count; then its parameters' step
-  /// tensors and its count grow by the bucket's increment.
-  void runBucket(size_t b) {
+  /// tensors and its count grow by the bucket's increment, unless the
+  /// bucket skips steps with an inf or NaN and this one found one (the
+  /// compiled step then wrote nothing either). Returns whether the step
+  /// counted.
+  bool runBucket(size_t b) {
     Bucket &bucket = *buckets.at(b);
     bucket.bound.getOptimizer().setGlobalStep(bucket.t0);
     runBound(bucket.bound);
+    if (bucket.skipOnInf) {
+      auto status = bucket.bound.getOptimizer().getStepStatus();
+      if (!status)
+        raise(status.takeError(), PyExc_RuntimeError);
+      if (status->foundInf)
+        return false;
+    }
     if (bucket.increment == 0)
-      return;
+      return true;
     for (Entry &entry : entries)
       if (entry.bucket == int64_t(b) && entry.stepData)
         *entry.stepData += static_cast<float>(bucket.increment);
     bucket.t0 += bucket.increment;
+    return true;
   }
 
   /// The compiled call alone on the tables of bucket `b`'s last run
@@ -668,13 +684,14 @@ public:
 private:
   struct Bucket {
     Bucket(py::object compiled, Optimizer &optimizer, int64_t t0,
-           int64_t increment)
+           int64_t increment, bool skipOnInf)
         : compiled(std::move(compiled)), bound(optimizer), t0(t0),
-          increment(increment) {}
+          increment(increment), skipOnInf(skipOnInf) {}
     py::object compiled; // keeps the Optimizer alive
     BoundStep bound;
     int64_t t0;
     int64_t increment;
+    bool skipOnInf;
   };
   struct Watched {
     py::object key;
@@ -1407,11 +1424,16 @@ PYBIND11_MODULE(_optim, m) {
       .def(
           "add_bucket",
           [](TorchPlan &self, py::object compiled, int64_t t0,
-             int64_t increment) {
+             int64_t increment, bool skipOnInf) {
             Optimizer &optimizer = *compiled.cast<PyOptimizer &>().optimizer;
-            return self.addBucket(compiled, optimizer, t0, increment);
+            return self.addBucket(compiled, optimizer, t0, increment,
+                                  skipOnInf);
           },
-          py::arg("compiled"), py::arg("t0"), py::arg("increment"))
+          py::arg("compiled"), py::arg("t0"), py::arg("increment"),
+          py::arg("skip_on_inf") = false,
+          "Adds a bucket; with skip_on_inf (a compiled step with dynamic "
+          "loss scaling) a step that finds an inf or NaN advances no step "
+          "count.")
       .def("add_param", &TorchPlan::addParam, py::arg("group"),
            py::arg("param"), py::arg("grad"), py::arg("bucket"),
            py::arg("position"), py::arg("inner"), py::arg("watched"),
@@ -1419,7 +1441,8 @@ PYBIND11_MODULE(_optim, m) {
       .def("check", &TorchPlan::check,
            "Revalidates everything the plan was built on; False when "
            "something changed (nothing written).")
-      .def("run_bucket", &TorchPlan::runBucket, py::arg("bucket"))
+      .def("run_bucket", &TorchPlan::runBucket, py::arg("bucket"),
+           "Runs a bucket; False when it skipped a step with an inf or NaN.")
       .def("run_bucket_compiled_only", &TorchPlan::runBucketCompiledOnly,
            py::arg("bucket"))
       .def("bucket_step", &TorchPlan::bucketStep, py::arg("bucket"))
