@@ -64,14 +64,17 @@ Error BoundStep::allocateStates() {
   for (const ParamInfo &info : infos)
     for (size_t s = 0; s < numStates; ++s)
       sizes.push_back(size_t(info.stateNumElements[s]) *
-                      getElementSize(info.dtype));
+                      getElementSize(info.stateDTypes[s]));
   auto created = StateArena::create(sizes);
   if (!created)
     return created.takeError();
   std::vector<void *> buffers(states.size());
   for (size_t i = 0; i < buffers.size(); ++i)
     buffers[i] = (*created)->getBuffer(i);
-  if (Error error = optimizer.initStates(buffers))
+  // Master weights start from the bound parameters.
+  if (Error error = optimizer.hasMasterWeights()
+                        ? optimizer.initStates(params, buffers)
+                        : optimizer.initStates(buffers))
     return error;
   arena = std::move(*created);
   states = std::move(buffers);

@@ -165,6 +165,11 @@ int64_t optimNumStates(const OptimOptimizer *o) {
 const char *optimStateName(const OptimOptimizer *o, int64_t state) {
   return o->getStateNames()[state].c_str();
 }
+OptimDType optimStateDType(const OptimOptimizer *o, int64_t param,
+                           int64_t state) {
+  return static_cast<OptimDType>(
+      o->getParams()[param].stateDTypes[state]);
+}
 int64_t optimNumGroups(const OptimOptimizer *o) {
   return o->getNumGroups();
 }
@@ -185,6 +190,25 @@ int optimInitStatesOnStream(OptimOptimizer *o, void *const *states,
 
 int optimInitStates(OptimOptimizer *o, void *const *states, char **error) {
   return optimInitStatesOnStream(o, states, nullptr, error);
+}
+
+int optimInitStatesFromParams(OptimOptimizer *o, void *const *params,
+                              void *const *states, char **error) {
+  if (!o->cpu)
+    return report(makeError("optimInitStatesFromParams: master weights are "
+                            "supported on the CPU only"),
+                  error);
+  size_t numParams = o->getParams().size();
+  size_t count = numParams * o->getStateNames().size();
+  if (count && !states)
+    return report(makeError("the state pointer array is null"), error);
+  if (numParams && !params)
+    return report(makeError("the parameter pointer array is null"), error);
+  llvm::ArrayRef<void *> buffers(const_cast<void **>(states), count);
+  llvm::ArrayRef<void *> paramBuffers(const_cast<void **>(params), numParams);
+  if (llvm::Error e = o->cpu->initStates(paramBuffers, buffers))
+    return report(std::move(e), error);
+  return 0;
 }
 
 int optimSetHyperParam(OptimOptimizer *o, int64_t group, const char *name,

@@ -262,6 +262,10 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
       return makeError("the GPU runtime takes dense parameters only; '" +
                        param.name + "' has a sparse (row) gradient");
 
+  if (abi.hasMixedPrecision())
+    return makeError("the GPU runtime does not support mixed precision "
+                     "('master', 'states') yet: compile for the CPU");
+
   // The ABI: parameters, states, hyper-parameters, buffer tables.
   auto description = detail::StepDescription::get(abi);
   if (!description)
@@ -269,16 +273,14 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
   static_cast<detail::StepDescription &>(*impl) = std::move(*description);
   impl->table = impl->initialTable;
   impl->status = impl->initialStatus;
-  unsigned buffersPerParam = 2 + abi.getStates().size();
   impl->tableEntries.resize(abi.getTableElementTypes().size());
-  for (unsigned p = 0; p < abi.getParams().size(); ++p) {
-    auto [table, position] = abi.getTablePosition(p);
-    auto &entries = impl->tableEntries[table];
-    if (entries.size() < (position + 1) * buffersPerParam)
-      entries.resize((position + 1) * buffersPerParam);
-    for (unsigned b = 0; b < buffersPerParam; ++b)
-      entries[position * buffersPerParam + b] = {p, b};
-  }
+  for (unsigned t = 0; t < abi.getTableSizes().size(); ++t)
+    impl->tableEntries[t].resize(abi.getTableSizes()[t]);
+  for (unsigned p = 0; p < abi.getParams().size(); ++p)
+    for (auto [b, entry] : llvm::enumerate(abi.getTableEntries(p)))
+      if (entry)
+        impl->tableEntries[entry->table][entry->entry] = {
+            p, static_cast<unsigned>(b)};
 
   // Kernels and launch plan. The chip, the image form and the host form
   // are the runtime's to choose.

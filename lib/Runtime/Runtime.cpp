@@ -60,10 +60,11 @@ struct StepLayout : detail::StepDescription {
   /// Whether the step takes one argument per buffer (sparse parameters, see
   /// StepABI.h) rather than buffer tables.
   bool perBuffer = false;
-  /// Buffer tables: entries of each table, and per parameter its table and
-  /// its first entry.
+  /// Buffer tables: entries of each table, and per parameter where each of
+  /// its buffers lives (param, grad, states: StepABI::getTableEntries;
+  /// table -1 for a buffer the step does not read).
   std::vector<size_t> bufferTableEntries;
-  std::vector<std::pair<unsigned, size_t>> entryOffsets;
+  std::vector<std::vector<std::pair<int, size_t>>> entries;
   /// Elements of all dense parameters, and the pipeline's chunk size: they
   /// decide a step's threads.
   int64_t denseElements = 0;
@@ -162,19 +163,19 @@ public:
           descriptors.emplace_back(info.stateShapes[s]);
       }
     } else {
-      // Buffer tables: entries (param, grad, states) per parameter.
-      unsigned entriesPerParam = 2 + l.stateNames.size();
+      // Buffer tables: one entry per buffer (param, grad, states), each
+      // in the table of its element type.
       for (size_t count : l.bufferTableEntries)
         bufferTables.emplace_back(count, BufferEntry{});
-      for (size_t p = 0; p < l.params.size(); ++p) {
-        auto [tableIndex, first] = l.entryOffsets[p];
-        BufferEntry *entry = bufferTables[tableIndex].data() + first;
-        for (unsigned j = 0; j < entriesPerParam; ++j) {
-          entry[j].sizes[0] = j < 2 ? l.params[p].numElements
-                                    : l.params[p].stateNumElements[j - 2];
-          entry[j].strides[0] = 1;
+      for (size_t p = 0; p < l.params.size(); ++p)
+        for (auto [j, location] : llvm::enumerate(l.entries[p])) {
+          if (location.first < 0)
+            continue;
+          BufferEntry &entry = bufferTables[location.first][location.second];
+          entry.sizes[0] = j < 2 ? l.params[p].numElements
+                                 : l.params[p].stateNumElements[j - 2];
+          entry.strides[0] = 1;
         }
-      }
       for (std::vector<BufferEntry> &entries : bufferTables) {
         int64_t count = entries.size();
         descriptors.emplace_back(llvm::ArrayRef<int64_t>(count));
@@ -297,14 +298,16 @@ buildStepLayout(mlir::optim::OptimizerOp optimizerOp, int64_t chunkSize) {
   layout.perBuffer = abi.hasSparseParams();
   if (layout.perBuffer)
     return layout;
-  unsigned entriesPerParam = 2 + layout.stateNames.size();
-  layout.bufferTableEntries.assign(abi.getTableElementTypes().size(), 0);
+  layout.bufferTableEntries.assign(abi.getTableSizes().begin(),
+                                   abi.getTableSizes().end());
   for (unsigned p = 0; p < layout.params.size(); ++p) {
-    auto [tableIndex, position] = abi.getTablePosition(p);
-    size_t first = size_t(position) * entriesPerParam;
-    size_t &count = layout.bufferTableEntries[tableIndex];
-    count = std::max(count, first + entriesPerParam);
-    layout.entryOffsets.push_back({tableIndex, first});
+    std::vector<std::pair<int, size_t>> entries;
+    for (const std::optional<mlir::optim::TableEntry> &entry :
+         abi.getTableEntries(p))
+      entries.push_back(entry ? std::make_pair(int(entry->table),
+                                               size_t(entry->entry))
+                              : std::make_pair(-1, size_t(0)));
+    layout.entries.push_back(std::move(entries));
   }
   return layout;
 }
@@ -517,20 +520,70 @@ static void fill(void *data, int64_t count, DType dtype, double value) {
   }
 }
 
+/// Reads element `i` of a buffer of `dtype` as a double.
+static double readElement(const void *data, int64_t i, DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return static_cast<const float *>(data)[i];
+  case DType::F64:
+    return static_cast<const double *>(data)[i];
+  case DType::F16:
+  case DType::BF16: {
+    uint16_t bits = static_cast<const uint16_t *>(data)[i];
+    llvm::APFloat value(dtype == DType::F16 ? llvm::APFloat::IEEEhalf()
+                                            : llvm::APFloat::BFloat(),
+                        llvm::APInt(16, bits));
+    return value.convertToDouble();
+  }
+  }
+  return 0.0;
+}
+
+bool Optimizer::hasMasterWeights() const { return impl->layout().hasMaster; }
+
 Error Optimizer::initStates(llvm::ArrayRef<void *> states) const {
-  llvm::ArrayRef<ParamInfo> params = impl->layout().params;
-  size_t numStates = impl->layout().stateNames.size();
-  if (states.size() != params.size() * numStates)
-    return makeError("expected " + llvm::Twine(params.size() * numStates) +
+  if (impl->layout().hasMaster)
+    return makeError("the optimizer keeps float32 master weights: their "
+                     "initial values are the parameters', give the "
+                     "parameters to initStates");
+  return initStates({}, states);
+}
+
+Error Optimizer::initStates(llvm::ArrayRef<void *> params,
+                            llvm::ArrayRef<void *> states) const {
+  const StepLayout &layout = impl->layout();
+  llvm::ArrayRef<ParamInfo> infos = layout.params;
+  size_t numStates = layout.stateNames.size();
+  if (states.size() != infos.size() * numStates)
+    return makeError("expected " + llvm::Twine(infos.size() * numStates) +
                      " state buffers, got " + llvm::Twine(states.size()));
-  for (size_t p = 0; p < params.size(); ++p)
-    for (size_t s = 0; s < numStates; ++s) {
-      void *data = states[p * numStates + s];
-      int64_t count = params[p].stateNumElements[s];
-      if (!data && count != 0)
+  if (layout.hasMaster && params.size() != infos.size())
+    return makeError("expected " + llvm::Twine(infos.size()) +
+                     " parameter buffers for the master weights, got " +
+                     llvm::Twine(params.size()));
+  // Check everything before writing anything.
+  for (size_t p = 0; p < infos.size(); ++p) {
+    for (size_t s = 0; s < numStates; ++s)
+      if (!states[p * numStates + s] && infos[p].stateNumElements[s] != 0)
         return makeError("state buffer " + llvm::Twine(p * numStates + s) +
                          " is null");
-      fill(data, count, params[p].dtype, getStateInitValue(p, s));
+    if (infos[p].hasMaster && infos[p].numElements != 0 && !params[p])
+      return makeError("null buffer for parameter '" + infos[p].name + "'");
+  }
+  for (size_t p = 0; p < infos.size(); ++p)
+    for (size_t s = 0; s < numStates; ++s) {
+      void *data = states[p * numStates + s];
+      int64_t count = infos[p].stateNumElements[s];
+      if (layout.hasMaster && s + 1 == numStates) {
+        // The master: the parameter's value, exactly (f16 and bf16 values
+        // are all f32 values).
+        float *master = static_cast<float *>(data);
+        for (int64_t i = 0; i < count; ++i)
+          master[i] = static_cast<float>(
+              readElement(params[p], i, infos[p].dtype));
+        continue;
+      }
+      fill(data, count, infos[p].stateDTypes[s], getStateInitValue(p, s));
     }
   return Error::success();
 }
@@ -606,7 +659,7 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
     if (!params[p] || !grads[p])
       return makeError("null buffer for parameter '" + info.name + "'");
     for (size_t s = 0; s < numStates; ++s)
-      if (!states[p * numStates + s])
+      if (!states[p * numStates + s] && info.stateNumElements[s] != 0)
         return makeError("null state '" + layout.stateNames[s] +
                          "' for parameter '" + info.name + "'");
   }
@@ -635,16 +688,18 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
   }
   // Point the table entries at the caller's buffers.
   for (size_t p = 0; p < numParams; ++p) {
-    auto [tableIndex, first] = layout.entryOffsets[p];
-    BufferEntry *entry = impl->bufferTables[tableIndex].data() + first;
-    auto point = [&](void *data) {
-      entry->basePtr = entry->data = static_cast<char *>(data);
-      ++entry;
+    llvm::ArrayRef<std::pair<int, size_t>> entries = layout.entries[p];
+    auto point = [&](size_t j, void *data) {
+      if (entries[j].first < 0)
+        return;
+      BufferEntry &entry =
+          impl->bufferTables[entries[j].first][entries[j].second];
+      entry.basePtr = entry.data = static_cast<char *>(data);
     };
-    point(params[p]);
-    point(grads[p]);
+    point(0, params[p]);
+    point(1, grads[p]);
     for (size_t s = 0; s < numStates; ++s)
-      point(states[p * numStates + s]);
+      point(2 + s, states[p * numStates + s]);
   }
   impl->runStep(layout.denseElements);
   return Error::success();

@@ -39,25 +39,35 @@ StepDescription::get(const mlir::optim::StepABI &abi) {
     info.dtype = *dtype;
     info.group = param.group;
     info.sparse = param.sparse;
-    for (const mlir::optim::StateSpec *state : abi.getStates()) {
-      llvm::SmallVector<int64_t> shape =
-          mlir::optim::getStateShape(state->shape, param.type.getShape());
-      int64_t count = 1;
-      for (int64_t size : shape)
-        count *= size;
+    info.hasMaster = static_cast<bool>(param.master);
+    unsigned index = description.params.size();
+    for (unsigned s = 0, e = abi.getNumStateBuffers(); s < e; ++s) {
+      llvm::SmallVector<int64_t> shape = abi.getStateShape(index, s);
       info.stateShapes.emplace_back(shape.begin(), shape.end());
-      info.stateNumElements.push_back(count);
+      info.stateNumElements.push_back(abi.getStateNumElements(index, s));
+      std::optional<DType> stateDType =
+          toDType(abi.getStateElementType(index, s));
+      if (!stateDType)
+        return makeError("a state of parameter '" + param.name +
+                         "' has an unsupported element type");
+      info.stateDTypes.push_back(*stateDType);
     }
     description.params.push_back(std::move(info));
   }
   for (const mlir::optim::StateSpec *state : abi.getStates())
     description.stateNames.push_back(state->name.str());
+  description.hasMaster = abi.hasMaster();
+  if (description.hasMaster)
+    description.stateNames.push_back("master");
   for (const ParamInfo &info : description.params) {
     std::vector<double> inits;
     for (const mlir::optim::StateSpec *state : abi.getStates())
       inits.push_back(state->initFrom == "learning_rate"
                           ? std::nan("")
                           : abi.getStateInitValue(*state, info.group));
+    // The master starts as the parameter (Optimizer::initStates).
+    if (description.hasMaster)
+      inits.push_back(0.0);
     description.stateInit.push_back(std::move(inits));
   }
   if (abi.hasStatus()) {

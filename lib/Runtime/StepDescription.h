@@ -37,6 +37,9 @@ struct StepDescription {
   /// Per group, the hyper-parameter names it accepts and their slots.
   std::vector<llvm::StringMap<unsigned>> slots;
   unsigned numGroups = 0;
+  /// Mixed precision: the last state ("master") is each parameter's
+  /// float32 master copy (0 elements where it has none).
+  bool hasMaster = false;
 
   static llvm::Expected<StepDescription>
   get(const mlir::optim::StepABI &abi);

@@ -76,7 +76,7 @@ int numpyTypeNum(DType dtype) {
 }
 
 /// The parameters of a compiled step (CPU or GPU) as Python dicts: name,
-/// shape, dtype, group, sparse.
+/// shape, dtype, group, sparse, each state's shape and dtype, master.
 py::list paramList(llvm::ArrayRef<ParamInfo> params) {
   py::list result;
   for (const ParamInfo &info : params) {
@@ -87,6 +87,11 @@ py::list paramList(llvm::ArrayRef<ParamInfo> params) {
     for (const std::vector<int64_t> &shape : info.stateShapes)
       stateShapes.append(py::tuple(py::cast(shape)));
     entry["state_shapes"] = stateShapes;
+    py::list stateDTypes;
+    for (DType dtype : info.stateDTypes)
+      stateDTypes.append(dtypeName(dtype));
+    entry["state_dtypes"] = stateDTypes;
+    entry["master"] = info.hasMaster;
     entry["dtype"] = dtypeName(info.dtype);
     entry["group"] = info.group;
     entry["sparse"] = info.sparse;
@@ -97,21 +102,24 @@ py::list paramList(llvm::ArrayRef<ParamInfo> params) {
 
 /// Checks that `array` can be read (and, if `writable`, written) in place as
 /// parameter `info`'s data, and returns its data pointer.
-/// (`shape`: the expected shape; default the parameter's.)
+/// (`shape`, `dtype`: the expected shape and dtype; default the
+/// parameter's.)
 void *checkBuffer(py::handle handle, const ParamInfo &info, const char *what,
-                  bool writable, const std::vector<int64_t> *shape = nullptr) {
+                  bool writable, const std::vector<int64_t> *shape = nullptr,
+                  const DType *expectedDType = nullptr) {
   const std::vector<int64_t> &expectedShape = shape ? *shape : info.shape;
+  DType dtype = expectedDType ? *expectedDType : info.dtype;
   if (!py::isinstance<py::array>(handle))
     throw py::type_error(std::string(what) + " of '" + info.name +
                          "' must be a numpy.ndarray");
   auto array = py::reinterpret_borrow<py::array>(handle);
-  if (info.dtype == DType::BF16) {
+  if (dtype == DType::BF16) {
     if (array.itemsize() != 2)
       throw py::type_error(std::string(what) + " of '" + info.name +
                            "' must hold 2-byte bfloat16 values");
-  } else if (array.dtype().num() != numpyTypeNum(info.dtype)) {
+  } else if (array.dtype().num() != numpyTypeNum(dtype)) {
     throw py::type_error(std::string(what) + " of '" + info.name +
-                         "' must have dtype " + dtypeName(info.dtype) +
+                         "' must have dtype " + dtypeName(dtype) +
                          ", got " + py::str(array.dtype()).cast<std::string>());
   }
   std::vector<int64_t> arrayShape(array.shape(),
@@ -250,7 +258,8 @@ public:
       }
       for (size_t j = 0; j < numStates; ++j)
         s.push_back(checkBuffer(states[i * numStates + j], infos[i],
-                                "state", true, &infos[i].stateShapes[j]));
+                                "state", true, &infos[i].stateShapes[j],
+                                &infos[i].stateDTypes[j]));
     }
     llvm::Error error = llvm::Error::success();
     {
@@ -261,7 +270,7 @@ public:
       raise(std::move(error), PyExc_RuntimeError);
   }
 
-  void initStates(py::sequence states) {
+  void initStates(py::sequence states, py::object params) {
     auto infos = optimizer->getParams();
     size_t numStates = optimizer->getStateNames().size();
     if (py::len(states) != infos.size() * numStates)
@@ -269,12 +278,30 @@ public:
                             std::to_string(infos.size() * numStates) +
                             " state arrays, got " +
                             std::to_string(py::len(states)));
-    std::vector<void *> s;
+    std::vector<void *> s, p;
+    if (!params.is_none()) {
+      if (!py::isinstance<py::sequence>(params))
+        throw py::type_error("params must be a sequence of arrays or None");
+      auto sequence = py::reinterpret_borrow<py::sequence>(params);
+      if (py::len(sequence) != infos.size())
+        throw py::value_error("expected " + std::to_string(infos.size()) +
+                              " parameter arrays, got " +
+                              std::to_string(py::len(sequence)));
+      for (size_t i = 0; i < infos.size(); ++i)
+        p.push_back(checkBuffer(sequence[i], infos[i], "parameter", false));
+    } else if (optimizer->hasMasterWeights()) {
+      throw py::value_error(
+          "the optimizer keeps float32 master weights, which start as the "
+          "parameters: pass params= to init_states");
+    }
     for (size_t i = 0; i < infos.size(); ++i)
       for (size_t j = 0; j < numStates; ++j)
         s.push_back(checkBuffer(states[i * numStates + j], infos[i], "state",
-                                true, &infos[i].stateShapes[j]));
-    if (llvm::Error error = optimizer->initStates(s))
+                                true, &infos[i].stateShapes[j],
+                                &infos[i].stateDTypes[j]));
+    llvm::Error error = params.is_none() ? optimizer->initStates(s)
+                                         : optimizer->initStates(p, s);
+    if (error)
       raise(std::move(error));
   }
 
@@ -400,7 +427,8 @@ public:
         py::handle state = states[i * numStates + s];
         bound.setState(i, s,
                        checkBuffer(state, infos[i], "state", true,
-                                   &infos[i].stateShapes[s]));
+                                   &infos[i].stateShapes[s],
+                                   &infos[i].stateDTypes[s]));
         keep.push_back(py::reinterpret_borrow<py::object>(state));
       }
       int64_t bytes = infos[i].numElements * getElementSize(infos[i].dtype);
@@ -1286,7 +1314,9 @@ PYBIND11_MODULE(_optim, m) {
            "compiles it (cached by source and options).")
       .def_property_readonly("params", &PyOptimizer::params,
                              "Parameters in step order: name, shape, dtype, "
-                             "group, sparse.")
+                             "group, sparse, state_shapes, state_dtypes and "
+                             "master (a float32 master copy, the 'master' "
+                             "state; docs/Mixed-precision.md).")
       .def_property_readonly("state_names", &PyOptimizer::stateNames)
       .def_property_readonly(
           "num_groups",
@@ -1319,7 +1349,10 @@ PYBIND11_MODULE(_optim, m) {
       .def("state_init_value", &PyOptimizer::stateInitValue,
            py::arg("param"), py::arg("state"))
       .def("init_states", &PyOptimizer::initStates, py::arg("states"),
-           "Fills state arrays (param-major) with their initial values.")
+           py::arg("params") = py::none(),
+           "Fills state arrays (param-major) with their initial values; "
+           "with float32 master weights (the 'master' state), `params` "
+           "gives the parameters the masters start from (required then).")
       .def("set_hyper_param", &PyOptimizer::setHyperParam, py::arg("group"),
            py::arg("name"), py::arg("value"),
            "Changes a hyper-parameter; never recompiles.")

@@ -279,7 +279,7 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
     unsigned t = position.first, k = position.second;
     auto entry = [&](unsigned j, const std::string &data,
                      const std::string &numel) {
-      os << "  b" << t << "[" << k * entriesPerParam + j << "] = " << name
+      os << "  b" << t << "[" << k + j << "] = " << name
          << "_memref1(" << data << ", " << numel << ");\n";
     };
     std::string p = std::to_string(i);
@@ -446,6 +446,11 @@ static LogicalResult run(MLIRContext &context) {
   std::string name = optimizers.front().getSymName().str();
   optim::resolveGroups(optimizers.front());
   optim::StepABI abi = optim::StepABI::get(optimizers.front());
+  if (abi.hasMixedPrecision()) {
+    llvm::errs() << "error: mixed precision ('master', 'states') is not "
+                    "supported by ahead-of-time builds yet\n";
+    return failure();
+  }
   for (const optim::ParamABI &p : abi.getParams())
     if (p.sparse) {
       llvm::errs() << "error: parameter '" << p.name

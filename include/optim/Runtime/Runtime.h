@@ -37,6 +37,12 @@ struct ParamInfo {
   /// (Adafactor's factored row and column states).
   std::vector<std::vector<int64_t>> stateShapes;
   std::vector<int64_t> stateNumElements;
+  /// Each state's element type: the parameter's, or with mixed precision
+  /// (docs/Mixed-precision.md) the `states` type; the "master" state is
+  /// f32 (0 elements for a parameter without a master).
+  std::vector<DType> stateDTypes;
+  /// The parameter has a float32 master copy (the "master" state).
+  bool hasMaster = false;
 };
 
 /// The gradient of a sparse parameter of shape (R, d1, ...): `count` rows,
@@ -121,7 +127,15 @@ public:
   /// Initial value of state `state` of parameter `param`.
   double getStateInitValue(unsigned param, unsigned state) const;
   /// Fills states (param-major, see optim-c.h) with their initial values.
+  /// An error when some parameter has a master copy: its initial value is
+  /// the parameter's (the overload below).
   llvm::Error initStates(llvm::ArrayRef<void *> states) const;
+  /// Same, each master copy being its parameter's value (`params`, one
+  /// buffer per parameter) converted to float32.
+  llvm::Error initStates(llvm::ArrayRef<void *> params,
+                         llvm::ArrayRef<void *> states) const;
+  /// True if some parameter has a float32 master copy.
+  bool hasMasterWeights() const;
 
   llvm::Error setHyperParam(unsigned group, llvm::StringRef name,
                             double value);

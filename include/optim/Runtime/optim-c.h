@@ -75,9 +75,16 @@ int64_t optimParamGroup(const OptimOptimizer *optimizer, int64_t param);
 int optimParamIsSparse(const OptimOptimizer *optimizer, int64_t param);
 /* Every parameter has the same states, of the parameter's dtype and, for
  * most rules, of its shape; optimStateShape gives each one's (Adafactor's
- * factored row and column states are smaller). */
+ * factored row and column states are smaller). With mixed precision
+ * (docs/Mixed-precision.md) a state's dtype may differ from the
+ * parameter's (optimStateDType), and when some parameter has float32
+ * master weights the last state is "master": the f32 master copy, of the
+ * parameter's shape, or 0 elements (NULL allowed) for a parameter without
+ * one. */
 int64_t optimNumStates(const OptimOptimizer *optimizer);
 const char *optimStateName(const OptimOptimizer *optimizer, int64_t state);
+OptimDType optimStateDType(const OptimOptimizer *optimizer, int64_t param,
+                           int64_t state);
 int64_t optimStateRank(const OptimOptimizer *optimizer, int64_t param,
                        int64_t state);
 /* Writes optimStateRank() sizes to `shape`. */
@@ -93,6 +100,12 @@ int optimInitStates(OptimOptimizer *optimizer, void *const *states,
                     char **error);
 int optimInitStatesOnStream(OptimOptimizer *optimizer, void *const *states,
                             void *stream, char **error);
+/* optimInitStates, each master copy starting as its parameter's value
+ * (`params[i]`: parameter i's data) converted to float32. optimInitStates
+ * fails on an optimizer with master weights. CPU only. */
+int optimInitStatesFromParams(OptimOptimizer *optimizer,
+                              void *const *params, void *const *states,
+                              char **error);
 int64_t optimNumGroups(const OptimOptimizer *optimizer);
 
 /* Hyper-parameters are runtime data: setting one never recompiles.

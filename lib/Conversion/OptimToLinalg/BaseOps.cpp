@@ -131,6 +131,34 @@ struct ScaleGradLowering : OpConversionPattern<ScaleGradOp> {
   }
 };
 
+/// One elementwise generic writing into `dest` (not read), so that the
+/// rounded values go to the destination's buffer and the generic fuses
+/// into the one producing its input.
+struct RoundToLowering : OpConversionPattern<RoundToOp> {
+  using OpConversionPattern::OpConversionPattern;
+
+  LogicalResult
+  matchAndRewrite(RoundToOp op, OpAdaptor adaptor,
+                  ConversionPatternRewriter &rewriter) const override {
+    Location loc = op.getLoc();
+    Value dest = adaptor.getDest();
+    unsigned rank = op.getType().getRank();
+    AffineMap identity = rewriter.getMultiDimIdentityMap(rank);
+    SmallVector<utils::IteratorType> iterators(rank,
+                                               utils::IteratorType::parallel);
+    auto generic = linalg::GenericOp::create(
+        rewriter, loc, TypeRange{dest.getType()}, ValueRange{adaptor.getInput()},
+        ValueRange{dest}, ArrayRef<AffineMap>{identity, identity}, iterators,
+        [&](OpBuilder &nested, Location nestedLoc, ValueRange args) {
+          linalg::YieldOp::create(
+              nested, nestedLoc,
+              convertFloat(nested, nestedLoc, args[0], args[1].getType()));
+        });
+    rewriter.replaceOp(op, generic.getResults());
+    return success();
+  }
+};
+
 struct DecayWeightLowering : OpConversionPattern<DecayWeightOp> {
   using OpConversionPattern::OpConversionPattern;
 
@@ -302,6 +330,7 @@ struct BroadcastParamsLowering : OpConversionPattern<BroadcastParamsOp> {
 
 void mlir::optim::populateBaseOpLoweringPatterns(RewritePatternSet &patterns) {
   patterns.add<LearningRateLowering, ScaleGradLowering, DecayWeightLowering,
+               RoundToLowering,
                CentralizeLowering, RowSumLowering, GlobalNormLowering,
                SquaredNormLowering, AllFiniteLowering,
                BroadcastParamsLowering>(patterns.getContext());

@@ -861,9 +861,19 @@ func.func @rmsprop_centered_without_mean_grad(%p: tensor<16xf32>, %g: tensor<16x
 
 // -----
 
-func.func @state_type(%p: tensor<16xf32>, %g: tensor<16xf32>, %v: tensor<16xf16>, %lr: f32, %mu: f32) {
-  // expected-error@+1 {{'optim.momentum_update' op state 'moments' has type 'tensor<16xf16>', expected the parameter type 'tensor<16xf32>'}}
-  %0:2 = "optim.momentum_update"(%p, %g, %v, %lr, %mu) : (tensor<16xf32>, tensor<16xf32>, tensor<16xf16>, f32, f32) -> (tensor<16xf32>, tensor<16xf32>)
+func.func @state_type(%p: tensor<16xf32>, %g: tensor<16xf32>, %v: tensor<8xf32>, %lr: f32, %mu: f32) {
+  // expected-error@+1 {{'optim.momentum_update' op state 'moments' has type 'tensor<8xf32>', expected the parameter type 'tensor<16xf32>'}}
+  %0:2 = "optim.momentum_update"(%p, %g, %v, %lr, %mu) : (tensor<16xf32>, tensor<16xf32>, tensor<8xf32>, f32, f32) -> (tensor<16xf32>, tensor<8xf32>)
+  return
+}
+
+// -----
+
+// Mixed precision: states of another element type than the parameter's are
+// allowed, but they share one.
+func.func @mixed_state_types(%p: tensor<16xbf16>, %g: tensor<16xbf16>, %m: tensor<16xf32>, %v: tensor<16xbf16>, %lr: f64, %b1: f64, %b2: f64, %e: f64, %wd: f64) {
+  // expected-error@+1 {{'optim.adam_weight_decay_update' op state 'moment2' has type 'tensor<16xbf16>', expected 'tensor<16xf32>' (the parameter's shape, the states' element type)}}
+  %0:3 = "optim.adam_weight_decay_update"(%p, %g, %m, %v, %lr, %b1, %b2, %e, %wd) : (tensor<16xbf16>, tensor<16xbf16>, tensor<16xf32>, tensor<16xbf16>, f64, f64, f64, f64, f64) -> (tensor<16xbf16>, tensor<16xf32>, tensor<16xbf16>)
   return
 }
 
@@ -885,9 +895,9 @@ func.func @result_count(%p: tensor<16xf32>, %g: tensor<16xf32>, %v: tensor<16xf3
 
 // -----
 
-func.func @grad_type(%p: tensor<16xf32>, %g: tensor<16xbf16>, %a: tensor<16xf32>, %lr: f32) {
-  // expected-error@+1 {{'optim.adagrad_update' op gradient type 'tensor<16xbf16>' differs from the parameter type 'tensor<16xf32>'}}
-  %0:2 = "optim.adagrad_update"(%p, %g, %a, %lr) : (tensor<16xf32>, tensor<16xbf16>, tensor<16xf32>, f32) -> (tensor<16xf32>, tensor<16xf32>)
+func.func @grad_type(%p: tensor<16xf32>, %g: tensor<8xbf16>, %a: tensor<16xf32>, %lr: f32) {
+  // expected-error@+1 {{'optim.adagrad_update' op gradient type 'tensor<8xbf16>' differs from the parameter type 'tensor<16xf32>'}}
+  %0:2 = "optim.adagrad_update"(%p, %g, %a, %lr) : (tensor<16xf32>, tensor<8xbf16>, tensor<16xf32>, f32) -> (tensor<16xf32>, tensor<16xf32>)
   return
 }
 
@@ -1209,5 +1219,116 @@ func.func @mixed_scalar_types(%p: tensor<16xf32>, %g: tensor<16xf32>, %m: tensor
 func.func @f16_scalars(%g: tensor<16xf32>, %x: f16) {
   // expected-error@+1 {{'optim.scale_grad' op operand #1 must be f32 or f64 scalar, but got 'f16'}}
   %0 = optim.scale_grad %g by %x scalars(f16) : tensor<16xf32>
+  return
+}
+
+// -----
+
+//===----------------------------------------------------------------------===//
+// Mixed precision
+//===----------------------------------------------------------------------===//
+
+optim.optimizer @opt rule #optim.rule<sgd> learning_rate 0.1 {
+  // expected-error @below {{'optim.param' op has a master copy, which only float16 and bfloat16 parameters take, not 'f32'}}
+  optim.param "w" : tensor<4xf32> master f32
+}
+
+// -----
+
+optim.optimizer @opt rule #optim.rule<sgd> learning_rate 0.1 {
+  // expected-error @below {{'optim.param' op master copy must be f32, got 'f16'}}
+  optim.param "w" : tensor<4xbf16> master f16
+}
+
+// -----
+
+optim.optimizer @opt rule #optim.rule<sgd> learning_rate 0.1 {
+  // expected-error @below {{'optim.param' op states must be f32, f16 or bf16, got 'f64'}}
+  optim.param "w" : tensor<4xbf16> states f64
+}
+
+// -----
+
+optim.optimizer @opt rule #optim.rule<sgd> learning_rate 0.1 {
+  // expected-error @below {{'optim.param' op states of 'f16' on a parameter of 'bf16': states are f32 or the parameter's type}}
+  optim.param "w" : tensor<4xbf16> master f32 states f16
+}
+
+// -----
+
+optim.optimizer @opt rule #optim.rule<lazy_adam> learning_rate 0.1 {
+  // expected-error @below {{'optim.param' op with a sparse gradient does not support mixed precision ('master', 'states')}}
+  optim.param "w" : tensor<4x2xbf16> sparse master f32
+}
+
+// -----
+
+func.func @mtu_master_on_f32(%t: memref<?xmemref<?xf32>>, %x: f64) {
+  // expected-error @below {{has a master copy, which only float16 and bfloat16 parameters take, not 'f32'}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t, %t : memref<?xmemref<?xf32>>, memref<?xmemref<?xf32>>) params [tensor<4xf32>] positions [0] aux_positions [0] master f32 loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @mtu_mixed_classes(%t: memref<?xmemref<?xf32>>, %x: f64) {
+  // expected-error @below {{has parameters of 'f32' and 'bf16': a class has one element type}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xf32>>) params [tensor<4xf32>, tensor<4xbf16>] positions [0, 3] loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @mtu_missing_aux(%t: memref<?xmemref<?xbf16>>, %x: f64) {
+  // expected-error @below {{expects an auxiliary f32 buffer table for the master and the f32 states}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t : memref<?xmemref<?xbf16>>) params [tensor<4xbf16>] positions [0] master f32 loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @mtu_aux_without_mixed(%t: memref<?xmemref<?xbf16>>, %a: memref<?xmemref<?xf32>>, %x: f64) {
+  // expected-error @below {{takes an auxiliary buffer table only with a master or f32 states of 16-bit parameters}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t, %a : memref<?xmemref<?xbf16>>, memref<?xmemref<?xf32>>) params [tensor<4xbf16>] positions [0] aux_positions [0] loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @mtu_aux_type(%t: memref<?xmemref<?xbf16>>, %a: memref<?xmemref<?xf16>>, %x: f64) {
+  // expected-error @below {{auxiliary buffer table must hold f32 buffers, got 'f16'}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t, %a : memref<?xmemref<?xbf16>>, memref<?xmemref<?xf16>>) params [tensor<4xbf16>] positions [0] aux_positions [0] master f32 loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @mtu_aux_positions(%t: memref<?xmemref<?xbf16>>, %a: memref<?xmemref<?xf32>>, %x: f64) {
+  // expected-error @below {{with an auxiliary buffer table expects one 'aux_positions' entry per parameter}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t, %a : memref<?xmemref<?xbf16>>, memref<?xmemref<?xf32>>) params [tensor<4xbf16>, tensor<4xbf16>] positions [0, 3] aux_positions [0] master f32 loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @mtu_states_type(%t: memref<?xmemref<?xbf16>>, %a: memref<?xmemref<?xf32>>, %x: f64) {
+  // expected-error @below {{states of 'f16' on parameters of 'bf16': states are f32 or the parameters' type}}
+  optim.multi_tensor_update #optim.rule<momentum>(%t, %a : memref<?xmemref<?xbf16>>, memref<?xmemref<?xf32>>) params [tensor<4xbf16>] positions [0] aux_positions [0] master f32 states f16 loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @mtu_mixed_per_buffer(%p: memref<4xbf16>, %x: f64) {
+  // expected-error @below {{with mixed precision takes buffer tables (dense gradients)}}
+  optim.multi_tensor_update #optim.rule<momentum>(%p, %p, %p : memref<4xbf16>, memref<4xbf16>, memref<4xbf16>) params [tensor<4xbf16>] master f32 loss_scale %x lr %x hyper_params(%x)
+  return
+}
+
+// -----
+
+func.func @round_to_shape(%m: tensor<16xf32>, %p: tensor<8xbf16>) {
+  // expected-error @below {{'optim.round_to' op input 'tensor<16xf32>' and destination 'tensor<8xbf16>' differ in shape}}
+  %0 = optim.round_to %m into %p : tensor<16xf32> into tensor<8xbf16>
   return
 }

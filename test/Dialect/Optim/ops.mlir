@@ -663,3 +663,32 @@ func.func @f64_scalars(%p: tensor<16xf32>, %g: tensor<16xf32>, %m: tensor<16xf32
   %1:3 = optim.adam_update %p, %d, [%m, %v] lr %y beta1 %y beta2 %y eps %y step %t : tensor<16xf32>
   return
 }
+
+// Mixed precision (docs/Mixed-precision.md): a parameter's master copy and
+// its states' type; a class's auxiliary f32 table and its first entries
+// there; update ops whose gradient and states have another element type
+// than the parameter print it after the parameter's type; optim.round_to.
+// CHECK-LABEL: optim.optimizer @mixed
+// CHECK-NEXT: optim.param "w" : tensor<64x32xbf16> master f32 states f32{{$}}
+// CHECK-NEXT: optim.param "b" : tensor<32xbf16> master f32 states bf16 decay false{{$}}
+// CHECK-NEXT: optim.param "h" : tensor<16xf16> states f32{{$}}
+optim.optimizer @mixed rule #optim.rule<adam_weight_decay> learning_rate 1.0e-03 {
+  optim.param "w" : tensor<64x32xbf16> master f32 states f32
+  optim.param "b" : tensor<32xbf16> master f32 states bf16 decay false
+  optim.param "h" : tensor<16xf16> states f32
+}
+
+// CHECK-LABEL: func.func @mixed_precision
+// CHECK:        optim.multi_tensor_update <momentum, momentum = 0.9, use_nesterov = false>(%{{.*}}, %{{.*}} : memref<?xmemref<?xbf16>>, memref<?xmemref<?xf32>>) params [tensor<64x32xbf16>, tensor<7xbf16>] positions [0, 2] aux_positions [0, 2] master f32 states f32 loss_scale %{{.*}} lr %{{.*}} hyper_params(%{{.*}}){{ *$}}
+// CHECK:        optim.adam_weight_decay_update {{.*}} : tensor<16xf32> grad bf16 states bf16{{$}}
+// CHECK:        optim.adam_weight_decay_update {{.*}} : tensor<16xf16> grad f32 states f32{{$}}
+// CHECK:        optim.lamb_norms {{.*}} : tensor<16xf32> grad bf16 -> tensor<3xf32>
+// CHECK:        optim.round_to %{{.*}} into %{{.*}} : tensor<16xf32> into tensor<16xbf16>
+func.func @mixed_precision(%t: memref<?xmemref<?xbf16>>, %a: memref<?xmemref<?xf32>>, %x: f64, %m: tensor<16xf32>, %g: tensor<16xbf16>, %s: tensor<16xbf16>, %h: tensor<16xf16>, %g32: tensor<16xf32>, %y: f32, %n: i64) {
+  optim.multi_tensor_update #optim.rule<momentum>(%t, %a : memref<?xmemref<?xbf16>>, memref<?xmemref<?xf32>>) params [tensor<64x32xbf16>, tensor<7xbf16>] positions [0, 2] aux_positions [0, 2] master f32 states f32 loss_scale %x lr %x hyper_params(%x)
+  %0:3 = optim.adam_weight_decay_update %m, %g, [%s, %s] lr %y beta1 %y beta2 %y eps %y weight_decay %y : tensor<16xf32> grad bf16 states bf16
+  %1:3 = optim.adam_weight_decay_update %h, %g32, [%g32, %g32] lr %y beta1 %y beta2 %y eps %y weight_decay %y : tensor<16xf16> grad f32 states f32
+  %2 = optim.lamb_norms %m, %g, [%m, %m] lr %y beta1 %y beta2 %y eps %y weight_decay %y step %n : tensor<16xf32> grad bf16 -> tensor<3xf32>
+  %3 = optim.round_to %0#0 into %s : tensor<16xf32> into tensor<16xbf16>
+  return
+}

@@ -5,6 +5,7 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/Matchers.h"
 #include "mlir/IR/OpImplementation.h"
+#include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/SmallSet.h"
 #include "llvm/ADT/StringMap.h"
 
@@ -17,18 +18,66 @@ using namespace mlir::optim;
 // Custom directives
 //===----------------------------------------------------------------------===//
 
-/// Every state and result of an update op has the parameter's type, so only
-/// the parameter's type is printed.
+/// Mixed precision: the gradient and the states may have another element
+/// type than the parameter (same shapes); `grad <type>` and `states <type>`
+/// then follow the parameter's type.
+static Type withElementType(Type shaped, Type element) {
+  return cast<RankedTensorType>(shaped).clone(element);
+}
+
+/// Parses the optional `grad <element type>` after the parameter's type.
+static ParseResult parseOptionalGradElement(OpAsmParser &parser,
+                                            Type paramType, Type &gradType) {
+  gradType = paramType;
+  if (failed(parser.parseOptionalKeyword("grad")))
+    return success();
+  Type element;
+  if (parser.parseType(element))
+    return failure();
+  gradType = withElementType(paramType, element);
+  return success();
+}
+
+/// Parses the optional `states <element type>` after the parameter's type:
+/// `count` param-shaped states.
+static ParseResult parseOptionalStatesElement(OpAsmParser &parser,
+                                              Type paramType, size_t count,
+                                              SmallVectorImpl<Type> &types) {
+  Type stateType = paramType;
+  if (succeeded(parser.parseOptionalKeyword("states"))) {
+    Type element;
+    if (parser.parseType(element))
+      return failure();
+    stateType = withElementType(paramType, element);
+  }
+  types.assign(count, stateType);
+  return success();
+}
+
+static void printMixedElements(OpAsmPrinter &printer, Type paramType,
+                               Type gradType, TypeRange stateTypes) {
+  Type element = getElementTypeOrSelf(paramType);
+  if (gradType && getElementTypeOrSelf(gradType) != element)
+    printer << " grad " << getElementTypeOrSelf(gradType);
+  if (!stateTypes.empty() &&
+      getElementTypeOrSelf(stateTypes.front()) != element)
+    printer << " states " << getElementTypeOrSelf(stateTypes.front());
+}
+
+/// Every state and result of an update op has the parameter's shape (and,
+/// but with mixed precision, its type), so only the parameter's type is
+/// printed.
 static ParseResult
 parseUpdateTypes(OpAsmParser &parser, Type &paramType,
                  ArrayRef<OpAsmParser::UnresolvedOperand> states,
                  SmallVectorImpl<Type> &stateTypes, Type &newParamType,
                  SmallVectorImpl<Type> &newStateTypes) {
-  if (parser.parseType(paramType))
+  if (parser.parseType(paramType) ||
+      parseOptionalStatesElement(parser, paramType, states.size(),
+                                 stateTypes))
     return failure();
-  stateTypes.assign(states.size(), paramType);
   newParamType = paramType;
-  newStateTypes.assign(states.size(), paramType);
+  newStateTypes.assign(stateTypes.begin(), stateTypes.end());
   return success();
 }
 
@@ -37,66 +86,77 @@ parseUpdateTypes(OpAsmParser &parser, Type &paramType,
                  ArrayRef<OpAsmParser::UnresolvedOperand> states,
                  Type &gradType, SmallVectorImpl<Type> &stateTypes,
                  Type &newParamType, SmallVectorImpl<Type> &newStateTypes) {
-  if (parseUpdateTypes(parser, paramType, states, stateTypes, newParamType,
-                       newStateTypes))
+  if (parser.parseType(paramType) ||
+      parseOptionalGradElement(parser, paramType, gradType) ||
+      parseOptionalStatesElement(parser, paramType, states.size(),
+                                 stateTypes))
     return failure();
-  gradType = paramType;
+  newParamType = paramType;
+  newStateTypes.assign(stateTypes.begin(), stateTypes.end());
   return success();
 }
 
 static void printUpdateTypes(OpAsmPrinter &printer, Operation *,
-                             Type paramType, OperandRange, TypeRange, Type,
-                             TypeRange) {
+                             Type paramType, OperandRange,
+                             TypeRange stateTypes, Type, TypeRange) {
   printer << paramType;
+  printMixedElements(printer, paramType, Type(), stateTypes);
 }
 static void printUpdateTypes(OpAsmPrinter &printer, Operation *,
-                             Type paramType, OperandRange, Type, TypeRange,
-                             Type, TypeRange) {
+                             Type paramType, OperandRange, Type gradType,
+                             TypeRange stateTypes, Type, TypeRange) {
   printer << paramType;
+  printMixedElements(printer, paramType, gradType, stateTypes);
 }
 
 /// Rules with states of other shapes: `param type, [state types]`; the
-/// gradient and the new parameter have the parameter's type, each new state
-/// its state's.
+/// gradient (but for `grad <element type>`) and the new parameter have the
+/// parameter's type, each new state its state's.
 static ParseResult parseShapedUpdateTypes(OpAsmParser &parser,
                                           Type &paramType,
                                           SmallVectorImpl<Type> &stateTypes,
                                           Type &gradType, Type &newParamType,
                                           SmallVectorImpl<Type> &newStateTypes) {
-  if (parser.parseType(paramType) || parser.parseComma() ||
-      parser.parseLSquare())
+  if (parser.parseType(paramType) ||
+      parseOptionalGradElement(parser, paramType, gradType) ||
+      parser.parseComma() || parser.parseLSquare())
     return failure();
   if (failed(parser.parseOptionalRSquare())) {
     if (parser.parseTypeList(stateTypes) || parser.parseRSquare())
       return failure();
   }
-  gradType = paramType;
   newParamType = paramType;
   newStateTypes.assign(stateTypes.begin(), stateTypes.end());
   return success();
 }
 static void printShapedUpdateTypes(OpAsmPrinter &printer, Operation *,
-                                   Type paramType, TypeRange stateTypes, Type,
-                                   Type, TypeRange) {
-  printer << paramType << ", [";
+                                   Type paramType, TypeRange stateTypes,
+                                   Type gradType, Type, TypeRange) {
+  printer << paramType;
+  printMixedElements(printer, paramType, gradType, {});
+  printer << ", [";
   llvm::interleaveComma(stateTypes, printer);
   printer << "]";
 }
 
-/// Norms ops: the gradient and the states have the parameter's type.
+/// Norms ops: the gradient and the states have the parameter's type (but
+/// for `grad <element type>` and `states <element type>`).
 static ParseResult
 parseNormsTypes(OpAsmParser &parser, Type &paramType,
                 ArrayRef<OpAsmParser::UnresolvedOperand> states,
                 Type &gradType, SmallVectorImpl<Type> &stateTypes) {
-  if (parser.parseType(paramType))
+  if (parser.parseType(paramType) ||
+      parseOptionalGradElement(parser, paramType, gradType) ||
+      parseOptionalStatesElement(parser, paramType, states.size(),
+                                 stateTypes))
     return failure();
-  gradType = paramType;
-  stateTypes.assign(states.size(), paramType);
   return success();
 }
 static void printNormsTypes(OpAsmPrinter &printer, Operation *,
-                            Type paramType, OperandRange, Type, TypeRange) {
+                            Type paramType, OperandRange, Type gradType,
+                            TypeRange stateTypes) {
   printer << paramType;
+  printMixedElements(printer, paramType, gradType, stateTypes);
 }
 
 /// The last scalar operand of a compute op, then the type its float scalars
@@ -431,11 +491,40 @@ LogicalResult GroupOp::verify() {
   return success();
 }
 
+Type ParamOp::getStateElementType() {
+  if (std::optional<Type> states = getStates())
+    return *states;
+  if (getMaster())
+    return Float32Type::get(getContext());
+  return getTensorType().getElementType();
+}
+
 LogicalResult ParamOp::verify() {
   if (getName().empty())
     return emitOpError("expects a non-empty name");
   if (getSparse() && getTensorType().getRank() < 1)
     return emitOpError("with a sparse gradient must have rank >= 1");
+  Type element = getTensorType().getElementType();
+  bool sixteenBit = element.isF16() || element.isBF16();
+  if (std::optional<Type> master = getMaster()) {
+    if (!sixteenBit)
+      return emitOpError("has a master copy, which only float16 and "
+                         "bfloat16 parameters take, not ")
+             << element;
+    if (!master->isF32())
+      return emitOpError("master copy must be f32, got ") << *master;
+  }
+  if (std::optional<Type> states = getStates()) {
+    if (!states->isF32() && !states->isF16() && !states->isBF16())
+      return emitOpError("states must be f32, f16 or bf16, got ") << *states;
+    if (!states->isF32() && *states != element)
+      return emitOpError("states of ")
+             << *states << " on a parameter of " << element
+             << ": states are f32 or the parameter's type";
+  }
+  if ((getMaster() || getStateElementType() != element) && getSparse())
+    return emitOpError("with a sparse gradient does not support mixed "
+                       "precision ('master', 'states')");
   return success();
 }
 
@@ -444,10 +533,24 @@ LogicalResult ParamOp::verify() {
 //===----------------------------------------------------------------------===//
 
 bool MultiTensorUpdateOp::hasBufferTable() {
-  if (getBuffers().size() != 1)
+  if (getBuffers().empty() || getBuffers().size() > 2)
     return false;
-  auto table = cast<MemRefType>(getBuffers().front().getType());
-  return isa<MemRefType>(table.getElementType());
+  return llvm::all_of(getBuffers(), [](Value buffer) {
+    auto table = cast<MemRefType>(buffer.getType());
+    return isa<MemRefType>(table.getElementType());
+  });
+}
+
+Type MultiTensorUpdateOp::getStateElementType() {
+  if (std::optional<Type> states = getStateType())
+    return *states;
+  return getParamTensorTypes().front().getElementType();
+}
+
+Value MultiTensorUpdateOp::getAuxTable() {
+  if (!hasBufferTable() || getBuffers().size() < 2)
+    return Value();
+  return getBuffers()[1];
 }
 
 SmallVector<RankedTensorType> MultiTensorUpdateOp::getParamTensorTypes() {
@@ -514,6 +617,34 @@ LogicalResult MultiTensorUpdateOp::verify() {
                                      : "takes no 'count': the rule does not "
                                        "use the step");
 
+  // Mixed precision: one element type for every member, a master only on
+  // 16-bit parameters, states of f32 or the parameters' type.
+  Type element = types.front().getElementType();
+  for (RankedTensorType type : types)
+    if (type.getElementType() != element)
+      return emitOpError("has parameters of ")
+             << element << " and " << type.getElementType()
+             << ": a class has one element type";
+  Type stateElement = getStateElementType();
+  if (std::optional<Type> master = getMasterType()) {
+    if (!element.isF16() && !element.isBF16())
+      return emitOpError("has a master copy, which only float16 and "
+                         "bfloat16 parameters take, not ")
+             << element;
+    if (!master->isF32())
+      return emitOpError("master copy must be f32, got ") << *master;
+  }
+  if (stateElement != element && !stateElement.isF32())
+    return emitOpError("states of ")
+           << stateElement << " on parameters of " << element
+           << ": states are f32 or the parameters' type";
+  bool mixed = getMasterType() || stateElement != element;
+  if (mixed && (getSparse() || !hasBufferTable()))
+    return emitOpError("with mixed precision takes buffer tables (dense "
+                       "gradients)");
+  // Buffers in the f32 auxiliary table: f32 states of a 16-bit parameter,
+  // the master.
+  bool needsAux = getMasterType() || (stateElement != element);
   if (hasBufferTable()) {
     if (getSparse())
       return emitOpError("with sparse gradients takes each buffer, not a "
@@ -522,16 +653,39 @@ LogicalResult MultiTensorUpdateOp::verify() {
       return emitOpError("with a buffer table expects one position per "
                          "parameter");
     auto table = cast<MemRefType>(getBuffers().front().getType());
-    Type element = cast<MemRefType>(table.getElementType()).getElementType();
-    for (RankedTensorType type : types)
-      if (type.getElementType() != element)
-        return emitOpError("has a parameter of type ")
-               << type << " in a buffer table of " << element;
+    Type tableElement =
+        cast<MemRefType>(table.getElementType()).getElementType();
+    if (element != tableElement)
+      return emitOpError("has a parameter of type ")
+             << types.front() << " in a buffer table of " << tableElement;
     if (llvm::any_of(*getPositions(), [](int64_t p) { return p < 0; }))
       return emitOpError("expects non-negative positions");
+    if (needsAux != static_cast<bool>(getAuxTable()))
+      return emitOpError(needsAux ? "expects an auxiliary f32 buffer table "
+                                    "for the master and the f32 states"
+                                  : "takes an auxiliary buffer table only "
+                                    "with a master or f32 states of 16-bit "
+                                    "parameters");
+    if (Value aux = getAuxTable()) {
+      auto auxType = cast<MemRefType>(aux.getType());
+      Type auxElement =
+          cast<MemRefType>(auxType.getElementType()).getElementType();
+      if (!auxElement.isF32())
+        return emitOpError("auxiliary buffer table must hold f32 buffers, "
+                           "got ")
+               << auxElement;
+      if (!getAuxPositions() || getAuxPositions()->size() != types.size())
+        return emitOpError("with an auxiliary buffer table expects one "
+                           "'aux_positions' entry per parameter");
+      if (llvm::any_of(*getAuxPositions(), [](int64_t p) { return p < 0; }))
+        return emitOpError("expects non-negative 'aux_positions'");
+    } else if (getAuxPositions()) {
+      return emitOpError("takes 'aux_positions' only with an auxiliary "
+                         "buffer table");
+    }
     return success();
   }
-  if (getPositions())
+  if (getPositions() || getAuxPositions())
     return emitOpError("takes 'positions' only with a buffer table");
   unsigned perParam = getNumBuffersPerParam();
   if (getBuffers().size() != perParam * types.size())
@@ -603,6 +757,14 @@ OpFoldResult DecayWeightOp::fold(FoldAdaptor) {
   if (getConstantF32(getWeightDecay()) == 0.0)
     return getGrad();
   return {};
+}
+
+LogicalResult RoundToOp::verify() {
+  if (getInput().getType().getShape() != getDest().getType().getShape())
+    return emitOpError("input ")
+           << getInput().getType() << " and destination "
+           << getDest().getType() << " differ in shape";
+  return success();
 }
 
 LogicalResult DecayWeightOp::verify() {
@@ -757,16 +919,27 @@ static LogicalResult verifyRuleOperands(Operation *op, const RuleSpec *spec,
              << scalarType << " and " << scalar.getType();
   }
   auto paramType = cast<RankedTensorType>(param.getType());
+  // Mixed precision: the states share one float element type, which may
+  // differ from the parameter's.
+  Type stateElement = states.empty()
+                          ? paramType.getElementType()
+                          : getElementTypeOrSelf(states.front().getType());
   for (auto [state, stateSpec] : llvm::zip(states, active)) {
     auto expected = RankedTensorType::get(
         getStateShape(stateSpec->shape, paramType.getShape()),
-        paramType.getElementType());
+        stateElement);
     if (state.getType() == expected)
       continue;
-    if (stateSpec->shape == StateShape::Param)
+    if (stateSpec->shape == StateShape::Param &&
+        stateElement == paramType.getElementType())
       return op->emitOpError("state '")
              << stateSpec->name << "' has type " << state.getType()
              << ", expected the parameter type " << paramType;
+    if (stateSpec->shape == StateShape::Param)
+      return op->emitOpError("state '")
+             << stateSpec->name << "' has type " << state.getType()
+             << ", expected " << expected
+             << " (the parameter's shape, the states' element type)";
     return op->emitOpError("state '")
            << stateSpec->name << "' has type " << state.getType()
            << ", expected " << expected << " ("
@@ -827,8 +1000,11 @@ LogicalResult mlir::optim::detail::verifyUpdateOp(Operation *op) {
   auto update = cast<UpdateOpInterface>(op);
   const RuleSpec &spec = getRuleSpec(update.getRuleKind());
   Value param = update.getParamOperand();
+  // Mixed precision: a gradient of another float element type, of the
+  // parameter's shape.
   if (Value grad = update.getDenseGrad())
-    if (grad.getType() != param.getType())
+    if (cast<RankedTensorType>(grad.getType()).getShape() !=
+        cast<RankedTensorType>(param.getType()).getShape())
       return op->emitOpError("gradient type ")
              << grad.getType() << " differs from the parameter type "
              << param.getType();

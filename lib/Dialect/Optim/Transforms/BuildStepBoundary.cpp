@@ -93,6 +93,19 @@ public:
         return optimizer.emitOpError("gradient centralization of \"")
                << param.name << "\" with " << abi.getSpec().className
                << ", whose update reads whole tensors, is not supported yet";
+    if (abi.hasMixedPrecision()) {
+      // docs/Mixed-precision.md: the multi-tensor step only.
+      if (!useBufferTables)
+        return optimizer.emitOpError(
+                   "mixed precision ('master', 'states') needs the "
+                   "multi-tensor step: share-update-functions=0 is not "
+                   "supported with it");
+      if (abi.getSpec().wholeTensor)
+        return optimizer.emitOpError("mixed precision ('master', 'states') "
+                                     "with ")
+               << abi.getSpec().className
+               << ", whose update reads whole tensors, is not supported yet";
+    }
     for (const ParamABI &param : abi.getParams())
       if (param.sparse && decaysByOp(param))
         return optimizer.emitOpError("weight decay on the sparse gradient "
@@ -174,10 +187,12 @@ private:
   }
 
   /// The parameters that share an optim.multi_tensor_update: one per class
-  /// (update code, group, decay) with buffer tables, one per parameter
-  /// otherwise.
+  /// (update code: element, master and state types; group, decay) with
+  /// buffer tables, one per parameter otherwise.
   struct Member {
     Type elementType;
+    Type master;
+    Type stateElementType;
     bool centralize;
     unsigned group;
     bool decay;
@@ -187,12 +202,19 @@ private:
     SmallVector<Member> classes;
     for (unsigned i = 0, e = abi.getParams().size(); i < e; ++i) {
       const ParamABI &param = abi.getParams()[i];
-      Member key{param.type.getElementType(), param.centralize, param.group,
-                 param.decay, {}};
+      Member key{param.type.getElementType(),
+                 param.master,
+                 abi.getStates().empty() ? param.type.getElementType()
+                                         : param.stateElementType,
+                 param.centralize,
+                 param.group,
+                 param.decay,
+                 {}};
       auto it = classes.end();
       if (useBufferTables)
         it = llvm::find_if(classes, [&](const Member &m) {
-          return m.elementType == key.elementType &&
+          return m.elementType == key.elementType && m.master == key.master &&
+                 m.stateElementType == key.stateElementType &&
                  m.centralize == key.centralize && m.group == key.group &&
                  m.decay == key.decay;
         });
@@ -282,28 +304,43 @@ private:
 
       SmallVector<Value> buffers;
       SmallVector<Attribute> types;
-      SmallVector<int64_t> positions;
+      SmallVector<int64_t> positions, auxPositions;
       for (unsigned i : member.params) {
         const ParamABI &param = abi.getParams()[i];
         types.push_back(TypeAttr::get(param.type));
         if (useBufferTables) {
           positions.push_back(abi.getTablePosition(i).second);
+          if (auto aux = abi.getAuxTablePosition(i))
+            auxPositions.push_back(aux->second);
           continue;
         }
         llvm::append_range(buffers, entry->getArguments().slice(
                                         firstArg[i],
                                         abi.getNumArgsOfParam(param)));
       }
-      if (useBufferTables)
+      if (useBufferTables) {
+        unsigned front = member.params.front();
         buffers.push_back(
-            entry->getArgument(abi.getTablePosition(member.params.front()).first));
+            entry->getArgument(abi.getTablePosition(front).first));
+        if (auto aux = abi.getAuxTablePosition(front))
+          buffers.push_back(entry->getArgument(aux->first));
+      }
+      // Mixed precision: the types that are not the parameters'.
+      TypeAttr masterType =
+          member.master ? TypeAttr::get(member.master) : TypeAttr();
+      TypeAttr stateType = member.stateElementType != member.elementType &&
+                                   !abi.getStates().empty()
+                               ? TypeAttr::get(member.stateElementType)
+                               : TypeAttr();
       MultiTensorUpdateOp::create(
           b, loc, abi.getRule(), buffers, lossScale, decayWeight, lr, hypers,
           ruleDecay, spec.usesStep ? updateCount : Value(),
           b.getArrayAttr(types),
           useBufferTables ? b.getDenseI64ArrayAttr(positions)
                           : DenseI64ArrayAttr(),
-          first.centralize, first.sparse,
+          auxPositions.empty() ? DenseI64ArrayAttr()
+                               : b.getDenseI64ArrayAttr(auxPositions),
+          masterType, stateType, first.centralize, first.sparse,
           first.sparse && optimizer.getUnique());
     }
     func::ReturnOp::create(b, loc);

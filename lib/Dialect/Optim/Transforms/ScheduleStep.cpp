@@ -50,11 +50,18 @@ Type getComputeType(Type element) {
 ///
 /// `workspace`: a whole-tensor rule's sums (row sums, column sums, row-state
 /// sums), scratch buffers the update overwrites.
+///
+/// Mixed precision (docs/Mixed-precision.md): with `masterMemRef`, the rule
+/// updates the f32 master in place of the parameter (with the gradient
+/// widened to f32 and the states of their own type), and the parameter is
+/// rewritten from the new master (`optim.round_to`); without, the states'
+/// element type may still differ from the parameter's.
 void buildParamUpdate(OpBuilder &b, Location loc, MultiTensorUpdateOp update,
                       Phase phase, Value paramMemRef, Value indicesMemRef,
                       Value gradMemRef, ValueRange stateMemRefs,
                       ValueRange scalars, Value rowSums = {},
-                      Value normSums = {}, ValueRange workspace = {}) {
+                      Value normSums = {}, ValueRange workspace = {},
+                      Value masterMemRef = {}) {
   MLIRContext *ctx = b.getContext();
   RuleAttr rule = update.getRule();
   const RuleSpec &spec = rule.getSpec();
@@ -78,12 +85,43 @@ void buildParamUpdate(OpBuilder &b, Location loc, MultiTensorUpdateOp update,
   SmallVector<Value> stateTensors;
   for (Value state : stateMemRefs)
     stateTensors.push_back(toTensor(state, !reduceOnly));
+  Value masterTensor =
+      masterMemRef ? toTensor(masterMemRef, !reduceOnly) : Value();
+
+  // Mixed precision: with a master or f32 states, the gradient is widened
+  // to f32 first (an elementwise conversion that fuses into its users), so
+  // that decay, centralization and unscaling round nothing and a scaled
+  // float16 gradient cannot underflow when unscaled; the decay reads the
+  // master when there is one.
+  Value decayParam = paramTensor;
+  auto paramElement =
+      cast<RankedTensorType>(paramTensor.getType()).getElementType();
+  Type wideElement = masterTensor
+                         ? getElementTypeOrSelf(masterTensor.getType())
+                         : update.getStateElementType();
+  if ((paramElement.isF16() || paramElement.isBF16()) &&
+      wideElement.isF32()) {
+    auto widen = [&](Value tensor) -> Value {
+      auto type = cast<RankedTensorType>(tensor.getType());
+      SmallVector<Value> dynamicSizes;
+      for (int64_t d = 0, e = type.getRank(); d < e; ++d)
+        if (type.isDynamicDim(d))
+          dynamicSizes.push_back(tensor::DimOp::create(b, loc, tensor, d));
+      auto wide = type.clone(wideElement);
+      Value empty = tensor::EmptyOp::create(b, loc, wide.getShape(),
+                                            wideElement, dynamicSizes);
+      return RoundToOp::create(b, loc, wide, tensor, empty);
+    };
+    grad = widen(grad);
+    if (update.getDecayWeight())
+      decayParam = masterTensor ? masterTensor : widen(paramTensor);
+  }
 
   unsigned next = 0;
   Value lossScale = scalars[next++];
   // MindSpore's order: decay_weight -> centralize -> scale_grad.
   if (update.getDecayWeight())
-    grad = DecayWeightOp::create(b, loc, grad.getType(), grad, paramTensor,
+    grad = DecayWeightOp::create(b, loc, grad.getType(), grad, decayParam,
                                  scalars[next++]);
   if (update.getCentralize()) {
     Value sums;
@@ -118,7 +156,7 @@ void buildParamUpdate(OpBuilder &b, Location loc, MultiTensorUpdateOp update,
     if (!spec.perTensorNorms)
       return;
     OperationState state(loc, spec.normsOpName);
-    state.addOperands({paramTensor, grad});
+    state.addOperands({masterTensor ? masterTensor : paramTensor, grad});
     state.addOperands(stateTensors);
     state.addOperands(scalars.drop_front(next));
     auto paramType = cast<RankedTensorType>(paramTensor.getType());
@@ -130,7 +168,7 @@ void buildParamUpdate(OpBuilder &b, Location loc, MultiTensorUpdateOp update,
     return;
   }
 
-  Value ruleParam = paramTensor;
+  Value ruleParam = masterTensor ? masterTensor : paramTensor;
   SmallVector<Value> ruleStates(stateTensors);
 
   // A dense gradient of a sparse rule (LazyAdam) takes the dense form of
@@ -171,7 +209,16 @@ void buildParamUpdate(OpBuilder &b, Location loc, MultiTensorUpdateOp update,
   addOptions(state);
   Operation *ruleOp = b.create(state);
 
-  writeBack(ruleOp->getResult(0), paramMemRef);
+  if (masterTensor) {
+    // The new master, and the parameter rounded from it: both in the
+    // rule's loop once fused (optim-fuse-elementwise).
+    Value rounded = RoundToOp::create(b, loc, paramTensor.getType(),
+                                      ruleOp->getResult(0), paramTensor);
+    writeBack(ruleOp->getResult(0), masterMemRef);
+    writeBack(rounded, paramMemRef);
+  } else {
+    writeBack(ruleOp->getResult(0), paramMemRef);
+  }
   for (auto [result, memref] :
        llvm::zip(ruleOp->getResults().drop_front(), stateMemRefs))
     writeBack(result, memref);
@@ -218,9 +265,12 @@ private:
     Type bufferType; // the functions' memref type
     bool decay;      // decay_weight before unscaling
     bool centralize;
+    Type stateType;  // the states' element type
+    Type masterType; // the master's (null without one)
     bool operator==(const UpdateKey &other) const {
       return bufferType == other.bufferType && decay == other.decay &&
-             centralize == other.centralize;
+             centralize == other.centralize &&
+             stateType == other.stateType && masterType == other.masterType;
     }
   };
 
@@ -245,10 +295,19 @@ private:
   /// The memref types of the shared functions' buffers: param, grad,
   /// states. A whole-tensor rule takes the parameter as (B, R, C) and each
   /// state as its shape kind gives ((B, R), (B, C) or (B, R, C)).
+  ///
+  /// Mixed precision: the states of their element type, then the master.
   SmallVector<MemRefType> getSharedBufferTypes(MultiTensorUpdateOp update) {
     MemRefType type = getSharedBufferType(update);
-    if (!spec.wholeTensor)
-      return SmallVector<MemRefType>(2 + activeStates.size(), type);
+    if (!spec.wholeTensor) {
+      SmallVector<MemRefType> types(2, type);
+      auto stateType =
+          cast<MemRefType>(type.clone(update.getStateElementType()));
+      types.append(activeStates.size(), stateType);
+      if (std::optional<Type> master = update.getMasterType())
+        types.push_back(cast<MemRefType>(type.clone(*master)));
+      return types;
+    }
     MLIRContext *ctx = update.getContext();
     int64_t dyn = ShapedType::kDynamic;
     auto view = [&](unsigned rank) {
@@ -267,7 +326,8 @@ private:
   static UpdateKey getKey(MultiTensorUpdateOp update) {
     return {getSharedBufferType(update),
             static_cast<bool>(update.getDecayWeight()),
-            update.getCentralize()};
+            update.getCentralize(), update.getStateElementType(),
+            update.getMasterType() ? *update.getMasterType() : Type()};
   }
 
   bool needsReduction(MultiTensorUpdateOp update) const {
@@ -388,7 +448,9 @@ func::FuncOp TableStepScheduler::getOrCreateFunction(OpBuilder &b,
   Block *entry = fn.addEntryBlock();
   b.setInsertionPointToStart(entry);
   ValueRange args = entry->getArguments();
-  unsigned extra = 2 + numStates + scalars.size();
+  bool hasMaster = static_cast<bool>(update.getMasterType());
+  unsigned numBuffers = 2 + numStates + hasMaster;
+  unsigned extra = numBuffers + scalars.size();
   Value rowSums = hasRowSums ? args[extra++] : Value();
   Value normSums;
   if (hasNorms && phase == Phase::Reduce) {
@@ -401,9 +463,10 @@ func::FuncOp TableStepScheduler::getOrCreateFunction(OpBuilder &b,
   }
   buildParamUpdate(b, loc, update, phase, args[0], Value(), args[1],
                    args.slice(2, numStates),
-                   args.slice(2 + numStates, scalars.size()), rowSums,
+                   args.slice(numBuffers, scalars.size()), rowSums,
                    normSums,
-                   spec.wholeTensor ? args.take_back(3) : ValueRange());
+                   spec.wholeTensor ? args.take_back(3) : ValueRange(),
+                   hasMaster ? args[2 + numStates] : Value());
   func::ReturnOp::create(b, loc);
   functions.push_back({key, phase, fn});
   return fn;
@@ -582,7 +645,8 @@ func::FuncOp TableStepScheduler::createScaleUpdateFunction(OpBuilder &b) {
 /// Columns of a row of the chunk table.
 enum ChunkColumn : int64_t {
   kClass,        // index of the class (its shared functions)
-  kPosition,     // the parameter's index among its buffer table's
+  kPosition,     // the parameter's first entry in its buffer table
+  kAuxPosition,  // its first entry in the auxiliary (f32) table, else 0
   kOffset,       // first element of the chunk in the flat buffer
   kSize,         // elements in the chunk
   kCols,         // row length (centralized classes; else 1)
@@ -634,8 +698,12 @@ void TableStepScheduler::run() {
   int64_t numReductionChunks = 0;
   auto addChunks = [&](unsigned c, bool reduction) {
     MultiTensorUpdateOp update = classes[c];
-    for (auto [type, position] :
-         llvm::zip(update.getParamTensorTypes(), *update.getPositions())) {
+    SmallVector<int64_t> auxPositions(update.getParamTypes().size(), 0);
+    if (std::optional<ArrayRef<int64_t>> aux = update.getAuxPositions())
+      auxPositions.assign(aux->begin(), aux->end());
+    for (auto [type, position, auxPosition] :
+         llvm::zip(update.getParamTensorTypes(), *update.getPositions(),
+                   auxPositions)) {
       int64_t size = type.getNumElements();
       if (size == 0)
         continue; // nothing to update, nothing to reduce
@@ -670,7 +738,7 @@ void TableStepScheduler::run() {
       }
       for (int64_t part = 0; part < numParts; ++part) {
         int64_t offset = part * partSize;
-        chunks.append({static_cast<int64_t>(c), position, offset,
+        chunks.append({static_cast<int64_t>(c), position, auxPosition, offset,
                        std::min<int64_t>(partSize, size - offset), cols,
                        rowBase ? *rowBase + offset / cols : 0,
                        numPartials ? firstPartial + part * spec.numNorms : 0,
@@ -738,18 +806,19 @@ void TableStepScheduler::run() {
                      UnitAttr::get(ctx), /*constant=*/false);
   }
 
-  // Loads the entries of the parameter at `position` of `bufferTable`,
-  // viewed as `type` over its chunk.
-  unsigned entriesPerParam = 2 + numStates;
+  // Loads the entries of a parameter from its first entry `position` of
+  // `update`'s buffer table (param, grad, the states of the parameter's
+  // type) and `auxPosition` of its auxiliary table (f32 states, master),
+  // each viewed as `types[j]` over its chunk.
   // (A whole-tensor rule's buffers are whole tensors viewed as (B, R, C),
   // (B, R) or (B, C), B = size / (R * C).)
   using FieldFn = function_ref<Value(int64_t)>;
-  auto loadBuffers = [&](OpBuilder &nested, Value bufferTable, Value position,
+  auto loadBuffers = [&](OpBuilder &nested, MultiTensorUpdateOp update,
+                         Value position, Value auxPosition,
                          ArrayRef<MemRefType> types, Value offset, Value size,
                          Value cols, FieldFn field) {
-    Value base = arith::MulIOp::create(
-        nested, loc, position,
-        arith::ConstantIndexOp::create(nested, loc, entriesPerParam));
+    Type element = update.getParamTensorTypes().front().getElementType();
+    bool auxStates = update.getStateElementType() != element;
     OpFoldResult one = nested.getIndexAttr(1);
     SmallVector<OpFoldResult> sizes = {size}, strides = {one};
     if (types.front().getRank() == 2 && !spec.wholeTensor) {
@@ -767,14 +836,20 @@ void TableStepScheduler::run() {
       strides = {sliceSize, sliceCols, one};
     }
     SmallVector<Value> buffers;
-    for (unsigned j = 0; j < entriesPerParam; ++j) {
+    unsigned nextMain = 0, nextAux = 0;
+    for (unsigned j = 0, e = types.size(); j < e; ++j) {
+      bool isState = j >= 2 && j < 2 + numStates;
+      bool inAux = j >= 2 && (!isState || auxStates);
+      Value table = inAux ? update.getAuxTable() : update.getBuffers().front();
       Value index = arith::AddIOp::create(
-          nested, loc, base, arith::ConstantIndexOp::create(nested, loc, j));
+          nested, loc, inAux ? auxPosition : position,
+          arith::ConstantIndexOp::create(nested, loc,
+                                         inAux ? nextAux++ : nextMain++));
       Value buffer =
-          memref::LoadOp::create(nested, loc, bufferTable, ValueRange{index});
+          memref::LoadOp::create(nested, loc, table, ValueRange{index});
       SmallVector<OpFoldResult> entrySizes = sizes, entryStrides = strides;
       StateShape shape =
-          j < 2 ? StateShape::Param : activeStates[j - 2]->shape;
+          isState ? activeStates[j - 2]->shape : StateShape::Param;
       if (shape == StateShape::FactoredRows) {
         entrySizes = {sizes[0], sliceRows};
         entryStrides = {sliceRows, one};
@@ -827,7 +902,7 @@ void TableStepScheduler::run() {
   };
   auto chunkBuffers = [&](OpBuilder &nested, unsigned c, FieldFn field) {
     MultiTensorUpdateOp update = classes[c];
-    return loadBuffers(nested, update.getBuffers().front(), field(kPosition),
+    return loadBuffers(nested, update, field(kPosition), field(kAuxPosition),
                        getSharedBufferTypes(update), field(kOffset),
                        field(kSize), field(kCols), field);
   };
@@ -930,12 +1005,8 @@ void TableStepScheduler::run() {
                 Type element =
                     update.getParamTensorTypes().front().getElementType();
                 func::FuncOp fn = getOrCreateGradNormFunction(b, element);
-                Value base = arith::MulIOp::create(
-                    nested, loc, field(kPosition),
-                    arith::ConstantIndexOp::create(nested, loc,
-                                                   entriesPerParam));
                 Value gradIndex = arith::AddIOp::create(
-                    nested, loc, base,
+                    nested, loc, field(kPosition),
                     arith::ConstantIndexOp::create(nested, loc, 1));
                 Value buffer = memref::LoadOp::create(
                     nested, loc, update.getBuffers().front(),

@@ -33,25 +33,6 @@ static unsigned getTableOrder(Type type) {
   return 3;
 }
 
-/// The buffer tables' element types in table order, and each parameter's
-/// (table, index among that table's parameters).
-static void computeTableLayout(
-    ArrayRef<ParamABI> params, SmallVectorImpl<Type> &types,
-    SmallVectorImpl<std::pair<unsigned, unsigned>> &positions) {
-  for (const ParamABI &param : params)
-    if (!llvm::is_contained(types, param.type.getElementType()))
-      types.push_back(param.type.getElementType());
-  llvm::sort(types, [](Type a, Type b) {
-    return getTableOrder(a) < getTableOrder(b);
-  });
-  SmallVector<unsigned> counts(types.size(), 0);
-  for (const ParamABI &param : params) {
-    unsigned table =
-        llvm::find(types, param.type.getElementType()) - types.begin();
-    positions.push_back({table, counts[table]++});
-  }
-}
-
 StepABI StepABI::get(OptimizerOp optimizer) {
   assert(optimizer.isResolved() && "resolveGroups() comes first");
   StepABI abi;
@@ -88,10 +69,107 @@ StepABI StepABI::get(OptimizerOp optimizer) {
     entry.decay = param.getDecayAttr().getValue();
     entry.centralize = abi.groups[entry.group].gradCentralization &&
                        CentralizeOp::appliesTo(entry.type);
+    if (std::optional<Type> master = param.getMaster())
+      entry.master = *master;
+    entry.stateElementType = param.getStateElementType();
     abi.params.push_back(std::move(entry));
   }
-  computeTableLayout(abi.params, abi.tableElementTypes, abi.tablePositions);
+  abi.computeTableLayout();
   return abi;
+}
+
+/// The buffer tables' element types in table order, and where each buffer
+/// of each parameter lives: param, grad and the states of the parameter's
+/// type in its own table, the f32 states and the master of a 16-bit
+/// parameter in the f32 table; parameters in order in each table.
+void StepABI::computeTableLayout() {
+  auto addType = [&](Type type) {
+    if (!llvm::is_contained(tableElementTypes, type))
+      tableElementTypes.push_back(type);
+  };
+  for (const ParamABI &param : params) {
+    addType(param.type.getElementType());
+    if (!states.empty())
+      addType(param.stateElementType);
+    if (param.master)
+      addType(param.master);
+  }
+  llvm::sort(tableElementTypes, [](Type a, Type b) {
+    return getTableOrder(a) < getTableOrder(b);
+  });
+  auto tableOf = [&](Type type) -> unsigned {
+    return llvm::find(tableElementTypes, type) - tableElementTypes.begin();
+  };
+  tableSizes.assign(tableElementTypes.size(), 0);
+  unsigned numStateBuffers = getNumStateBuffers();
+  for (const ParamABI &param : params) {
+    Type element = param.type.getElementType();
+    unsigned table = tableOf(element);
+    SmallVector<std::optional<TableEntry>> entries;
+    auto place = [&](unsigned t) {
+      entries.push_back(TableEntry{t, tableSizes[t]++});
+    };
+    tablePositions.push_back({table, tableSizes[table]});
+    place(table); // param
+    place(table); // grad
+    bool auxStates = !states.empty() && param.stateElementType != element;
+    std::optional<std::pair<unsigned, unsigned>> aux;
+    if (auxStates || param.master) {
+      unsigned auxTable = tableOf(Float32Type::get(element.getContext()));
+      aux = std::make_pair(auxTable, tableSizes[auxTable]);
+    }
+    for (size_t s = 0; s < states.size(); ++s)
+      place(auxStates ? aux->first : table);
+    if (hasMaster()) {
+      if (param.master)
+        place(aux->first);
+      else
+        entries.push_back(std::nullopt);
+    }
+    assert(entries.size() == 2 + numStateBuffers && "one entry per buffer");
+    (void)numStateBuffers;
+    auxTablePositions.push_back(aux);
+    tableEntries.push_back(std::move(entries));
+  }
+}
+
+bool StepABI::hasMaster() const {
+  return llvm::any_of(params, [](const ParamABI &p) {
+    return static_cast<bool>(p.master);
+  });
+}
+
+bool StepABI::hasMixedPrecision() const {
+  return llvm::any_of(params, [&](const ParamABI &p) {
+    return p.master || (!states.empty() &&
+                        p.stateElementType != p.type.getElementType());
+  });
+}
+
+Type StepABI::getStateElementType(unsigned param, unsigned state) const {
+  const ParamABI &p = params[param];
+  if (state < states.size())
+    return p.stateElementType;
+  // The master state is f32, also where it is empty.
+  return Float32Type::get(p.type.getContext());
+}
+
+SmallVector<int64_t> StepABI::getStateShape(unsigned param,
+                                            unsigned state) const {
+  const ParamABI &p = params[param];
+  if (state < states.size())
+    return mlir::optim::getStateShape(states[state]->shape,
+                                      p.type.getShape());
+  if (p.master)
+    return SmallVector<int64_t>(p.type.getShape());
+  return {0};
+}
+
+int64_t StepABI::getStateNumElements(unsigned param, unsigned state) const {
+  int64_t count = 1;
+  for (int64_t size : getStateShape(param, state))
+    count *= size;
+  return count;
 }
 
 SmallVector<StringRef> StepABI::getGlobalSlotNames() const {

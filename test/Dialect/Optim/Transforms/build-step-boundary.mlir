@@ -4,7 +4,8 @@
 
 // Buffer tables: one table per element type; the scalars are read once; one
 // optim.multi_tensor_update per class (code, group, decay), its members in
-// step order with their table positions.
+// step order with their first entries in the table (3 per parameter here:
+// param, grad, moments).
 optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.1 weight_decay 0.01 {
   optim.group grad_centralization {
     optim.param "w1" : tensor<8x16xf32>
@@ -23,11 +24,11 @@ optim.optimizer @opt rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.
 // CHECK:      %[[WD0:.*]] = memref.load %[[TABLE]][%c2]
 // CHECK:      %[[SWD0:.*]] = arith.mulf %[[WD0]], %[[SCALE]]
 // CHECK:      %[[MU0:.*]] = memref.load %[[TABLE]][%c3]
-// CHECK:      optim.multi_tensor_update <momentum, momentum = 0.9, use_nesterov = false>(%[[F32]] : memref<?xmemref<?xf32>>) params [tensor<8x16xf32>, tensor<2x16xf32>] positions [0, 2] loss_scale %[[SCALE]] decay_weight %[[SWD0]] lr %[[LR0]] hyper_params(%[[MU0]]) centralize
-// CHECK:      optim.multi_tensor_update {{.*}}(%[[F32]] : memref<?xmemref<?xf32>>) params [tensor<37xf32>] positions [1] loss_scale %[[SCALE]] decay_weight %{{.*}} lr %[[LR0]] hyper_params(%[[MU0]]){{ *$}}
+// CHECK:      optim.multi_tensor_update <momentum, momentum = 0.9, use_nesterov = false>(%[[F32]] : memref<?xmemref<?xf32>>) params [tensor<8x16xf32>, tensor<2x16xf32>] positions [0, 6] loss_scale %[[SCALE]] decay_weight %[[SWD0]] lr %[[LR0]] hyper_params(%[[MU0]]) centralize
+// CHECK:      optim.multi_tensor_update {{.*}}(%[[F32]] : memref<?xmemref<?xf32>>) params [tensor<37xf32>] positions [3] loss_scale %[[SCALE]] decay_weight %{{.*}} lr %[[LR0]] hyper_params(%[[MU0]]){{ *$}}
 // CHECK:      %[[LR1:.*]] = memref.load %[[TABLE]][%c4]
 // CHECK:      optim.multi_tensor_update {{.*}}(%[[F64]] : memref<?xmemref<?xf64>>) params [tensor<4x7xf64>] positions [0] {{.*}} lr %[[LR1]]
-// CHECK:      optim.multi_tensor_update {{.*}}(%[[F32]] : memref<?xmemref<?xf32>>) params [tensor<5xf32>] positions [3] {{.*}} lr %[[LR1]]
+// CHECK:      optim.multi_tensor_update {{.*}}(%[[F32]] : memref<?xmemref<?xf32>>) params [tensor<5xf32>] positions [9] {{.*}} lr %[[LR1]]
 // CHECK-NEXT: return
 // CHECK-LABEL: func.func @opt_lr(
 // CHECK-NOT:  optim.optimizer
@@ -58,7 +59,7 @@ optim.optimizer @adamw rule #optim.rule<lamb> learning_rate 0.001 weight_decay 0
 // CHECK:      %[[WD:.*]] = memref.load %{{.*}}[%c2]
 // CHECK:      optim.multi_tensor_update {{.*}} params [tensor<8xf32>] positions [0] {{.*}} weight_decay %[[WD]] count %[[COUNT]]
 // CHECK:      %[[ZERO:.*]] = arith.constant 0.000000e+00 : f64
-// CHECK:      optim.multi_tensor_update {{.*}} params [tensor<8xf32>] positions [1] {{.*}} weight_decay %[[ZERO]] count %[[COUNT]]
+// CHECK:      optim.multi_tensor_update {{.*}} params [tensor<8xf32>] positions [4] {{.*}} weight_decay %[[ZERO]] count %[[COUNT]]
 // UNRESOLVED: error: 'optim.optimizer' op is not resolved: run optim-resolve-groups first
 
 // -----

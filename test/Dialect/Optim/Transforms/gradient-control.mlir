@@ -19,7 +19,7 @@ optim.optimizer @amp rule #optim.rule<momentum, momentum = 0.9> learning_rate 0.
 // CHECK:         %[[SCALE:.*]] = memref.load %[[STATUS]][%{{.*}}] : memref<5xf64>
 // CHECK:         %[[MAXNORM:.*]] = memref.load %[[HYPER]][%c1] : memref<9xf64>
 // CHECK:         %[[GROWTH:.*]] = memref.load %[[HYPER]][%c2] : memref<9xf64>
-// CHECK:         memref.get_global @amp_chunks : memref<3x11xindex>
+// CHECK:         memref.get_global @amp_chunks : memref<3x12xindex>
 // CHECK:         %[[SCRATCH:.*]] = memref.get_global @amp_scratch_f64 : memref<3xf64>
 // CHECK:         scf.parallel
 // CHECK:           memref.reinterpret_cast %[[SCRATCH]] to offset: [%{{.*}}], sizes: [1], strides: [1]

@@ -5,13 +5,13 @@
 // chunk table lists every chunk (a 100-element parameter gives two chunks of
 // at most 64), and one parallel loop runs them, dispatched on the class.
 func.func @sgd_step(%table: memref<?xmemref<?xf32>>, %ls: f64, %lr0: f64, %lr1: f64, %mu: f64) {
-  optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<100xf32>, tensor<3x4xf32>] positions [0, 2] loss_scale %ls lr %lr0 hyper_params(%mu)
-  optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<5xf32>] positions [1] loss_scale %ls lr %lr1 hyper_params(%mu)
+  optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<100xf32>, tensor<3x4xf32>] positions [0, 6] loss_scale %ls lr %lr0 hyper_params(%mu)
+  optim.multi_tensor_update #optim.rule<momentum>(%table : memref<?xmemref<?xf32>>) params [tensor<5xf32>] positions [3] loss_scale %ls lr %lr1 hyper_params(%mu)
   return
 }
 // CHECK-LABEL: func.func @sgd_step(
 // CHECK-SAME: %[[TABLE:[a-z0-9]+]]: memref<?xmemref<?xf32>>, %[[LS:[a-z0-9]+]]: f64, %[[LR0:[a-z0-9]+]]: f64, %[[LR1:[a-z0-9]+]]: f64, %[[MU:[a-z0-9]+]]: f64)
-// CHECK:      %[[CHUNKS:.*]] = memref.get_global @sgd_chunks : memref<4x11xindex>
+// CHECK:      %[[CHUNKS:.*]] = memref.get_global @sgd_chunks : memref<4x12xindex>
 // CHECK:      scf.parallel
 // CHECK:        scf.index_switch
 // CHECK:        case 0 {
@@ -23,9 +23,10 @@ func.func @sgd_step(%table: memref<?xmemref<?xf32>>, %ls: f64, %lr0: f64, %lr1: 
 // CHECK:      func.func private @[[FN]](%{{.*}}: memref<?xf32, strided<[1], offset: ?>>, {{.*}}) attributes {optim.sequential, passthrough = ["noinline"]}
 // CHECK:        optim.momentum_update
 // CHECK-NOT:  func.func private @sgd_update_1
-// Class, position, offset, size, cols, row slot, partial slot, first
+// Class, position (the parameter's first entry: 3 per parameter here),
+// auxiliary position, offset, size, cols, row slot, partial slot, first
 // partial, partials, slice rows, slice cols.
-// CHECK:      memref.global "private" constant @sgd_chunks : memref<4x11xindex> = dense<{{\[}}[0, 0, 0, 64, 1, 0, 0, 0, 0, 0, 0], [0, 0, 64, 36, 1, 0, 0, 0, 0, 0, 0], [0, 2, 0, 12, 1, 0, 0, 0, 0, 0, 0], [1, 1, 0, 5, 1, 0, 0, 0, 0, 0, 0]]>
+// CHECK:      memref.global "private" constant @sgd_chunks : memref<4x12xindex> = dense<{{\[}}[0, 0, 0, 0, 64, 1, 0, 0, 0, 0, 0, 0], [0, 0, 0, 64, 36, 1, 0, 0, 0, 0, 0, 0], [0, 6, 0, 0, 12, 1, 0, 0, 0, 0, 0, 0], [1, 3, 0, 0, 5, 1, 0, 0, 0, 0, 0, 0]]>
 
 // -----
 
@@ -75,11 +76,11 @@ func.func @nested(%table: memref<?xmemref<?xf32>>, %ls: f64, %lr: f64, %mu: f64,
 // (B, C), and its sums in the scratch table from the row slot: 12 * (5 + 6
 // + 1) = 144 for the first, 1 * (1 + 7 + 1) = 9 for the second.
 func.func @af_step(%table: memref<?xmemref<?xf32>>, %ls: f64, %lr: f64, %e1: f64, %e2: f64, %d: f64, %k: f64, %b1: f64, %wd: f64, %n: i64) {
-  optim.multi_tensor_update #optim.rule<adafactor, first_moment = false>(%table : memref<?xmemref<?xf32>>) params [tensor<4x3x5x6xf32>, tensor<7xf32>] positions [0, 1] loss_scale %ls lr %lr hyper_params(%e1, %e2, %d, %k, %b1) weight_decay %wd count %n
+  optim.multi_tensor_update #optim.rule<adafactor, first_moment = false>(%table : memref<?xmemref<?xf32>>) params [tensor<4x3x5x6xf32>, tensor<7xf32>] positions [0, 4] loss_scale %ls lr %lr hyper_params(%e1, %e2, %d, %k, %b1) weight_decay %wd count %n
   return
 }
 // CHECK-LABEL: func.func @af_step(
-// CHECK:      memref.get_global @af_chunks : memref<2x11xindex>
+// CHECK:      memref.get_global @af_chunks : memref<2x12xindex>
 // CHECK:      %[[SCRATCH:.*]] = memref.get_global @af_scratch_f32 : memref<153xf32>
 // CHECK:      scf.parallel
 // CHECK:        memref.reinterpret_cast {{.*}} : memref<?xf32> to memref<?x?x?xf32, strided<[?, ?, 1], offset: ?>>
@@ -92,4 +93,4 @@ func.func @af_step(%table: memref<?xmemref<?xf32>>, %ls: f64, %lr: f64, %e1: f64
 // CHECK:        func.call @af_update_0(
 // CHECK:      func.func private @af_update_0(
 // CHECK:        optim.adafactor_update {{.*}} workspace({{.*}}) {relative_step, scale_parameter} : tensor<?x?x?xf32>, [tensor<?x?xf32>, tensor<?x?xf32>]
-// CHECK:      memref.global "private" constant @af_chunks : memref<2x11xindex> = dense<{{\[}}[0, 0, 0, 360, 1, 0, 0, 0, 0, 5, 6], [0, 1, 0, 7, 1, 144, 0, 0, 0, 1, 7]]>
+// CHECK:      memref.global "private" constant @af_chunks : memref<2x12xindex> = dense<{{\[}}[0, 0, 0, 0, 360, 1, 0, 0, 0, 0, 5, 6], [0, 4, 0, 0, 7, 1, 144, 0, 0, 0, 1, 7]]>

@@ -134,21 +134,34 @@ def Optim_ParamOp : Optim_Op<"param", [
     `decay` says whether weight decay applies to it; without it, the group's
     rule decides (`optim-resolve-groups` writes the decision).
 
+    Mixed precision (docs/Mixed-precision.md): `master f32` gives a float16
+    or bfloat16 parameter a float32 master copy that the rule updates, the
+    parameter being rewritten rounded from it after each update; `states T`
+    (f32, or the parameter's own type) is the element type of the rule's
+    states (default: the parameter's type, f32 with a master).
+
     ```mlir
     optim.param "embedding.table" : tensor<1000x64xf32> sparse
     optim.param "layernorm.gamma" : tensor<64xf32> decay false
+    optim.param "w" : tensor<64x32xbf16> master f32 states f32
     ```
   }];
   let arguments = (ins StrAttr:$name, TypeAttrOf<Optim_FloatTensor>:$type,
-                       UnitAttr:$sparse, OptionalAttr<BoolAttr>:$decay);
+                       UnitAttr:$sparse, OptionalAttr<TypeAttr>:$master,
+                       OptionalAttr<TypeAttr>:$states,
+                       OptionalAttr<BoolAttr>:$decay);
   let assemblyFormat = [{
-    $name `:` $type (`sparse` $sparse^)? (`decay` $decay^)? attr-dict
+    $name `:` $type (`sparse` $sparse^)? (`master` $master^)?
+    (`states` $states^)? (`decay` $decay^)? attr-dict
   }];
   let hasVerifier = 1;
   let extraClassDeclaration = [{
     ::mlir::RankedTensorType getTensorType() {
       return ::llvm::cast<::mlir::RankedTensorType>(getType());
     }
+    /// The element type of the rule's states: `states`, else f32 with a
+    /// master, else the parameter's.
+    ::mlir::Type getStateElementType();
   }];
 }
 
@@ -187,6 +200,14 @@ def Optim_MultiTensorUpdateOp : Optim_Op<"multi_tensor_update", [
     buffers in turn: param, grad (sparse: indices `memref<?xi32>` and rows),
     states, each of its type.
 
+    Mixed precision: `master` (f32) and `states` (the states' element
+    type) when they are not the parameter's. Each buffer then lives in the
+    table of its element type: `buffers` holds the parameters' table and
+    an auxiliary table (f32) after it, `positions[i]` is the first entry
+    of member i in the first (param, grad, then the states of the
+    parameter's type) and `aux_positions[i]` its first entry in the second
+    (the f32 states, then the master).
+
     Scalars, all f32 but the i64 update count: `loss_scale`, `decay_weight`
     (the coefficient of `optim.decay_weight`, already multiplied by the loss
     scale; present when weight decay runs before unscaling), `lr`, the
@@ -210,12 +231,17 @@ def Optim_MultiTensorUpdateOp : Optim_Op<"multi_tensor_update", [
                        Optional<I64>:$count,
                        TypeArrayAttr:$param_types,
                        OptionalAttr<DenseI64ArrayAttr>:$positions,
+                       OptionalAttr<DenseI64ArrayAttr>:$aux_positions,
+                       OptionalAttr<TypeAttr>:$master_type,
+                       OptionalAttr<TypeAttr>:$state_type,
                        UnitAttr:$centralize,
                        UnitAttr:$sparse,
                        UnitAttr:$unique);
   let assemblyFormat = [{
     $rule `(` $buffers `:` type($buffers) `)`
     `params` $param_types (`positions` $positions^)?
+    (`aux_positions` $aux_positions^)? (`master` $master_type^)?
+    (`states` $state_type^)?
     `loss_scale` $loss_scale (`decay_weight` $decay_weight^)?
     `lr` $learning_rate (`hyper_params` `(` $hyper_params^ `)`)?
     (`weight_decay` $weight_decay^)? (`count` $count^)?
@@ -232,6 +258,10 @@ def Optim_MultiTensorUpdateOp : Optim_Op<"multi_tensor_update", [
     unsigned getNumBuffersPerParam();
     /// The scalars in the order the update reads them (see above).
     ::llvm::SmallVector<::mlir::Value> getScalars();
+    /// The states' element type (`states`, else the parameters').
+    ::mlir::Type getStateElementType();
+    /// The auxiliary buffer table (null without one).
+    ::mlir::Value getAuxTable();
   }];
 }
 
@@ -277,6 +307,26 @@ def Optim_ScaleGradOp : Optim_Op<"scale_grad", [Pure,
   let assemblyFormat = "$grad `by` custom<ScalarType>($loss_scale, "
       "type($loss_scale)) attr-dict `:` type($grad)";
   let hasFolder = 1;
+  let hasVerifier = 1;
+}
+
+def Optim_RoundToOp : Optim_Op<"round_to", [Pure,
+    AllTypesMatch<["dest", "result"]>]> {
+  let summary = "elementwise conversion to another float type";
+  let description = [{
+    Rounds every element of `input` to the element type of `dest` (to
+    nearest even), `dest` giving the result's type and the buffer it is
+    written to: the 16-bit parameter rewritten from its float32 master
+    (docs/Mixed-precision.md). Shapes must match.
+
+    ```mlir
+    %p = optim.round_to %master into %param : tensor<16xf32> into tensor<16xbf16>
+    ```
+  }];
+  let arguments = (ins Optim_FloatTensor:$input, Optim_FloatTensor:$dest);
+  let results = (outs Optim_FloatTensor:$result);
+  let assemblyFormat = "$input `into` $dest attr-dict `:` type($input) "
+      "`into` type($dest)";
   let hasVerifier = 1;
 }
 

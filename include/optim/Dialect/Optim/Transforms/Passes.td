@@ -105,9 +105,11 @@ def OptimScheduleStep : Pass<"optim-schedule-step", "::mlir::ModuleOp"> {
     norms) also a `@name_reduce_<k>` function (`name` is the step
     function's, without `_step`). Every parameter is cut into chunks of at
     most `chunk-size` elements listed in one constant chunk table
-    (`@name_chunks`: class, position, offset, size, cols, row slot, partial
-    slot, first partial, partial count), and the step runs in phases, one
-    parallel loop each:
+    (`@name_chunks`: class, position (the parameter's first entry in its
+    buffer table), auxiliary position (its first entry in the f32 table
+    with mixed precision), offset, size, cols, row slot, partial slot,
+    first partial, partial count, slice rows, slice cols), and the step
+    runs in phases, one parallel loop each:
 
     1. reduction (only when some class needs it): the reduce function of
        each chunk of a reduction class writes the sums of its rows and its

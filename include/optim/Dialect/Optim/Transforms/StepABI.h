@@ -8,9 +8,18 @@
 // Step function arguments, in order. With buffer tables (the default, all
 // parameters dense):
 //   one buffer table per element type in use (f32, f64, f16, bf16 order):
-//     memref<? x memref<? x T>>; the k-th parameter of that type owns
-//     entries k * (2 + #states) + {0: param, 1: grad, 2...: states}, each
-//     a flat, contiguous buffer of the parameter's element count;
+//     memref<? x memref<? x T>>, each entry a flat, contiguous buffer.
+//     Every buffer goes to the table of its own element type: a
+//     parameter's param and grad (its dtype), the states of its dtype
+//     after them, from its first entry in that table (getTablePosition);
+//     with mixed precision (docs/Mixed-precision.md), its f32 states and
+//     then its f32 master from its first entry in the f32 table
+//     (getAuxTablePosition). Parameters follow each other in order in
+//     each table; a parameter without mixed precision owns entries
+//     first + {0: param, 1: grad, 2...: states}.
+//   The state list of the C API (getNumStateBuffers) is the rule's states,
+//   then "master" when some parameter has one (0 elements for the others,
+//   which own no entry for it);
 // otherwise (`share-update-functions=0`, or sparse parameters), one
 // argument per buffer:
 //   for each parameter (in `order_params` order):
@@ -72,6 +81,17 @@ struct ParamABI {
   /// Gradient centralization changes this parameter's gradient.
   bool centralize = false;
   bool sparse = false;
+  /// Mixed precision: the element type of the master copy (f32), null
+  /// without one.
+  Type master;
+  /// The element type of the rule's states.
+  Type stateElementType;
+};
+
+/// Where one buffer lives: a buffer table and an entry of it.
+struct TableEntry {
+  unsigned table = 0;
+  unsigned entry = 0;
 };
 
 class StepABI {
@@ -128,13 +148,43 @@ public:
   bool hasSparseParams() const;
   /// Element types of the buffer tables, in argument order.
   ArrayRef<Type> getTableElementTypes() const { return tableElementTypes; }
-  /// Buffer table of parameter `param` and its index among that table's
-  /// parameters.
+  /// Buffer table of parameter `param` (its element type's) and its first
+  /// entry there.
   std::pair<unsigned, unsigned> getTablePosition(unsigned param) const {
     return tablePositions[param];
   }
+  /// The f32 table and `param`'s first entry there, for a 16-bit parameter
+  /// with f32 states or a master; nullopt otherwise.
+  std::optional<std::pair<unsigned, unsigned>>
+  getAuxTablePosition(unsigned param) const {
+    return auxTablePositions[param];
+  }
+  /// Entries of each buffer table, in getTableElementTypes() order.
+  ArrayRef<unsigned> getTableSizes() const { return tableSizes; }
+  /// Where each buffer of `param` lives: param, grad, then each of the
+  /// getNumStateBuffers() states; nullopt for a buffer the step does not
+  /// read (the 0-element master of a parameter without one).
+  ArrayRef<std::optional<TableEntry>> getTableEntries(unsigned param) const {
+    return tableEntries[param];
+  }
+
+  /// Mixed precision: some parameter has a master copy, the last state
+  /// buffer of every parameter ("master").
+  bool hasMaster() const;
+  /// Some parameter has a master or states of another type than its own.
+  bool hasMixedPrecision() const;
+  /// The rule's states, then the master (hasMaster()).
+  unsigned getNumStateBuffers() const { return states.size() + hasMaster(); }
+  /// Element type of state buffer `state` of `param`.
+  Type getStateElementType(unsigned param, unsigned state) const;
+  /// Shape of state buffer `state` of `param` (empty and 0 elements for the
+  /// master of a parameter without one: see getStateNumElements).
+  SmallVector<int64_t> getStateShape(unsigned param, unsigned state) const;
+  int64_t getStateNumElements(unsigned param, unsigned state) const;
 
 private:
+  void computeTableLayout();
+
   RuleAttr rule;
   double lossScale = 1.0;
   std::optional<double> maxGradNorm;
@@ -146,6 +196,9 @@ private:
   /// Buffer-table layout, computed once by get().
   SmallVector<Type> tableElementTypes;
   SmallVector<std::pair<unsigned, unsigned>> tablePositions;
+  SmallVector<std::optional<std::pair<unsigned, unsigned>>> auxTablePositions;
+  SmallVector<unsigned> tableSizes;
+  SmallVector<SmallVector<std::optional<TableEntry>>> tableEntries;
 };
 
 /// True if MindSpore's default weight-decay filter lets `name` decay (its
