@@ -271,10 +271,32 @@ class Optimizer:
     _max_grad_norm = None
     _last_status = None
     _clip_now = 1.0
+    # Master weights (docs/Python-nn.md, "Master weights"): whether float16
+    # parameters step through float32 masters with float32 states.
+    _master_weights = False
+    _NO_MASTER_REASON = None
+
+    @property
+    def master_weights(self):
+        """Whether float16 parameters step through float32 master copies
+        (the state ``masters``) with float32 states."""
+        return self._master_weights
+
+    def _has_master(self, p):
+        return self._master_weights and p.dtype == np.float16
 
     def __init__(self, learning_rate, parameters, weight_decay=0.0,
-                 loss_scale=1.0, *, target="CPU", max_grad_norm=None):
+                 loss_scale=1.0, *, target="CPU", max_grad_norm=None,
+                 master_weights=False):
         name = self.cls_name
+        if not isinstance(master_weights, bool):
+            raise TypeError("For '%s', the 'master_weights' must be bool, but "
+                            "got %s." % (name, type(master_weights).__name__))
+        if master_weights and target == "GPU":
+            raise ValueError("For '%s', master_weights=True is not supported "
+                             "with target 'GPU' (the GPU runtime does not "
+                             "support mixed precision yet)." % name)
+        self._master_weights = master_weights
         parameters = self._parameters_base_check(parameters, "parameters")
         if not all(isinstance(x, Parameter) for x in parameters) and \
                 not all(isinstance(x, dict) for x in parameters):
@@ -590,9 +612,20 @@ class Optimizer:
         it for its parameter (``_compiled.state_shape``)."""
         # Every state array of the optimizer lives in one runtime-owned
         # block (64-byte-aligned buffers) that the compiled step binds once.
+        if self._master_weights and self._NO_MASTER_REASON:
+            raise ValueError("For '%s', master_weights=True is not supported: "
+                             "%s." % (self.cls_name, self._NO_MASTER_REASON))
+        masters = self._master_weights and any(
+            self._has_master(p) for p in self._parameters)
+        # float32 states for a float16 parameter with master weights, then
+        # the masters (0 elements for a parameter without one).
+        master_specs = [(p.shape if self._has_master(p) else (0,),
+                         np.float32) for p in self._parameters] \
+            if masters else []
         arrays = iter(_state_arena.allocate_numpy(
-            [(_compiled.state_shape(self._rule, spec[0], p.shape), p.dtype)
-             for spec in specs for p in self._parameters]))
+            [(_compiled.state_shape(self._rule, spec[0], p.shape),
+              np.float32 if self._has_master(p) else p.dtype)
+             for spec in specs for p in self._parameters] + master_specs))
         for compiled_name, attr, prefix, init in specs:
             states = []
             for i, p in enumerate(self._parameters):
@@ -605,6 +638,17 @@ class Optimizer:
             self._state_params[compiled_name] = states
             self._state_attrs.append((compiled_name, attr))
             setattr(self, attr, states)
+        if masters:
+            states = []
+            for p in self._parameters:
+                array = next(arrays)
+                if self._has_master(p):
+                    array[...] = p.data
+                states.append(Parameter._wrap(array, "master.%s" % p.name,
+                                              requires_grad=False))
+            self.masters = ParameterTuple(states)
+            self._state_params["master"] = self.masters
+            self._state_attrs.append(("master", "masters"))
 
     def _initial_lr(self, i):
         """Learning rate of parameter ``i`` at step 0, float32 (Rprop's
@@ -992,6 +1036,9 @@ class Optimizer:
         # step the dense rule (_sparse_step_arrays).
         sparse = bool(self._sparse_flags[i]) if self._sparse_flags and \
             self._sparse_mode == "compiled" else False
+        if self._has_master(p):
+            return (p.name, p.shape, str(p.dtype), sparse,
+                    {"master": "float32", "states": "float32"})
         return (p.name, p.shape, str(p.dtype), sparse)
 
     def _make_parts(self, flags):
@@ -1440,6 +1487,12 @@ class Optimizer:
             return True
         grads = self._check_gradients(gradients, self._parameters)
         flags = tuple(isinstance(g, tuple) for g in grads)
+        for p, f in zip(self._parameters, flags):
+            if f and self._has_master(p):
+                raise ValueError(
+                    "For '%s', the gradient of '%s' is sparse; a float16 "
+                    "parameter with master_weights=True takes dense "
+                    "gradients only." % (self.cls_name, p.name))
         if self._target == "GPU":
             return self._gpu_step(grads, flags)
         self._check_sparse_layout(flags)
@@ -1721,6 +1774,11 @@ class Optimizer:
         if self._parts is not None and \
                 type(self).construct is Optimizer.construct:
             return self._compiled_step(gradients)
+        if any(self._has_master(p) for p in self._parameters):
+            raise ValueError(
+                "For '%s', a user-defined construct steps the parameters "
+                "themselves: master_weights=True takes the compiled step only."
+                % self.cls_name)
         grads = self._check_gradients(gradients, user_construct=True)
         cell = self._scale_cell
         if self._has_control:

@@ -59,9 +59,11 @@ class SGD(Optimizer):
     def __init__(self, params, learning_rate=0.1, momentum=0.0, dampening=0.0,
                  weight_decay=0.0, nesterov=False, loss_scale=1.0,
                  *, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         name = self.cls_name
         momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE,
                                   allow_int=True)
@@ -102,9 +104,11 @@ class Momentum(Optimizer):
 
     def __init__(self, params, learning_rate, momentum, weight_decay=0.0,
                  loss_scale=1.0, use_nesterov=False, *, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         name = self.cls_name
         momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE)
         _v.check_bool("use_nesterov", use_nesterov, name)
@@ -141,9 +145,11 @@ class Adam(_BetaPowers, Optimizer):
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
                  eps=1e-8, use_locking=False, use_nesterov=False,
                  weight_decay=0.0, loss_scale=1.0, use_amsgrad=False, *,
-                 target="CPU", max_grad_norm=None, **kwargs):
+                 target="CPU", max_grad_norm=None,
+                 master_weights=False, **kwargs):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         name = self.cls_name
         unknown = sorted(set(kwargs) - {"use_lazy", "use_offload"})
         if unknown:
@@ -219,9 +225,11 @@ class AdamOffload(_BetaPowers, Optimizer):
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
                  eps=1e-8, use_locking=False, use_nesterov=False,
                  weight_decay=0.0, loss_scale=1.0, *, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         beta1, beta2, eps = _check_adam_kernel_args(
             self, beta1, beta2, eps, use_locking, use_nesterov)
         _setup_offload(self)
@@ -253,10 +261,12 @@ class AdamWeightDecay(_MomentAliases, Optimizer):
 
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
                  eps=1e-6, weight_decay=0.0, *, loss_scale=None, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay,
                          _cell_loss_scale(loss_scale, type(self).__name__),
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
         self._setup_rule("adam_weight_decay",
                          {"beta1": beta1, "beta2": beta2, "eps": eps})
@@ -271,10 +281,12 @@ class Lamb(_MomentAliases, Optimizer):
 
     def __init__(self, params, learning_rate, beta1=0.9, beta2=0.999, eps=1e-6,
                  weight_decay=0.0, *, loss_scale=None, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay,
                          _cell_loss_scale(loss_scale, type(self).__name__),
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
         self._setup_rule("lamb", {"beta1": beta1, "beta2": beta2, "eps": eps})
         self._init_states([("moment1", "moments1", "lamb_m", 0.0),
@@ -454,9 +466,11 @@ class Adagrad(Optimizer):
     def __init__(self, params, accum=0.1, learning_rate=0.001,
                  update_slots=True, loss_scale=1.0, weight_decay=0.0,
                  *, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         name = self.cls_name
         accum = _v.check_float("accum", accum, name, _v.NON_NEGATIVE)
         _v.check_bool("update_slots", update_slots, name)
@@ -472,9 +486,11 @@ class RMSProp(Optimizer):
     def __init__(self, params, learning_rate=0.1, decay=0.9, momentum=0.0,
                  epsilon=1e-10, use_locking=False, centered=False,
                  loss_scale=1.0, weight_decay=0.0, *, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         name = self.cls_name
         decay = _v.check_float("decay", decay, name, _v.NON_NEGATIVE)
         momentum = _v.check_float("momentum", momentum, name, _v.NON_NEGATIVE)
@@ -507,9 +523,11 @@ class FTRL(Optimizer):
     def __init__(self, params, initial_accum=0.1, learning_rate=0.001,
                  lr_power=-0.5, l1=0.0, l2=0.0, use_locking=False,
                  loss_scale=1.0, weight_decay=0.0, *, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         name = self.cls_name
         if self.dynamic_lr or self.is_group_lr:
             raise ValueError("For 'FTRL', dynamic learning rate and group "
@@ -550,9 +568,11 @@ class ProximalAdagrad(Optimizer):
     def __init__(self, params, accum=0.1, learning_rate=0.001, l1=0.0, l2=0.0,
                  use_locking=False, loss_scale=1.0, weight_decay=0.0,
                  *, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         name = self.cls_name
         accum = _v.check_float("accum", accum, name, _v.NON_NEGATIVE)
         l1 = _v.check_float("l1", l1, name, _v.NON_NEGATIVE)
@@ -569,9 +589,11 @@ class AdaMax(Optimizer):
 
     def __init__(self, params, learning_rate=0.001, beta1=0.9, beta2=0.999,
                  eps=1e-08, weight_decay=0.0, loss_scale=1.0, *, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         beta1, beta2, eps = _check_betas(beta1, beta2, eps, self.cls_name)
         self._setup_rule("adamax", {"beta1": beta1, "beta2": beta2, "eps": eps})
         self._init_states([("moment1", "moment1", "moment1", 0.0),
@@ -587,9 +609,11 @@ class Adadelta(Optimizer):
 
     def __init__(self, params, learning_rate=1.0, rho=0.9, epsilon=1e-6,
                  loss_scale=1.0, weight_decay=0.0, *, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         name = self.cls_name
         rho = _v.check_float("rho", rho, name, _v.CLOSED_UNIT)
         epsilon = _v.check_float("epsilon", epsilon, name, _v.POSITIVE)
@@ -604,10 +628,12 @@ class ASGD(Optimizer):
 
     def __init__(self, params, learning_rate=0.1, lambd=1e-4, alpha=0.75,
                  t0=1e6, weight_decay=0.0, *, loss_scale=None, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay,
                          _cell_loss_scale(loss_scale, type(self).__name__),
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         name = self.cls_name
         lambd = _v.check_float("lambd", lambd, name, _v.NON_NEGATIVE)
         alpha = _v.check_float("alpha", alpha, name)
@@ -622,10 +648,12 @@ class Rprop(Optimizer):
 
     def __init__(self, params, learning_rate=0.1, etas=(0.5, 1.2),
                  step_sizes=(1e-6, 50.), weight_decay=0., *, loss_scale=None,
-                 target="CPU", max_grad_norm=None):
+                 target="CPU", max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay,
                          _cell_loss_scale(loss_scale, type(self).__name__),
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         name = self.cls_name
         if not isinstance(etas, tuple):
             raise TypeError("For Rprop, etas must be a tuple, but got %s."
@@ -677,9 +705,11 @@ class LazyAdam(_BetaPowers, Optimizer):
     def __init__(self, params, learning_rate=1e-3, beta1=0.9, beta2=0.999,
                  eps=1e-8, use_locking=False, use_nesterov=False,
                  weight_decay=0.0, loss_scale=1.0, *, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         beta1, beta2, eps = _check_adam_kernel_args(
             self, beta1, beta2, eps, use_locking, use_nesterov)
         self._setup_rule("lazy_adam", {"beta1": beta1, "beta2": beta2,
@@ -709,12 +739,16 @@ class AdaFactor(Optimizer):
     the memory is not saved, and target 'GPU' refuses it).
     """
 
+    _NO_MASTER_REASON = "Adafactor's factored statistics take whole " \
+        "tensors, which the compiled step keeps in the parameter's dtype"
+
     def __init__(self, params, learning_rate=None, eps=(1e-30, 1e-3),
                  clip_threshold=1.0, decay_rate=0.8, beta1=0.9,
                  weight_decay=0.0, scale_parameter=True, relative_step=True,
                  warmup_init=False, compression=False, loss_scale=1.0,
                  *, target="CPU",
-                 max_grad_norm=None):
+                 max_grad_norm=None,
+                 master_weights=False):
         if learning_rate is not None and relative_step:
             raise ValueError("For 'AdaFactor', a manual 'learning_rate' (got "
                              "%r) cannot be combined with relative_step=True."
@@ -735,7 +769,8 @@ class AdaFactor(Optimizer):
         if beta1 is None:
             beta1 = 0.0
         super().__init__(learning_rate, params, weight_decay, loss_scale,
-                         target=target, max_grad_norm=max_grad_norm)
+                         target=target, max_grad_norm=max_grad_norm,
+                         master_weights=master_weights)
         name = self.cls_name
         ranges = _RULE_RANGES["adafactor"]
         _v.check_value_type("eps", eps, [list, tuple], name)

@@ -93,18 +93,55 @@ def _tensor_type(shape, dtype):
     return "tensor<%s%s>" % (dims, _DTYPES[dtype])
 
 
+_PRECISION_KEYS = ("master", "states")
+
+
+def _precision(name, dtype, precision):
+    """The ``master T`` / ``states T`` suffix of a parameter line from its
+    precision dict (``{"master": "float32", "states": "float32"}``; a key
+    absent or None is not written)."""
+    if not isinstance(precision, dict):
+        raise TypeError("parameter %r: the precision element must be a dict "
+                        "with keys %s, got %r"
+                        % (name, " and ".join(_PRECISION_KEYS), precision))
+    unknown = sorted(set(precision) - set(_PRECISION_KEYS))
+    if unknown:
+        raise ValueError("parameter %r: unknown precision keys %s (expected "
+                         "%s)" % (name, unknown, " and ".join(_PRECISION_KEYS)))
+    text = ""
+    for key in _PRECISION_KEYS:
+        value = precision.get(key)
+        if value is None:
+            continue
+        if value not in _DTYPES:
+            raise TypeError("parameter %r: %s dtype %r is not one of %s"
+                            % (name, key, value, sorted(_DTYPES)))
+        if dtype not in ("float16", "bfloat16"):
+            raise ValueError("parameter %r: %s %s applies only to float16 "
+                             "and bfloat16 parameters, not %s"
+                             % (name, key, value, dtype))
+        text += " %s %s" % (key, _DTYPES[value])
+    return text
+
+
 def _param_line(indent, param):
     name, shape, dtype = param[:3]
     sparse = bool(param[3]) if len(param) > 3 else False
-    if len(param) > 4:
-        raise ValueError("a parameter is (name, shape, dtype[, sparse]), got "
-                         "%d elements" % len(param))
+    if len(param) > 5:
+        raise ValueError("a parameter is (name, shape, dtype[, sparse[, "
+                         "precision]]), got %d elements" % len(param))
     if sparse and len(shape) < 1:
         raise ValueError("parameter %r: a sparse gradient needs rank >= 1"
                          % (name,))
-    return "%soptim.param %s : %s%s" % (indent, _quote(name),
-                                         _tensor_type(shape, dtype),
-                                         " sparse" if sparse else "")
+    precision = "" if len(param) < 5 or param[4] is None else \
+        _precision(name, dtype, param[4])
+    if sparse and precision:
+        raise ValueError("parameter %r: a sparse parameter takes no master "
+                         "weights or states of another dtype" % (name,))
+    return "%soptim.param %s : %s%s%s" % (indent, _quote(name),
+                                           _tensor_type(shape, dtype),
+                                           " sparse" if sparse else "",
+                                           precision)
 
 
 def optimizer_ir(rule, hyper, params=None, groups=None, learning_rate=0.001,
@@ -119,6 +156,14 @@ def optimizer_ir(rule, hyper, params=None, groups=None, learning_rate=0.001,
     tuple may carry a 4th element ``sparse`` (bool): its gradient is a sparse
     ``(indices, values)`` pair (``optim.param ... sparse``; only the
     ``lazy_adam`` rule accepts one, and never with weight decay on it).
+    A 5th element, the parameter's precision (docs/Mixed-precision.md),
+    is None or a dict of dtype names (``"float32"``, ``"float16"``,
+    ``"bfloat16"``) for a float16 or bfloat16 parameter: ``"master"``
+    (``"float32"``: a float32 master copy the rule updates, the parameter
+    rewritten from it, rounded; written ``master f32``) and ``"states"``
+    (the dtype of its states, ``"float32"`` or its own; written
+    ``states f32``; float32 by default with a master), e.g.
+    ``("w", (64, 32), "bfloat16", False, {"master": "float32"})``.
     ``unique``: whether duplicate row indices of sparse gradients are merged
     (summed) before the update; ``False`` emits ``unique false`` (the indices
     must then be unique).

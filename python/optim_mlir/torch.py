@@ -421,6 +421,11 @@ def _check_loss_scale(value):
 # and "param_groups").
 _CONTROL_KEY = "gradient_control"
 
+# The state key of a parameter's float32 master copy with
+# ``master_weights=True`` (docs/Python-torch.md, "Master weights").
+MASTER_KEY = "master_weight"
+_HALF_DTYPES = (torch.float16, torch.bfloat16)
+
 
 class _GradientControl:
     """An optimizer's clipping and loss scaling: its settings, the dynamic
@@ -674,8 +679,19 @@ class _CompiledTorchOptimizer(Optimizer):
 
         @functools.wraps(init)
         def __init__(self, *args, max_grad_norm=None, loss_scale=None,
-                     **kwargs):
+                     master_weights=False, **kwargs):
             control = _GradientControl(max_grad_norm, loss_scale)
+            if not isinstance(master_weights, bool):
+                raise TypeError("optim_mlir.torch.%s: master_weights must "
+                                "be a bool, got %r"
+                                % (type(self).__name__, master_weights))
+            if master_weights and not self._MASTER_WEIGHTS:
+                raise ValueError(
+                    "optim_mlir.torch.%s does not support "
+                    "master_weights=True (rule %s: %s)"
+                    % (type(self).__name__, self._RULE,
+                       self._NO_MASTER_REASON))
+            self.__dict__["_master_weights"] = master_weights
             init(self, *args, **kwargs)
             self.__dict__["_gradient_control"] = control
         __init__._takes_control = True
@@ -726,6 +742,47 @@ class _CompiledTorchOptimizer(Optimizer):
         control = self._control()
         control.sync()
         return control.grad_norm
+
+    # ---- master weights (docs/Python-torch.md, "Master weights")
+    # Whether the class takes master_weights=True, and why not.
+    _MASTER_WEIGHTS = True
+    _NO_MASTER_REASON = ""
+
+    @property
+    def master_weights(self):
+        """Whether float16 and bfloat16 parameters are stepped through a
+        float32 master copy (``state[p]["master_weight"]``) with float32
+        states."""
+        return bool(self.__dict__.get("_master_weights", False))
+
+    def _has_master(self, p):
+        return p.dtype in _HALF_DTYPES and self.master_weights
+
+    def _state_dtype(self, p):
+        """The dtype of `p`'s states: float32 for a 16-bit parameter with
+        master weights, else `p`'s own."""
+        return torch.float32 if self._has_master(p) else p.dtype
+
+    def _prepare_states(self, p, state, group):
+        """`_prepare`, and for a parameter with master weights its states
+        in float32 and its master (None: created from the parameter)."""
+        t0, tensors = self._prepare(p, state, group)
+        if self._has_master(p):
+            for key, tensor in tensors.items():
+                if tensor is not None and tensor.dtype != torch.float32:
+                    tensors[key] = tensor.to(torch.float32)
+            tensors[MASTER_KEY] = self._state_tensor(
+                p, state[MASTER_KEY], MASTER_KEY) \
+                if MASTER_KEY in state else None
+        return t0, tensors
+
+    def _refuse_master(self, p, what, why):
+        if self._has_master(p):
+            raise ValueError(
+                "optim_mlir.torch.%s: %s is %s with master_weights=True, "
+                "and %s; master weights are stepped by the compiled CPU "
+                "step only" % (type(self).__name__, what,
+                               str(p.dtype).replace("torch.", ""), why))
 
     # ---- common
     def _compiled_cache(self):
@@ -844,6 +901,8 @@ class _CompiledTorchOptimizer(Optimizer):
     def _state_shape(self, p, key):
         """The shape of state `key` (a torch key) of `p`: that of its rule's
         state (`p`'s own for most)."""
+        if key == MASTER_KEY:
+            return tuple(p.shape)
         (name,) = [n for n, k in self._STATE_KEYS.items() if k == key]
         return _compiled.state_shape(self._RULE, name, p.shape)
 
@@ -881,43 +940,48 @@ class _CompiledTorchOptimizer(Optimizer):
                              "expected %s for its parameter of shape %s"
                              % (key, tuple(tensor.shape), shape,
                                 tuple(p.shape)))
+        dtype = self._state_dtype(p)
         if p.device.type != "cpu":
             # The CUDA step: on the parameter's device, contiguous and
             # 16-byte aligned.
             if tensor.layout == torch.strided and tensor.device == p.device \
-                    and tensor.dtype == p.dtype and \
+                    and tensor.dtype == dtype and \
                     not tensor.requires_grad and tensor.is_contiguous() and \
                     tensor.data_ptr() % 16 == 0:
                 return tensor
             if tensor.layout != torch.strided:
                 tensor = tensor.to_dense()
-            tensor = tensor.detach().to(device=p.device, dtype=p.dtype)
+            tensor = tensor.detach().to(device=p.device, dtype=dtype)
             return _device_copy(tensor)
         layout = self._state_layout(p) if shape == tuple(p.shape) else None
         if tensor.layout == torch.strided and tensor.device.type == "cpu" \
-                and tensor.dtype == p.dtype and not tensor.requires_grad \
+                and tensor.dtype == dtype and not tensor.requires_grad \
                 and _in_layout(tensor, layout):
             return tensor
         if tensor.layout != torch.strided:
             tensor = tensor.to_dense()
-        tensor = tensor.detach().to(device="cpu", dtype=p.dtype)
+        tensor = tensor.detach().to(device="cpu", dtype=dtype)
         if layout is not None:
             if not _in_layout(tensor, layout):
-                tensor = torch.empty_like(p).copy_(tensor)
+                tensor = torch.empty_like(p, dtype=dtype).copy_(tensor)
         elif not tensor.is_contiguous():
             tensor = tensor.contiguous()
         return tensor
 
-    def _structure_source(self, options, groups, control=(False, False)):
+    def _structure_source(self, options, groups, control=(False, False),
+                          master=False):
         """IR text of a structure: placeholder values, all set at run time.
         `control`: whether the step clips and scales the loss dynamically
-        (`_GradientControl.structure`)."""
+        (`_GradientControl.structure`); `master`: whether its 16-bit
+        parameters have float32 master weights and states."""
         ir_groups = []
         k = 0
         for shapes in groups:
             params = []
             for shape, dtype in shapes:
-                params.append(("p%d" % k, shape, dtype))
+                precision = {"master": "float32", "states": "float32"} \
+                    if master and dtype in ("float16", "bfloat16") else None
+                params.append(("p%d" % k, shape, dtype, False, precision))
                 k += 1
             ir_groups.append({"params": params, "lr": 0.001,
                               "weight_decay": 0.0})
@@ -932,13 +996,15 @@ class _CompiledTorchOptimizer(Optimizer):
                                 "growth_interval": 2000, "min_scale": 0.0}
             if dynamic else None)
 
-    def _get_compiled(self, options, groups, control=(False, False)):
-        key = (options, groups) + ((control,) if any(control) else ())
+    def _get_compiled(self, options, groups, control=(False, False),
+                      master=False):
+        key = (options, groups) + ((control,) if any(control) else ()) + \
+            (("master",) if master else ())
         cache = self._compiled_cache()
         entry = cache.get(key)
         if entry is None:
             compiled = _compile(self._structure_source(options, groups,
-                                                       control))
+                                                       control, master))
             order, state_keys = self._step_layout(compiled, groups)
             entry = cache[key] = (compiled, order, state_keys)
         return entry
@@ -951,6 +1017,9 @@ class _CompiledTorchOptimizer(Optimizer):
         order = [int(n[1:]) for n in names]
         state_keys = []
         for name in compiled.state_names:
+            if name == "master":
+                state_keys.append(MASTER_KEY)
+                continue
             if name not in self._STATE_KEYS:
                 raise RuntimeError("optim_mlir.torch: unexpected state "
                                    "'%s' of rule %s" % (name, self._RULE))
@@ -1046,6 +1115,12 @@ class _CompiledTorchOptimizer(Optimizer):
         group's own values). `values`: the (name, value) pairs of the
         bucket's front-end hyper-parameters (`_bucket_values`)."""
         group = self.param_groups[gi]
+        if self._signed(group):
+            for pi, p in enumerate(group["params"]):
+                self._refuse_master(
+                    p, "parameter %d of group %d" % (pi, gi),
+                    "the group has a negative lr or weight decay (stepped "
+                    "on the parameter outside the compiled call)")
 
         def hyper_of(group):
             # Only the classes with front-end values take them.
@@ -1089,6 +1164,12 @@ class _CompiledTorchOptimizer(Optimizer):
         if eager is not None and any(group.get("differentiable", False)
                                      for group in self.param_groups):
             self.__dict__["_plan"] = None
+            for gi, group in enumerate(self.param_groups):
+                for pi, p in enumerate(group["params"]):
+                    self._refuse_master(
+                        p, "parameter %d of group %d" % (pi, gi),
+                        "a group has differentiable=True (torch's own "
+                        "eager step)")
             control = self._control()
             if not control.checks and control.static is None:
                 return eager.step(self, closure)
@@ -1136,6 +1217,12 @@ class _CompiledTorchOptimizer(Optimizer):
             device = self._params_device()
             if device.type == "cuda":
                 self.__dict__["_plan"] = None
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        self._refuse_master(
+                            p, "a parameter on %s" % device,
+                            "the GPU runtime does not support mixed "
+                            "precision yet")
                 self._gpu_step(_gpu_runtime(device))
             else:
                 self._checked_step()
@@ -1231,10 +1318,10 @@ class _CompiledTorchOptimizer(Optimizer):
                         p.grad.is_sparse:
                     return
                 state = self.state[p]
-                t0, tensors = self._prepare(p, state, group)
+                t0, tensors = self._prepare_states(p, state, group)
                 if any(t is None for t in tensors.values()):
                     return
-                key = (t0, self._options(group, t0))
+                key = (t0, self._options(group, t0), self._has_master(p))
                 item = (gi, p, state, tensors)
                 buckets.setdefault(key, []).append(item)
                 entries.append((gi, p, key, state, tensors))
@@ -1248,10 +1335,10 @@ class _CompiledTorchOptimizer(Optimizer):
         native = TorchPlan(torch, self.state, groups, list(owned.blocks))
         where = {}
         plan_buckets = []
-        for (t0, options), items in buckets.items():
+        for (t0, options, master), items in buckets.items():
             gis, shapes = _bucket_structure(item[:2] for item in items)
             compiled, order, state_keys = self._get_compiled(
-                options, shapes, structure)
+                options, shapes, structure, master)
             b = native.add_bucket(compiled, t0, self._STEP_INCREMENT,
                                   skip_on_inf=control.dynamic is not None)
             for position, k in enumerate(order):
@@ -1335,6 +1422,9 @@ class _CompiledTorchOptimizer(Optimizer):
                 if grad.is_sparse:
                     if self._SPARSE_TOUCHED:
                         self._check_touched(group, p, what)
+                        self._refuse_master(
+                            p, what, "its gradient is sparse (its touched "
+                            "entries are stepped in the parameter's dtype)")
                         # Coalesced: each entry once (torch's update is
                         # not linear in the gradient either).
                         yield gi, group, p, grad.coalesce()
@@ -1375,9 +1465,10 @@ class _CompiledTorchOptimizer(Optimizer):
             # Not self.state[p]: a failing step must not leave an empty
             # state behind (the defaultdict would create one).
             state = self.state[p] if p in self.state else {}
-            t0, tensors = self._prepare(p, state, group)
+            t0, tensors = self._prepare_states(p, state, group)
             key = (t0, self._options(group, t0),
-                   self._bucket_values(p, state, group, t0))
+                   self._bucket_values(p, state, group, t0),
+                   self._has_master(p))
             buckets.setdefault(key, []).append(
                 (gi, p, grad, state, tensors, work))
 
@@ -1390,10 +1481,10 @@ class _CompiledTorchOptimizer(Optimizer):
         # 3. Compile (or reuse) and compute every value before touching any
         #    buffer, so that an error leaves parameters and states unchanged.
         calls = []
-        for (t0, options, values), items in buckets.items():
+        for (t0, options, values, master), items in buckets.items():
             gis, shapes = _bucket_structure(item[:2] for item in items)
             compiled, order, state_keys = self._get_compiled(
-                options, shapes, structure)
+                options, shapes, structure, master)
             hypers = [self._group_hyper(gi, t0 + 1, values) for gi in gis]
             calls.append((compiled, t0, hypers, order, state_keys, items))
         scale = control.unscale()
@@ -1446,6 +1537,8 @@ class _CompiledTorchOptimizer(Optimizer):
                 if work is not p:
                     p.copy_(work)
                 self._commit(p, state, self.param_groups[gi], tensors, t0)
+                if MASTER_KEY in tensors:
+                    state[MASTER_KEY] = tensors[MASTER_KEY]
                 self.state[p] = state
         for call in touched:
             self._touched_step(*call)
@@ -1528,8 +1621,10 @@ class _CompiledTorchOptimizer(Optimizer):
                         # torch.zeros_like(p) would be.
                         strides = None if layout is None or \
                             shape != tuple(p.shape) else p.stride()
-                        wanted.append((shape, p.dtype, strides))
-                        targets.append((tensors, key, tensor))
+                        wanted.append((shape, self._state_dtype(p), strides))
+                        # A new master starts as the parameter's value.
+                        targets.append((tensors, key, p if tensor is None
+                                        and key == MASTER_KEY else tensor))
                 if self._HAS_STEP:
                     step = state.get("step")
                     if step is None or not owned.owns(step):
@@ -1634,7 +1729,8 @@ class _CompiledTorchOptimizer(Optimizer):
         torch allocation on a CUDA device."""
         if p.device.type == "cpu":
             strides = None if self._state_layout(p) is None else p.stride()
-            (buf,) = self._owned().allocate([(tuple(p.shape), p.dtype,
+            (buf,) = self._owned().allocate([(tuple(p.shape),
+                                              self._state_dtype(p),
                                               strides)])
             return buf
         return torch.zeros_like(p, memory_format=torch.contiguous_format)
@@ -1680,7 +1776,25 @@ class _CompiledTorchOptimizer(Optimizer):
                 "edit the state_dict's %r entry"
                 % (type(self).__name__, describe(theirs), describe(mine),
                    _CONTROL_KEY))
+        saved = None
+        if self.master_weights:
+            # torch casts floating-point states to their parameter's dtype:
+            # the float32 states and master of a 16-bit parameter are put
+            # back as saved (bit for bit).
+            saved = [(p, state_dict["state"].get(i))
+                     for g, group in zip(state_dict["param_groups"],
+                                         self.param_groups)
+                     for i, p in zip(g["params"], group["params"])
+                     if self._has_master(p)]
         super().load_state_dict(state_dict)
+        for p, entry in saved or ():
+            if entry is None or p not in self.state:
+                continue
+            for key, value in entry.items():
+                if key != "step" and torch.is_tensor(value) and \
+                        value.is_floating_point():
+                    self.state[p][key] = value.detach().to(
+                        device=p.device, dtype=torch.float32, copy=True)
         if loaded is not None:
             self.__dict__["_gradient_control"] = loaded
         self.__dict__["_plan"] = None
@@ -1884,7 +1998,8 @@ class SGD(_CompiledTorchOptimizer):
             scratch = self.__dict__.setdefault("_scratch", {})
             buf = scratch.get(id(p))
             if buf is None or buf.shape != p.shape or \
-                    buf.dtype != p.dtype or buf.device != p.device or \
+                    buf.dtype != self._state_dtype(p) or \
+                    buf.device != p.device or \
                     not _in_layout(buf, self._state_layout(p)):
                 buf = self._new_buffer(p)
                 scratch[id(p)] = buf
@@ -2025,6 +2140,9 @@ class SparseAdam(_CompiledTorchOptimizer):
     """
 
     _RULE = "adam"
+    _MASTER_WEIGHTS = False
+    _NO_MASTER_REASON = "its sparse gradients step the touched entries " \
+        "in the parameter's dtype"
     _STATE_KEYS = {"moment1": "exp_avg", "moment2": "exp_avg_sq"}
     _SPARSE_TOUCHED = True
     # torch's step is a Python int; every step gathers (no plan).
@@ -2219,6 +2337,9 @@ class Adafactor(_CompiledTorchOptimizer):
     """
 
     _RULE = "adafactor"
+    _MASTER_WEIGHTS = False
+    _NO_MASTER_REASON = "its factored statistics take whole tensors, " \
+        "which the compiled step keeps in the parameter's dtype"
     _STATE_KEYS = {"exp_avg": "exp_avg", "exp_avg_sq_row": "exp_avg_sq_row",
                    "exp_avg_sq_col": "exp_avg_sq_col"}
     _PLACEHOLDERS = {"eps1": 1e-30, "eps2": 1e-3, "clip_threshold": 1.0,
@@ -2432,6 +2553,7 @@ class _RecordRule(_CompiledTorchOptimizer):
                     # complex sum at complex(init, init)).
                     tensors[s["name"]] = torch.full_like(
                         p, complex(init, init) if p.is_complex() else init,
+                        dtype=self._state_dtype(p),
                         memory_format=torch.contiguous_format)
         return _step_count(state), tensors
 
@@ -2446,6 +2568,7 @@ class _RecordRule(_CompiledTorchOptimizer):
                     init = self._initial_value(s, group)
                     state[s["name"]] = torch.full_like(
                         p, complex(init, init) if p.is_complex() else init,
+                        dtype=self._state_dtype(p),
                         memory_format=torch.preserve_format)
 
     def _bucket_values(self, p, state, group, t0):
