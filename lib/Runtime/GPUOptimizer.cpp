@@ -531,8 +531,8 @@ Expected<StepStatus> GPUOptimizer::getStepStatus() {
 Error GPUOptimizer::setLossScaleState(double lossScale, int64_t goodSteps) {
   Impl &s = *impl;
   std::vector<double> updated = s.status;
-  if (Error error = s.writeLossScaleState(
-          updated.empty() ? nullptr : updated.data(), lossScale, goodSteps))
+  if (Error error =
+          s.writeLossScaleState(updated.data(), lossScale, goodSteps))
     return error;
   if (s.driver)
     if (Error error = s.deviceStatus.copyFromHostAsync(

@@ -212,7 +212,8 @@ public:
       compiled->code.step(packedArgs.data());
     }
     // Dynamic loss scaling: a step that found an inf did not happen.
-    if (layout().skipsNonfinite && status[2] != 0.0)
+    if (layout().skipsNonfinite &&
+        status[mlir::optim::GradientControlOp::kStatusFoundInf] != 0.0)
       return;
     ++globalStep;
   }
@@ -477,8 +478,6 @@ Expected<StepStatus> Optimizer::getStepStatus() const {
 }
 
 Error Optimizer::setLossScaleState(double lossScale, int64_t goodSteps) {
-  if (impl->status.empty())
-    return impl->layout().writeLossScaleState(nullptr, lossScale, goodSteps);
   return impl->layout().writeLossScaleState(impl->status.data(), lossScale,
                                             goodSteps);
 }

@@ -153,11 +153,12 @@ StepDescription::getHyperParam(const std::vector<double> &table,
 
 StepStatus StepDescription::readStatus(const double *status) const {
   StepStatus result;
-  result.lossScale = status[0];
-  result.goodSteps = static_cast<int64_t>(status[1]);
-  result.foundInf = status[2] != 0.0;
-  result.gradNorm = status[3];
-  result.clipFactor = status[4];
+  using Control = mlir::optim::GradientControlOp;
+  result.lossScale = status[Control::kStatusLossScale];
+  result.goodSteps = static_cast<int64_t>(status[Control::kStatusGoodSteps]);
+  result.foundInf = status[Control::kStatusFoundInf] != 0.0;
+  result.gradNorm = status[Control::kStatusGradNorm];
+  result.clipFactor = status[Control::kStatusClipFactor];
   return result;
 }
 
@@ -176,8 +177,9 @@ llvm::Error StepDescription::writeLossScaleState(double *status,
   if (goodSteps < 0)
     return makeError("the count of clean steps must not be negative, got " +
                      std::to_string(goodSteps));
-  status[0] = lossScale;
-  status[1] = static_cast<double>(goodSteps);
+  using Control = mlir::optim::GradientControlOp;
+  status[Control::kStatusLossScale] = lossScale;
+  status[Control::kStatusGoodSteps] = static_cast<double>(goodSteps);
   return llvm::Error::success();
 }
 

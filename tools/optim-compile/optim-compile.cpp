@@ -132,7 +132,7 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
      << "} " << name << "_param_t;\n\n";
   os << "static const " << name << "_param_t " << name << "_params["
      << upper << "_NUM_PARAMS] = {\n";
-  for (const optim::ParamABI &p : params) {
+  for (auto [index, p] : llvm::enumerate(params)) {
     Type element = p.type.getElementType();
     os << "  {\"" << p.name << "\", \"" << dtypeName(element) << "\", "
        << element.getIntOrFloatBitWidth() / 8 << ", " << p.type.getRank()
@@ -142,14 +142,9 @@ static void writeHeader(llvm::raw_ostream &os, StringRef name,
          << (d < (size_t)p.type.getRank() ? p.type.getDimSize(d) : 0);
     os << "}, " << p.type.getNumElements() << ", " << p.group << ", "
        << (p.decay ? 1 : 0) << ", {";
-    for (size_t s = 0; s < std::max<size_t>(states.size(), 1); ++s) {
-      int64_t numel = s < states.size() ? 1 : 0;
-      if (s < states.size())
-        for (int64_t size :
-             optim::getStateShape(states[s]->shape, p.type.getShape()))
-          numel *= size;
-      os << (s ? ", " : "") << numel;
-    }
+    for (size_t s = 0; s < std::max<size_t>(states.size(), 1); ++s)
+      os << (s ? ", " : "")
+         << (s < states.size() ? abi.getStateNumElements(index, s) : 0);
     os << "}},\n";
   }
   os << "};\n\n";

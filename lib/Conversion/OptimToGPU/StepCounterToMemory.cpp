@@ -59,7 +59,8 @@ struct StepCounterToMemoryPass
           Value status = func.getArgument(*statusIndex);
           Value flag = memref::LoadOp::create(
               at, loc, status,
-              ValueRange{arith::ConstantIndexOp::create(at, loc, 2)});
+              ValueRange{arith::ConstantIndexOp::create(
+                  at, loc, optim::GradientControlOp::kStatusFoundInf)});
           Value zero = arith::ConstantOp::create(at, loc,
                                                  at.getF64FloatAttr(0.0));
           Value clean = arith::CmpFOp::create(
