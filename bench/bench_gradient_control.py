@@ -6,6 +6,9 @@ the same float32 buffers (NumPy arrays; torch tensors share their memory):
   plain      the compiled AdamWeightDecay step
   clip       the same with max_grad_norm
   clip+dyn   with max_grad_norm and dynamic loss scaling
+  clip+dyn/no-prefetch
+             the same compiled without the read-only loops' software
+             prefetch (pipeline option prefetch-bytes=0)
   torch      torch's unfused sequence: unscale the gradients
              and check them for infs (foreach mul and norms, what GradScaler's
              unscale_ does), clip_grad_norm_, then foreach AdamW
@@ -46,17 +49,19 @@ def main():
     params = [("p%d" % i, s, "float32") for i, s in enumerate(shapes)]
     dyn = {"growth_factor": 2.0, "backoff_factor": 0.5,
            "growth_interval": 10 ** 9, "min_scale": 0.0}
+    both = {"max_grad_norm": 1.0, "dynamic_loss_scale": dyn}
     variants = {
-        "plain": {},
-        "clip": {"max_grad_norm": 1.0},
-        "clip+dyn": {"max_grad_norm": 1.0, "dynamic_loss_scale": dyn},
+        "plain": ({}, ""),
+        "clip": ({"max_grad_norm": 1.0}, ""),
+        "clip+dyn": (both, ""),
+        "clip+dyn/no-prefetch": (both, "prefetch-bytes=0"),
     }
     impls = {}
-    for name, options in variants.items():
+    for name, (options, pipeline) in variants.items():
         src = ir.optimizer_ir("adam_weight_decay", hyper, params=params,
                               learning_rate=1e-3, weight_decay=0.01,
                               loss_scale=1024.0, **options)
-        opt = optim_mlir.CompiledOptimizer(src)
+        opt = optim_mlir.CompiledOptimizer(src, pipeline)
         p = [rng.standard_normal(s).astype(np.float32) for s in shapes]
         g = [(rng.standard_normal(s) * 1024).astype(np.float32)
              for s in shapes]
@@ -86,9 +91,9 @@ def main():
     print("elements: %d in %d tensors; rounds: %d; torch threads: %d" % (
         args.elements, args.tensors, args.rounds, torch.get_num_threads()))
     for name in impls:
-        print("%-9s median %8.2f ms" % (name,
+        print("%-20s median %8.2f ms" % (name,
                                         1e3 * benchlib.median(times[name])))
-    for name in ("clip", "clip+dyn"):
+    for name in ("clip", "clip+dyn", "clip+dyn/no-prefetch"):
         print("%s / plain: %.3fx" % (name, benchlib.ratio(times, name,
                                                            "plain")))
     print("torch / clip+dyn: %.2fx" % benchlib.ratio(times, "torch",

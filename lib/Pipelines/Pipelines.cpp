@@ -129,6 +129,10 @@ void optim::buildOptimCPUPipeline(OpPassManager &pm,
   tileOptions.vectorBytes = options.vectorBytes;
   tileOptions.unroll = options.unroll;
   buildStepToBuffers(pm, resolveOptions, tileOptions);
+  // One read stream per operand in the reductions: prefetch ahead of it.
+  OptimPrefetchReadsOptions prefetchOptions;
+  prefetchOptions.distanceBytes = options.prefetchBytes;
+  pm.addNestedPass<func::FuncOp>(createOptimPrefetchReads(prefetchOptions));
 
   // Threads, LLVM.
   pm.addPass(createForallToParallelLoopPass());

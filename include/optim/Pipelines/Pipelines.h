@@ -54,6 +54,11 @@ struct CPUPipelineOptions : public PassPipelineOptions<CPUPipelineOptions> {
       *this, "num-threads",
       llvm::cl::desc("OpenMP threads (0: the OpenMP runtime's default)"),
       llvm::cl::init(0)};
+  PassOptions::Option<int64_t> prefetchBytes{
+      *this, "prefetch-bytes",
+      llvm::cl::desc("Software prefetch distance of the read-only vector "
+                     "loops (reductions), in bytes; 0: none"),
+      llvm::cl::init(4096)};
 };
 
 struct GPUPipelineOptions : public PassPipelineOptions<GPUPipelineOptions> {
