@@ -2,7 +2,9 @@
 compiled step on the CPU or a GPU, hyper-parameters, state and checkpoints
 of state (docs/Python-nn.md)."""
 
+import functools
 import math
+import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -1030,16 +1032,49 @@ class Optimizer:
     _extra_wd_check = None
 
     # --------------------------------------------------------- compilation
+    def _check_unique_names(self, what):
+        """ValueError when two parameters share a name (a parameter renamed
+        after the optimizer was built): checkpoints and the compiled step
+        key the parameters by name, and would keep only one of the two."""
+        seen, duplicates = set(), []
+        for p in self._parameters:
+            if p.name in seen and p.name not in duplicates:
+                duplicates.append(p.name)
+            seen.add(p.name)
+        if duplicates:
+            raise ValueError(
+                "For '%s', %s: the parameter names %s are used more than "
+                "once (a parameter was renamed); parameter names must be "
+                "unique." % (self.cls_name, what, duplicates))
+
+    def _make_ir_names(self):
+        """The name of each parameter in the IR: its own, but the position
+        (``#<i>``) for a default-named one (``Parameter_<n>``, new in every
+        process and model), so that optimizers of the same structure
+        compile the same text and share one compiled step (the runtime's
+        cache is keyed by the text). Both lack ``beta`` and ``gamma``: the
+        decay filter sees no difference."""
+        self._check_unique_names("the step cannot be compiled")
+        names = [p.name for p in self._parameters]
+        canonical = ["#%d" % i if getattr(p, "_default_name", False) else
+                     p.name for i, p in enumerate(self._parameters)]
+        if len(set(canonical)) != len(canonical):
+            canonical = names  # a user name spelled like a position
+        self._ir_names = canonical
+
+    _ir_names = None
+
     def _spec(self, i):
         p = self._parameters[i]
         # Only a compiled sparse form takes the rows; the other sparse modes
         # step the dense rule (_sparse_step_arrays).
         sparse = bool(self._sparse_flags[i]) if self._sparse_flags and \
             self._sparse_mode == "compiled" else False
+        name = self._ir_names[i]
         if self._has_master(p):
-            return (p.name, p.shape, str(p.dtype), sparse,
+            return (name, p.shape, str(p.dtype), sparse,
                     {"master": "float32", "states": "float32"})
-        return (p.name, p.shape, str(p.dtype), sparse)
+        return (name, p.shape, str(p.dtype), sparse)
 
     def _make_parts(self, flags):
         """The parts for gradients whose sparsity is ``flags``: the dense
@@ -1107,7 +1142,7 @@ class Optimizer:
             weight_decay=0.0 if part.zero_decay
             else self._global_wd.ir_value(step, name),
             loss_scale=1.0 if part.unscaled else self.loss_scale,
-            order_params=[self._parameters[i].name for i in part.indices],
+            order_params=[self._ir_names[i] for i in part.indices],
             unique=unique, **control)
 
     @property
@@ -1125,11 +1160,12 @@ class Optimizer:
         for part in self._parts:
             part.control = compile_control
             part.control_known = part.gpu_control_known = None
+        self._make_ir_names()
         texts = [self._part_ir(part) for part in self._parts]
         compiled = [_compile(text, self.compile_options) for text in texts]
         for part, c in zip(self._parts, compiled):
             _compiled.check_layout(
-                c, [self._parameters[i].name for i in part.indices],
+                c, [self._ir_names[i] for i in part.indices],
                 self._state_params, self.cls_name)
         self._param_loc = [None] * len(self._parameters)
         self._storage_epoch = _STORAGE_EPOCH[0]
@@ -1455,7 +1491,50 @@ class Optimizer:
                         % (name, p.name, kind(got), kind(want)))
             return
 
+    def _step_lock(self):
+        """The lock every step of this optimizer holds: steps from several
+        threads run one after the other (docs/Threads-and-caches.md)."""
+        lock = self.__dict__.get("_step_lock_")
+        if lock is None:
+            # setdefault is atomic: two threads get the same lock.
+            lock = self.__dict__.setdefault("_step_lock_",
+                                            threading.RLock())
+        return lock
+
+    def _check_next_step(self):
+        """ValueError, before anything changes, when the step would take
+        ``global_step`` past the largest int32."""
+        if self._counter.value >= _INT32_MAX:
+            raise ValueError(
+                "For '%s', global_step is %d, the largest int32: one more "
+                "step would overflow it." % (self.cls_name,
+                                             self._counter.value))
+
+    @staticmethod
+    def _all_or_nothing(runs, arrays):
+        """Runs ``runs`` (one compiled call each) in order; when one fails
+        after another ran, the arrays ``arrays()`` returns (every array the
+        calls write) are put back as they were, so a failed step changes
+        nothing."""
+        if len(runs) == 1:
+            runs[0]()
+            return
+        unique = list({id(a): a for a in arrays()}.values())
+        saved = [(a, a.copy()) for a in unique]
+        try:
+            for run in runs:
+                run()
+        except BaseException:
+            for a, copy in saved:
+                np.copyto(a, copy)
+            raise
+
     def _compiled_step(self, gradients):
+        with self._step_lock():
+            self._check_next_step()
+            return self._compiled_step_locked(gradients)
+
+    def _compiled_step_locked(self, gradients):
         # Fast path: every gradient a C-contiguous array of its parameter's
         # dtype and shape, checked and bound in C++ (no per-tensor Python);
         # anything else takes the checked path below, which raises or
@@ -1477,8 +1556,10 @@ class Optimizer:
                 all(part.bound is not None and part.bound.bind_grads(gradients)
                     for part in parts):
             self._sync()
-            for part in parts:
-                part.bound.run()
+            self._all_or_nothing(
+                [part.bound.run for part in parts],
+                lambda: [a for part in parts
+                         for a in part.param_arrays + part.state_arrays])
             self._stepped = True
             if parts[0].control and self._read_status(
                     parts[0], parts[0].compiled, "control_known"):
@@ -1546,8 +1627,11 @@ class Optimizer:
                               [grads[i] for i in part.indices],
                               part.state_arrays))
         self._sync()
-        for part, params, part_grads, states in calls:
-            part.compiled.step(params, part_grads, states)
+        self._all_or_nothing(
+            [functools.partial(part.compiled.step, params, part_grads, states)
+             for part, params, part_grads, states in calls],
+            lambda: [a for _, params, _, states in calls
+                     for a in params + states])
         for target, rows, source in write_back:
             target[rows] = source
         self._stepped = True
@@ -1668,7 +1752,7 @@ class Optimizer:
                 continue
             gpu = _compile_gpu(part.text)
             names = [info["name"] for info in gpu.params]
-            expected = [self._parameters[i].name for i in part.indices]
+            expected = [self._ir_names[i] for i in part.indices]
             if names != expected or \
                     list(gpu.state_names) != list(part.compiled.state_names):
                 raise RuntimeError(
@@ -1774,6 +1858,12 @@ class Optimizer:
         if self._parts is not None and \
                 type(self).construct is Optimizer.construct:
             return self._compiled_step(gradients)
+        with self._step_lock():
+            self._check_next_step()
+            return self._user_step(gradients)
+
+    def _user_step(self, gradients):
+        """A step of a user-defined ``construct``."""
         if any(self._has_master(p) for p in self._parameters):
             raise ValueError(
                 "For '%s', a user-defined construct steps the parameters "
@@ -1990,7 +2080,9 @@ class Optimizer:
         """A checkpoint (copies): parameters, states by MindSpore name and
         parameter name, global step, and the runtime values; with a
         DynamicLossScaleUpdateCell, ``loss_scale``: the scale, its clean-step
-        count and the cell's ``cur_iter``."""
+        count and the cell's ``cur_iter``. ValueError when two parameters
+        share a name."""
+        self._check_unique_names("state_dict")
         sd = {
             "format": _FORMAT,
             "optimizer": self.cls_name,
@@ -2072,12 +2164,15 @@ class Optimizer:
         if state_dict["optimizer"] != name:
             raise ValueError("For '%s', the checkpoint was saved from a '%s'."
                              % (name, state_dict["optimizer"]))
+        self._check_unique_names("load_state_dict")
         step = state_dict["global_step"]
         if isinstance(step, (bool, np.bool_)) or \
                 not isinstance(step, (int, np.integer)) or step < 0 or \
-                step > _INT32_MAX:
+                step >= _INT32_MAX:
             raise ValueError("For '%s', the checkpoint's global_step must be a "
-                             "non-negative int32, got %r." % (name, step))
+                             "non-negative int32 below %d (the next step "
+                             "increments it), got %r."
+                             % (name, _INT32_MAX, step))
         writes = []
 
         def check_arrays(what, saved, targets):

@@ -67,9 +67,15 @@ class Parameter:
     # element offset there.
     _chunk = None
     _chunk_offset = 0
+    # Whether the name is the default one (Parameter_<n>).
+    _default_name = False
 
     def __init__(self, default_input, name=None, requires_grad=True):
         self._data = _as_float_array(default_input, "Parameter data")
+        # A default name is unique in the process; optimizers name such a
+        # parameter by its position in their IR instead, so that optimizers
+        # of the same structure share one compiled step.
+        self._default_name = name is None
         if name is None:
             name = "Parameter_%d" % next(_NAME_COUNTER)
         self._name = _check_name(name)
@@ -97,6 +103,7 @@ class Parameter:
     @name.setter
     def name(self, value):
         self._name = _check_name(value)
+        self._default_name = False
 
     @property
     def data(self):

@@ -8,7 +8,9 @@ import functools
 import inspect
 import math
 import sys
+import threading
 
+import numpy as np
 import torch
 from torch.optim.optimizer import Optimizer, required
 
@@ -266,15 +268,18 @@ def _view(t):
     elementwise update of tensors with the same strides is the same on
     their spans)."""
     t = _real(t)
-    if t.dtype == torch.bfloat16:
+    bf16 = t.dtype == torch.bfloat16
+    if bf16:
         t = t.view(torch.int16)
     if not t.is_contiguous():
         flat = t.detach().as_strided((t.numel(),), (1,))
-        return flat.numpy().reshape(_ir_shape(t.shape))
-    array = t.detach().numpy()
-    if array.ndim == 0:
-        array = array.reshape(1)  # a view: same storage
-    return array
+        array = flat.numpy().reshape(_ir_shape(t.shape))
+    else:
+        array = t.detach().numpy()
+        if array.ndim == 0:
+            array = array.reshape(1)  # a view: same storage
+    # The runtime takes bfloat16 bits as uint16 (torch has no uint16).
+    return array.view(np.uint16) if bf16 else array
 
 
 def _ir_shape(shape):
@@ -1160,6 +1165,20 @@ class _CompiledTorchOptimizer(Optimizer):
         Adam, RMSprop), the step is torch's own (eager, recording the
         autograd graph as torch's does) on this optimizer's groups and
         state."""
+        with self._step_lock():
+            return self._step(closure)
+
+    def _step_lock(self):
+        """The lock every step of this optimizer holds: steps from several
+        threads run one after the other (docs/Threads-and-caches.md)."""
+        lock = self.__dict__.get("_step_lock_")
+        if lock is None:
+            # setdefault is atomic: two threads get the same lock.
+            lock = self.__dict__.setdefault("_step_lock_",
+                                            threading.RLock())
+        return lock
+
+    def _step(self, closure):
         eager = self._TORCH_EAGER
         if eager is not None and any(group.get("differentiable", False)
                                      for group in self.param_groups):
@@ -1213,6 +1232,19 @@ class _CompiledTorchOptimizer(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         self._follow_torch_threads()
+        # A failing step leaves the loss-scale state as it was (the step's
+        # checks may run after the front end's control).
+        control = self._control()
+        saved_control = dict(control.__dict__)
+        try:
+            self._compiled_step_parts()
+        except BaseException:
+            control.__dict__.clear()
+            control.__dict__.update(saved_control)
+            raise
+        return loss
+
+    def _compiled_step_parts(self):
         if not self._fast_step():
             device = self._params_device()
             if device.type == "cuda":
@@ -1227,7 +1259,6 @@ class _CompiledTorchOptimizer(Optimizer):
             else:
                 self._checked_step()
                 self._build_plan()
-        return loss
 
     def _follow_torch_threads(self):
         """Applies a changed torch.set_num_threads() to the compiled steps."""
@@ -1273,11 +1304,18 @@ class _CompiledTorchOptimizer(Optimizer):
         in_step = control.checks
         if not in_step:
             control.unchecked()
-        for b, (compiled, hypers) in enumerate(calls):
+        for compiled, hypers in calls:
             self._control_hypers(hypers, control.unscale(), in_step)
-            for j, hyper in enumerate(hypers):
-                for name, value in hyper.items():
-                    compiled.set_hyper_param(j, name, value)
+        if len(calls) > 1:
+            # Every table value checked (the runtime refuses values out of
+            # range) before the first call runs.
+            for compiled, hypers in calls:
+                _set_hypers(compiled, hypers)
+            for b in range(len(calls)):
+                _check_next_count(native.bucket_step(b),
+                                  self._STEP_INCREMENT)
+        for b, (compiled, hypers) in enumerate(calls):
+            _set_hypers(compiled, hypers)
             if in_step:
                 control.before_in_step(compiled)
             native.run_bucket(b)
@@ -1502,6 +1540,34 @@ class _CompiledTorchOptimizer(Optimizer):
             self._control_hypers(call[2], scale, in_step)
         for call in touched:
             self._control_hypers([call[7]], scale, False)
+        several = len(calls) + len(touched) > 1
+        if several:
+            # Several compiled calls: every table value checked (the
+            # runtime refuses values out of range) before the first runs.
+            for compiled, _, hypers, _, _, _ in calls:
+                _set_hypers(compiled, hypers)
+            for call in touched:
+                if call[6] is not None:
+                    _set_hypers(call[6], [call[7]])
+        # What the step changes, put back if a call fails: the state dicts
+        # (`_adopt` moves states into runtime-owned tensors), and with
+        # several calls, the parameters and states (a later call may fail
+        # after an earlier one wrote them; one call writes nothing when it
+        # fails).
+        undo = _Undo(self.state, several)
+        for _, _, _, _, _, items in calls:
+            for _, p, _, state, _, _ in items:
+                undo.save(p, state)
+        for call in touched:
+            undo.save(call[1], call[3])
+        try:
+            self._run_calls(calls, touched, control, in_step)
+        except BaseException:
+            undo.restore()
+            raise
+
+    def _run_calls(self, calls, touched, control, in_step):
+        """Steps 4 and 5 of `_checked_step`."""
 
         # 4. States into runtime-owned buffers: new ones (zeros) and any a
         #    user or load_state_dict put there (copied; the old tensors are
@@ -1519,9 +1585,7 @@ class _CompiledTorchOptimizer(Optimizer):
                 grads.append(_view(grad))
                 for sk in state_keys:
                     states.append(_view(tensors[sk]))
-            for j, hyper in enumerate(hypers):
-                for name, value in hyper.items():
-                    compiled.set_hyper_param(j, name, value)
+            _set_hypers(compiled, hypers)
             compiled.global_step = t0
             if in_step:
                 control.before_in_step(compiled)
@@ -1759,6 +1823,14 @@ class _CompiledTorchOptimizer(Optimizer):
             if isinstance(state_dict, dict) else None
         loaded = None if entry is None else \
             _GradientControl.from_entry(entry)
+        saved_states = state_dict.get("state") \
+            if isinstance(state_dict, dict) else None
+        if isinstance(saved_states, dict):
+            # Every step count checked before anything is loaded.
+            for key, saved_state in saved_states.items():
+                if isinstance(saved_state, dict) and "step" in saved_state:
+                    _step_count(saved_state, "the state_dict's state of "
+                                "parameter %r: " % (key,))
         control = self._control()
         mine = _GradientControl.kinds(
             control.entry() if control.checks or control.static is not None
@@ -1828,6 +1900,55 @@ class _CompiledTorchOptimizer(Optimizer):
         self.__dict__["_plan"] = None
 
 
+def _set_hypers(compiled, hypers):
+    """Writes the hyper-parameters of each group of a compiled call (the
+    runtime checks each value)."""
+    for j, hyper in enumerate(hypers):
+        for name, value in hyper.items():
+            compiled.set_hyper_param(j, name, value)
+
+
+def _check_next_count(t0, increment):
+    """ValueError when a step at count `t0` would take it past the int64
+    step counter."""
+    if t0 > _STEP_MAX - max(1, increment):
+        raise ValueError("optim_mlir.torch: step count %d: one more step "
+                         "would overflow the int64 step counter" % t0)
+
+
+class _Undo:
+    """What a step changes (state dicts, entries of the optimizer's
+    `state`, and with `values` the parameters and state tensors), saved
+    before it writes anything, to put back when it fails."""
+
+    def __init__(self, optimizer_state, values):
+        self.optimizer_state = optimizer_state
+        self.values = values
+        self.tensors = {}
+        self.dicts = []
+        self.new = []
+
+    def save(self, p, state):
+        if p not in self.optimizer_state:
+            self.new.append(p)
+        self.dicts.append((state, dict(state)))
+        if not self.values:
+            return
+        for t in [p] + list(state.values()):
+            if torch.is_tensor(t) and id(t) not in self.tensors:
+                self.tensors[id(t)] = (t, t.detach().clone())
+
+    @torch.no_grad()
+    def restore(self):
+        for t, saved in self.tensors.values():
+            t.copy_(saved)
+        for state, saved in self.dicts:
+            state.clear()
+            state.update(saved)
+        for p in self.new:
+            self.optimizer_state.pop(p, None)
+
+
 class _Plan:
     """A TorchPlan and what the Python side checks before using it."""
 
@@ -1856,13 +1977,37 @@ def _commit_step_and_states(state, tensors, t0):
             state[key] = tensor
 
 
-def _step_count(state):
+# The largest step count: the compiled step's counter is an int64, and a
+# step runs at the count plus one.
+_STEP_MAX = 2 ** 63 - 1
+
+
+def _step_count(state, where=""):
+    """`state`'s step count as an int (0 without one): ValueError when it
+    is not a finite, non-negative number below 2**63 - 1 (one more step
+    would overflow the int64 counter)."""
     step = state.get("step", 0)
     if isinstance(step, torch.Tensor):
+        if step.numel() != 1 or step.is_complex():
+            raise ValueError("optim_mlir.torch: %sthe step count must be a "
+                             "real scalar, got a tensor of shape %s and "
+                             "dtype %s" % (where, tuple(step.shape),
+                                           step.dtype))
         step = step.item()
+    if isinstance(step, bool) or not isinstance(step, (int, float)):
+        raise ValueError("optim_mlir.torch: %sthe step count must be a "
+                         "number, got %r" % (where, step))
+    if isinstance(step, float) and not math.isfinite(step):
+        raise ValueError("optim_mlir.torch: %sthe step count must be "
+                         "finite, got %r" % (where, step))
     step = int(step)
     if step < 0:
-        raise ValueError("optim_mlir.torch: negative step count %d" % step)
+        raise ValueError("optim_mlir.torch: %snegative step count %d"
+                         % (where, step))
+    if step >= _STEP_MAX:
+        raise ValueError("optim_mlir.torch: %sstep count %d: one more step "
+                         "would overflow the int64 step counter (at most "
+                         "%d)" % (where, step, _STEP_MAX - 1))
     return step
 
 
@@ -2191,7 +2336,8 @@ class SparseAdam(_CompiledTorchOptimizer):
                     raise RuntimeError("SparseAdam does not support dense "
                                        "gradients, please consider Adam "
                                        "instead")
-        self._compiled_step()
+        with self._step_lock():
+            self._compiled_step()
         return loss
 
     def _prepare(self, p, state, group):

@@ -22,6 +22,9 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <limits>
+#include <mutex>
+#include <optional>
 
 namespace py = pybind11;
 using namespace optim::runtime;
@@ -75,6 +78,73 @@ int numpyTypeNum(DType dtype) {
   return -1;
 }
 
+/// Whether a NumPy byte-order character means the host's order.
+bool isNativeByteOrder(char order) {
+  return order == '=' || order == '|' ||
+         order == (llvm::sys::IsLittleEndianHost ? '<' : '>');
+}
+
+/// Whether `array` holds `dtype` values exactly as the compiled step reads
+/// them: NumPy's float32, float64 or float16 in the host's byte order; for
+/// bfloat16, which NumPy lacks, the bits as uint16 or ml_dtypes' bfloat16
+/// (never float16, int16 or another 2-byte type).
+bool hasDType(const py::array &array, DType dtype) {
+  const auto *descr = py::detail::array_descriptor_proxy(array.dtype().ptr());
+  if (!isNativeByteOrder(descr->byteorder))
+    return false;
+  if (dtype != DType::BF16)
+    return descr->type_num == numpyTypeNum(dtype);
+  if (descr->elsize != 2)
+    return false;
+  return descr->type_num == py::detail::npy_api::NPY_USHORT_ ||
+         py::str(array.dtype()).cast<std::string>() == "bfloat16";
+}
+
+/// What hasDType() accepts for `dtype`, for error messages.
+std::string dtypeDescription(DType dtype) {
+  if (dtype == DType::BF16)
+    return "bfloat16 (its bits as a uint16 array, or ml_dtypes.bfloat16)";
+  return std::string(dtypeName(dtype)) + " (native byte order)";
+}
+
+/// Raises TypeError unless `array` holds `dtype` values (hasDType);
+/// `what`: the array, as the message names it.
+void checkDType(const py::array &array, DType dtype, const std::string &what) {
+  if (!hasDType(array, dtype))
+    throw py::type_error(what + " must have dtype " + dtypeDescription(dtype) +
+                         ", got " +
+                         py::str(array.dtype()).cast<std::string>());
+}
+
+/// Holds `mutex` for a short access under the GIL: taken at once when it
+/// is free, else waited for with the GIL released, since a running step
+/// holds it without the GIL (runLocked). A thread never waits for the
+/// mutex while holding the GIL, so the two never deadlock.
+class ShortLock {
+public:
+  explicit ShortLock(std::mutex &mutex) : mutex(mutex) {
+    if (!mutex.try_lock()) {
+      py::gil_scoped_release release;
+      mutex.lock();
+    }
+  }
+  ~ShortLock() { mutex.unlock(); }
+  ShortLock(const ShortLock &) = delete;
+  ShortLock &operator=(const ShortLock &) = delete;
+
+private:
+  std::mutex &mutex;
+};
+
+/// Runs `body` (which must not touch Python objects) with the GIL released
+/// and `mutex` held; the mutex is released before the GIL is taken back.
+template <typename Body>
+llvm::Error runLocked(std::mutex &mutex, Body body) {
+  py::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(mutex);
+  return body();
+}
+
 /// The parameters of a compiled step (CPU or GPU) as Python dicts: name,
 /// shape, dtype, group, sparse, each state's shape and dtype, master.
 py::list paramList(llvm::ArrayRef<ParamInfo> params) {
@@ -113,15 +183,7 @@ void *checkBuffer(py::handle handle, const ParamInfo &info, const char *what,
     throw py::type_error(std::string(what) + " of '" + info.name +
                          "' must be a numpy.ndarray");
   auto array = py::reinterpret_borrow<py::array>(handle);
-  if (dtype == DType::BF16) {
-    if (array.itemsize() != 2)
-      throw py::type_error(std::string(what) + " of '" + info.name +
-                           "' must hold 2-byte bfloat16 values");
-  } else if (array.dtype().num() != numpyTypeNum(dtype)) {
-    throw py::type_error(std::string(what) + " of '" + info.name +
-                         "' must have dtype " + dtypeName(dtype) +
-                         ", got " + py::str(array.dtype()).cast<std::string>());
-  }
+  checkDType(array, dtype, std::string(what) + " of '" + info.name + "'");
   std::vector<int64_t> arrayShape(array.shape(),
                                   array.shape() + array.ndim());
   if (arrayShape != expectedShape) {
@@ -137,6 +199,9 @@ void *checkBuffer(py::handle handle, const ParamInfo &info, const char *what,
   if (!(array.flags() & py::array::c_style))
     throw py::value_error(std::string(what) + " of '" + info.name +
                           "' must be C-contiguous");
+  if (!(array.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    throw py::value_error(std::string(what) + " of '" + info.name +
+                          "' must be aligned to its element size");
   if (writable && !array.writeable())
     throw py::value_error(std::string(what) + " of '" + info.name +
                           "' must be writeable");
@@ -168,7 +233,10 @@ void checkSparseGrad(py::handle handle, const ParamInfo &info,
                          info.name + "' must be numpy.ndarray");
   auto indices = py::reinterpret_borrow<py::array>(pair[0]);
   auto values = py::reinterpret_borrow<py::array>(pair[1]);
-  if (!indices.dtype().is(py::dtype("int32")))
+  const auto *indexDescr =
+      py::detail::array_descriptor_proxy(indices.dtype().ptr());
+  if (indexDescr->type_num != py::detail::npy_api::NPY_INT32_ ||
+      !isNativeByteOrder(indexDescr->byteorder))
     throw py::type_error("indices of the gradient of '" + info.name +
                          "' must have dtype int32, got " +
                          py::str(indices.dtype()).cast<std::string>());
@@ -179,15 +247,8 @@ void checkSparseGrad(py::handle handle, const ParamInfo &info,
   if (!(indices.flags() & py::array::c_style))
     throw py::value_error("indices of the gradient of '" + info.name +
                           "' must be C-contiguous");
-  if (info.dtype == DType::BF16) {
-    if (values.itemsize() != 2)
-      throw py::type_error("values of the gradient of '" + info.name +
-                           "' must hold 2-byte bfloat16 values");
-  } else if (!values.dtype().is(py::dtype(dtypeName(info.dtype)))) {
-    throw py::type_error("values of the gradient of '" + info.name +
-                         "' must have dtype " + dtypeName(info.dtype) +
-                         ", got " + py::str(values.dtype()).cast<std::string>());
-  }
+  checkDType(values, info.dtype,
+             "values of the gradient of '" + info.name + "'");
   int64_t count = indices.shape(0);
   std::vector<int64_t> expected = info.shape;
   expected[0] = count;
@@ -199,6 +260,11 @@ void checkSparseGrad(py::handle handle, const ParamInfo &info,
   if (!(values.flags() & py::array::c_style))
     throw py::value_error("values of the gradient of '" + info.name +
                           "' must be C-contiguous");
+  if (!(indices.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_) ||
+      !(values.flags() & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+    throw py::value_error("indices and values of the gradient of '" +
+                          info.name + "' must be aligned to their element "
+                          "size");
   grad.indices = static_cast<const int32_t *>(indices.data());
   grad.rows = values.data();
   grad.count = count;
@@ -248,25 +314,32 @@ public:
     // Sparse gradients: pointed to by g, so never reallocated.
     std::vector<SparseGrad> sparse(infos.size());
     std::vector<py::array> keep;
+    // Every array the step reads or writes, owned until it returns: the
+    // sequences may change (and drop their arrays) in another thread while
+    // the step runs without the GIL.
+    std::vector<py::object> owned;
+    owned.reserve(infos.size() * (2 + numStates));
     for (size_t i = 0; i < infos.size(); ++i) {
-      p.push_back(checkBuffer(params[i], infos[i], "parameter", true));
+      owned.push_back(params[i]);
+      p.push_back(checkBuffer(owned.back(), infos[i], "parameter", true));
+      owned.push_back(grads[i]);
       if (infos[i].sparse) {
-        checkSparseGrad(grads[i], infos[i], sparse[i], keep);
+        checkSparseGrad(owned.back(), infos[i], sparse[i], keep);
         g.push_back(&sparse[i]);
       } else {
-        g.push_back(checkBuffer(grads[i], infos[i], "gradient", false));
+        g.push_back(checkBuffer(owned.back(), infos[i], "gradient", false));
       }
-      for (size_t j = 0; j < numStates; ++j)
-        s.push_back(checkBuffer(states[i * numStates + j], infos[i],
-                                "state", true, &infos[i].stateShapes[j],
+      for (size_t j = 0; j < numStates; ++j) {
+        owned.push_back(states[i * numStates + j]);
+        s.push_back(checkBuffer(owned.back(), infos[i], "state", true,
+                                &infos[i].stateShapes[j],
                                 &infos[i].stateDTypes[j]));
+      }
     }
-    llvm::Error error = llvm::Error::success();
-    {
-      py::gil_scoped_release release;
-      error = optimizer->step(p, g, s);
-    }
-    if (error)
+    // One step of this optimizer at a time (stepMutex): steps from several
+    // threads run one after the other, as sequential steps would.
+    if (llvm::Error error =
+            runLocked(stepMutex, [&] { return optimizer->step(p, g, s); }))
       raise(std::move(error), PyExc_RuntimeError);
   }
 
@@ -299,58 +372,96 @@ public:
         s.push_back(checkBuffer(states[i * numStates + j], infos[i], "state",
                                 true, &infos[i].stateShapes[j],
                                 &infos[i].stateDTypes[j]));
-    llvm::Error error = params.is_none() ? optimizer->initStates(s)
-                                         : optimizer->initStates(p, s);
+    llvm::Error error = llvm::Error::success();
+    {
+      ShortLock lock(stepMutex);
+      error = params.is_none() ? optimizer->initStates(s)
+                               : optimizer->initStates(p, s);
+    }
     if (error)
       raise(std::move(error));
   }
 
   void setHyperParam(unsigned group, const std::string &name, double value) {
-    if (llvm::Error error = optimizer->setHyperParam(group, name, value))
+    llvm::Error error = llvm::Error::success();
+    {
+      ShortLock lock(stepMutex);
+      error = optimizer->setHyperParam(group, name, value);
+    }
+    if (error)
       raise(std::move(error));
   }
 
-  py::dict stepStatus() const {
-    auto status = optimizer->getStepStatus();
-    if (!status)
-      raise(status.takeError());
-    return statusToDict(*status);
+  py::dict stepStatus() {
+    std::optional<llvm::Expected<StepStatus>> status;
+    {
+      ShortLock lock(stepMutex);
+      status.emplace(optimizer->getStepStatus());
+    }
+    if (!*status)
+      raise(status->takeError());
+    return statusToDict(**status);
   }
 
   void setLossScaleState(double lossScale, int64_t goodSteps) {
-    if (llvm::Error error = optimizer->setLossScaleState(lossScale, goodSteps))
+    llvm::Error error = llvm::Error::success();
+    {
+      ShortLock lock(stepMutex);
+      error = optimizer->setLossScaleState(lossScale, goodSteps);
+    }
+    if (error)
       raise(std::move(error));
   }
 
-  double getHyperParam(unsigned group, const std::string &name) const {
-    auto value = optimizer->getHyperParam(group, name);
-    if (!value)
-      raise(value.takeError());
-    return *value;
+  double getHyperParam(unsigned group, const std::string &name) {
+    std::optional<llvm::Expected<double>> value;
+    {
+      ShortLock lock(stepMutex);
+      value.emplace(optimizer->getHyperParam(group, name));
+    }
+    if (!*value)
+      raise(value->takeError());
+    return **value;
   }
 
-  std::vector<double> learningRates() const {
-    auto rates = optimizer->getLearningRates();
-    if (!rates)
-      raise(rates.takeError(), PyExc_RuntimeError);
-    return *rates;
+  std::vector<double> learningRates() {
+    std::optional<llvm::Expected<std::vector<double>>> rates;
+    {
+      ShortLock lock(stepMutex);
+      rates.emplace(optimizer->getLearningRates());
+    }
+    if (!*rates)
+      raise(rates->takeError(), PyExc_RuntimeError);
+    return **rates;
+  }
+
+  int64_t globalStep() {
+    ShortLock lock(stepMutex);
+    return optimizer->getGlobalStep();
+  }
+
+  void setGlobalStep(int64_t step) {
+    if (step < 0)
+      throw py::value_error("global_step must be non-negative");
+    ShortLock lock(stepMutex);
+    optimizer->setGlobalStep(step);
   }
 
   std::unique_ptr<Optimizer> optimizer;
+  /// Held by every step of `optimizer` (with the GIL released) and by
+  /// every access to its tables (ShortLock): steps of one optimizer from
+  /// several threads run one at a time (docs/Threads-and-caches.md).
+  std::mutex stepMutex;
 };
 
 //===----------------------------------------------------------------------===//
 // Bound steps: flat host cost per step
 //===----------------------------------------------------------------------===//
 
-/// Runs `bound`'s step with the GIL released; errors become RuntimeError.
-void runBound(BoundStep &bound) {
-  llvm::Error error = llvm::Error::success();
-  {
-    py::gil_scoped_release release;
-    error = bound.step();
-  }
-  if (error)
+/// Runs `bound`'s step with the GIL released and its optimizer's step
+/// mutex held; errors become RuntimeError.
+void runBound(BoundStep &bound, std::mutex &mutex) {
+  if (llvm::Error error = runLocked(mutex, [&] { return bound.step(); }))
     raise(std::move(error), PyExc_RuntimeError);
 }
 
@@ -398,10 +509,10 @@ py::array arenaBuffer(py::object self) {
 /// parameter: field reads, no Python calls) and writes their pointers.
 class NumpyBoundStep {
 public:
-  NumpyBoundStep(py::object owner, Optimizer &optimizer, py::sequence params,
-                 py::sequence states, std::vector<int64_t> gradIndices,
-                 int64_t numGrads)
-      : owner(std::move(owner)), bound(optimizer),
+  NumpyBoundStep(py::object owner, Optimizer &optimizer, std::mutex &mutex,
+                 py::sequence params, py::sequence states,
+                 std::vector<int64_t> gradIndices, int64_t numGrads)
+      : owner(std::move(owner)), mutex(mutex), bound(optimizer),
         gradIndices(std::move(gradIndices)), numGrads(numGrads) {
     auto infos = optimizer.getParams();
     size_t numStates = bound.getNumStates();
@@ -420,9 +531,10 @@ public:
       if (infos[i].sparse)
         throw py::value_error("bind_numpy: sparse parameter '" +
                               infos[i].name + "' takes the checked step");
-      void *data = checkBuffer(params[i], infos[i], "parameter", true);
+      py::object param = params[i];
+      void *data = checkBuffer(param, infos[i], "parameter", true);
       bound.setParam(i, data);
-      keep.push_back(params[i]);
+      keep.push_back(param);
       for (size_t s = 0; s < numStates; ++s) {
         py::handle state = states[i * numStates + s];
         bound.setState(i, s,
@@ -440,46 +552,48 @@ public:
   /// Checks the gradients `grads[gradIndices[i]]` and binds them; false
   /// (nothing bound) when one is not a C-contiguous ndarray of its
   /// parameter's dtype and shape, or overlaps it: the caller then takes
-  /// the checked path, which raises or copies.
+  /// the checked path, which raises or copies. The bound gradients are
+  /// owned until the next bind_grads. Not for several threads at once:
+  /// step() checks, binds and runs as one.
   bool bindGrads(py::handle grads) {
-    PyObject *seq = grads.ptr();
-    bool isTuple = PyTuple_Check(seq);
-    if (!isTuple && !PyList_Check(seq))
+    std::vector<void *> data;
+    std::vector<py::object> owned;
+    if (!checkGrads(grads, data, owned))
       return false;
-    Py_ssize_t length = isTuple ? PyTuple_GET_SIZE(seq) : PyList_GET_SIZE(seq);
-    if (length != numGrads)
-      return false;
-    for (size_t i = 0; i < expected.size(); ++i) {
-      int64_t index = gradIndices[i];
-      PyObject *item = isTuple ? PyTuple_GET_ITEM(seq, index)
-                               : PyList_GET_ITEM(seq, index);
-      const auto *array = asArray(item);
-      const GradSpec &want = expected[i];
-      if (!array || py::detail::array_descriptor_proxy(array->descr)
-                            ->type_num != want.typeNum)
-        return false;
-      if (array->nd != static_cast<int>(want.shape.size()) ||
-          !(array->flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_))
-        return false;
-      for (int d = 0; d < array->nd; ++d)
-        if (array->dimensions[d] != want.shape[d])
-          return false;
-      // The compiled step reads the gradient while writing the parameter.
-      if (array->data < want.param + want.bytes &&
-          want.param < array->data + want.bytes)
-        return false;
-      bound.setGrad(i, array->data);
-    }
-    // The gradients' owners outlive the step: the caller holds `grads`.
+    ShortLock lock(mutex);
+    for (size_t i = 0; i < data.size(); ++i)
+      bound.setGrad(i, data[i]);
+    boundGrads = std::move(owned);
     return true;
   }
 
-  void run() { runBound(bound); }
+  void run() { runBound(bound, mutex); }
+
+  /// bind_grads and run as one: false (nothing run) when bind_grads would
+  /// refuse the gradients. The gradients are owned for the step, and the
+  /// binding and the step happen under the optimizer's step mutex, so
+  /// steps from several threads run one after the other, each on its own
+  /// gradients.
+  bool step(py::handle grads) {
+    std::vector<void *> data;
+    std::vector<py::object> owned;
+    if (!checkGrads(grads, data, owned))
+      return false;
+    llvm::Error error = runLocked(mutex, [&] {
+      for (size_t i = 0; i < data.size(); ++i)
+        bound.setGrad(i, data[i]);
+      return bound.step();
+    });
+    if (error)
+      raise(std::move(error), PyExc_RuntimeError);
+    return true;
+  }
 
   /// The compiled call alone on the last run's tables (host-cost
   /// benchmarks; see BoundStep::stepCompiledOnly).
   void runCompiledOnly() {
-    if (llvm::Error error = bound.stepCompiledOnly())
+    if (llvm::Error error = runLocked(
+            mutex, [&] { return bound.stepCompiledOnly(); }))
       raise(std::move(error), PyExc_RuntimeError);
   }
 
@@ -490,8 +604,53 @@ private:
     char *param;
     int64_t bytes;
   };
+
+  /// The data pointers of the gradients `grads[gradIndices[i]]` (and the
+  /// gradients, in `owned`), or false when one does not fit (bindGrads).
+  bool checkGrads(py::handle grads, std::vector<void *> &data,
+                  std::vector<py::object> &owned) const {
+    PyObject *seq = grads.ptr();
+    bool isTuple = PyTuple_Check(seq);
+    if (!isTuple && !PyList_Check(seq))
+      return false;
+    Py_ssize_t length = isTuple ? PyTuple_GET_SIZE(seq) : PyList_GET_SIZE(seq);
+    if (length != numGrads)
+      return false;
+    data.reserve(expected.size());
+    owned.reserve(expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+      int64_t index = gradIndices[i];
+      PyObject *item = isTuple ? PyTuple_GET_ITEM(seq, index)
+                               : PyList_GET_ITEM(seq, index);
+      const auto *array = asArray(item);
+      const GradSpec &want = expected[i];
+      if (!array)
+        return false;
+      const auto *descr = py::detail::array_descriptor_proxy(array->descr);
+      if (descr->type_num != want.typeNum ||
+          !isNativeByteOrder(descr->byteorder))
+        return false;
+      if (array->nd != static_cast<int>(want.shape.size()) ||
+          !(array->flags & py::detail::npy_api::NPY_ARRAY_C_CONTIGUOUS_) ||
+          !(array->flags & py::detail::npy_api::NPY_ARRAY_ALIGNED_))
+        return false;
+      for (int d = 0; d < array->nd; ++d)
+        if (array->dimensions[d] != want.shape[d])
+          return false;
+      // The compiled step reads the gradient while writing the parameter.
+      if (array->data < want.param + want.bytes &&
+          want.param < array->data + want.bytes)
+        return false;
+      data.push_back(array->data);
+      owned.push_back(py::reinterpret_borrow<py::object>(item));
+    }
+    return true;
+  }
+
   py::object owner; // the CompiledOptimizer: keeps the Optimizer alive
+  std::mutex &mutex; // its step mutex
   BoundStep bound;
+  std::vector<py::object> boundGrads; // the gradients bind_grads bound
   std::vector<int64_t> gradIndices;
   int64_t numGrads;
   std::vector<GradSpec> expected;
@@ -528,13 +687,16 @@ public:
   /// how much that count grows per step (1 for torch's `step`, 0 without).
   /// `skipOnInf`: the compiled step scales the loss dynamically, and a step
   /// that found an inf or NaN (its step status) counts for nothing.
-  size_t addBucket(py::object compiled, Optimizer &optimizer, int64_t t0,
-                   int64_t increment, bool skipOnInf) {
+  size_t addBucket(py::object compiled, Optimizer &optimizer,
+                   std::mutex &mutex, int64_t t0, int64_t increment,
+                   bool skipOnInf) {
     if (skipOnInf && !optimizer.hasStepStatus())
       throw py::value_error("skip_on_inf needs a compiled step that scales "
                             "the loss dynamically (it has no step status)");
-    buckets.push_back(std::make_unique<Bucket>(std::move(compiled), optimizer,
-                                               t0, increment, skipOnInf));
+    if (t0 < 0 || increment < 0)
+      throw py::value_error("step counts must be non-negative");
+    buckets.push_back(std::make_unique<Bucket>(
+        std::move(compiled), optimizer, mutex, t0, increment, skipOnInf));
     return buckets.size() - 1;
   }
 
@@ -556,6 +718,9 @@ public:
       throw py::error_already_set();
     entry.dtype = param.attr("dtype");
     entry.shape = param.attr("shape").cast<std::vector<int64_t>>();
+    entry.bytes = param.attr("element_size")().cast<int64_t>();
+    for (int64_t d : entry.shape)
+      entry.bytes *= d;
     entry.bucket = bucket;
     entry.position = position;
     if (bucket >= 0) {
@@ -569,7 +734,8 @@ public:
       entry.paramData = dataPtr(param.ptr());
       // A gradient the checked path had to copy (non-contiguous) is not
       // bound: check() then sees a new gradient and revalidates it.
-      if (matches(grad.ptr(), entry)) {
+      if (matches(grad.ptr(), entry) &&
+          !overlaps(dataPtr(grad.ptr()), entry.paramData, entry.bytes)) {
         entry.grad = grad;
         entry.gradData = dataPtr(grad.ptr());
       }
@@ -633,6 +799,9 @@ public:
                       "contiguity");
         entry.paramData = paramData;
       }
+      // The compiled step reads the gradient while writing the parameter.
+      if (overlaps(entry.gradData, entry.paramData, entry.bytes))
+        return fail("gradient overlaps its parameter");
       // The same state dict, holding the same tensors at the same places.
       // The hash taken at bind time: torch's Tensor.__hash__ is a Python
       // function (id-based, so stable) that would cost more than the rest.
@@ -680,15 +849,29 @@ public:
   /// counted.
   bool runBucket(size_t b) {
     Bucket &bucket = *buckets.at(b);
-    bucket.bound.getOptimizer().setGlobalStep(bucket.t0);
-    runBound(bucket.bound);
-    if (bucket.skipOnInf) {
-      auto status = bucket.bound.getOptimizer().getStepStatus();
+    if (bucket.t0 > std::numeric_limits<int64_t>::max() - bucket.increment)
+      throw py::value_error("the step count " + std::to_string(bucket.t0) +
+                            " would overflow int64 at this step");
+    // The global step, the step and its status under the step mutex: a
+    // step of the same optimizer in another thread cannot come between.
+    bool foundInf = false;
+    llvm::Error error = runLocked(bucket.mutex, [&]() -> llvm::Error {
+      Optimizer &optimizer = bucket.bound.getOptimizer();
+      optimizer.setGlobalStep(bucket.t0);
+      if (llvm::Error error = bucket.bound.step())
+        return error;
+      if (!bucket.skipOnInf)
+        return llvm::Error::success();
+      auto status = optimizer.getStepStatus();
       if (!status)
-        raise(status.takeError(), PyExc_RuntimeError);
-      if (status->foundInf)
-        return false;
-    }
+        return status.takeError();
+      foundInf = status->foundInf;
+      return llvm::Error::success();
+    });
+    if (error)
+      raise(std::move(error), PyExc_RuntimeError);
+    if (foundInf)
+      return false;
     if (bucket.increment == 0)
       return true;
     for (Entry &entry : entries)
@@ -701,7 +884,9 @@ public:
   /// The compiled call alone on the tables of bucket `b`'s last run
   /// (measures host cost; see BoundStep::stepCompiledOnly).
   void runBucketCompiledOnly(size_t b) {
-    if (llvm::Error error = buckets.at(b)->bound.stepCompiledOnly())
+    Bucket &bucket = *buckets.at(b);
+    if (llvm::Error error = runLocked(
+            bucket.mutex, [&] { return bucket.bound.stepCompiledOnly(); }))
       raise(std::move(error), PyExc_RuntimeError);
   }
 
@@ -711,11 +896,12 @@ public:
 
 private:
   struct Bucket {
-    Bucket(py::object compiled, Optimizer &optimizer, int64_t t0,
-           int64_t increment, bool skipOnInf)
-        : compiled(std::move(compiled)), bound(optimizer), t0(t0),
-          increment(increment), skipOnInf(skipOnInf) {}
+    Bucket(py::object compiled, Optimizer &optimizer, std::mutex &mutex,
+           int64_t t0, int64_t increment, bool skipOnInf)
+        : compiled(std::move(compiled)), mutex(mutex), bound(optimizer),
+          t0(t0), increment(increment), skipOnInf(skipOnInf) {}
     py::object compiled; // keeps the Optimizer alive
+    std::mutex &mutex;   // its step mutex
     BoundStep bound;
     int64_t t0;
     int64_t increment;
@@ -730,6 +916,7 @@ private:
     py::object param, grad, dtype, inner, step;
     Py_hash_t paramHash = 0;
     std::vector<int64_t> shape;
+    int64_t bytes = 0; // of the parameter (and of its gradient)
     int64_t bucket = -1;
     size_t position = 0;
     void *paramData = nullptr;
@@ -738,6 +925,13 @@ private:
     std::vector<Watched> watched;
     std::vector<py::object> keep;
   };
+
+  /// Whether two spans of `bytes` bytes at `a` and `b` overlap.
+  static bool overlaps(const void *a, const void *b, int64_t bytes) {
+    auto x = reinterpret_cast<std::uintptr_t>(a);
+    auto y = reinterpret_cast<std::uintptr_t>(b);
+    return bytes > 0 && x < y + bytes && y < x + bytes;
+  }
 
   bool fail(const char *why) {
     reason = why;
@@ -1323,16 +1517,8 @@ PYBIND11_MODULE(_optim, m) {
           [](const PyOptimizer &self) {
             return self.optimizer->getNumGroups();
           })
-      .def_property(
-          "global_step",
-          [](const PyOptimizer &self) {
-            return self.optimizer->getGlobalStep();
-          },
-          [](PyOptimizer &self, int64_t step) {
-            if (step < 0)
-              throw py::value_error("global_step must be non-negative");
-            self.optimizer->setGlobalStep(step);
-          })
+      .def_property("global_step", &PyOptimizer::globalStep,
+                    &PyOptimizer::setGlobalStep)
       .def_property_readonly(
           "has_step_status",
           [](const PyOptimizer &self) {
@@ -1364,10 +1550,10 @@ PYBIND11_MODULE(_optim, m) {
           "bind_numpy",
           [](py::object self, py::sequence params, py::sequence states,
              std::vector<int64_t> gradIndices, int64_t numGrads) {
-            Optimizer &optimizer = *self.cast<PyOptimizer &>().optimizer;
+            PyOptimizer &compiled = self.cast<PyOptimizer &>();
             return std::make_unique<NumpyBoundStep>(
-                self, optimizer, params, states, std::move(gradIndices),
-                numGrads);
+                self, *compiled.optimizer, compiled.stepMutex, params, states,
+                std::move(gradIndices), numGrads);
           },
           py::arg("params"), py::arg("states"), py::arg("grad_indices"),
           py::arg("num_grads"),
@@ -1379,11 +1565,20 @@ PYBIND11_MODULE(_optim, m) {
            "One step in place on the arrays; increments global_step. "
            "The gradient of a sparse parameter is a tuple (indices, values): "
            "int32 indices of shape (n,), values of shape (n,) + "
-           "param.shape[1:]; duplicate indices are summed.")
+           "param.shape[1:]; duplicate indices are summed. Each array has "
+           "its parameter's (or state's) dtype in the host's byte order; "
+           "bfloat16 as uint16 bits. Runs without the GIL, owning the "
+           "arrays; steps of one optimizer from several threads run one "
+           "after the other.")
       .def(
           "set_num_threads",
           [](PyOptimizer &self, int numThreads) {
-            if (llvm::Error error = self.optimizer->setNumThreads(numThreads))
+            llvm::Error error = llvm::Error::success();
+            {
+              ShortLock lock(self.stepMutex);
+              error = self.optimizer->setNumThreads(numThreads);
+            }
+            if (error)
               raise(std::move(error));
           },
           py::arg("num_threads"),
@@ -1445,6 +1640,10 @@ PYBIND11_MODULE(_optim, m) {
            "parameter's dtype and shape or overlaps its parameter.")
       .def("run", &NumpyBoundStep::run,
            "One step on the bound arrays (after bind_grads).")
+      .def("step", &NumpyBoundStep::step, py::arg("grads"),
+           "bind_grads and run as one (False, nothing run, where bind_grads "
+           "refuses the gradients); safe from several threads: steps of "
+           "one optimizer run one at a time.")
       .def("run_compiled_only", &NumpyBoundStep::runCompiledOnly,
            "The compiled call alone on the last run's buffers (measures "
            "host cost).");
@@ -1458,8 +1657,9 @@ PYBIND11_MODULE(_optim, m) {
           "add_bucket",
           [](TorchPlan &self, py::object compiled, int64_t t0,
              int64_t increment, bool skipOnInf) {
-            Optimizer &optimizer = *compiled.cast<PyOptimizer &>().optimizer;
-            return self.addBucket(compiled, optimizer, t0, increment,
+            PyOptimizer &optimizer = compiled.cast<PyOptimizer &>();
+            return self.addBucket(compiled, *optimizer.optimizer,
+                                  optimizer.stepMutex, t0, increment,
                                   skipOnInf);
           },
           py::arg("compiled"), py::arg("t0"), py::arg("increment"),
