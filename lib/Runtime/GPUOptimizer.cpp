@@ -19,6 +19,7 @@
 //
 //===----------------------------------------------------------------------===//
 
+#include "MixedPrecisionLayout.h"
 #include "ParsedOptimizer.h"
 #include "StepDescription.h"
 #include "optim/Runtime/GPUOptimizer.h"
@@ -76,7 +77,8 @@ public:
   std::string image;
   std::vector<GPUKernelLaunch> launches;
   /// Per buffer table: its entries, in order, as (parameter, buffer)
-  /// where buffer 0 is the parameter, 1 its gradient, 2 + s state s.
+  /// where buffer 0 is the parameter, 1 its gradient, 2 + s state s
+  /// (BufferTableLayout::contents).
   std::vector<std::vector<std::pair<unsigned, unsigned>>> tableEntries;
   /// The hyper-parameter table; once loaded, a mirror of the device's.
   std::vector<double> table;
@@ -125,6 +127,15 @@ public:
   Error checkBuffers(llvm::ArrayRef<void *> paramPtrs,
                      llvm::ArrayRef<void *> gradPtrs,
                      llvm::ArrayRef<void *> statePtrs) const;
+  /// Checks state buffer `index` (param-major): non-null and aligned, but
+  /// for a state of no elements (the master of a parameter without one),
+  /// which may be null.
+  Error checkStateBuffer(llvm::ArrayRef<void *> statePtrs,
+                         size_t index) const;
+  /// Fills the states and, when `paramPtrs` is not empty, the masters from
+  /// the parameters (see GPUOptimizer::initStatesFromParams).
+  Error initStates(llvm::ArrayRef<void *> paramPtrs,
+                   llvm::ArrayRef<void *> statePtrs, void *stream);
   Error load(int device);
   /// The initial value of a state (a group's constant learning rate where
   /// the rule starts a state from it).
@@ -262,10 +273,6 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
       return makeError("the GPU runtime takes dense parameters only; '" +
                        param.name + "' has a sparse (row) gradient");
 
-  if (abi.hasMixedPrecision())
-    return makeError("the GPU runtime does not support mixed precision "
-                     "('master', 'states') yet: compile for the CPU");
-
   // The ABI: parameters, states, hyper-parameters, buffer tables.
   auto description = detail::StepDescription::get(abi);
   if (!description)
@@ -273,14 +280,9 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
   static_cast<detail::StepDescription &>(*impl) = std::move(*description);
   impl->table = impl->initialTable;
   impl->status = impl->initialStatus;
-  impl->tableEntries.resize(abi.getTableElementTypes().size());
-  for (unsigned t = 0; t < abi.getTableSizes().size(); ++t)
-    impl->tableEntries[t].resize(abi.getTableSizes()[t]);
-  for (unsigned p = 0; p < abi.getParams().size(); ++p)
-    for (auto [b, entry] : llvm::enumerate(abi.getTableEntries(p)))
-      if (entry)
-        impl->tableEntries[entry->table][entry->entry] = {
-            p, static_cast<unsigned>(b)};
+  // Every buffer in the table of its own element type, as on the CPU
+  // (docs/Mixed-precision.md).
+  impl->tableEntries = detail::BufferTableLayout::get(abi).contents;
 
   // Kernels and launch plan. The chip, the image form and the host form
   // are the runtime's to choose.
@@ -334,6 +336,10 @@ llvm::ArrayRef<std::string> GPUOptimizer::getStateNames() const {
   return impl->stateNames;
 }
 unsigned GPUOptimizer::getNumGroups() const { return impl->numGroups; }
+bool GPUOptimizer::hasMasterWeights() const { return impl->hasMaster; }
+DType GPUOptimizer::getStateDType(unsigned param, unsigned state) const {
+  return impl->params[param].stateDTypes[state];
+}
 StringRef GPUOptimizer::getChip() const { return impl->chip; }
 StringRef GPUOptimizer::getImage() const { return impl->image; }
 llvm::ArrayRef<GPUKernelLaunch> GPUOptimizer::getLaunches() const {
@@ -588,67 +594,111 @@ double GPUOptimizer::getStateInitValue(unsigned param, unsigned state) const {
 }
 
 Error GPUOptimizer::initStates(llvm::ArrayRef<void *> states, void *stream) {
-  Impl &s = *impl;
-  size_t numStates = s.stateNames.size();
-  if (states.size() != s.params.size() * numStates)
-    return makeError("expected " + llvm::Twine(s.params.size() * numStates) +
-                     " state buffers, got " + llvm::Twine(states.size()));
+  if (impl->hasMaster)
+    return makeError("the optimizer keeps float32 master weights: their "
+                     "initial values are the parameters', give the "
+                     "parameters to initStatesFromParams");
+  return impl->initStates({}, states, stream);
+}
+
+Error GPUOptimizer::initStatesFromParams(llvm::ArrayRef<void *> params,
+                                         llvm::ArrayRef<void *> states,
+                                         void *stream) {
+  if (params.size() != impl->params.size())
+    return makeError("expected " + llvm::Twine(impl->params.size()) +
+                     " parameter buffers, got " +
+                     llvm::Twine(params.size()));
+  return impl->initStates(params, states, stream);
+}
+
+Error GPUOptimizer::Impl::initStates(llvm::ArrayRef<void *> paramPtrs,
+                                     llvm::ArrayRef<void *> statePtrs,
+                                     void *stream) {
+  size_t numStates = stateNames.size();
+  if (statePtrs.size() != params.size() * numStates)
+    return makeError("expected " + llvm::Twine(params.size() * numStates) +
+                     " state buffers, got " + llvm::Twine(statePtrs.size()));
   // Every value and pointer is checked before anything is enqueued.
   std::vector<double> values;
-  for (size_t p = 0; p < s.params.size(); ++p)
+  for (size_t p = 0; p < params.size(); ++p) {
     for (size_t k = 0; k < numStates; ++k) {
-      void *pointer = states[p * numStates + k];
-      if (!pointer)
-        return makeError("state buffer " + llvm::Twine(p * numStates + k) +
-                         " is null");
-      if (reinterpret_cast<std::uintptr_t>(pointer) % kBufferAlignment)
-        return makeError("state buffer " + llvm::Twine(p * numStates + k) +
-                         " is not 16-byte aligned");
-      auto value = s.stateInitValue(p, k);
+      if (Error error = checkStateBuffer(statePtrs, p * numStates + k))
+        return error;
+      auto value = stateInitValue(p, k);
       if (!value)
         return value.takeError();
       values.push_back(*value);
     }
-  if (!s.driver)
-    if (Error error = s.load(0))
+    if (params[p].hasMaster && params[p].numElements != 0 &&
+        !paramPtrs.empty()) {
+      if (!paramPtrs[p])
+        return makeError("parameter buffer " + llvm::Twine(p) + " ('" +
+                         params[p].name + "') is null");
+      if (reinterpret_cast<std::uintptr_t>(paramPtrs[p]) % kBufferAlignment)
+        return makeError("parameter buffer " + llvm::Twine(p) + " ('" +
+                         params[p].name + "') is not 16-byte aligned");
+    }
+  }
+  if (!driver)
+    if (Error error = load(0))
       return error;
   auto cuStream = static_cast<cuda::StreamHandle>(stream);
-  for (size_t p = 0; p < s.params.size(); ++p) {
-    const ParamInfo &info = s.params[p];
+  auto devicePtr = [](void *pointer) {
+    return static_cast<cuda::DevicePtr>(
+        reinterpret_cast<std::uintptr_t>(pointer));
+  };
+  for (size_t p = 0; p < params.size(); ++p) {
+    const ParamInfo &info = params[p];
     for (size_t k = 0; k < numStates; ++k) {
       auto count = static_cast<std::size_t>(info.stateNumElements[k]);
-      double value = values[p * numStates + k];
-      auto pointer = static_cast<cuda::DevicePtr>(
-          reinterpret_cast<std::uintptr_t>(states[p * numStates + k]));
+      if (count == 0)
+        continue;
+      cuda::DevicePtr pointer = devicePtr(statePtrs[p * numStates + k]);
+      if (hasMaster && k + 1 == numStates) {
+        // The master: the parameter's value in float32 (exact), converted
+        // on the host. The parameter is read back after the work enqueued
+        // before on the stream, and the stream waited for.
+        std::vector<char> param(count * getElementSize(info.dtype));
+        std::vector<float> master(count);
+        if (Error error = driver->copyToHostAsync(context, param.data(),
+                                                  devicePtr(paramPtrs[p]),
+                                                  param.size(), cuStream))
+          return error;
+        if (Error error = driver->synchronize(context, cuStream))
+          return error;
+        detail::convertToFloat32(param.data(), info.dtype, count,
+                                 master.data());
+        // Staged by the driver before the call returns.
+        if (Error error =
+                driver->copyToDeviceAsync(context, pointer, master.data(),
+                                          count * sizeof(float), cuStream))
+          return error;
+        continue;
+      }
       Error error = Error::success();
-      switch (info.dtype) {
+      double value = values[p * numStates + k];
+      switch (info.stateDTypes[k]) {
       case DType::F32: {
         float v = static_cast<float>(value);
         std::uint32_t bits;
         std::memcpy(&bits, &v, sizeof(bits));
-        error = s.driver->memsetD32Async(s.context, pointer, bits, count,
-                                         cuStream);
+        error = driver->memsetD32Async(context, pointer, bits, count,
+                                       cuStream);
         break;
       }
       case DType::F16:
-      case DType::BF16: {
-        llvm::APFloat v(value);
-        bool losesInfo;
-        v.convert(info.dtype == DType::F16 ? llvm::APFloat::IEEEhalf()
-                                           : llvm::APFloat::BFloat(),
-                  llvm::APFloat::rmNearestTiesToEven, &losesInfo);
-        auto bits =
-            static_cast<std::uint16_t>(v.bitcastToAPInt().getZExtValue());
-        error = s.driver->memsetD16Async(s.context, pointer, bits, count,
-                                         cuStream);
+      case DType::BF16:
+        error = driver->memsetD16Async(
+            context, pointer,
+            detail::toHalfBits(value, info.stateDTypes[k]), count,
+            cuStream);
         break;
-      }
       case DType::F64: {
         // No 64-bit memset: a host copy of the values (staged by the
         // driver before the call returns).
         std::vector<double> host(count, value);
-        error = s.driver->copyToDeviceAsync(s.context, pointer, host.data(),
-                                            count * sizeof(double), cuStream);
+        error = driver->copyToDeviceAsync(context, pointer, host.data(),
+                                          count * sizeof(double), cuStream);
         break;
       }
       }
@@ -687,8 +737,23 @@ Error GPUOptimizer::Impl::checkBuffers(llvm::ArrayRef<void *> paramPtrs,
       return error;
   }
   for (size_t s = 0; s < statePtrs.size(); ++s)
-    if (Error error = check(statePtrs[s], "state buffer " + llvm::Twine(s)))
+    if (Error error = checkStateBuffer(statePtrs, s))
       return error;
+  return Error::success();
+}
+
+Error GPUOptimizer::Impl::checkStateBuffer(llvm::ArrayRef<void *> statePtrs,
+                                           size_t index) const {
+  size_t numStates = stateNames.size();
+  void *pointer = statePtrs[index];
+  if (!pointer) {
+    if (params[index / numStates].stateNumElements[index % numStates] == 0)
+      return Error::success();
+    return makeError("state buffer " + llvm::Twine(index) + " is null");
+  }
+  if (reinterpret_cast<std::uintptr_t>(pointer) % kBufferAlignment)
+    return makeError("state buffer " + llvm::Twine(index) +
+                     " is not 16-byte aligned");
   return Error::success();
 }
 
@@ -715,8 +780,8 @@ Error GPUOptimizer::step(llvm::ArrayRef<void *> params,
       Descriptor1D &entry = s.nextTables[t][e];
       entry.basePtr = entry.data = static_cast<char *>(pointer);
       entry.offset = 0;
-      entry.sizes[0] = b < 2 ? s.params[p].numElements
-                             : s.params[p].stateNumElements[b - 2];
+      entry.sizes[0] =
+          detail::BufferTableLayout::getNumElements(s.params[p], b);
       entry.strides[0] = 1;
       changed |= s.uploadedTables[t][e].data != entry.data;
     }

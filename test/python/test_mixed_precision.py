@@ -427,13 +427,20 @@ def test_master_update_is_the_float32_update(rule):
         assert np.array_equal(pm[k], to_bf16(master))
 
 
-def test_gpu_runtime_refuses_mixed_precision():
-    """The GPU runtime says so before compiling (no driver needed)."""
+def test_gpu_runtime_compiles_mixed_precision():
+    """The GPU runtime compiles the mixed step (no driver needed): the
+    master state, each state's dtype, and every buffer in the table of its
+    own dtype (f32: g's four buffers and w's moments and master; bf16: w's
+    parameter and gradient)."""
     from optim_mlir._optim import GPUOptimizer
-    with pytest.raises(Exception, match="GPU runtime does not support "
-                                        "mixed precision"):
-        GPUOptimizer.compile(_source([("w", (8,), "bf16", "master f32")]),
-                             chip="sm_90")
+    opt = GPUOptimizer.compile(
+        _source([("w", (8,), "bf16", "master f32"), ("g", (4,), "f32", "")]),
+        chip="sm_90")
+    assert list(opt.state_names) == ["moment1", "moment2", "master"]
+    assert opt.params[0]["state_dtypes"] == ["float32"] * 3
+    assert opt.params[1]["state_dtypes"] == ["float32"] * 3
+    assert opt.num_tables == 2
+    assert [opt.num_table_entries(t) for t in range(2)] == [7, 2]
 
 
 def test_master_with_clipping_and_dynamic_loss_scaling():

@@ -72,6 +72,13 @@ public:
   llvm::ArrayRef<ParamInfo> getParams() const;
   llvm::ArrayRef<std::string> getStateNames() const;
   unsigned getNumGroups() const;
+  /// Mixed precision (docs/Mixed-precision.md): some parameter keeps a
+  /// float32 master copy, its last state ("master"; 0 elements, and no
+  /// buffer needed, for a parameter without one).
+  bool hasMasterWeights() const;
+  /// Element type of state `state` of parameter `param`: the parameter's,
+  /// or with mixed precision its `states` type (f32 for the master).
+  DType getStateDType(unsigned param, unsigned state) const;
 
   /// The chip the kernels were compiled for.
   llvm::StringRef getChip() const;
@@ -82,8 +89,9 @@ public:
   llvm::ArrayRef<GPUKernelLaunch> getLaunches() const;
   /// Buffer tables of the step, one per element type in use (StepABI.h).
   unsigned getNumTables() const;
-  /// Entries of buffer table `table`: (2 + states) per parameter of its
-  /// element type.
+  /// Entries of buffer table `table`: every buffer of its element type,
+  /// parameters in order (2 + states per parameter without mixed
+  /// precision; see docs/Mixed-precision.md for the others).
   unsigned getNumTableEntries(unsigned table) const;
   /// Size of the hyper-parameter table (float64 values).
   unsigned getHyperTableSize() const;
@@ -126,14 +134,25 @@ public:
   /// Initial value of state `state` of parameter `param`.
   double getStateInitValue(unsigned param, unsigned state) const;
   /// Fills the states (device pointers, param-major as in step()) with
-  /// their initial values, enqueued on `stream`; loads first if needed.
+  /// their initial values, each in its dtype, enqueued on `stream`; loads
+  /// first if needed. An optimizer with master weights refuses: use
+  /// initStatesFromParams.
   llvm::Error initStates(llvm::ArrayRef<void *> states, void *stream = nullptr);
+  /// initStates, and each master from its parameter (`params`: device
+  /// pointers in step order; only those of parameters with a master are
+  /// read): the parameter is copied back once the work enqueued before on
+  /// `stream` is done (this waits for the stream), converted to float32 on
+  /// the host and copied to the master.
+  llvm::Error initStatesFromParams(llvm::ArrayRef<void *> params,
+                                   llvm::ArrayRef<void *> states,
+                                   void *stream = nullptr);
 
   /// Enqueues one step on `stream` (a CUstream; null: the legacy default
   /// stream); the step's last kernel increments the global step. `params`,
   /// `grads` and `states` (param-major, as in Runtime.h) are device
   /// pointers, each 16-byte aligned, of the parameter's element count and
-  /// type. Every argument is checked before anything is loaded, copied or
+  /// type (a state: its own, getStateDType; a state of 0 elements may be
+  /// null). Every argument is checked before anything is loaded, copied or
   /// launched: on error nothing was enqueued.
   ///
   /// The pointer tables are copied to the device only when a pointer

@@ -5,6 +5,9 @@
 //   gpu_step_main stub FILE       loads, copies and launches on the stub
 //   gpu_step_main amp FILE        a step with clipping and dynamic loss
 //                                 scaling: its status buffer on the device
+//   gpu_step_main mixed FILE      mixed precision: per-state dtypes, the
+//                                 masters filled from the parameters, every
+//                                 buffer in the table of its dtype
 //
 // Output goes through printf only, so that it interleaves in order with the
 // stub's own lines.
@@ -21,6 +24,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -519,11 +523,194 @@ int runAmp(const std::string &source) {
   return 0;
 }
 
+
+const char *dtypeName(DType dtype) {
+  switch (dtype) {
+  case DType::F32:
+    return "f32";
+  case DType::F64:
+    return "f64";
+  case DType::F16:
+    return "f16";
+  case DType::BF16:
+    return "bf16";
+  }
+  return "?";
+}
+
+/// Mixed precision (docs/Mixed-precision.md): each state has its own dtype,
+/// the masters start from the parameters, and each buffer is an entry of
+/// the table of its own dtype. The stub's device memory is host memory, so
+/// the fills and the tables the kernels receive are read back here.
+int runMixed(const std::string &source) {
+  GPUCompileOptions options;
+  options.chip = "sm_90";
+  auto optimizer = GPUOptimizer::compile(source, options);
+  if (!optimizer) {
+    printError("compile", optimizer.takeError());
+    return 1;
+  }
+  printPlan(**optimizer);
+  GPUOptimizer &o = **optimizer;
+  llvm::ArrayRef<ParamInfo> infos = o.getParams();
+  size_t numParams = infos.size(), numStates = o.getStateNames().size();
+  std::printf("master weights %d states", o.hasMasterWeights());
+  for (const std::string &name : o.getStateNames())
+    std::printf(" %s", name.c_str());
+  std::printf("\n");
+  for (size_t p = 0; p < numParams; ++p) {
+    std::printf("%s %s master %d:", infos[p].name.c_str(),
+                dtypeName(infos[p].dtype), infos[p].hasMaster);
+    for (size_t k = 0; k < numStates; ++k)
+      std::printf(" %s[%lld]", dtypeName(o.getStateDType(p, k)),
+                  static_cast<long long>(infos[p].stateNumElements[k]));
+    std::printf("\n");
+  }
+
+  // Every buffer in (stub) device memory, 16-byte aligned, followed by a
+  // guard of 16 bytes that nothing may write. A state of no elements gets
+  // no buffer.
+  std::vector<std::vector<unsigned char>> storage;
+  auto allocate = [&](size_t bytes, unsigned char fill) -> void * {
+    if (bytes == 0)
+      return nullptr;
+    storage.emplace_back(bytes + 48, fill);
+    auto address = reinterpret_cast<std::uintptr_t>(storage.back().data());
+    return reinterpret_cast<void *>((address + 15) & ~std::uintptr_t(15));
+  };
+  std::vector<void *> params, grads, states;
+  std::map<void *, std::string> names;
+  for (size_t p = 0; p < numParams; ++p) {
+    size_t bytes = infos[p].numElements * getElementSize(infos[p].dtype);
+    params.push_back(allocate(bytes, 0));
+    names[params.back()] = infos[p].name + ".param";
+    // Parameter values: element i is i + 1 (exact in every dtype here).
+    for (int64_t i = 0; i < infos[p].numElements; ++i) {
+      float value = static_cast<float>(i + 1);
+      std::uint32_t bits;
+      std::memcpy(&bits, &value, 4);
+      if (infos[p].dtype == DType::F32) {
+        std::memcpy(static_cast<char *>(params.back()) + 4 * i, &bits, 4);
+      } else {
+        std::uint16_t half =
+            infos[p].dtype == DType::BF16
+                ? static_cast<std::uint16_t>(bits >> 16)
+                : static_cast<std::uint16_t>(
+                      (((bits >> 23) & 0xff) - 112) << 10 |
+                      ((bits >> 13) & 0x3ff));
+        std::memcpy(static_cast<char *>(params.back()) + 2 * i, &half, 2);
+      }
+    }
+    grads.push_back(allocate(bytes, 0));
+    names[grads.back()] = infos[p].name + ".grad";
+    for (size_t k = 0; k < numStates; ++k) {
+      states.push_back(allocate(infos[p].stateNumElements[k] *
+                                    getElementSize(o.getStateDType(p, k)),
+                                0xAB));
+      if (states.back())
+        names[states.back()] = infos[p].name + "." + o.getStateNames()[k];
+    }
+  }
+
+  std::printf("-- init states\n");
+  if (llvm::Error error = o.initStates(states, nullptr))
+    printError("init states without the parameters", std::move(error));
+  std::vector<void *> nullParams = params;
+  nullParams[0] = nullptr;
+  if (llvm::Error error = o.initStatesFromParams(nullParams, states, nullptr))
+    printError("init states with a null parameter", std::move(error));
+  if (llvm::Error error = o.initStatesFromParams(
+          llvm::ArrayRef<void *>(params).drop_back(), states, nullptr))
+    printError("init states with too few parameters", std::move(error));
+  if (llvm::Error error = o.initStatesFromParams(params, states, nullptr)) {
+    printError("init states", std::move(error));
+    return 1;
+  }
+  // Moments 0 in their dtype, masters the parameters' values in f32, and
+  // nothing written past a buffer's end.
+  for (size_t p = 0; p < numParams; ++p) {
+    std::printf("filled %s:", infos[p].name.c_str());
+    for (size_t k = 0; k < numStates; ++k) {
+      const auto *data =
+          static_cast<const unsigned char *>(states[p * numStates + k]);
+      if (!data) {
+        std::printf(" none");
+        continue;
+      }
+      size_t bytes = infos[p].stateNumElements[k] *
+                     getElementSize(o.getStateDType(p, k));
+      bool right = true;
+      for (int64_t i = 0; i < infos[p].stateNumElements[k]; ++i) {
+        if (o.getStateNames()[k] == "master") {
+          float value;
+          std::memcpy(&value, data + 4 * i, 4);
+          right &= value == static_cast<float>(i + 1);
+        }
+      }
+      if (o.getStateNames()[k] != "master")
+        for (size_t i = 0; i < bytes; ++i)
+          right &= data[i] == 0;
+      bool guard = true;
+      for (size_t i = bytes; i < bytes + 16; ++i)
+        guard &= data[i] == 0xAB;
+      std::printf(" %s %d guard %d", o.getStateNames()[k].c_str(), right,
+                  guard);
+    }
+    std::printf("\n");
+  }
+
+  // A step: the tables the kernels receive hold every buffer with its size.
+  std::printf("-- step\n");
+  if (llvm::Error error = o.step(params, grads, states, nullptr)) {
+    printError("step", std::move(error));
+    return 1;
+  }
+  auto *param =
+      stubFunction<unsigned long long(long, int)>("optimStubLaunchParam");
+  struct Descriptor {
+    std::uint64_t allocated, aligned;
+    std::int64_t offset, size, stride;
+  };
+  std::vector<bool> printed(o.getNumTables(), false);
+  for (size_t k = 0; k < o.getLaunches().size(); ++k) {
+    int offset = 0;
+    for (unsigned argument : o.getLaunches()[k].arguments) {
+      long index = static_cast<long>(k);
+      if (argument < o.getNumTables() && !printed[argument]) {
+        printed[argument] = true;
+        unsigned long long pointer = param(index, offset);
+        unsigned long long size = param(index, offset + 3);
+        const auto *entries = reinterpret_cast<const Descriptor *>(
+            static_cast<uintptr_t>(pointer));
+        std::printf("table %u (%llu entries):", argument, size);
+        for (unsigned long long e = 0; e < size; ++e) {
+          const Descriptor &d = entries[e];
+          auto it = names.find(reinterpret_cast<void *>(d.aligned));
+          bool wellFormed =
+              d.allocated == d.aligned && d.offset == 0 && d.stride == 1;
+          std::printf(" %s[%lld]%s",
+                      it == names.end() ? "unknown" : it->second.c_str(),
+                      static_cast<long long>(d.size), wellFormed ? "" : "!");
+        }
+        std::printf("\n");
+      }
+      offset += 5;
+    }
+  }
+
+  // A null buffer only for a state of no elements.
+  std::vector<void *> nullMoment = states;
+  nullMoment[0] = nullptr;
+  if (llvm::Error error = o.step(params, grads, nullMoment, nullptr))
+    printError("step with a null moment", std::move(error));
+  return 0;
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
   if (argc != 3) {
-    std::printf("usage: gpu_step_main nodriver|stub|amp FILE\n");
+    std::printf("usage: gpu_step_main nodriver|stub|amp|mixed FILE\n");
     return 2;
   }
   std::string source = readSource(argv[2]);
@@ -535,6 +722,8 @@ int main(int argc, char **argv) {
     return runStub(source);
   if (std::strcmp(argv[1], "amp") == 0)
     return runAmp(source);
+  if (std::strcmp(argv[1], "mixed") == 0)
+    return runMixed(source);
   std::printf("unknown mode %s\n", argv[1]);
   return 2;
 }
