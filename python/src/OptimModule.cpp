@@ -1068,6 +1068,13 @@ std::vector<void *> deviceBuffers(py::sequence addresses,
     else
       what += " ('" + infos[i].name + "')";
     void *pointer = toAddress(addresses[i], what);
+    // A state of no elements (the master of a parameter without one) is
+    // never read or written: it may be null.
+    if (states && !pointer &&
+        infos[i / numStates].stateNumElements[i % numStates] == 0) {
+      result.push_back(pointer);
+      continue;
+    }
     checkDeviceBuffer(pointer, what);
     result.push_back(pointer);
   }
@@ -1209,7 +1216,7 @@ public:
     return optimizer->getStateInitValue(param, state);
   }
 
-  void initStates(py::sequence states, py::handle stream) {
+  void initStates(py::sequence states, py::handle stream, py::object params) {
     auto infos = optimizer->getParams();
     auto names = optimizer->getStateNames();
     size_t expected = infos.size() * names.size();
@@ -1218,11 +1225,22 @@ public:
                             " state buffers, got " +
                             std::to_string(py::len(states)));
     std::vector<void *> s = deviceBuffers(states, infos, names, "state");
+    std::vector<void *> p;
+    if (!params.is_none()) {
+      auto sequence = params.cast<py::sequence>();
+      if (py::len(sequence) != infos.size())
+        throw py::value_error("expected " + std::to_string(infos.size()) +
+                              " parameter buffers, got " +
+                              std::to_string(py::len(sequence)));
+      p = deviceBuffers(sequence, infos, names, "parameter");
+    }
     void *cuStream = toStream(stream);
     llvm::Error error = llvm::Error::success();
     {
       py::gil_scoped_release release;
-      error = optimizer->initStates(s, cuStream);
+      error = params.is_none()
+                  ? optimizer->initStates(s, cuStream)
+                  : optimizer->initStatesFromParams(p, s, cuStream);
     }
     if (error)
       raiseClassified(std::move(error));
@@ -1781,11 +1799,13 @@ PYBIND11_MODULE(_optim, m) {
            "The initial value of a state (NaN when it starts from a "
            "scheduled learning rate).")
       .def("init_states", &PyGPUOptimizer::initStates, py::arg("states"),
-           py::arg("stream") = 0,
+           py::arg("stream") = 0, py::arg("params") = py::none(),
            "Fills state buffers (device addresses, param-major) with their "
            "initial values, enqueued on the stream; loads device 0 first if "
-           "needed. ValueError for a wrong count or a null or misaligned "
-           "address (before anything is enqueued).")
+           "needed. With master weights, params= (the parameters' device "
+           "addresses) fills each master from its parameter, and a state "
+           "of no elements may be 0. ValueError for a wrong count or a null "
+           "or misaligned address (before anything is enqueued).")
       .def("step", &PyGPUOptimizer::step, py::arg("params"), py::arg("grads"),
            py::arg("states"), py::arg("stream") = 0,
            "Enqueues one step on the stream (a CUstream address; 0: the "

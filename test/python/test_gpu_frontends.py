@@ -933,3 +933,58 @@ def test_stub_torch_sgd_counter_and_alignment(stub_driver, tmp_path):
         in message
     assert result["launched"] == 0 and result["other_state"] == 0
     assert launches(section(log, "misaligned", "end")) == []
+
+
+def test_stub_init_states_from_params_master_weights(stub_driver, tmp_path):
+    """init_states(params=) on a GPU optimizer with master weights: each
+    master is its parameter widened to float32, the moments start at 0, the
+    master of a parameter without one (no elements) may be address 0; and
+    without params= the optimizer refuses (its masters would be garbage)."""
+    result, log = run('''
+        from optim_mlir import _optim as o
+        source = """optim.optimizer @mp rule #optim.rule<adam_weight_decay>
+            learning_rate 0.001 weight_decay 0.01 {
+          optim.param "w" : tensor<37xf16> master f32
+          optim.param "g" : tensor<5xf32>
+        }"""
+        gpu = o.GPUOptimizer.compile(source, "sm_90")
+        gpu.load(0)
+        rng = np.random.default_rng(3)
+        w = aligned((37,), np.float16, rng.uniform(-2, 2, 37))
+        g = aligned((5,), np.float32, 1.5)
+        ns = len(gpu.state_names)
+        states, addresses = [], []
+        for info in gpu.params:
+            for s in range(ns):
+                if info["state_shapes"][s] == [0]:
+                    states.append(None)
+                    addresses.append(0)
+                    continue
+                a = aligned(info["state_shapes"][s],
+                            {"float32": np.float32}[info["state_dtypes"][s]],
+                            np.nan)
+                states.append(a)
+                addresses.append(a.ctypes.data)
+        refused = outcome(lambda: gpu.init_states(addresses))
+        gpu.init_states(addresses, params=[w.ctypes.data, g.ctypes.data])
+        o.cuda_synchronize(0, 0)
+        bad_count = outcome(lambda: gpu.init_states(addresses,
+                                                     params=[w.ctypes.data]))
+        finish(dict(
+            names=gpu.state_names,
+            shapes=[p["state_shapes"] for p in gpu.params],
+            refused=refused,
+            master=[float(x) for x in states[2]],
+            expected=[float(x) for x in w.astype(np.float32)],
+            moments=[[float(x) for x in states[k]] for k in (0, 1, 3, 4)],
+            bad_count=bad_count))
+    ''', stub_driver, tmp_path)
+    assert result["names"] == ["moment1", "moment2", "master"]
+    assert result["shapes"] == [[[37], [37], [37]], [[5], [5], [0]]]
+    assert result["refused"][0] == "ValueError"
+    assert "master" in result["refused"][1], result["refused"]
+    assert result["master"] == result["expected"]
+    assert result["moments"] == [[0.0] * 37, [0.0] * 37, [0.0] * 5,
+                                 [0.0] * 5]
+    assert result["bad_count"][0] == "ValueError"
+    assert "expected 2 parameter buffers" in result["bad_count"][1]
