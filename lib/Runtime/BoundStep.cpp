@@ -95,7 +95,8 @@ Error BoundStep::stepCompiledOnly() {
   if (lastGlobalStep < 0 || optimizer.getGlobalStep() != lastGlobalStep)
     return makeError("stepCompiledOnly() must follow a successful step() of "
                      "the same BoundStep");
-  optimizer.runCompiledStep();
+  if (Error error = optimizer.runCompiledStep())
+    return error;
   lastGlobalStep = optimizer.getGlobalStep();
   return Error::success();
 }

@@ -6,9 +6,15 @@
 #include "optim/Runtime/GPUOptimizer.h"
 #include "optim/Runtime/Runtime.h"
 
+#include "llvm/ADT/DenseSet.h"
+
+#include <algorithm>
+#include <atomic>
 #include <cstddef>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
+#include <optional>
 
 using namespace optim::runtime;
 
@@ -26,6 +32,9 @@ static_assert(sizeof(OptimSparseGrad) == sizeof(SparseGrad) &&
 struct OptimOptimizer {
   std::unique_ptr<Optimizer> cpu;
   std::unique_ptr<GPUOptimizer> gpu;
+  /// Set while a call that changes or runs the optimizer is in progress:
+  /// a concurrent second call fails instead of racing (optim-c.h).
+  std::atomic<bool> inUse{false};
 
   llvm::ArrayRef<ParamInfo> getParams() const {
     return cpu ? cpu->getParams() : gpu->getParams();
@@ -38,16 +47,27 @@ struct OptimOptimizer {
   }
 };
 
+struct OptimBoundStep {
+  BoundStep bound;
+  OptimOptimizer *owner;
+};
+
 static llvm::Error makeError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
 
-/// Stores `error`'s message in `*out` (if requested) and returns 1.
+/// Stores `message` in `*out` (if requested) and returns `code`.
+static int reportCode(int code, const llvm::Twine &message, char **out) {
+  if (out)
+    *out = strdup(message.str().c_str());
+  return code;
+}
+
+/// Stores `error`'s message in `*out` (if requested) and returns
+/// OPTIM_ERROR.
 static int report(llvm::Error error, char **out) {
   std::string message = llvm::toString(std::move(error));
-  if (out)
-    *out = strdup(message.c_str());
-  return 1;
+  return reportCode(OPTIM_ERROR, message, out);
 }
 
 /// The error of an operation `o`'s target does not have.
@@ -57,6 +77,135 @@ static int reportTarget(const OptimOptimizer *o, const char *what,
                                               "optimizer compiled for " +
                           (o->cpu ? "cpu" : "cuda")),
                 error);
+}
+
+//===----------------------------------------------------------------------===//
+// Live handles
+//===----------------------------------------------------------------------===//
+
+namespace {
+/// The handles this library created and has not destroyed: a call with a
+/// null, destroyed or foreign handle is refused instead of reading freed
+/// or foreign memory. Lookups take a mutex (tens of nanoseconds,
+/// uncontended).
+struct HandleRegistry {
+  std::mutex mutex;
+  llvm::DenseSet<const void *> handles;
+
+  void add(const void *handle) {
+    std::lock_guard<std::mutex> lock(mutex);
+    handles.insert(handle);
+  }
+  /// Removes `handle`; false if it was not live.
+  bool remove(const void *handle) {
+    std::lock_guard<std::mutex> lock(mutex);
+    return handles.erase(handle);
+  }
+  bool contains(const void *handle) {
+    if (!handle)
+      return false;
+    std::lock_guard<std::mutex> lock(mutex);
+    return handles.contains(handle);
+  }
+};
+
+HandleRegistry &getRegistry() {
+  // Never destroyed: handles may be released by other static destructors.
+  static auto *registry = new HandleRegistry();
+  return *registry;
+}
+
+/// Marks an optimizer in use for the duration of a call that changes or
+/// runs it; `acquired()` is false when another call holds it.
+class UseGuard {
+public:
+  explicit UseGuard(OptimOptimizer *o)
+      : optimizer(o),
+        held(!o->inUse.exchange(true, std::memory_order_acquire)) {}
+  ~UseGuard() {
+    if (held)
+      optimizer->inUse.store(false, std::memory_order_release);
+  }
+  UseGuard(const UseGuard &) = delete;
+  UseGuard &operator=(const UseGuard &) = delete;
+  bool acquired() const { return held; }
+
+private:
+  OptimOptimizer *optimizer;
+  bool held;
+};
+} // namespace
+
+static bool isLive(const OptimOptimizer *o) {
+  return getRegistry().contains(o);
+}
+static bool isLive(const OptimBoundStep *b) {
+  return getRegistry().contains(b);
+}
+
+/// The error of a handle that is null, destroyed or not this library's.
+static int reportHandle(const char *function, const char *what,
+                        const void *handle, char **error) {
+  return reportCode(OPTIM_ERROR_INVALID_HANDLE,
+                    llvm::Twine(function) + ": " +
+                        (handle ? llvm::Twine("the ") + what +
+                                      " is not a live handle (destroyed, or "
+                                      "not created by this library)"
+                                : llvm::Twine("the ") + what + " is null"),
+                    error);
+}
+
+static int reportBusy(const char *function, char **error) {
+  return reportCode(OPTIM_ERROR_BUSY,
+                    llvm::Twine(function) +
+                        ": the optimizer is in use by another call (one "
+                        "optimizer is not re-entrant: serialise its calls)",
+                    error);
+}
+
+/// Checks `o` and takes its in-use flag into `guard` for the rest of the
+/// calling function; returns 0, or the error code of `function`.
+static int enter(OptimOptimizer *o, std::optional<UseGuard> &guard,
+                 const char *function, char **error) {
+  if (!isLive(o))
+    return reportHandle(function, "optimizer", o, error);
+  guard.emplace(o);
+  if (!guard->acquired())
+    return reportBusy(function, error);
+  return 0;
+}
+
+static bool isParam(const OptimOptimizer *o, int64_t param) {
+  return isLive(o) && param >= 0 &&
+         static_cast<uint64_t>(param) < o->getParams().size();
+}
+static bool isState(const OptimOptimizer *o, int64_t param, int64_t state) {
+  return isParam(o, param) && state >= 0 &&
+         static_cast<uint64_t>(state) < o->getStateNames().size();
+}
+
+/// Checks `group` against `o`'s groups before it narrows to unsigned.
+static llvm::Error checkGroup(const OptimOptimizer *o, int64_t group) {
+  if (group < 0 || group >= static_cast<int64_t>(o->getNumGroups()))
+    return makeError("group " + llvm::Twine(group) + " out of range [0, " +
+                     llvm::Twine(o->getNumGroups()) + ")");
+  return llvm::Error::success();
+}
+
+/// Copies `values` to `out` of `capacity` elements.
+template <typename T>
+static int copyOut(llvm::ArrayRef<T> values, T *out, int64_t capacity,
+                   const char *function, char **error) {
+  if (capacity < 0 || static_cast<uint64_t>(capacity) < values.size())
+    return report(makeError(llvm::Twine(function) + ": the output holds " +
+                            llvm::Twine(capacity) + " elements, " +
+                            llvm::Twine(values.size()) + " needed"),
+                  error);
+  if (!values.empty() && !out)
+    return report(makeError(llvm::Twine(function) + ": the output is null"),
+                  error);
+  std::copy(values.begin(), values.end(), out);
+  return 0;
 }
 
 extern "C" {
@@ -80,6 +229,7 @@ OptimOptimizer *optimCompileForTarget(const char *source, size_t length,
       return nullptr;
     }
     result->cpu = std::move(*optimizer);
+    getRegistry().add(result.get());
     return result.release();
   }
   if (target != OPTIM_TARGET_CUDA) {
@@ -106,6 +256,7 @@ OptimOptimizer *optimCompileForTarget(const char *source, size_t length,
     return nullptr;
   }
   result->gpu = std::move(*optimizer);
+  getRegistry().add(result.get());
   return result.release();
 }
 
@@ -116,66 +267,117 @@ OptimOptimizer *optimCompile(const char *source, size_t length,
 }
 
 OptimTarget optimGetTarget(const OptimOptimizer *o) {
+  if (!isLive(o))
+    return OPTIM_TARGET_INVALID;
   return o->cpu ? OPTIM_TARGET_CPU : OPTIM_TARGET_CUDA;
 }
 
-void optimDestroy(OptimOptimizer *optimizer) { delete optimizer; }
+int optimDestroy(OptimOptimizer *optimizer) {
+  if (!optimizer)
+    return 0;
+  if (!isLive(optimizer))
+    return OPTIM_ERROR_INVALID_HANDLE;
+  // A call in progress on another thread still uses it.
+  if (optimizer->inUse.exchange(true, std::memory_order_acquire))
+    return OPTIM_ERROR_BUSY;
+  if (!getRegistry().remove(optimizer))
+    return OPTIM_ERROR_INVALID_HANDLE;
+  delete optimizer;
+  return 0;
+}
 void optimFreeError(char *error) { std::free(error); }
 
 int64_t optimNumParams(const OptimOptimizer *o) {
-  return o->getParams().size();
+  return isLive(o) ? static_cast<int64_t>(o->getParams().size()) : -1;
 }
 const char *optimParamName(const OptimOptimizer *o, int64_t param) {
-  return o->getParams()[param].name.c_str();
+  return isParam(o, param) ? o->getParams()[param].name.c_str() : nullptr;
 }
 int64_t optimParamRank(const OptimOptimizer *o, int64_t param) {
-  return o->getParams()[param].shape.size();
+  return isParam(o, param)
+             ? static_cast<int64_t>(o->getParams()[param].shape.size())
+             : -1;
 }
-void optimParamShape(const OptimOptimizer *o, int64_t param, int64_t *shape) {
-  const auto &dims = o->getParams()[param].shape;
-  std::copy(dims.begin(), dims.end(), shape);
+int optimParamShape(const OptimOptimizer *o, int64_t param, int64_t *shape,
+                    int64_t capacity, char **error) {
+  if (!isLive(o))
+    return reportHandle(__func__, "optimizer", o, error);
+  if (!isParam(o, param))
+    return report(makeError("optimParamShape: parameter " + llvm::Twine(param) +
+                            " out of range [0, " +
+                            llvm::Twine(o->getParams().size()) + ")"),
+                  error);
+  return copyOut(llvm::ArrayRef<int64_t>(o->getParams()[param].shape), shape,
+                 capacity, __func__, error);
 }
 int64_t optimParamNumElements(const OptimOptimizer *o, int64_t param) {
-  return o->getParams()[param].numElements;
+  return isParam(o, param) ? o->getParams()[param].numElements : -1;
 }
 int64_t optimStateRank(const OptimOptimizer *o, int64_t param, int64_t state) {
-  return o->getParams()[param].stateShapes[state].size();
+  return isState(o, param, state)
+             ? static_cast<int64_t>(
+                   o->getParams()[param].stateShapes[state].size())
+             : -1;
 }
-void optimStateShape(const OptimOptimizer *o, int64_t param, int64_t state,
-                     int64_t *shape) {
-  const auto &dims = o->getParams()[param].stateShapes[state];
-  std::copy(dims.begin(), dims.end(), shape);
+int optimStateShape(const OptimOptimizer *o, int64_t param, int64_t state,
+                    int64_t *shape, int64_t capacity, char **error) {
+  if (!isLive(o))
+    return reportHandle(__func__, "optimizer", o, error);
+  if (!isState(o, param, state))
+    return report(
+        makeError("optimStateShape: parameter " + llvm::Twine(param) +
+                  " or state " + llvm::Twine(state) + " out of range (" +
+                  llvm::Twine(o->getParams().size()) + " parameters, " +
+                  llvm::Twine(o->getStateNames().size()) + " states)"),
+        error);
+  return copyOut(
+      llvm::ArrayRef<int64_t>(o->getParams()[param].stateShapes[state]), shape,
+      capacity, __func__, error);
 }
 int64_t optimStateNumElements(const OptimOptimizer *o, int64_t param,
                               int64_t state) {
-  return o->getParams()[param].stateNumElements[state];
+  return isState(o, param, state)
+             ? o->getParams()[param].stateNumElements[state]
+             : -1;
 }
 OptimDType optimParamDType(const OptimOptimizer *o, int64_t param) {
-  return static_cast<OptimDType>(o->getParams()[param].dtype);
+  return isParam(o, param)
+             ? static_cast<OptimDType>(o->getParams()[param].dtype)
+             : OPTIM_DTYPE_INVALID;
 }
 int64_t optimParamGroup(const OptimOptimizer *o, int64_t param) {
-  return o->getParams()[param].group;
+  return isParam(o, param) ? static_cast<int64_t>(o->getParams()[param].group)
+                           : -1;
 }
 int optimParamIsSparse(const OptimOptimizer *o, int64_t param) {
+  if (!isParam(o, param))
+    return -1;
   return o->getParams()[param].sparse ? 1 : 0;
 }
 int64_t optimNumStates(const OptimOptimizer *o) {
-  return o->getStateNames().size();
+  return isLive(o) ? static_cast<int64_t>(o->getStateNames().size()) : -1;
 }
 const char *optimStateName(const OptimOptimizer *o, int64_t state) {
+  if (!isLive(o) || state < 0 ||
+      static_cast<uint64_t>(state) >= o->getStateNames().size())
+    return nullptr;
   return o->getStateNames()[state].c_str();
 }
 OptimDType optimStateDType(const OptimOptimizer *o, int64_t param,
                            int64_t state) {
-  return static_cast<OptimDType>(
-      o->getParams()[param].stateDTypes[state]);
+  if (!isState(o, param, state))
+    return OPTIM_DTYPE_INVALID;
+  return static_cast<OptimDType>(o->getParams()[param].stateDTypes[state]);
 }
 int64_t optimNumGroups(const OptimOptimizer *o) {
-  return o->getNumGroups();
+  return isLive(o) ? static_cast<int64_t>(o->getNumGroups()) : -1;
 }
 
 int optimInitStatesOnStream(OptimOptimizer *o, void *const *states,
                             void *stream, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(o, guard, __func__, error))
+    return code;
   size_t count = o->getParams().size() * o->getStateNames().size();
   if (count && !states)
     return report(makeError("the state pointer array is null"), error);
@@ -194,6 +396,9 @@ int optimInitStates(OptimOptimizer *o, void *const *states, char **error) {
 
 int optimInitStatesFromParams(OptimOptimizer *o, void *const *params,
                               void *const *states, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(o, guard, __func__, error))
+    return code;
   if (!o->cpu)
     return report(makeError("optimInitStatesFromParams: master weights are "
                             "supported on the CPU only"),
@@ -213,10 +418,13 @@ int optimInitStatesFromParams(OptimOptimizer *o, void *const *params,
 
 int optimSetHyperParam(OptimOptimizer *o, int64_t group, const char *name,
                        double value, char **error) {
-  if (group < 0 || !name)
-    return report(makeError(group < 0 ? "negative group index"
-                                      : "the hyper-parameter name is null"),
-                  error);
+  std::optional<UseGuard> guard;
+  if (int code = enter(o, guard, __func__, error))
+    return code;
+  if (!name)
+    return report(makeError("the hyper-parameter name is null"), error);
+  if (llvm::Error e = checkGroup(o, group))
+    return report(std::move(e), error);
   if (llvm::Error e = o->cpu ? o->cpu->setHyperParam(group, name, value)
                              : o->gpu->setHyperParam(group, name, value))
     return report(std::move(e), error);
@@ -225,10 +433,14 @@ int optimSetHyperParam(OptimOptimizer *o, int64_t group, const char *name,
 
 int optimGetHyperParam(const OptimOptimizer *o, int64_t group,
                        const char *name, double *value, char **error) {
-  if (group < 0 || !name)
-    return report(makeError(group < 0 ? "negative group index"
-                                      : "the hyper-parameter name is null"),
+  if (!isLive(o))
+    return reportHandle(__func__, "optimizer", o, error);
+  if (!name || !value)
+    return report(makeError(!name ? "the hyper-parameter name is null"
+                                  : "the output value is null"),
                   error);
+  if (llvm::Error e = checkGroup(o, group))
+    return report(std::move(e), error);
   auto result = o->cpu ? o->cpu->getHyperParam(group, name)
                        : o->gpu->getHyperParam(group, name);
   if (!result)
@@ -238,6 +450,11 @@ int optimGetHyperParam(const OptimOptimizer *o, int64_t group,
 }
 
 int optimGetGlobalStep(OptimOptimizer *o, int64_t *step, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(o, guard, __func__, error))
+    return code;
+  if (!step)
+    return report(makeError("the output step is null"), error);
   if (o->cpu) {
     *step = o->cpu->getGlobalStep();
     return 0;
@@ -257,21 +474,26 @@ int64_t optimGlobalStep(const OptimOptimizer *o) {
 }
 
 int optimSetGlobalStep(OptimOptimizer *o, int64_t step, char **error) {
-  if (o->cpu) {
-    o->cpu->setGlobalStep(step);
-    return 0;
-  }
-  if (llvm::Error e = o->gpu->setGlobalStep(step))
+  std::optional<UseGuard> guard;
+  if (int code = enter(o, guard, __func__, error))
+    return code;
+  if (llvm::Error e = o->cpu ? o->cpu->setGlobalStepChecked(step)
+                             : o->gpu->setGlobalStep(step))
     return report(std::move(e), error);
   return 0;
 }
 
 int optimHasStepStatus(const OptimOptimizer *o) {
+  if (!isLive(o))
+    return -1;
   return o->cpu ? o->cpu->hasStepStatus() : o->gpu->hasStepStatus();
 }
 
 int optimGetStepStatus(OptimOptimizer *o, OptimStepStatus *status,
                        char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(o, guard, __func__, error))
+    return code;
   if (!status)
     return report(makeError("null status"), error);
   auto value = o->cpu ? o->cpu->getStepStatus() : o->gpu->getStepStatus();
@@ -287,6 +509,9 @@ int optimGetStepStatus(OptimOptimizer *o, OptimStepStatus *status,
 
 int optimSetLossScaleState(OptimOptimizer *o, double lossScale,
                            int64_t goodSteps, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(o, guard, __func__, error))
+    return code;
   llvm::Error e = o->cpu ? o->cpu->setLossScaleState(lossScale, goodSteps)
                          : o->gpu->setLossScaleState(lossScale, goodSteps);
   if (e)
@@ -295,6 +520,9 @@ int optimSetLossScaleState(OptimOptimizer *o, double lossScale,
 }
 
 int optimLoad(OptimOptimizer *o, int device, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(o, guard, __func__, error))
+    return code;
   if (o->cpu)
     return reportTarget(o, "optimLoad", error);
   if (llvm::Error e = o->gpu->load(device))
@@ -302,20 +530,25 @@ int optimLoad(OptimOptimizer *o, int device, char **error) {
   return 0;
 }
 
-int optimLearningRates(const OptimOptimizer *o, double *rates,
+int optimLearningRates(const OptimOptimizer *o, double *rates, int64_t capacity,
                        char **error) {
+  if (!isLive(o))
+    return reportHandle(__func__, "optimizer", o, error);
   if (o->gpu)
     return reportTarget(o, "optimLearningRates", error);
   auto result = o->cpu->getLearningRates();
   if (!result)
     return report(result.takeError(), error);
-  std::copy(result->begin(), result->end(), rates);
-  return 0;
+  return copyOut(llvm::ArrayRef<double>(*result), rates, capacity, __func__,
+                 error);
 }
 
 int optimStepOnStream(OptimOptimizer *o, void *const *params,
                       void *const *grads, void *const *states, void *stream,
                       char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(o, guard, __func__, error))
+    return code;
   size_t numParams = o->getParams().size();
   size_t numStates = o->getStateNames().size();
   if ((numParams && (!params || !grads)) ||
@@ -346,49 +579,75 @@ int optimStep(OptimOptimizer *o, void *const *params, void *const *grads,
 // Bound steps (BoundStep.h)
 //===----------------------------------------------------------------------===//
 
-struct OptimBoundStep {
-  BoundStep bound;
-};
+/// Checks `bound` and its optimizer, and takes the optimizer's in-use flag
+/// into `guard`; returns 0, or the error code of `function`.
+static int enter(OptimBoundStep *bound, std::optional<UseGuard> &guard,
+                 const char *function, char **error) {
+  if (!isLive(bound))
+    return reportHandle(function, "bound step", bound, error);
+  if (!isLive(bound->owner))
+    return reportHandle(function, "bound step's optimizer", bound->owner,
+                        error);
+  return enter(bound->owner, guard, function, error);
+}
 
 extern "C" {
 
 OptimBoundStep *optimBoundStepCreate(OptimOptimizer *o, char **error) {
-  if (!o) {
-    report(makeError("optimizer is null"), error);
+  if (!isLive(o)) {
+    reportHandle(__func__, "optimizer", o, error);
     return nullptr;
   }
   if (!o->cpu) {
     reportTarget(o, "a bound step", error);
     return nullptr;
   }
-  return new OptimBoundStep{BoundStep(*o->cpu)};
+  auto *bound = new OptimBoundStep{BoundStep(*o->cpu), o};
+  getRegistry().add(bound);
+  return bound;
 }
 
-void optimBoundStepDestroy(OptimBoundStep *bound) { delete bound; }
+int optimBoundStepDestroy(OptimBoundStep *bound) {
+  if (!bound)
+    return 0;
+  if (!getRegistry().remove(bound))
+    return OPTIM_ERROR_INVALID_HANDLE;
+  delete bound;
+  return 0;
+}
 
 int optimBoundStepAllocateStates(OptimBoundStep *bound, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(bound, guard, __func__, error))
+    return code;
   if (llvm::Error e = bound->bound.allocateStates())
     return report(std::move(e), error);
   return 0;
 }
 
 void **optimBoundStepParams(OptimBoundStep *bound) {
-  return bound->bound.getParamTable();
+  return isLive(bound) ? bound->bound.getParamTable() : nullptr;
 }
 void **optimBoundStepGrads(OptimBoundStep *bound) {
-  return bound->bound.getGradTable();
+  return isLive(bound) ? bound->bound.getGradTable() : nullptr;
 }
 void **optimBoundStepStates(OptimBoundStep *bound) {
-  return bound->bound.getStateTable();
+  return isLive(bound) ? bound->bound.getStateTable() : nullptr;
 }
 
 int optimBoundStepRun(OptimBoundStep *bound, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(bound, guard, __func__, error))
+    return code;
   if (llvm::Error e = bound->bound.step())
     return report(std::move(e), error);
   return 0;
 }
 
 int optimBoundStepRunCompiledOnly(OptimBoundStep *bound, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(bound, guard, __func__, error))
+    return code;
   if (llvm::Error e = bound->bound.stepCompiledOnly())
     return report(std::move(e), error);
   return 0;
@@ -410,6 +669,9 @@ static_assert(static_cast<int>(CodeOrigin::Compiled) == OPTIM_CODE_COMPILED &&
 extern "C" {
 
 int optimSetNumThreads(OptimOptimizer *o, int numThreads, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(o, guard, __func__, error))
+    return code;
   if (!o->cpu)
     return reportTarget(o, "optimSetNumThreads", error);
   if (llvm::Error e = o->cpu->setNumThreads(numThreads))
@@ -418,15 +680,21 @@ int optimSetNumThreads(OptimOptimizer *o, int numThreads, char **error) {
 }
 
 int optimNumThreads(const OptimOptimizer *o) {
+  if (!isLive(o))
+    return -1;
   return o->cpu ? o->cpu->getNumThreads() : 0;
 }
 
 OptimCodeOrigin optimCodeOrigin(const OptimOptimizer *o) {
+  if (!isLive(o))
+    return OPTIM_CODE_INVALID;
   return o->cpu ? static_cast<OptimCodeOrigin>(o->cpu->getCodeOrigin())
                 : OPTIM_CODE_COMPILED;
 }
 
 void optimGetCacheStats(OptimCacheStats *stats) {
+  if (!stats)
+    return;
   CacheStats counters = Optimizer::getCacheStats();
   stats->compilations = counters.compilations;
   stats->memoryHits = counters.memoryHits;

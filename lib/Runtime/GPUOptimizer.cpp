@@ -299,6 +299,7 @@ GPUOptimizer::compile(StringRef source, const GPUCompileOptions &options) {
   if (!pipelineOptions)
     return makeError("invalid GPU pipeline options '" +
                      options.pipelineOptions + "': " + problem);
+  impl->constantHyperParams = pipelineOptions->constantHyperParams;
   mlir::PassManager pm(&context);
   mlir::optim::buildOptimGPUPipeline(pm, *pipelineOptions);
   if (mlir::failed(pm.run(module)))

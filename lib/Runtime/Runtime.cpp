@@ -69,6 +69,9 @@ struct StepLayout : detail::StepDescription {
   /// decide a step's threads.
   int64_t denseElements = 0;
   int64_t chunkSize = 0;
+  /// Sparse gradients' duplicate indices are merged (the optimizer's
+  /// `unique`); off, the step refuses them.
+  bool uniqueSparse = true;
 };
 
 /// What compiling one (source, options) pair produces; shared by every
@@ -130,6 +133,9 @@ public:
   // element type, whose entries are 1-D memref descriptors, then the
   // hyper-parameter table and the step.
   std::vector<std::vector<BufferEntry>> bufferTables;
+  /// Scratch of the duplicate-index check (sparse gradients, `unique`
+  /// off), kept to avoid an allocation per step.
+  std::vector<int32_t> sortedIndices;
   std::vector<Descriptor> descriptors;
   std::vector<void *> descriptorPtrs;
   std::vector<void *> packedArgs;
@@ -280,14 +286,17 @@ parsePipelineOptions(StringRef text, int &defaultThreads,
 
 /// The layout of the step of `optimizerOp`.
 static Expected<StepLayout>
-buildStepLayout(mlir::optim::OptimizerOp optimizerOp, int64_t chunkSize) {
+buildStepLayout(mlir::optim::OptimizerOp optimizerOp,
+                const mlir::optim::CPUPipelineOptions &options) {
   mlir::optim::StepABI abi = mlir::optim::StepABI::get(optimizerOp);
   auto description = detail::StepDescription::get(abi);
   if (!description)
     return description.takeError();
   StepLayout layout;
   static_cast<detail::StepDescription &>(layout) = std::move(*description);
-  layout.chunkSize = chunkSize;
+  layout.chunkSize = options.chunkSize;
+  layout.constantHyperParams = options.constantHyperParams;
+  layout.uniqueSparse = optimizerOp.getUnique();
   for (const ParamInfo &info : layout.params) {
     if (info.sparse && info.shape.empty())
       return makeError("sparse parameter '" + info.name +
@@ -327,7 +336,7 @@ compileModule(StringRef source, mlir::optim::CPUPipelineOptions &options,
   mlir::optim::OptimizerOp optimizerOp = (*parsed)->getOptimizer();
   std::string symbol = optimizerOp.getSymName().str();
   auto compiled = std::make_shared<CompiledModule>();
-  auto layout = buildStepLayout(optimizerOp, options.chunkSize);
+  auto layout = buildStepLayout(optimizerOp, options);
   if (!layout)
     return layout.takeError();
   compiled->layout = std::move(*layout);
@@ -467,6 +476,12 @@ llvm::ArrayRef<std::string> Optimizer::getStateNames() const {
 unsigned Optimizer::getNumGroups() const { return impl->layout().numGroups; }
 int64_t Optimizer::getGlobalStep() const { return impl->globalStep; }
 void Optimizer::setGlobalStep(int64_t step) { impl->globalStep = step; }
+Error Optimizer::setGlobalStepChecked(int64_t step) {
+  if (Error error = detail::StepDescription::checkGlobalStepValue(step))
+    return error;
+  impl->globalStep = step;
+  return Error::success();
+}
 
 bool Optimizer::hasStepStatus() const { return !impl->status.empty(); }
 
@@ -621,6 +636,8 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
   if (Error error =
           layout.checkBufferCounts(params.size(), grads.size(), states.size()))
     return error;
+  if (Error error = detail::StepDescription::checkStepCounter(impl->globalStep))
+    return error;
   // Validate everything before touching any buffer.
   for (size_t p = 0; p < numParams; ++p) {
     const ParamInfo &info = layout.params[p];
@@ -643,6 +660,21 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
                            ") of the gradient of '" + info.name +
                            "' is out of range [0, " + llvm::Twine(numRows) +
                            ")");
+      if (!layout.uniqueSparse && grad.count > 1) {
+        // Without `unique` each row is applied on its own: a repeated index
+        // would update its row twice from the same old values. Sorting a
+        // copy costs O(count log count) per step.
+        std::vector<int32_t> &sorted = impl->sortedIndices;
+        sorted.assign(grad.indices, grad.indices + grad.count);
+        llvm::sort(sorted);
+        auto repeated = std::adjacent_find(sorted.begin(), sorted.end());
+        if (repeated != sorted.end())
+          return makeError(
+              "index " + llvm::Twine(*repeated) +
+              " appears more than once in the gradient of '" + info.name +
+              "', and the optimizer does not merge duplicates ('unique' is "
+              "off): merge them first or compile with 'unique'");
+      }
       if (info.numElements == 0)
         continue;
       if (!params[p])
@@ -662,6 +694,8 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
         return makeError("null state '" + layout.stateNames[s] +
                          "' for parameter '" + info.name + "'");
   }
+  if (Error error = layout.checkNoAliasing(params, grads, states))
+    return error;
   if (layout.perBuffer) {
     int64_t elements = layout.denseElements;
     for (size_t p = 0; p < numParams; ++p) {
@@ -708,6 +742,9 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
 // Bound-buffer steps (BoundStep.h)
 //===----------------------------------------------------------------------===//
 
-void Optimizer::runCompiledStep() {
+Error Optimizer::runCompiledStep() {
+  if (Error error = detail::StepDescription::checkStepCounter(impl->globalStep))
+    return error;
   impl->runStep(impl->layout().denseElements);
+  return Error::success();
 }

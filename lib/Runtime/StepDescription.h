@@ -16,6 +16,7 @@
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/Error.h"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,16 @@ struct StepDescription {
   /// Mixed precision: the last state ("master") is each parameter's
   /// float32 master copy (0 elements where it has none).
   bool hasMaster = false;
+  /// Per table slot: the rule's range (OptimRules.td) for a rule
+  /// hyper-parameter, none for the others (checked by name).
+  std::vector<std::optional<mlir::optim::HyperRange>> slotRanges;
+  /// Per table slot: some element loop reads the value in float32 (a
+  /// parameter of the slot's group, or any for a global slot, computes in
+  /// float32), so it must be a float32 value.
+  std::vector<bool> slotNarrow;
+  /// Compiled with `constant-hyper-params`: the table is not read, a value
+  /// can only be "set" to the compiled constant.
+  bool constantHyperParams = false;
 
   static llvm::Expected<StepDescription>
   get(const mlir::optim::StepABI &abi);
@@ -59,6 +70,19 @@ struct StepDescription {
   /// Checks a loss-scale state and writes it into a status buffer.
   llvm::Error writeLossScaleState(double *status, double lossScale,
                                   int64_t goodSteps) const;
+  /// Checks that a step may run at global step `step` (0-based): not
+  /// negative, and the counter can be incremented without overflow.
+  static llvm::Error checkStepCounter(int64_t step);
+  /// Checks that a global step may be set (not negative).
+  static llvm::Error checkGlobalStepValue(int64_t step);
+  /// Checks that no buffer the step writes (parameters, states) overlaps
+  /// another buffer of the step: `params`, `states` and the dense `grads`
+  /// (sparse gradients are checked by the caller). O(n log n) in the
+  /// number of buffers, independent of their sizes; null and empty
+  /// buffers are ignored.
+  llvm::Error checkNoAliasing(llvm::ArrayRef<void *> params,
+                              llvm::ArrayRef<void *> grads,
+                              llvm::ArrayRef<void *> states) const;
   /// Checks the numbers of buffers a step is given: one parameter and one
   /// gradient per parameter, one buffer per state of each.
   llvm::Error checkBufferCounts(size_t numParamBuffers, size_t numGradBuffers,

@@ -137,13 +137,22 @@ public:
   /// True if some parameter has a float32 master copy.
   bool hasMasterWeights() const;
 
+  /// Checks `value` and writes it to the table: NaN, a value outside the
+  /// hyper-parameter's range (the rule's, OptimRules.td) or one that is not
+  /// a float32 value where the step computes in float32 is an error, as is
+  /// any change under `constant-hyper-params`. Rule hyper-parameters use the
+  /// rule's range with its lower end included (docs/C-API.md).
   llvm::Error setHyperParam(unsigned group, llvm::StringRef name,
                             double value);
   llvm::Expected<double> getHyperParam(unsigned group,
                                        llvm::StringRef name) const;
 
   int64_t getGlobalStep() const;
+  /// Sets the global step without a check: step() refuses a negative one
+  /// (and the largest int64_t, from which the counter would overflow).
   void setGlobalStep(int64_t step);
+  /// Same, refusing a negative step.
+  llvm::Error setGlobalStepChecked(int64_t step);
   /// True if the step clips gradients or scales the loss dynamically.
   bool hasStepStatus() const;
   /// The status of the last step (an error without hasStepStatus()).
@@ -157,8 +166,11 @@ public:
   /// One step in place on the caller's buffers; increments the global step.
   /// `grads[i]` points to parameter i's gradient (the parameter's shape)
   /// if it is dense, and to a SparseGrad if it is sparse. Everything,
-  /// including the sparse indices' range, is validated before any buffer
-  /// changes: on error, nothing changed and the global step stays.
+  /// including the sparse indices' range, duplicate indices when the
+  /// optimizer does not merge them, buffers that overlap one the step
+  /// writes, and a global step that is negative or would overflow, is
+  /// validated before any buffer changes: on error, nothing changed and the
+  /// global step stays.
   llvm::Error step(llvm::ArrayRef<void *> params, llvm::ArrayRef<void *> grads,
                    llvm::ArrayRef<void *> states);
 
@@ -182,8 +194,9 @@ private:
   // Bound-buffer steps (BoundStep.h).
   friend class BoundStep;
   /// The compiled call alone on the buffer tables as the last step() left
-  /// them; increments the global step (BoundStep::stepCompiledOnly).
-  void runCompiledStep();
+  /// them; increments the global step (BoundStep::stepCompiledOnly). An
+  /// error when the counter would overflow.
+  llvm::Error runCompiledStep();
 
   explicit Optimizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl;

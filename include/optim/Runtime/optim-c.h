@@ -3,10 +3,15 @@
 |* Compile an optimizer written in the optim dialect once, for the host CPU  *|
 |* or an NVIDIA GPU, then run its step many times on the caller's buffers.   *|
 |*                                                                            *|
-|* Conventions: functions returning int return 0 on success and a non-zero   *|
-|* code on failure; where they take `char **error`, a failure stores a       *|
-|* message there (when `error` is not NULL) that the caller releases with    *|
-|* optimFreeError. No function aborts the process on bad input.              *|
+|* Conventions (docs/C-API.md): functions returning int return 0 on success  *|
+|* and an OPTIM_ERROR* code on failure; where they take `char **error`, a    *|
+|* failure stores a message there (when `error` is not NULL) that the caller *|
+|* releases with optimFreeError. Queries returning a count, rank or index    *|
+|* return -1, those returning a pointer NULL, and those returning an enum    *|
+|* its *_INVALID value for a bad handle or index. Every handle is checked    *|
+|* against the live ones, every index against its range. One optimizer is   *|
+|* not re-entrant: a call that runs or changes it while another does fails  *|
+|* with OPTIM_ERROR_BUSY. No function aborts the process on bad input.      *|
 |*                                                                            *|
 \*===----------------------------------------------------------------------===*/
 
@@ -15,6 +20,30 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+/* Marks the functions the library exports (docs/C-API.md). */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#ifdef OptimRuntime_EXPORTS
+#define OPTIM_C_EXPORT __declspec(dllexport)
+#else
+#define OPTIM_C_EXPORT __declspec(dllimport)
+#endif
+#else
+#define OPTIM_C_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* Error codes of the functions that return int (0: success). */
+enum {
+  /* The operation failed: a bad argument or value, or a failure of the
+   * step, the compiler or the driver (see the message). */
+  OPTIM_ERROR = 1,
+  /* The optimizer or bound-step handle is NULL, destroyed, or was not
+   * created by this library. */
+  OPTIM_ERROR_INVALID_HANDLE = 2,
+  /* Another call is using the optimizer at the same time (one optimizer is
+   * not re-entrant). */
+  OPTIM_ERROR_BUSY = 3
+};
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,6 +60,8 @@ typedef enum OptimTarget {
   /* An NVIDIA GPU: CUDA kernels on device buffers, enqueued on a stream
    * (docs/GPU.md). The driver is loaded at run time. */
   OPTIM_TARGET_CUDA = 1,
+  /* optimGetTarget of a handle that is not live. */
+  OPTIM_TARGET_INVALID = -1,
 } OptimTarget;
 
 typedef enum OptimDType {
@@ -38,6 +69,8 @@ typedef enum OptimDType {
   OPTIM_F64 = 1,
   OPTIM_F16 = 2,
   OPTIM_BF16 = 3,
+  /* A query with a handle that is not live or an index out of range. */
+  OPTIM_DTYPE_INVALID = -1,
 } OptimDType;
 
 /* Parses `source` (optim dialect text holding one `optim.optimizer`) and
@@ -45,34 +78,48 @@ typedef enum OptimDType {
  * "num-threads=2 chunk-size=65536". Returns NULL on failure. Compiled code
  * is cached in the process by the source and options, and on disk (see
  * optimGetCacheStats). */
-OptimOptimizer *optimCompile(const char *source, size_t length,
-                             const char *options, char **error);
+OPTIM_C_EXPORT OptimOptimizer *optimCompile(const char *source, size_t length,
+                                            const char *options, char **error);
 /* Compiles for `target`. OPTIM_TARGET_CPU is optimCompile. For
  * OPTIM_TARGET_CUDA, `options` holds `chip=sm_XX` (NULL, or no chip: the
  * chip of CUDA device 0, which needs the driver) and any other
  * `optim-lower-to-gpu` options, e.g. "chip=sm_90 chunk-size=8192";
  * compiling needs no driver (it is loaded by optimLoad or the first step).
  * Only dense parameters run on a GPU. */
-OptimOptimizer *optimCompileForTarget(const char *source, size_t length,
-                                      OptimTarget target, const char *options,
-                                      char **error);
-OptimTarget optimGetTarget(const OptimOptimizer *optimizer);
-void optimDestroy(OptimOptimizer *optimizer);
-void optimFreeError(char *error);
+OPTIM_C_EXPORT OptimOptimizer *
+optimCompileForTarget(const char *source, size_t length, OptimTarget target,
+                      const char *options, char **error);
+OPTIM_C_EXPORT OptimTarget optimGetTarget(const OptimOptimizer *optimizer);
+/* Releases `optimizer` (NULL: nothing, returns 0). A handle that is not
+ * live (already destroyed, foreign) is refused with
+ * OPTIM_ERROR_INVALID_HANDLE, one another call is using with
+ * OPTIM_ERROR_BUSY. Bound steps of it must be destroyed first. */
+OPTIM_C_EXPORT int optimDestroy(OptimOptimizer *optimizer);
+OPTIM_C_EXPORT void optimFreeError(char *error);
 
-/* The step's ABI. Parameters are in step order (`order_params`). */
-int64_t optimNumParams(const OptimOptimizer *optimizer);
-const char *optimParamName(const OptimOptimizer *optimizer, int64_t param);
-int64_t optimParamRank(const OptimOptimizer *optimizer, int64_t param);
-/* Writes optimParamRank() sizes to `shape`. */
-void optimParamShape(const OptimOptimizer *optimizer, int64_t param,
-                     int64_t *shape);
-int64_t optimParamNumElements(const OptimOptimizer *optimizer, int64_t param);
-OptimDType optimParamDType(const OptimOptimizer *optimizer, int64_t param);
-int64_t optimParamGroup(const OptimOptimizer *optimizer, int64_t param);
+/* The step's ABI. Parameters are in step order (`order_params`). These
+ * queries return -1 (NULL for names, OPTIM_DTYPE_INVALID for dtypes) for a
+ * handle that is not live or an index out of range. */
+OPTIM_C_EXPORT int64_t optimNumParams(const OptimOptimizer *optimizer);
+OPTIM_C_EXPORT const char *optimParamName(const OptimOptimizer *optimizer,
+                                          int64_t param);
+OPTIM_C_EXPORT int64_t optimParamRank(const OptimOptimizer *optimizer,
+                                      int64_t param);
+/* Writes optimParamRank() sizes to `shape`, which holds `capacity`
+ * elements; a smaller capacity is an error (nothing written). */
+OPTIM_C_EXPORT int optimParamShape(const OptimOptimizer *optimizer,
+                                   int64_t param, int64_t *shape,
+                                   int64_t capacity, char **error);
+OPTIM_C_EXPORT int64_t optimParamNumElements(const OptimOptimizer *optimizer,
+                                             int64_t param);
+OPTIM_C_EXPORT OptimDType optimParamDType(const OptimOptimizer *optimizer,
+                                          int64_t param);
+OPTIM_C_EXPORT int64_t optimParamGroup(const OptimOptimizer *optimizer,
+                                       int64_t param);
 /* 1 if the parameter's gradient is sparse (rows, see OptimSparseGrad),
  * else 0. */
-int optimParamIsSparse(const OptimOptimizer *optimizer, int64_t param);
+OPTIM_C_EXPORT int optimParamIsSparse(const OptimOptimizer *optimizer,
+                                      int64_t param);
 /* Every parameter has the same states, of the parameter's dtype and, for
  * most rules, of its shape; optimStateShape gives each one's (Adafactor's
  * factored row and column states are smaller). With mixed precision
@@ -81,32 +128,36 @@ int optimParamIsSparse(const OptimOptimizer *optimizer, int64_t param);
  * master weights the last state is "master": the f32 master copy, of the
  * parameter's shape, or 0 elements (NULL allowed) for a parameter without
  * one. */
-int64_t optimNumStates(const OptimOptimizer *optimizer);
-const char *optimStateName(const OptimOptimizer *optimizer, int64_t state);
-OptimDType optimStateDType(const OptimOptimizer *optimizer, int64_t param,
-                           int64_t state);
-int64_t optimStateRank(const OptimOptimizer *optimizer, int64_t param,
-                       int64_t state);
-/* Writes optimStateRank() sizes to `shape`. */
-void optimStateShape(const OptimOptimizer *optimizer, int64_t param,
-                     int64_t state, int64_t *shape);
-int64_t optimStateNumElements(const OptimOptimizer *optimizer, int64_t param,
-                              int64_t state);
+OPTIM_C_EXPORT int64_t optimNumStates(const OptimOptimizer *optimizer);
+OPTIM_C_EXPORT const char *optimStateName(const OptimOptimizer *optimizer,
+                                          int64_t state);
+OPTIM_C_EXPORT OptimDType optimStateDType(const OptimOptimizer *optimizer,
+                                          int64_t param, int64_t state);
+OPTIM_C_EXPORT int64_t optimStateRank(const OptimOptimizer *optimizer,
+                                      int64_t param, int64_t state);
+/* Writes optimStateRank() sizes to `shape`, which holds `capacity`
+ * elements; a smaller capacity is an error (nothing written). */
+OPTIM_C_EXPORT int optimStateShape(const OptimOptimizer *optimizer,
+                                   int64_t param, int64_t state, int64_t *shape,
+                                   int64_t capacity, char **error);
+OPTIM_C_EXPORT int64_t optimStateNumElements(const OptimOptimizer *optimizer,
+                                             int64_t param, int64_t state);
 /* Fills the states of every parameter with their initial values.
  * `states[param * optimNumStates() + state]` points to that buffer. On a
  * CUDA optimizer the buffers are device memory and the fills are enqueued
  * on the legacy default stream (optimInitStatesOnStream: on `stream`). */
-int optimInitStates(OptimOptimizer *optimizer, void *const *states,
-                    char **error);
-int optimInitStatesOnStream(OptimOptimizer *optimizer, void *const *states,
-                            void *stream, char **error);
+OPTIM_C_EXPORT int optimInitStates(OptimOptimizer *optimizer,
+                                   void *const *states, char **error);
+OPTIM_C_EXPORT int optimInitStatesOnStream(OptimOptimizer *optimizer,
+                                           void *const *states, void *stream,
+                                           char **error);
 /* optimInitStates, each master copy starting as its parameter's value
  * (`params[i]`: parameter i's data) converted to float32. optimInitStates
  * fails on an optimizer with master weights. CPU only. */
-int optimInitStatesFromParams(OptimOptimizer *optimizer,
-                              void *const *params, void *const *states,
-                              char **error);
-int64_t optimNumGroups(const OptimOptimizer *optimizer);
+OPTIM_C_EXPORT int optimInitStatesFromParams(OptimOptimizer *optimizer,
+                                             void *const *params,
+                                             void *const *states, char **error);
+OPTIM_C_EXPORT int64_t optimNumGroups(const OptimOptimizer *optimizer);
 
 /* Hyper-parameters are runtime data: setting one never recompiles.
  * `name` is "learning_rate" (constant learning rates only),
@@ -114,21 +165,35 @@ int64_t optimNumGroups(const OptimOptimizer *optimizer);
  * hyper-parameters (e.g. "beta1"). On a loaded CUDA optimizer the table
  * lives in device memory and a new value is copied there at once, in order
  * on the stream of the latest step: later steps, replays of a captured
- * CUDA graph included, use it. */
-int optimSetHyperParam(OptimOptimizer *optimizer, int64_t group,
-                       const char *name, double value, char **error);
-int optimGetHyperParam(const OptimOptimizer *optimizer, int64_t group,
-                       const char *name, double *value, char **error);
+ * CUDA graph included, use it. `group` is checked against [0,
+ * optimNumGroups()). A value is refused (nothing changes) when it is NaN,
+ * outside the hyper-parameter's range (the rule's, docs/Rules.md, with
+ * its lower end included: e.g. Adam's beta1 in [0, 1), eps >= 0;
+ * loss_scale > 0, max_grad_norm > 0, ...), or,
+ * where the step computes in float32 (any parameter of the group, or any
+ * parameter for the global slots, not float64), not a float32 value: a
+ * magnitude above FLT_MAX, or non-zero below FLT_MIN where 0 is not a
+ * valid value (and for loss_scale, an inverse below FLT_MIN). Under the `constant-hyper-params` option the
+ * values are compiled in: setting any other value than the compiled one
+ * fails. */
+OPTIM_C_EXPORT int optimSetHyperParam(OptimOptimizer *optimizer, int64_t group,
+                                      const char *name, double value,
+                                      char **error);
+OPTIM_C_EXPORT int optimGetHyperParam(const OptimOptimizer *optimizer,
+                                      int64_t group, const char *name,
+                                      double *value, char **error);
 
 /* The global step (0 before the first step). On a loaded CUDA optimizer it
  * lives in device memory and the step's last kernel increments it (a
  * replayed graph counts too); reading it waits for the stream of the latest
- * step. optimGlobalStep returns -1 where optimGetGlobalStep fails. */
-int64_t optimGlobalStep(const OptimOptimizer *optimizer);
-int optimGetGlobalStep(OptimOptimizer *optimizer, int64_t *step,
-                       char **error);
-int optimSetGlobalStep(OptimOptimizer *optimizer, int64_t step,
-                       char **error);
+ * step. optimGlobalStep returns -1 where optimGetGlobalStep fails.
+ * optimSetGlobalStep refuses a negative step; a step at the largest
+ * int64_t (the counter would overflow) fails, nothing written. */
+OPTIM_C_EXPORT int64_t optimGlobalStep(const OptimOptimizer *optimizer);
+OPTIM_C_EXPORT int optimGetGlobalStep(OptimOptimizer *optimizer, int64_t *step,
+                                      char **error);
+OPTIM_C_EXPORT int optimSetGlobalStep(OptimOptimizer *optimizer, int64_t step,
+                                      char **error);
 /* What the last step found and did, for an optimizer that clips gradients
  * (`max_grad_norm`) or scales the loss dynamically
  * (`#optim.dynamic_loss_scale`). The step keeps it in its own memory (device
@@ -143,21 +208,27 @@ typedef struct OptimStepStatus {
   double grad_norm;   /* global L2 norm of its unscaled gradients */
   double clip_factor; /* what clipping divided them by (>= 1) */
 } OptimStepStatus;
-/* 1 if the optimizer has a step status, else 0. */
-int optimHasStepStatus(const OptimOptimizer *optimizer);
-int optimGetStepStatus(OptimOptimizer *optimizer, OptimStepStatus *status,
-                       char **error);
+/* 1 if the optimizer has a step status, else 0; -1 for a handle that is
+ * not live. */
+OPTIM_C_EXPORT int optimHasStepStatus(const OptimOptimizer *optimizer);
+OPTIM_C_EXPORT int optimGetStepStatus(OptimOptimizer *optimizer,
+                                      OptimStepStatus *status, char **error);
 /* Restores a dynamic loss scale and its count of clean steps (e.g. from a
  * checkpoint); both are checked first, nothing changes on error. */
-int optimSetLossScaleState(OptimOptimizer *optimizer, double loss_scale,
-                           int64_t good_steps, char **error);
+OPTIM_C_EXPORT int optimSetLossScaleState(OptimOptimizer *optimizer,
+                                          double loss_scale, int64_t good_steps,
+                                          char **error);
 /* CUDA: loads the kernels, the device tables and the hyper-parameters on
  * device `device` now (else the first step or optimInitStates does, on
  * device 0). Fails on a CPU optimizer. */
-int optimLoad(OptimOptimizer *optimizer, int device, char **error);
-/* The learning rate each group uses at the next step (CPU only). */
-int optimLearningRates(const OptimOptimizer *optimizer, double *rates,
-                       char **error);
+OPTIM_C_EXPORT int optimLoad(OptimOptimizer *optimizer, int device,
+                             char **error);
+/* The learning rate each group uses at the next step (CPU only), written
+ * to `rates`, which holds `capacity` elements (at least
+ * optimNumGroups(); a smaller capacity is an error, nothing written). */
+OPTIM_C_EXPORT int optimLearningRates(const OptimOptimizer *optimizer,
+                                      double *rates, int64_t capacity,
+                                      char **error);
 
 /* The gradient of a sparse parameter of shape (R, d1, ...): `count` rows;
  * row k, at `rows + k * (d1 * ...)` elements of the parameter's dtype
@@ -179,9 +250,15 @@ typedef struct OptimSparseGrad {
  * parameter is dense, or to an OptimSparseGrad if it is sparse
  * (optimParamIsSparse); states as in optimInitStates. Everything, sparse
  * indices included, is checked before any buffer changes: on failure
- * nothing changed and the global step stays. */
-int optimStep(OptimOptimizer *optimizer, void *const *params,
-              void *const *grads, void *const *states, char **error);
+ * nothing changed and the global step stays. The checks include: every
+ * buffer the step writes (parameters, states) overlaps no other buffer of
+ * the step (gradients may share memory with each other; O(n log n) in the
+ * number of buffers); with `unique` off, a sparse gradient's indices are
+ * distinct (O(count log count) per sparse gradient); the global step is
+ * not negative and can be incremented. */
+OPTIM_C_EXPORT int optimStep(OptimOptimizer *optimizer, void *const *params,
+                             void *const *grads, void *const *states,
+                             char **error);
 
 /* optimStep on `stream`. CPU: `stream` must be NULL and the step runs
  * before the call returns. CUDA: `params`, `grads` and `states` hold device
@@ -194,9 +271,10 @@ int optimStep(OptimOptimizer *optimizer, void *const *params,
  * this fails). Everything is checked before anything is enqueued; one step
  * at a time per optimizer (order consecutive steps, e.g. on one stream).
  * optimStep on a CUDA optimizer uses the legacy default stream. */
-int optimStepOnStream(OptimOptimizer *optimizer, void *const *params,
-                      void *const *grads, void *const *states, void *stream,
-                      char **error);
+OPTIM_C_EXPORT int optimStepOnStream(OptimOptimizer *optimizer,
+                                     void *const *params, void *const *grads,
+                                     void *const *states, void *stream,
+                                     char **error);
 
 /* Bound steps: the step's pointer tables kept between calls, so that a
  * caller writes a pointer once and again only when its buffer moves; the
@@ -205,30 +283,36 @@ int optimStepOnStream(OptimOptimizer *optimizer, void *const *params,
  * buffers). */
 typedef struct OptimBoundStep OptimBoundStep;
 
-/* A bound step of `optimizer` (CPU only), every pointer NULL. `optimizer` stays owned by
- * the caller and must outlive the bound step; release the bound step with
- * optimBoundStepDestroy. Returns NULL on failure. */
-OptimBoundStep *optimBoundStepCreate(OptimOptimizer *optimizer, char **error);
-void optimBoundStepDestroy(OptimBoundStep *bound);
+/* A bound step of `optimizer` (CPU only), every pointer NULL. `optimizer` stays
+ * owned by the caller and must outlive the bound step; release the bound step
+ * with optimBoundStepDestroy. Returns NULL on failure. */
+OPTIM_C_EXPORT OptimBoundStep *optimBoundStepCreate(OptimOptimizer *optimizer,
+                                                    char **error);
+/* Releases `bound` (NULL: nothing, returns 0); a handle that is not live
+ * is refused with OPTIM_ERROR_INVALID_HANDLE. */
+OPTIM_C_EXPORT int optimBoundStepDestroy(OptimBoundStep *bound);
 /* Allocates every state buffer in one block owned by the bound step (freed
  * by optimBoundStepDestroy), each starting on a 64-byte boundary, fills them
  * with their initial values and writes their pointers to the state table. */
-int optimBoundStepAllocateStates(OptimBoundStep *bound, char **error);
+OPTIM_C_EXPORT int optimBoundStepAllocateStates(OptimBoundStep *bound,
+                                                char **error);
 /* The pointer tables, owned by the bound step and valid until it is
  * destroyed: optimNumParams() parameter and gradient pointers, and
  * optimNumParams() * optimNumStates() state pointers (param-major, as in
- * optimStep). The caller writes into them. */
-void **optimBoundStepParams(OptimBoundStep *bound);
-void **optimBoundStepGrads(OptimBoundStep *bound);
-void **optimBoundStepStates(OptimBoundStep *bound);
+ * optimStep). The caller writes into them. NULL for a handle that is not
+ * live. */
+OPTIM_C_EXPORT void **optimBoundStepParams(OptimBoundStep *bound);
+OPTIM_C_EXPORT void **optimBoundStepGrads(OptimBoundStep *bound);
+OPTIM_C_EXPORT void **optimBoundStepStates(OptimBoundStep *bound);
 /* One step on the tables' buffers, as optimStep (checked before any
  * write; on failure nothing changed). */
-int optimBoundStepRun(OptimBoundStep *bound, char **error);
+OPTIM_C_EXPORT int optimBoundStepRun(OptimBoundStep *bound, char **error);
 /* Runs only the compiled code again on the buffers of the previous
  * optimBoundStepRun, without checks or table writes, and increments the
  * global step: it measures the compiled call alone. Fails unless the
  * optimizer's last step was this bound step's. */
-int optimBoundStepRunCompiledOnly(OptimBoundStep *bound, char **error);
+OPTIM_C_EXPORT int optimBoundStepRunCompiledOnly(OptimBoundStep *bound,
+                                                 char **error);
 
 /*===----------------------------------------------------------------------===*\
 |* Threads and caches (docs/Threads-and-caches.md)                            *|
@@ -239,19 +323,20 @@ int optimBoundStepRunCompiledOnly(OptimBoundStep *bound, char **error);
  * more than those cores. Steps of fewer than 256Ki elements run on the
  * calling thread; workers never spin between steps. Fails (non-zero) for a
  * negative count. */
-int optimSetNumThreads(OptimOptimizer *optimizer, int numThreads,
-                       char **error);
+OPTIM_C_EXPORT int optimSetNumThreads(OptimOptimizer *optimizer, int numThreads,
+                                      char **error);
 /* The threads a large step uses now (the setting, resolved); 0 for a CUDA
- * optimizer. */
-int optimNumThreads(const OptimOptimizer *optimizer);
+ * optimizer, -1 for a handle that is not live. */
+OPTIM_C_EXPORT int optimNumThreads(const OptimOptimizer *optimizer);
 
 /* Where an optimizer's code came from. */
 typedef enum OptimCodeOrigin {
   OPTIM_CODE_COMPILED = 0,     /* lowered and compiled by optimCompile */
   OPTIM_CODE_MEMORY_CACHE = 1, /* same source and options, this process */
   OPTIM_CODE_DISK_CACHE = 2,   /* loaded from the on-disk cache */
+  OPTIM_CODE_INVALID = -1,     /* the handle is not live */
 } OptimCodeOrigin;
-OptimCodeOrigin optimCodeOrigin(const OptimOptimizer *optimizer);
+OPTIM_C_EXPORT OptimCodeOrigin optimCodeOrigin(const OptimOptimizer *optimizer);
 
 /* Counters of the process's compiled-code caches since it started. The
  * disk cache lives in $OPTIM_MLIR_CACHE_DIR, else
@@ -264,8 +349,8 @@ typedef struct OptimCacheStats {
   int64_t diskRejects; /* damaged disk entries, ignored and recompiled */
   int64_t diskWrites;
 } OptimCacheStats;
-/* Writes the counters to `*stats` (owned by the caller). */
-void optimGetCacheStats(OptimCacheStats *stats);
+/* Writes the counters to `*stats` (owned by the caller; NULL: nothing). */
+OPTIM_C_EXPORT void optimGetCacheStats(OptimCacheStats *stats);
 
 /*===----------------------------------------------------------------------===*\
 |* CUDA driver (docs/GPU.md)                                                  *|
@@ -278,13 +363,13 @@ void optimGetCacheStats(OptimCacheStats *stats);
  * is not NULL), e.g. "cannot load the CUDA driver (libcuda.so.1): ..." or
  * "cuInit failed: CUDA_ERROR_NO_DEVICE (...)". The driver is loaded once;
  * later calls give the same answer. */
-int optimCudaDriverAvailable(char **error);
+OPTIM_C_EXPORT int optimCudaDriverAvailable(char **error);
 
 /* On success (0), stores in `*description` a text owned by the caller
  * (release it with optimFreeError) naming the driver's path and version
  * and each device with its compute capability, one device a line. Fails
  * as optimCudaDriverAvailable. */
-int optimCudaDriverDescribe(char **description, char **error);
+OPTIM_C_EXPORT int optimCudaDriverDescribe(char **description, char **error);
 
 #ifdef __cplusplus
 }

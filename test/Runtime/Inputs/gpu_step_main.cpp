@@ -152,7 +152,7 @@ int runNoDriver(const std::string &source) {
   optimFreeError(error);
   error = nullptr;
   double rates[2];
-  status = optimLearningRates(c, rates, &error);
+  status = optimLearningRates(c, rates, 2, &error);
   std::printf("optimLearningRates: %d %s\n", status, status ? error : "");
   optimFreeError(error);
   error = nullptr;
