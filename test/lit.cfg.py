@@ -30,13 +30,52 @@ config.substitutions.append(("%llvm_lib_dir", config.llvm_lib_dir))
 config.substitutions.append(("%cmake", config.cmake_command))
 config.substitutions.append(("%mlir_cmake_dir", config.mlir_cmake_dir))
 config.substitutions.append(("%optim_include", os.path.join(config.optim_src_root, "include")))
-config.substitutions.append(("%clang", os.path.join(config.llvm_tools_dir, "clang")))
+
+# A sanitizer build (cmake/Sanitizers.cmake): feature `asan`; programs the
+# tests link against our libraries link the sanitizer runtime, and Python
+# preloads its shared runtime (leak checks off: CPython's own allocations
+# would be reported).
+def _cmake_option(name):
+    cache = os.path.join(config.optim_obj_root, "CMakeCache.txt")
+    if not os.path.exists(cache):
+        return False
+    with open(cache) as f:
+        return any(line.startswith(name + ":") and
+                   line.strip().split("=", 1)[1].upper() in ("ON", "1", "TRUE")
+                   for line in f)
+
+clang = os.path.join(config.llvm_tools_dir, "clang")
+python = config.python_executable
+if _cmake_option("OPTIM_SANITIZE") or _cmake_option("OPTIM_ENABLE_FUZZER"):
+    import subprocess
+    config.available_features.add("asan")
+    asan_runtime = subprocess.run(
+        [clang, "-print-file-name=libclang_rt.asan-x86_64.so"],
+        capture_output=True, text=True).stdout.strip()
+    # (Not -fsanitize=function: the test programs' stubs of C libraries, such
+    # as the CUDA driver's, are called through the runtime's own pointer types,
+    # as the real, uninstrumented libraries are.)
+    clang += " -fsanitize=address,undefined -fno-sanitize=function"
+    python = "env LD_PRELOAD=%s ASAN_OPTIONS=%s %s" % (
+        asan_runtime,
+        ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
+                               "detect_leaks=0"])),
+        python)
+config.substitutions.append(("%clang", clang))
+# The libFuzzer target (OPTIM_ENABLE_FUZZER=ON builds only).
+optim_fuzz = os.path.join(config.optim_tools_dir, "optim-fuzz")
+if os.path.exists(optim_fuzz):
+    config.available_features.add("optim-fuzz")
+    config.substitutions.append(("%optim_fuzz", optim_fuzz))
 llvm_config.with_environment("PATH", config.llvm_tools_dir, append_path=True)
 llvm_config.with_environment("PATH", config.optim_tools_dir, append_path=True)
 # Compiled code cached on disk stays in the build tree.
 config.environment["OPTIM_MLIR_CACHE_DIR"] = os.path.join(
     config.optim_obj_root, "test-cache")
-config.substitutions.append(("%python", config.python_executable))
+# (use_default_substitutions defines %python too; this one replaces it.)
+config.substitutions = [(k, v) for k, v in config.substitutions
+                        if k != "%python"]
+config.substitutions.append(("%python", python))
 # The project's own compilers and generator, for the tests that configure
 # other CMake projects against an installed optim-mlir (test/Install).
 config.substitutions.append(
