@@ -740,7 +740,9 @@ Error GPUOptimizer::Impl::checkBuffers(llvm::ArrayRef<void *> paramPtrs,
   for (size_t s = 0; s < statePtrs.size(); ++s)
     if (Error error = checkStateBuffer(statePtrs, s))
       return error;
-  return Error::success();
+  // A buffer the step writes may not overlap another buffer of the step
+  // (device addresses are compared as the host's are).
+  return checkNoAliasing(paramPtrs, gradPtrs, statePtrs);
 }
 
 Error GPUOptimizer::Impl::checkStateBuffer(llvm::ArrayRef<void *> statePtrs,

@@ -186,14 +186,16 @@ def test_no_driver_binding(no_driver, tmp_path):
         available, message = o.cuda_driver_available()
         source = open("examples/adamw.mlir").read()
         gpu = o.GPUOptimizer.compile(source, "sm_90")
-        fake = 1 << 20  # never touched: the driver is missing
+        # Never touched (the driver is missing); 1 MiB apart, since
+        # overlapping buffers are refused before the driver is needed.
+        fake = [(k + 1) << 20 for k in range(32)]
         finish(dict(
             available=available, message=message, chip=gpu.chip,
             launches=len(gpu.launches),
             load=outcome(lambda: gpu.load(0)),
-            step=outcome(lambda: gpu.step([fake] * 8, [fake] * 8,
-                                          [fake] * 16)),
-            init=outcome(lambda: gpu.init_states([fake] * 16)),
+            step=outcome(lambda: gpu.step(fake[:8], fake[8:16],
+                                          fake[16:])),
+            init=outcome(lambda: gpu.init_states(fake[16:])),
             loaded=gpu.is_loaded, device=gpu.device,
             no_chip=outcome(lambda: o.GPUOptimizer.compile(source)),
             buffer=outcome(lambda: o.DeviceBuffer(64)),
@@ -501,6 +503,12 @@ def test_stub_bad_arguments_before_any_launch(stub_driver, tmp_path):
                 init_count=outcome(lambda: gpu.init_states(S[:3])),
                 init_misaligned=outcome(lambda: gpu.init_states(
                     S[:5] + [S[5] + 8] + S[6:])),
+                # Parameter 1 given as parameter 0's buffer: written twice.
+                aliased=outcome(lambda: gpu.step(P[:1] + P[:1] + P[2:], G,
+                                                 S)),
+                # A state inside a gradient.
+                state_in_grad=outcome(lambda: gpu.step(
+                    P, G, S[:3] + [G[0] + 16] + S[4:])),
             )
         unloaded = attempts()
         state = dict(loaded=gpu.is_loaded, launches=lib.optimStubLaunches(),
@@ -537,6 +545,13 @@ def test_stub_bad_arguments_before_any_launch(stub_driver, tmp_path):
         kind, message = attempts["init_misaligned"]
         assert kind == "ValueError" and "state buffer 5" in message
         assert "not 16-byte aligned" in message
+        kind, message = attempts["aliased"]
+        assert kind in ("ValueError", "RuntimeError"), attempts["aliased"]
+        assert "overlap" in message and \
+            "encoder.attn.qkv.weight" in message, message
+        kind, message = attempts["state_in_grad"]
+        assert kind in ("ValueError", "RuntimeError")
+        assert "overlap" in message, message
     # Nothing was loaded, copied or launched by the rejected calls.
     assert result["state"] == dict(loaded=False, launches=0, copies=0,
                                    modules=0)

@@ -62,6 +62,9 @@ typedef enum OptimTarget {
   OPTIM_TARGET_CUDA = 1,
   /* optimGetTarget of a handle that is not live. */
   OPTIM_TARGET_INVALID = -1,
+  /* Makes every int a value of the type (no value a caller passes is
+   * outside its range in C++). Not a target. */
+  OPTIM_TARGET_MAX_ENUM = 0x7fffffff
 } OptimTarget;
 
 typedef enum OptimDType {
@@ -71,6 +74,7 @@ typedef enum OptimDType {
   OPTIM_BF16 = 3,
   /* A query with a handle that is not live or an index out of range. */
   OPTIM_DTYPE_INVALID = -1,
+  OPTIM_DTYPE_MAX_ENUM = 0x7fffffff /* as OPTIM_TARGET_MAX_ENUM */
 } OptimDType;
 
 /* Parses `source` (optim dialect text holding one `optim.optimizer`) and
@@ -335,6 +339,7 @@ typedef enum OptimCodeOrigin {
   OPTIM_CODE_MEMORY_CACHE = 1, /* same source and options, this process */
   OPTIM_CODE_DISK_CACHE = 2,   /* loaded from the on-disk cache */
   OPTIM_CODE_INVALID = -1,     /* the handle is not live */
+  OPTIM_CODE_MAX_ENUM = 0x7fffffff /* as OPTIM_TARGET_MAX_ENUM */
 } OptimCodeOrigin;
 OPTIM_C_EXPORT OptimCodeOrigin optimCodeOrigin(const OptimOptimizer *optimizer);
 

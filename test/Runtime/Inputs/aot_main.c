@@ -67,5 +67,13 @@ int main(void) {
   printf("params %d states %d groups %d\n", P, S, MOMENTUM_NUM_GROUPS);
   printf("state %s\n", momentum_state_names[0]);
   printf("max relative error %s\n", maxError < 1e-5 ? "below 1e-5" : "TOO LARGE");
+  for (int p = 0; p < P; ++p) {
+    free(params[p]);
+    free(grads[p]);
+    free(refParam[p]);
+    free(refMoment[p]);
+    for (int s = 0; s < S; ++s)
+      free(states[p * S + s]);
+  }
   return maxError < 1e-5 ? 0 : 1;
 }

@@ -82,8 +82,10 @@ struct Buffers {
     size_t numParams = optimizer.getParams().size();
     size_t numStates = optimizer.getStateNames().size();
     std::uintptr_t next = base;
+    // 1 MiB apart: larger than any buffer of the tests, so that none
+    // overlaps another (the runtime refuses overlapping buffers).
     auto take = [&]() {
-      next += 0x100;
+      next += 0x100000;
       return reinterpret_cast<void *>(next);
     };
     for (size_t p = 0; p < numParams; ++p) {

@@ -31,13 +31,19 @@ SOURCE = """optim.optimizer @opt rule #optim.rule<{rule}> learning_rate 0.1 weig
 """
 
 
+# The tools run without what this interpreter had preloaded (a sanitizer
+# build preloads its shared runtime into Python only; the tools link their
+# own).
+TOOL_ENV = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD"}
+
+
 def compile_ptx(source, chip, out):
     path = out + ".mlir"
     with open(path, "w") as f:
         f.write(source)
     subprocess.run(["optim-compile", path, "--target", "cuda", "--chip", chip,
                     "--emit", "ptx", "-o", out + ".ptx", "--header",
-                    out + ".h"], check=True)
+                    out + ".h"], check=True, env=TOOL_ENV)
     with open(out + ".ptx") as f:
         ptx = f.read()
     with open(out + ".h") as f:
@@ -72,7 +78,7 @@ def main():
             wide = len(re.findall(r"\bld\.global\.v4\.", ptx))
             kernels = int(re.search(r"_NUM_KERNELS (\d+)", header).group(1))
             subprocess.run([args.ptxas, "-arch=" + chip, out + ".ptx", "-o",
-                            out + ".cubin"], check=True)
+                            out + ".cubin"], check=True, env=TOOL_ENV)
             print("%s %s: %d kernels, %d entries, %d 128-bit loads, ptxas ok"
                   % (chip, rule, kernels, entries, wide))
             # A whole-tensor rule has no reduction phase: its update and the
