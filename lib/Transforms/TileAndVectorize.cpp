@@ -112,6 +112,17 @@ struct TileAndVectorizePass
 
   void runOnOperation() override {
     func::FuncOp func = getOperation();
+    auto checkRange = [&](StringRef name, int64_t value, int64_t max) {
+      if (value >= 1 && value <= max)
+        return true;
+      emitError(func.getLoc()) << "'" << name << "' must be in [1, " << max
+                               << "], got " << value;
+      return false;
+    };
+    if (!checkRange("chunk-size", chunkSize, kMaxChunkSize) ||
+        !checkRange("vector-bytes", vectorBytes, kMaxVectorBytes) ||
+        !checkRange("unroll", unroll, kMaxUnroll))
+      return signalPassFailure();
     // An input that is also an output with the same map (weight decay reads
     // the parameter the update writes) is read through the output instead
     // (upstream's erase-unnecessary-inputs patterns). Otherwise, once tiled,

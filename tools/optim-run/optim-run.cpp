@@ -11,11 +11,14 @@
 
 #include "llvm/Support/CommandLine.h"
 #include "llvm/Support/InitLLVM.h"
+#include "llvm/Support/MathExtras.h"
 #include "llvm/Support/MemoryBuffer.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <chrono>
 #include <cmath>
+#include <memory>
+#include <new>
 #include <random>
 
 namespace cl = llvm::cl;
@@ -43,6 +46,20 @@ static cl::opt<bool>
                        "cache, disk cache) and the cache counters"),
               cl::init(false), cl::cat(category));
 
+/// A buffer of `count` elements of T, or null when it cannot be allocated
+/// (no exception, no abort: the caller reports it).
+template <typename T> static std::unique_ptr<T[]> allocate(int64_t count) {
+  if (count < 0 ||
+      static_cast<uint64_t>(count) > SIZE_MAX / sizeof(T) / 2)
+    return nullptr;
+  return std::unique_ptr<T[]>(new (std::nothrow)
+                                  T[static_cast<size_t>(std::max<int64_t>(
+                                      count, 1))]);
+}
+
+/// The most OpenMP threads a step asks for (docs/Limits.md).
+static constexpr int kMaxNumThreads = 1024;
+
 int main(int argc, char **argv) {
   llvm::InitLLVM init(argc, argv);
   cl::HideUnrelatedOptions(category);
@@ -63,6 +80,11 @@ int main(int argc, char **argv) {
     return 1;
   }
   Optimizer &optimizer = **compiled;
+  if (numThreads < 0 || numThreads > kMaxNumThreads) {
+    llvm::errs() << "error: --num-threads must be in [0, " << kMaxNumThreads
+                 << "], got " << numThreads << "\n";
+    return 1;
+  }
   if (llvm::Error error = optimizer.setNumThreads(numThreads)) {
     llvm::errs() << "error: " << llvm::toString(std::move(error)) << "\n";
     return 1;
@@ -88,7 +110,10 @@ int main(int argc, char **argv) {
                    << p.name << "' is not\n";
       return 1;
     }
-    total += p.numElements;
+    if (p.numElements < 0 || llvm::AddOverflow(total, p.numElements, total)) {
+      llvm::errs() << "error: the parameters' element count overflows\n";
+      return 1;
+    }
   }
   llvm::outs() << "compiled " << params.size() << " parameters ("
                << total << " elements, " << numStates << " states each, "
@@ -97,30 +122,61 @@ int main(int argc, char **argv) {
 
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<std::vector<float>> data(params.size()), grads(params.size()),
+  struct Buffer {
+    std::unique_ptr<float[]> values;
+    int64_t size = 0;
+  };
+  std::vector<Buffer> data(params.size()), grads(params.size()),
       states(params.size() * numStates);
   std::vector<void *> paramPtrs, gradPtrs, statePtrs;
   // A sparse parameter gets a gradient for each of its rows, in order.
   std::vector<SparseGrad> sparseGrads(params.size());
-  std::vector<std::vector<int32_t>> rowIndices(params.size());
+  std::vector<std::unique_ptr<int32_t[]>> rowIndices(params.size());
+  auto fill = [&](Buffer &buffer, int64_t size, const std::string &what) {
+    buffer.values = allocate<float>(size);
+    buffer.size = size;
+    if (buffer.values)
+      return true;
+    llvm::errs() << "error: cannot allocate " << size << " floats for "
+                 << what << "\n";
+    return false;
+  };
   for (size_t i = 0; i < params.size(); ++i) {
-    data[i].resize(params[i].numElements);
-    grads[i].resize(params[i].numElements);
-    for (float &x : data[i])
-      x = normal(rng);
-    paramPtrs.push_back(data[i].data());
+    if (!fill(data[i], params[i].numElements, "'" + params[i].name + "'") ||
+        !fill(grads[i], params[i].numElements,
+              "the gradient of '" + params[i].name + "'"))
+      return 1;
+    for (int64_t k = 0; k < data[i].size; ++k)
+      data[i].values[k] = normal(rng);
+    paramPtrs.push_back(data[i].values.get());
     if (params[i].sparse) {
       int64_t numRows = params[i].shape[0];
+      if (numRows > INT32_MAX) {
+        llvm::errs() << "error: '" << params[i].name << "' has " << numRows
+                     << " rows; row indices are int32\n";
+        return 1;
+      }
+      rowIndices[i] = allocate<int32_t>(numRows);
+      if (!rowIndices[i]) {
+        llvm::errs() << "error: cannot allocate " << numRows
+                     << " row indices for '" << params[i].name << "'\n";
+        return 1;
+      }
       for (int64_t r = 0; r < numRows; ++r)
-        rowIndices[i].push_back(static_cast<int32_t>(r));
-      sparseGrads[i] = {rowIndices[i].data(), grads[i].data(), numRows};
+        rowIndices[i][r] = static_cast<int32_t>(r);
+      sparseGrads[i] = {rowIndices[i].get(), grads[i].values.get(), numRows};
       gradPtrs.push_back(&sparseGrads[i]);
     } else {
-      gradPtrs.push_back(grads[i].data());
+      gradPtrs.push_back(grads[i].values.get());
     }
     for (size_t s = 0; s < numStates; ++s) {
-      states[i * numStates + s].resize(params[i].stateNumElements[s]);
-      statePtrs.push_back(states[i * numStates + s].data());
+      Buffer &state = states[i * numStates + s];
+      if (!fill(state, params[i].stateNumElements[s],
+                "state " + std::to_string(s) + " of '" + params[i].name +
+                    "'"))
+        return 1;
+      std::fill_n(state.values.get(), state.size, 0.0f);
+      statePtrs.push_back(state.values.get());
     }
   }
   if (llvm::Error error = optimizer.initStates(statePtrs)) {
@@ -129,9 +185,9 @@ int main(int argc, char **argv) {
   }
 
   for (unsigned step = 0; step < numSteps; ++step) {
-    for (auto &g : grads)
-      for (float &x : g)
-        x = normal(rng);
+    for (Buffer &g : grads)
+      for (int64_t k = 0; k < g.size; ++k)
+        g.values[k] = normal(rng);
     auto rates = optimizer.getLearningRates();
     if (!rates) {
       llvm::errs() << "error: " << llvm::toString(rates.takeError()) << "\n";
@@ -142,9 +198,9 @@ int main(int argc, char **argv) {
       return 1;
     }
     double checksum = 0.0;
-    for (const auto &p : data)
-      for (float x : p)
-        checksum += x;
+    for (const Buffer &p : data)
+      for (int64_t k = 0; k < p.size; ++k)
+        checksum += p.values[k];
     llvm::outs() << "step " << step << " lr";
     for (float lr : *rates)
       llvm::outs() << " " << llvm::format("%.6e", lr);

@@ -34,6 +34,12 @@ struct MapStepToGPUPass
 
   void runOnOperation() override {
     ModuleOp module = getOperation();
+    if (blockSize < 1 || blockSize > mlir::optim::kMaxBlockSize) {
+      emitError(module.getLoc()) << "'block-size' must be in [1, "
+                                 << mlir::optim::kMaxBlockSize << "], got "
+                                 << static_cast<int64_t>(blockSize);
+      return signalPassFailure();
+    }
     // Phases: parallel loops over chunks, and calls of a chunk function
     // left after canonicalization folded a phase of a single chunk.
     SmallVector<Operation *> phases;

@@ -320,7 +320,7 @@ optim.optimizer @group_learning_rates rule #optim.rule<adam> learning_rate dense
 // CHECK-SAME: rule <lazy_adam, {{.*}}> learning_rate 1.000000e-03 : f64 unique false {
 // CHECK-NEXT:   optim.group learning_rate 1.000000e-02 : f64 {
 // CHECK-NEXT:     optim.param "embedding.user" : tensor<100x16xf32> sparse
-// CHECK-NEXT:     optim.param "embedding.item" : tensor<?x16xf32> sparse
+// CHECK-NEXT:     optim.param "embedding.item" : tensor<50x16xf32> sparse
 // CHECK-NEXT:   }
 // CHECK-NEXT:   optim.group {
 // CHECK-NEXT:     optim.param "head" : tensor<16xf32>
@@ -329,7 +329,7 @@ optim.optimizer @group_learning_rates rule #optim.rule<adam> learning_rate dense
 optim.optimizer @sparse_groups rule #optim.rule<lazy_adam> learning_rate 1.0e-03 : f64 unique false {
   optim.group learning_rate 1.0e-02 : f64 {
     optim.param "embedding.user" : tensor<100x16xf32> sparse
-    optim.param "embedding.item" : tensor<?x16xf32> sparse
+    optim.param "embedding.item" : tensor<50x16xf32> sparse
   }
   optim.group {
     optim.param "head" : tensor<16xf32>

@@ -151,6 +151,10 @@ FailureOr<DenseF64ArrayAttr>
 mlir::optim::detail::parseF64Array(AsmParser &parser) {
   SmallVector<double> values;
   if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
+        if (static_cast<int64_t>(values.size()) >= kMaxLearningRateListLength)
+          return LogicalResult(parser.emitError(parser.getCurrentLocation())
+                             << "too many values: a list has at most 2^20 ("
+                             << kMaxLearningRateListLength << ")");
         FailureOr<double> value = parseF64(parser);
         if (failed(value))
           return failure();
@@ -172,6 +176,10 @@ FailureOr<SmallVector<int64_t>>
 mlir::optim::detail::parseI64Array(AsmParser &parser) {
   SmallVector<int64_t> values;
   if (parser.parseCommaSeparatedList(AsmParser::Delimiter::Square, [&] {
+        if (static_cast<int64_t>(values.size()) >= kMaxLearningRateListLength)
+          return LogicalResult(parser.emitError(parser.getCurrentLocation())
+                             << "too many values: a list has at most 2^20 ("
+                             << kMaxLearningRateListLength << ")");
         int64_t value;
         if (parser.parseInteger(value))
           return failure();
@@ -309,6 +317,10 @@ LogicalResult PerStepAttr::verify(function_ref<InFlightDiagnostic()> emitError,
   ArrayRef<double> values = valuesAttr.asArrayRef();
   if (values.empty())
     return emitError() << "a per-step learning-rate list must not be empty";
+  if (static_cast<int64_t>(values.size()) > kMaxLearningRateListLength)
+    return emitError() << "a per-step learning-rate list has at most 2^20 ("
+                       << kMaxLearningRateListLength << ") values, got "
+                       << values.size();
   for (auto [i, value] : llvm::enumerate(values))
     if (!(value >= 0.0))
       return emitError() << "learning rate at step " << i
@@ -329,6 +341,10 @@ PiecewiseConstantAttr::verify(function_ref<InFlightDiagnostic()> emitError,
     return emitError() << "'milestones' and 'values' must be non-empty and of "
                           "the same length, got "
                        << milestones.size() << " and " << values.size();
+  if (static_cast<int64_t>(values.size()) > kMaxLearningRateListLength)
+    return emitError() << "a piecewise learning rate has at most 2^20 ("
+                       << kMaxLearningRateListLength << ") pieces, got "
+                       << values.size();
   int64_t previous = 0;
   for (int64_t milestone : milestones) {
     if (milestone <= previous)
@@ -357,8 +373,27 @@ mlir::optim::verifyLearningRate(function_ref<InFlightDiagnostic()> emitError,
       return emitError() << "learning-rate tensor must have rank 0 or 1, got "
                             "rank "
                          << dense.getType().getRank();
-    if (dense.getNumElements() == 0)
+    // The element count before any value is read: a splat may declare
+    // billions.
+    std::optional<int64_t> count =
+        getCheckedNumElements(dense.getType().getShape());
+    if (!count)
+      return emitError() << "learning-rate tensor must have a static shape, "
+                            "got "
+                         << dense.getType();
+    if (*count == 0)
       return emitError() << "a per-step learning-rate list must not be empty";
+    if (*count > kMaxLearningRateListLength)
+      return emitError() << "a per-step learning-rate list has at most 2^20 ("
+                         << kMaxLearningRateListLength << ") values, got "
+                         << *count;
+    if (dense.isSplat()) {
+      APFloat value = dense.getSplatValue<APFloat>();
+      if ((value.isNegative() && !value.isZero()) || value.isNaN())
+        return emitError() << "learning rate must be non-negative, got "
+                           << value.convertToDouble();
+      return success();
+    }
     for (const APFloat &value : dense.getValues<APFloat>())
       if ((value.isNegative() && !value.isZero()) || value.isNaN())
         return emitError() << "learning rate must be non-negative, got "

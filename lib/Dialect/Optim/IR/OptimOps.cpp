@@ -8,6 +8,7 @@
 #include "mlir/IR/TypeUtilities.h"
 #include "llvm/ADT/SmallSet.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/MathExtras.h"
 
 #include <cmath>
 
@@ -425,6 +426,19 @@ LogicalResult OptimizerOp::verifyRegions() {
              << spec.className << " does not support";
   }
 
+  // The elements of all parameters together (each is bounded by its own
+  // verifier, which runs first).
+  int64_t totalElements = 0;
+  for (ParamOp param : params) {
+    std::optional<int64_t> count =
+        getCheckedNumElements(param.getTensorType().getShape());
+    if (!count || llvm::AddOverflow(totalElements, *count, totalElements) ||
+        totalElements > kMaxTotalElements)
+      return emitOpError("declares too many elements: the parameters have "
+                         "at most 2^48 (")
+             << kMaxTotalElements << ") elements together";
+  }
+
   // Per-step learning-rate lists must agree in length across groups. As in
   // MindSpore's `_parse_group_params`, the optimizer's own list takes part
   // even when every group has its own learning rate.
@@ -499,9 +513,38 @@ Type ParamOp::getStateElementType() {
   return getTensorType().getElementType();
 }
 
+std::optional<int64_t>
+mlir::optim::getCheckedNumElements(ArrayRef<int64_t> shape) {
+  int64_t count = 1;
+  for (int64_t size : shape)
+    if (ShapedType::isDynamic(size) || size < 0 ||
+        llvm::MulOverflow(count, size, count))
+      return std::nullopt;
+  return count;
+}
+
+/// A parameter's shape as the step's calling convention takes it: static,
+/// at most kMaxParamElements elements.
+static LogicalResult verifyParamShape(function_ref<InFlightDiagnostic()> emitError,
+                                      RankedTensorType type) {
+  if (!type.hasStaticShape())
+    return emitError() << "has dynamic dimensions (" << type
+                       << "): the step's buffers have the declared shape, "
+                          "which must be static";
+  std::optional<int64_t> count = getCheckedNumElements(type.getShape());
+  if (!count || *count > kMaxParamElements)
+    return emitError() << "has too many elements (" << type
+                       << "): a parameter has at most 2^48 ("
+                       << kMaxParamElements << ") elements";
+  return success();
+}
+
 LogicalResult ParamOp::verify() {
   if (getName().empty())
     return emitOpError("expects a non-empty name");
+  if (failed(verifyParamShape([&] { return emitOpError(); },
+                              getTensorType())))
+    return failure();
   if (getSparse() && getTensorType().getRank() < 1)
     return emitOpError("with a sparse gradient must have rank >= 1");
   Type element = getTensorType().getElementType();
@@ -593,6 +636,10 @@ LogicalResult MultiTensorUpdateOp::verify() {
                          : RankedTensorType();
     if (!type || !isa<FloatType>(type.getElementType()))
       return emitOpError("expects ranked float tensor types as 'params'");
+    if (failed(verifyParamShape(
+            [&] { return emitOpError("parameter ") << types.size() << " "; },
+            type)))
+      return failure();
     if (getCentralize() && !CentralizeOp::appliesTo(type))
       return emitOpError("centralizes ") << type
              << ", which gradient centralization does not apply to";

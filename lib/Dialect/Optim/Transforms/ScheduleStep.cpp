@@ -256,7 +256,7 @@ public:
         [&](StringRef option) { return rule.getOption(option); });
   }
 
-  void run();
+  LogicalResult run();
 
 private:
   /// What decides the code of a class's functions: classes with the same
@@ -672,7 +672,7 @@ enum ChunkColumn : int64_t {
 ///      scalars per chunk of the tensor) and reads its rows' sums.
 /// Code size and compile time depend on the number of classes only; the
 /// chunk table is data.
-void TableStepScheduler::run() {
+LogicalResult TableStepScheduler::run() {
   MLIRContext *ctx = step.getContext();
   MultiTensorUpdateOp firstClass = classes.front();
   Location loc = firstClass.getLoc();
@@ -696,7 +696,8 @@ void TableStepScheduler::run() {
   SmallVector<int64_t> chunks;
   llvm::SmallDenseMap<Type, int64_t> scratchSize;
   int64_t numReductionChunks = 0;
-  auto addChunks = [&](unsigned c, bool reduction) {
+  int64_t numChunkRows = 0;
+  auto addChunks = [&](unsigned c, bool reduction) -> LogicalResult {
     MultiTensorUpdateOp update = classes[c];
     SmallVector<int64_t> auxPositions(update.getParamTypes().size(), 0);
     if (std::optional<ArrayRef<int64_t>> aux = update.getAuxPositions())
@@ -704,7 +705,12 @@ void TableStepScheduler::run() {
     for (auto [type, position, auxPosition] :
          llvm::zip(update.getParamTensorTypes(), *update.getPositions(),
                    auxPositions)) {
-      int64_t size = type.getNumElements();
+      std::optional<int64_t> numElements =
+          getCheckedNumElements(type.getShape());
+      if (!numElements || *numElements > kMaxParamElements)
+        return update.emitOpError("parameter of type ")
+               << type << " has no static element count of at most 2^48";
+      int64_t size = *numElements;
       if (size == 0)
         continue; // nothing to update, nothing to reduce
       int64_t &scratch = scratchSize[getComputeType(type.getElementType())];
@@ -730,6 +736,13 @@ void TableStepScheduler::run() {
         scratch += slices * (sliceRows + sliceCols + 1);
       }
       int64_t numParts = llvm::divideCeil(size, partSize);
+      // The chunk table is materialized as a constant: bound its rows
+      // before building any.
+      numChunkRows += numParts;
+      if (numChunkRows > kMaxChunks)
+        return update.emitOpError("cuts its step into more than 2^20 (")
+               << kMaxChunks << ") chunks of at most " << chunkSize
+               << " elements; raise 'chunk-size' or split the optimizer";
       int64_t firstPartial = 0, numPartials = 0;
       if (reduction && spec.perTensorNorms) {
         firstPartial = scratch;
@@ -746,19 +759,22 @@ void TableStepScheduler::run() {
         numReductionChunks += reduction;
       }
     }
+    return success();
   };
   for (unsigned c = 0, e = classes.size(); c < e; ++c)
-    if (needsReduction(classes[c]))
-      addChunks(c, /*reduction=*/true);
+    if (needsReduction(classes[c]) &&
+        failed(addChunks(c, /*reduction=*/true)))
+      return failure();
   for (unsigned c = 0, e = classes.size(); c < e; ++c)
-    if (!needsReduction(classes[c]))
-      addChunks(c, /*reduction=*/false);
+    if (!needsReduction(classes[c]) &&
+        failed(addChunks(c, /*reduction=*/false)))
+      return failure();
   if (chunks.empty()) {
     for (MultiTensorUpdateOp update : classes)
       update.erase();
     if (control)
       control.erase();
-    return;
+    return success();
   }
   int64_t numChunks = chunks.size() / kNumColumns;
   // GradientControlOp: one squared gradient norm per chunk, in f64.
@@ -1109,6 +1125,7 @@ void TableStepScheduler::run() {
     update.erase();
   if (control)
     control.erase();
+  return success();
 }
 
 struct ScheduleStepPass
@@ -1116,6 +1133,12 @@ struct ScheduleStepPass
   using Base::Base;
 
   void runOnOperation() override {
+    if (chunkSize < 1 || chunkSize > kMaxChunkSize) {
+      emitError(getOperation().getLoc())
+          << "'chunk-size' must be in [1, 2^30], got "
+          << static_cast<int64_t>(chunkSize);
+      return signalPassFailure();
+    }
     SmallVector<func::FuncOp> functions(getOperation().getOps<func::FuncOp>());
     for (func::FuncOp fn : functions) {
       SmallVector<MultiTensorUpdateOp> updates;
@@ -1164,8 +1187,10 @@ struct ScheduleStepPass
       for (MultiTensorUpdateOp update : updates)
         if (!update.hasBufferTable())
           expandPerBuffer(b, update);
-      if (!tableUpdates.empty())
-        TableStepScheduler(fn, tableUpdates, control, chunkSize).run();
+      if (!tableUpdates.empty() &&
+          failed(TableStepScheduler(fn, tableUpdates, control, chunkSize)
+                     .run()))
+        return signalPassFailure();
     }
   }
 };

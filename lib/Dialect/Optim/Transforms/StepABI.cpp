@@ -166,10 +166,12 @@ SmallVector<int64_t> StepABI::getStateShape(unsigned param,
 }
 
 int64_t StepABI::getStateNumElements(unsigned param, unsigned state) const {
-  int64_t count = 1;
-  for (int64_t size : getStateShape(param, state))
-    count *= size;
-  return count;
+  // The verifier bounds each parameter (static shape, at most
+  // kMaxParamElements elements); a state has at most its parameter's.
+  std::optional<int64_t> count =
+      getCheckedNumElements(getStateShape(param, state));
+  assert(count && *count <= kMaxParamElements && "verified parameter shape");
+  return count.value_or(0);
 }
 
 SmallVector<StringRef> StepABI::getGlobalSlotNames() const {

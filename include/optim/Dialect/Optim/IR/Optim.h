@@ -77,6 +77,34 @@ struct ScheduleSpec {
 };
 ArrayRef<ScheduleSpec> getScheduleSpecs();
 
+/// Bounds on what an optimizer may declare (docs/Limits.md).
+/// Elements of one parameter (and of each of its states): 2^48, the bytes
+/// an x86-64 or AArch64 process addresses, which keeps every element and
+/// byte offset of the step (up to 8 bytes an element) far from int64
+/// overflow.
+constexpr int64_t kMaxParamElements = int64_t(1) << 48;
+/// Elements of all parameters of an optimizer together.
+constexpr int64_t kMaxTotalElements = int64_t(1) << 48;
+/// Values of a per-step learning-rate list (2^20: a million steps).
+constexpr int64_t kMaxLearningRateListLength = int64_t(1) << 20;
+/// Elements of one chunk (the `chunk-size` options).
+constexpr int64_t kMaxChunkSize = int64_t(1) << 30;
+/// Bytes of one hardware vector (`vector-bytes`): AVX-512 has 64, SVE at
+/// most 256.
+constexpr int64_t kMaxVectorBytes = 256;
+/// Vectors per main-loop iteration (`unroll`).
+constexpr int64_t kMaxUnroll = 16;
+/// Threads of a GPU block (`block-size`), CUDA's limit.
+constexpr int64_t kMaxBlockSize = 1024;
+/// OpenMP threads (`num-threads`).
+constexpr int64_t kMaxNumThreads = 1024;
+/// Rows of the chunk table of one step function (optim-schedule-step).
+constexpr int64_t kMaxChunks = int64_t(1) << 20;
+
+/// The element count of a shape: std::nullopt when a dimension is dynamic
+/// or negative, or the product overflows int64.
+std::optional<int64_t> getCheckedNumElements(ArrayRef<int64_t> shape);
+
 /// Number of values of a per-step learning rate (a list or a rank-1 tensor);
 /// std::nullopt for constants and schedules.
 std::optional<int64_t> getLearningRateListLength(Attribute attr);
