@@ -239,17 +239,40 @@ void optim::buildOptimGPUPipeline(OpPassManager &pm,
   pm.addPass(createGpuModuleToBinaryPass(binary));
 }
 
+std::optional<std::string>
+optim::checkCPUPipelineOptions(const CPUPipelineOptions &options) {
+  if (options.numThreads > kMaxPipelineThreads)
+    return "num-threads must be in [0, " +
+           std::to_string(kMaxPipelineThreads) + "] (0: the OpenMP "
+           "runtime's default), got " +
+           std::to_string(options.numThreads.getValue());
+  return std::nullopt;
+}
+
 void optim::registerOptimPipelines() {
   PassPipelineRegistration<StepPipelineOptions>(
       "optim-build-step",
       "Turn declarative optimizers into compute-level step functions: "
       "optim-resolve-groups, optim-build-step-boundary, optim-schedule-step",
       buildOptimStepPipeline);
-  PassPipelineRegistration<CPUPipelineOptions>(
+  // As PassPipelineRegistration, with the options no pass checks checked.
+  registerPassPipeline(
       "optim-lower-to-cpu",
       "Lower optim IR to the LLVM dialect for the host CPU: fused, "
       "vectorized loops over the caller's buffers, parallel with OpenMP",
-      buildOptimCPUPipeline);
+      [](OpPassManager &pm, StringRef text,
+         function_ref<LogicalResult(const Twine &)> errorHandler) {
+        CPUPipelineOptions options;
+        if (failed(options.parseFromString(text)))
+          return failure();
+        if (std::optional<std::string> error = checkCPUPipelineOptions(options))
+          return errorHandler("optim-lower-to-cpu: " + *error);
+        buildOptimCPUPipeline(pm, options);
+        return success();
+      },
+      [](function_ref<void(const detail::PassOptions &)> optionHandler) {
+        optionHandler(CPUPipelineOptions());
+      });
   PassPipelineRegistration<GPUPipelineOptions>(
       "optim-lower-to-gpu",
       "Lower optim IR to NVIDIA GPU kernels (one per phase of the "

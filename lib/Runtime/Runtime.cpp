@@ -275,6 +275,9 @@ parsePipelineOptions(StringRef text, int &defaultThreads,
   if (!options->shareUpdateFunctions)
     return makeError("the runtime calls steps through buffer tables: "
                      "'share-update-functions=0' is for reading the IR only");
+  if (std::optional<std::string> error =
+          mlir::optim::checkCPUPipelineOptions(*options))
+    return makeError("invalid pipeline options '" + text + "': " + *error);
   if (!options->vectorBytes.hasValue())
     options->vectorBytes = detail::getHostTarget().vectorBytes;
   defaultThreads = static_cast<int>(options->numThreads);
@@ -423,10 +426,11 @@ Optimizer::compile(StringRef source, const CompileOptions &options) {
 }
 
 Error Optimizer::setNumThreads(int numThreads) {
-  if (numThreads < 0)
-    return makeError("the number of threads must be >= 0 (0: the default), "
-                     "got " +
-                     llvm::Twine(numThreads));
+  if (numThreads < 0 ||
+      numThreads > static_cast<int>(mlir::optim::kMaxPipelineThreads))
+    return makeError("the number of threads must be in [0, " +
+                     llvm::Twine(mlir::optim::kMaxPipelineThreads) +
+                     "] (0: the default), got " + llvm::Twine(numThreads));
   impl->numThreads = numThreads;
   return Error::success();
 }

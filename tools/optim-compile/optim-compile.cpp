@@ -11,6 +11,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "optim/Dialect/Optim/IR/Optim.h"
+#include "optim/Dialect/Optim/IR/SourceCheck.h"
 #include "optim/Dialect/Optim/Transforms/StepABI.h"
 #include "optim/Pipelines/Pipelines.h"
 
@@ -621,6 +622,8 @@ static LogicalResult run(MLIRContext &context) {
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(std::move(input), llvm::SMLoc());
   SourceMgrDiagnosticHandler handler(sourceMgr, &context);
+  if (!mlir::optim::checkSupportedSyntax(sourceMgr))
+    return failure();
   OwningOpRef<ModuleOp> module = parseSourceFile<ModuleOp>(sourceMgr, &context);
   if (!module)
     return failure();
@@ -658,6 +661,11 @@ static LogicalResult run(MLIRContext &context) {
   if (!options) {
     llvm::errs() << "error: invalid --pipeline-options '" << pipelineOptions
                  << "'\n";
+    return failure();
+  }
+  if (std::optional<std::string> error =
+          optim::checkCPUPipelineOptions(*options)) {
+    llvm::errs() << "error: --pipeline-options: " << *error << "\n";
     return failure();
   }
   PassManager pm(&context);

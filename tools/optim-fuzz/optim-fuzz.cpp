@@ -28,6 +28,7 @@
 //===----------------------------------------------------------------------===//
 
 #include "optim/Dialect/Optim/IR/Optim.h"
+#include "optim/Dialect/Optim/IR/SourceCheck.h"
 #include "optim/Dialect/Optim/Transforms/StepABI.h"
 #include "optim/Pipelines/Pipelines.h"
 
@@ -211,6 +212,9 @@ void runOne(const uint8_t *data, size_t size) {
   llvm::SourceMgr sourceMgr;
   sourceMgr.AddNewSourceBuffer(
       llvm::MemoryBuffer::getMemBufferCopy(text, "fuzz-input"), llvm::SMLoc());
+  // What the tools refuse before parsing (optim/Dialect/Optim/IR/SourceCheck.h).
+  if (mlir::optim::findUnsupportedSyntax(text))
+    return;
   OwningOpRef<ModuleOp> module =
       parseSourceFile<ModuleOp>(sourceMgr, ParserConfig(&context));
   if (!module)

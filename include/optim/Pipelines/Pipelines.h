@@ -7,6 +7,9 @@
 #include "mlir/Pass/PassManager.h"
 #include "mlir/Pass/PassOptions.h"
 
+#include <optional>
+#include <string>
+
 namespace mlir::optim {
 
 struct StepPipelineOptions : public PassPipelineOptions<StepPipelineOptions> {
@@ -109,6 +112,15 @@ void buildOptimGPUPipeline(OpPassManager &pm,
 /// optim (declarative or compute level) -> LLVM dialect for the host CPU:
 /// resolve, lower to linalg, fuse, chunk/tile/peel/vectorize, bufferize in
 /// place, OpenMP, LLVM.
+/// The most OpenMP threads a compiled step may ask for (docs/Limits.md):
+/// the OpenMP runtime fails to start many more threads than cores.
+constexpr unsigned kMaxPipelineThreads = 1024;
+
+/// What is wrong with `options` that no pass of the pipeline checks (the
+/// passes check their own options), or nothing.
+std::optional<std::string>
+checkCPUPipelineOptions(const CPUPipelineOptions &options);
+
 void buildOptimCPUPipeline(OpPassManager &pm,
                            const CPUPipelineOptions &options);
 

@@ -90,10 +90,24 @@ struct MapStepToGPUPass
       if (result.wasInterrupted())
         return signalPassFailure();
     }
-    // The shared functions now live inside the launches.
-    for (auto func : llvm::make_early_inc_range(module.getOps<func::FuncOp>()))
-      if (func.isPrivate() && SymbolTable::symbolKnownUseEmpty(func, module))
+    // The shared functions now live inside the launches. A chunk function
+    // no launch calls would be left to the host, on device memory.
+    for (auto func :
+         llvm::make_early_inc_range(module.getOps<func::FuncOp>())) {
+      if (!SymbolTable::symbolKnownUseEmpty(func, module))
+        continue;
+      if (func.isPrivate()) {
         func.erase();
+        continue;
+      }
+      if (func->hasAttr(
+              optim::OptimDialect::SequentialAttrHelper::getNameStr())) {
+        func.emitOpError("is a chunk function ('optim.sequential') that no "
+                         "step calls: on a GPU it runs only inside the "
+                         "launches of a step");
+        return signalPassFailure();
+      }
+    }
   }
 
   LogicalResult mapPhase(Operation *op) {
