@@ -270,7 +270,7 @@ void optim::registerOptimPipelines() {
         buildOptimCPUPipeline(pm, options);
         return success();
       },
-      [](function_ref<void(const detail::PassOptions &)> optionHandler) {
+      [](function_ref<void(const mlir::detail::PassOptions &)> optionHandler) {
         optionHandler(CPUPipelineOptions());
       });
   PassPipelineRegistration<GPUPipelineOptions>(

@@ -17,9 +17,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <memory>
 #include <new>
 #include <random>
+#include <type_traits>
 
 namespace cl = llvm::cl;
 using namespace optim::runtime;
@@ -46,15 +48,23 @@ static cl::opt<bool>
                        "cache, disk cache) and the cache counters"),
               cl::init(false), cl::cat(category));
 
+/// Frees what allocate() returned.
+struct FreeDeleter {
+  void operator()(void *pointer) const { std::free(pointer); }
+};
+template <typename T> using Allocation = std::unique_ptr<T[], FreeDeleter>;
+
 /// A buffer of `count` elements of T, or null when it cannot be allocated
-/// (no exception, no abort: the caller reports it).
-template <typename T> static std::unique_ptr<T[]> allocate(int64_t count) {
+/// (no exception, no abort: the caller reports it). malloc rather than
+/// operator new: LLVM's out-of-memory handler (InitLLVM) would abort in
+/// operator new, even the nothrow one.
+template <typename T> static Allocation<T> allocate(int64_t count) {
+  static_assert(std::is_trivial_v<T>, "raw storage of trivial elements");
   if (count < 0 ||
       static_cast<uint64_t>(count) > SIZE_MAX / sizeof(T) / 2)
     return nullptr;
-  return std::unique_ptr<T[]>(new (std::nothrow)
-                                  T[static_cast<size_t>(std::max<int64_t>(
-                                      count, 1))]);
+  size_t bytes = static_cast<size_t>(std::max<int64_t>(count, 1)) * sizeof(T);
+  return Allocation<T>(static_cast<T *>(std::malloc(bytes)));
 }
 
 /// The most OpenMP threads a step asks for (docs/Limits.md).
@@ -123,7 +133,7 @@ int main(int argc, char **argv) {
   std::mt19937 rng(seed);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   struct Buffer {
-    std::unique_ptr<float[]> values;
+    Allocation<float> values;
     int64_t size = 0;
   };
   std::vector<Buffer> data(params.size()), grads(params.size()),
@@ -131,7 +141,7 @@ int main(int argc, char **argv) {
   std::vector<void *> paramPtrs, gradPtrs, statePtrs;
   // A sparse parameter gets a gradient for each of its rows, in order.
   std::vector<SparseGrad> sparseGrads(params.size());
-  std::vector<std::unique_ptr<int32_t[]>> rowIndices(params.size());
+  std::vector<Allocation<int32_t>> rowIndices(params.size());
   auto fill = [&](Buffer &buffer, int64_t size, const std::string &what) {
     buffer.values = allocate<float>(size);
     buffer.size = size;
