@@ -10,6 +10,7 @@
 
 #include "DiskCache.h"
 #include "JIT.h"
+#include "MixedPrecisionLayout.h"
 #include "Threads.h"
 
 #include "mlir/IR/Diagnostics.h"
@@ -17,7 +18,6 @@
 #include "mlir/Parser/Parser.h"
 #include "mlir/Pass/PassManager.h"
 #include "mlir/ExecutionEngine/CRunnerUtils.h"
-#include "llvm/ADT/APFloat.h"
 #include "llvm/ADT/StringMap.h"
 #include "llvm/Support/raw_ostream.h"
 
@@ -513,50 +513,6 @@ double Optimizer::getStateInitValue(unsigned param, unsigned state) const {
   return (*rates)[impl->layout().params[param].group];
 }
 
-/// Writes `value` to `count` elements of `dtype` at `data`.
-static void fill(void *data, int64_t count, DType dtype, double value) {
-  switch (dtype) {
-  case DType::F32: {
-    float v = static_cast<float>(value);
-    std::fill_n(static_cast<float *>(data), count, v);
-    return;
-  }
-  case DType::F64:
-    std::fill_n(static_cast<double *>(data), count, value);
-    return;
-  case DType::F16:
-  case DType::BF16: {
-    llvm::APFloat v(value);
-    bool losesInfo;
-    v.convert(dtype == DType::F16 ? llvm::APFloat::IEEEhalf()
-                                  : llvm::APFloat::BFloat(),
-              llvm::APFloat::rmNearestTiesToEven, &losesInfo);
-    uint16_t bits = static_cast<uint16_t>(v.bitcastToAPInt().getZExtValue());
-    std::fill_n(static_cast<uint16_t *>(data), count, bits);
-    return;
-  }
-  }
-}
-
-/// Reads element `i` of a buffer of `dtype` as a double.
-static double readElement(const void *data, int64_t i, DType dtype) {
-  switch (dtype) {
-  case DType::F32:
-    return static_cast<const float *>(data)[i];
-  case DType::F64:
-    return static_cast<const double *>(data)[i];
-  case DType::F16:
-  case DType::BF16: {
-    uint16_t bits = static_cast<const uint16_t *>(data)[i];
-    llvm::APFloat value(dtype == DType::F16 ? llvm::APFloat::IEEEhalf()
-                                            : llvm::APFloat::BFloat(),
-                        llvm::APInt(16, bits));
-    return value.convertToDouble();
-  }
-  }
-  return 0.0;
-}
-
 bool Optimizer::hasMasterWeights() const { return impl->layout().hasMaster; }
 
 Error Optimizer::initStates(llvm::ArrayRef<void *> states) const {
@@ -595,13 +551,12 @@ Error Optimizer::initStates(llvm::ArrayRef<void *> params,
       if (layout.hasMaster && s + 1 == numStates) {
         // The master: the parameter's value, exactly (f16 and bf16 values
         // are all f32 values).
-        float *master = static_cast<float *>(data);
-        for (int64_t i = 0; i < count; ++i)
-          master[i] = static_cast<float>(
-              readElement(params[p], i, infos[p].dtype));
+        detail::convertToFloat32(params[p], infos[p].dtype, count,
+                                 static_cast<float *>(data));
         continue;
       }
-      fill(data, count, infos[p].stateDTypes[s], getStateInitValue(p, s));
+      detail::fillBuffer(data, count, infos[p].stateDTypes[s],
+                         getStateInitValue(p, s));
     }
   return Error::success();
 }
