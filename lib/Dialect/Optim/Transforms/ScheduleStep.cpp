@@ -2,9 +2,10 @@
 //
 // Replaces the optim.multi_tensor_update ops of a step function by the code
 // that runs them: in the per-buffer form, each parameter's update on its
-// static types; with buffer tables, a multi-tensor step (shared update
-// functions over chunks of any size, one constant chunk table, a reduction
-// phase and an update phase).
+// static types (a sparse parameter's in a function shared by its class);
+// with buffer tables, a multi-tensor step (shared update functions over
+// chunks of any size, one constant chunk table, a reduction phase and an
+// update phase).
 //
 //===----------------------------------------------------------------------===//
 
@@ -224,8 +225,114 @@ void buildParamUpdate(OpBuilder &b, Location loc, MultiTensorUpdateOp update,
     writeBack(result, memref);
 }
 
-/// The per-buffer form: each member's whole update, on its static types.
-void expandPerBuffer(OpBuilder &b, MultiTensorUpdateOp update) {
+/// The per-buffer form's sparse update functions of one step function:
+/// `@<prefix>_sparse_update_<k>`, one per class of sparse members, created
+/// on first use after the step function. A function takes its member's
+/// buffers (param, indices, rows, states) with a run-time row count, then
+/// the member's scalars, and runs the member's whole update; the step calls
+/// it once per member. Members whose code is the same (the update's
+/// options, the scalars' types, the buffers' types but for the row count)
+/// share one function, so that the step's code grows with the number of
+/// classes, not with the number of sparse parameters.
+class SparseUpdateFunctions {
+public:
+  explicit SparseUpdateFunctions(func::FuncOp step) : step(step) {
+    StringRef name = step.getSymName();
+    prefix = name.ends_with("_step") ? name.drop_back(5).str() : name.str();
+  }
+
+  /// Replaces the sparse per-buffer `update` (one member) by a call of its
+  /// class's function.
+  void expand(OpBuilder &b, MultiTensorUpdateOp update) {
+    b.setInsertionPoint(update);
+    Location loc = update.getLoc();
+    SmallVector<Value> args;
+    for (Value buffer : update.getBuffers()) {
+      auto type = getRowGenericType(cast<MemRefType>(buffer.getType()));
+      args.push_back(type == buffer.getType()
+                         ? buffer
+                         : memref::CastOp::create(b, loc, type, buffer)
+                               .getResult());
+    }
+    llvm::append_range(args, update.getScalars());
+    func::CallOp::create(b, loc, getOrCreate(b, update, ValueRange(args)),
+                         args);
+    update.erase();
+  }
+
+private:
+  /// What decides the code of a function: members with the same key share
+  /// it.
+  struct Key {
+    SmallVector<Type> argTypes;
+    bool decay;
+    bool centralize;
+    bool unique;
+    Type stateType;
+    bool operator==(const Key &other) const {
+      return argTypes == other.argTypes && decay == other.decay &&
+             centralize == other.centralize && unique == other.unique &&
+             stateType == other.stateType;
+    }
+  };
+
+  /// `type` with a run-time first dimension (the row count): tables of
+  /// any number of rows share a function; the row length stays static.
+  static MemRefType getRowGenericType(MemRefType type) {
+    if (type.getRank() == 0 || type.isDynamicDim(0))
+      return type;
+    SmallVector<int64_t> shape(type.getShape());
+    shape[0] = ShapedType::kDynamic;
+    return MemRefType::get(shape, type.getElementType());
+  }
+
+  func::FuncOp getOrCreate(OpBuilder &b, MultiTensorUpdateOp update,
+                           ValueRange args) {
+    Key key{llvm::to_vector(args.getTypes()),
+            static_cast<bool>(update.getDecayWeight()),
+            update.getCentralize(), update.getUnique(),
+            update.getStateElementType()};
+    for (auto &[existing, fn] : functions)
+      if (existing == key)
+        return fn;
+    MLIRContext *ctx = b.getContext();
+    Location loc = update.getLoc();
+    OpBuilder::InsertionGuard guard(b);
+    b.setInsertionPointAfter(functions.empty()
+                                 ? step.getOperation()
+                                 : functions.back().second.getOperation());
+    auto fn = func::FuncOp::create(
+        b, loc, (prefix + "_sparse_update_" + Twine(functions.size())).str(),
+        FunctionType::get(ctx, key.argTypes, {}));
+    fn.setPrivate();
+    // Compiled once and called per member: keep LLVM from inlining it back
+    // into every call site.
+    fn->setAttr("passthrough",
+                ArrayAttr::get(ctx, {StringAttr::get(ctx, "noinline")}));
+    Block *entry = fn.addEntryBlock();
+    b.setInsertionPointToStart(entry);
+    ValueRange buffers =
+        entry->getArguments().take_front(update.getBuffers().size());
+    unsigned numStates = buffers.size() - 3;
+    buildParamUpdate(b, loc, update, Phase::Whole, buffers[0], buffers[1],
+                     buffers[2], buffers.slice(3, numStates),
+                     entry->getArguments().drop_front(buffers.size()));
+    func::ReturnOp::create(b, loc);
+    functions.push_back({std::move(key), fn});
+    return fn;
+  }
+
+  func::FuncOp step;
+  std::string prefix;
+  SmallVector<std::pair<Key, func::FuncOp>> functions;
+};
+
+/// The per-buffer form: each member's whole update, on its static types;
+/// a sparse member's in its class's function (SparseUpdateFunctions).
+void expandPerBuffer(OpBuilder &b, MultiTensorUpdateOp update,
+                     SparseUpdateFunctions &sparseFunctions) {
+  if (update.getSparse() && update.getParamTypes().size() == 1)
+    return sparseFunctions.expand(b, update);
   b.setInsertionPoint(update);
   unsigned perParam = update.getNumBuffersPerParam();
   unsigned numStates = perParam - (update.getSparse() ? 3 : 2);
@@ -1184,9 +1291,10 @@ struct ScheduleStepPass
           tableUpdates.push_back(update);
       }
       OpBuilder b(fn.getContext());
+      SparseUpdateFunctions sparseFunctions(fn);
       for (MultiTensorUpdateOp update : updates)
         if (!update.hasBufferTable())
-          expandPerBuffer(b, update);
+          expandPerBuffer(b, update, sparseFunctions);
       if (!tableUpdates.empty() &&
           failed(TableStepScheduler(fn, tableUpdates, control, chunkSize)
                      .run()))

@@ -89,15 +89,25 @@ optim.optimizer @lazy rule #optim.rule<lazy_adam, use_nesterov = true> learning_
 
 // -----
 
-// A sparse gradient arrives as (indices, rows), merged by optim.unique.
+// A sparse gradient arrives as (indices, rows), merged by optim.unique, in
+// the sparse update function of its class, which takes the buffers with a
+// run-time row count and the scalars.
 optim.optimizer @sparse rule #optim.rule<lazy_adam> learning_rate 0.01 {
   optim.param "table" : tensor<100x8xf32> sparse
 }
 // CHECK-LABEL: func.func @sparse_step(
-// CHECK-SAME: memref<100x8xf32>, %[[IDX:[a-z0-9]+]]: memref<?xi32>, %[[ROWS:[a-z0-9]+]]: memref<?x8xf32>,
-// CHECK:      %[[I:.*]] = bufferization.to_tensor %[[IDX]]
-// CHECK:      %[[R:.*]] = bufferization.to_tensor %[[ROWS]]
-// CHECK:      %[[S:.*]] = optim.scale_grad %[[R]]
+// CHECK-SAME: %[[P:[a-z0-9]+]]: memref<100x8xf32>, %[[IDX:[a-z0-9]+]]: memref<?xi32>, %[[ROWS:[a-z0-9]+]]: memref<?x8xf32>, %[[M:[a-z0-9]+]]: memref<100x8xf32>, %[[V:[a-z0-9]+]]: memref<100x8xf32>,
+// CHECK:      %[[PC:.*]] = memref.cast %[[P]] : memref<100x8xf32> to memref<?x8xf32>
+// CHECK-NEXT: %[[MC:.*]] = memref.cast %[[M]] : memref<100x8xf32> to memref<?x8xf32>
+// CHECK-NEXT: %[[VC:.*]] = memref.cast %[[V]] : memref<100x8xf32> to memref<?x8xf32>
+// CHECK-NEXT: call @sparse_sparse_update_0(%[[PC]], %[[IDX]], %[[ROWS]], %[[MC]], %[[VC]], %{{.*}}) : (memref<?x8xf32>, memref<?xi32>, memref<?x8xf32>, memref<?x8xf32>, memref<?x8xf32>, f64, f64, f64, f64, f64, i64) -> ()
+// CHECK-NEXT: return
+// CHECK:      func.func private @sparse_sparse_update_0(
+// CHECK-SAME: %{{[a-z0-9]+}}: memref<?x8xf32>, %[[FIDX:[a-z0-9]+]]: memref<?xi32>, %[[FROWS:[a-z0-9]+]]: memref<?x8xf32>, %{{[a-z0-9]+}}: memref<?x8xf32>, %{{[a-z0-9]+}}: memref<?x8xf32>, %[[SCALE:[a-z0-9]+]]: f64,
+// CHECK-SAME: attributes {passthrough = ["noinline"]}
+// CHECK:      %[[I:.*]] = bufferization.to_tensor %[[FIDX]]
+// CHECK:      %[[R:.*]] = bufferization.to_tensor %[[FROWS]]
+// CHECK:      %[[S:.*]] = optim.scale_grad %[[R]] by %[[SCALE]]
 // CHECK:      %[[UI:.*]], %[[UR:.*]] = optim.unique %[[I]], %[[S]]
 // CHECK:      optim.lazy_adam_update %{{.*}}, %[[UI]], %[[UR]],
 
@@ -110,6 +120,8 @@ optim.optimizer @sparse_grouped rule #optim.rule<lazy_adam> learning_rate 0.01 w
   }
 }
 // CHECK-LABEL: func.func @sparse_grouped_step(
+// CHECK-NOT:  optim.decay_weight
+// CHECK:      func.func private @sparse_grouped_sparse_update_0(
 // CHECK-NOT:  optim.decay_weight
 // CHECK:      optim.lazy_adam_update
 

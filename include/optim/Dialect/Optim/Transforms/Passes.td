@@ -94,7 +94,10 @@ def OptimScheduleStep : Pass<"optim-schedule-step", "::mlir::ModuleOp"> {
     In the per-buffer form, each parameter's update is emitted in place, on
     its static types, in MindSpore's order: `decay_weight` -> `centralize`
     -> `scale_grad` -> [`unique`] -> the rule's update, written back to the
-    caller's buffers.
+    caller's buffers. A sparse parameter's update goes into a private
+    `@name_sparse_update_<k>` function instead, which the step calls with
+    the buffers cast to a run-time row count and the scalars: sparse
+    parameters of one class (same code, same row length) share one.
 
     With buffer tables, the step becomes a multi-tensor step whose code does
     not depend on any tensor's size. Classes that share their code share one
