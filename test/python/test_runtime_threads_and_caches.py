@@ -208,7 +208,12 @@ def test_thread_count_setting():
     assert opt.set_num_threads(0)[0] == 0
     assert opt.num_threads == cores
     rc, error = opt.set_num_threads(-1)
-    assert rc != 0 and b"must be >= 0" in error
+    assert rc != 0 and b"must be in [0, 1024]" in error
+    assert opt.num_threads == cores
+    # Far past any machine's cores (the OpenMP runtime would fail to start
+    # the threads): refused, the setting unchanged.
+    rc, error = opt.set_num_threads(100000)
+    assert rc != 0 and b"got 100000" in error
     assert opt.num_threads == cores
     # The pipeline's num-threads is a default, not compiled in: the same
     # code serves both, and the setting overrides it.
