@@ -5,6 +5,8 @@ name of a device; the element types the runtime takes; the shapes of the
 states; and the check that a compiled step lays out the parameters and
 states it was built from."""
 
+import threading
+
 from ._optim import CompiledOptimizer, GPUOptimizer, rule_specs
 from ._optim import state_shape as _state_shape
 
@@ -24,6 +26,17 @@ def state_shape(rule, state, param_shape):
     shape = tuple(int(d) for d in param_shape)
     kind = _STATE_SHAPE_KINDS[rule][state]
     return shape if kind == "param" else tuple(_state_shape(kind, shape))
+
+
+def step_lock(optimizer):
+    """The lock every step of a front-end optimizer holds, kept in its
+    ``__dict__``: steps from several threads run one after the other
+    (docs/Threads-and-caches.md)."""
+    lock = optimizer.__dict__.get("_step_lock_")
+    if lock is None:
+        # setdefault is atomic: two threads get the same lock.
+        lock = optimizer.__dict__.setdefault("_step_lock_", threading.RLock())
+    return lock
 
 
 class Compiler:

@@ -4,7 +4,6 @@ of state (docs/Python-nn.md)."""
 
 import functools
 import math
-import threading
 from collections.abc import Iterable
 
 import numpy as np
@@ -1492,14 +1491,7 @@ class Optimizer:
             return
 
     def _step_lock(self):
-        """The lock every step of this optimizer holds: steps from several
-        threads run one after the other (docs/Threads-and-caches.md)."""
-        lock = self.__dict__.get("_step_lock_")
-        if lock is None:
-            # setdefault is atomic: two threads get the same lock.
-            lock = self.__dict__.setdefault("_step_lock_",
-                                            threading.RLock())
-        return lock
+        return _compiled.step_lock(self)
 
     def _check_next_step(self):
         """ValueError, before anything changes, when the step would take

@@ -8,7 +8,6 @@ import functools
 import inspect
 import math
 import sys
-import threading
 
 import numpy as np
 import torch
@@ -1169,14 +1168,7 @@ class _CompiledTorchOptimizer(Optimizer):
             return self._step(closure)
 
     def _step_lock(self):
-        """The lock every step of this optimizer holds: steps from several
-        threads run one after the other (docs/Threads-and-caches.md)."""
-        lock = self.__dict__.get("_step_lock_")
-        if lock is None:
-            # setdefault is atomic: two threads get the same lock.
-            lock = self.__dict__.setdefault("_step_lock_",
-                                            threading.RLock())
-        return lock
+        return _compiled.step_lock(self)
 
     def _step(self, closure):
         eager = self._TORCH_EAGER
