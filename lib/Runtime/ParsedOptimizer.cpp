@@ -30,22 +30,24 @@ ParsedOptimizer::ParsedOptimizer()
 
 llvm::Expected<std::unique_ptr<ParsedOptimizer>>
 ParsedOptimizer::parse(llvm::StringRef source) {
-  // Spellings MLIR's parser would crash on are refused first.
-  if (auto unsupported = mlir::optim::findUnsupportedSyntax(source)) {
-    llvm::StringRef before = source.take_front(unsupported->offset);
-    size_t line = before.count('\n') + 1;
-    size_t column = unsupported->offset - (before.rfind('\n') + 1) + 1;
-    return llvm::createStringError(
-        llvm::inconvertibleErrorCode(),
-        "invalid optimizer IR: loc(\"-\":" + std::to_string(line) + ":" +
-            std::to_string(column) + "): " + unsupported->message);
-  }
-  std::unique_ptr<ParsedOptimizer> parsed(new ParsedOptimizer());
   // A copy of the text ends with the NUL the parsers stop at (the caller's
   // text need not have one).
   llvm::SourceMgr sourceMgr;
-  sourceMgr.AddNewSourceBuffer(llvm::MemoryBuffer::getMemBufferCopy(source),
-                               llvm::SMLoc());
+  unsigned buffer = sourceMgr.AddNewSourceBuffer(
+      llvm::MemoryBuffer::getMemBufferCopy(source), llvm::SMLoc());
+  // Spellings MLIR's parser would crash on are refused first.
+  if (auto unsupported = mlir::optim::findUnsupportedSyntax(source)) {
+    auto [line, column] = sourceMgr.getLineAndColumn(
+        llvm::SMLoc::getFromPointer(
+            sourceMgr.getMemoryBuffer(buffer)->getBufferStart() +
+            unsupported->offset),
+        buffer);
+    return llvm::createStringError(
+        llvm::inconvertibleErrorCode(),
+        "invalid optimizer IR: loc(\"-\":" + llvm::Twine(line) + ":" +
+            llvm::Twine(column) + "): " + unsupported->message);
+  }
+  std::unique_ptr<ParsedOptimizer> parsed(new ParsedOptimizer());
   parsed->module = mlir::parseSourceFile<mlir::ModuleOp>(
       sourceMgr, mlir::ParserConfig(&parsed->context));
   if (!parsed->module)

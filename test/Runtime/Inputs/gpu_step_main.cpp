@@ -74,6 +74,21 @@ void printPlan(const GPUOptimizer &optimizer) {
   }
 }
 
+/// Compiles `source` for `chip` (empty: the device's) and prints its plan;
+/// null, after printing why, when it does not compile.
+std::unique_ptr<GPUOptimizer> compileAndPrintPlan(const std::string &source,
+                                                  const std::string &chip) {
+  GPUCompileOptions options;
+  options.chip = chip;
+  auto optimizer = GPUOptimizer::compile(source, options);
+  if (!optimizer) {
+    printError("compile", optimizer.takeError());
+    return nullptr;
+  }
+  printPlan(**optimizer);
+  return std::move(*optimizer);
+}
+
 /// Fake, 256-byte aligned device pointers (the stub never dereferences the
 /// buffers of a kernel it does not run).
 struct Buffers {
@@ -113,21 +128,17 @@ int runNoDriver(const std::string &source) {
   else
     std::printf("compile without a chip: unexpected success\n");
 
-  GPUCompileOptions options;
-  options.chip = "sm_90";
-  auto optimizer = GPUOptimizer::compile(source, options);
-  if (!optimizer) {
-    printError("compile", optimizer.takeError());
+  std::unique_ptr<GPUOptimizer> optimizer =
+      compileAndPrintPlan(source, "sm_90");
+  if (!optimizer)
     return 1;
-  }
-  printPlan(**optimizer);
-  Buffers buffers(**optimizer, 0x10000);
-  if (llvm::Error error = (*optimizer)->step(buffers.params, buffers.grads,
-                                             buffers.states, nullptr))
+  Buffers buffers(*optimizer, 0x10000);
+  if (llvm::Error error = optimizer->step(buffers.params, buffers.grads,
+                                          buffers.states, nullptr))
     printError("step", std::move(error));
-  std::printf("loaded %d global step %lld\n", (*optimizer)->isLoaded(),
-              static_cast<long long>(cantFail((*optimizer)->getGlobalStep())));
-  if (llvm::Error error = (*optimizer)->initStates(buffers.states, nullptr))
+  std::printf("loaded %d global step %lld\n", optimizer->isLoaded(),
+              static_cast<long long>(cantFail(optimizer->getGlobalStep())));
+  if (llvm::Error error = optimizer->initStates(buffers.states, nullptr))
     printError("init states", std::move(error));
 
   // The C API: one handle type, the target chosen at compile time.
@@ -291,13 +302,10 @@ void checkLaunch(const GPUOptimizer &optimizer, long index,
 }
 
 int runStub(const std::string &source) {
-  auto optimizer = GPUOptimizer::compile(source, {});
-  if (!optimizer) {
-    printError("compile", optimizer.takeError());
+  std::unique_ptr<GPUOptimizer> optimizer = compileAndPrintPlan(source, "");
+  if (!optimizer)
     return 1;
-  }
-  printPlan(**optimizer);
-  GPUOptimizer &o = **optimizer;
+  GPUOptimizer &o = *optimizer;
 
   // Bad arguments fail before anything is loaded, copied or launched.
   Buffers buffers(o, 0x7f0000000000);
@@ -469,7 +477,7 @@ int runStub(const std::string &source) {
               static_cast<long long>(optimGlobalStep(c)));
   optimDestroy(c);
 
-  optimizer->reset();
+  optimizer.reset();
   llvm::consumeError(driver->destroyStream(*context, *stream));
   std::printf("live: modules %ld allocations %ld streams %ld\n",
               stubCounter("optimStubLiveModules"),
@@ -495,15 +503,11 @@ void printStatus(const char *when, GPUOptimizer &o) {
 /// between the hyper-parameter table and the step counter, allocated and
 /// filled on the device at load, read back and restored through copies.
 int runAmp(const std::string &source) {
-  GPUCompileOptions options;
-  options.chip = "sm_90";
-  auto optimizer = GPUOptimizer::compile(source, options);
-  if (!optimizer) {
-    printError("compile", optimizer.takeError());
+  std::unique_ptr<GPUOptimizer> optimizer =
+      compileAndPrintPlan(source, "sm_90");
+  if (!optimizer)
     return 1;
-  }
-  printPlan(**optimizer);
-  GPUOptimizer &o = **optimizer;
+  GPUOptimizer &o = *optimizer;
   std::printf("has status %d\n", o.hasStepStatus());
   printStatus("before loading", o);
   if (llvm::Error error = o.setLossScaleState(-1.0, 0))
@@ -545,15 +549,11 @@ const char *dtypeName(DType dtype) {
 /// the table of its own dtype. The stub's device memory is host memory, so
 /// the fills and the tables the kernels receive are read back here.
 int runMixed(const std::string &source) {
-  GPUCompileOptions options;
-  options.chip = "sm_90";
-  auto optimizer = GPUOptimizer::compile(source, options);
-  if (!optimizer) {
-    printError("compile", optimizer.takeError());
+  std::unique_ptr<GPUOptimizer> optimizer =
+      compileAndPrintPlan(source, "sm_90");
+  if (!optimizer)
     return 1;
-  }
-  printPlan(**optimizer);
-  GPUOptimizer &o = **optimizer;
+  GPUOptimizer &o = *optimizer;
   llvm::ArrayRef<ParamInfo> infos = o.getParams();
   size_t numParams = infos.size(), numStates = o.getStateNames().size();
   std::printf("master weights %d states", o.hasMasterWeights());
