@@ -80,6 +80,20 @@ def _alloc_states(opt):
             for info in opt.params for s in range(len(opt.state_names))]
 
 
+def _same_start(mixed, f32, rng, shapes):
+    """Random bfloat16 parameters of `shapes` for `mixed` (with their
+    masters) and the same values in float32 for `f32`, with initialised
+    states: (mixed params, mixed states, f32 params, f32 states)."""
+    start = [to_bf16(rng.uniform(-1, 1, s)) for s in shapes]
+    pm = [p.copy() for p in start]
+    sm = _alloc_states(mixed)
+    mixed.init_states(sm, pm)
+    pf = [from_bf16(p) for p in start]
+    sf = _alloc_states(f32)
+    f32.init_states(sf)
+    return pm, sm, pf, sf
+
+
 def _compile(params, **kwargs):
     return optim_mlir.CompiledOptimizer(_source(params, **kwargs),
                                         "chunk-size=256")
@@ -405,13 +419,7 @@ def test_master_update_is_the_float32_update(rule):
         _source([(n, s, "f32", "") for n, s in params], rule=rule, lr=0.01,
                 wd=0.01), "chunk-size=128")
     rng = np.random.default_rng(6)
-    start = [to_bf16(rng.uniform(-1, 1, s)) for s in shapes]
-    pm = [p.copy() for p in start]
-    sm = _alloc_states(mixed)
-    mixed.init_states(sm, pm)
-    pf = [from_bf16(p) for p in start]
-    sf = _alloc_states(f32)
-    f32.init_states(sf)
+    pm, sm, pf, sf = _same_start(mixed, f32, rng, shapes)
     n = len(f32.state_names)
     assert mixed.state_names == f32.state_names + ["master"]
     for _ in range(20):
@@ -463,13 +471,7 @@ def test_master_with_clipping_and_dynamic_loss_scaling():
 
     mixed, f32 = compile_("bf16", "master f32"), compile_("f32", "")
     rng = np.random.default_rng(8)
-    start = [to_bf16(rng.uniform(-1, 1, s)) for s in shapes]
-    pm = [p.copy() for p in start]
-    sm = _alloc_states(mixed)
-    mixed.init_states(sm, pm)
-    pf = [from_bf16(p) for p in start]
-    sf = _alloc_states(f32)
-    f32.init_states(sf)
+    pm, sm, pf, sf = _same_start(mixed, f32, rng, shapes)
     n = len(f32.state_names)
     for step in range(12):
         g = [to_bf16(rng.normal(0, 0.5, s).astype(np.float32) * 1024.0)
