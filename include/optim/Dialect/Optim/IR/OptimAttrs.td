@@ -105,6 +105,29 @@ def Optim_TargetAttr : EnumAttr<Optim_Dialect, Optim_Target, "target"> {
   let assemblyFormat = "`<` $value `>`";
 }
 
+def Optim_Sharding : I32EnumAttr<"Sharding",
+    "how the update of an optimizer is divided among the ranks of a job", [
+    I32EnumAttrCase<"broadcast_params", 0>,
+    I32EnumAttrCase<"zero", 1>
+  ]> {
+  let cppNamespace = "::mlir::optim";
+  let genSpecializedAttr = 0;
+}
+
+def Optim_ShardingAttr : EnumAttr<Optim_Dialect, Optim_Sharding, "sharding"> {
+  let summary = "division of an optimizer's update among ranks";
+  let description = [{
+    `broadcast_params`: MindSpore's parallel optimizer; parameter `i` (in
+    step order) is updated by rank `i mod N`, which then broadcasts it, rank
+    by rank in order. `zero`: ZeRO-1; every rank updates and keeps the
+    states of `1/N` of each class's elements (whole parameters where the
+    rule needs a whole tensor), then the parameters are allgathered. Only a
+    distributed runtime reads it (docs/Distributed.md); a single process
+    ignores it.
+  }];
+  let assemblyFormat = "`<` $value `>`";
+}
+
 class Optim_ScheduleAttr<string name, string attrMnemonic>
     : Optim_Attr<name, attrMnemonic, [Optim_LearningRateAttrInterface]> {
   let assemblyFormat = "`<` struct(params) `>`";

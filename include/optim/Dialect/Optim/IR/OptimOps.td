@@ -66,6 +66,10 @@ def Optim_OptimizerOp : Optim_Op<"optimizer", [
     }
     ```
 
+    `sharding <broadcast_params>` or `sharding <zero>` says how a distributed
+    runtime divides the update among ranks (`#optim.sharding`); a single
+    process ignores it.
+
     The verifier rejects what MindSpore's constructor rejects: no
     parameters, a negative weight decay, `loss_scale <= 0`, a negative or
     rank > 1 learning rate, a parameter in two groups, per-step learning-rate
@@ -81,13 +85,15 @@ def Optim_OptimizerOp : Optim_Op<"optimizer", [
                                          "::mlir::optim::Target::CPU">:$target,
                        DefaultValuedAttr<BoolAttr, "true">:$unique,
                        OptionalAttr<Optim_DynamicLossScaleAttr>:$dynamic_loss_scale,
-                       OptionalAttr<F64Attr>:$max_grad_norm);
+                       OptionalAttr<F64Attr>:$max_grad_norm,
+                       OptionalAttr<Optim_ShardingAttr>:$sharding);
   let regions = (region SizedRegion<1>:$body);
   let assemblyFormat = [{
     $sym_name `rule` $rule
     custom<OptimizerScalars>($learning_rate, $weight_decay, $loss_scale,
                              $dynamic_loss_scale, $max_grad_norm)
-    (`target` $target^)? (`unique` $unique^)? attr-dict-with-keyword $body
+    (`target` $target^)? (`unique` $unique^)? (`sharding` $sharding^)?
+    attr-dict-with-keyword $body
   }];
   let hasRegionVerifier = 1;
   let extraClassDeclaration = [{
