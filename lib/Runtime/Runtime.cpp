@@ -586,9 +586,9 @@ Expected<std::vector<double>> Optimizer::getLearningRates() const {
   return rates;
 }
 
-Error Optimizer::step(llvm::ArrayRef<void *> params,
-                      llvm::ArrayRef<void *> grads,
-                      llvm::ArrayRef<void *> states) {
+Error Optimizer::checkStep(llvm::ArrayRef<void *> params,
+                           llvm::ArrayRef<void *> grads,
+                           llvm::ArrayRef<void *> states) const {
   const StepLayout &layout = impl->layout();
   size_t numParams = layout.params.size();
   size_t numStates = layout.stateNames.size();
@@ -655,6 +655,17 @@ Error Optimizer::step(llvm::ArrayRef<void *> params,
   }
   if (Error error = layout.checkNoAliasing(params, grads, states))
     return error;
+  return Error::success();
+}
+
+Error Optimizer::step(llvm::ArrayRef<void *> params,
+                      llvm::ArrayRef<void *> grads,
+                      llvm::ArrayRef<void *> states) {
+  if (Error error = checkStep(params, grads, states))
+    return error;
+  const StepLayout &layout = impl->layout();
+  size_t numParams = layout.params.size();
+  size_t numStates = layout.stateNames.size();
   if (layout.perBuffer) {
     int64_t elements = layout.denseElements;
     for (size_t p = 0; p < numParams; ++p) {

@@ -12,6 +12,7 @@
 #include "optim/Dialect/Optim/Transforms/StepABI.h"
 #include "optim/Runtime/BoundStep.h"
 #include "optim/Runtime/CUDADriver.h"
+#include "optim/Runtime/Distributed.h"
 #include "optim/Runtime/GPUOptimizer.h"
 #include "optim/Runtime/Runtime.h"
 
@@ -1385,6 +1386,256 @@ private:
   cuda::DeviceBuffer buffer;
 };
 
+//===----------------------------------------------------------------------===//
+// Distributed steps (docs/Distributed.md)
+//===----------------------------------------------------------------------===//
+
+/// optim_mlir._optim.DistributedError: a collective that timed out or
+/// failed; the communicator is broken afterwards.
+PyObject *distributedErrorType = nullptr;
+
+[[noreturn]] void raiseDistributed(llvm::Error error,
+                                   const Communicator &comm) {
+  raise(std::move(error), comm.getFailure().empty() ? PyExc_ValueError
+                                                    : distributedErrorType);
+}
+
+py::dict statsToDict(const ExchangeStats &stats) {
+  py::dict d;
+  d["bytes_sent"] = stats.bytesSent;
+  d["bytes_received"] = stats.bytesReceived;
+  d["reduce_seconds"] = stats.reduceSeconds;
+  d["exchange_seconds"] = stats.exchangeSeconds;
+  return d;
+}
+
+/// Runs `body` without the GIL; the communicator's calls come from one
+/// thread at a time (`mutex`).
+template <typename Body>
+llvm::Error runComm(std::mutex &mutex, Body body) {
+  py::gil_scoped_release release;
+  std::lock_guard<std::mutex> lock(mutex);
+  return body();
+}
+
+std::mutex &commMutex() {
+  static std::mutex *mutex = new std::mutex();
+  return *mutex;
+}
+
+struct PyCommunicator {
+  std::shared_ptr<Communicator> comm;
+
+  static PyCommunicator world(double timeout) {
+    auto comm = Communicator::world(timeout);
+    if (!comm)
+      raise(comm.takeError(), distributedErrorType);
+    return PyCommunicator{*comm};
+  }
+
+  void barrier() {
+    if (llvm::Error error =
+            runComm(commMutex(), [&] { return comm->barrier(); }))
+      raiseDistributed(std::move(error), *comm);
+  }
+
+  py::list allgather(py::bytes data) {
+    std::string bytes = data;
+    std::optional<llvm::Expected<std::vector<std::string>>> result;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(commMutex());
+      result.emplace(comm->allgather(bytes));
+    }
+    if (!*result)
+      raiseDistributed(result->takeError(), *comm);
+    py::list out;
+    for (const std::string &item : **result)
+      out.append(py::bytes(item));
+    return out;
+  }
+
+  py::bytes broadcast(py::object data, int root) {
+    std::string bytes;
+    if (!data.is_none())
+      bytes = data.cast<std::string>();
+    std::optional<llvm::Expected<std::string>> result;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> lock(commMutex());
+      result.emplace(comm->broadcast(bytes, root));
+    }
+    if (!*result)
+      raiseDistributed(result->takeError(), *comm);
+    return py::bytes(**result);
+  }
+
+  void exchange(py::sequence arrays, std::vector<int> owners, bool inOrder) {
+    size_t n = py::len(arrays);
+    if (owners.size() != n)
+      throw py::value_error("expected one owner per array: " +
+                            std::to_string(n) + " arrays, " +
+                            std::to_string(owners.size()) + " owners");
+    std::vector<py::array> owned;
+    std::vector<void *> buffers;
+    std::vector<int64_t> sizes;
+    for (size_t i = 0; i < n; ++i) {
+      if (!py::isinstance<py::array>(arrays[i]))
+        throw py::type_error("exchange: item " + std::to_string(i) +
+                             " is not a numpy.ndarray");
+      auto array = py::reinterpret_borrow<py::array>(arrays[i]);
+      if (!(array.flags() & py::array::c_style))
+        throw py::value_error("exchange: array " + std::to_string(i) +
+                              " is not C-contiguous");
+      if (!array.writeable())
+        throw py::value_error("exchange: array " + std::to_string(i) +
+                              " is read-only");
+      owned.push_back(array);
+      buffers.push_back(array.mutable_data());
+      sizes.push_back(static_cast<int64_t>(array.nbytes()));
+    }
+    if (llvm::Error error = runComm(commMutex(), [&] {
+          return comm->exchange(buffers, sizes, owners, inOrder);
+        }))
+      raiseDistributed(std::move(error), *comm);
+  }
+};
+
+class PyShardedOptimizer {
+public:
+  PyShardedOptimizer(const std::string &source, PyCommunicator &comm,
+                     py::object mode, const std::string &gradients,
+                     const std::string &options) {
+    ShardMode shardMode = ShardMode::FromSource;
+    if (!mode.is_none()) {
+      std::string name = mode.cast<std::string>();
+      if (name == "broadcast_params")
+        shardMode = ShardMode::BroadcastParams;
+      else if (name == "zero")
+        shardMode = ShardMode::Zero;
+      else
+        throw py::value_error("mode must be None, 'broadcast_params' or "
+                              "'zero', got '" +
+                              name + "'");
+    }
+    GradientReduction reduction;
+    if (gradients == "none")
+      reduction = GradientReduction::None;
+    else if (gradients == "sum")
+      reduction = GradientReduction::Sum;
+    else if (gradients == "mean")
+      reduction = GradientReduction::Mean;
+    else
+      throw py::value_error("gradients must be 'none', 'sum' or 'mean', got '" +
+                            gradients + "'");
+    CompileOptions compileOptions;
+    compileOptions.pipelineOptions = options;
+    auto compiled = ShardedOptimizer::compile(source, comm.comm, shardMode,
+                                              reduction, compileOptions);
+    if (!compiled)
+      raise(compiled.takeError(), PyExc_RuntimeError);
+    optimizer = std::move(*compiled);
+  }
+
+  py::list pieces(py::object rank) const {
+    int r = rank.is_none() ? optimizer->getCommunicator().getRank()
+                           : rank.cast<int>();
+    if (r < 0 || r >= optimizer->getCommunicator().getSize())
+      throw py::index_error("rank out of range");
+    py::list out;
+    for (const ShardPiece &piece : optimizer->getPieces(r))
+      out.append(py::make_tuple(piece.param, piece.offset, piece.count,
+                                piece.whole));
+    return out;
+  }
+
+  py::list localParams() const {
+    const Optimizer *local = optimizer->getLocalOptimizer();
+    if (!local)
+      return py::list();
+    return paramList(local->getParams());
+  }
+
+  void initStates(py::sequence states) {
+    const Optimizer *local = optimizer->getLocalOptimizer();
+    std::vector<void *> s;
+    if (local) {
+      auto infos = local->getParams();
+      size_t numStates = local->getStateNames().size();
+      if (py::len(states) != infos.size() * numStates)
+        throw py::value_error("expected " +
+                              std::to_string(infos.size() * numStates) +
+                              " local state arrays, got " +
+                              std::to_string(py::len(states)));
+      for (size_t i = 0; i < infos.size(); ++i)
+        for (size_t j = 0; j < numStates; ++j)
+          s.push_back(checkBuffer(states[i * numStates + j], infos[i],
+                                  "state", true, &infos[i].stateShapes[j],
+                                  &infos[i].stateDTypes[j]));
+    } else if (py::len(states) != 0) {
+      throw py::value_error("this rank keeps no state");
+    }
+    llvm::Error error = llvm::Error::success();
+    {
+      ShortLock lock(stepMutex);
+      error = optimizer->initStates(s);
+    }
+    if (error)
+      raise(std::move(error));
+  }
+
+  void step(py::sequence params, py::sequence grads, py::sequence states) {
+    auto infos = optimizer->getParams();
+    if (py::len(params) != infos.size() || py::len(grads) != infos.size())
+      throw py::value_error("expected " + std::to_string(infos.size()) +
+                            " parameters and gradients, got " +
+                            std::to_string(py::len(params)) + " and " +
+                            std::to_string(py::len(grads)));
+    const Optimizer *local = optimizer->getLocalOptimizer();
+    size_t numLocal = local ? local->getParams().size() : 0;
+    size_t numStates = optimizer->getStateNames().size();
+    if (py::len(states) != numLocal * numStates)
+      throw py::value_error("expected " + std::to_string(numLocal * numStates) +
+                            " local state arrays, got " +
+                            std::to_string(py::len(states)));
+    std::vector<void *> p, g, s;
+    std::vector<SparseGrad> sparse(infos.size());
+    std::vector<py::array> keep;
+    std::vector<py::object> owned;
+    for (size_t i = 0; i < infos.size(); ++i) {
+      owned.push_back(params[i]);
+      p.push_back(checkBuffer(owned.back(), infos[i], "parameter", true));
+      owned.push_back(grads[i]);
+      if (infos[i].sparse) {
+        checkSparseGrad(owned.back(), infos[i], sparse[i], keep);
+        g.push_back(&sparse[i]);
+      } else {
+        g.push_back(checkBuffer(owned.back(), infos[i], "gradient", false));
+      }
+    }
+    for (size_t k = 0; k < numLocal; ++k) {
+      const ParamInfo &info = local->getParams()[k];
+      for (size_t j = 0; j < numStates; ++j) {
+        owned.push_back(states[k * numStates + j]);
+        s.push_back(checkBuffer(owned.back(), info, "state", true,
+                                &info.stateShapes[j], &info.stateDTypes[j]));
+      }
+    }
+    llvm::Error error = llvm::Error::success();
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> commLock(commMutex());
+      std::lock_guard<std::mutex> lock(stepMutex);
+      error = optimizer->step(p, g, s);
+    }
+    if (error)
+      raiseDistributed(std::move(error), optimizer->getCommunicator());
+  }
+
+  std::unique_ptr<ShardedOptimizer> optimizer;
+  std::mutex stepMutex;
+};
+
 /// The rule table (generated from the rule records, OptimRules.td): the
 /// Python layer's one source for rule names, hyper-parameters, ranges,
 /// options and states.
@@ -1518,6 +1769,155 @@ PYBIND11_MODULE(_optim, m) {
       py::arg("name"),
       "Whether weight decay applies to a parameter of this name in an "
       "ungrouped optimizer (MindSpore's filter: no 'beta', no 'gamma').");
+
+  distributedErrorType = PyErr_NewExceptionWithDoc(
+      "optim_mlir._optim.DistributedError",
+      "A collective of a distributed step that timed out or failed (a rank "
+      "died or stalled, an MPI error); its communicator cannot be used "
+      "again.",
+      PyExc_RuntimeError, nullptr);
+  m.attr("DistributedError") = py::handle(distributedErrorType);
+  py::class_<PyCommunicator>(
+      m, "Communicator",
+      "The ranks of the MPI job, with a deadline on every collective "
+      "(docs/Distributed.md).")
+      .def_static("world", &PyCommunicator::world, py::arg("timeout") = 60.0,
+                  "MPI_COMM_WORLD's ranks (MPI is initialised on first use, "
+                  "finalised at exit). Every wait gives up after `timeout` "
+                  "seconds (OPTIM_DIST_TIMEOUT overrides it) with "
+                  "DistributedError.")
+      .def_property_readonly("rank",
+                             [](const PyCommunicator &c) {
+                               return c.comm->getRank();
+                             })
+      .def_property_readonly("size",
+                             [](const PyCommunicator &c) {
+                               return c.comm->getSize();
+                             })
+      .def_property(
+          "timeout",
+          [](const PyCommunicator &c) { return c.comm->getTimeout(); },
+          [](PyCommunicator &c, double seconds) {
+            if (llvm::Error error = c.comm->setTimeout(seconds))
+              raise(std::move(error));
+          })
+      .def_property_readonly("failure",
+                             [](const PyCommunicator &c) {
+                               return c.comm->getFailure();
+                             },
+                             "The first error once broken, else ''.")
+      .def("barrier", &PyCommunicator::barrier)
+      .def("allgather", &PyCommunicator::allgather, py::arg("data"),
+           "Every rank's bytes, in rank order.")
+      .def("broadcast", &PyCommunicator::broadcast, py::arg("data"),
+           py::arg("root"), "The root's bytes on every rank.")
+      .def("exchange", &PyCommunicator::exchange, py::arg("arrays"),
+           py::arg("owners"), py::arg("in_order") = false,
+           "Every rank passes arrays of the same sizes; afterwards each "
+           "holds rank owners[i]'s values in arrays[i]. Nothing is written "
+           "unless every transfer completed. in_order: one broadcast per "
+           "rank, in rank order (MindSpore's broadcast_params).")
+      .def_property_readonly("last_stats",
+                             [](const PyCommunicator &c) {
+                               return statsToDict(c.comm->getLastStats());
+                             });
+  py::class_<PyShardedOptimizer>(
+      m, "ShardedOptimizer",
+      "An optimizer step divided among the ranks of a communicator "
+      "(docs/Distributed.md).")
+      .def(py::init<const std::string &, PyCommunicator &, py::object,
+                    const std::string &, const std::string &>(),
+           py::arg("source"), py::arg("communicator"),
+           py::arg("mode") = py::none(), py::arg("gradients") = "none",
+           py::arg("options") = "",
+           "mode: 'broadcast_params', 'zero', or None for the IR's "
+           "`sharding` (else 'zero'). gradients: 'none' (the same on every "
+           "rank already), 'sum' or 'mean' over the ranks.")
+      .def_property_readonly("mode",
+                             [](const PyShardedOptimizer &self) {
+                               return self.optimizer->getMode() ==
+                                              ShardMode::BroadcastParams
+                                          ? "broadcast_params"
+                                          : "zero";
+                             })
+      .def_property_readonly("params",
+                             [](const PyShardedOptimizer &self) {
+                               return paramList(self.optimizer->getParams());
+                             })
+      .def_property_readonly("state_names",
+                             [](const PyShardedOptimizer &self) {
+                               auto names = self.optimizer->getStateNames();
+                               return std::vector<std::string>(names.begin(),
+                                                               names.end());
+                             })
+      .def_property_readonly("num_groups",
+                             [](const PyShardedOptimizer &self) {
+                               return self.optimizer->getNumGroups();
+                             })
+      .def("pieces", &PyShardedOptimizer::pieces,
+           py::arg("rank") = py::none(),
+           "A rank's pieces (this rank's by default), in local-state order: "
+           "(param, offset, count, whole).")
+      .def_property_readonly("local_params", &PyShardedOptimizer::localParams,
+                             "The local step's parameters, one per local "
+                             "piece (their state shapes).")
+      .def("init_states", &PyShardedOptimizer::initStates, py::arg("states"))
+      .def("set_hyper_param",
+           [](PyShardedOptimizer &self, unsigned group,
+              const std::string &name, double value) {
+             llvm::Error error = llvm::Error::success();
+             {
+               ShortLock lock(self.stepMutex);
+               error = self.optimizer->setHyperParam(group, name, value);
+             }
+             if (error)
+               raise(std::move(error));
+           },
+           py::arg("group"), py::arg("name"), py::arg("value"))
+      .def("get_hyper_param",
+           [](PyShardedOptimizer &self, unsigned group,
+              const std::string &name) {
+             auto value = self.optimizer->getHyperParam(group, name);
+             if (!value)
+               raise(value.takeError());
+             return *value;
+           },
+           py::arg("group"), py::arg("name"))
+      .def("learning_rates",
+           [](PyShardedOptimizer &self) {
+             auto rates = self.optimizer->getLearningRates();
+             if (!rates)
+               raise(rates.takeError(), PyExc_RuntimeError);
+             return *rates;
+           })
+      .def_property(
+          "global_step",
+          [](PyShardedOptimizer &self) {
+            return self.optimizer->getGlobalStep();
+          },
+          [](PyShardedOptimizer &self, int64_t step) {
+            ShortLock lock(self.stepMutex);
+            if (llvm::Error error = self.optimizer->setGlobalStep(step))
+              raise(std::move(error));
+          })
+      .def("set_num_threads",
+           [](PyShardedOptimizer &self, int threads) {
+             ShortLock lock(self.stepMutex);
+             if (llvm::Error error = self.optimizer->setNumThreads(threads))
+               raise(std::move(error));
+           },
+           py::arg("num_threads"))
+      .def("step", &PyShardedOptimizer::step, py::arg("params"),
+           py::arg("grads"), py::arg("states"),
+           "One sharded step: params and grads of every parameter, states "
+           "of this rank's pieces. DistributedError when a collective timed "
+           "out or failed; ValueError when some rank refused its arguments "
+           "(then nothing changed on any rank).")
+      .def_property_readonly("last_stats",
+                             [](const PyShardedOptimizer &self) {
+                               return statsToDict(
+                                   self.optimizer->getLastStats());
+                             });
   py::class_<PyOptimizer>(m, "CompiledOptimizer",
                           "An optimizer compiled for the host CPU.")
       .def(py::init<const std::string &, const std::string &>(),

@@ -173,6 +173,11 @@ public:
   /// global step stays.
   llvm::Error step(llvm::ArrayRef<void *> params, llvm::ArrayRef<void *> grads,
                    llvm::ArrayRef<void *> states);
+  /// Validates the arguments of a step exactly as step() does, without
+  /// running it (a distributed step agrees on every rank's result first).
+  llvm::Error checkStep(llvm::ArrayRef<void *> params,
+                        llvm::ArrayRef<void *> grads,
+                        llvm::ArrayRef<void *> states) const;
 
   // Threads and caches (docs/Threads-and-caches.md).
 
