@@ -20,7 +20,9 @@
 #include "mlir/IR/Builders.h"
 #include "mlir/IR/BuiltinTypes.h"
 #include "llvm/ADT/DenseMap.h"
+#include "llvm/ADT/Hashing.h"
 #include "llvm/ADT/StringMap.h"
+#include "llvm/Support/xxhash.h"
 #include "llvm/Support/raw_ostream.h"
 
 #include <mpi.h>
@@ -34,6 +36,8 @@
 #include <mutex>
 #include <numeric>
 #include <thread>
+
+#include <csignal>
 
 using namespace optim::runtime;
 using llvm::Error;
@@ -155,20 +159,22 @@ public:
       if (done)
         return Error::success();
       if (Clock::now() >= deadline) {
-        size_t first = 0;
-        for (; first < requests.size(); ++first) {
+        std::vector<std::string> pending;
+        for (size_t i = 0; i < requests.size(); ++i) {
           int flag = 0;
-          if (requests[first] == MPI_REQUEST_NULL)
-            continue;
-          MPI_Test(&requests[first], &flag, MPI_STATUS_IGNORE);
-          if (!flag)
-            break;
+          if (requests[i] != MPI_REQUEST_NULL)
+            MPI_Test(&requests[i], &flag, MPI_STATUS_IGNORE);
+          if (requests[i] != MPI_REQUEST_NULL && !flag)
+            pending.push_back(describe(i));
         }
-        if (first == requests.size())
+        if (pending.empty())
           return Error::success();
         char seconds[32];
         std::snprintf(seconds, sizeof(seconds), "%g", timeout);
-        return fail(describe(first) + " did not complete within " + seconds +
+        std::string list = pending.front();
+        for (size_t i = 1; i < pending.size(); ++i)
+          list += (i + 1 == pending.size() ? " and " : ", ") + pending[i];
+        return fail(list + " did not complete within " + seconds +
                     " s on rank " + std::to_string(rank) +
                     ": a rank has died or stalled");
       }
@@ -179,6 +185,46 @@ public:
       std::this_thread::sleep_for(pause);
     }
   }
+
+  /// Every rank learns whether all ranks succeeded (`problem` empty) and
+  /// passed the same `hash`; the lowest failing rank's problem becomes every
+  /// rank's error, prefixed by `what`.
+  Error agree(llvm::StringRef what, const std::string &problem, uint64_t hash,
+              llvm::StringRef mismatch) {
+    uint64_t values[3] = {hash, ~hash,
+                          problem.empty() ? 0 : uint64_t(size - rank)};
+    if (Error error = run(("the agreement on " + what).str(),
+                          [&](MPI_Request *r) {
+                            return MPI_Iallreduce(MPI_IN_PLACE, values, 3,
+                                                  MPI_UINT64_T, MPI_MAX, comm,
+                                                  r);
+                          }))
+      return error;
+    if (values[0] != hash || values[1] != ~hash)
+      return makeError(mismatch);
+    if (values[2] == 0)
+      return Error::success();
+    int failed = size - static_cast<int>(values[2]);
+    int64_t length = static_cast<int64_t>(problem.size());
+    if (Error error = run("a broadcast of a size", [&](MPI_Request *r) {
+          return MPI_Ibcast(&length, 1, MPI_INT64_T, failed, comm, r);
+        }))
+      return error;
+    std::string message = problem;
+    message.resize(length);
+    if (Error error = run("a broadcast of an error", [&](MPI_Request *r) {
+          return MPI_Ibcast(message.data(), static_cast<int>(length), MPI_CHAR,
+                            failed, comm, r);
+        }))
+      return error;
+    return makeError(what + " failed on rank " + llvm::Twine(failed) +
+                     ", and nothing changed: " + message);
+  }
+
+  /// Communicator::exchange; `checkLayout` first compares the ranks'
+  /// layouts (a sharded step compares them once, when it is compiled).
+  Error exchange(llvm::ArrayRef<void *> buffers, llvm::ArrayRef<int64_t> sizes,
+                 llvm::ArrayRef<int> owners, bool inOrder, bool checkLayout);
 
   /// Runs a collective started by `start` (which returns an MPI code and
   /// fills one request) to completion.
@@ -335,6 +381,14 @@ Expected<std::string> Communicator::broadcast(llvm::StringRef data,
 Error Communicator::exchange(llvm::ArrayRef<void *> buffers,
                              llvm::ArrayRef<int64_t> sizes,
                              llvm::ArrayRef<int> owners, bool inOrder) {
+  return impl->exchange(buffers, sizes, owners, inOrder, /*checkLayout=*/true);
+}
+
+Error Communicator::Impl::exchange(llvm::ArrayRef<void *> buffers,
+                                   llvm::ArrayRef<int64_t> sizes,
+                                   llvm::ArrayRef<int> owners, bool inOrder,
+                                   bool checkLayout) {
+  Impl *impl = this;
   if (!impl->failure.empty())
     return impl->broken();
   if (buffers.size() != sizes.size() || buffers.size() != owners.size())
@@ -366,14 +420,15 @@ Error Communicator::exchange(llvm::ArrayRef<void *> buffers,
   ExchangeStats stats;
   auto start = std::chrono::steady_clock::now();
   uint64_t hashes[2] = {hash, ~hash};
-  if (Error error = impl->run("the check of the exchange's layout",
+  if (!checkLayout) {
+  } else if (Error error = impl->run("the check of the exchange's layout",
                               [&](MPI_Request *r) {
                                 return MPI_Iallreduce(MPI_IN_PLACE, hashes, 2,
                                                       MPI_UINT64_T, MPI_MAX,
                                                       impl->comm, r);
                               }))
     return error;
-  if (hashes[0] != hash || hashes[1] != ~hash)
+  if (checkLayout && (hashes[0] != hash || hashes[1] != ~hash))
     return makeError("exchange: the ranks passed different buffer sizes or "
                      "owners");
 
@@ -590,6 +645,12 @@ public:
   std::vector<int> exchangeOwners;
   /// Reduced gradients of the local pieces (GradientReduction::Sum/Mean).
   std::vector<char> reduced;
+  /// OPTIM_DIST_FAULT: a failure to inject, for testing the failure path.
+  struct Fault {
+    int rank = -1;
+    int64_t step = -1;
+    std::string action;
+  } fault;
 
   const std::vector<ShardPiece> &localPieces() const {
     return pieces[comm->getRank()];
@@ -607,9 +668,36 @@ ShardedOptimizer::compile(llvm::StringRef source,
                           std::shared_ptr<Communicator> comm, ShardMode mode,
                           GradientReduction reduction,
                           const CompileOptions &options) {
-  using namespace mlir::optim;
   if (!comm)
     return makeError("a sharded optimizer needs a communicator");
+  Communicator::Impl &c = *comm->impl;
+  if (!c.failure.empty())
+    return c.broken();
+  auto compiled = compileOnRank(source, comm, mode, reduction, options);
+  // Every rank must compile the same optimizer the same way, and all must
+  // succeed: the plan and the exchange's layout follow from them.
+  std::string problem;
+  if (!compiled)
+    problem = llvm::toString(compiled.takeError());
+  uint64_t hash = llvm::xxh3_64bits(source);
+  hash = llvm::hashing::detail::hash_16_bytes(
+      hash, (static_cast<uint64_t>(mode) << 8) | static_cast<uint64_t>(reduction));
+  hash = llvm::hashing::detail::hash_16_bytes(
+      hash, llvm::xxh3_64bits(options.pipelineOptions));
+  if (Error error = c.agree(
+          "compiling the sharded step", problem, hash,
+          "the ranks compiled different optimizers: the source, the sharding, "
+          "the gradient reduction or the pipeline options differ"))
+    return std::move(error);
+  return compiled;
+}
+
+Expected<std::unique_ptr<ShardedOptimizer>>
+ShardedOptimizer::compileOnRank(llvm::StringRef source,
+                                std::shared_ptr<Communicator> comm,
+                                ShardMode mode, GradientReduction reduction,
+                                const CompileOptions &options) {
+  using namespace mlir::optim;
   if (static_cast<unsigned>(mode) > static_cast<unsigned>(ShardMode::Zero))
     return makeError("unknown sharding mode");
   if (static_cast<unsigned>(reduction) >
@@ -651,6 +739,30 @@ ShardedOptimizer::compile(llvm::StringRef source,
   int n = impl->comm->getSize();
   int rank = impl->comm->getRank();
   impl->pieces = planShards(abi, mode, n);
+  if (const char *text = std::getenv("OPTIM_DIST_FAULT")) {
+    // "rank=R,step=K,action=stall|kill": rank R stalls or dies in global
+    // step K, after its update and before the parameter exchange.
+    Impl::Fault fault;
+    llvm::SmallVector<llvm::StringRef> fields;
+    llvm::StringRef(text).split(fields, ',');
+    for (llvm::StringRef field : fields) {
+      auto [key, value] = field.split('=');
+      if (key == "rank" && !value.getAsInteger(10, fault.rank))
+        continue;
+      if (key == "step" && !value.getAsInteger(10, fault.step))
+        continue;
+      if (key == "action" && (value == "stall" || value == "kill")) {
+        fault.action = value.str();
+        continue;
+      }
+      return makeError("OPTIM_DIST_FAULT must be "
+                       "'rank=R,step=K,action=stall|kill', got '" +
+                       llvm::Twine(text) + "'");
+    }
+    if (fault.action.empty())
+      return makeError("OPTIM_DIST_FAULT has no action=stall|kill");
+    impl->fault = fault;
+  }
 
   // The local step: the optimizer with only this rank's pieces, each split
   // piece a 1-D parameter of its own; empty groups and order_params go (the
@@ -972,23 +1084,10 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
               impl->local->checkStep(localParams, localGrads, localStates))
         problem = llvm::toString(std::move(error));
   }
-  // The lowest failing rank's message reaches every rank.
-  int verdict[2] = {problem.empty() ? c.size : c.rank, 0};
   ExchangeStats stats;
   auto start = std::chrono::steady_clock::now();
-  if (Error error = c.run("the agreement on the step", [&](MPI_Request *r) {
-        return MPI_Iallreduce(MPI_IN_PLACE, verdict, 1, MPI_INT, MPI_MIN,
-                              c.comm, r);
-      }))
+  if (Error error = c.agree("the step", problem, 0, ""))
     return error;
-  if (verdict[0] < c.size) {
-    auto message = impl->comm->broadcast(problem, verdict[0]);
-    if (!message)
-      return message.takeError();
-    return makeError("the step was refused on rank " +
-                     llvm::Twine(verdict[0]) + ", and nothing changed: " +
-                     *message);
-  }
   if (impl->reduction != GradientReduction::None) {
     if (Error error = impl->reduceGradients(grads, localGrads))
       return error;
@@ -999,6 +1098,12 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
   if (impl->local)
     if (Error error = impl->local->step(localParams, localGrads, localStates))
       return error;
+  if (impl->fault.rank == c.rank && impl->fault.step == impl->globalStep) {
+    if (impl->fault.action == "kill")
+      std::raise(SIGKILL);
+    while (true)
+      std::this_thread::sleep_for(std::chrono::hours(1));
+  }
   ++impl->globalStep;
   size_t e = 0;
   for (size_t r = 0; r < impl->pieces.size(); ++r)
@@ -1006,9 +1111,10 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
       impl->exchangeBuffers[e++] =
           static_cast<char *>(params[piece.param]) +
           piece.offset * getElementSize(infos[piece.param].dtype);
-  if (Error error = impl->comm->exchange(
-          impl->exchangeBuffers, impl->exchangeSizes, impl->exchangeOwners,
-          impl->mode == ShardMode::BroadcastParams))
+  if (Error error = c.exchange(impl->exchangeBuffers, impl->exchangeSizes,
+                               impl->exchangeOwners,
+                               impl->mode == ShardMode::BroadcastParams,
+                               /*checkLayout=*/false))
     return error;
   ExchangeStats exchanged = impl->comm->getLastStats();
   stats.bytesSent = exchanged.bytesSent;

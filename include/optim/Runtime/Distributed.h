@@ -119,6 +119,9 @@ struct ShardPiece {
 /// order, each state of a piece sized by getLocalOptimizer().getParams()).
 class ShardedOptimizer {
 public:
+  /// Compiles this rank's part. A collective: every rank must call it with
+  /// the same source, mode, reduction and options, and every rank gets an
+  /// error if one rank's compilation failed.
   static llvm::Expected<std::unique_ptr<ShardedOptimizer>>
   compile(llvm::StringRef source, std::shared_ptr<Communicator> comm,
           ShardMode mode = ShardMode::FromSource,
@@ -162,6 +165,11 @@ public:
   class Impl;
 
 private:
+  /// compile() without the agreement between the ranks.
+  static llvm::Expected<std::unique_ptr<ShardedOptimizer>>
+  compileOnRank(llvm::StringRef source, std::shared_ptr<Communicator> comm,
+                ShardMode mode, GradientReduction reduction,
+                const CompileOptions &options);
   explicit ShardedOptimizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl;
 };
