@@ -62,6 +62,15 @@ if _cmake_option("OPTIM_SANITIZE") or _cmake_option("OPTIM_ENABLE_FUZZER"):
                                "detect_leaks=0"])),
         python)
 config.substitutions.append(("%clang", clang))
+# mpirun for the distributed tests: every rank on this machine over shared
+# memory, more ranks than cores allowed, and root allowed (containers).
+mpirun = ("env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
+          "OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none "
+          "OMPI_MCA_plm_rsh_agent= OMP_NUM_THREADS=1 ")
+if "asan" in config.available_features:
+    mpirun += "ASAN_OPTIONS=detect_leaks=0 "
+config.substitutions.append(
+    ("%mpirun", mpirun + "mpirun --oversubscribe --bind-to none"))
 # The libFuzzer target (OPTIM_ENABLE_FUZZER=ON builds only).
 optim_fuzz = os.path.join(config.optim_tools_dir, "optim-fuzz")
 if os.path.exists(optim_fuzz):

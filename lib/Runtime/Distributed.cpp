@@ -637,6 +637,8 @@ public:
   std::unique_ptr<Optimizer> local;
   /// Full group -> local group (-1: no local parameter in it).
   std::vector<int> groupMap;
+  /// Slots before the first group's in the table (StepABI).
+  unsigned numGlobalSlots = 0;
   int64_t globalStep = 0;
   ExchangeStats stats;
   /// The exchange's buffers (every rank's pieces), sizes and owners.
@@ -736,6 +738,7 @@ ShardedOptimizer::compileOnRank(llvm::StringRef source,
   impl->reduction = reduction;
   impl->description = std::move(*description);
   impl->table = impl->description.initialTable;
+  impl->numGlobalSlots = abi.getNumGlobalSlots();
   int n = impl->comm->getSize();
   int rank = impl->comm->getRank();
   impl->pieces = planShards(abi, mode, n);
@@ -890,16 +893,10 @@ Error ShardedOptimizer::setHyperParam(unsigned group, llvm::StringRef name,
     // A value of the group, or one every group shares (the same slot in
     // group 0 and this group).
     int localGroup = impl->groupMap[group];
-    if (localGroup < 0) {
-      auto first = d.findSlot(0, name);
-      bool global = false;
-      if (first)
-        global = *first == *slot;
-      else
-        llvm::consumeError(first.takeError());
-      if (global)
-        localGroup = 0;
-    }
+    // A global slot (at the head of the table: loss scale, clipping) is
+    // every group's: any local group takes it.
+    if (*slot < impl->numGlobalSlots)
+      localGroup = 0;
     if (localGroup >= 0)
       if (Error error =
               impl->local->setHyperParam(localGroup, name, value))

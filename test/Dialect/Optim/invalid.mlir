@@ -1332,3 +1332,11 @@ func.func @round_to_shape(%m: tensor<16xf32>, %p: tensor<8xbf16>) {
   %0 = optim.round_to %m into %p : tensor<16xf32> into tensor<8xbf16>
   return
 }
+
+// -----
+
+// expected-error @+2 {{expected ::mlir::optim::Sharding to be one of: broadcast_params, zero}}
+// expected-error @+1 {{failed to parse Optim_ShardingAttr parameter 'value'}}
+optim.optimizer @bad_sharding rule #optim.rule<sgd> learning_rate 0.1 sharding <ring> {
+  optim.param "w" : tensor<4xf32>
+}

@@ -36,6 +36,20 @@ optim.optimizer @all_settings rule #optim.rule<sgd, momentum = 0.9, nesterov = t
   optim.param "scale" : tensor<f16>
 }
 
+// How a distributed runtime divides the update among ranks.
+// CHECK-LABEL: optim.optimizer @sharded_broadcast
+// CHECK-SAME: sharding <broadcast_params> {{{$}}
+optim.optimizer @sharded_broadcast rule #optim.rule<sgd> learning_rate 0.1
+    sharding <broadcast_params> {
+  optim.param "w" : tensor<4x3xf32>
+}
+// CHECK-LABEL: optim.optimizer @sharded_zero
+// CHECK-SAME: unique false sharding <zero> {{{$}}
+optim.optimizer @sharded_zero rule #optim.rule<adam> learning_rate 0.1
+    unique false sharding <zero> {
+  optim.param "w" : tensor<4x3xf32>
+}
+
 // Settings given as an attribute dictionary print in the custom form;
 // settings equal to their defaults are elided.
 // CHECK-LABEL: optim.optimizer @settings_as_attributes

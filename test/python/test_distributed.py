@@ -1,0 +1,115 @@
+"""The runtime's distributed step under mpirun (docs/Distributed.md):
+every rule sharded over 2 and 3 ranks gives parameters and states
+bit-identical to one process, gradients reduced over the ranks match the
+rank-ordered sum, a step refused on one rank changes nothing on any rank,
+and a rank that stops mid-step gives the others an error within the
+timeout without a half-written parameter."""
+
+import json
+import re
+
+import pytest
+
+from mpi_launch import run_mpi
+
+
+def results(proc):
+    """The JSON objects the ranks printed after "RESULT " (lines of
+    different ranks may run together)."""
+    decoder = json.JSONDecoder()
+    found = [decoder.raw_decode(proc.stdout, m.end())[0]
+             for m in re.finditer(r"RESULT ", proc.stdout)]
+    assert found, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return found
+
+
+def by_rank(found):
+    return {r["rank"]: r for r in found}
+
+
+@pytest.mark.parametrize("np_, mode", [(3, "zero"), (2, "broadcast_params")])
+def test_every_rule_matches_one_process(np_, mode):
+    proc = run_mpi(np_, "sharded_worker.py", "rules", mode)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = results(proc)
+    from optim_mlir import _optim
+    rules = set(_optim.rule_specs())
+    assert {r["rule"] for r in found} == rules
+    assert len(found) == len(rules) * np_
+    for r in found:
+        assert "error" not in r, r
+        assert r["params_equal"] and r["states_equal"], r
+        assert r["mode"] == mode and r["global_step"] == 4
+    # Every state element is kept by exactly one rank.
+    for rule in rules:
+        mine = [r for r in found if r["rule"] == rule]
+        total = mine[0]["total_state_elements"]
+        assert sum(r["state_elements"] for r in mine) == total
+        if mode == "zero" and rule == "adam":
+            # The centralized group's parameters go whole, the others are
+            # split by elements: no rank keeps half of the states here.
+            for r in mine:
+                assert 0 < r["state_elements"] < 0.5 * total, r
+
+
+@pytest.mark.parametrize("np_", [2, 3])
+def test_gradient_reductions_sum_in_rank_order(np_):
+    proc = run_mpi(np_, "sharded_worker.py", "reductions")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = results(proc)
+    assert len(found) == 8 * np_
+    assert {(r["gradients"], r["mode"]) for r in found} == {
+        (g, m) for g in ("sum", "mean") for m in ("zero", "broadcast_params")}
+    for r in found:
+        assert r["params_equal"] and r["states_equal"], r
+
+
+def test_refused_step_changes_nothing_on_any_rank():
+    proc = run_mpi(3, "sharded_worker.py", "refused")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    ranks = by_rank(results(proc))
+    assert set(ranks) == {0, 1, 2}
+    for r in ranks.values():
+        assert "the step failed on rank 1, and nothing changed" in \
+            r["message"], r
+        assert "overlap" in r["message"] or "alias" in r["message"], r
+        assert r["unchanged"] and r["global_step_after_refusal"] == 0
+        assert r["global_step"] == 1 and r["changed_after"]
+
+
+@pytest.mark.parametrize("np_", [2, 3])
+def test_communicator_collectives_and_timeout(np_):
+    proc = run_mpi(np_, "sharded_worker.py", "communicator")
+    ranks = by_rank(results(proc))
+    assert set(ranks) == set(range(np_))
+    for rank, r in ranks.items():
+        assert r["size"] == np_
+        assert r["allgather"] == [("r%d" % k) * (k + 1) for k in range(np_)]
+        assert r["broadcast"] == "from root"
+        assert r["in_order"] == [0.0, None, float(2 % np_), float(3 % np_)]
+        assert r["allgathered"] == [10.0 + np_ - 1, 10.0]
+        assert "different buffer sizes or owners" in r["mismatch"]
+        if rank == 0:
+            continue
+        assert "a barrier did not complete within 1 s on rank %d" % rank \
+            in r["timeout"], r
+        assert "failed earlier and cannot be used again" in r["broken"]
+        assert r["failure"] in r["timeout"]
+
+
+@pytest.mark.parametrize("action", ["kill", "stall"])
+def test_rank_stopping_mid_step(action):
+    proc = run_mpi(3, "sharded_worker.py", "failure",
+                   recovery=(action == "kill"),
+                   env={"OPTIM_DIST_TIMEOUT": "2",
+                        "OPTIM_DIST_FAULT":
+                            "rank=2,step=1,action=" + action})
+    ranks = by_rank(results(proc))
+    # The stopped rank reports nothing; the two others report the failure.
+    assert set(ranks) == {0, 1}, proc.stdout
+    for rank, r in ranks.items():
+        assert "the broadcast of rank 2's parameters" in r["error"], r
+        assert "did not complete within 2 s on rank %d" % rank in r["error"]
+        assert 2.0 <= r["elapsed"] < 10.0, r
+        assert r["others_unchanged"] and r["own_updated"], r
+        assert r["failure"] == r["error"]
