@@ -139,9 +139,11 @@ public:
   }
 
   /// Waits for `requests` until the deadline; `describe(i)` names what
-  /// request i was, for the error of one that did not complete. Sleeps
-  /// between polls (from 10 microseconds up to 1 millisecond), so a waiting
-  /// rank does not take a core from the ranks it waits for.
+  /// request i was, for the error of one that did not complete. MPI moves
+  /// data only inside its calls (MPI_Testall here), so the first 20 ms poll
+  /// with a yield between calls, then with 20 microsecond sleeps; after a
+  /// second (a rank is late or gone) the sleeps grow to a millisecond, so a
+  /// waiting rank does not take a core from the ranks it waits for.
   Error wait(llvm::MutableArrayRef<MPI_Request> requests,
              llvm::function_ref<std::string(size_t)> describe) {
     using Clock = std::chrono::steady_clock;
@@ -178,10 +180,16 @@ public:
                     " s on rank " + std::to_string(rank) +
                     ": a rank has died or stalled");
       }
-      if (pause.count() == 0)
-        pause = std::chrono::microseconds(10);
+      auto waited = Clock::now() - start;
+      if (waited < std::chrono::milliseconds(20)) {
+        std::this_thread::yield();
+        continue;
+      }
+      if (waited < std::chrono::seconds(1))
+        pause = std::chrono::microseconds(20);
       else
-        pause = std::min(pause * 2, std::chrono::microseconds(1000));
+        pause = std::min(std::max(pause * 2, std::chrono::microseconds(20)),
+                         std::chrono::microseconds(1000));
       std::this_thread::sleep_for(pause);
     }
   }
@@ -376,6 +384,38 @@ Expected<std::string> Communicator::broadcast(llvm::StringRef data,
     return std::move(error);
   }
   return std::string(buffer.data(), length);
+}
+
+Error Communicator::allreduceSum(void *data, int64_t count, DType dtype) {
+  if (!impl->failure.empty())
+    return impl->broken();
+  if (dtype != DType::F32 && dtype != DType::F64)
+    return makeError("allreduceSum takes float32 or float64 elements");
+  if (count < 0 || (count > 0 && !data))
+    return makeError("allreduceSum: a null buffer or a negative count");
+  MPI_Datatype type = dtype == DType::F32 ? MPI_FLOAT : MPI_DOUBLE;
+  auto start = std::chrono::steady_clock::now();
+  // Pieces of at most 2^30 elements (MPI counts are int).
+  constexpr int64_t kPiece = int64_t(1) << 30;
+  for (int64_t at = 0; at < count; at += kPiece) {
+    int n = static_cast<int>(std::min(kPiece, count - at));
+    char *piece = static_cast<char *>(data) + at * getElementSize(dtype);
+    if (Error error = impl->run("an allreduce", [&](MPI_Request *r) {
+          return MPI_Iallreduce(MPI_IN_PLACE, piece, n, type, MPI_SUM,
+                                impl->comm, r);
+        }))
+      return error;
+  }
+  ExchangeStats stats;
+  int64_t bytes = count * getElementSize(dtype);
+  // A ring allreduce moves 2 (N - 1) / N of the buffer each way.
+  stats.bytesSent = stats.bytesReceived =
+      2 * bytes * (impl->size - 1) / impl->size;
+  stats.reduceSeconds = std::chrono::duration<double>(
+                            std::chrono::steady_clock::now() - start)
+                            .count();
+  impl->stats = stats;
+  return Error::success();
 }
 
 Error Communicator::exchange(llvm::ArrayRef<void *> buffers,
@@ -654,9 +694,12 @@ public:
     std::string action;
   } fault;
 
-  const std::vector<ShardPiece> &localPieces() const {
-    return pieces[comm->getRank()];
-  }
+  /// This rank's pieces in the local step's order (of its states), and
+  /// for each of its pieces in plan order, its index there.
+  std::vector<ShardPiece> localPieces;
+  std::vector<size_t> localIndexOfPlan;
+  /// Per group: its learning rate is a value of the table.
+  std::vector<bool> constantRate;
   Error reduceGradients(llvm::ArrayRef<void *> grads,
                         std::vector<void *> &localGrads);
 };
@@ -820,15 +863,24 @@ ShardedOptimizer::compileOnRank(llvm::StringRef source,
                        "'s part of the step: " +
                        llvm::toString(local.takeError()));
     impl->local = std::move(*local);
-    // Order the pieces as the local step orders its parameters.
-    llvm::StringMap<const ShardPiece *> pieceOf;
-    for (const ShardPiece &piece : impl->pieces[rank])
-      pieceOf[pieceName(abi.getParams()[piece.param], piece)] = &piece;
-    std::vector<ShardPiece> ordered;
-    for (const ParamInfo &info : impl->local->getParams())
-      ordered.push_back(*pieceOf.lookup(info.name));
-    impl->pieces[rank] = std::move(ordered);
+    // The local step orders its parameters by group: the local pieces
+    // follow it, the plan (and so the exchange, the same on every rank)
+    // keeps the step's order.
+    llvm::StringMap<size_t> localIndex;
+    for (const auto &[k, info] : llvm::enumerate(impl->local->getParams()))
+      localIndex[info.name] = k;
+    const std::vector<ShardPiece> &own = impl->pieces[rank];
+    impl->localPieces.resize(own.size());
+    for (const ShardPiece &piece : own) {
+      size_t k = localIndex.lookup(pieceName(abi.getParams()[piece.param],
+                                             piece));
+      impl->localPieces[k] = piece;
+      impl->localIndexOfPlan.push_back(k);
+    }
   }
+  for (size_t g = 0; g < abi.getGroups().size(); ++g)
+    impl->constantRate.push_back(
+        abi.getGroups()[g].hasConstantLearningRate());
 
   for (int r = 0; r < n; ++r)
     for (const ShardPiece &piece : impl->pieces[r]) {
@@ -861,7 +913,7 @@ llvm::ArrayRef<ShardPiece> ShardedOptimizer::getPieces(int rank) const {
   return impl->pieces[rank];
 }
 llvm::ArrayRef<ShardPiece> ShardedOptimizer::getLocalPieces() const {
-  return impl->localPieces();
+  return impl->localPieces;
 }
 const Optimizer *ShardedOptimizer::getLocalOptimizer() const {
   return impl->local.get();
@@ -923,18 +975,28 @@ Error ShardedOptimizer::setGlobalStep(int64_t step) {
 }
 
 Expected<std::vector<double>> ShardedOptimizer::getLearningRates() const {
-  if (!impl->local)
-    return makeError("rank " + llvm::Twine(impl->comm->getRank()) +
-                     " updates no parameter and has no learning rate to "
-                     "evaluate");
-  auto local = impl->local->getLearningRates();
-  if (!local)
-    return local.takeError();
+  // A group this rank updates: its step's value. Another group: the
+  // table's value if its rate is one, else NaN (a per-step list or a
+  // schedule is evaluated by the ranks that update the group).
   std::vector<double> rates(impl->groupMap.size(),
                             std::numeric_limits<double>::quiet_NaN());
-  for (size_t g = 0; g < impl->groupMap.size(); ++g)
-    if (impl->groupMap[g] >= 0)
-      rates[g] = (*local)[impl->groupMap[g]];
+  if (impl->local) {
+    auto local = impl->local->getLearningRates();
+    if (!local)
+      return local.takeError();
+    for (size_t g = 0; g < impl->groupMap.size(); ++g)
+      if (impl->groupMap[g] >= 0)
+        rates[g] = (*local)[impl->groupMap[g]];
+  }
+  for (size_t g = 0; g < impl->groupMap.size(); ++g) {
+    if (impl->groupMap[g] >= 0 || !impl->constantRate[g])
+      continue;
+    auto value = impl->description.getHyperParam(impl->table, g,
+                                                 "learning_rate");
+    if (!value)
+      return value.takeError();
+    rates[g] = *value;
+  }
   return rates;
 }
 
@@ -1004,9 +1066,11 @@ Error ShardedOptimizer::Impl::reduceGradients(
   // average.
   reduced.assign(mine, 0);
   size_t at = 0;
-  const std::vector<ShardPiece> &own = localPieces();
-  for (size_t k = 0; k < own.size(); ++k) {
-    const ShardPiece &piece = own[k];
+  // The senders packed this rank's pieces in plan order.
+  const std::vector<ShardPiece> &own = pieces[c.rank];
+  for (size_t j = 0; j < own.size(); ++j) {
+    const ShardPiece &piece = own[j];
+    size_t k = localIndexOfPlan[j];
     DType dtype = description.params[piece.param].dtype;
     size_t size = getElementSize(dtype);
     char *out = reduced.data() + at;
@@ -1036,6 +1100,14 @@ Error ShardedOptimizer::Impl::reduceGradients(
   return Error::success();
 }
 
+Error ShardedOptimizer::refuseStep(llvm::StringRef problem) {
+  Communicator::Impl &c = *impl->comm->impl;
+  if (!c.failure.empty())
+    return c.broken();
+  std::string text = problem.empty() ? "refused by the caller" : problem.str();
+  return c.agree("the step", text, 0, "");
+}
+
 Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
                              llvm::ArrayRef<void *> grads,
                              llvm::ArrayRef<void *> localStates) {
@@ -1044,7 +1116,7 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
     return c.broken();
   const std::vector<ParamInfo> &infos = impl->description.params;
   size_t numStates = impl->description.stateNames.size();
-  const std::vector<ShardPiece> &own = impl->localPieces();
+  const std::vector<ShardPiece> &own = impl->localPieces;
   // Local validation, then agreement: every rank learns whether all ranks
   // may step, before any of them writes.
   std::string problem;

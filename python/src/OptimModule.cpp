@@ -1470,6 +1470,25 @@ struct PyCommunicator {
     return py::bytes(**result);
   }
 
+  void allreduceSum(py::array array) {
+    DType dtype;
+    if (hasDType(array, DType::F32))
+      dtype = DType::F32;
+    else if (hasDType(array, DType::F64))
+      dtype = DType::F64;
+    else
+      throw py::type_error("allreduce_sum takes float32 or float64 arrays");
+    if (!(array.flags() & py::array::c_style) || !array.writeable())
+      throw py::value_error("allreduce_sum needs a writeable C-contiguous "
+                            "array");
+    void *data = array.mutable_data();
+    int64_t count = static_cast<int64_t>(array.size());
+    if (llvm::Error error = runComm(commMutex(), [&] {
+          return comm->allreduceSum(data, count, dtype);
+        }))
+      raiseDistributed(std::move(error), *comm);
+  }
+
   void exchange(py::sequence arrays, std::vector<int> owners, bool inOrder) {
     size_t n = py::len(arrays);
     if (owners.size() != n)
@@ -1538,12 +1557,15 @@ public:
   }
 
   py::list pieces(py::object rank) const {
-    int r = rank.is_none() ? optimizer->getCommunicator().getRank()
-                           : rank.cast<int>();
-    if (r < 0 || r >= optimizer->getCommunicator().getSize())
-      throw py::index_error("rank out of range");
+    llvm::ArrayRef<ShardPiece> list = optimizer->getLocalPieces();
+    if (!rank.is_none()) {
+      int r = rank.cast<int>();
+      if (r < 0 || r >= optimizer->getCommunicator().getSize())
+        throw py::index_error("rank out of range");
+      list = optimizer->getPieces(r);
+    }
     py::list out;
-    for (const ShardPiece &piece : optimizer->getPieces(r))
+    for (const ShardPiece &piece : list)
       out.append(py::make_tuple(piece.param, piece.offset, piece.count,
                                 piece.whole));
     return out;
@@ -1584,7 +1606,14 @@ public:
       raise(std::move(error));
   }
 
-  void step(py::sequence params, py::sequence grads, py::sequence states) {
+  /// The pointers of a step's arrays (kept alive by `owned`), or a Python
+  /// exception.
+  void checkStepArguments(py::sequence params, py::sequence grads,
+                          py::sequence states, std::vector<void *> &p,
+                          std::vector<void *> &g, std::vector<void *> &s,
+                          std::vector<SparseGrad> &sparse,
+                          std::vector<py::array> &keep,
+                          std::vector<py::object> &owned) {
     auto infos = optimizer->getParams();
     if (py::len(params) != infos.size() || py::len(grads) != infos.size())
       throw py::value_error("expected " + std::to_string(infos.size()) +
@@ -1598,10 +1627,7 @@ public:
       throw py::value_error("expected " + std::to_string(numLocal * numStates) +
                             " local state arrays, got " +
                             std::to_string(py::len(states)));
-    std::vector<void *> p, g, s;
-    std::vector<SparseGrad> sparse(infos.size());
-    std::vector<py::array> keep;
-    std::vector<py::object> owned;
+    sparse.resize(infos.size());
     for (size_t i = 0; i < infos.size(); ++i) {
       owned.push_back(params[i]);
       p.push_back(checkBuffer(owned.back(), infos[i], "parameter", true));
@@ -1621,6 +1647,24 @@ public:
                                 &info.stateShapes[j], &info.stateDTypes[j]));
       }
     }
+  }
+
+  void step(py::sequence params, py::sequence grads, py::sequence states) {
+    std::vector<void *> p, g, s;
+    std::vector<SparseGrad> sparse;
+    std::vector<py::array> keep;
+    std::vector<py::object> owned;
+    // A rank whose arguments are wrong still takes part in the step's
+    // agreement, so that the others learn it instead of waiting for it.
+    try {
+      checkStepArguments(params, grads, states, p, g, s, sparse, keep, owned);
+    } catch (py::builtin_exception &e) {
+      refuse(e.what());
+      throw;
+    } catch (py::error_already_set &e) {
+      refuse(e.what());
+      throw;
+    }
     llvm::Error error = llvm::Error::success();
     {
       py::gil_scoped_release release;
@@ -1630,6 +1674,22 @@ public:
     }
     if (error)
       raiseDistributed(std::move(error), optimizer->getCommunicator());
+  }
+
+  /// Refuses the step on every rank (this one raises its own error).
+  void refuse(const std::string &problem) {
+    llvm::Error error = llvm::Error::success();
+    {
+      py::gil_scoped_release release;
+      std::lock_guard<std::mutex> commLock(commMutex());
+      std::lock_guard<std::mutex> lock(stepMutex);
+      error = optimizer->refuseStep(problem);
+    }
+    // The refusal's own error is the agreement's ("failed on rank ..."),
+    // unless the agreement could not be reached.
+    if (error && !optimizer->getCommunicator().getFailure().empty())
+      raiseDistributed(std::move(error), optimizer->getCommunicator());
+    llvm::consumeError(std::move(error));
   }
 
   std::unique_ptr<ShardedOptimizer> optimizer;
@@ -1817,6 +1877,9 @@ PYBIND11_MODULE(_optim, m) {
            "holds rank owners[i]'s values in arrays[i]. Nothing is written "
            "unless every transfer completed. in_order: one broadcast per "
            "rank, in rank order (MindSpore's broadcast_params).")
+      .def("allreduce_sum", &PyCommunicator::allreduceSum, py::arg("array"),
+           "Sums a float32 or float64 array over the ranks, in place (MPI's "
+           "order of additions).")
       .def_property_readonly("last_stats",
                              [](const PyCommunicator &c) {
                                return statsToDict(c.comm->getLastStats());
@@ -1856,8 +1919,9 @@ PYBIND11_MODULE(_optim, m) {
                              })
       .def("pieces", &PyShardedOptimizer::pieces,
            py::arg("rank") = py::none(),
-           "A rank's pieces (this rank's by default), in local-state order: "
-           "(param, offset, count, whole).")
+           "(param, offset, count, whole) of each piece: this rank's in the "
+           "order of its local states by default, else rank `rank`'s in the "
+           "step's order.")
       .def_property_readonly("local_params", &PyShardedOptimizer::localParams,
                              "The local step's parameters, one per local "
                              "piece (their state shapes).")

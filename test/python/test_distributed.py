@@ -69,10 +69,17 @@ def test_refused_step_changes_nothing_on_any_rank():
     assert proc.returncode == 0, proc.stderr[-3000:]
     ranks = by_rank(results(proc))
     assert set(ranks) == {0, 1, 2}
-    for r in ranks.values():
-        assert "the step failed on rank 1, and nothing changed" in \
-            r["message"], r
-        assert "overlap" in r["message"] or "alias" in r["message"], r
+    for rank, r in ranks.items():
+        alias, dtype = r["messages"]
+        if rank == 1:
+            assert dtype.startswith("TypeError: ") and "float16" in dtype, r
+        else:
+            assert dtype.startswith("ValueError: the step failed on rank 1, "
+                                    "and nothing changed: "), r
+            assert "float32" in dtype, r
+        assert alias.startswith("ValueError: the step failed on rank 1, and "
+                                "nothing changed: "), r
+        assert "overlap" in alias, r
         assert r["unchanged"] and r["global_step_after_refusal"] == 0
         assert r["global_step"] == 1 and r["changed_after"]
 

@@ -175,7 +175,8 @@ struct Synthetic {
 };
 
 int fail(llvm::Error error) {
-  llvm::errs() << "error: " << llvm::toString(std::move(error)) << "\n";
+  // One write for the line: the ranks of a job share the terminal.
+  llvm::errs() << ("error: " + llvm::toString(std::move(error)) + "\n");
   return 1;
 }
 

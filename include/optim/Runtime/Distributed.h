@@ -76,6 +76,10 @@ public:
                        llvm::ArrayRef<int64_t> sizes,
                        llvm::ArrayRef<int> owners, bool inOrder = false);
   const ExchangeStats &getLastStats() const;
+  /// MPI's allreduce (sum) of `count` float32 or float64 elements, in place.
+  /// The order of the additions is MPI's: use ShardedOptimizer's reduction
+  /// for results that do not depend on the number of ranks' grouping.
+  llvm::Error allreduceSum(void *data, int64_t count, DType dtype);
 
   class Impl;
 
@@ -135,8 +139,11 @@ public:
   llvm::ArrayRef<ParamInfo> getParams() const;
   llvm::ArrayRef<std::string> getStateNames() const;
   unsigned getNumGroups() const;
-  /// The pieces of rank `rank` (every rank's plan is known everywhere).
+  /// The pieces of rank `rank` in the step's order (every rank's plan is
+  /// known everywhere, and the exchange follows it).
   llvm::ArrayRef<ShardPiece> getPieces(int rank) const;
+  /// This rank's pieces in the order of its local states (the local step's
+  /// parameter order, which follows the groups).
   llvm::ArrayRef<ShardPiece> getLocalPieces() const;
   /// The compiled step of this rank's pieces: its getParams()[k] describes
   /// piece k (states' shapes and counts). Null on a rank without pieces.
@@ -149,6 +156,8 @@ public:
                                        llvm::StringRef name) const;
   int64_t getGlobalStep() const;
   llvm::Error setGlobalStep(int64_t step);
+  /// Every group's learning rate at the current step; NaN for a group this
+  /// rank does not update whose rate is a per-step list or a schedule.
   llvm::Expected<std::vector<double>> getLearningRates() const;
   llvm::Error setNumThreads(int numThreads);
 
@@ -160,6 +169,11 @@ public:
   /// `params` and `grads` as in Optimizer::step, for every parameter.
   llvm::Error step(llvm::ArrayRef<void *> params, llvm::ArrayRef<void *> grads,
                    llvm::ArrayRef<void *> localStates);
+  /// Takes part in a step's agreement with a refusal, for a caller that
+  /// found its own arguments wrong (e.g. a binding's type checks): every
+  /// rank's step returns an error naming this rank and `problem`, and
+  /// nothing changes anywhere. Returns that error here too.
+  llvm::Error refuseStep(llvm::StringRef problem);
   const ExchangeStats &getLastStats() const;
 
   class Impl;

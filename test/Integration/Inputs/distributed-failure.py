@@ -7,6 +7,7 @@ Prints what the surviving ranks reported and whether it came in time.
 """
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -26,9 +27,11 @@ def main():
                           "--distributed", "--timeout", str(timeout)],
         env=env, capture_output=True, text=True, timeout=120)
     elapsed = time.monotonic() - start
-    errors = sorted(line.strip() for line in
-                    (run.stdout + run.stderr).replace("error:", "\nerror:")
-                    .splitlines() if line.startswith("error:"))
+    # Each surviving rank's error (lines of ranks may run together).
+    errors = sorted(set(
+        "error: " + m.group(0) for m in re.finditer(
+            r"[^:\n]*? did not complete within [0-9.]+ s on rank [0-9]+: "
+            r"a rank has died or stalled", run.stdout + run.stderr)))
     steps = [line for line in run.stdout.splitlines()
              if line.startswith("step ")]
     print("steps completed: %d" % len(steps))

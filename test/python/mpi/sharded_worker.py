@@ -36,6 +36,9 @@ def optimizer_ir(rule, sparse):
             '    optim.param "d" : tensor<1000xf32>\n'
             '    optim.param "e" : tensor<12x40xf32>\n'
             "  }\n"
+            # The step's order is not the groups' (the local steps order
+            # their pieces by group; the exchange must not).
+            '  optim.order_params ["c", "a", "d", "b.gamma", "e", "f"]\n'
             "}\n" % (rule, lr))
 
 
@@ -114,8 +117,10 @@ def run_case(comm, rule, sparse, mode, gradients):
 
 
 def refused_step(comm):
-    """Rank 1 passes a gradient that aliases its parameter: every rank's
-    step raises ValueError naming rank 1, no rank changes anything, and the
+    """Rank 1 passes wrong arguments, found by the runtime (a gradient that
+    aliases the parameter of one of its pieces) or by the binding (a
+    gradient of the wrong dtype): every rank's step raises ValueError
+    naming rank 1 (rank 1 its own error), no rank changes anything, and the
     next step works."""
     source = optimizer_ir("adam", False)
     sharded = _optim.ShardedOptimizer(source, comm, mode="zero")
@@ -126,23 +131,27 @@ def refused_step(comm):
     sharded.init_states(local)
     grads = [gradient(rng, p) for p in sharded.params]
     before = [x.copy() for x in params + local]
-    bad = list(grads)
-    if comm.rank == 1:
-        bad[0] = params[0]
-    message = ""
-    try:
-        sharded.step(params, bad, local)
-    except ValueError as e:
-        message = str(e)
-    unchanged = all(np.array_equal(a, b)
-                    for a, b in zip(params + local, before))
-    step_after = sharded.global_step
+    out = {"rank": comm.rank, "messages": []}
+    mine = sharded.pieces()[0][0]
+    for kind in ("alias", "dtype"):
+        bad = list(grads)
+        if comm.rank == 1 and kind == "alias":
+            bad[mine] = params[mine]
+        if comm.rank == 1 and kind == "dtype":
+            bad[0] = grads[0].astype(np.float16)
+        try:
+            sharded.step(params, bad, local)
+            out["messages"].append("")
+        except (ValueError, TypeError) as e:
+            out["messages"].append("%s: %s" % (type(e).__name__, e))
+    out["unchanged"] = all(np.array_equal(a, b)
+                           for a, b in zip(params + local, before))
+    out["global_step_after_refusal"] = sharded.global_step
     sharded.step(params, grads, local)
-    return {"rank": comm.rank, "message": message, "unchanged": unchanged,
-            "global_step_after_refusal": step_after,
-            "global_step": sharded.global_step,
-            "changed_after": not all(np.array_equal(a, b)
-                                     for a, b in zip(params, before))}
+    out["global_step"] = sharded.global_step
+    out["changed_after"] = not all(np.array_equal(a, b)
+                                   for a, b in zip(params, before))
+    return out
 
 
 def communicator(comm):
