@@ -20,7 +20,8 @@ from ._state_arena import OwnedTensors
 # The classes of the rules defined by their records alone (Lion, Adan, ...)
 # are built from the rule table at the end of this module and added here.
 # (`__all__` lists the optimizer classes and the counters; the value class
-# `DynamicLossScale` is used by its qualified name.)
+# `DynamicLossScale` and the wrapper `ZeroRedundancyOptimizer`, imported on
+# first use, are used by their qualified names.)
 __all__ = ["SGD", "Adam", "AdamW", "SparseAdam", "Lamb", "Adafactor",
            "compile_count", "gpu_compile_count"]
 
@@ -35,6 +36,9 @@ def __getattr__(name):
         return _COMPILER.cpu_count
     if name == "gpu_compile_count":
         return _COMPILER.gpu_count
+    if name == "ZeroRedundancyOptimizer":
+        from ._zero import ZeroRedundancyOptimizer
+        return ZeroRedundancyOptimizer
     raise AttributeError("module %r has no attribute %r" % (__name__, name))
 
 # Pipeline options of the compiled steps (empty: the runtime's defaults).
