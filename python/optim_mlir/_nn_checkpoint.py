@@ -7,11 +7,25 @@ from ._nn_optimizer import Optimizer
 
 
 def save_checkpoint(optimizer, ckpt_file_name):
-    """Writes ``optimizer.state_dict()`` to a NumPy ``.npz`` file."""
+    """Writes ``optimizer.state_dict()`` to a NumPy ``.npz`` file.
+
+    Under the parallel optimizer every rank must call it: the states are
+    gathered, rank 0 writes the whole checkpoint (the single-process
+    format) and every rank returns once the file is complete."""
     if not isinstance(optimizer, Optimizer):
         raise TypeError("save_checkpoint expects an Optimizer, got %s."
                         % type(optimizer).__name__)
     sd = optimizer.state_dict()
+    plan = optimizer._dist
+    if plan is not None and plan.sharded:
+        if plan.rank == 0:
+            _write(sd, ckpt_file_name)
+        plan.comm.barrier()
+        return
+    _write(sd, ckpt_file_name)
+
+
+def _write(sd, ckpt_file_name):
     flat = {"meta/format": np.array(sd["format"]),
             "meta/optimizer": np.array(sd["optimizer"]),
             "meta/global_step": np.array(sd["global_step"], np.int64)}

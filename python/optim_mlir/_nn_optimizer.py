@@ -11,6 +11,7 @@ import numpy as np
 from . import ir as _ir
 from . import _compiled, _state_arena
 from . import _mindspore_validator as _v
+from . import _nn_parallel
 from ._optim import default_decay_filter as _default_decay_filter
 from ._optim import rule_specs as _rule_specs
 from ._mindspore_lr import LearningRateSchedule
@@ -35,6 +36,22 @@ _FORMAT = "optim_mlir.nn/1"
 
 def _compile(source, options):
     return _COMPILER.cpu(source, options)
+
+
+def _compile_sharded(source, plan, options):
+    """The step of a parallel optimizer: the same source, sharded over the
+    plan's ranks (counted with the CPU compilations)."""
+    compiled = _nn_parallel.compile_sharded(source, plan, options)
+    _COMPILER.cpu_count += 1
+    return compiled
+
+
+class _Absent:
+    """A state another rank keeps (parallel optimizer): its full shape and
+    dtype, for the checks of a checkpoint."""
+
+    def __init__(self, shape, dtype):
+        self.shape, self.dtype = tuple(shape), np.dtype(dtype)
 
 
 
@@ -286,6 +303,85 @@ class Optimizer:
     def _has_master(self, p):
         return self._master_weights and p.dtype == np.float16
 
+    # ------------------------------------------------- parallel optimizer
+    # The plan of MindSpore's parallel optimizer (_nn_parallel.Plan), None
+    # when it is off.
+    _plan = None
+
+    @property
+    def _dist(self):
+        """The parallel plan; LARS follows the optimizer it wraps."""
+        plan = self.__dict__.get("_plan")
+        if plan is None:
+            inner = self.__dict__.get("opt")
+            if isinstance(inner, Optimizer):
+                plan = inner.__dict__.get("_plan")
+        return plan
+
+    @property
+    def _sharded(self):
+        """Whether the step is divided among several ranks."""
+        plan = self._dist
+        return plan is not None and plan.sharded
+
+    def _owns(self, i):
+        """Whether this rank keeps the states of parameter ``i`` (step
+        order) and updates it."""
+        plan = self._dist
+        return plan is None or not plan.sharded or plan.owns(i)
+
+    @property
+    def use_parallel(self):
+        """Whether the optimizer is MindSpore's parallel optimizer: built
+        with ``set_auto_parallel_context(parallel_mode="data_parallel",
+        enable_parallel_optimizer=True)`` after ``communication.init()``."""
+        return self._dist is not None
+
+    @property
+    def dev_num(self):
+        """The parallel optimizer's number of ranks
+        (``communication.get_group_size()``)."""
+        plan = self._dist
+        if plan is None:
+            raise AttributeError("'%s' object has no attribute 'dev_num' (the "
+                                 "parallel optimizer is off)" % self.cls_name)
+        return plan.size
+
+    @property
+    def param_rank(self):
+        """The parallel optimizer's rank of each parameter (step order):
+        ``i % dev_num``; None when it is off."""
+        plan = self._dist
+        return None if plan is None else plan.param_rank
+
+    @property
+    def optim_filter(self):
+        """Whether this rank updates each parameter (step order): all True
+        without the parallel optimizer."""
+        plan = self._dist
+        if plan is None:
+            return (True,) * len(self._parameters)
+        return tuple(r == plan.rank for r in plan.param_rank)
+
+    @property
+    def param_names(self):
+        """The parallel optimizer's parameter names (step order)."""
+        if self._dist is None:
+            raise AttributeError("'%s' object has no attribute 'param_names' "
+                                 "(the parallel optimizer is off)"
+                                 % self.cls_name)
+        return [p.name for p in self._parameters]
+
+    def _full_state_spec(self, compiled_name, i):
+        """The shape and dtype of state ``compiled_name`` of parameter
+        ``i`` (where another rank keeps it, the array here is empty)."""
+        p = self._parameters[i]
+        if compiled_name == "master":
+            return (p.shape if self._has_master(p) else (0,)), np.float32
+        dtype = np.float32 if self._has_master(p) else p.dtype
+        return _compiled.state_shape(self._rule, compiled_name, p.shape), \
+            np.dtype(dtype)
+
     def __init__(self, learning_rate, parameters, weight_decay=0.0,
                  loss_scale=1.0, *, target="CPU", max_grad_norm=None,
                  master_weights=False):
@@ -380,6 +476,9 @@ class Optimizer:
         self.param_length = len(params)
         if self._target == "GPU":
             _require_cuda_driver(name)
+        # MindSpore's parallel optimizer (set_auto_parallel_context(
+        # parallel_mode="data_parallel", enable_parallel_optimizer=True)).
+        self._plan = _nn_parallel.plan_for(self)
 
     # ----------------------------------------------------------------- checks
     @property
@@ -620,13 +719,18 @@ class Optimizer:
             self._has_master(p) for p in self._parameters)
         # float32 states for a float16 parameter with master weights, then
         # the masters (0 elements for a parameter without one).
-        master_specs = [(p.shape if self._has_master(p) else (0,),
-                         np.float32) for p in self._parameters] \
+        # Under the parallel optimizer, the states of the parameters other
+        # ranks update are empty arrays here.
+        master_specs = [(p.shape if self._has_master(p) and self._owns(i)
+                         else (0,), np.float32)
+                        for i, p in enumerate(self._parameters)] \
             if masters else []
         arrays = iter(_state_arena.allocate_numpy(
-            [(_compiled.state_shape(self._rule, spec[0], p.shape),
+            [(_compiled.state_shape(self._rule, spec[0], p.shape)
+              if self._owns(i) else (0,),
               np.float32 if self._has_master(p) else p.dtype)
-             for spec in specs for p in self._parameters] + master_specs))
+             for spec in specs for i, p in enumerate(self._parameters)] +
+            master_specs))
         for compiled_name, attr, prefix, init in specs:
             states = []
             for i, p in enumerate(self._parameters):
@@ -641,9 +745,9 @@ class Optimizer:
             setattr(self, attr, states)
         if masters:
             states = []
-            for p in self._parameters:
+            for i, p in enumerate(self._parameters):
                 array = next(arrays)
-                if self._has_master(p):
+                if self._has_master(p) and self._owns(i):
                     array[...] = p.data
                 states.append(Parameter._wrap(array, "master.%s" % p.name,
                                               requires_grad=False))
@@ -1091,7 +1195,10 @@ class Optimizer:
             parts.append(_Part(*self._rule_part, dense))
         return parts
 
-    def _part_ir(self, part):
+    def _part_ir(self, part, probe=False):
+        """The IR text of ``part``; sets its groups (the IR's, in order).
+        ``probe``: the single-process text of a sharded part, and its
+        groups, without changing the part (_sharded_rates)."""
         step = self._counter.value
         name = self.cls_name
         # 'unique' only matters (and is only emitted) with compiled sparse
@@ -1109,6 +1216,7 @@ class Optimizer:
         if not self.is_group:
             g = self._groups[0]
             part.groups = [g]
+            part.local_groups = {0}
             return _ir.optimizer_ir(
                 part.rule, part.ir_hyper,
                 params=[self._spec(i) for i in part.indices],
@@ -1118,11 +1226,31 @@ class Optimizer:
                 loss_scale=1.0 if part.unscaled else self.loss_scale,
                 unique=unique, **control)
         members = set(part.indices)
+        if self._sharded and not probe:
+            # The sharded step: one IR group per run of consecutive
+            # parameters (step order) of one group, so that the groups
+            # list the parameters in step order (the sharded runtime orders
+            # each rank's parameters as its groups do).  The values are the
+            # group's; the update is the same.
+            runs = []
+            for i in part.indices:
+                g = self._param_group[i]
+                if runs and runs[-1][0] is g:
+                    runs[-1][1].append(i)
+                else:
+                    runs.append((g, [i]))
+        else:
+            runs = [(g, [i for i in g.indices if i in members])
+                    for g in self._groups]
         groups, ir_groups = [], []
-        for g in self._groups:
-            indices = [i for i in g.indices if i in members]
+        plan = self._dist
+        # The IR groups with a parameter this rank updates (sharded step).
+        local_groups = set()
+        for g, indices in runs:
             if not indices:
                 continue
+            if plan is not None and any(plan.owns(i) for i in indices):
+                local_groups.add(len(groups))
             d = {"params": [self._spec(i) for i in indices],
                  "grad_centralization": g.gc and self._centralize and
                  not part.sparse}
@@ -1134,8 +1262,7 @@ class Optimizer:
                 d["weight_decay"] = g.wd.ir_value(step, name)
             ir_groups.append(d)
             groups.append(g)
-        part.groups = groups
-        return _ir.optimizer_ir(
+        text = _ir.optimizer_ir(
             part.rule, part.ir_hyper, groups=ir_groups,
             learning_rate=self._global_lr.ir_attr(step, name),
             weight_decay=0.0 if part.zero_decay
@@ -1143,6 +1270,11 @@ class Optimizer:
             loss_scale=1.0 if part.unscaled else self.loss_scale,
             order_params=[self._ir_names[i] for i in part.indices],
             unique=unique, **control)
+        if probe:
+            return text, groups
+        part.groups = groups
+        part.local_groups = local_groups
+        return text
 
     @property
     def is_compiled(self):
@@ -1160,8 +1292,17 @@ class Optimizer:
             part.control = compile_control
             part.control_known = part.gpu_control_known = None
         self._make_ir_names()
+        plan = self._dist
+        sharded = plan is not None and plan.sharded
+        if sharded:
+            self._check_sharded_step()
         texts = [self._part_ir(part) for part in self._parts]
-        compiled = [_compile(text, self.compile_options) for text in texts]
+        if sharded:
+            compiled = [_compile_sharded(text, plan, self.compile_options)
+                        for text in texts]
+        else:
+            compiled = [_compile(text, self.compile_options)
+                        for text in texts]
         for part, c in zip(self._parts, compiled):
             _compiled.check_layout(
                 c, [self._ir_names[i] for i in part.indices],
@@ -1173,8 +1314,12 @@ class Optimizer:
             part.compiled = c
             part.last = {}
             part.param_arrays = [self._parameters[i].data for i in part.indices]
-            part.state_arrays = [self._state_params[s][i].data
-                                 for i in part.indices for s in c.state_names]
+            if sharded:
+                part.state_arrays = self._local_state_arrays(part, c, plan)
+            else:
+                part.state_arrays = [self._state_params[s][i].data
+                                     for i in part.indices
+                                     for s in c.state_names]
             part.bound = None
             group_pos = {id(g): k for k, g in enumerate(part.groups)}
             for i in part.indices:
@@ -1182,6 +1327,47 @@ class Optimizer:
         self._bind_parts()
 
     _storage_epoch = None
+
+    def _check_sharded_step(self):
+        """What the sharded step (ShardedOptimizer) does not run, refused
+        before it compiles."""
+        name = self.cls_name
+        if self._has_control:
+            raise NotImplementedError(_nn_parallel._CONTROL_REASON % name)
+        if len(self._parts) != 1 or self._gradient_transform is not None:
+            raise NotImplementedError(
+                "For '%s', the parallel optimizer runs one compiled step over "
+                "every parameter; this optimizer needs %s (LARS with "
+                "parameters its lars_filter rejects or with use_clip, or "
+                "sparse and dense gradients together)."
+                % (name, "a transform of the gradients in Python"
+                   if self._gradient_transform is not None
+                   else "%d compiled parts" % len(self._parts)))
+
+    def _local_state_arrays(self, part, compiled, plan):
+        """The states the sharded step of ``part`` takes: those of this
+        rank's pieces (whole parameters, ``i % N == rank``), piece-major."""
+        arrays = []
+        owned = set()
+        for index, offset, count, whole in compiled.pieces():
+            i = part.indices[index]
+            if not whole or not plan.owns(i):
+                raise RuntimeError(
+                    "internal error: the sharded step of '%s' gives rank %d "
+                    "piece %r, the parallel optimizer parameter %d whole "
+                    "to rank %d" % (self.cls_name, plan.rank,
+                                    (index, offset, count, whole), i,
+                                    plan.param_rank[i]))
+            owned.add(i)
+            arrays += [self._state_params[s][i].data
+                       for s in compiled.state_names]
+        expected = {i for i in part.indices if plan.owns(i)}
+        if owned != expected:
+            raise RuntimeError("internal error: the sharded step of '%s' gives "
+                               "rank %d the parameters %s, expected %s"
+                               % (self.cls_name, plan.rank, sorted(owned),
+                                  sorted(expected)))
+        return arrays
 
     def _rebind_storage(self):
         """flatten_weights gave parameters new storage since the step was
@@ -1200,9 +1386,11 @@ class Optimizer:
     def _bind_parts(self):
         """Binds the host step of each compiled part with dense gradients to
         the arrays (the fast path); none for target 'GPU'."""
+        sharded = self._sharded
         for part in self._parts or ():
             part.bound = None
-            if self._target == "GPU" or part.compiled is None:
+            if self._target == "GPU" or part.compiled is None or sharded:
+                # The sharded step takes the plain step call.
                 continue
             if not part.sparse:
                 part.bound = part.compiled.bind_numpy(
@@ -1259,7 +1447,13 @@ class Optimizer:
 
     def _sync(self):
         updates = self._runtime_updates()
+        sharded = self._sharded
         for part, k, h, value in updates:
+            if sharded and k not in part.local_groups:
+                # No parameter of this group on this rank: its values go to
+                # the ranks that update it (each rank writes every value of
+                # its own groups, shared ones included).
+                continue
             key = (k, h)
             if part.last.get(key) != value:
                 part.compiled.set_hyper_param(k, h, value)
@@ -1569,6 +1763,11 @@ class Optimizer:
         if self._target == "GPU":
             return self._gpu_step(grads, flags)
         self._check_sparse_layout(flags)
+        if self._sharded and len(set(flags)) > 1:
+            raise NotImplementedError(
+                "For '%s', the parallel optimizer takes sparse gradients for "
+                "every parameter or for none (the single-process step "
+                "compiles the two kinds as two parts)." % self.cls_name)
         dense = (False,) * len(flags)
         if not self.is_compiled or (
                 not self._stepped and flags != (self._sparse_flags or dense)):
@@ -1686,7 +1885,9 @@ class Optimizer:
             idx, vals = grads[i]
             vals = self._sparse_rows(i, idx, vals)
             p = self._parameters[i]
-            state_arrays = [self._state_params[s][i].data for s in names]
+            # Parallel optimizer: the states of this rank's parameters only.
+            state_arrays = [self._state_params[s][i].data for s in names] \
+                if self._owns(i) else []
             if mode == "compiled":
                 # The compiled sparse form steps the rows (SparseApplyLazyAdam).
                 params.append(p.data)
@@ -1910,8 +2111,38 @@ class Optimizer:
             values = []
             for i in range(n):
                 part, k = self._param_loc[i]
+                if self._sharded:
+                    g = self._param_group[i]
+                    k = next((j for j in sorted(part.local_groups)
+                              if part.groups[j] is g), None)
+                    if k is None:
+                        # A group with no parameter on this rank: the sharded
+                        # step has no rate for it.
+                        values.append(self._sharded_rate(part, g))
+                        continue
                 values.append(float(rates[id(part)][k]))
         return tuple(values) if self.is_group_lr else values[0]
+
+    def _sharded_rate(self, part, group):
+        """The rate of ``group`` from the single-process step of ``part``
+        (compiled once, for its learning rates only): the same value on
+        every rank."""
+        probe = getattr(part, "lr_probe", None)
+        if probe is None:
+            text, groups = self._part_ir(part, probe=True)
+            probe = (_compile(text, self.compile_options), groups, {})
+            part.lr_probe = probe
+        compiled, groups, last = probe
+        step = self._counter.value
+        for k, g in enumerate(groups):
+            if g.lr.kind in ("const", "python"):
+                value = self._framework_value(
+                    part, g.lr.runtime_value(step, self.cls_name))
+                if last.get(k) != value:
+                    compiled.set_hyper_param(k, "learning_rate", value)
+                    last[k] = value
+        compiled.global_step = step
+        return float(compiled.learning_rates()[groups.index(group)])
 
     def get_lr_parameter(self, param):
         """The learning rate a parameter uses: its float32 Parameter
@@ -2043,9 +2274,12 @@ class Optimizer:
     _gradient_transform = None
 
     def broadcast_params(self, optim_result):
-        """Broadcasts sharded parameters after the update, rank by rank.  This
-        runtime runs one process (every parameter belongs to rank 0), so there
-        is nothing to send; returns the status flag ``optim_result``."""
+        """MindSpore's hook that broadcasts the parameters after the update
+        of the parallel optimizer, rank by rank (parameter ``i`` from rank
+        ``param_rank[i]``).  Here the sharded step has done it already
+        (each step returns once every rank holds every updated parameter),
+        and one process has nothing to send: returns the status flag
+        ``optim_result``."""
         return optim_result
 
     # ---------------------------------------------------------- checkpoints
@@ -2073,16 +2307,31 @@ class Optimizer:
         parameter name, global step, and the runtime values; with a
         DynamicLossScaleUpdateCell, ``loss_scale``: the scale, its clean-step
         count and the cell's ``cur_iter``. ValueError when two parameters
-        share a name."""
+        share a name.
+
+        Under the parallel optimizer every rank must call it (it gathers
+        the states from the ranks that keep them); each gets the whole
+        checkpoint, the same as the single-process optimizer's."""
         self._check_unique_names("state_dict")
+        if self._sharded:
+            local = {(attr, i): s.asnumpy()
+                     for c, attr in self._state_attrs
+                     for i, s in enumerate(self._state_params[c])
+                     if self._owns(i)}
+            gathered = _nn_parallel.gather_states(self._dist, local)
+            states = {attr: {p.name: gathered[(attr, i)]
+                             for i, p in enumerate(self._parameters)}
+                      for c, attr in self._state_attrs}
+        else:
+            states = {attr: {p.name: s.asnumpy() for p, s in
+                             zip(self._parameters, self._state_params[c])}
+                      for c, attr in self._state_attrs}
         sd = {
             "format": _FORMAT,
             "optimizer": self.cls_name,
             "global_step": self._counter.value,
             "parameters": {p.name: p.asnumpy() for p in self._parameters},
-            "states": {attr: {p.name: s.asnumpy() for p, s in
-                              zip(self._parameters, self._state_params[c])}
-                       for c, attr in self._state_attrs},
+            "states": states,
             "learning_rate": {p.name: float(p.data) for p in self._lr_params()},
             "weight_decay": {k: wd.value for k, wd in self._wd_entries().items()},
             "hyper_params": dict(self._hyper),
@@ -2141,7 +2390,9 @@ class Optimizer:
 
     def load_state_dict(self, state_dict):
         """Restores a ``state_dict``; everything is checked before anything
-        is written."""
+        is written.  Under the parallel optimizer (any number of ranks) it
+        takes a whole checkpoint and keeps the states of this rank's
+        parameters (no communication)."""
         name = self.cls_name
         if not isinstance(state_dict, dict):
             raise TypeError("For '%s', a state dict must be a dict, but got %s."
@@ -2202,9 +2453,12 @@ class Optimizer:
                                                 if isinstance(states, dict)
                                                 else states, sorted(attrs)))
         for attr, c in attrs.items():
+            # Another rank's state (parallel optimizer): checked, not kept.
             check_arrays("state '%s'" % attr, states[attr],
-                         {p.name: s for p, s in
-                          zip(self._parameters, self._state_params[c])})
+                         {p.name: s if self._owns(i) else
+                          _Absent(*self._full_state_spec(c, i))
+                          for i, (p, s) in enumerate(
+                              zip(self._parameters, self._state_params[c]))})
         def constant_values(key, targets, what):
             """The checkpoint's `key` entries, each one of `targets`, as
             runtime scalars."""
@@ -2240,7 +2494,8 @@ class Optimizer:
         scale_state = self._checked_scale_state(state_dict)
         # Everything checked: write.
         for target, value in writes:
-            np.copyto(target.data, value)
+            if not isinstance(target, _Absent):
+                np.copyto(target.data, value)
         for part in self._parts or ():
             part.gpu_states_current = False  # sent again at the next step
         for k, v in lr_values.items():

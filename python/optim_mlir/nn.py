@@ -3,7 +3,9 @@
 The names, argument names, defaults and argument order follow
 ``mindspore.nn``; tensors are NumPy arrays. The user manual (parameters,
 optimizers, groups, learning rates, checkpoints, targets, the differences
-to MindSpore) is ``docs/Python-nn.md``.
+to MindSpore) is ``docs/Python-nn.md``; the parallel optimizer
+(``set_auto_parallel_context``, ``communication``) is in
+``docs/Distributed.md``.
 """
 
 from ._mindspore_lr import (
@@ -20,6 +22,9 @@ from ._nn_rules import (SGD, Momentum, Adam, AdamOffload, AdamWeightDecay,
                         Adadelta, ASGD, Rprop, LazyAdam, AdaFactor,
                         RECORD_CLASSES as _RECORD_CLASSES)
 from ._nn_checkpoint import save_checkpoint, load_checkpoint
+from ._nn_parallel import (ParallelMode, set_auto_parallel_context,
+                           get_auto_parallel_context,
+                           reset_auto_parallel_context, communication)
 
 # The classes of the rules defined by their records alone (Lion, Adan, ...),
 # built from the rule table at import.
@@ -37,6 +42,8 @@ __all__ = [
     "piecewise_constant_lr", "exponential_decay_lr", "natural_exp_decay_lr",
     "inverse_decay_lr", "cosine_decay_lr", "polynomial_decay_lr", "warmup_lr",
     "save_checkpoint", "load_checkpoint",
+    "ParallelMode", "set_auto_parallel_context", "get_auto_parallel_context",
+    "reset_auto_parallel_context", "communication",
 ]
 
 # Pipeline options handed to CompiledOptimizer (e.g. "chunk-size=256"); an

@@ -1,0 +1,300 @@
+"""The optimizers of the parallel-optimizer tests (test_nn_distributed.py):
+every optim_mlir.nn class, each in a few configurations, built and stepped
+the same way by the MPI workers (under the parallel optimizer) and by the
+test itself (one process).  Everything is a function of the case and the
+step: the parameters, the gradients and the hyper-parameter changes."""
+
+import json
+import os
+
+import numpy as np
+
+from optim_mlir import nn
+
+STEPS = 4
+
+UNGROUPED = [("dense.weight", (6, 16)), ("conv.weight", (2, 16, 3)),
+             ("proj.weight", (5, 3)), ("dense.bias", (7,)),
+             ("norm.gamma", (1,)), ("norm.beta", (3,)), ("empty", (0,))]
+
+GROUPS = [
+    {"params": [("dense.weight", (6, 16)), ("conv.weight", (2, 16, 3))],
+     "lr": "list", "weight_decay": 0.02, "grad_centralization": True},
+    {"params": [("proj.weight", (5, 3)), ("norm.gamma", (1,)),
+                ("rank1", (16,))],
+     "weight_decay": 0.0, "grad_centralization": True},
+    {"params": [("dense.bias", (7,))], "lr": "schedule"},
+]
+ORDER = ["dense.bias", "conv.weight", "norm.gamma", "dense.weight",
+         "proj.weight", "rank1"]
+
+# Sparse (row) gradients: every parameter's, duplicate rows included.
+SPARSE = [("emb.a", (9, 4)), ("emb.b", (7, 16)), ("emb.c", (5,)),
+          ("dense.weight", (6, 3)), ("emb.gamma", (8, 2))]
+
+GLOBAL_LIST = [0.01, 0.008, 0.006, 0.004]
+GROUP_LIST = [0.02, 0.015, 0.01, 0.005]
+
+
+class PythonLR(nn.LearningRateSchedule):
+    """A schedule without a compiled form: evaluated in Python, written
+    into the step's table every step."""
+
+    def construct(self, global_step):
+        return 0.02 / (1.0 + global_step)
+
+
+def _lars(ps, **kw):
+    return nn.LARS(nn.Momentum(ps, momentum=0.9, **kw), coefficient=0.01,
+                   lars_filter=lambda p: True)
+
+
+# (id, factory(params, **kw), takes loss_scale, takes dynamic / group lr,
+#  hyper-parameter changed at step 2 (name, value) or None, sparse rows).
+RULES = [
+    ("SGD", lambda ps, **kw: nn.SGD(ps, momentum=0.9, dampening=0.1, **kw),
+     True, True, ("momentum", 0.8), False),
+    ("SGD-nesterov", lambda ps, **kw: nn.SGD(ps, momentum=0.9, nesterov=True,
+                                             **kw),
+     True, True, None, False),
+    ("Momentum", lambda ps, **kw: nn.Momentum(ps, momentum=0.9, **kw),
+     True, True, ("momentum", 0.7), False),
+    ("Momentum-nesterov",
+     lambda ps, **kw: nn.Momentum(ps, momentum=0.8, use_nesterov=True, **kw),
+     True, True, None, False),
+    ("Adam", lambda ps, **kw: nn.Adam(ps, beta1=0.8, beta2=0.95, eps=1e-6,
+                                      **kw),
+     True, True, ("beta2", 0.9), True),
+    ("Adam-lazy", lambda ps, **kw: nn.Adam(ps, use_lazy=True, **kw),
+     True, True, None, True),
+    ("Adam-amsgrad", lambda ps, **kw: nn.Adam(ps, use_amsgrad=True, eps=1e-6,
+                                              **kw),
+     True, True, ("eps", 1e-5), False),
+    ("AdamOffload", lambda ps, **kw: nn.AdamOffload(ps, **kw),
+     True, True, None, False),
+    ("AdamWeightDecay",
+     lambda ps, **kw: nn.AdamWeightDecay(ps, beta1=0.85, beta2=0.99, **kw),
+     False, True, ("beta1", 0.8), False),
+    ("Lamb", lambda ps, **kw: nn.Lamb(ps, beta1=0.9, beta2=0.99, **kw),
+     False, True, ("eps", 1e-5), False),
+    ("LARS", _lars, True, True, None, False),
+    ("Adagrad", lambda ps, **kw: nn.Adagrad(ps, accum=0.1, **kw),
+     True, True, None, False),
+    ("RMSProp", lambda ps, **kw: nn.RMSProp(ps, decay=0.9, momentum=0.5,
+                                            epsilon=1e-6, **kw),
+     True, True, ("decay", 0.8), False),
+    ("RMSProp-centered",
+     lambda ps, **kw: nn.RMSProp(ps, decay=0.8, epsilon=1e-6, centered=True,
+                                 **kw),
+     True, True, None, False),
+    ("FTRL", lambda ps, **kw: nn.FTRL(ps, initial_accum=0.1, l1=0.001,
+                                      l2=0.01, **kw),
+     True, False, ("l2", 0.02), True),
+    ("ProximalAdagrad",
+     lambda ps, **kw: nn.ProximalAdagrad(ps, accum=0.1, l1=0.001, l2=0.01,
+                                         **kw),
+     True, True, ("l1", 0.002), True),
+    ("LazyAdam", lambda ps, **kw: nn.LazyAdam(ps, **kw),
+     True, True, ("beta1", 0.85), True),
+    ("AdaMax", lambda ps, **kw: nn.AdaMax(ps, beta1=0.9, beta2=0.99,
+                                          eps=1e-6, **kw),
+     True, True, None, False),
+    ("Adadelta", lambda ps, **kw: nn.Adadelta(ps, rho=0.9, epsilon=1e-6,
+                                              **kw),
+     True, True, ("rho", 0.8), False),
+    ("ASGD", lambda ps, **kw: nn.ASGD(ps, lambd=1e-3, alpha=0.75, t0=5.0,
+                                      **kw),
+     False, True, None, False),
+    ("Rprop", lambda ps, **kw: nn.Rprop(ps, etas=(0.5, 1.2),
+                                        step_sizes=(1e-6, 0.5), **kw),
+     False, True, None, False),
+    ("AdaFactor", lambda ps, **kw: nn.AdaFactor(
+        ps, relative_step=False, scale_parameter=False, **kw),
+     True, True, ("decay_rate", 0.7), False),
+] + [(name, (lambda cls: lambda ps, **kw: cls(ps, **kw))(cls), True, True,
+      None, False)
+     for name, cls in sorted(nn._RECORD_CLASSES.items())]
+
+RULE_IDS = [r[0] for r in RULES]
+CONFIGS = ("plain", "groups", "set", "sparse", "flat", "amp")
+# The rules also run over flattened parameters (flatten_weights with small
+# buffers: the buffers are the parameters dealt out to the ranks).
+FLAT_RULES = ("SGD", "Adam", "AdamWeightDecay", "Lamb", "AdaFactor",
+              "Rprop", "Lion")
+# The rules also run over float16 parameters with float32 master weights.
+AMP_RULES = ("Momentum", "Adam", "AdamWeightDecay", "Lamb")
+
+
+def cases():
+    """Every (rule id, configuration) the tests run."""
+    out = []
+    for rule in RULES:
+        for config in CONFIGS:
+            if config == "sparse" and not rule[5]:
+                continue
+            if config == "flat" and rule[0] not in FLAT_RULES:
+                continue
+            if config == "amp" and rule[0] not in AMP_RULES:
+                continue
+            out.append("%s/%s" % (rule[0], config))
+    return out
+
+
+def _params(specs, rng):
+    return [nn.Parameter(rng.standard_normal(shape).astype(np.float32), name)
+            for name, shape in specs]
+
+
+def build(case):
+    """The optimizer of ``case`` ("<rule>/<config>") over new parameters
+    (the same values in every process)."""
+    rule_id, config = case.split("/")
+    _, factory, takes_ls, dynamic, _, _ = RULES[RULE_IDS.index(rule_id)]
+    rng = np.random.default_rng(RULE_IDS.index(rule_id) * 10 +
+                                CONFIGS.index(config))
+    kw = {}
+    if config == "plain":
+        params = _params(UNGROUPED, rng)
+        kw["learning_rate"] = nn.WarmUpLR(0.01, 3) if dynamic else 0.01
+        kw["weight_decay"] = 0.01
+        if takes_ls:
+            kw["loss_scale"] = 4.0
+        return factory(params, **kw)
+    if config == "flat":
+        params = _params(UNGROUPED[:-1], rng)
+        # Buffers of at most 200 bytes: 3 buffers for 6 parameters.
+        nn.flatten_weights(params, fusion_size=200)
+        kw["learning_rate"] = nn.WarmUpLR(0.01, 3) if dynamic else 0.01
+        kw["weight_decay"] = 0.01
+        if takes_ls:
+            kw["loss_scale"] = 2.0
+        opt = factory(params, **kw)
+        assert opt._use_flattened_params and len(opt._parameters) >= 3
+        return opt
+    if config == "amp":
+        params = [nn.Parameter(p.data.astype(np.float16), p.name)
+                  for p in _params(UNGROUPED, rng)]
+        kw["learning_rate"] = 0.01
+        kw["weight_decay"] = 0.01
+        if takes_ls:
+            kw["loss_scale"] = 2.0
+        return factory(params, master_weights=True, **kw)
+    if config == "sparse":
+        params = _params(SPARSE, rng)
+        kw["learning_rate"] = nn.WarmUpLR(0.01, 3) if dynamic else 0.01
+        kw["weight_decay"] = 0.01
+        if takes_ls:
+            kw["loss_scale"] = 2.0
+        return factory(params, **kw)
+    groups, by_name = [], {}
+    for k, g in enumerate(GROUPS):
+        ps = _params(g["params"], rng)
+        by_name.update({p.name: p for p in ps})
+        group = {"params": ps}
+        for key in ("weight_decay", "grad_centralization"):
+            if key in g:
+                group[key] = g[key]
+        if rule_id == "AdaFactor":
+            # Adafactor's factored update takes no centralization.
+            group.pop("grad_centralization", None)
+        if dynamic and config == "groups":
+            if g.get("lr") == "list":
+                group["lr"] = np.array(GROUP_LIST)
+            elif g.get("lr") == "schedule":
+                group["lr"] = nn.ExponentialDecayLR(0.02, 0.9, 3)
+        elif dynamic and config == "set":
+            if k == 0:
+                group["lr"] = 0.02
+            elif k == 2:
+                group["lr"] = PythonLR()
+        groups.append(group)
+    groups.append({"order_params": [by_name[n] for n in ORDER]})
+    if config == "groups":
+        kw["learning_rate"] = GLOBAL_LIST if dynamic else 0.01
+    else:
+        kw["learning_rate"] = 0.01
+    kw["weight_decay"] = 0.01
+    if takes_ls:
+        kw["loss_scale"] = 2.0
+    return factory(groups, **kw)
+
+
+def change(opt, case, step):
+    """The runtime changes of configuration "set" before step ``step``: a
+    constant learning rate, a group's weight decay, a hyper-parameter."""
+    rule_id, config = case.split("/")
+    if config != "set" or step != 2:
+        return
+    hyper = RULES[RULE_IDS.index(rule_id)][4]
+    if isinstance(opt, nn.LARS):
+        opt.opt.learning_rate = 0.004
+    else:
+        opt.learning_rate = 0.004
+        opt.set_weight_decay(0.03, group=0)
+    if hyper is not None:
+        opt.set_hyper_param(*hyper)
+
+
+def gradients(opt, case, step):
+    """The gradients of ``step`` (dense, or (indices, values) rows)."""
+    rule_id, config = case.split("/")
+    rng = np.random.default_rng(1000 + step * 7 + RULE_IDS.index(rule_id))
+    out = []
+    for p in opt.parameters:
+        if config == "sparse":
+            idx = rng.integers(0, p.shape[0], size=p.shape[0] // 2 + 2)
+            vals = rng.standard_normal((idx.size,) + p.shape[1:])
+            out.append((idx.astype(np.int32), vals.astype(p.dtype)))
+        else:
+            out.append(rng.standard_normal(p.shape).astype(p.dtype))
+    return tuple(out)
+
+
+def run(opt, case, steps=STEPS, start=0):
+    """Steps ``opt`` from step ``start`` to ``steps``; returns the flags."""
+    flags = []
+    for step in range(start, steps):
+        change(opt, case, step)
+        flags.append(opt.broadcast_params(opt(gradients(opt, case, step))))
+    return flags
+
+
+def flat(state_dict):
+    """A state dict's arrays and numbers as one flat dict (for .npz files
+    and comparisons)."""
+    out = {"global_step": np.array(state_dict["global_step"])}
+    for k, v in state_dict["parameters"].items():
+        out["param/" + k] = v
+    for state, entries in state_dict["states"].items():
+        for k, v in entries.items():
+            out["state/%s/%s" % (state, k)] = v
+    for key in ("learning_rate", "weight_decay", "hyper_params"):
+        for k, v in state_dict.get(key, {}).items():
+            out["%s/%s" % (key, k)] = np.array(v)
+    return out
+
+
+def file_name(case):
+    return case.replace("/", "__")
+
+
+def emit(outdir, kind, name, rank, record):
+    """Prints ``<kind> <json>`` and writes the record to
+    ``<outdir>/<kind>.<name>.rank<rank>.json`` (the test reads the files:
+    the output of several ranks may interleave)."""
+    text = json.dumps(record)
+    print("%s %s" % (kind, text), flush=True)
+    with open(os.path.join(outdir, "%s.%s.rank%d.json"
+                           % (kind, file_name(name), rank)), "w") as f:
+        f.write(text)
+
+
+def read_records(outdir, kind):
+    """The records ``emit`` wrote: {(name, rank): record}."""
+    out = {}
+    for entry in os.listdir(outdir):
+        if entry.startswith(kind + ".") and entry.endswith(".json"):
+            name, _, rank = entry[len(kind) + 1:-5].rpartition(".rank")
+            with open(os.path.join(outdir, entry)) as f:
+                out[(name.replace("__", "/"), int(rank))] = json.load(f)
+    return out
