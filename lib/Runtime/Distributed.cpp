@@ -11,7 +11,9 @@
 
 #include "optim/Runtime/Distributed.h"
 
+#include "CommunicatorImpl.h"
 #include "ParsedOptimizer.h"
+#include "ShardPlan.h"
 #include "StepDescription.h"
 
 #include "optim/Dialect/Optim/IR/Optim.h"
@@ -40,210 +42,14 @@
 #include <csignal>
 
 using namespace optim::runtime;
+using namespace optim::runtime::detail;
 using llvm::Error;
 using llvm::Expected;
 
-static Error makeError(const llvm::Twine &message) {
-  return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
-}
 
 //===----------------------------------------------------------------------===//
 // MPI initialisation
 //===----------------------------------------------------------------------===//
-
-namespace {
-/// Whether this library initialised MPI, and whether some communicator
-/// failed with requests still pending (MPI_Finalize would then wait for
-/// them forever: the process exits without it).
-struct MPIState {
-  std::mutex mutex;
-  bool initialisedHere = false;
-  bool failed = false;
-  std::weak_ptr<Communicator> world;
-};
-MPIState &getMPIState() {
-  static MPIState *state = new MPIState();
-  return *state;
-}
-
-void finalizeAtExit() {
-  MPIState &state = getMPIState();
-  int finalized = 0;
-  MPI_Finalized(&finalized);
-  if (state.initialisedHere && !state.failed && !finalized)
-    MPI_Finalize();
-}
-
-std::string mpiErrorText(int code) {
-  char text[MPI_MAX_ERROR_STRING];
-  int length = 0;
-  if (MPI_Error_string(code, text, &length) != MPI_SUCCESS)
-    return "MPI error " + std::to_string(code);
-  return std::string(text, length);
-}
-
-/// Every collective moves units of 64 bytes, so that an int count covers
-/// 128 GiB per rank; segments are padded to whole units.
-constexpr int64_t kUnit = 64;
-int64_t toUnits(int64_t bytes) { return (bytes + kUnit - 1) / kUnit; }
-} // namespace
-
-//===----------------------------------------------------------------------===//
-// Communicator
-//===----------------------------------------------------------------------===//
-
-class Communicator::Impl {
-public:
-  MPI_Comm comm = MPI_COMM_NULL;
-  MPI_Datatype unit = MPI_DATATYPE_NULL;
-  int rank = 0;
-  int size = 1;
-  double timeout = 60.0;
-  std::string failure;
-  ExchangeStats stats;
-  /// Reused between calls; on a failure it is given up (MPI may still write
-  /// into it), never freed.
-  std::vector<char> *staging = new std::vector<char>();
-  std::vector<char> *sendStaging = new std::vector<char>();
-
-  ~Impl() {
-    if (failure.empty()) {
-      delete staging;
-      delete sendStaging;
-      if (unit != MPI_DATATYPE_NULL)
-        MPI_Type_free(&unit);
-      int finalized = 0;
-      MPI_Finalized(&finalized);
-      if (comm != MPI_COMM_NULL && !finalized)
-        MPI_Comm_free(&comm);
-    }
-  }
-
-  Error broken() const {
-    return makeError("the communicator failed earlier and cannot be used "
-                     "again: " +
-                     failure);
-  }
-
-  Error fail(const std::string &message) {
-    failure = message;
-    std::lock_guard<std::mutex> lock(getMPIState().mutex);
-    getMPIState().failed = true;
-    return makeError(message);
-  }
-
-  Error check(int code, llvm::StringRef what) {
-    if (code == MPI_SUCCESS)
-      return Error::success();
-    return fail(("MPI error in " + what + ": " + mpiErrorText(code)).str());
-  }
-
-  /// Waits for `requests` until the deadline; `describe(i)` names what
-  /// request i was, for the error of one that did not complete. MPI moves
-  /// data only inside its calls (MPI_Testall here), so the first 20 ms poll
-  /// with a yield between calls, then with 20 microsecond sleeps; after a
-  /// second (a rank is late or gone) the sleeps grow to a millisecond, so a
-  /// waiting rank does not take a core from the ranks it waits for.
-  Error wait(llvm::MutableArrayRef<MPI_Request> requests,
-             llvm::function_ref<std::string(size_t)> describe) {
-    using Clock = std::chrono::steady_clock;
-    auto start = Clock::now();
-    auto deadline = start + std::chrono::duration_cast<Clock::duration>(
-                                std::chrono::duration<double>(timeout));
-    std::chrono::microseconds pause(0);
-    while (true) {
-      int done = 0;
-      int code = MPI_Testall(static_cast<int>(requests.size()),
-                             requests.data(), &done, MPI_STATUSES_IGNORE);
-      if (code != MPI_SUCCESS)
-        return fail("MPI error while waiting for " + describe(0) + ": " +
-                    mpiErrorText(code));
-      if (done)
-        return Error::success();
-      if (Clock::now() >= deadline) {
-        std::vector<std::string> pending;
-        for (size_t i = 0; i < requests.size(); ++i) {
-          int flag = 0;
-          if (requests[i] != MPI_REQUEST_NULL)
-            MPI_Test(&requests[i], &flag, MPI_STATUS_IGNORE);
-          if (requests[i] != MPI_REQUEST_NULL && !flag)
-            pending.push_back(describe(i));
-        }
-        if (pending.empty())
-          return Error::success();
-        char seconds[32];
-        std::snprintf(seconds, sizeof(seconds), "%g", timeout);
-        std::string list = pending.front();
-        for (size_t i = 1; i < pending.size(); ++i)
-          list += (i + 1 == pending.size() ? " and " : ", ") + pending[i];
-        return fail(list + " did not complete within " + seconds +
-                    " s on rank " + std::to_string(rank) +
-                    ": a rank has died or stalled");
-      }
-      auto waited = Clock::now() - start;
-      if (waited < std::chrono::milliseconds(20)) {
-        std::this_thread::yield();
-        continue;
-      }
-      if (waited < std::chrono::seconds(1))
-        pause = std::chrono::microseconds(20);
-      else
-        pause = std::min(std::max(pause * 2, std::chrono::microseconds(20)),
-                         std::chrono::microseconds(1000));
-      std::this_thread::sleep_for(pause);
-    }
-  }
-
-  /// Every rank learns whether all ranks succeeded (`problem` empty) and
-  /// passed the same `hash`; the lowest failing rank's problem becomes every
-  /// rank's error, prefixed by `what`.
-  Error agree(llvm::StringRef what, const std::string &problem, uint64_t hash,
-              llvm::StringRef mismatch) {
-    uint64_t values[3] = {hash, ~hash,
-                          problem.empty() ? 0 : uint64_t(size - rank)};
-    if (Error error = run(("the agreement on " + what).str(),
-                          [&](MPI_Request *r) {
-                            return MPI_Iallreduce(MPI_IN_PLACE, values, 3,
-                                                  MPI_UINT64_T, MPI_MAX, comm,
-                                                  r);
-                          }))
-      return error;
-    if (values[0] != hash || values[1] != ~hash)
-      return makeError(mismatch);
-    if (values[2] == 0)
-      return Error::success();
-    int failed = size - static_cast<int>(values[2]);
-    int64_t length = static_cast<int64_t>(problem.size());
-    if (Error error = run("a broadcast of a size", [&](MPI_Request *r) {
-          return MPI_Ibcast(&length, 1, MPI_INT64_T, failed, comm, r);
-        }))
-      return error;
-    std::string message = problem;
-    message.resize(length);
-    if (Error error = run("a broadcast of an error", [&](MPI_Request *r) {
-          return MPI_Ibcast(message.data(), static_cast<int>(length), MPI_CHAR,
-                            failed, comm, r);
-        }))
-      return error;
-    return makeError(what + " failed on rank " + llvm::Twine(failed) +
-                     ", and nothing changed: " + message);
-  }
-
-  /// Communicator::exchange; `checkLayout` first compares the ranks'
-  /// layouts (a sharded step compares them once, when it is compiled).
-  Error exchange(llvm::ArrayRef<void *> buffers, llvm::ArrayRef<int64_t> sizes,
-                 llvm::ArrayRef<int> owners, bool inOrder, bool checkLayout);
-
-  /// Runs a collective started by `start` (which returns an MPI code and
-  /// fills one request) to completion.
-  Error run(llvm::StringRef what,
-            llvm::function_ref<int(MPI_Request *)> start) {
-    MPI_Request request = MPI_REQUEST_NULL;
-    if (Error error = check(start(&request), what))
-      return error;
-    return wait(request, [&](size_t) { return what.str(); });
-  }
-};
 
 Communicator::Communicator(std::unique_ptr<Impl> impl)
     : impl(std::move(impl)) {}
@@ -257,13 +63,13 @@ Communicator::world(double timeoutSeconds) {
     char *end = nullptr;
     double value = std::strtod(env, &end);
     if (end == env || *end != '\0' || !(value > 0) || !std::isfinite(value))
-      return makeError("OPTIM_DIST_TIMEOUT must be a positive number of "
+      return makeDistributedError("OPTIM_DIST_TIMEOUT must be a positive number of "
                        "seconds, got '" +
                        llvm::Twine(env) + "'");
     timeoutSeconds = value;
   }
   if (!(timeoutSeconds > 0) || !std::isfinite(timeoutSeconds))
-    return makeError("the timeout must be a positive number of seconds");
+    return makeDistributedError("the timeout must be a positive number of seconds");
   if (auto existing = state.world.lock()) {
     existing->impl->timeout = timeoutSeconds;
     return existing;
@@ -272,20 +78,20 @@ Communicator::world(double timeoutSeconds) {
   MPI_Initialized(&initialised);
   MPI_Finalized(&finalized);
   if (finalized)
-    return makeError("MPI has been finalised in this process");
+    return makeDistributedError("MPI has been finalised in this process");
   if (!initialised) {
     int provided = 0;
     int code = MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED,
                                &provided);
     if (code != MPI_SUCCESS)
-      return makeError("MPI_Init_thread failed: " + mpiErrorText(code));
+      return makeDistributedError("MPI_Init_thread failed: " + mpiErrorText(code));
     state.initialisedHere = true;
     std::atexit(finalizeAtExit);
   }
   auto impl = std::make_unique<Impl>();
   impl->timeout = timeoutSeconds;
   if (int code = MPI_Comm_dup(MPI_COMM_WORLD, &impl->comm))
-    return makeError("MPI_Comm_dup failed: " + mpiErrorText(code));
+    return makeDistributedError("MPI_Comm_dup failed: " + mpiErrorText(code));
   MPI_Comm_set_errhandler(impl->comm, MPI_ERRORS_RETURN);
   MPI_Comm_rank(impl->comm, &impl->rank);
   MPI_Comm_size(impl->comm, &impl->size);
@@ -304,7 +110,7 @@ const ExchangeStats &Communicator::getLastStats() const { return impl->stats; }
 
 Error Communicator::setTimeout(double seconds) {
   if (!(seconds > 0) || !std::isfinite(seconds))
-    return makeError("the timeout must be a positive number of seconds");
+    return makeDistributedError("the timeout must be a positive number of seconds");
   impl->timeout = seconds;
   return Error::success();
 }
@@ -327,7 +133,7 @@ Communicator::allgather(llvm::StringRef data) {
         return MPI_Iallgather(&length, 1, MPI_INT64_T, lengths.data(), 1,
                               MPI_INT64_T, impl->comm, r);
       }))
-    return std::move(error);
+    return error;
   std::vector<int> counts(impl->size), displs(impl->size);
   int64_t total = 0;
   for (int r = 0; r < impl->size; ++r) {
@@ -349,7 +155,7 @@ Communicator::allgather(llvm::StringRef data) {
                                impl->unit, impl->comm, r);
       })) {
     impl->staging = new std::vector<char>();
-    return std::move(error);
+    return error;
   }
   std::vector<std::string> result(impl->size);
   for (int r = 0; r < impl->size; ++r)
@@ -362,13 +168,13 @@ Expected<std::string> Communicator::broadcast(llvm::StringRef data,
   if (!impl->failure.empty())
     return impl->broken();
   if (root < 0 || root >= impl->size)
-    return makeError("root " + llvm::Twine(root) + " is not a rank of " +
+    return makeDistributedError("root " + llvm::Twine(root) + " is not a rank of " +
                      llvm::Twine(impl->size));
   int64_t length = static_cast<int64_t>(data.size());
   if (Error error = impl->run("a broadcast of a size", [&](MPI_Request *r) {
         return MPI_Ibcast(&length, 1, MPI_INT64_T, root, impl->comm, r);
       }))
-    return std::move(error);
+    return error;
   int64_t units = toUnits(length);
   if (length < 0 || units > std::numeric_limits<int>::max())
     return impl->fail("a broadcast of more than 128 GiB");
@@ -381,7 +187,7 @@ Expected<std::string> Communicator::broadcast(llvm::StringRef data,
                           root, impl->comm, r);
       })) {
     impl->staging = new std::vector<char>();
-    return std::move(error);
+    return error;
   }
   return std::string(buffer.data(), length);
 }
@@ -390,9 +196,9 @@ Error Communicator::allreduceSum(void *data, int64_t count, DType dtype) {
   if (!impl->failure.empty())
     return impl->broken();
   if (dtype != DType::F32 && dtype != DType::F64)
-    return makeError("allreduceSum takes float32 or float64 elements");
+    return makeDistributedError("allreduceSum takes float32 or float64 elements");
   if (count < 0 || (count > 0 && !data))
-    return makeError("allreduceSum: a null buffer or a negative count");
+    return makeDistributedError("allreduceSum: a null buffer or a negative count");
   MPI_Datatype type = dtype == DType::F32 ? MPI_FLOAT : MPI_DOUBLE;
   auto start = std::chrono::steady_clock::now();
   // Pieces of at most 2^30 elements (MPI counts are int).
@@ -432,7 +238,7 @@ Error Communicator::Impl::exchange(llvm::ArrayRef<void *> buffers,
   if (!impl->failure.empty())
     return impl->broken();
   if (buffers.size() != sizes.size() || buffers.size() != owners.size())
-    return makeError("exchange: " + llvm::Twine(buffers.size()) +
+    return makeDistributedError("exchange: " + llvm::Twine(buffers.size()) +
                      " buffers, " + llvm::Twine(sizes.size()) + " sizes and " +
                      llvm::Twine(owners.size()) + " owners");
   int n = impl->size;
@@ -446,13 +252,13 @@ Error Communicator::Impl::exchange(llvm::ArrayRef<void *> buffers,
   mix(buffers.size());
   for (size_t i = 0; i < buffers.size(); ++i) {
     if (owners[i] < 0 || owners[i] >= n)
-      return makeError("exchange: owner " + llvm::Twine(owners[i]) +
+      return makeDistributedError("exchange: owner " + llvm::Twine(owners[i]) +
                        " of buffer " + llvm::Twine(i) + " is not a rank of " +
                        llvm::Twine(n));
     if (sizes[i] < 0)
-      return makeError("exchange: negative size of buffer " + llvm::Twine(i));
+      return makeDistributedError("exchange: negative size of buffer " + llvm::Twine(i));
     if (sizes[i] > 0 && !buffers[i])
-      return makeError("exchange: null buffer " + llvm::Twine(i));
+      return makeDistributedError("exchange: null buffer " + llvm::Twine(i));
     bytes[owners[i]] += sizes[i];
     mix(static_cast<uint64_t>(sizes[i]));
     mix(static_cast<uint64_t>(owners[i]));
@@ -469,7 +275,7 @@ Error Communicator::Impl::exchange(llvm::ArrayRef<void *> buffers,
                               }))
     return error;
   if (checkLayout && (hashes[0] != hash || hashes[1] != ~hash))
-    return makeError("exchange: the ranks passed different buffer sizes or "
+    return makeDistributedError("exchange: the ranks passed different buffer sizes or "
                      "owners");
 
   std::vector<int> counts(n), displs(n);
@@ -478,7 +284,7 @@ Error Communicator::Impl::exchange(llvm::ArrayRef<void *> buffers,
     int64_t units = toUnits(bytes[r]);
     if (units > std::numeric_limits<int>::max() ||
         total > std::numeric_limits<int>::max() - units)
-      return makeError("exchange: more than 128 GiB");
+      return makeDistributedError("exchange: more than 128 GiB");
     counts[r] = static_cast<int>(units);
     displs[r] = static_cast<int>(total);
     total += units;
@@ -554,114 +360,6 @@ Error Communicator::Impl::exchange(llvm::ArrayRef<void *> buffers,
 }
 
 //===----------------------------------------------------------------------===//
-// The shard plan and the local step's IR
-//===----------------------------------------------------------------------===//
-
-namespace {
-/// Whether a parameter's update can be split into element ranges: every
-/// element's update reads only that element (no centralization, no
-/// per-tensor norms, no whole-tensor rule, dense, states of its shape).
-bool isElementwise(const mlir::optim::StepABI &abi, unsigned param) {
-  const mlir::optim::ParamABI &p = abi.getParams()[param];
-  const mlir::optim::RuleSpec &spec = abi.getSpec();
-  if (p.sparse || p.centralize || spec.perTensorNorms || spec.wholeTensor)
-    return false;
-  int64_t elements = p.type.getNumElements();
-  for (unsigned s = 0; s < abi.getStates().size(); ++s)
-    if (abi.getStateNumElements(param, s) != elements)
-      return false;
-  return true;
-}
-
-/// Pieces of every rank.
-std::vector<std::vector<ShardPiece>>
-planShards(const mlir::optim::StepABI &abi, ShardMode mode, int n) {
-  std::vector<std::vector<ShardPiece>> pieces(n);
-  auto params = abi.getParams();
-  if (mode == ShardMode::BroadcastParams) {
-    for (unsigned i = 0; i < params.size(); ++i)
-      pieces[i % n].push_back(
-          {i, 0, params[i].type.getNumElements(), /*whole=*/true});
-    return pieces;
-  }
-  // ZeRO: the elementwise parameters of each class (group, element type,
-  // master, decay) form one flat range of elements, cut into n near-equal
-  // parts at multiples of 16 elements; the others go whole, largest first,
-  // to the least loaded rank.
-  std::vector<int64_t> load(n, 0);
-  std::vector<std::vector<unsigned>> classes;
-  llvm::DenseMap<std::pair<unsigned, mlir::Type>, unsigned> classOf;
-  std::vector<unsigned> whole;
-  for (unsigned i = 0; i < params.size(); ++i) {
-    if (!isElementwise(abi, i)) {
-      whole.push_back(i);
-      continue;
-    }
-    unsigned key = params[i].group * 4 + (params[i].decay ? 2 : 0) +
-                   (params[i].master ? 1 : 0);
-    auto [it, inserted] = classOf.try_emplace(
-        {key, params[i].type.getElementType()}, classes.size());
-    if (inserted)
-      classes.emplace_back();
-    classes[it->second].push_back(i);
-  }
-  for (const std::vector<unsigned> &members : classes) {
-    int64_t total = 0;
-    for (unsigned i : members)
-      total += params[i].type.getNumElements();
-    std::vector<int64_t> bounds(n + 1);
-    for (int r = 0; r < n; ++r) {
-      // r * total / n without overflow (total < 2^48, n < 2^15).
-      bounds[r] = (static_cast<int64_t>(r) * (total / n) +
-                   static_cast<int64_t>(r) * (total % n) / n) /
-                  16 * 16;
-    }
-    bounds[n] = total;
-    int64_t start = 0;
-    for (unsigned i : members) {
-      int64_t count = params[i].type.getNumElements();
-      for (int r = 0; r < n; ++r) {
-        int64_t lo = std::max(start, bounds[r]);
-        int64_t hi = std::min(start + count, bounds[r + 1]);
-        if (lo >= hi)
-          continue;
-        pieces[r].push_back(
-            {i, lo - start, hi - lo, lo == start && hi == start + count});
-        load[r] += hi - lo;
-      }
-      start += count;
-    }
-  }
-  llvm::sort(whole, [&](unsigned a, unsigned b) {
-    int64_t sa = params[a].type.getNumElements();
-    int64_t sb = params[b].type.getNumElements();
-    return sa != sb ? sa > sb : a < b;
-  });
-  for (unsigned i : whole) {
-    int r = static_cast<int>(std::min_element(load.begin(), load.end()) -
-                             load.begin());
-    pieces[r].push_back({i, 0, params[i].type.getNumElements(), true});
-    load[r] += params[i].type.getNumElements();
-  }
-  for (auto &list : pieces)
-    llvm::sort(list, [](const ShardPiece &a, const ShardPiece &b) {
-      return std::make_pair(a.param, a.offset) <
-             std::make_pair(b.param, b.offset);
-    });
-  return pieces;
-}
-
-/// The name of piece `piece` in the local step's IR.
-std::string pieceName(const mlir::optim::ParamABI &param,
-                      const ShardPiece &piece) {
-  if (piece.whole)
-    return param.name;
-  return param.name + "[" + std::to_string(piece.offset) + ":" +
-         std::to_string(piece.offset + piece.count) + "]";
-}
-} // namespace
-
-//===----------------------------------------------------------------------===//
 // ShardedOptimizer
 //===----------------------------------------------------------------------===//
 
@@ -688,11 +386,7 @@ public:
   /// Reduced gradients of the local pieces (GradientReduction::Sum/Mean).
   std::vector<char> reduced;
   /// OPTIM_DIST_FAULT: a failure to inject, for testing the failure path.
-  struct Fault {
-    int rank = -1;
-    int64_t step = -1;
-    std::string action;
-  } fault;
+  Fault fault;
 
   /// This rank's pieces in the local step's order (of its states), and
   /// for each of its pieces in plan order, its index there.
@@ -714,7 +408,7 @@ ShardedOptimizer::compile(llvm::StringRef source,
                           GradientReduction reduction,
                           const CompileOptions &options) {
   if (!comm)
-    return makeError("a sharded optimizer needs a communicator");
+    return makeDistributedError("a sharded optimizer needs a communicator");
   Communicator::Impl &c = *comm->impl;
   if (!c.failure.empty())
     return c.broken();
@@ -733,7 +427,7 @@ ShardedOptimizer::compile(llvm::StringRef source,
           "compiling the sharded step", problem, hash,
           "the ranks compiled different optimizers: the source, the sharding, "
           "the gradient reduction or the pipeline options differ"))
-    return std::move(error);
+    return error;
   return compiled;
 }
 
@@ -742,146 +436,38 @@ ShardedOptimizer::compileOnRank(llvm::StringRef source,
                                 std::shared_ptr<Communicator> comm,
                                 ShardMode mode, GradientReduction reduction,
                                 const CompileOptions &options) {
-  using namespace mlir::optim;
-  if (static_cast<unsigned>(mode) > static_cast<unsigned>(ShardMode::Zero))
-    return makeError("unknown sharding mode");
-  if (static_cast<unsigned>(reduction) >
-      static_cast<unsigned>(GradientReduction::Mean))
-    return makeError("unknown gradient reduction");
-  auto parsed = detail::ParsedOptimizer::parse(source);
-  if (!parsed)
-    return parsed.takeError();
-  OptimizerOp optimizer = (*parsed)->getOptimizer();
-  if (mode == ShardMode::FromSource)
-    mode = optimizer.getSharding() == Sharding::broadcast_params
-               ? ShardMode::BroadcastParams
-               : ShardMode::Zero;
-  if (optimizer.getMaxGradNorm() || optimizer.getDynamicLossScale())
-    return makeError(
-        "a sharded step does not support max_grad_norm or dynamic loss "
-        "scaling yet (their norm and finiteness check span every rank's "
-        "gradients): clip and check the full gradients before the step");
-  StepABI abi = StepABI::get(optimizer);
-  auto description = detail::StepDescription::get(abi);
-  if (!description)
-    return description.takeError();
-  if (reduction != GradientReduction::None) {
-    for (const ParamABI &param : abi.getParams()) {
-      mlir::Type type = param.type.getElementType();
-      if (param.sparse || !(type.isF32() || type.isF64()))
-        return makeError("reducing gradients over the ranks needs dense "
-                         "float32 or float64 parameters; '" +
-                         param.name + "' is not");
-    }
-  }
-
+  int n = comm->getSize();
+  int rank = comm->getRank();
+  auto plan = ShardPlan::get(source, rank, n, mode, reduction);
+  if (!plan)
+    return plan.takeError();
+  auto fault = Fault::fromEnvironment();
+  if (!fault)
+    return fault.takeError();
   auto impl = std::make_unique<Impl>();
   impl->comm = std::move(comm);
-  impl->mode = mode;
+  impl->mode = plan->mode;
   impl->reduction = reduction;
-  impl->description = std::move(*description);
+  impl->fault = *fault;
+  impl->description = std::move(plan->description);
   impl->table = impl->description.initialTable;
-  impl->numGlobalSlots = abi.getNumGlobalSlots();
-  int n = impl->comm->getSize();
-  int rank = impl->comm->getRank();
-  impl->pieces = planShards(abi, mode, n);
-  if (const char *text = std::getenv("OPTIM_DIST_FAULT")) {
-    // "rank=R,step=K,action=stall|kill": rank R stalls or dies in global
-    // step K, after its update and before the parameter exchange.
-    Impl::Fault fault;
-    llvm::SmallVector<llvm::StringRef> fields;
-    llvm::StringRef(text).split(fields, ',');
-    for (llvm::StringRef field : fields) {
-      auto [key, value] = field.split('=');
-      if (key == "rank" && !value.getAsInteger(10, fault.rank))
-        continue;
-      if (key == "step" && !value.getAsInteger(10, fault.step))
-        continue;
-      if (key == "action" && (value == "stall" || value == "kill")) {
-        fault.action = value.str();
-        continue;
-      }
-      return makeError("OPTIM_DIST_FAULT must be "
-                       "'rank=R,step=K,action=stall|kill', got '" +
-                       llvm::Twine(text) + "'");
-    }
-    if (fault.action.empty())
-      return makeError("OPTIM_DIST_FAULT has no action=stall|kill");
-    impl->fault = fault;
-  }
-
-  // The local step: the optimizer with only this rank's pieces, each split
-  // piece a 1-D parameter of its own; empty groups and order_params go (the
-  // local order does not matter: no update reads another parameter).
-  llvm::StringMap<llvm::SmallVector<const ShardPiece *, 2>> byName;
-  for (const ShardPiece &piece : impl->pieces[rank])
-    byName[abi.getParams()[piece.param].name].push_back(&piece);
-  mlir::OpBuilder b(optimizer.getContext());
-  optimizer.removeShardingAttr();
-  mlir::Block &body = optimizer.getBody().front();
-  for (OrderParamsOp order : llvm::make_early_inc_range(
-           body.getOps<OrderParamsOp>()))
-    order.erase();
-  int numLocalGroups = 0;
-  for (GroupOp group : llvm::make_early_inc_range(body.getOps<GroupOp>())) {
-    mlir::Block &groupBody = group.getBody().front();
-    for (ParamOp param :
-         llvm::make_early_inc_range(groupBody.getOps<ParamOp>())) {
-      auto it = byName.find(param.getName());
-      if (it == byName.end()) {
-        param.erase();
-        continue;
-      }
-      for (const ShardPiece *piece : it->second) {
-        if (piece->whole)
-          continue;
-        b.setInsertionPoint(param);
-        auto copy = llvm::cast<ParamOp>(b.clone(*param));
-        copy.setName(pieceName(abi.getParams()[piece->param], *piece));
-        copy.setType(mlir::RankedTensorType::get(
-            {piece->count},
-            llvm::cast<mlir::ShapedType>(param.getType()).getElementType()));
-      }
-      if (!llvm::any_of(it->second,
-                        [](const ShardPiece *p) { return p->whole; }))
-        param.erase();
-    }
-    if (groupBody.empty()) {
-      impl->groupMap.push_back(-1);
-      group.erase();
-    } else {
-      impl->groupMap.push_back(numLocalGroups++);
-    }
-  }
-  if (numLocalGroups > 0) {
-    std::string text;
-    llvm::raw_string_ostream os(text);
-    (*parsed)->getModule().print(os);
-    auto local = Optimizer::compile(text, options);
+  impl->numGlobalSlots = plan->numGlobalSlots;
+  impl->pieces = std::move(plan->pieces);
+  impl->groupMap = std::move(plan->groupMap);
+  impl->constantRate = std::move(plan->constantRate);
+  if (!plan->localSource.empty()) {
+    auto local = Optimizer::compile(plan->localSource, options);
     if (!local)
-      return makeError("compiling rank " + llvm::Twine(rank) +
-                       "'s part of the step: " +
-                       llvm::toString(local.takeError()));
+      return makeDistributedError("compiling rank " + llvm::Twine(rank) +
+                                  "'s part of the step: " +
+                                  llvm::toString(local.takeError()));
     impl->local = std::move(*local);
-    // The local step orders its parameters by group: the local pieces
-    // follow it, the plan (and so the exchange, the same on every rank)
-    // keeps the step's order.
-    llvm::StringMap<size_t> localIndex;
-    for (const auto &[k, info] : llvm::enumerate(impl->local->getParams()))
-      localIndex[info.name] = k;
-    const std::vector<ShardPiece> &own = impl->pieces[rank];
-    impl->localPieces.resize(own.size());
-    for (const ShardPiece &piece : own) {
-      size_t k = localIndex.lookup(pieceName(abi.getParams()[piece.param],
-                                             piece));
-      impl->localPieces[k] = piece;
-      impl->localIndexOfPlan.push_back(k);
-    }
+    if (Error error = orderLocalPieces(impl->pieces[rank], plan->pieceNames,
+                                       impl->local->getParams(),
+                                       impl->localPieces,
+                                       impl->localIndexOfPlan))
+      return error;
   }
-  for (size_t g = 0; g < abi.getGroups().size(); ++g)
-    impl->constantRate.push_back(
-        abi.getGroups()[g].hasConstantLearningRate());
-
   for (int r = 0; r < n; ++r)
     for (const ShardPiece &piece : impl->pieces[r]) {
       const ParamInfo &info = impl->description.params[piece.param];
@@ -925,7 +511,7 @@ const ExchangeStats &ShardedOptimizer::getLastStats() const {
 Error ShardedOptimizer::initStates(llvm::ArrayRef<void *> localStates) const {
   if (!impl->local) {
     if (!localStates.empty())
-      return makeError("this rank keeps no state, got " +
+      return makeDistributedError("this rank keeps no state, got " +
                        llvm::Twine(localStates.size()) + " buffers");
     return Error::success();
   }
@@ -1002,7 +588,7 @@ Expected<std::vector<double>> ShardedOptimizer::getLearningRates() const {
 
 Error ShardedOptimizer::setNumThreads(int numThreads) {
   if (!impl->local)
-    return numThreads < 0 ? makeError("negative thread count")
+    return numThreads < 0 ? makeDistributedError("negative thread count")
                           : Error::success();
   return impl->local->setNumThreads(numThreads);
 }
@@ -1026,7 +612,7 @@ Error ShardedOptimizer::Impl::reduceGradients(
     if (units > std::numeric_limits<int>::max() ||
         sendTotal > std::numeric_limits<int>::max() - units ||
         toUnits(mine) * n > std::numeric_limits<int>::max())
-      return makeError("reduce-scatter of more than 128 GiB");
+      return makeDistributedError("reduce-scatter of more than 128 GiB");
     sendCounts[r] = static_cast<int>(units);
     sendDispls[r] = static_cast<int>(sendTotal);
     sendTotal += units;
@@ -1167,12 +753,7 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
   if (impl->local)
     if (Error error = impl->local->step(localParams, localGrads, localStates))
       return error;
-  if (impl->fault.rank == c.rank && impl->fault.step == impl->globalStep) {
-    if (impl->fault.action == "kill")
-      std::raise(SIGKILL);
-    while (true)
-      std::this_thread::sleep_for(std::chrono::hours(1));
-  }
+  impl->fault.inject(c.rank, impl->globalStep);
   ++impl->globalStep;
   size_t e = 0;
   for (size_t r = 0; r < impl->pieces.size(); ++r)
