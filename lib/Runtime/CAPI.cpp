@@ -3,6 +3,7 @@
 #include "optim/Runtime/optim-c.h"
 #include "optim/Runtime/BoundStep.h"
 #include "optim/Runtime/CUDADriver.h"
+#include "optim/Runtime/Distributed.h"
 #include "optim/Runtime/GPUOptimizer.h"
 #include "optim/Runtime/Runtime.h"
 
@@ -115,23 +116,22 @@ HandleRegistry &getRegistry() {
   return *registry;
 }
 
-/// Marks an optimizer in use for the duration of a call that changes or
-/// runs it; `acquired()` is false when another call holds it.
+/// Marks a handle (its in-use flag) in use for the duration of a call that
+/// changes or runs it; `acquired()` is false when another call holds it.
 class UseGuard {
 public:
-  explicit UseGuard(OptimOptimizer *o)
-      : optimizer(o),
-        held(!o->inUse.exchange(true, std::memory_order_acquire)) {}
+  explicit UseGuard(std::atomic<bool> &flag)
+      : flag(flag), held(!flag.exchange(true, std::memory_order_acquire)) {}
   ~UseGuard() {
     if (held)
-      optimizer->inUse.store(false, std::memory_order_release);
+      flag.store(false, std::memory_order_release);
   }
   UseGuard(const UseGuard &) = delete;
   UseGuard &operator=(const UseGuard &) = delete;
   bool acquired() const { return held; }
 
 private:
-  OptimOptimizer *optimizer;
+  std::atomic<bool> &flag;
   bool held;
 };
 } // namespace
@@ -169,7 +169,7 @@ static int enter(OptimOptimizer *o, std::optional<UseGuard> &guard,
                  const char *function, char **error) {
   if (!isLive(o))
     return reportHandle(function, "optimizer", o, error);
-  guard.emplace(o);
+  guard.emplace(o->inUse);
   if (!guard->acquired())
     return reportBusy(function, error);
   return 0;
@@ -750,6 +750,493 @@ int optimCudaDriverDescribe(char **description, char **error) {
     return report(text.takeError(), error);
   if (description)
     *description = strdup(text->c_str());
+  return 0;
+}
+
+} // extern "C"
+
+//===----------------------------------------------------------------------===//
+// Distributed steps (Distributed.h, docs/Distributed.md)
+//===----------------------------------------------------------------------===//
+
+struct OptimCommunicator {
+  std::shared_ptr<Communicator> comm;
+};
+
+struct OptimShardedOptimizer {
+  std::unique_ptr<ShardedOptimizer> sharded;
+  /// As OptimOptimizer::inUse.
+  std::atomic<bool> inUse{false};
+};
+
+static_assert(static_cast<int>(ShardMode::FromSource) ==
+                      OPTIM_SHARD_FROM_SOURCE &&
+                  static_cast<int>(ShardMode::BroadcastParams) ==
+                      OPTIM_SHARD_BROADCAST_PARAMS &&
+                  static_cast<int>(ShardMode::Zero) == OPTIM_SHARD_ZERO,
+              "OptimShardMode and ShardMode must agree");
+static_assert(static_cast<int>(GradientReduction::None) == OPTIM_REDUCE_NONE &&
+                  static_cast<int>(GradientReduction::Sum) ==
+                      OPTIM_REDUCE_SUM &&
+                  static_cast<int>(GradientReduction::Mean) ==
+                      OPTIM_REDUCE_MEAN,
+              "OptimGradientReduction and GradientReduction must agree");
+
+/// Held by every call that communicates or creates or releases a
+/// communicator reference (MPI runs under MPI_THREAD_SERIALIZED: one such
+/// call at a time in the process).
+static std::atomic<bool> &getCommInUse() {
+  static std::atomic<bool> inUse{false};
+  return inUse;
+}
+
+static bool isLive(const OptimCommunicator *c) {
+  return getRegistry().contains(c);
+}
+static bool isLive(const OptimShardedOptimizer *s) {
+  return getRegistry().contains(s);
+}
+
+static int reportCommBusy(const char *function, char **error) {
+  return reportCode(OPTIM_ERROR_BUSY,
+                    llvm::Twine(function) +
+                        ": the communicator is in use by another call (calls "
+                        "that communicate run one at a time in a process: "
+                        "serialise them)",
+                    error);
+}
+
+/// Takes the process's communication flag into `guard`; returns 0, or
+/// OPTIM_ERROR_BUSY.
+static int enterComm(std::optional<UseGuard> &guard, const char *function,
+                     char **error) {
+  guard.emplace(getCommInUse());
+  if (!guard->acquired())
+    return reportCommBusy(function, error);
+  return 0;
+}
+
+/// Checks `s` and takes its in-use flag into `guard`.
+static int enter(OptimShardedOptimizer *s, std::optional<UseGuard> &guard,
+                 const char *function, char **error) {
+  if (!isLive(s))
+    return reportHandle(function, "sharded optimizer", s, error);
+  guard.emplace(s->inUse);
+  if (!guard->acquired())
+    return reportCode(OPTIM_ERROR_BUSY,
+                      llvm::Twine(function) +
+                          ": the sharded optimizer is in use by another call "
+                          "(one optimizer is not re-entrant: serialise its "
+                          "calls)",
+                      error);
+  return 0;
+}
+
+/// OPTIM_ERROR_DISTRIBUTED when `comm` is broken (a collective failed now
+/// or earlier), else OPTIM_ERROR.
+static int reportDistributed(llvm::Error error, const Communicator &comm,
+                             char **out) {
+  std::string message = llvm::toString(std::move(error));
+  return reportCode(comm.getFailure().empty() ? OPTIM_ERROR
+                                              : OPTIM_ERROR_DISTRIBUTED,
+                    message, out);
+}
+
+static bool isParam(const OptimShardedOptimizer *s, int64_t param) {
+  return isLive(s) && param >= 0 &&
+         static_cast<uint64_t>(param) < s->sharded->getParams().size();
+}
+
+static bool isLocalState(const OptimShardedOptimizer *s, int64_t piece,
+                         int64_t state) {
+  if (!isLive(s))
+    return false;
+  const Optimizer *local = s->sharded->getLocalOptimizer();
+  return local && piece >= 0 &&
+         static_cast<uint64_t>(piece) < local->getParams().size() &&
+         state >= 0 &&
+         static_cast<uint64_t>(state) < local->getStateNames().size();
+}
+
+static llvm::Error checkGroup(const OptimShardedOptimizer *s, int64_t group) {
+  int64_t groups = s->sharded->getNumGroups();
+  if (group < 0 || group >= groups)
+    return makeError("group " + llvm::Twine(group) + " out of range [0, " +
+                     llvm::Twine(groups) + ")");
+  return llvm::Error::success();
+}
+
+/// Writes `pieces` to `out` of `capacity` elements.
+static int copyPieces(llvm::ArrayRef<ShardPiece> pieces, OptimShardPiece *out,
+                      int64_t capacity, const char *function, char **error) {
+  std::vector<OptimShardPiece> converted;
+  for (const ShardPiece &piece : pieces)
+    converted.push_back(OptimShardPiece{piece.param, piece.offset, piece.count,
+                                        piece.whole ? 1 : 0});
+  return copyOut(llvm::ArrayRef<OptimShardPiece>(converted), out, capacity,
+                 function, error);
+}
+
+extern "C" {
+
+OptimCommunicator *optimCommWorld(double timeout, char **error) {
+  std::optional<UseGuard> commGuard;
+  if (enterComm(commGuard, __func__, error))
+    return nullptr;
+  auto comm = Communicator::world(timeout);
+  if (!comm) {
+    report(comm.takeError(), error);
+    return nullptr;
+  }
+  auto *handle = new OptimCommunicator{std::move(*comm)};
+  getRegistry().add(handle);
+  return handle;
+}
+
+int optimCommDestroy(OptimCommunicator *c) {
+  if (!c)
+    return 0;
+  if (!isLive(c))
+    return OPTIM_ERROR_INVALID_HANDLE;
+  // Releasing the last reference frees the MPI communicator.
+  std::optional<UseGuard> commGuard;
+  if (enterComm(commGuard, __func__, nullptr))
+    return OPTIM_ERROR_BUSY;
+  if (!getRegistry().remove(c))
+    return OPTIM_ERROR_INVALID_HANDLE;
+  delete c;
+  return 0;
+}
+
+int optimCommRank(const OptimCommunicator *c) {
+  return isLive(c) ? c->comm->getRank() : -1;
+}
+int optimCommSize(const OptimCommunicator *c) {
+  return isLive(c) ? c->comm->getSize() : -1;
+}
+double optimCommGetTimeout(const OptimCommunicator *c) {
+  return isLive(c) ? c->comm->getTimeout() : -1.0;
+}
+
+int optimCommSetTimeout(OptimCommunicator *c, double seconds, char **error) {
+  if (!isLive(c))
+    return reportHandle(__func__, "communicator", c, error);
+  std::optional<UseGuard> commGuard;
+  if (int code = enterComm(commGuard, __func__, error))
+    return code;
+  if (llvm::Error e = c->comm->setTimeout(seconds))
+    return report(std::move(e), error);
+  return 0;
+}
+
+const char *optimCommFailure(const OptimCommunicator *c) {
+  return isLive(c) ? c->comm->getFailure().c_str() : nullptr;
+}
+
+int optimCommBarrier(OptimCommunicator *c, char **error) {
+  if (!isLive(c))
+    return reportHandle(__func__, "communicator", c, error);
+  std::optional<UseGuard> commGuard;
+  if (int code = enterComm(commGuard, __func__, error))
+    return code;
+  if (llvm::Error e = c->comm->barrier())
+    return reportDistributed(std::move(e), *c->comm, error);
+  return 0;
+}
+
+OptimShardedOptimizer *optimShardedCompile(const char *source, size_t length,
+                                           OptimCommunicator *c,
+                                           OptimShardMode mode,
+                                           OptimGradientReduction reduction,
+                                           const char *options, char **error) {
+  if (!isLive(c)) {
+    reportHandle(__func__, "communicator", c, error);
+    return nullptr;
+  }
+  std::optional<UseGuard> commGuard;
+  if (enterComm(commGuard, __func__, error))
+    return nullptr;
+  // Compiling is a collective: the other refusals (a null source, a value
+  // outside the enums) are the compiler's, agreed on by every rank.
+  llvm::StringRef text = source ? llvm::StringRef(source, length) : "";
+  CompileOptions compileOptions;
+  compileOptions.pipelineOptions = options ? options : "";
+  auto sharded = ShardedOptimizer::compile(
+      text, c->comm, static_cast<ShardMode>(mode),
+      static_cast<GradientReduction>(reduction), compileOptions);
+  if (!sharded) {
+    report(sharded.takeError(), error);
+    return nullptr;
+  }
+  auto *handle = new OptimShardedOptimizer();
+  handle->sharded = std::move(*sharded);
+  getRegistry().add(handle);
+  return handle;
+}
+
+int optimShardedDestroy(OptimShardedOptimizer *s) {
+  if (!s)
+    return 0;
+  if (!isLive(s))
+    return OPTIM_ERROR_INVALID_HANDLE;
+  if (s->inUse.exchange(true, std::memory_order_acquire))
+    return OPTIM_ERROR_BUSY;
+  // Releasing the last reference to the communicator frees it.
+  std::optional<UseGuard> commGuard;
+  if (enterComm(commGuard, __func__, nullptr)) {
+    s->inUse.store(false, std::memory_order_release);
+    return OPTIM_ERROR_BUSY;
+  }
+  if (!getRegistry().remove(s))
+    return OPTIM_ERROR_INVALID_HANDLE;
+  delete s;
+  return 0;
+}
+
+OptimShardMode optimShardedMode(const OptimShardedOptimizer *s) {
+  return isLive(s) ? static_cast<OptimShardMode>(s->sharded->getMode())
+                   : OPTIM_SHARD_INVALID;
+}
+
+int64_t optimShardedNumParams(const OptimShardedOptimizer *s) {
+  return isLive(s) ? static_cast<int64_t>(s->sharded->getParams().size()) : -1;
+}
+const char *optimShardedParamName(const OptimShardedOptimizer *s,
+                                  int64_t param) {
+  return isParam(s, param) ? s->sharded->getParams()[param].name.c_str()
+                           : nullptr;
+}
+int64_t optimShardedParamRank(const OptimShardedOptimizer *s, int64_t param) {
+  return isParam(s, param)
+             ? static_cast<int64_t>(s->sharded->getParams()[param].shape.size())
+             : -1;
+}
+int optimShardedParamShape(const OptimShardedOptimizer *s, int64_t param,
+                           int64_t *shape, int64_t capacity, char **error) {
+  if (!isLive(s))
+    return reportHandle(__func__, "sharded optimizer", s, error);
+  if (!isParam(s, param))
+    return report(makeError(llvm::Twine(__func__) + ": parameter " +
+                            llvm::Twine(param) + " out of range [0, " +
+                            llvm::Twine(s->sharded->getParams().size()) + ")"),
+                  error);
+  return copyOut(llvm::ArrayRef<int64_t>(s->sharded->getParams()[param].shape),
+                 shape, capacity, __func__, error);
+}
+int64_t optimShardedParamNumElements(const OptimShardedOptimizer *s,
+                                     int64_t param) {
+  return isParam(s, param) ? s->sharded->getParams()[param].numElements : -1;
+}
+OptimDType optimShardedParamDType(const OptimShardedOptimizer *s,
+                                  int64_t param) {
+  return isParam(s, param)
+             ? static_cast<OptimDType>(s->sharded->getParams()[param].dtype)
+             : OPTIM_DTYPE_INVALID;
+}
+int64_t optimShardedParamGroup(const OptimShardedOptimizer *s, int64_t param) {
+  return isParam(s, param)
+             ? static_cast<int64_t>(s->sharded->getParams()[param].group)
+             : -1;
+}
+int optimShardedParamIsSparse(const OptimShardedOptimizer *s, int64_t param) {
+  if (!isParam(s, param))
+    return -1;
+  return s->sharded->getParams()[param].sparse ? 1 : 0;
+}
+int64_t optimShardedNumStates(const OptimShardedOptimizer *s) {
+  return isLive(s) ? static_cast<int64_t>(s->sharded->getStateNames().size())
+                   : -1;
+}
+const char *optimShardedStateName(const OptimShardedOptimizer *s,
+                                  int64_t state) {
+  if (!isLive(s) || state < 0 ||
+      static_cast<uint64_t>(state) >= s->sharded->getStateNames().size())
+    return nullptr;
+  return s->sharded->getStateNames()[state].c_str();
+}
+int64_t optimShardedNumGroups(const OptimShardedOptimizer *s) {
+  return isLive(s) ? static_cast<int64_t>(s->sharded->getNumGroups()) : -1;
+}
+
+int64_t optimShardedNumPieces(const OptimShardedOptimizer *s, int64_t rank) {
+  if (!isLive(s) || rank < 0 || rank >= s->sharded->getCommunicator().getSize())
+    return -1;
+  return static_cast<int64_t>(s->sharded->getPieces(rank).size());
+}
+int optimShardedPieces(const OptimShardedOptimizer *s, int64_t rank,
+                       OptimShardPiece *pieces, int64_t capacity,
+                       char **error) {
+  if (!isLive(s))
+    return reportHandle(__func__, "sharded optimizer", s, error);
+  int size = s->sharded->getCommunicator().getSize();
+  if (rank < 0 || rank >= size)
+    return report(makeError(llvm::Twine(__func__) + ": rank " +
+                            llvm::Twine(rank) + " out of range [0, " +
+                            llvm::Twine(size) + ")"),
+                  error);
+  return copyPieces(s->sharded->getPieces(rank), pieces, capacity, __func__,
+                    error);
+}
+int64_t optimShardedNumLocalPieces(const OptimShardedOptimizer *s) {
+  return isLive(s) ? static_cast<int64_t>(s->sharded->getLocalPieces().size())
+                   : -1;
+}
+int optimShardedLocalPieces(const OptimShardedOptimizer *s,
+                            OptimShardPiece *pieces, int64_t capacity,
+                            char **error) {
+  if (!isLive(s))
+    return reportHandle(__func__, "sharded optimizer", s, error);
+  return copyPieces(s->sharded->getLocalPieces(), pieces, capacity, __func__,
+                    error);
+}
+int64_t optimShardedLocalStateNumElements(const OptimShardedOptimizer *s,
+                                          int64_t piece, int64_t state) {
+  if (!isLocalState(s, piece, state))
+    return -1;
+  return s->sharded->getLocalOptimizer()
+      ->getParams()[piece]
+      .stateNumElements[state];
+}
+OptimDType optimShardedLocalStateDType(const OptimShardedOptimizer *s,
+                                       int64_t piece, int64_t state) {
+  if (!isLocalState(s, piece, state))
+    return OPTIM_DTYPE_INVALID;
+  return static_cast<OptimDType>(
+      s->sharded->getLocalOptimizer()->getParams()[piece].stateDTypes[state]);
+}
+
+int optimShardedInitStates(OptimShardedOptimizer *s, void *const *localStates,
+                           size_t numLocalStates, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(s, guard, __func__, error))
+    return code;
+  size_t expected =
+      s->sharded->getLocalPieces().size() * s->sharded->getStateNames().size();
+  if (numLocalStates != expected)
+    return report(makeError(llvm::Twine(__func__) + ": expected " +
+                            llvm::Twine(expected) + " local state buffers (" +
+                            llvm::Twine(s->sharded->getLocalPieces().size()) +
+                            " pieces), got " + llvm::Twine(numLocalStates)),
+                  error);
+  if (expected && !localStates)
+    return report(makeError("the state pointer array is null"), error);
+  llvm::ArrayRef<void *> buffers(const_cast<void **>(localStates), expected);
+  if (llvm::Error e = s->sharded->initStates(buffers))
+    return report(std::move(e), error);
+  return 0;
+}
+
+int optimShardedSetHyperParam(OptimShardedOptimizer *s, int64_t group,
+                              const char *name, double value, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(s, guard, __func__, error))
+    return code;
+  if (!name)
+    return report(makeError("the hyper-parameter name is null"), error);
+  if (llvm::Error e = checkGroup(s, group))
+    return report(std::move(e), error);
+  if (llvm::Error e = s->sharded->setHyperParam(group, name, value))
+    return report(std::move(e), error);
+  return 0;
+}
+
+int optimShardedGetHyperParam(const OptimShardedOptimizer *s, int64_t group,
+                              const char *name, double *value, char **error) {
+  if (!isLive(s))
+    return reportHandle(__func__, "sharded optimizer", s, error);
+  if (!name || !value)
+    return report(makeError(!name ? "the hyper-parameter name is null"
+                                  : "the output value is null"),
+                  error);
+  if (llvm::Error e = checkGroup(s, group))
+    return report(std::move(e), error);
+  auto result = s->sharded->getHyperParam(group, name);
+  if (!result)
+    return report(result.takeError(), error);
+  *value = *result;
+  return 0;
+}
+
+int64_t optimShardedGlobalStep(const OptimShardedOptimizer *s) {
+  return isLive(s) ? s->sharded->getGlobalStep() : -1;
+}
+
+int optimShardedGetGlobalStep(OptimShardedOptimizer *s, int64_t *step,
+                              char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(s, guard, __func__, error))
+    return code;
+  if (!step)
+    return report(makeError("the output step is null"), error);
+  *step = s->sharded->getGlobalStep();
+  return 0;
+}
+
+int optimShardedSetGlobalStep(OptimShardedOptimizer *s, int64_t step,
+                              char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(s, guard, __func__, error))
+    return code;
+  if (llvm::Error e = s->sharded->setGlobalStep(step))
+    return report(std::move(e), error);
+  return 0;
+}
+
+int optimShardedSetNumThreads(OptimShardedOptimizer *s, int numThreads,
+                              char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(s, guard, __func__, error))
+    return code;
+  if (llvm::Error e = s->sharded->setNumThreads(numThreads))
+    return report(std::move(e), error);
+  return 0;
+}
+
+int optimShardedStep(OptimShardedOptimizer *s, void *const *params,
+                     void *const *grads, size_t numParams,
+                     void *const *localStates, size_t numLocalStates,
+                     char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(s, guard, __func__, error))
+    return code;
+  std::optional<UseGuard> commGuard;
+  if (int code = enterComm(commGuard, __func__, error))
+    return code;
+  // Counts and null arrays are checked by the step on every rank, which
+  // agree before any write: a null array of the right count is passed as
+  // that many null buffers (refused there, with the parameter's name), a
+  // wrong count as it is (refused before any element is read).
+  size_t numInfos = s->sharded->getParams().size();
+  size_t numLocal =
+      s->sharded->getLocalPieces().size() * s->sharded->getStateNames().size();
+  std::vector<void *> nulls;
+  auto table = [&](void *const *array, size_t count, size_t expected) {
+    if (!array && count == expected) {
+      if (nulls.size() < count)
+        nulls.assign(count, nullptr);
+      return llvm::ArrayRef<void *>(nulls.data(), count);
+    }
+    return llvm::ArrayRef<void *>(const_cast<void **>(array), count);
+  };
+  if (llvm::Error e = s->sharded->step(
+          table(params, numParams, numInfos), table(grads, numParams, numInfos),
+          table(localStates, numLocalStates, numLocal)))
+    return reportDistributed(std::move(e), s->sharded->getCommunicator(),
+                             error);
+  return 0;
+}
+
+int optimShardedGetLastStats(const OptimShardedOptimizer *s,
+                             OptimExchangeStats *stats, char **error) {
+  if (!isLive(s))
+    return reportHandle(__func__, "sharded optimizer", s, error);
+  if (!stats)
+    return report(makeError("the output stats is null"), error);
+  const ExchangeStats &last = s->sharded->getLastStats();
+  stats->bytes_sent = last.bytesSent;
+  stats->bytes_received = last.bytesReceived;
+  stats->reduce_seconds = last.reduceSeconds;
+  stats->exchange_seconds = last.exchangeSeconds;
   return 0;
 }
 

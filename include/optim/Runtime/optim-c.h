@@ -37,12 +37,18 @@ enum {
   /* The operation failed: a bad argument or value, or a failure of the
    * step, the compiler or the driver (see the message). */
   OPTIM_ERROR = 1,
-  /* The optimizer or bound-step handle is NULL, destroyed, or was not
-   * created by this library. */
+  /* The optimizer, bound-step, communicator or sharded-optimizer handle is
+   * NULL, destroyed, or was not created by this library. */
   OPTIM_ERROR_INVALID_HANDLE = 2,
   /* Another call is using the optimizer at the same time (one optimizer is
-   * not re-entrant). */
-  OPTIM_ERROR_BUSY = 3
+   * not re-entrant), or the communicator (calls that communicate run one
+   * at a time in a process). */
+  OPTIM_ERROR_BUSY = 3,
+  /* A collective of a distributed call failed or did not complete within
+   * the communicator's timeout (a rank died or stalled), now or in an
+   * earlier call: the communicator is broken and every later call that
+   * communicates fails with this code (docs/Distributed.md). */
+  OPTIM_ERROR_DISTRIBUTED = 4
 };
 
 #ifdef __cplusplus
@@ -375,6 +381,229 @@ OPTIM_C_EXPORT int optimCudaDriverAvailable(char **error);
  * and each device with its compute capability, one device a line. Fails
  * as optimCudaDriverAvailable. */
 OPTIM_C_EXPORT int optimCudaDriverDescribe(char **description, char **error);
+
+/*===----------------------------------------------------------------------===*\
+|* Distributed steps over MPI (docs/Distributed.md)                           *|
+\*===----------------------------------------------------------------------===*/
+
+/* The ranks of MPI_COMM_WORLD (a duplicate of it). MPI is initialised on
+ * first use (MPI_THREAD_SERIALIZED) and finalised at exit if this library
+ * initialised it. Owned by the caller: release it with optimCommDestroy. */
+typedef struct OptimCommunicator OptimCommunicator;
+
+/* The job's communicator, with a deadline of `timeout` seconds (> 0,
+ * finite) on every collective; the environment variable
+ * OPTIM_DIST_TIMEOUT, when set, overrides it. Every call returns a new
+ * handle to the process's one communicator (the timeout is then changed
+ * for every handle). Returns NULL on failure. */
+OPTIM_C_EXPORT OptimCommunicator *optimCommWorld(double timeout, char **error);
+/* Releases `comm` (NULL: nothing, returns 0); a handle that is not live is
+ * refused with OPTIM_ERROR_INVALID_HANDLE, and one released while another
+ * call communicates with OPTIM_ERROR_BUSY. Sharded optimizers compiled on
+ * it keep the communicator: they may outlive the handle. */
+OPTIM_C_EXPORT int optimCommDestroy(OptimCommunicator *comm);
+/* This process's rank and the number of ranks; -1 for a handle that is not
+ * live. */
+OPTIM_C_EXPORT int optimCommRank(const OptimCommunicator *comm);
+OPTIM_C_EXPORT int optimCommSize(const OptimCommunicator *comm);
+/* The deadline of later collectives in seconds; -1 for a handle that is
+ * not live. */
+OPTIM_C_EXPORT double optimCommGetTimeout(const OptimCommunicator *comm);
+/* Changes the deadline of later collectives (> 0 seconds, finite; else
+ * OPTIM_ERROR, nothing changed). */
+OPTIM_C_EXPORT int optimCommSetTimeout(OptimCommunicator *comm, double seconds,
+                                       char **error);
+/* The first failure of the communicator ("" while it works), owned by the
+ * library and valid until the next call that communicates; NULL for a
+ * handle that is not live. */
+OPTIM_C_EXPORT const char *optimCommFailure(const OptimCommunicator *comm);
+/* Waits until every rank has called it. OPTIM_ERROR_DISTRIBUTED when it
+ * fails or times out (the communicator is then broken). */
+OPTIM_C_EXPORT int optimCommBarrier(OptimCommunicator *comm, char **error);
+
+/* How a sharded step divides the update among the ranks. */
+typedef enum OptimShardMode {
+  /* The source's `sharding` attribute; OPTIM_SHARD_ZERO when it has none.
+   * (optimShardedMode never returns it.) */
+  OPTIM_SHARD_FROM_SOURCE = 0,
+  /* MindSpore's broadcast_params: parameter i is updated by rank
+   * i mod N, then broadcast rank by rank. */
+  OPTIM_SHARD_BROADCAST_PARAMS = 1,
+  /* ZeRO-1: each rank keeps the states of 1/N of the elements of every
+   * class of parameters, a parameter possibly split between ranks (whole
+   * where the rule needs the whole tensor), then the parameters are
+   * allgathered. */
+  OPTIM_SHARD_ZERO = 2,
+  /* optimShardedMode of a handle that is not live. */
+  OPTIM_SHARD_INVALID = -1,
+  OPTIM_SHARD_MAX_ENUM = 0x7fffffff /* as OPTIM_TARGET_MAX_ENUM */
+} OptimShardMode;
+
+/* What a rank does with the gradients it is given. */
+typedef enum OptimGradientReduction {
+  /* None: they are the same on every rank already (e.g. after the data
+   * parallel allreduce). */
+  OPTIM_REDUCE_NONE = 0,
+  /* Sum, or average, them over the ranks first: a reduce-scatter, each
+   * rank summing in rank order the pieces it updates (deterministic).
+   * Dense float32 and float64 parameters only. */
+  OPTIM_REDUCE_SUM = 1,
+  OPTIM_REDUCE_MEAN = 2,
+  OPTIM_REDUCE_MAX_ENUM = 0x7fffffff /* as OPTIM_TARGET_MAX_ENUM */
+} OptimGradientReduction;
+
+/* A step sharded over a communicator (CPU). Every rank compiles the same
+ * source and passes every parameter and every gradient to each step; each
+ * rank keeps the states of its own pieces only. Owned by the caller:
+ * release it with optimShardedDestroy. */
+typedef struct OptimShardedOptimizer OptimShardedOptimizer;
+
+/* Compiles `source` (as optimCompile, with the pipeline `options`) for a
+ * sharded step on `comm`'s ranks. A collective call: every rank passes the
+ * same source, mode, reduction and options (else every rank fails), and
+ * when one rank's compilation fails every rank's does, with the lowest
+ * such rank's message ("compiling the sharded step failed on rank R, and
+ * nothing changed: ..."); a collective that fails or times out breaks the
+ * communicator (optimCommFailure). Refused (NULL): `max_grad_norm` and
+ * dynamic loss scaling (their norm and finiteness check span every rank's
+ * gradients), a reduction of sparse or half-precision gradients, a value
+ * outside the enums, a NULL source. */
+OPTIM_C_EXPORT OptimShardedOptimizer *
+optimShardedCompile(const char *source, size_t length, OptimCommunicator *comm,
+                    OptimShardMode mode, OptimGradientReduction reduction,
+                    const char *options, char **error);
+/* Releases `sharded` (NULL: nothing, returns 0); a handle that is not live
+ * is refused with OPTIM_ERROR_INVALID_HANDLE, one another call is using
+ * (or while another call communicates) with OPTIM_ERROR_BUSY. */
+OPTIM_C_EXPORT int optimShardedDestroy(OptimShardedOptimizer *sharded);
+OPTIM_C_EXPORT OptimShardMode
+optimShardedMode(const OptimShardedOptimizer *sharded);
+
+/* Every parameter, in step order, as the optimParam* queries of the
+ * unsharded optimizer: -1 (NULL for names, OPTIM_DTYPE_INVALID for dtypes)
+ * for a handle that is not live or an index out of range. */
+OPTIM_C_EXPORT int64_t
+optimShardedNumParams(const OptimShardedOptimizer *sharded);
+OPTIM_C_EXPORT const char *
+optimShardedParamName(const OptimShardedOptimizer *sharded, int64_t param);
+OPTIM_C_EXPORT int64_t
+optimShardedParamRank(const OptimShardedOptimizer *sharded, int64_t param);
+/* Writes optimShardedParamRank() sizes to `shape`, which holds `capacity`
+ * elements; a smaller capacity is an error (nothing written). */
+OPTIM_C_EXPORT int optimShardedParamShape(const OptimShardedOptimizer *sharded,
+                                          int64_t param, int64_t *shape,
+                                          int64_t capacity, char **error);
+OPTIM_C_EXPORT int64_t optimShardedParamNumElements(
+    const OptimShardedOptimizer *sharded, int64_t param);
+OPTIM_C_EXPORT OptimDType
+optimShardedParamDType(const OptimShardedOptimizer *sharded, int64_t param);
+OPTIM_C_EXPORT int64_t
+optimShardedParamGroup(const OptimShardedOptimizer *sharded, int64_t param);
+/* 1 if the parameter's gradient is sparse (an OptimSparseGrad), else 0. */
+OPTIM_C_EXPORT int
+optimShardedParamIsSparse(const OptimShardedOptimizer *sharded, int64_t param);
+OPTIM_C_EXPORT int64_t
+optimShardedNumStates(const OptimShardedOptimizer *sharded);
+OPTIM_C_EXPORT const char *
+optimShardedStateName(const OptimShardedOptimizer *sharded, int64_t state);
+OPTIM_C_EXPORT int64_t
+optimShardedNumGroups(const OptimShardedOptimizer *sharded);
+
+/* A part of a parameter whose states a rank keeps and which it updates:
+ * `count` elements from element `offset` of the flat parameter; `whole` is
+ * 1 when it is the whole parameter. */
+typedef struct OptimShardPiece {
+  int64_t param;
+  int64_t offset;
+  int64_t count;
+  int whole;
+} OptimShardPiece;
+/* The pieces of rank `rank` (every rank's plan is known on every rank);
+ * -1 for a handle that is not live or a rank out of range. The pieces of
+ * this rank are its local pieces, in the order of its local states. */
+OPTIM_C_EXPORT int64_t
+optimShardedNumPieces(const OptimShardedOptimizer *sharded, int64_t rank);
+/* Writes optimShardedNumPieces() pieces to `pieces`, which holds
+ * `capacity` of them; a smaller capacity is an error (nothing written). */
+OPTIM_C_EXPORT int optimShardedPieces(const OptimShardedOptimizer *sharded,
+                                      int64_t rank, OptimShardPiece *pieces,
+                                      int64_t capacity, char **error);
+/* This rank's pieces (optimShardedNumPieces and optimShardedPieces of its
+ * rank). A rank may have none. */
+OPTIM_C_EXPORT int64_t
+optimShardedNumLocalPieces(const OptimShardedOptimizer *sharded);
+OPTIM_C_EXPORT int optimShardedLocalPieces(const OptimShardedOptimizer *sharded,
+                                           OptimShardPiece *pieces,
+                                           int64_t capacity, char **error);
+/* The local states: `localStates[piece * optimShardedNumStates() + state]`
+ * is state `state` of local piece `piece`, of this many elements of this
+ * dtype (a split piece's states are flat; a whole piece's have the
+ * parameter's state shape, optimStateShape). -1 / OPTIM_DTYPE_INVALID for
+ * a handle that is not live or an index out of range. */
+OPTIM_C_EXPORT int64_t optimShardedLocalStateNumElements(
+    const OptimShardedOptimizer *sharded, int64_t piece, int64_t state);
+OPTIM_C_EXPORT OptimDType optimShardedLocalStateDType(
+    const OptimShardedOptimizer *sharded, int64_t piece, int64_t state);
+/* Fills the local states with their initial values (as optimInitStates);
+ * `numLocalStates` must be optimShardedNumLocalPieces() *
+ * optimShardedNumStates(). Does not communicate. */
+OPTIM_C_EXPORT int optimShardedInitStates(OptimShardedOptimizer *sharded,
+                                          void *const *localStates,
+                                          size_t numLocalStates, char **error);
+
+/* As optimSetHyperParam and optimGetHyperParam (same names, ranges and
+ * checks, `group` in [0, optimShardedNumGroups())). Setting does not
+ * communicate: every rank must set the same values before the next step. */
+OPTIM_C_EXPORT int optimShardedSetHyperParam(OptimShardedOptimizer *sharded,
+                                             int64_t group, const char *name,
+                                             double value, char **error);
+OPTIM_C_EXPORT int
+optimShardedGetHyperParam(const OptimShardedOptimizer *sharded, int64_t group,
+                          const char *name, double *value, char **error);
+/* The global step (0 before the first step); as optimGetGlobalStep and
+ * optimSetGlobalStep (a negative step is refused). optimShardedGlobalStep
+ * returns -1 for a handle that is not live. */
+OPTIM_C_EXPORT int64_t
+optimShardedGlobalStep(const OptimShardedOptimizer *sharded);
+OPTIM_C_EXPORT int optimShardedGetGlobalStep(OptimShardedOptimizer *sharded,
+                                             int64_t *step, char **error);
+OPTIM_C_EXPORT int optimShardedSetGlobalStep(OptimShardedOptimizer *sharded,
+                                             int64_t step, char **error);
+/* The OpenMP threads of this rank's local step, as optimSetNumThreads. */
+OPTIM_C_EXPORT int optimShardedSetNumThreads(OptimShardedOptimizer *sharded,
+                                             int numThreads, char **error);
+
+/* One sharded step; a collective call: every rank calls it with the same
+ * optimizer. `params[i]` and `grads[i]` (`numParams` of each, every
+ * parameter) as in optimStep, on every rank; `localStates` as in
+ * optimShardedInitStates. Every rank checks its arguments (counts, null
+ * buffers, the global step, and for its own pieces what optimStep checks)
+ * and the ranks agree before any write: when one rank's are refused,
+ * every rank returns OPTIM_ERROR with the lowest such rank's message ("the
+ * step failed on rank R, and nothing changed: ...") and nothing
+ * changed anywhere (a NULL array of the right count is refused so too, as
+ * that many NULL buffers). Then
+ * the gradients are reduced (if asked), each rank updates its pieces, and
+ * the parameters are exchanged, so that every rank ends with every updated
+ * parameter. A collective that fails or times out returns
+ * OPTIM_ERROR_DISTRIBUTED: this rank's own pieces may have been updated,
+ * nothing it would have received is written, and the communicator is
+ * broken. */
+OPTIM_C_EXPORT int optimShardedStep(OptimShardedOptimizer *sharded,
+                                    void *const *params, void *const *grads,
+                                    size_t numParams, void *const *localStates,
+                                    size_t numLocalStates, char **error);
+
+/* The communication of the last successful optimShardedStep on this rank. */
+typedef struct OptimExchangeStats {
+  int64_t bytes_sent;      /* payload bytes this rank sent (gradients and */
+  int64_t bytes_received;  /* parameters; MPI's own copies not counted) */
+  double reduce_seconds;   /* the agreement and the gradient reduction */
+  double exchange_seconds; /* the parameter exchange */
+} OptimExchangeStats;
+OPTIM_C_EXPORT int
+optimShardedGetLastStats(const OptimShardedOptimizer *sharded,
+                         OptimExchangeStats *stats, char **error);
 
 #ifdef __cplusplus
 }
