@@ -851,11 +851,10 @@ static bool isLocalState(const OptimShardedOptimizer *s, int64_t piece,
                          int64_t state) {
   if (!isLive(s))
     return false;
-  const Optimizer *local = s->sharded->getLocalOptimizer();
-  return local && piece >= 0 &&
-         static_cast<uint64_t>(piece) < local->getParams().size() &&
+  auto local = s->sharded->getLocalParams();
+  return piece >= 0 && static_cast<uint64_t>(piece) < local.size() &&
          state >= 0 &&
-         static_cast<uint64_t>(state) < local->getStateNames().size();
+         static_cast<uint64_t>(state) < s->sharded->getStateNames().size();
 }
 
 static llvm::Error checkGroup(const OptimShardedOptimizer *s, int64_t group) {
@@ -1093,16 +1092,14 @@ int64_t optimShardedLocalStateNumElements(const OptimShardedOptimizer *s,
                                           int64_t piece, int64_t state) {
   if (!isLocalState(s, piece, state))
     return -1;
-  return s->sharded->getLocalOptimizer()
-      ->getParams()[piece]
-      .stateNumElements[state];
+  return s->sharded->getLocalParams()[piece].stateNumElements[state];
 }
 OptimDType optimShardedLocalStateDType(const OptimShardedOptimizer *s,
                                        int64_t piece, int64_t state) {
   if (!isLocalState(s, piece, state))
     return OPTIM_DTYPE_INVALID;
   return static_cast<OptimDType>(
-      s->sharded->getLocalOptimizer()->getParams()[piece].stateDTypes[state]);
+      s->sharded->getLocalParams()[piece].stateDTypes[state]);
 }
 
 int optimShardedInitStates(OptimShardedOptimizer *s, void *const *localStates,

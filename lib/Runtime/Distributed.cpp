@@ -388,6 +388,22 @@ public:
   /// OPTIM_DIST_FAULT: a failure to inject, for testing the failure path.
   Fault fault;
 
+  /// The local pieces as parameters, in the whole step's state layout; and
+  /// whether the local step lacks the "master" state the whole one has
+  /// (then every piece's last local state is dropped when calling it).
+  std::vector<ParamInfo> localParams;
+  bool dropMaster = false;
+  /// The local states as the local step takes them.
+  std::vector<void *> forLocal(llvm::ArrayRef<void *> states) const {
+    if (!dropMaster)
+      return std::vector<void *>(states.begin(), states.end());
+    size_t n = description.stateNames.size();
+    std::vector<void *> out;
+    for (size_t i = 0; i < states.size(); ++i)
+      if (i % n != n - 1)
+        out.push_back(states[i]);
+    return out;
+  }
   /// This rank's pieces in the local step's order (of its states), and
   /// for each of its pieces in plan order, its index there.
   std::vector<ShardPiece> localPieces;
@@ -467,6 +483,16 @@ ShardedOptimizer::compileOnRank(llvm::StringRef source,
                                        impl->localPieces,
                                        impl->localIndexOfPlan))
       return error;
+    impl->localParams.assign(impl->local->getParams().begin(),
+                             impl->local->getParams().end());
+    impl->dropMaster = impl->description.hasMaster &&
+                       !impl->local->hasMasterWeights();
+    if (impl->dropMaster)
+      for (ParamInfo &info : impl->localParams) {
+        info.stateShapes.push_back({0});
+        info.stateNumElements.push_back(0);
+        info.stateDTypes.push_back(DType::F32);
+      }
   }
   for (int r = 0; r < n; ++r)
     for (const ShardPiece &piece : impl->pieces[r]) {
@@ -504,6 +530,9 @@ llvm::ArrayRef<ShardPiece> ShardedOptimizer::getLocalPieces() const {
 const Optimizer *ShardedOptimizer::getLocalOptimizer() const {
   return impl->local.get();
 }
+llvm::ArrayRef<ParamInfo> ShardedOptimizer::getLocalParams() const {
+  return impl->localParams;
+}
 const ExchangeStats &ShardedOptimizer::getLastStats() const {
   return impl->stats;
 }
@@ -515,7 +544,41 @@ Error ShardedOptimizer::initStates(llvm::ArrayRef<void *> localStates) const {
                        llvm::Twine(localStates.size()) + " buffers");
     return Error::success();
   }
-  return impl->local->initStates(localStates);
+  if (localStates.size() !=
+      impl->localPieces.size() * impl->description.stateNames.size())
+    return makeDistributedError(
+        "expected " +
+        llvm::Twine(impl->localPieces.size() *
+                    impl->description.stateNames.size()) +
+        " local state buffers, got " + llvm::Twine(localStates.size()));
+  return impl->local->initStates(impl->forLocal(localStates));
+}
+
+Error ShardedOptimizer::initStates(llvm::ArrayRef<void *> params,
+                                   llvm::ArrayRef<void *> localStates) const {
+  const std::vector<ParamInfo> &infos = impl->description.params;
+  if (params.size() != infos.size())
+    return makeDistributedError("expected " + llvm::Twine(infos.size()) +
+                                " parameters, got " +
+                                llvm::Twine(params.size()));
+  if (!impl->local)
+    return initStates(localStates);
+  std::vector<void *> local;
+  for (const ShardPiece &piece : impl->localPieces) {
+    if (!params[piece.param] && infos[piece.param].numElements > 0)
+      return makeDistributedError("null buffer for parameter '" +
+                                  infos[piece.param].name + "'");
+    local.push_back(static_cast<char *>(params[piece.param]) +
+                    piece.offset * getElementSize(infos[piece.param].dtype));
+  }
+  if (localStates.size() !=
+      impl->localPieces.size() * impl->description.stateNames.size())
+    return makeDistributedError(
+        "expected " +
+        llvm::Twine(impl->localPieces.size() *
+                    impl->description.stateNames.size()) +
+        " local state buffers, got " + llvm::Twine(localStates.size()));
+  return impl->local->initStates(local, impl->forLocal(localStates));
 }
 
 Error ShardedOptimizer::setHyperParam(unsigned group, llvm::StringRef name,
@@ -736,7 +799,8 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
     }
     if (impl->local)
       if (Error error =
-              impl->local->checkStep(localParams, localGrads, localStates))
+              impl->local->checkStep(localParams, localGrads,
+                                     impl->forLocal(localStates)))
         problem = llvm::toString(std::move(error));
   }
   ExchangeStats stats;
@@ -751,7 +815,8 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
                             std::chrono::steady_clock::now() - start)
                             .count();
   if (impl->local)
-    if (Error error = impl->local->step(localParams, localGrads, localStates))
+    if (Error error = impl->local->step(localParams, localGrads,
+                                        impl->forLocal(localStates)))
       return error;
   impl->fault.inject(c.rank, impl->globalStep);
   ++impl->globalStep;

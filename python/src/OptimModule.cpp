@@ -1572,18 +1572,24 @@ public:
   }
 
   py::list localParams() const {
-    const Optimizer *local = optimizer->getLocalOptimizer();
-    if (!local)
-      return py::list();
-    return paramList(local->getParams());
+    return paramList(optimizer->getLocalParams());
   }
 
-  void initStates(py::sequence states) {
-    const Optimizer *local = optimizer->getLocalOptimizer();
-    std::vector<void *> s;
-    if (local) {
-      auto infos = local->getParams();
-      size_t numStates = local->getStateNames().size();
+  void initStates(py::sequence states, py::object params) {
+    std::vector<void *> s, p;
+    if (!params.is_none()) {
+      auto infos = optimizer->getParams();
+      auto sequence = params.cast<py::sequence>();
+      if (py::len(sequence) != infos.size())
+        throw py::value_error("expected " + std::to_string(infos.size()) +
+                              " parameter arrays, got " +
+                              std::to_string(py::len(sequence)));
+      for (size_t i = 0; i < infos.size(); ++i)
+        p.push_back(checkBuffer(sequence[i], infos[i], "parameter", false));
+    }
+    if (optimizer->getLocalOptimizer()) {
+      auto infos = optimizer->getLocalParams();
+      size_t numStates = optimizer->getStateNames().size();
       if (py::len(states) != infos.size() * numStates)
         throw py::value_error("expected " +
                               std::to_string(infos.size() * numStates) +
@@ -1600,7 +1606,8 @@ public:
     llvm::Error error = llvm::Error::success();
     {
       ShortLock lock(stepMutex);
-      error = optimizer->initStates(s);
+      error = params.is_none() ? optimizer->initStates(s)
+                               : optimizer->initStates(p, s);
     }
     if (error)
       raise(std::move(error));
@@ -1620,8 +1627,8 @@ public:
                             " parameters and gradients, got " +
                             std::to_string(py::len(params)) + " and " +
                             std::to_string(py::len(grads)));
-    const Optimizer *local = optimizer->getLocalOptimizer();
-    size_t numLocal = local ? local->getParams().size() : 0;
+    auto localInfos = optimizer->getLocalParams();
+    size_t numLocal = localInfos.size();
     size_t numStates = optimizer->getStateNames().size();
     if (py::len(states) != numLocal * numStates)
       throw py::value_error("expected " + std::to_string(numLocal * numStates) +
@@ -1640,7 +1647,7 @@ public:
       }
     }
     for (size_t k = 0; k < numLocal; ++k) {
-      const ParamInfo &info = local->getParams()[k];
+      const ParamInfo &info = localInfos[k];
       for (size_t j = 0; j < numStates; ++j) {
         owned.push_back(states[k * numStates + j]);
         s.push_back(checkBuffer(owned.back(), info, "state", true,
@@ -1925,7 +1932,11 @@ PYBIND11_MODULE(_optim, m) {
       .def_property_readonly("local_params", &PyShardedOptimizer::localParams,
                              "The local step's parameters, one per local "
                              "piece (their state shapes).")
-      .def("init_states", &PyShardedOptimizer::initStates, py::arg("states"))
+      .def("init_states", &PyShardedOptimizer::initStates, py::arg("states"),
+           py::arg("params") = py::none(),
+           "Fills the local states (piece-major) with their initial values; "
+           "with float32 master weights, `params` (every parameter) gives "
+           "the values the masters start from.")
       .def("set_hyper_param",
            [](PyShardedOptimizer &self, unsigned group,
               const std::string &name, double value) {

@@ -64,6 +64,17 @@ def test_gradient_reductions_sum_in_rank_order(np_):
         assert r["params_equal"] and r["states_equal"], r
 
 
+def test_mixed_precision_masters_start_from_the_parameters():
+    proc = run_mpi(3, "sharded_worker.py", "amp")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = results(proc)
+    assert len(found) == 6
+    for r in found:
+        assert r["params_equal"] and r["states_equal"], r
+    # ZeRO splits the bfloat16 parameters with their masters.
+    assert any(r["split"] for r in found if r["mode"] == "zero")
+
+
 def test_refused_step_changes_nothing_on_any_rank():
     proc = run_mpi(3, "sharded_worker.py", "refused")
     assert proc.returncode == 0, proc.stderr[-3000:]

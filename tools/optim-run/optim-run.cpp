@@ -243,8 +243,8 @@ int runDistributed(llvm::StringRef source,
   std::vector<Synthetic::Buffer> states;
   std::vector<void *> statePtrs;
   int64_t stateElements = 0;
-  if (const Optimizer *local = optimizer.getLocalOptimizer()) {
-    for (const ParamInfo &piece : local->getParams())
+  {
+    for (const ParamInfo &piece : optimizer.getLocalParams())
       for (size_t s = 0; s < numStates; ++s) {
         states.emplace_back();
         if (!Synthetic::fill(states.back(), piece.stateNumElements[s],

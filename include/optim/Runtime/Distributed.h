@@ -145,11 +145,22 @@ public:
   /// This rank's pieces in the order of its local states (the local step's
   /// parameter order, which follows the groups).
   llvm::ArrayRef<ShardPiece> getLocalPieces() const;
-  /// The compiled step of this rank's pieces: its getParams()[k] describes
-  /// piece k (states' shapes and counts). Null on a rank without pieces.
+  /// The compiled step of this rank's pieces. Null on a rank without
+  /// pieces.
   const Optimizer *getLocalOptimizer() const;
+  /// Local piece k as a parameter: its shape, dtype and the shapes, counts
+  /// and dtypes of its states in getStateNames() order (a piece without a
+  /// master copy in an optimizer with some has a "master" of 0 elements, as
+  /// in a single process). The local states follow this layout.
+  llvm::ArrayRef<ParamInfo> getLocalParams() const;
 
+  /// Fills the local states with their initial values (as
+  /// Optimizer::initStates); with float32 master copies, the overload
+  /// taking every parameter (`params`, step order) starts them from the
+  /// parameters.
   llvm::Error initStates(llvm::ArrayRef<void *> localStates) const;
+  llvm::Error initStates(llvm::ArrayRef<void *> params,
+                         llvm::ArrayRef<void *> localStates) const;
   llvm::Error setHyperParam(unsigned group, llvm::StringRef name,
                             double value);
   llvm::Expected<double> getHyperParam(unsigned group,

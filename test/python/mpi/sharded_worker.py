@@ -43,7 +43,61 @@ def optimizer_ir(rule, sparse):
 
 
 def dtype_of(name):
-    return {"float32": np.float32, "float64": np.float64}[name]
+    # bfloat16 travels as its 16 bits.
+    return {"float32": np.float32, "float64": np.float64,
+            "bfloat16": np.uint16}[name]
+
+
+AMP_IR = """optim.optimizer @amp rule #optim.rule<adam_weight_decay> learning_rate 1.0e-02 : f64 attributes {weight_decay = 1.0e-02 : f64} {
+  optim.param "w" : tensor<40x33xbf16> master f32 states f32
+  optim.param "b" : tensor<77xbf16> master f32 states bf16
+  optim.param "c" : tensor<300xf32>
+}
+"""
+
+
+def bf16_bits(rng, shape):
+    """Random bfloat16 values as their bits (float32 rounded down)."""
+    values = rng.standard_normal(shape).astype(np.float32)
+    return (values.view(np.uint32) >> 16).astype(np.uint16)
+
+
+def mixed_precision(comm, mode):
+    """bfloat16 parameters with float32 masters: the masters start from the
+    parameters (init_states(params=)) and every piece's states and master
+    match one process."""
+    sharded = _optim.ShardedOptimizer(AMP_IR, comm, mode=mode)
+    whole = _optim.CompiledOptimizer(AMP_IR)
+    rng = np.random.default_rng(11)
+
+    def draw(p):
+        if p["dtype"] == "bfloat16":
+            return bf16_bits(rng, p["shape"])
+        return rng.standard_normal(p["shape"]).astype(np.float32)
+    params = [draw(p) for p in whole.params]
+    ref = [x.copy() for x in params]
+    ref_states = make_states(whole.params)
+    whole.init_states(ref_states, params=ref)
+    local = make_states(sharded.local_params)
+    sharded.init_states(local, params=params)
+    for _ in range(STEPS):
+        grads = [draw(p) for p in whole.params]
+        sharded.step(params, grads, local)
+        whole.step(ref, grads, ref_states)
+    nstates = len(whole.state_names)
+    states_equal = True
+    for k, (param, offset, count, _whole) in enumerate(sharded.pieces()):
+        for s in range(nstates):
+            expected = ref_states[param * nstates + s].reshape(-1)
+            got = local[k * nstates + s].reshape(-1)
+            if expected.size and not _whole:
+                expected = expected[offset:offset + count]
+            states_equal &= np.array_equal(got, expected)
+    return {"rank": comm.rank, "mode": sharded.mode,
+            "params_equal": all(np.array_equal(a, b)
+                                for a, b in zip(params, ref)),
+            "states_equal": bool(states_equal),
+            "split": any(not w for _, _, _, w in sharded.pieces(comm.rank))}
 
 
 def make_states(params):
@@ -232,6 +286,11 @@ def exchange_failure(comm):
 
 def main():
     comm = _optim.Communicator.world(timeout=60.0)
+    if sys.argv[1] == "amp":
+        for mode in ("zero", "broadcast_params"):
+            print("RESULT " + json.dumps(mixed_precision(comm, mode)),
+                  flush=True)
+        return
     if sys.argv[1] in ("refused", "communicator", "failure"):
         run = {"refused": refused_step, "communicator": communicator,
                "failure": exchange_failure}[sys.argv[1]]
