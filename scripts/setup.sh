@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 PACKAGES=(cmake ninja-build g++ libmlir-22-dev mlir-22-tools llvm-22-dev
   llvm-22-tools clang-22 libclang-rt-22-dev libomp-22-dev python3-numpy python3-pytest
   pybind11-dev python3-torch python3-dev libgtest-dev
-  python3-venv python3-pip python3-setuptools python3-wheel)
+  python3-venv python3-pip python3-setuptools python3-wheel
+  libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
