@@ -1195,10 +1195,10 @@ class Optimizer:
             parts.append(_Part(*self._rule_part, dense))
         return parts
 
-    def _part_ir(self, part, probe=False):
+    def _part_ir(self, part):
         """The IR text of ``part``; sets its groups (the IR's, in order).
-        ``probe``: the single-process text of a sharded part, and its
-        groups, without changing the part (_sharded_rates)."""
+        The parallel optimizer compiles the same text (the sharded runtime
+        deals the parameters out in the step's order)."""
         step = self._counter.value
         name = self.cls_name
         # 'unique' only matters (and is only emitted) with compiled sparse
@@ -1216,7 +1216,6 @@ class Optimizer:
         if not self.is_group:
             g = self._groups[0]
             part.groups = [g]
-            part.local_groups = {0}
             return _ir.optimizer_ir(
                 part.rule, part.ir_hyper,
                 params=[self._spec(i) for i in part.indices],
@@ -1226,31 +1225,11 @@ class Optimizer:
                 loss_scale=1.0 if part.unscaled else self.loss_scale,
                 unique=unique, **control)
         members = set(part.indices)
-        if self._sharded and not probe:
-            # The sharded step: one IR group per run of consecutive
-            # parameters (step order) of one group, so that the groups
-            # list the parameters in step order (the sharded runtime orders
-            # each rank's parameters as its groups do).  The values are the
-            # group's; the update is the same.
-            runs = []
-            for i in part.indices:
-                g = self._param_group[i]
-                if runs and runs[-1][0] is g:
-                    runs[-1][1].append(i)
-                else:
-                    runs.append((g, [i]))
-        else:
-            runs = [(g, [i for i in g.indices if i in members])
-                    for g in self._groups]
         groups, ir_groups = [], []
-        plan = self._dist
-        # The IR groups with a parameter this rank updates (sharded step).
-        local_groups = set()
-        for g, indices in runs:
+        for g in self._groups:
+            indices = [i for i in g.indices if i in members]
             if not indices:
                 continue
-            if plan is not None and any(plan.owns(i) for i in indices):
-                local_groups.add(len(groups))
             d = {"params": [self._spec(i) for i in indices],
                  "grad_centralization": g.gc and self._centralize and
                  not part.sparse}
@@ -1262,7 +1241,8 @@ class Optimizer:
                 d["weight_decay"] = g.wd.ir_value(step, name)
             ir_groups.append(d)
             groups.append(g)
-        text = _ir.optimizer_ir(
+        part.groups = groups
+        return _ir.optimizer_ir(
             part.rule, part.ir_hyper, groups=ir_groups,
             learning_rate=self._global_lr.ir_attr(step, name),
             weight_decay=0.0 if part.zero_decay
@@ -1270,11 +1250,6 @@ class Optimizer:
             loss_scale=1.0 if part.unscaled else self.loss_scale,
             order_params=[self._ir_names[i] for i in part.indices],
             unique=unique, **control)
-        if probe:
-            return text, groups
-        part.groups = groups
-        part.local_groups = local_groups
-        return text
 
     @property
     def is_compiled(self):
@@ -1447,13 +1422,7 @@ class Optimizer:
 
     def _sync(self):
         updates = self._runtime_updates()
-        sharded = self._sharded
         for part, k, h, value in updates:
-            if sharded and k not in part.local_groups:
-                # No parameter of this group on this rank: its values go to
-                # the ranks that update it (each rank writes every value of
-                # its own groups, shared ones included).
-                continue
             key = (k, h)
             if part.last.get(key) != value:
                 part.compiled.set_hyper_param(k, h, value)
@@ -2111,38 +2080,29 @@ class Optimizer:
             values = []
             for i in range(n):
                 part, k = self._param_loc[i]
-                if self._sharded:
-                    g = self._param_group[i]
-                    k = next((j for j in sorted(part.local_groups)
-                              if part.groups[j] is g), None)
-                    if k is None:
-                        # A group with no parameter on this rank: the sharded
-                        # step has no rate for it.
-                        values.append(self._sharded_rate(part, g))
-                        continue
-                values.append(float(rates[id(part)][k]))
+                value = float(rates[id(part)][k])
+                if math.isnan(value) and self._sharded:
+                    value = self._sharded_rate(part, k)
+                values.append(value)
         return tuple(values) if self.is_group_lr else values[0]
 
-    def _sharded_rate(self, part, group):
-        """The rate of ``group`` from the single-process step of ``part``
-        (compiled once, for its learning rates only): the same value on
-        every rank."""
-        probe = getattr(part, "lr_probe", None)
-        if probe is None:
-            text, groups = self._part_ir(part, probe=True)
-            probe = (_compile(text, self.compile_options), groups, {})
-            part.lr_probe = probe
-        compiled, groups, last = probe
+    def _sharded_rate(self, part, k):
+        """The rate of group ``k`` of ``part`` when the parallel optimizer's
+        step has none (no parameter of the group on this rank, and a rate
+        that changes with the step): the single-process step's value."""
+        lr = part.groups[k].lr
         step = self._counter.value
-        for k, g in enumerate(groups):
-            if g.lr.kind in ("const", "python"):
-                value = self._framework_value(
-                    part, g.lr.runtime_value(step, self.cls_name))
-                if last.get(k) != value:
-                    compiled.set_hyper_param(k, "learning_rate", value)
-                    last[k] = value
-        compiled.global_step = step
-        return float(compiled.learning_rates()[groups.index(group)])
+        if lr.kind == "list":
+            # The stored float32 value of the step (the compiled step's).
+            return float(lr.value_at(step))
+        # A compiled schedule: its compiled evaluation (the one-process
+        # step of the same text, compiled once, for its rates only).
+        text, probe = getattr(part, "lr_probe", (None, None))
+        if text != part.text:
+            probe = _compile(part.text, self.compile_options)
+            part.lr_probe = (part.text, probe)
+        probe.global_step = step
+        return float(probe.learning_rates()[k])
 
     def get_lr_parameter(self, param):
         """The learning rate a parameter uses: its float32 Parameter

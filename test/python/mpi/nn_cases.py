@@ -1,9 +1,11 @@
 """The optimizers of the parallel-optimizer tests (test_nn_distributed.py):
-every optim_mlir.nn class, each in a few configurations, built and stepped
-the same way by the MPI workers (under the parallel optimizer) and by the
-test itself (one process).  Everything is a function of the case and the
-step: the parameters, the gradients and the hyper-parameter changes."""
+every optim_mlir.nn class in one configuration over 2 ranks, the
+configurations on a few classes over 3 ranks, built and stepped the same
+way by the MPI workers (under the parallel optimizer) and by the test
+itself (one process).  Everything is a function of the case and the step:
+the parameters, the gradients and the hyper-parameter changes."""
 
+import hashlib
 import json
 import os
 
@@ -11,7 +13,7 @@ import numpy as np
 
 from optim_mlir import nn
 
-STEPS = 4
+STEPS = 3
 
 UNGROUPED = [("dense.weight", (6, 16)), ("conv.weight", (2, 16, 3)),
              ("proj.weight", (5, 3)), ("dense.bias", (7,)),
@@ -125,19 +127,42 @@ FLAT_RULES = ("SGD", "Adam", "AdamWeightDecay", "Lamb", "AdaFactor",
 AMP_RULES = ("Momentum", "Adam", "AdamWeightDecay", "Lamb")
 
 
+# The cases ("<rule id>/<configuration>") of each job.  Over 2 ranks every
+# rule once; the checkpoint cases are saved there after CKPT_STEP steps.
+CKPT_CASES = ("Adam/groups", "LazyAdam/sparse", "Lion/set")
+CKPT_STEP = 2
+TWO_RANK_CASES = tuple(
+    next((c for c in CKPT_CASES if c.split("/")[0] == rule), rule + "/plain")
+    for rule in RULE_IDS)
+# Over 3 ranks, each configuration on a few rules (the checkpoint cases
+# resume there too): groups with their own learning-rate list and schedule,
+# weight decays, centralization and order_params; values set between steps
+# (a constant rate, a group's weight decay, a hyper-parameter, a Python
+# schedule); sparse rows; flattened parameters; float16 parameters with
+# float32 master weights.
+THREE_RANK_CASES = ("Adam/groups", "RMSProp-centered/groups", "LARS/groups",
+                    "SGD/set", "Lion/set", "Rprop/set", "LazyAdam/sparse",
+                    "FTRL/sparse", "AdaFactor/flat", "Lamb/flat",
+                    "AdamWeightDecay/amp", "Momentum/amp")
+
+
 def cases():
-    """Every (rule id, configuration) the tests run."""
+    """Every case the tests run (each once)."""
     out = []
-    for rule in RULES:
-        for config in CONFIGS:
-            if config == "sparse" and not rule[5]:
-                continue
-            if config == "flat" and rule[0] not in FLAT_RULES:
-                continue
-            if config == "amp" and rule[0] not in AMP_RULES:
-                continue
-            out.append("%s/%s" % (rule[0], config))
+    for case in TWO_RANK_CASES + THREE_RANK_CASES:
+        if case not in out:
+            out.append(case)
     return out
+
+
+def check_case(case):
+    """Raises unless the rule takes the configuration of ``case``."""
+    rule_id, config = case.split("/")
+    rule = RULES[RULE_IDS.index(rule_id)]
+    assert config in CONFIGS, case
+    assert config != "sparse" or rule[5], case
+    assert config != "flat" or rule_id in FLAT_RULES, case
+    assert config != "amp" or rule_id in AMP_RULES, case
 
 
 def _params(specs, rng):
@@ -250,13 +275,22 @@ def gradients(opt, case, step):
     return tuple(out)
 
 
-def run(opt, case, steps=STEPS, start=0):
-    """Steps ``opt`` from step ``start`` to ``steps``; returns the flags."""
+def run(opt, case, steps=STEPS, start=0, lrs=None):
+    """Steps ``opt`` from step ``start`` to ``steps``; returns the flags.
+    ``lrs``: a list that gets ``get_lr()`` after each step."""
     flags = []
     for step in range(start, steps):
         change(opt, case, step)
         flags.append(opt.broadcast_params(opt(gradients(opt, case, step))))
+        if lrs is not None:
+            lr = opt.get_lr()
+            lrs.append(list(lr) if isinstance(lr, tuple) else [lr])
     return flags
+
+
+def ir_digest(opt):
+    """The SHA-256 of the optimizer's compiled IR text."""
+    return hashlib.sha256("\n".join(opt.compiled_ir()).encode()).hexdigest()
 
 
 def flat(state_dict):
@@ -279,11 +313,10 @@ def file_name(case):
 
 
 def emit(outdir, kind, name, rank, record):
-    """Prints ``<kind> <json>`` and writes the record to
-    ``<outdir>/<kind>.<name>.rank<rank>.json`` (the test reads the files:
-    the output of several ranks may interleave)."""
+    """Writes the record to ``<outdir>/<kind>.<name>.rank<rank>.json`` (the
+    test reads the files, not the output, whose lines of several ranks may
+    run together)."""
     text = json.dumps(record)
-    print("%s %s" % (kind, text), flush=True)
     with open(os.path.join(outdir, "%s.%s.rank%d.json"
                            % (kind, file_name(name), rank)), "w") as f:
         f.write(text)
