@@ -393,6 +393,14 @@ public:
   /// (then every piece's last local state is dropped when calling it).
   std::vector<ParamInfo> localParams;
   bool dropMaster = false;
+  Error checkLocalStateCount(size_t count) const {
+    size_t expected = localPieces.size() * description.stateNames.size();
+    if (count == expected)
+      return Error::success();
+    return makeDistributedError("expected " + llvm::Twine(expected) +
+                                " local state buffers, got " +
+                                llvm::Twine(count));
+  }
   /// The local states as the local step takes them.
   std::vector<void *> forLocal(llvm::ArrayRef<void *> states) const {
     if (!dropMaster)
@@ -544,13 +552,8 @@ Error ShardedOptimizer::initStates(llvm::ArrayRef<void *> localStates) const {
                        llvm::Twine(localStates.size()) + " buffers");
     return Error::success();
   }
-  if (localStates.size() !=
-      impl->localPieces.size() * impl->description.stateNames.size())
-    return makeDistributedError(
-        "expected " +
-        llvm::Twine(impl->localPieces.size() *
-                    impl->description.stateNames.size()) +
-        " local state buffers, got " + llvm::Twine(localStates.size()));
+  if (Error error = impl->checkLocalStateCount(localStates.size()))
+    return error;
   return impl->local->initStates(impl->forLocal(localStates));
 }
 
@@ -571,13 +574,8 @@ Error ShardedOptimizer::initStates(llvm::ArrayRef<void *> params,
     local.push_back(static_cast<char *>(params[piece.param]) +
                     piece.offset * getElementSize(infos[piece.param].dtype));
   }
-  if (localStates.size() !=
-      impl->localPieces.size() * impl->description.stateNames.size())
-    return makeDistributedError(
-        "expected " +
-        llvm::Twine(impl->localPieces.size() *
-                    impl->description.stateNames.size()) +
-        " local state buffers, got " + llvm::Twine(localStates.size()));
+  if (Error error = impl->checkLocalStateCount(localStates.size()))
+    return error;
   return impl->local->initStates(local, impl->forLocal(localStates));
 }
 

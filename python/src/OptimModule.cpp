@@ -273,6 +273,54 @@ void checkSparseGrad(py::handle handle, const ParamInfo &info,
   keep.push_back(values);
 }
 
+/// The arrays of one step, checked, with their pointers; every array is
+/// owned until the step returns (the sequences may change, and drop their
+/// arrays, in another thread while the step runs without the GIL).
+struct StepArrays {
+  std::vector<void *> params, grads, states;
+  /// Sparse gradients: pointed to by `grads`, so never reallocated.
+  std::vector<SparseGrad> sparse;
+  std::vector<py::array> keep;
+  std::vector<py::object> owned;
+
+  explicit StepArrays(size_t numParams) : sparse(numParams) {}
+
+  void addParam(py::handle param, py::handle grad, const ParamInfo &info,
+                size_t index) {
+    owned.push_back(py::reinterpret_borrow<py::object>(param));
+    params.push_back(checkBuffer(owned.back(), info, "parameter", true));
+    owned.push_back(py::reinterpret_borrow<py::object>(grad));
+    if (info.sparse) {
+      checkSparseGrad(owned.back(), info, sparse[index], keep);
+      grads.push_back(&sparse[index]);
+    } else {
+      grads.push_back(checkBuffer(owned.back(), info, "gradient", false));
+    }
+  }
+
+  void addState(py::handle state, const ParamInfo &info, size_t index) {
+    owned.push_back(py::reinterpret_borrow<py::object>(state));
+    states.push_back(checkBuffer(owned.back(), info, "state", true,
+                                 &info.stateShapes[index],
+                                 &info.stateDTypes[index]));
+  }
+};
+
+/// Fills states with their initial values (from the parameters `p` when
+/// `withParams`), holding the optimizer's step mutex.
+template <typename OptimizerT>
+void initStatesLocked(OptimizerT &optimizer, std::mutex &mutex,
+                      bool withParams, const std::vector<void *> &p,
+                      const std::vector<void *> &s) {
+  llvm::Error error = llvm::Error::success();
+  {
+    ShortLock lock(mutex);
+    error = withParams ? optimizer.initStates(p, s) : optimizer.initStates(s);
+  }
+  if (error)
+    raise(std::move(error));
+}
+
 class PyOptimizer {
 public:
   PyOptimizer(const std::string &source, const std::string &options) {
@@ -311,36 +359,19 @@ public:
                             std::to_string(infos.size() * numStates) +
                             " state arrays, got " +
                             std::to_string(py::len(states)));
-    std::vector<void *> p, g, s;
-    // Sparse gradients: pointed to by g, so never reallocated.
-    std::vector<SparseGrad> sparse(infos.size());
-    std::vector<py::array> keep;
-    // Every array the step reads or writes, owned until it returns: the
-    // sequences may change (and drop their arrays) in another thread while
-    // the step runs without the GIL.
-    std::vector<py::object> owned;
-    owned.reserve(infos.size() * (2 + numStates));
+    StepArrays arrays(infos.size());
     for (size_t i = 0; i < infos.size(); ++i) {
-      owned.push_back(params[i]);
-      p.push_back(checkBuffer(owned.back(), infos[i], "parameter", true));
-      owned.push_back(grads[i]);
-      if (infos[i].sparse) {
-        checkSparseGrad(owned.back(), infos[i], sparse[i], keep);
-        g.push_back(&sparse[i]);
-      } else {
-        g.push_back(checkBuffer(owned.back(), infos[i], "gradient", false));
-      }
-      for (size_t j = 0; j < numStates; ++j) {
-        owned.push_back(states[i * numStates + j]);
-        s.push_back(checkBuffer(owned.back(), infos[i], "state", true,
-                                &infos[i].stateShapes[j],
-                                &infos[i].stateDTypes[j]));
-      }
+      arrays.addParam(params[i], grads[i], infos[i], i);
+      for (size_t j = 0; j < numStates; ++j)
+        arrays.addState(states[i * numStates + j], infos[i], j);
     }
     // One step of this optimizer at a time (stepMutex): steps from several
     // threads run one after the other, as sequential steps would.
     if (llvm::Error error =
-            runLocked(stepMutex, [&] { return optimizer->step(p, g, s); }))
+            runLocked(stepMutex, [&] {
+              return optimizer->step(arrays.params, arrays.grads,
+                                     arrays.states);
+            }))
       raise(std::move(error), PyExc_RuntimeError);
   }
 
@@ -373,14 +404,7 @@ public:
         s.push_back(checkBuffer(states[i * numStates + j], infos[i], "state",
                                 true, &infos[i].stateShapes[j],
                                 &infos[i].stateDTypes[j]));
-    llvm::Error error = llvm::Error::success();
-    {
-      ShortLock lock(stepMutex);
-      error = params.is_none() ? optimizer->initStates(s)
-                               : optimizer->initStates(p, s);
-    }
-    if (error)
-      raise(std::move(error));
+    initStatesLocked(*optimizer, stepMutex, !params.is_none(), p, s);
   }
 
   void setHyperParam(unsigned group, const std::string &name, double value) {
@@ -1603,24 +1627,13 @@ public:
     } else if (py::len(states) != 0) {
       throw py::value_error("this rank keeps no state");
     }
-    llvm::Error error = llvm::Error::success();
-    {
-      ShortLock lock(stepMutex);
-      error = params.is_none() ? optimizer->initStates(s)
-                               : optimizer->initStates(p, s);
-    }
-    if (error)
-      raise(std::move(error));
+    initStatesLocked(*optimizer, stepMutex, !params.is_none(), p, s);
   }
 
   /// The pointers of a step's arrays (kept alive by `owned`), or a Python
   /// exception.
   void checkStepArguments(py::sequence params, py::sequence grads,
-                          py::sequence states, std::vector<void *> &p,
-                          std::vector<void *> &g, std::vector<void *> &s,
-                          std::vector<SparseGrad> &sparse,
-                          std::vector<py::array> &keep,
-                          std::vector<py::object> &owned) {
+                          py::sequence states, StepArrays &arrays) {
     auto infos = optimizer->getParams();
     if (py::len(params) != infos.size() || py::len(grads) != infos.size())
       throw py::value_error("expected " + std::to_string(infos.size()) +
@@ -1634,37 +1647,19 @@ public:
       throw py::value_error("expected " + std::to_string(numLocal * numStates) +
                             " local state arrays, got " +
                             std::to_string(py::len(states)));
-    sparse.resize(infos.size());
-    for (size_t i = 0; i < infos.size(); ++i) {
-      owned.push_back(params[i]);
-      p.push_back(checkBuffer(owned.back(), infos[i], "parameter", true));
-      owned.push_back(grads[i]);
-      if (infos[i].sparse) {
-        checkSparseGrad(owned.back(), infos[i], sparse[i], keep);
-        g.push_back(&sparse[i]);
-      } else {
-        g.push_back(checkBuffer(owned.back(), infos[i], "gradient", false));
-      }
-    }
-    for (size_t k = 0; k < numLocal; ++k) {
-      const ParamInfo &info = localInfos[k];
-      for (size_t j = 0; j < numStates; ++j) {
-        owned.push_back(states[k * numStates + j]);
-        s.push_back(checkBuffer(owned.back(), info, "state", true,
-                                &info.stateShapes[j], &info.stateDTypes[j]));
-      }
-    }
+    for (size_t i = 0; i < infos.size(); ++i)
+      arrays.addParam(params[i], grads[i], infos[i], i);
+    for (size_t k = 0; k < numLocal; ++k)
+      for (size_t j = 0; j < numStates; ++j)
+        arrays.addState(states[k * numStates + j], localInfos[k], j);
   }
 
   void step(py::sequence params, py::sequence grads, py::sequence states) {
-    std::vector<void *> p, g, s;
-    std::vector<SparseGrad> sparse;
-    std::vector<py::array> keep;
-    std::vector<py::object> owned;
+    StepArrays arrays(optimizer->getParams().size());
     // A rank whose arguments are wrong still takes part in the step's
     // agreement, so that the others learn it instead of waiting for it.
     try {
-      checkStepArguments(params, grads, states, p, g, s, sparse, keep, owned);
+      checkStepArguments(params, grads, states, arrays);
     } catch (py::builtin_exception &e) {
       refuse(e.what());
       throw;
@@ -1677,7 +1672,7 @@ public:
       py::gil_scoped_release release;
       std::lock_guard<std::mutex> commLock(commMutex());
       std::lock_guard<std::mutex> lock(stepMutex);
-      error = optimizer->step(p, g, s);
+      error = optimizer->step(arrays.params, arrays.grads, arrays.states);
     }
     if (error)
       raiseDistributed(std::move(error), optimizer->getCommunicator());

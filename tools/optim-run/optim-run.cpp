@@ -174,6 +174,24 @@ struct Synthetic {
   }
 };
 
+/// The parameters' element count, or -1 (reported) when optim-run cannot
+/// fill them: only float32, and a count that fits int64_t.
+int64_t countElements(llvm::ArrayRef<ParamInfo> params) {
+  int64_t total = 0;
+  for (const ParamInfo &p : params) {
+    if (p.dtype != DType::F32) {
+      llvm::errs() << "error: optim-run only fills float32 parameters; '"
+                   << p.name << "' is not\n";
+      return -1;
+    }
+    if (p.numElements < 0 || llvm::AddOverflow(total, p.numElements, total)) {
+      llvm::errs() << "error: the parameters' element count overflows\n";
+      return -1;
+    }
+  }
+  return total;
+}
+
 int fail(llvm::Error error) {
   // One write for the line: the ranks of a job share the terminal.
   llvm::errs() << ("error: " + llvm::toString(std::move(error)) + "\n");
@@ -215,18 +233,9 @@ int runDistributed(llvm::StringRef source,
                          .count();
   auto params = optimizer.getParams();
   size_t numStates = optimizer.getStateNames().size();
-  int64_t total = 0;
-  for (const ParamInfo &p : params) {
-    if (p.dtype != DType::F32) {
-      llvm::errs() << "error: optim-run only fills float32 parameters; '"
-                   << p.name << "' is not\n";
-      return 1;
-    }
-    if (p.numElements < 0 || llvm::AddOverflow(total, p.numElements, total)) {
-      llvm::errs() << "error: the parameters' element count overflows\n";
-      return 1;
-    }
-  }
+  int64_t total = countElements(params);
+  if (total < 0)
+    return 1;
   bool broadcast = optimizer.getMode() == ShardMode::BroadcastParams;
   if (rank == 0)
     llvm::outs() << "compiled " << params.size() << " parameters (" << total
@@ -372,18 +381,9 @@ int main(int argc, char **argv) {
 
   auto params = optimizer.getParams();
   size_t numStates = optimizer.getStateNames().size();
-  int64_t total = 0;
-  for (const ParamInfo &p : params) {
-    if (p.dtype != DType::F32) {
-      llvm::errs() << "error: optim-run only fills float32 parameters; '"
-                   << p.name << "' is not\n";
-      return 1;
-    }
-    if (p.numElements < 0 || llvm::AddOverflow(total, p.numElements, total)) {
-      llvm::errs() << "error: the parameters' element count overflows\n";
-      return 1;
-    }
-  }
+  int64_t total = countElements(params);
+  if (total < 0)
+    return 1;
   llvm::outs() << "compiled " << params.size() << " parameters ("
                << total << " elements, " << numStates << " states each, "
                << optimizer.getNumGroups() << " groups) in "

@@ -84,20 +84,27 @@ def mixed_precision(comm, mode):
         grads = [draw(p) for p in whole.params]
         sharded.step(params, grads, local)
         whole.step(ref, grads, ref_states)
-    nstates = len(whole.state_names)
-    states_equal = True
-    for k, (param, offset, count, _whole) in enumerate(sharded.pieces()):
-        for s in range(nstates):
-            expected = ref_states[param * nstates + s].reshape(-1)
-            got = local[k * nstates + s].reshape(-1)
-            if expected.size and not _whole:
-                expected = expected[offset:offset + count]
-            states_equal &= np.array_equal(got, expected)
+    states_equal = states_match(sharded, whole, ref_states, local)
     return {"rank": comm.rank, "mode": sharded.mode,
             "params_equal": all(np.array_equal(a, b)
                                 for a, b in zip(params, ref)),
             "states_equal": bool(states_equal),
             "split": any(not w for _, _, _, w in sharded.pieces(comm.rank))}
+
+
+def states_match(sharded, whole, ref_states, local):
+    """Whether each local state equals the reference state's slice (a
+    state of 0 elements, a piece's absent master, matches an empty one)."""
+    nstates = len(whole.state_names)
+    equal = True
+    for k, (param, offset, count, entire) in enumerate(sharded.pieces()):
+        for s in range(nstates):
+            expected = ref_states[param * nstates + s].reshape(-1)
+            if expected.size and not entire:
+                expected = expected[offset:offset + count]
+            equal &= np.array_equal(local[k * nstates + s].reshape(-1),
+                                    expected)
+    return bool(equal)
 
 
 def make_states(params):
@@ -148,18 +155,7 @@ def run_case(comm, rule, sparse, mode, gradients):
         sharded.step(params, mine, local)
         whole.step(ref, reduced, ref_states)
     params_equal = all(np.array_equal(a, b) for a, b in zip(params, ref))
-    # Each local state equals the reference state's slice.
-    nstates = len(whole.state_names)
-    states_equal = True
-    for k, (param, offset, count, _whole) in enumerate(sharded.pieces()):
-        for s in range(nstates):
-            expected = ref_states[param * nstates + s].reshape(-1)
-            got = local[k * nstates + s].reshape(-1)
-            if _whole:
-                states_equal &= np.array_equal(got, expected)
-            else:
-                states_equal &= np.array_equal(got,
-                                               expected[offset:offset + count])
+    states_equal = states_match(sharded, whole, ref_states, local)
     state_elements = sum(x.size for x in local)
     total_elements = sum(x.size for x in ref_states)
     return {"rule": rule, "mode": sharded.mode, "gradients": gradients,
