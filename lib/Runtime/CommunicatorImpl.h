@@ -78,6 +78,9 @@ public:
   int rank = 0;
   int size = 1;
   double timeout = 60.0;
+  /// The least a compilation's agreement waits: the ranks compile at their
+  /// own speeds (the timeout is for steps, whose ranks arrive together).
+  static constexpr double kMinCompileWait = 300.0;
   std::string failure;
   ExchangeStats stats;
   /// Reused between calls; on a failure it is given up (MPI may still write
@@ -124,11 +127,13 @@ public:
   /// second (a rank is late or gone) the sleeps grow to a millisecond, so a
   /// waiting rank does not take a core from the ranks it waits for.
   llvm::Error wait(llvm::MutableArrayRef<MPI_Request> requests,
-             llvm::function_ref<std::string(size_t)> describe) {
+             llvm::function_ref<std::string(size_t)> describe,
+             double seconds = 0) {
+    double limit = seconds > 0 ? seconds : timeout;
     using Clock = std::chrono::steady_clock;
     auto start = Clock::now();
     auto deadline = start + std::chrono::duration_cast<Clock::duration>(
-                                std::chrono::duration<double>(timeout));
+                                std::chrono::duration<double>(limit));
     std::chrono::microseconds pause(0);
     while (true) {
       int done = 0;
@@ -151,7 +156,7 @@ public:
         if (pending.empty())
           return llvm::Error::success();
         char seconds[32];
-        std::snprintf(seconds, sizeof(seconds), "%g", timeout);
+        std::snprintf(seconds, sizeof(seconds), "%g", limit);
         std::string list = pending.front();
         for (size_t i = 1; i < pending.size(); ++i)
           list += (i + 1 == pending.size() ? " and " : ", ") + pending[i];
@@ -176,8 +181,10 @@ public:
   /// Every rank learns whether all ranks succeeded (`problem` empty) and
   /// passed the same `hash`; the lowest failing rank's problem becomes every
   /// rank's error, prefixed by `what`.
-  llvm::Error agree(llvm::StringRef what, const std::string &problem, uint64_t hash,
-              llvm::StringRef mismatch) {
+  /// `seconds` (when > 0) replaces the timeout for its waits.
+  llvm::Error agree(llvm::StringRef what, const std::string &problem,
+                    uint64_t hash, llvm::StringRef mismatch,
+                    double seconds = 0) {
     uint64_t values[3] = {hash, ~hash,
                           problem.empty() ? 0 : uint64_t(size - rank)};
     if (llvm::Error error = run(("the agreement on " + what).str(),
@@ -185,7 +192,8 @@ public:
                             return MPI_Iallreduce(MPI_IN_PLACE, values, 3,
                                                   MPI_UINT64_T, MPI_MAX, comm,
                                                   r);
-                          }))
+                          },
+                          seconds))
       return error;
     if (values[0] != hash || values[1] != ~hash)
       return detail::makeDistributedError(mismatch);
@@ -195,14 +203,14 @@ public:
     int64_t length = static_cast<int64_t>(problem.size());
     if (llvm::Error error = run("a broadcast of a size", [&](MPI_Request *r) {
           return MPI_Ibcast(&length, 1, MPI_INT64_T, failed, comm, r);
-        }))
+        }, seconds))
       return error;
     std::string message = problem;
     message.resize(length);
     if (llvm::Error error = run("a broadcast of an error", [&](MPI_Request *r) {
           return MPI_Ibcast(message.data(), static_cast<int>(length), MPI_CHAR,
                             failed, comm, r);
-        }))
+        }, seconds))
       return error;
     return detail::makeDistributedError(what + " failed on rank " + llvm::Twine(failed) +
                      ", and nothing changed: " + message);
@@ -216,11 +224,12 @@ public:
   /// Runs a collective started by `start` (which returns an MPI code and
   /// fills one request) to completion.
   llvm::Error run(llvm::StringRef what,
-            llvm::function_ref<int(MPI_Request *)> start) {
+            llvm::function_ref<int(MPI_Request *)> start,
+            double seconds = 0) {
     MPI_Request request = MPI_REQUEST_NULL;
     if (llvm::Error error = check(start(&request), what))
       return error;
-    return wait(request, [&](size_t) { return what.str(); });
+    return wait(request, [&](size_t) { return what.str(); }, seconds);
   }
 };
 

@@ -450,7 +450,8 @@ ShardedOptimizer::compile(llvm::StringRef source,
   if (Error error = c.agree(
           "compiling the sharded step", problem, hash,
           "the ranks compiled different optimizers: the source, the sharding, "
-          "the gradient reduction or the pipeline options differ"))
+          "the gradient reduction or the pipeline options differ",
+          std::max(c.timeout, Communicator::Impl::kMinCompileWait)))
     return error;
   return compiled;
 }

@@ -449,6 +449,9 @@ typedef enum OptimGradientReduction {
    * Dense float32 and float64 parameters only. */
   OPTIM_REDUCE_SUM = 1,
   OPTIM_REDUCE_MEAN = 2,
+  /* Never valid; with it the enum spans every int (a caller's -1 is a
+   * value of the type, refused by optimShardedCompile). */
+  OPTIM_REDUCE_INVALID = -1,
   OPTIM_REDUCE_MAX_ENUM = 0x7fffffff /* as OPTIM_TARGET_MAX_ENUM */
 } OptimGradientReduction;
 
