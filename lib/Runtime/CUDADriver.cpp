@@ -35,6 +35,9 @@ constexpr int kAttributeComputeCapabilityMajor = 75;
 constexpr int kAttributeComputeCapabilityMinor = 76;
 // CUstream_flags.
 constexpr unsigned kStreamNonBlocking = 1;
+// CUevent_flags.
+constexpr unsigned kEventDisableTiming = 2;
+constexpr CUresult kNotReady = 600;
 
 constexpr const char *kDefaultLibrary = "libcuda.so.1";
 
@@ -82,6 +85,12 @@ struct optim::runtime::cuda::EntryPoints {
   CUresult (*streamCreate)(StreamHandle *, unsigned) = nullptr;
   CUresult (*streamDestroy)(StreamHandle) = nullptr;
   CUresult (*streamSynchronize)(StreamHandle) = nullptr;
+  CUresult (*memcpyDtoDAsync)(CUdeviceptr, CUdeviceptr, std::size_t,
+                              StreamHandle) = nullptr;
+  CUresult (*eventCreate)(EventHandle *, unsigned) = nullptr;
+  CUresult (*eventDestroy)(EventHandle) = nullptr;
+  CUresult (*eventRecord)(EventHandle, StreamHandle) = nullptr;
+  CUresult (*eventQuery)(EventHandle) = nullptr;
 };
 
 namespace optim::runtime::cuda {
@@ -156,6 +165,11 @@ DriverLoader::load(const std::string &path) {
   resolve(api->streamCreate, "cuStreamCreate");
   resolve(api->streamDestroy, "cuStreamDestroy_v2");
   resolve(api->streamSynchronize, "cuStreamSynchronize");
+  resolve(api->memcpyDtoDAsync, "cuMemcpyDtoDAsync_v2");
+  resolve(api->eventCreate, "cuEventCreate");
+  resolve(api->eventDestroy, "cuEventDestroy_v2");
+  resolve(api->eventRecord, "cuEventRecord");
+  resolve(api->eventQuery, "cuEventQuery");
   if (!missing.empty()) {
     std::string names;
     for (const char *name : missing)
@@ -387,6 +401,54 @@ llvm::Error Driver::memsetD32Async(ContextHandle context, DevicePtr destination,
   return callInContext(*this, context, "cuMemsetD32Async", [&] {
     return api->memsetD32Async(destination, value, count, stream);
   });
+}
+
+llvm::Error Driver::copyDeviceToDeviceAsync(ContextHandle context,
+                                            DevicePtr destination,
+                                            DevicePtr source,
+                                            std::size_t bytes,
+                                            StreamHandle stream) {
+  if (bytes == 0)
+    return llvm::Error::success();
+  return callInContext(*this, context, "cuMemcpyDtoDAsync_v2", [&] {
+    return api->memcpyDtoDAsync(destination, source, bytes, stream);
+  });
+}
+
+llvm::Expected<EventHandle> Driver::createEvent(ContextHandle context) {
+  EventHandle event = nullptr;
+  if (llvm::Error error = callInContext(*this, context, "cuEventCreate", [&] {
+        return api->eventCreate(&event, kEventDisableTiming);
+      }))
+    return error;
+  return event;
+}
+
+llvm::Error Driver::destroyEvent(ContextHandle context, EventHandle event) {
+  if (!event)
+    return llvm::Error::success();
+  return callInContext(*this, context, "cuEventDestroy_v2",
+                       [&] { return api->eventDestroy(event); });
+}
+
+llvm::Error Driver::recordEvent(ContextHandle context, EventHandle event,
+                                StreamHandle stream) {
+  return callInContext(*this, context, "cuEventRecord",
+                       [&] { return api->eventRecord(event, stream); });
+}
+
+llvm::Expected<bool> Driver::queryEvent(ContextHandle context,
+                                        EventHandle event) {
+  bool complete = false;
+  if (llvm::Error error = callInContext(*this, context, "cuEventQuery", [&] {
+        CUresult result = api->eventQuery(event);
+        if (result == kNotReady)
+          return kSuccess;
+        complete = result == kSuccess;
+        return result;
+      }))
+    return error;
+  return complete;
 }
 
 llvm::Expected<bool> Driver::isCapturing(ContextHandle context,

@@ -760,6 +760,12 @@ Error GPUOptimizer::Impl::checkStateBuffer(llvm::ArrayRef<void *> statePtrs,
   return Error::success();
 }
 
+Error GPUOptimizer::checkStep(llvm::ArrayRef<void *> params,
+                              llvm::ArrayRef<void *> grads,
+                              llvm::ArrayRef<void *> states) const {
+  return impl->checkBuffers(params, grads, states);
+}
+
 Error GPUOptimizer::step(llvm::ArrayRef<void *> params,
                          llvm::ArrayRef<void *> grads,
                          llvm::ArrayRef<void *> states, void *stream) {

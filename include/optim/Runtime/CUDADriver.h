@@ -32,11 +32,13 @@ struct ContextObject;
 struct ModuleObject;
 struct FunctionObject;
 struct StreamObject;
+struct EventObject;
 using ContextHandle = ContextObject *;
 using ModuleHandle = ModuleObject *;
 using FunctionHandle = FunctionObject *;
 /// nullptr is the legacy default stream.
 using StreamHandle = StreamObject *;
+using EventHandle = EventObject *;
 using DevicePtr = std::uint64_t;
 
 /// A grid or block shape of a launch.
@@ -135,6 +137,22 @@ public:
   llvm::Error memsetD32Async(ContextHandle context, DevicePtr destination,
                              std::uint32_t value, std::size_t count,
                              StreamHandle stream);
+  /// Copies `bytes` between device buffers, in order on `stream`.
+  llvm::Error copyDeviceToDeviceAsync(ContextHandle context,
+                                      DevicePtr destination, DevicePtr source,
+                                      std::size_t bytes, StreamHandle stream);
+
+  // Events (without timing), for polling a stream's progress.
+
+  llvm::Expected<EventHandle> createEvent(ContextHandle context);
+  llvm::Error destroyEvent(ContextHandle context, EventHandle event);
+  /// cuEventRecord: the event completes when the work enqueued on `stream`
+  /// before it has.
+  llvm::Error recordEvent(ContextHandle context, EventHandle event,
+                          StreamHandle stream);
+  /// cuEventQuery: true when complete, false while not ready.
+  llvm::Expected<bool> queryEvent(ContextHandle context, EventHandle event);
+
   /// Whether `stream` is capturing work into a CUDA graph (or its capture
   /// was invalidated).
   llvm::Expected<bool> isCapturing(ContextHandle context, StreamHandle stream);

@@ -85,6 +85,7 @@ public:
 
 private:
   friend class ShardedOptimizer;
+  friend class GPUShardedOptimizer;
   explicit Communicator(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl;
 };

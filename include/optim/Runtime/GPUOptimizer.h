@@ -164,6 +164,11 @@ public:
   /// per optimizer (issue consecutive steps on one stream, or order them).
   llvm::Error step(llvm::ArrayRef<void *> params, llvm::ArrayRef<void *> grads,
                    llvm::ArrayRef<void *> states, void *stream = nullptr);
+  /// The checks step() makes of its arguments (counts, null and misaligned
+  /// pointers, overlapping buffers), without stepping.
+  llvm::Error checkStep(llvm::ArrayRef<void *> params,
+                        llvm::ArrayRef<void *> grads,
+                        llvm::ArrayRef<void *> states) const;
 
   class Impl;
 

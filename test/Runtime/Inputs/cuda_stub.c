@@ -16,7 +16,12 @@
  * Kernels other than `scale` are the `.entry` functions of a loaded PTX
  * image: a launch of one records its name, shape and parameter values (as
  * many 64-bit values as the entry declares `.param`s) without running it;
- * optimStubLaunch* and optimStubLastImage give them to the test. */
+ * optimStubLaunch* and optimStubLastImage give them to the test.
+ *
+ * Work runs when it is enqueued, so streams and events are always complete,
+ * unless a library sharing the process (a fake NCCL) has registered a hook
+ * with optimStubSetPendingHook: while it returns non-zero, cuEventQuery
+ * reports CUDA_ERROR_NOT_READY (collectives still in flight). */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,6 +45,7 @@ enum {
   CUDA_ERROR_INVALID_IMAGE = 200,
   CUDA_ERROR_INVALID_CONTEXT = 201,
   CUDA_ERROR_NOT_FOUND = 500,
+  CUDA_ERROR_NOT_READY = 600,
 };
 
 struct StubContext {
@@ -69,6 +75,7 @@ static struct {
 } launches[STUB_MAX_LAUNCHES];
 static long numLaunches;
 static long numHtoDCopies;
+static long numDtoDCopies;
 static char *lastImage;
 struct StubStream {
   int id;
@@ -501,6 +508,74 @@ EXPORT CUresult cuStreamSynchronize(CUstream stream) {
   return CUDA_SUCCESS;
 }
 
+EXPORT CUresult cuMemcpyDtoDAsync_v2(CUdeviceptr destination,
+                                     CUdeviceptr source, size_t bytes,
+                                     CUstream stream) {
+  CUresult result = checkContext("cuMemcpyDtoDAsync_v2");
+  if (result)
+    return result;
+  ++numDtoDCopies;
+  printf("stub: cuMemcpyDtoDAsync_v2 %zu bytes from %p to %p stream %d\n",
+         bytes, (void *)(uintptr_t)source, (void *)(uintptr_t)destination,
+         stream ? stream->id : 0);
+  memmove((void *)(uintptr_t)destination, (const void *)(uintptr_t)source,
+          bytes);
+  return CUDA_SUCCESS;
+}
+
+/* Events: work runs when enqueued, so an event is complete once recorded,
+ * unless the pending hook says that collectives are still in flight. */
+struct StubEvent {
+  int id;
+  int recorded;
+};
+typedef struct StubEvent *CUevent;
+static int (*pendingHook)(void);
+static long liveEvents;
+EXPORT void optimStubSetPendingHook(int (*hook)(void)) { pendingHook = hook; }
+
+EXPORT CUresult cuEventCreate(CUevent *event, unsigned flags) {
+  CUresult result = checkContext("cuEventCreate");
+  if (result)
+    return result;
+  static int nextId = 1;
+  struct StubEvent *created = calloc(1, sizeof(struct StubEvent));
+  created->id = nextId++;
+  *event = created;
+  ++liveEvents;
+  printf("stub: cuEventCreate flags %u -> event %d\n", flags, created->id);
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventDestroy_v2(CUevent event) {
+  CUresult result = checkContext("cuEventDestroy_v2");
+  if (result)
+    return result;
+  printf("stub: cuEventDestroy_v2 event %d\n", event->id);
+  free(event);
+  --liveEvents;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventRecord(CUevent event, CUstream stream) {
+  CUresult result = checkContext("cuEventRecord");
+  if (result)
+    return result;
+  printf("stub: cuEventRecord event %d stream %d\n", event->id,
+         stream ? stream->id : 0);
+  event->recorded = 1;
+  return CUDA_SUCCESS;
+}
+
+EXPORT CUresult cuEventQuery(CUevent event) {
+  CUresult result = checkContext("cuEventQuery");
+  if (result)
+    return result;
+  if (!event->recorded)
+    return CUDA_SUCCESS;
+  return pendingHook && pendingHook() ? CUDA_ERROR_NOT_READY : CUDA_SUCCESS;
+}
+
 /* Counters for the tests. */
 EXPORT long optimStubLiveAllocations(void) { return liveAllocations; }
 EXPORT long optimStubLiveModules(void) { return liveModules; }
@@ -510,6 +585,8 @@ EXPORT long optimStubContextDepth(void) { return contextDepth; }
 /* Recorded launches (every cuLaunchKernel) and host-to-device copies. */
 EXPORT long optimStubLaunches(void) { return numLaunches; }
 EXPORT long optimStubHtoDCopies(void) { return numHtoDCopies; }
+EXPORT long optimStubDtoDCopies(void) { return numDtoDCopies; }
+EXPORT long optimStubLiveEvents(void) { return liveEvents; }
 /* The PTX of the last module loaded from PTX, or NULL. */
 EXPORT const char *optimStubLastImage(void) { return lastImage; }
 /* Launch `index` (0 = the first; the last 64 are kept): its name, or NULL when there is no such launch. */
