@@ -17,6 +17,9 @@ def main():
     mpirun, action, timeout, path = sys.argv[1].split(), sys.argv[2], \
         float(sys.argv[3]), sys.argv[4]
     env = dict(os.environ, OPTIM_DIST_FAULT="rank=2,step=1,action=" + action)
+    # Under the sanitizers this script runs with their runtime preloaded;
+    # mpirun and its daemons must not (optim-run carries its own).
+    env.pop("LD_PRELOAD", None)
     # A dead rank: --enable-recovery keeps mpirun from killing the others
     # at once, so that they report the failure themselves. A stalled rank
     # is ended by mpirun once the others have exited with their error.
