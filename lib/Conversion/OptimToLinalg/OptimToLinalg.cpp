@@ -39,7 +39,10 @@ static LogicalResult checkLowerable(Operation *root) {
     if (op.getNumRanks() == 1)
       return;
     op.emitError() << "optim.broadcast_params across " << op.getNumRanks()
-                   << " ranks needs a distributed runtime";
+                   << " ranks needs a distributed runtime: declare the "
+                      "optimizer with `sharding <broadcast_params>` and run "
+                      "it with the runtime's sharded step "
+                      "(docs/Distributed.md)";
     lowerable = false;
   });
   return success(lowerable);
