@@ -363,61 +363,17 @@ Error Communicator::Impl::exchange(llvm::ArrayRef<void *> buffers,
 // ShardedOptimizer
 //===----------------------------------------------------------------------===//
 
-class ShardedOptimizer::Impl {
+class ShardedOptimizer::Impl : public ShardedState {
 public:
-  std::shared_ptr<Communicator> comm;
-  ShardMode mode = ShardMode::Zero;
   GradientReduction reduction = GradientReduction::None;
-  detail::StepDescription description;
-  /// The full table, for checking and reading values on every rank.
-  std::vector<double> table;
-  std::vector<std::vector<ShardPiece>> pieces;
   std::unique_ptr<Optimizer> local;
-  /// Full group -> local group (-1: no local parameter in it).
-  std::vector<int> groupMap;
-  /// Slots before the first group's in the table (StepABI).
-  unsigned numGlobalSlots = 0;
-  int64_t globalStep = 0;
-  ExchangeStats stats;
   /// The exchange's buffers (every rank's pieces), sizes and owners.
   std::vector<void *> exchangeBuffers;
   std::vector<int64_t> exchangeSizes;
   std::vector<int> exchangeOwners;
   /// Reduced gradients of the local pieces (GradientReduction::Sum/Mean).
   std::vector<char> reduced;
-  /// OPTIM_DIST_FAULT: a failure to inject, for testing the failure path.
-  Fault fault;
 
-  /// The local pieces as parameters, in the whole step's state layout; and
-  /// whether the local step lacks the "master" state the whole one has
-  /// (then every piece's last local state is dropped when calling it).
-  std::vector<ParamInfo> localParams;
-  bool dropMaster = false;
-  Error checkLocalStateCount(size_t count) const {
-    size_t expected = localPieces.size() * description.stateNames.size();
-    if (count == expected)
-      return Error::success();
-    return makeDistributedError("expected " + llvm::Twine(expected) +
-                                " local state buffers, got " +
-                                llvm::Twine(count));
-  }
-  /// The local states as the local step takes them.
-  std::vector<void *> forLocal(llvm::ArrayRef<void *> states) const {
-    if (!dropMaster)
-      return std::vector<void *>(states.begin(), states.end());
-    size_t n = description.stateNames.size();
-    std::vector<void *> out;
-    for (size_t i = 0; i < states.size(); ++i)
-      if (i % n != n - 1)
-        out.push_back(states[i]);
-    return out;
-  }
-  /// This rank's pieces in the local step's order (of its states), and
-  /// for each of its pieces in plan order, its index there.
-  std::vector<ShardPiece> localPieces;
-  std::vector<size_t> localIndexOfPlan;
-  /// Per group: its learning rate is a value of the table.
-  std::vector<bool> constantRate;
   Error reduceGradients(llvm::ArrayRef<void *> grads,
                         std::vector<void *> &localGrads);
 };
@@ -471,15 +427,9 @@ ShardedOptimizer::compileOnRank(llvm::StringRef source,
     return fault.takeError();
   auto impl = std::make_unique<Impl>();
   impl->comm = std::move(comm);
-  impl->mode = plan->mode;
+  impl->adopt(*plan);
   impl->reduction = reduction;
   impl->fault = *fault;
-  impl->description = std::move(plan->description);
-  impl->table = impl->description.initialTable;
-  impl->numGlobalSlots = plan->numGlobalSlots;
-  impl->pieces = std::move(plan->pieces);
-  impl->groupMap = std::move(plan->groupMap);
-  impl->constantRate = std::move(plan->constantRate);
   if (!plan->localSource.empty()) {
     auto local = Optimizer::compile(plan->localSource, options);
     if (!local)
@@ -487,21 +437,10 @@ ShardedOptimizer::compileOnRank(llvm::StringRef source,
                                   "'s part of the step: " +
                                   llvm::toString(local.takeError()));
     impl->local = std::move(*local);
-    if (Error error = orderLocalPieces(impl->pieces[rank], plan->pieceNames,
-                                       impl->local->getParams(),
-                                       impl->localPieces,
-                                       impl->localIndexOfPlan))
+    if (Error error = impl->setLocal(rank, plan->pieceNames,
+                                     impl->local->getParams(),
+                                     impl->local->hasMasterWeights()))
       return error;
-    impl->localParams.assign(impl->local->getParams().begin(),
-                             impl->local->getParams().end());
-    impl->dropMaster = impl->description.hasMaster &&
-                       !impl->local->hasMasterWeights();
-    if (impl->dropMaster)
-      for (ParamInfo &info : impl->localParams) {
-        info.stateShapes.push_back({0});
-        info.stateNumElements.push_back(0);
-        info.stateDTypes.push_back(DType::F32);
-      }
   }
   for (int r = 0; r < n; ++r)
     for (const ShardPiece &piece : impl->pieces[r]) {
@@ -582,28 +521,7 @@ Error ShardedOptimizer::initStates(llvm::ArrayRef<void *> params,
 
 Error ShardedOptimizer::setHyperParam(unsigned group, llvm::StringRef name,
                                       double value) {
-  detail::StepDescription &d = impl->description;
-  auto slot = d.findSlot(group, name);
-  if (!slot)
-    return slot.takeError();
-  std::vector<double> table = impl->table;
-  if (Error error = d.setHyperParam(table, group, name, value))
-    return error;
-  if (impl->local) {
-    // A value of the group, or one every group shares (the same slot in
-    // group 0 and this group).
-    int localGroup = impl->groupMap[group];
-    // A global slot (at the head of the table: loss scale, clipping) is
-    // every group's: any local group takes it.
-    if (*slot < impl->numGlobalSlots)
-      localGroup = 0;
-    if (localGroup >= 0)
-      if (Error error =
-              impl->local->setHyperParam(localGroup, name, value))
-        return error;
-  }
-  impl->table = std::move(table);
-  return Error::success();
+  return impl->setHyperParam(group, name, value, impl->local.get());
 }
 
 Expected<double> ShardedOptimizer::getHyperParam(unsigned group,
@@ -749,11 +667,7 @@ Error ShardedOptimizer::Impl::reduceGradients(
 }
 
 Error ShardedOptimizer::refuseStep(llvm::StringRef problem) {
-  Communicator::Impl &c = *impl->comm->impl;
-  if (!c.failure.empty())
-    return c.broken();
-  std::string text = problem.empty() ? "refused by the caller" : problem.str();
-  return c.agree("the step", text, 0, "");
+  return impl->refuse(problem);
 }
 
 Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
@@ -763,39 +677,13 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
   if (!c.failure.empty())
     return c.broken();
   const std::vector<ParamInfo> &infos = impl->description.params;
-  size_t numStates = impl->description.stateNames.size();
   const std::vector<ShardPiece> &own = impl->localPieces;
   // Local validation, then agreement: every rank learns whether all ranks
   // may step, before any of them writes.
-  std::string problem;
-  if (params.size() != infos.size() || grads.size() != infos.size())
-    problem = "expected " + std::to_string(infos.size()) +
-              " parameters and gradients, got " +
-              std::to_string(params.size()) + " and " +
-              std::to_string(grads.size());
-  else if (localStates.size() != own.size() * numStates)
-    problem = "expected " + std::to_string(own.size() * numStates) +
-              " local state buffers (" + std::to_string(own.size()) +
-              " pieces), got " + std::to_string(localStates.size());
-  else if (Error error =
-               detail::StepDescription::checkStepCounter(impl->globalStep))
-    problem = llvm::toString(std::move(error));
-  else
-    for (size_t i = 0; i < infos.size() && problem.empty(); ++i)
-      if (infos[i].numElements > 0 && (!params[i] || !grads[i]))
-        problem = "null buffer for parameter '" + infos[i].name + "'";
-  std::vector<void *> localParams(own.size()), localGrads(own.size());
+  std::vector<void *> localParams, localGrads;
+  std::string problem = impl->prepareStep(params, grads, localStates.size(),
+                                          localParams, localGrads);
   if (problem.empty()) {
-    for (size_t k = 0; k < own.size(); ++k) {
-      const ShardPiece &piece = own[k];
-      size_t offset =
-          piece.offset * getElementSize(infos[piece.param].dtype);
-      localParams[k] = static_cast<char *>(params[piece.param]) + offset;
-      localGrads[k] =
-          infos[piece.param].sparse
-              ? grads[piece.param]
-              : static_cast<char *>(grads[piece.param]) + offset;
-    }
     if (impl->local)
       if (Error error =
               impl->local->checkStep(localParams, localGrads,

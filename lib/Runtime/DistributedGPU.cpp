@@ -48,37 +48,9 @@ cuda::DevicePtr devicePtr(const void *pointer) {
 }
 } // namespace
 
-class GPUShardedOptimizer::Impl {
+class GPUShardedOptimizer::Impl : public detail::ShardedState {
 public:
-  std::shared_ptr<Communicator> comm;
-  ShardMode mode = ShardMode::Zero;
-  detail::StepDescription description;
-  std::vector<double> table;
-  std::vector<std::vector<ShardPiece>> pieces;
   std::unique_ptr<GPUOptimizer> local;
-  std::vector<int> groupMap;
-  unsigned numGlobalSlots = 0;
-  int64_t globalStep = 0;
-  ExchangeStats stats;
-  Fault fault;
-  std::vector<ShardPiece> localPieces;
-  std::vector<size_t> localIndexOfPlan;
-  /// The local pieces as parameters in the whole step's state layout, and
-  /// whether the local step lacks the "master" state the whole one has
-  /// (then every piece's last local state is dropped when calling it), as
-  /// ShardedOptimizer does.
-  std::vector<ParamInfo> localParams;
-  bool dropMaster = false;
-  std::vector<void *> forLocal(llvm::ArrayRef<void *> states) const {
-    if (!dropMaster)
-      return std::vector<void *>(states.begin(), states.end());
-    size_t n = description.stateNames.size();
-    std::vector<void *> out;
-    for (size_t i = 0; i < states.size(); ++i)
-      if (i % n != n - 1)
-        out.push_back(states[i]);
-    return out;
-  }
 
   // Device and NCCL.
   int device = 0;
@@ -242,13 +214,8 @@ GPUShardedOptimizer::compileOnRank(llvm::StringRef source,
 
   auto impl = std::make_unique<Impl>();
   impl->comm = std::move(comm);
-  impl->mode = plan->mode;
+  impl->adopt(*plan);
   impl->fault = *fault;
-  impl->description = std::move(plan->description);
-  impl->table = impl->description.initialTable;
-  impl->numGlobalSlots = plan->numGlobalSlots;
-  impl->pieces = std::move(plan->pieces);
-  impl->groupMap = std::move(plan->groupMap);
   impl->device = device;
   impl->library = &*library;
   if (!plan->localSource.empty()) {
@@ -258,21 +225,10 @@ GPUShardedOptimizer::compileOnRank(llvm::StringRef source,
                                   "'s part of the step: " +
                                   llvm::toString(local.takeError()));
     impl->local = std::move(*local);
-    if (Error error = orderLocalPieces(impl->pieces[rank], plan->pieceNames,
-                                       impl->local->getParams(),
-                                       impl->localPieces,
-                                       impl->localIndexOfPlan))
+    if (Error error = impl->setLocal(rank, plan->pieceNames,
+                                     impl->local->getParams(),
+                                     impl->local->hasMasterWeights()))
       return error;
-    impl->localParams.assign(impl->local->getParams().begin(),
-                             impl->local->getParams().end());
-    impl->dropMaster = impl->description.hasMaster &&
-                       !impl->local->hasMasterWeights();
-    if (impl->dropMaster)
-      for (ParamInfo &info : impl->localParams) {
-        info.stateShapes.push_back({0});
-        info.stateNumElements.push_back(0);
-        info.stateDTypes.push_back(DType::F32);
-      }
     if (Error error = impl->local->load(device))
       return error;
   }
@@ -384,25 +340,7 @@ Error GPUShardedOptimizer::initStates(llvm::ArrayRef<void *> params,
 
 Error GPUShardedOptimizer::setHyperParam(unsigned group, llvm::StringRef name,
                                          double value) {
-  detail::StepDescription &d = impl->description;
-  auto slot = d.findSlot(group, name);
-  if (!slot)
-    return slot.takeError();
-  std::vector<double> table = impl->table;
-  if (Error error = d.setHyperParam(table, group, name, value))
-    return error;
-  if (impl->local) {
-    // The group's local group; a global slot (loss scale, clipping) is
-    // every group's: any local group takes it.
-    int localGroup = impl->groupMap[group];
-    if (*slot < impl->numGlobalSlots)
-      localGroup = 0;
-    if (localGroup >= 0)
-      if (Error error = impl->local->setHyperParam(localGroup, name, value))
-        return error;
-  }
-  impl->table = std::move(table);
-  return Error::success();
+  return impl->setHyperParam(group, name, value, impl->local.get());
 }
 
 Expected<double> GPUShardedOptimizer::getHyperParam(unsigned group,
@@ -423,11 +361,7 @@ Error GPUShardedOptimizer::setGlobalStep(int64_t step) {
 }
 
 Error GPUShardedOptimizer::refuseStep(llvm::StringRef problem) {
-  Communicator::Impl &c = *impl->comm->impl;
-  if (!c.failure.empty())
-    return c.broken();
-  std::string text = problem.empty() ? "refused by the caller" : problem.str();
-  return c.agree("the step", text, 0, "");
+  return impl->refuse(problem);
 }
 
 Error GPUShardedOptimizer::step(llvm::ArrayRef<void *> params,
@@ -438,36 +372,12 @@ Error GPUShardedOptimizer::step(llvm::ArrayRef<void *> params,
   if (!c.failure.empty())
     return c.broken();
   auto cuStream = static_cast<cuda::StreamHandle>(stream);
-  const std::vector<ParamInfo> &infos = impl->description.params;
-  size_t numStates = impl->description.stateNames.size();
-  const std::vector<ShardPiece> &own = impl->localPieces;
   // Local validation, then agreement: every rank learns whether all ranks
   // may step, before any of them enqueues anything.
-  std::string problem;
-  if (params.size() != infos.size() || grads.size() != infos.size())
-    problem = "expected " + std::to_string(infos.size()) +
-              " parameters and gradients, got " +
-              std::to_string(params.size()) + " and " +
-              std::to_string(grads.size());
-  else if (localStates.size() != own.size() * numStates)
-    problem = "expected " + std::to_string(own.size() * numStates) +
-              " local state buffers (" + std::to_string(own.size()) +
-              " pieces), got " + std::to_string(localStates.size());
-  else if (Error error =
-               detail::StepDescription::checkStepCounter(impl->globalStep))
-    problem = llvm::toString(std::move(error));
-  else
-    for (size_t i = 0; i < infos.size() && problem.empty(); ++i)
-      if (infos[i].numElements > 0 && (!params[i] || !grads[i]))
-        problem = "null buffer for parameter '" + infos[i].name + "'";
-  std::vector<void *> localParams(own.size()), localGrads(own.size());
+  std::vector<void *> localParams, localGrads;
+  std::string problem = impl->prepareStep(params, grads, localStates.size(),
+                                          localParams, localGrads);
   if (problem.empty()) {
-    for (size_t k = 0; k < own.size(); ++k) {
-      const ShardPiece &piece = own[k];
-      size_t offset = piece.offset * getElementSize(infos[piece.param].dtype);
-      localParams[k] = static_cast<char *>(params[piece.param]) + offset;
-      localGrads[k] = static_cast<char *>(grads[piece.param]) + offset;
-    }
     if (impl->local)
       if (Error error =
               impl->local->checkStep(localParams, localGrads,

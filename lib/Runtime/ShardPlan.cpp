@@ -2,6 +2,7 @@
 
 #include "ShardPlan.h"
 
+#include "CommunicatorImpl.h"
 #include "ParsedOptimizer.h"
 
 #include "optim/Dialect/Optim/IR/Optim.h"
@@ -289,4 +290,110 @@ void Fault::inject(int thisRank, int64_t thisStep) const {
     std::raise(SIGKILL);
   while (true)
     std::this_thread::sleep_for(std::chrono::hours(1));
+}
+
+void ShardedState::adopt(ShardPlan &plan) {
+  mode = plan.mode;
+  description = std::move(plan.description);
+  table = description.initialTable;
+  numGlobalSlots = plan.numGlobalSlots;
+  pieces = std::move(plan.pieces);
+  groupMap = std::move(plan.groupMap);
+  constantRate = std::move(plan.constantRate);
+}
+
+Error ShardedState::setLocal(int rank, llvm::ArrayRef<std::string> pieceNames,
+                             llvm::ArrayRef<ParamInfo> localStepParams,
+                             bool localHasMaster) {
+  if (Error error = orderLocalPieces(pieces[rank], pieceNames,
+                                     localStepParams, localPieces,
+                                     localIndexOfPlan))
+    return error;
+  localParams.assign(localStepParams.begin(), localStepParams.end());
+  dropMaster = description.hasMaster && !localHasMaster;
+  if (dropMaster)
+    for (ParamInfo &info : localParams) {
+      info.stateShapes.push_back({0});
+      info.stateNumElements.push_back(0);
+      info.stateDTypes.push_back(DType::F32);
+    }
+  return Error::success();
+}
+
+Error ShardedState::checkLocalStateCount(size_t count) const {
+  size_t expected = localPieces.size() * description.stateNames.size();
+  if (count == expected)
+    return Error::success();
+  return makeError("expected " + llvm::Twine(expected) +
+                   " local state buffers, got " + llvm::Twine(count));
+}
+
+std::vector<void *>
+ShardedState::forLocal(llvm::ArrayRef<void *> states) const {
+  if (!dropMaster)
+    return std::vector<void *>(states.begin(), states.end());
+  size_t n = description.stateNames.size();
+  std::vector<void *> out;
+  for (size_t i = 0; i < states.size(); ++i)
+    if (i % n != n - 1)
+      out.push_back(states[i]);
+  return out;
+}
+
+Expected<int> ShardedState::keepHyperParam(unsigned group,
+                                           llvm::StringRef name, double value,
+                                           bool hasLocal) {
+  auto slot = description.findSlot(group, name);
+  if (!slot)
+    return slot.takeError();
+  if (Error error = description.setHyperParam(table, group, name, value))
+    return error;
+  if (!hasLocal)
+    return -1;
+  // A global slot (at the head of the table: the loss scale) is every
+  // group's: any local group takes it.
+  if (*slot < numGlobalSlots)
+    return 0;
+  return groupMap[group];
+}
+
+std::string ShardedState::prepareStep(llvm::ArrayRef<void *> params,
+                                      llvm::ArrayRef<void *> grads,
+                                      size_t numLocalStates,
+                                      std::vector<void *> &localParamPtrs,
+                                      std::vector<void *> &localGradPtrs) const {
+  const std::vector<ParamInfo> &infos = description.params;
+  size_t numStates = description.stateNames.size();
+  if (params.size() != infos.size() || grads.size() != infos.size())
+    return "expected " + std::to_string(infos.size()) +
+           " parameters and gradients, got " + std::to_string(params.size()) +
+           " and " + std::to_string(grads.size());
+  if (numLocalStates != localPieces.size() * numStates)
+    return "expected " + std::to_string(localPieces.size() * numStates) +
+           " local state buffers (" + std::to_string(localPieces.size()) +
+           " pieces), got " + std::to_string(numLocalStates);
+  if (Error error = StepDescription::checkStepCounter(globalStep))
+    return llvm::toString(std::move(error));
+  for (size_t i = 0; i < infos.size(); ++i)
+    if (infos[i].numElements > 0 && (!params[i] || !grads[i]))
+      return "null buffer for parameter '" + infos[i].name + "'";
+  localParamPtrs.resize(localPieces.size());
+  localGradPtrs.resize(localPieces.size());
+  for (size_t k = 0; k < localPieces.size(); ++k) {
+    const ShardPiece &piece = localPieces[k];
+    size_t offset = piece.offset * getElementSize(infos[piece.param].dtype);
+    localParamPtrs[k] = static_cast<char *>(params[piece.param]) + offset;
+    localGradPtrs[k] = infos[piece.param].sparse
+                           ? grads[piece.param]
+                           : static_cast<char *>(grads[piece.param]) + offset;
+  }
+  return "";
+}
+
+Error ShardedState::refuse(llvm::StringRef problem) {
+  Communicator::Impl &c = *comm->impl;
+  if (!c.failure.empty())
+    return c.broken();
+  std::string text = problem.empty() ? "refused by the caller" : problem.str();
+  return c.agree("the step", text, 0, "");
 }

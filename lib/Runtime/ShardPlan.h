@@ -16,6 +16,7 @@
 
 #include "llvm/Support/Error.h"
 
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -67,6 +68,77 @@ struct Fault {
   static llvm::Expected<Fault> fromEnvironment();
   /// Stalls or dies if this is the rank and the step.
   void inject(int rank, int64_t step) const;
+};
+
+/// What the sharded steps of every target keep between steps, and the
+/// parts of their steps that do not depend on the target.
+struct ShardedState {
+  std::shared_ptr<Communicator> comm;
+  ShardMode mode = ShardMode::Zero;
+  StepDescription description;
+  /// The whole table, for checking and reading values on every rank.
+  std::vector<double> table;
+  /// Every rank's pieces, in the step's order (the exchange follows it).
+  std::vector<std::vector<ShardPiece>> pieces;
+  /// Whole group -> local group (-1: no local piece in it).
+  std::vector<int> groupMap;
+  unsigned numGlobalSlots = 0;
+  /// Per group: its learning rate is a value of the table.
+  std::vector<bool> constantRate;
+  int64_t globalStep = 0;
+  ExchangeStats stats;
+  /// OPTIM_DIST_FAULT: a failure to inject, for testing the failure path.
+  Fault fault;
+  /// This rank's pieces in the local step's order (of its states), and
+  /// for each of its pieces in plan order, its index there.
+  std::vector<ShardPiece> localPieces;
+  std::vector<size_t> localIndexOfPlan;
+  /// The local pieces as parameters, in the whole step's state layout; and
+  /// whether the local step lacks the "master" state the whole one has
+  /// (then every piece's last local state is dropped when calling it).
+  std::vector<ParamInfo> localParams;
+  bool dropMaster = false;
+
+  /// Takes the plan's tables.
+  void adopt(ShardPlan &plan);
+  /// Once the local step is compiled: the local order of this rank's
+  /// pieces (`pieceNames`, plan order) and their state layout.
+  llvm::Error setLocal(int rank, llvm::ArrayRef<std::string> pieceNames,
+                       llvm::ArrayRef<ParamInfo> localStepParams,
+                       bool localHasMaster);
+  llvm::Error checkLocalStateCount(size_t count) const;
+  /// The local states as the local step takes them.
+  std::vector<void *> forLocal(llvm::ArrayRef<void *> states) const;
+  /// Checks `value` and keeps it; the local group it goes to, -1 for none
+  /// (a global slot goes to any local group).
+  llvm::Expected<int> keepHyperParam(unsigned group, llvm::StringRef name,
+                                     double value, bool hasLocal);
+  /// The problem with a step's arguments ("" if none); on success, the
+  /// local pieces' parameter and gradient pointers (a sparse gradient is
+  /// passed whole).
+  std::string prepareStep(llvm::ArrayRef<void *> params,
+                          llvm::ArrayRef<void *> grads, size_t numLocalStates,
+                          std::vector<void *> &localParamPtrs,
+                          std::vector<void *> &localGradPtrs) const;
+  /// ShardedOptimizer::refuseStep.
+  llvm::Error refuse(llvm::StringRef problem);
+
+  /// setHyperParam of a sharded step whose local step is `local` (null on
+  /// a rank without pieces).
+  template <typename LocalT>
+  llvm::Error setHyperParam(unsigned group, llvm::StringRef name,
+                            double value, LocalT *local) {
+    std::vector<double> saved = table;
+    auto localGroup = keepHyperParam(group, name, value, local != nullptr);
+    if (!localGroup)
+      return localGroup.takeError();
+    if (*localGroup >= 0)
+      if (llvm::Error error = local->setHyperParam(*localGroup, name, value)) {
+        table = std::move(saved);
+        return error;
+      }
+    return llvm::Error::success();
+  }
 };
 
 } // namespace optim::runtime::detail

@@ -26,6 +26,9 @@
 #include <vector>
 
 namespace optim::runtime {
+namespace detail {
+struct ShardedState;
+} // namespace detail
 
 /// Bytes and time of the communication of the last call.
 struct ExchangeStats {
@@ -86,6 +89,7 @@ public:
 private:
   friend class ShardedOptimizer;
   friend class GPUShardedOptimizer;
+  friend struct detail::ShardedState;
   explicit Communicator(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl;
 };
