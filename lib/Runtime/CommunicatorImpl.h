@@ -29,6 +29,33 @@
 
 namespace optim::runtime::detail {
 
+/// The pauses between the polls of a wait for other ranks. Data moves only
+/// while we poll (MPI progresses inside its calls), so the first 20 ms
+/// poll with a yield between calls, then with 20 microsecond sleeps; after
+/// a second (a rank is late or gone) the sleeps grow to a millisecond, so
+/// a waiting rank does not take a core from the ranks it waits for.
+class PollPacer {
+public:
+  void wait() {
+    auto waited = std::chrono::steady_clock::now() - start;
+    if (waited < std::chrono::milliseconds(20)) {
+      std::this_thread::yield();
+      return;
+    }
+    if (waited < std::chrono::seconds(1))
+      pause = std::chrono::microseconds(20);
+    else
+      pause = std::min(std::max(pause * 2, std::chrono::microseconds(20)),
+                       std::chrono::microseconds(1000));
+    std::this_thread::sleep_for(pause);
+  }
+
+private:
+  std::chrono::steady_clock::time_point start =
+      std::chrono::steady_clock::now();
+  std::chrono::microseconds pause{0};
+};
+
 inline llvm::Error makeDistributedError(const llvm::Twine &message) {
   return llvm::createStringError(llvm::inconvertibleErrorCode(), message);
 }
@@ -120,12 +147,9 @@ public:
     return fail(("MPI error in " + what + ": " + detail::mpiErrorText(code)).str());
   }
 
-  /// Waits for `requests` until the deadline; `describe(i)` names what
-  /// request i was, for the error of one that did not complete. MPI moves
-  /// data only inside its calls (MPI_Testall here), so the first 20 ms poll
-  /// with a yield between calls, then with 20 microsecond sleeps; after a
-  /// second (a rank is late or gone) the sleeps grow to a millisecond, so a
-  /// waiting rank does not take a core from the ranks it waits for.
+  /// Waits for `requests` until the deadline (polling MPI_Testall, paced by
+  /// PollPacer); `describe(i)` names what request i was, for the error of
+  /// one that did not complete.
   llvm::Error wait(llvm::MutableArrayRef<MPI_Request> requests,
              llvm::function_ref<std::string(size_t)> describe,
              double seconds = 0) {
@@ -134,7 +158,7 @@ public:
     auto start = Clock::now();
     auto deadline = start + std::chrono::duration_cast<Clock::duration>(
                                 std::chrono::duration<double>(limit));
-    std::chrono::microseconds pause(0);
+    detail::PollPacer pacer;
     while (true) {
       int done = 0;
       int code = MPI_Testall(static_cast<int>(requests.size()),
@@ -164,17 +188,7 @@ public:
                     " s on rank " + std::to_string(rank) +
                     ": a rank has died or stalled");
       }
-      auto waited = Clock::now() - start;
-      if (waited < std::chrono::milliseconds(20)) {
-        std::this_thread::yield();
-        continue;
-      }
-      if (waited < std::chrono::seconds(1))
-        pause = std::chrono::microseconds(20);
-      else
-        pause = std::min(std::max(pause * 2, std::chrono::microseconds(20)),
-                         std::chrono::microseconds(1000));
-      std::this_thread::sleep_for(pause);
+      pacer.wait();
     }
   }
 

@@ -473,12 +473,11 @@ Error GPUShardedOptimizer::Impl::exchange(llvm::ArrayRef<void *> params,
     return fail("after starting " + what + ": " +
                 llvm::toString(std::move(error)));
   // Wait: the event, and NCCL's asynchronous error, until the deadline.
-  // The first 20 ms poll with a yield between queries, then with 20
-  // microsecond sleeps growing to a millisecond after a second.
+  // Polled as MPI's waits are (detail::PollPacer).
   using Clock = std::chrono::steady_clock;
   auto deadline = start + std::chrono::duration_cast<Clock::duration>(
                               std::chrono::duration<double>(c.timeout));
-  std::chrono::microseconds pause(0);
+  detail::PollPacer pacer;
   while (true) {
     auto complete = driver->queryEvent(context, event);
     if (!complete)
@@ -503,17 +502,7 @@ Error GPUShardedOptimizer::Impl::exchange(llvm::ArrayRef<void *> params,
                   " s on rank " + std::to_string(c.rank) +
                   ": a rank has died or stalled");
     }
-    auto waited = Clock::now() - start;
-    if (waited < std::chrono::milliseconds(20)) {
-      std::this_thread::yield();
-      continue;
-    }
-    if (waited < std::chrono::seconds(1))
-      pause = std::chrono::microseconds(20);
-    else
-      pause = std::min(std::max(pause * 2, std::chrono::microseconds(20)),
-                       std::chrono::microseconds(1000));
-    std::this_thread::sleep_for(pause);
+    pacer.wait();
   }
   // Everything arrived: the other ranks' pieces, from their segments.
   for (int r = 0; r < n; ++r) {
