@@ -14,7 +14,9 @@
 
 #include "llvm/ADT/ArrayRef.h"
 #include "llvm/ADT/STLFunctionalExtras.h"
+#include "llvm/ADT/Hashing.h"
 #include "llvm/ADT/Twine.h"
+#include "llvm/Support/xxhash.h"
 #include "llvm/Support/Error.h"
 
 #include <mpi.h>
@@ -228,6 +230,27 @@ public:
       return error;
     return detail::makeDistributedError(what + " failed on rank " + llvm::Twine(failed) +
                      ", and nothing changed: " + message);
+  }
+
+  /// The agreement at the end of a sharded step's compilation: every rank
+  /// compiled (`problem` empty) the same `source` with the same mode,
+  /// reduction and pipeline options (`target` tells the targets apart).
+  /// Waits at least kMinCompileWait: ranks compile at their own speeds.
+  llvm::Error agreeOnCompilation(llvm::StringRef what,
+                                 const std::string &problem,
+                                 llvm::StringRef source, unsigned mode,
+                                 unsigned reduction, unsigned target,
+                                 llvm::StringRef pipelineOptions) {
+    uint64_t hash = llvm::xxh3_64bits(source);
+    hash = llvm::hashing::detail::hash_16_bytes(
+        hash, (uint64_t(target) << 32) | (uint64_t(mode) << 8) | reduction);
+    hash = llvm::hashing::detail::hash_16_bytes(
+        hash, llvm::xxh3_64bits(pipelineOptions));
+    return agree(what, problem, hash,
+                 "the ranks compiled different optimizers: the source, the "
+                 "sharding, the gradient reduction or the pipeline options "
+                 "differ",
+                 std::max(timeout, kMinCompileWait));
   }
 
   /// Communicator::exchange; `checkLayout` first compares the ranks'

@@ -398,16 +398,10 @@ ShardedOptimizer::compile(llvm::StringRef source,
   std::string problem;
   if (!compiled)
     problem = llvm::toString(compiled.takeError());
-  uint64_t hash = llvm::xxh3_64bits(source);
-  hash = llvm::hashing::detail::hash_16_bytes(
-      hash, (static_cast<uint64_t>(mode) << 8) | static_cast<uint64_t>(reduction));
-  hash = llvm::hashing::detail::hash_16_bytes(
-      hash, llvm::xxh3_64bits(options.pipelineOptions));
-  if (Error error = c.agree(
-          "compiling the sharded step", problem, hash,
-          "the ranks compiled different optimizers: the source, the sharding, "
-          "the gradient reduction or the pipeline options differ",
-          std::max(c.timeout, Communicator::Impl::kMinCompileWait)))
+  if (Error error = c.agreeOnCompilation(
+          "compiling the sharded step", problem, source,
+          static_cast<unsigned>(mode), static_cast<unsigned>(reduction),
+          /*target=*/0, options.pipelineOptions))
     return error;
   return compiled;
 }

@@ -137,16 +137,10 @@ GPUShardedOptimizer::compile(llvm::StringRef source,
   std::string problem;
   if (!compiled)
     problem = llvm::toString(compiled.takeError());
-  uint64_t hash = llvm::xxh3_64bits(source);
-  hash = llvm::hashing::detail::hash_16_bytes(
-      hash, (static_cast<uint64_t>(mode) << 8) |
-                static_cast<uint64_t>(reduction) | (uint64_t(1) << 32));
-  hash = llvm::hashing::detail::hash_16_bytes(
-      hash, llvm::xxh3_64bits(options.pipelineOptions));
-  if (Error error = c.agree(
-          "compiling the sharded GPU step", problem, hash,
-          "the ranks compiled different optimizers: the source, the sharding "
-          "or the pipeline options differ"))
+  if (Error error = c.agreeOnCompilation(
+          "compiling the sharded GPU step", problem, source,
+          static_cast<unsigned>(mode), static_cast<unsigned>(reduction),
+          /*target=*/1, options.pipelineOptions))
     return error;
   Impl &s = *(*compiled)->impl;
   // NCCL's communicator: rank 0's id to every rank over MPI, then
