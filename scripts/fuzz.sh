@@ -26,6 +26,8 @@ mkdir -p "$FUZZ/corpus" "$FUZZ/findings"
 
 export ASAN_SYMBOLIZER_PATH=/usr/lib/llvm-22/bin/llvm-symbolizer
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
+# (optim-fuzz also has allow_user_poisoning=0 built in: see
+# tools/AsanDefaultOptions.cpp.)
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # New inputs go to $FUZZ/corpus (kept between runs); the seeds are read.
 # -timeout: one input over 60 s is a hang (the largest seeds take about a

@@ -20,7 +20,10 @@ LLVM_BIN=/usr/lib/llvm-22/bin
 ASAN_RUNTIME=$(clang-22 -print-file-name=libclang_rt.asan-x86_64.so)
 export ASAN_SYMBOLIZER_PATH=$LLVM_BIN/llvm-symbolizer
 # Leak checks on for our tools; see the Python step for Python.
+# allow_user_poisoning=0 first (a later setting overrides it): see
+# tools/AsanDefaultOptions.cpp.
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:strict_string_checks=1:check_initialization_order=1}
+export ASAN_OPTIONS=allow_user_poisoning=0:$ASAN_OPTIONS
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 
 # Python tests under the sanitizers (sized for CI): the package's error

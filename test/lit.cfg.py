@@ -56,11 +56,14 @@ if _cmake_option("OPTIM_SANITIZE") or _cmake_option("OPTIM_ENABLE_FUZZER"):
     # as the CUDA driver's, are called through the runtime's own pointer types,
     # as the real, uninstrumented libraries are.)
     clang += " -fsanitize=address,undefined -fno-sanitize=function"
-    python = "env LD_PRELOAD=%s ASAN_OPTIONS=%s %s" % (
-        asan_runtime,
-        ":".join(filter(None, [os.environ.get("ASAN_OPTIONS"),
-                               "detect_leaks=0"])),
-        python)
+    # allow_user_poisoning=0: our code and the uninstrumented MLIR share
+    # allocators (tools/AsanDefaultOptions.cpp); the tools have it built in,
+    # the test programs and python3 get it here.
+    asan_options = ":".join(filter(None, ["allow_user_poisoning=0",
+                                          os.environ.get("ASAN_OPTIONS")]))
+    config.environment["ASAN_OPTIONS"] = asan_options
+    python = "env LD_PRELOAD=%s ASAN_OPTIONS=%s:detect_leaks=0 %s" % (
+        asan_runtime, asan_options, python)
 config.substitutions.append(("%clang", clang))
 # mpirun for the distributed tests: every rank on this machine over shared
 # memory, more ranks than cores allowed, and root allowed (containers).
@@ -68,7 +71,7 @@ mpirun = ("env OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 "
           "OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none "
           "OMPI_MCA_plm_rsh_agent= OMP_NUM_THREADS=1 ")
 if "asan" in config.available_features:
-    mpirun += "ASAN_OPTIONS=detect_leaks=0 "
+    mpirun += "ASAN_OPTIONS=allow_user_poisoning=0:detect_leaks=0 "
 config.substitutions.append(
     ("%mpirun", mpirun + "mpirun --oversubscribe --bind-to none"))
 # The libFuzzer target (OPTIM_ENABLE_FUZZER=ON builds only).
