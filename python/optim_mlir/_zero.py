@@ -15,11 +15,15 @@ from itertools import chain
 import torch
 from torch.optim import Optimizer
 
+from .torch import (_CONTROL_KEY, _CompiledTorchOptimizer, _GradientControl,
+                    _check_max_grad_norm)
+
 __all__ = ["ZeroRedundancyOptimizer"]
 
 # Keyword arguments of the optim_mlir.torch classes that act on all the
-# gradients together (a global norm, a found inf or NaN): a rank sees only
-# its own parameters' gradients, so the result would differ between ranks.
+# gradients together (a global norm, a found inf or NaN): the wrapper runs
+# them over every parameter's gradient, and each local optimizer steps at
+# the scale that results (`ZeroRedundancyOptimizer.step`).
 _GLOBAL_OPTIONS = ("max_grad_norm", "loss_scale")
 
 
@@ -152,8 +156,30 @@ class ZeroRedundancyOptimizer(Optimizer):
             of one flat buffer per rank, exchanged as one array; all the
             parameters must then be CPU tensors of one dtype.
         overlap_with_ddp: must be False (ValueError otherwise).
-        **defaults: the local optimizers' arguments (``lr``, ...);
-            ``max_grad_norm`` and ``loss_scale`` are refused (ValueError).
+        **defaults: the local optimizers' arguments (``lr``, ...).
+            ``max_grad_norm`` and ``loss_scale`` (an ``optim_mlir.torch``
+            ``optimizer_class`` only) are the wrapper's: see below.
+
+    Clipping and loss scaling (``max_grad_norm=``, ``loss_scale=`` a float
+    or a ``DynamicLossScale``) act as in the unsharded ``optim_mlir.torch``
+    class, over the gradients of every parameter: each rank computes the
+    global norm and the inf/NaN check over all the gradients it holds (the
+    same on every rank, as after DistributedDataParallel's allreduce), in
+    the front end (``_GradientControl.front``: float64 squares), with no
+    communication, and then either skips its local step (dynamic scaling
+    found an inf or NaN: no parameter, state or step count changes, the
+    scale backs off; the exchange runs on the unchanged parameters) or
+    runs it at the static scale ``loss scale * clip factor``.
+    ``found_inf``, ``loss_scale``, ``grad_norm`` and ``max_grad_norm``
+    (settable) are the unsharded class's attributes, and ``state_dict()``
+    / ``load_state_dict()`` carry its ``"gradient_control"`` entry. The
+    gradients must be the same on every rank: the ranks' decisions agree
+    only because they compute the same numbers from the same gradients.
+    Gradients that differ between ranks are an error this wrapper does not
+    detect: each rank's parameters are then stepped at the scale (and
+    skipped or not) as that rank decided, the ranks' loss scales, counts,
+    ``grad_norm`` and ``found_inf`` part ways, and the result matches no
+    unsharded run.
 
     Raises ``optim_mlir._optim.DistributedError`` from ``step()`` (and from
     the collective methods) when a rank fails or stalls past the
@@ -174,14 +200,17 @@ class ZeroRedundancyOptimizer(Optimizer):
             raise TypeError(
                 "optim_mlir.torch.ZeroRedundancyOptimizer: optimizer_class "
                 "must be an optimizer class, got %r" % (optimizer_class,))
-        for name in _GLOBAL_OPTIONS:
-            if defaults.get(name) is not None:
-                raise ValueError(
-                    "optim_mlir.torch.ZeroRedundancyOptimizer does not "
-                    "support %s=%r: each rank steps only its own "
-                    "parameters and would clip or scale by its own "
-                    "gradients; clip the gradients before step() instead"
-                    % (name, defaults[name]))
+        # The same checks and errors as the unsharded classes'.
+        control_args = {name: defaults.pop(name) for name in _GLOBAL_OPTIONS
+                        if name in defaults}
+        self._gradient_control = _GradientControl(**control_args)
+        self._compiled_local = isinstance(optimizer_class, type) and \
+            issubclass(optimizer_class, _CompiledTorchOptimizer)
+        if self._controlled() and not self._compiled_local:
+            raise TypeError(
+                "optim_mlir.torch.ZeroRedundancyOptimizer: max_grad_norm "
+                "and loss_scale need an optim_mlir.torch optimizer_class, "
+                "got %r" % (optimizer_class,))
         params = self._verify_and_init_params(params)
         self.initialized = False
         Optimizer.__init__(self, params, defaults)
@@ -382,19 +411,99 @@ class ZeroRedundancyOptimizer(Optimizer):
                 buckets.append(bucket)
         self._buckets = buckets
 
+    # ---- clipping and loss scaling (the unsharded classes' attributes)
+    def _controlled(self):
+        """Whether a step runs the wrapper's clipping or loss scaling."""
+        control = self._gradient_control
+        return control.checks or control.static is not None
+
+    @property
+    def max_grad_norm(self):
+        """The global norm the gradients are clipped to (None: no
+        clipping); settable, checked as the unsharded class checks it."""
+        return self._gradient_control.max_grad_norm
+
+    @max_grad_norm.setter
+    def max_grad_norm(self, value):
+        value = _check_max_grad_norm(value)
+        if value is not None and not self._compiled_local:
+            raise TypeError(
+                "optim_mlir.torch.ZeroRedundancyOptimizer: max_grad_norm "
+                "needs an optim_mlir.torch optimizer_class, got %r"
+                % (self._optim_constructor,))
+        self._gradient_control.max_grad_norm = value
+
+    @property
+    def loss_scale(self):
+        """The scale to multiply the next loss by: the dynamic scale, the
+        static one, or 1.0 without loss scaling."""
+        return self._gradient_control.scale
+
+    @property
+    def found_inf(self):
+        """Whether the last step's gradients held an inf or NaN (always
+        False without clipping and dynamic scaling); with dynamic scaling
+        that step changed nothing on any rank."""
+        return self._gradient_control.found_inf
+
+    @property
+    def grad_norm(self):
+        """The global L2 norm of the last step's unscaled gradients of
+        every parameter (before clipping), or None without clipping and
+        dynamic scaling (or before the first step)."""
+        return self._gradient_control.grad_norm
+
     # ---- step
     def step(self, closure=None, **kwargs):
         """The local optimizer's step on this rank's parameters (with the
         hyper-parameters of ``param_groups``), then the exchange that gives
         every rank every updated parameter. Returns the closure's loss (as
-        the local step returns it)."""
+        the local step returns it). With clipping or loss scaling, the
+        closure runs first, then the control over every gradient, which
+        may skip the local step (the exchange still runs, on unchanged
+        parameters, so that every rank's calls pair up)."""
         self._sync_param_groups(self.param_groups, self.optim.param_groups)
-        if closure is None:
+        if self._controlled():
+            loss = self._controlled_step(closure, kwargs)
+        elif closure is None:
             loss = self.optim.step(**kwargs)
         else:
             loss = self.optim.step(closure=closure, **kwargs)
         self._sync_param_groups(self.optim.param_groups, self.param_groups)
         self._sync_params()
+        return loss
+
+    def _controlled_step(self, closure, kwargs):
+        """The local step under the wrapper's control: the unsharded
+        front-end path (`_GradientControl.front` over the gradients of all
+        the parameters, then the local optimizer's calls at the static
+        scale it returns, `_step_at_scale`), or nothing when the step is
+        skipped."""
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        control = self._gradient_control
+        # A failing local step leaves the control as it was (as the
+        # unsharded class's step does).
+        saved = dict(control.__dict__)
+        try:
+            with torch.no_grad():
+                grads = [p.grad.detach() for g in self.param_groups
+                         for p in g["params"] if p.grad is not None]
+                if grads:
+                    scale = control.front(
+                        [g.coalesce()._values() if g.is_sparse else g
+                         for g in grads])
+                else:
+                    # Nothing to step, nothing checked (as unsharded).
+                    scale = control.unscale()
+            if scale is not None:
+                self.optim._step_at_scale(scale, **kwargs)
+        except BaseException:
+            control.__dict__.clear()
+            control.__dict__.update(saved)
+            raise
         return loss
 
     def _sync_params(self):
@@ -484,15 +593,40 @@ class ZeroRedundancyOptimizer(Optimizer):
                 for li, p in zip(lg["params"], gg["params"]):
                     if li in local["state"]:
                         state[index[p]] = local["state"][li]
-        return {"state": dict(sorted(state.items())),
-                "param_groups": param_groups}
+        out = {"state": dict(sorted(state.items())),
+               "param_groups": param_groups}
+        if self._controlled():
+            # The unsharded class's entry: the settings, the dynamic scale
+            # and its count (the same on every rank).
+            out[_CONTROL_KEY] = self._gradient_control.entry()
+        return out
 
     def load_state_dict(self, state_dict):
         """Loads a state dict of all the parameters (``state_dict()``'s
         format, saved at any number of ranks, or a single optimizer's):
         this rank's local optimizer takes the states of its parameters, and
-        every group its saved hyper-parameters. `state_dict` is not
-        changed."""
+        every group its saved hyper-parameters. The ``"gradient_control"``
+        entry restores the clipping and loss scaling settings' values and
+        the dynamic scale, as the unsharded class restores them: its kinds
+        must be this wrapper's (ValueError otherwise, before anything
+        changes). `state_dict` is not changed."""
+        entry = state_dict.get(_CONTROL_KEY)
+        loaded = None if entry is None else \
+            _GradientControl.from_entry(entry)
+        mine = _GradientControl.kinds(
+            self._gradient_control.entry() if self._controlled() else None)
+        theirs = _GradientControl.kinds(None if loaded is None
+                                        else loaded.entry())
+        if mine != theirs:
+            def describe(kinds):
+                return "max_grad_norm %s, loss scaling: %s" % (
+                    "set" if kinds[0] else "None", kinds[1])
+            raise ValueError(
+                "optim_mlir.torch.ZeroRedundancyOptimizer: the state_dict "
+                "was saved with %s, this optimizer has %s; construct it "
+                "with the same kinds of max_grad_norm and loss_scale (the "
+                "values are loaded) or edit the state_dict's %r entry"
+                % (describe(theirs), describe(mine), _CONTROL_KEY))
         groups = self.param_groups
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(groups):
@@ -523,10 +657,12 @@ class ZeroRedundancyOptimizer(Optimizer):
             g["params"] = [local_index[p] for p in lg["params"]]
             local_groups.append(g)
         local = {k: v for k, v in state_dict.items()
-                 if k not in ("state", "param_groups")}
+                 if k not in ("state", "param_groups", _CONTROL_KEY)}
         local.update(state=local_state, param_groups=local_groups)
         self.optim.load_state_dict(local)
         self._sync_param_groups(self.optim.param_groups, self.param_groups)
+        if loaded is not None:
+            self._gradient_control = loaded
 
     def __getstate__(self):
         raise TypeError("optim_mlir.torch.ZeroRedundancyOptimizer is not "

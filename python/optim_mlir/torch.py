@@ -751,6 +751,27 @@ class _CompiledTorchOptimizer(Optimizer):
         control.sync()
         return control.grad_norm
 
+    def _step_at_scale(self, scale, closure=None):
+        """One step whose compiled calls divide the gradients by `scale`
+        (positive; inf where a NaN norm is clipped), the value
+        `_GradientControl.front` returns, as the front-end path steps: for
+        a wrapper that runs the control itself over gradients this
+        optimizer holds only part of (``ZeroRedundancyOptimizer``). This
+        optimizer must have no clipping or loss scaling of its own; it
+        keeps none after the step."""
+        control = self._control()
+        if control.checks or control.static is not None:
+            raise RuntimeError("optim_mlir.torch.%s: _step_at_scale needs "
+                               "an optimizer without max_grad_norm and "
+                               "loss_scale" % type(self).__name__)
+        try:
+            # A static scale: every path runs its calls at it (`unscale`;
+            # `front` returns it when nothing is checked).
+            control.static = control.scale = float(scale)
+            return self.step(closure)
+        finally:
+            control.static, control.scale = None, 1.0
+
     # ---- master weights (docs/Python-torch.md, "Master weights")
     # Whether the class takes master_weights=True, and why not.
     _MASTER_WEIGHTS = True

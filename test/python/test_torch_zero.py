@@ -8,6 +8,7 @@ many cases, to keep the number of launches (and compilations) small.
 
 import glob
 import json
+import math
 import os
 import shutil
 from collections import defaultdict
@@ -123,7 +124,6 @@ def test_two_ranks_every_class_and_refused_arguments():
     expected = {
         "overlap": ("ValueError", "overlap_with_ddp=True"),
         "group": ("ValueError", "process_group must be None"),
-        "clip": ("ValueError", "max_grad_norm=1.0"),
         "empty": ("ValueError", "empty parameter list"),
         "mismatch": ("ValueError", "the ranks hold different parameters"),
         "unconsolidated": ("RuntimeError", "consolidate_state_dict(to="),
@@ -215,3 +215,187 @@ def test_failed_rank_raises_on_the_others(mode):
             # Within the timeout (and not much later).
             assert FAILURE_TIMEOUT * 0.9 <= r["elapsed"] < \
                 FAILURE_TIMEOUT + 3.0, r
+
+
+# ---- clipping and loss scaling (test/python/mpi/torch_zero_control.py)
+
+# CLASS:KIND (see torch_zero_control.py): dynamic loss scaling with infs
+# and a NaN, clipping (with no, a static and a dynamic loss scale).
+CONTROL_CASES = ["Adam:dynamic", "AdamW:dynamic", "SGD:dynamic",
+                 "Lamb:dynamic", "Adam:clip", "AdamW:clip+static",
+                 "SGD:clip", "Lamb:clip", "RMSprop:clip+dynamic",
+                 "Adam:clip+dynamic"]
+# The dynamic scale after each step (init 2**10, growth_interval 3, an inf
+# or NaN at steps 3, 7 and 8): GradScaler's rule, worked out by hand.
+INF_STEPS = {3, 7, 8}
+EXPECTED_SCALES = [1024.0, 1024.0, 2048.0, 1024.0, 1024.0, 1024.0, 2048.0,
+                   1024.0, 512.0, 512.0, 512.0, 1024.0]
+STATIC_SCALE = 128.0
+CLIP_NORMS = (0.5, 1.5, 3)  # max_grad_norm, the value set later, at step
+# With clipping, the parameters against the unsharded optimizer's: the clip
+# factor comes from the global norm, summed in another order here (torch's
+# float64 sums per tensor) than in the unsharded step (the compiled call's
+# chunks); relative, element by element (over |reference| + 1e-5).
+CLIP_RTOL = 1e-6
+# grad_norm against an independent float64 norm and the unsharded
+# optimizer's (the same sum in another order), and against
+# clip_grad_norm_'s float32 norm.
+NORM64_RTOL = 1e-12
+NORM32_RTOL = 1e-6
+
+
+def rel(a, b):
+    return abs(a - b) / abs(b)
+
+
+def check_control(records, size):
+    got = by_class(records)
+    assert sorted(got) == sorted(CONTROL_CASES)
+    for case, ranks in got.items():
+        assert sorted(ranks) == list(range(size)), case
+        assert sum(r["owned"] for r in ranks.values()) == 9, case
+        base, _, kind = case.partition(":")
+        kinds = set(kind.split("+"))
+        dynamic, clip = "dynamic" in kinds, "clip" in kinds
+        for rank, r in ranks.items():
+            where = "%s on rank %d of %d" % (case, rank, size)
+            assert r["moved"] and r["local_plain"], where
+            assert len(r["steps"]) == len(EXPECTED_SCALES), where
+            for s, first in zip(r["steps"], ranks[0]["steps"]):
+                at = (where, s["step"])
+                inf = dynamic and s["step"] in INF_STEPS
+                # Every rank saw and decided the same (no communication).
+                for key in ("found_inf", "loss_scale", "grad_norm"):
+                    assert json.dumps(s[key]) == json.dumps(first[key]), at
+                assert s["found_inf"] is inf and \
+                    s["ref_found_inf"] is inf, (at, s)
+                expected = EXPECTED_SCALES[s["step"]] if dynamic else \
+                    STATIC_SCALE if "static" in kinds else 1.0
+                assert s["loss_scale"] == s["ref_loss_scale"] == \
+                    expected, (at, s)
+                assert s["scale_before"][0] == s["scale_before"][1], at
+                if clip:
+                    assert s["max_grad_norm"] == (
+                        CLIP_NORMS[0] if s["step"] < CLIP_NORMS[2]
+                        else CLIP_NORMS[1]), at
+                    # Clipping is active at every step.
+                    assert inf or s["norm64"] > 3 * s["max_grad_norm"], at
+                    assert s["ref_rel_diff"] <= CLIP_RTOL, (at, s)
+                else:
+                    assert s["max_grad_norm"] is None, at
+                    # Bit for bit the unsharded optimizer.
+                    assert s["same_params"] and s["same_states"], (at, s)
+                if inf:
+                    # Skipped: parameters, states and step counts as they
+                    # were, on every rank (the inf is in one parameter's
+                    # gradient, which one rank owns).
+                    assert s["unchanged"], at
+                    for norm in (s["grad_norm"], s["ref_grad_norm"]):
+                        assert math.isnan(norm) if s["step"] == 8 \
+                            else norm == math.inf, (at, s)
+                else:
+                    assert not s["unchanged"], at
+                    assert rel(s["grad_norm"], s["norm64"]) <= \
+                        NORM64_RTOL, (at, s)
+                    assert rel(s["grad_norm"], s["ref_grad_norm"]) <= \
+                        NORM64_RTOL, (at, s)
+                    if "eager_norm" in s:
+                        assert rel(s["grad_norm"], s["eager_norm"]) <= \
+                            NORM32_RTOL, (at, s)
+                if "eager_rel_diff" in s:
+                    # torch's clip_grad_norm_ then torch.optim's step (and
+                    # GradScaler's skips).
+                    assert s["eager_rel_diff"] < EAGER_RTOL, (at, s)
+            if clip and base in EAGER:
+                assert "eager_rel_diff" in r["steps"][0], where
+
+
+@pytest.mark.parametrize("size", [2, 3])
+def test_clipping_and_loss_scaling(size):
+    args = CONTROL_CASES + (["errors"] if size == 2 else [])
+    proc, reports = run(size, "torch_zero_control.py", "steps", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    check_control(reports["CTRL"], size)
+    if size != 2:
+        return
+    # Bad values: the unsharded class's exception, on construction (and
+    # from the max_grad_norm setter).
+    errors = defaultdict(dict)
+    for r in reports["ERR"]:
+        errors[r["case"]][r["rank"]] = r
+    same = ["negative_norm", "zero_norm", "inf_norm", "bool_norm",
+            "zero_scale", "text_scale", "nan_scale", "set_negative"]
+    loads = ["load_scaled_into_plain", "load_plain_into_scaled"]
+    assert sorted(errors) == sorted(same + loads + ["torch_class"])
+    for case, ranks in errors.items():
+        assert sorted(ranks) == [0, 1], case
+        for r in ranks.values():
+            assert r["type"] is not None and r["type"] == r["ref_type"], r
+            if case in same:
+                assert r["message"] == r["ref_message"], r
+            elif case in loads:
+                assert r["message"] == r["ref_message"].replace(
+                    "optim_mlir.torch.Adam:",
+                    "optim_mlir.torch.ZeroRedundancyOptimizer:"), r
+            else:
+                assert "need an optim_mlir.torch optimizer_class" in \
+                    r["message"], r
+    assert errors["negative_norm"][0]["type"] == "ValueError"
+    assert "max_grad_norm must be positive, got -1.0" in \
+        errors["negative_norm"][0]["message"]
+    assert errors["text_scale"][0]["type"] == "TypeError"
+
+
+# Saved after 4 steps (an inf at step 1): scale 2**10 / 2, 2 clean steps
+# since. Resumed for 4 (a NaN at step 5): the count carried over makes the
+# first resumed step grow the scale.
+CHECKPOINT_CASES = ["Adam", "AdamW", "SGD", "Lamb", "Adam:clip"]
+SAVED_CONTROL = {"loss_scale": None,
+                 "dynamic": {"init_scale": 1024.0, "growth_factor": 2.0,
+                             "backoff_factor": 0.5, "growth_interval": 3},
+                 "scale": 512.0, "good_steps": 2}
+RESUMED_SCALES = [1024.0, 512.0, 512.0, 512.0]
+RESUMED_FOUND = [False, True, False, False]
+
+
+def test_dynamic_scale_checkpoint_two_ranks_resumes_on_three(tmp_path):
+    proc, saved = run(2, "torch_zero_control.py", "save", tmp_path,
+                      *CHECKPOINT_CASES)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = by_class(saved["SAVE"])
+    assert sorted(got) == sorted(CHECKPOINT_CASES)
+    for case in CHECKPOINT_CASES:
+        assert sorted(got[case]) == [1], case  # consolidated on rank 1
+        r = got[case][1]
+        assert r["control"] == dict(
+            SAVED_CONTROL, max_grad_norm=5.0 if case.endswith(":clip")
+            else None), (case, r)
+        assert r["loss_scale"] == 512.0
+
+    proc, resumed = run(3, "torch_zero_control.py", "resume", tmp_path,
+                        *CHECKPOINT_CASES)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = by_class(resumed["RES"])
+    assert sorted(got) == sorted(CHECKPOINT_CASES)
+    for case, ranks in got.items():
+        assert sorted(ranks) == [0, 1, 2], case
+        for rank, r in ranks.items():
+            where = "%s on rank %d of 3" % (case, rank)
+            assert r["loaded_scale"] == 512.0, where
+            # The wrapper resumed at 3 ranks, the unsharded optimizer that
+            # loaded the file, the unsharded run from the start and a
+            # wrapper that loaded that run's state_dict: the same scales,
+            # the same skipped step, bit for bit the same parameters.
+            assert r["scales"] == [[s] * 4 for s in RESUMED_SCALES], where
+            assert r["found"] == [[f] * 4 for f in RESUMED_FOUND], where
+            if case.endswith(":clip"):
+                assert max(r["rel_diffs"]) <= CLIP_RTOL, (where, r)
+            else:
+                assert r["same_params"] and r["same_states"], where
+                assert r["loaded_same"] and r["from_ref_same"], where
+                assert r["rel_diffs"] == [0.0] * 4, where
+        # Consolidated again at 3 ranks: the unsharded state_dict, control
+        # entry included.
+        assert ranks[0]["consolidated_same"] is True, case
+        mine, theirs = ranks[0]["consolidated_control"]
+        assert mine == theirs and mine["scale"] == 512.0, case
