@@ -1189,6 +1189,38 @@ int optimShardedSetNumThreads(OptimShardedOptimizer *s, int numThreads,
   return 0;
 }
 
+int optimShardedHasStepStatus(const OptimShardedOptimizer *s) {
+  return isLive(s) ? s->sharded->hasStepStatus() : -1;
+}
+
+int optimShardedGetStepStatus(OptimShardedOptimizer *s,
+                              OptimStepStatus *status, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(s, guard, __func__, error))
+    return code;
+  if (!status)
+    return report(makeError("null status"), error);
+  auto value = s->sharded->getStepStatus();
+  if (!value)
+    return report(value.takeError(), error);
+  status->loss_scale = value->lossScale;
+  status->good_steps = value->goodSteps;
+  status->found_inf = value->foundInf ? 1 : 0;
+  status->grad_norm = value->gradNorm;
+  status->clip_factor = value->clipFactor;
+  return 0;
+}
+
+int optimShardedSetLossScaleState(OptimShardedOptimizer *s, double lossScale,
+                                  int64_t goodSteps, char **error) {
+  std::optional<UseGuard> guard;
+  if (int code = enter(s, guard, __func__, error))
+    return code;
+  if (llvm::Error e = s->sharded->setLossScaleState(lossScale, goodSteps))
+    return report(std::move(e), error);
+  return 0;
+}
+
 int optimShardedStep(OptimShardedOptimizer *s, void *const *params,
                      void *const *grads, size_t numParams,
                      void *const *localStates, size_t numLocalStates,

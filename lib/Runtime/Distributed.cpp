@@ -376,7 +376,33 @@ public:
 
   Error reduceGradients(llvm::ArrayRef<void *> grads,
                         std::vector<void *> &localGrads);
+  /// The sum of the squares of every rank's gradients (its pieces'), each
+  /// rank's float64 sum added in rank order: the same on every rank.
+  Expected<double> globalSquares(llvm::ArrayRef<void *> localGrads);
 };
+
+Expected<double>
+ShardedOptimizer::Impl::globalSquares(llvm::ArrayRef<void *> localGrads) {
+  Communicator::Impl &c = *comm->impl;
+  double mine = 0.0;
+  for (size_t k = 0; k < localPieces.size(); ++k)
+    mine += sumOfSquares(localGrads[k], localPieces[k].count,
+                         description.params[localPieces[k].param].dtype);
+  // On the heap, and kept after a failed wait: MPI may still write there.
+  auto *gathered = new std::vector<double>(c.size, 0.0);
+  if (Error error = c.run("the allgather of the gradients' norms",
+                          [&](MPI_Request *r) {
+                            return MPI_Iallgather(&mine, 1, MPI_DOUBLE,
+                                                  gathered->data(), 1,
+                                                  MPI_DOUBLE, c.comm, r);
+                          }))
+    return error;
+  double total = 0.0;
+  for (double partial : *gathered)
+    total += partial;
+  delete gathered;
+  return total;
+}
 
 ShardedOptimizer::ShardedOptimizer(std::unique_ptr<Impl> impl)
     : impl(std::move(impl)) {}
@@ -413,7 +439,8 @@ ShardedOptimizer::compileOnRank(llvm::StringRef source,
                                 const CompileOptions &options) {
   int n = comm->getSize();
   int rank = comm->getRank();
-  auto plan = ShardPlan::get(source, rank, n, mode, reduction);
+  auto plan = ShardPlan::get(source, rank, n, mode, reduction,
+                             /*hostGradientControl=*/true);
   if (!plan)
     return plan.takeError();
   auto fault = Fault::fromEnvironment();
@@ -431,6 +458,13 @@ ShardedOptimizer::compileOnRank(llvm::StringRef source,
                                   "'s part of the step: " +
                                   llvm::toString(local.takeError()));
     impl->local = std::move(*local);
+    if (!impl->status.empty())
+      if (Error error = impl->local->setLossScaleSlot(
+              impl->description.initialTable[0]))
+        return makeDistributedError(
+            "clipping and dynamic loss scaling of a sharded step need the "
+            "loss scale as a value of the table: " +
+            llvm::toString(std::move(error)));
     if (Error error = impl->setLocal(rank, plan->pieceNames,
                                      impl->local->getParams(),
                                      impl->local->hasMasterWeights()))
@@ -558,6 +592,24 @@ Expected<std::vector<double>> ShardedOptimizer::getLearningRates() const {
     rates[g] = *value;
   }
   return rates;
+}
+
+bool ShardedOptimizer::hasStepStatus() const {
+  return !impl->status.empty();
+}
+
+Expected<StepStatus> ShardedOptimizer::getStepStatus() const {
+  if (impl->status.empty())
+    return makeDistributedError("the optimizer has no step status: it neither "
+                                "clips gradients nor scales the loss "
+                                "dynamically");
+  return impl->description.readStatus(impl->status.data());
+}
+
+Error ShardedOptimizer::setLossScaleState(double lossScale,
+                                          int64_t goodSteps) {
+  return impl->description.writeLossScaleState(impl->status.data(), lossScale,
+                                               goodSteps);
 }
 
 Error ShardedOptimizer::setNumThreads(int numThreads) {
@@ -692,6 +744,27 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
     if (Error error = impl->reduceGradients(grads, localGrads))
       return error;
   }
+  // Clipping and dynamic loss scaling: the norm of every rank's
+  // gradients, then the local step at the loss scale times the clip factor,
+  // or no step anywhere.
+  std::vector<double> nextStatus;
+  if (!impl->status.empty()) {
+    auto squares = impl->globalSquares(localGrads);
+    if (!squares)
+      return squares.takeError();
+    std::optional<double> unscale = impl->controlStep(*squares, nextStatus);
+    if (!unscale) {
+      impl->status = std::move(nextStatus);
+      stats.reduceSeconds = std::chrono::duration<double>(
+                                std::chrono::steady_clock::now() - start)
+                                .count();
+      impl->stats = stats;
+      return Error::success();
+    }
+    if (impl->local)
+      if (Error error = impl->local->setLossScaleSlot(*unscale))
+        return error;
+  }
   stats.reduceSeconds = std::chrono::duration<double>(
                             std::chrono::steady_clock::now() - start)
                             .count();
@@ -699,6 +772,8 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
     if (Error error = impl->local->step(localParams, localGrads,
                                         impl->forLocal(localStates)))
       return error;
+  if (!nextStatus.empty())
+    impl->status = std::move(nextStatus);
   impl->fault.inject(c.rank, impl->globalStep);
   ++impl->globalStep;
   size_t e = 0;

@@ -185,7 +185,8 @@ GPUShardedOptimizer::compileOnRank(llvm::StringRef source,
     return makeDistributedError(
         "a sharded GPU step does not reduce gradients: pass gradients that "
         "are already the same on every rank (GradientReduction::None)");
-  auto plan = ShardPlan::get(source, rank, n, mode, reduction);
+  auto plan = ShardPlan::get(source, rank, n, mode, reduction,
+                             /*hostGradientControl=*/false);
   if (!plan)
     return plan.takeError();
   for (const ParamInfo &info : plan->description.params)

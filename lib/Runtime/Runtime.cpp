@@ -565,6 +565,17 @@ Error Optimizer::setHyperParam(unsigned group, StringRef name, double value) {
   return impl->layout().setHyperParam(impl->table, group, name, value);
 }
 
+Error Optimizer::setLossScaleSlot(double value) {
+  if (impl->layout().constantHyperParams)
+    return makeError("the optimizer was compiled with constant-hyper-params: "
+                     "its loss scale is a constant of the step's code");
+  auto slot = impl->layout().findSlot(0, "loss_scale");
+  if (!slot)
+    return slot.takeError();
+  impl->table[*slot] = value;
+  return Error::success();
+}
+
 Expected<double> Optimizer::getHyperParam(unsigned group,
                                           StringRef name) const {
   return impl->layout().getHyperParam(impl->table, group, name);

@@ -17,7 +17,10 @@
 #include <algorithm>
 #include <chrono>
 #include <csignal>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <limits>
 #include <thread>
 
 using namespace optim::runtime;
@@ -136,7 +139,8 @@ std::string pieceName(const mlir::optim::ParamABI &param,
 
 Expected<ShardPlan> ShardPlan::get(llvm::StringRef source, int rank, int size,
                                    ShardMode mode,
-                                   GradientReduction reduction) {
+                                   GradientReduction reduction,
+                                   bool hostGradientControl) {
   using namespace mlir::optim;
   if (static_cast<unsigned>(mode) > static_cast<unsigned>(ShardMode::Zero))
     return makeError("unknown sharding mode");
@@ -154,12 +158,19 @@ Expected<ShardPlan> ShardPlan::get(llvm::StringRef source, int rank, int size,
     mode = optimizer.getSharding() == Sharding::broadcast_params
                ? ShardMode::BroadcastParams
                : ShardMode::Zero;
-  if (optimizer.getMaxGradNorm() || optimizer.getDynamicLossScale())
+  bool control = optimizer.getMaxGradNorm() || optimizer.getDynamicLossScale();
+  if (control && !hostGradientControl)
     return makeError(
-        "a sharded step does not support max_grad_norm or dynamic loss "
+        "a sharded GPU step does not support max_grad_norm or dynamic loss "
         "scaling yet (their norm and finiteness check span every rank's "
         "gradients): clip and check the full gradients before the step");
   StepABI abi = StepABI::get(optimizer);
+  if (control)
+    for (const ParamABI &param : abi.getParams())
+      if (param.sparse)
+        return makeError("clipping and dynamic loss scaling need dense "
+                         "gradients; '" +
+                         param.name + "' has sparse ones");
   auto description = StepDescription::get(abi);
   if (!description)
     return description.takeError();
@@ -190,6 +201,10 @@ Expected<ShardPlan> ShardPlan::get(llvm::StringRef source, int rank, int size,
     byName[abi.getParams()[piece.param].name].push_back(&piece);
   mlir::OpBuilder b(optimizer.getContext());
   optimizer.removeShardingAttr();
+  // The control runs on the host over every rank's gradients; the local
+  // step keeps the loss-scale slot, which the host sets before each step.
+  optimizer.removeMaxGradNormAttr();
+  optimizer.removeDynamicLossScaleAttr();
   mlir::Block &body = optimizer.getBody().front();
   for (OrderParamsOp order :
        llvm::make_early_inc_range(body.getOps<OrderParamsOp>()))
@@ -257,6 +272,117 @@ Error optim::runtime::detail::orderLocalPieces(
   return Error::success();
 }
 
+double optim::runtime::detail::sumOfSquares(const void *data, int64_t count,
+                                            DType dtype) {
+  // Four partial sums (independent additions), added at the end.
+  double sums[4] = {0, 0, 0, 0};
+  auto accumulate = [&](auto read) {
+    int64_t i = 0;
+    for (; i + 4 <= count; i += 4)
+      for (int k = 0; k < 4; ++k) {
+        double x = read(i + k);
+        sums[k] += x * x;
+      }
+    for (; i < count; ++i) {
+      double x = read(i);
+      sums[0] += x * x;
+    }
+  };
+  switch (dtype) {
+  case DType::F32: {
+    const float *p = static_cast<const float *>(data);
+    accumulate([p](int64_t i) { return double(p[i]); });
+    break;
+  }
+  case DType::F64: {
+    const double *p = static_cast<const double *>(data);
+    accumulate([p](int64_t i) { return p[i]; });
+    break;
+  }
+  case DType::BF16: {
+    const uint16_t *p = static_cast<const uint16_t *>(data);
+    accumulate([p](int64_t i) {
+      uint32_t bits = uint32_t(p[i]) << 16;
+      float value;
+      std::memcpy(&value, &bits, sizeof(value));
+      return double(value);
+    });
+    break;
+  }
+  case DType::F16: {
+    const uint16_t *p = static_cast<const uint16_t *>(data);
+    accumulate([p](int64_t i) {
+      uint16_t h = p[i];
+      double sign = (h & 0x8000) ? -1.0 : 1.0;
+      int exponent = (h >> 10) & 0x1f;
+      int mantissa = h & 0x3ff;
+      if (exponent == 0x1f)
+        return mantissa ? std::numeric_limits<double>::quiet_NaN()
+                        : sign * std::numeric_limits<double>::infinity();
+      if (exponent == 0)
+        return sign * std::ldexp(double(mantissa), -24);
+      return sign * std::ldexp(double(mantissa | 0x400), exponent - 25);
+    });
+    break;
+  }
+  }
+  return (sums[0] + sums[1]) + (sums[2] + sums[3]);
+}
+
+std::optional<double>
+ShardedState::controlStep(double squares, std::vector<double> &next) const {
+  using Control = mlir::optim::GradientControlOp;
+  auto value = [&](llvm::StringRef name) {
+    auto slot = description.findSlot(0, name);
+    if (!slot) {
+      llvm::consumeError(slot.takeError());
+      return std::numeric_limits<double>::quiet_NaN();
+    }
+    return table[*slot];
+  };
+  bool dynamic = description.skipsNonfinite;
+  auto maxNorm = description.findSlot(0, "max_grad_norm");
+  bool clipping = static_cast<bool>(maxNorm);
+  if (!maxNorm)
+    llvm::consumeError(maxNorm.takeError());
+  next = status;
+  double scale =
+      dynamic ? status[Control::kStatusLossScale] : value("loss_scale");
+  // The combine: arith.maximumf propagates a NaN, as std::fmax would not.
+  auto maximum = [](double a, double b) {
+    return std::isnan(a) || std::isnan(b)
+               ? std::numeric_limits<double>::quiet_NaN()
+               : std::max(a, b);
+  };
+  bool found = !(std::fabs(squares) < std::numeric_limits<double>::infinity());
+  double norm = std::sqrt(squares) / scale;
+  double factor =
+      clipping ? maximum(1.0, (norm + 1e-6) / table[*maxNorm]) : 1.0;
+  next[Control::kStatusFoundInf] = found ? 1.0 : 0.0;
+  next[Control::kStatusGradNorm] = norm;
+  next[Control::kStatusClipFactor] = factor;
+  if (dynamic) {
+    // torch GradScaler's update (ScheduleStep's update_loss_scale).
+    double good = status[Control::kStatusGoodSteps];
+    double clean = good + 1.0;
+    bool grow = clean >= value("growth_interval");
+    double grown = scale * value("growth_factor");
+    double afterClean =
+        grow ? (std::fabs(grown) < std::numeric_limits<double>::infinity()
+                    ? grown
+                    : scale)
+             : scale;
+    next[Control::kStatusLossScale] =
+        found ? maximum(scale * value("backoff_factor"),
+                        value("min_loss_scale"))
+              : afterClean;
+    next[Control::kStatusGoodSteps] = found ? 0.0 : (grow ? 0.0 : clean);
+    if (found)
+      return std::nullopt;
+  }
+  return scale * factor;
+}
+
 Expected<Fault> Fault::fromEnvironment() {
   Fault fault;
   const char *text = std::getenv("OPTIM_DIST_FAULT");
@@ -296,6 +422,7 @@ void ShardedState::adopt(ShardPlan &plan) {
   mode = plan.mode;
   description = std::move(plan.description);
   table = description.initialTable;
+  status = description.initialStatus;
   numGlobalSlots = plan.numGlobalSlots;
   pieces = std::move(plan.pieces);
   groupMap = std::move(plan.groupMap);
@@ -349,6 +476,11 @@ Expected<int> ShardedState::keepHyperParam(unsigned group,
   if (Error error = description.setHyperParam(table, group, name, value))
     return error;
   if (!hasLocal)
+    return -1;
+  // With clipping or dynamic loss scaling, the global slots (the loss scale
+  // and the control's values) are the host's: it sets the local step's
+  // loss scale before each step (controlStep).
+  if (!status.empty() && *slot < numGlobalSlots)
     return -1;
   // A global slot (at the head of the table: the loss scale) is every
   // group's: any local group takes it.

@@ -17,6 +17,7 @@
 #include "llvm/Support/Error.h"
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -42,11 +43,15 @@ struct ShardPlan {
   std::vector<std::string> pieceNames;
 
   /// Plans `source` for rank `rank` of `size`. Refuses what a sharded step
-  /// does not support (clipping, dynamic loss scaling; a gradient
-  /// reduction of sparse or 16-bit gradients).
+  /// does not support: a gradient reduction of sparse or 16-bit gradients;
+  /// clipping and dynamic loss scaling of sparse gradients, or at all
+  /// without `hostGradientControl`. With it, the local step is compiled
+  /// without them: the host computes the global norm over the ranks
+  /// (ShardedState::controlStep).
   static llvm::Expected<ShardPlan> get(llvm::StringRef source, int rank,
                                        int size, ShardMode mode,
-                                       GradientReduction reduction);
+                                       GradientReduction reduction,
+                                       bool hostGradientControl);
 };
 
 /// Orders this rank's pieces as its compiled local step orders its
@@ -57,6 +62,10 @@ llvm::Error orderLocalPieces(llvm::ArrayRef<ShardPiece> own,
                              llvm::ArrayRef<ParamInfo> localParams,
                              std::vector<ShardPiece> &localPieces,
                              std::vector<size_t> &localIndexOfPlan);
+
+/// The sum of the squares of `count` elements, in float64 (finite exactly
+/// when every element is, as the compiled step's squared norms).
+double sumOfSquares(const void *data, int64_t count, DType dtype);
 
 /// OPTIM_DIST_FAULT="rank=R,step=K,action=stall|kill": rank R stalls or
 /// dies in global step K, after its update and before the parameter
@@ -86,6 +95,10 @@ struct ShardedState {
   /// Per group: its learning rate is a value of the table.
   std::vector<bool> constantRate;
   int64_t globalStep = 0;
+  /// The step status (StepDescription::readStatus) when the step clips or
+  /// scales the loss dynamically; else empty. The host keeps it: the local
+  /// steps are compiled without the control.
+  std::vector<double> status;
   ExchangeStats stats;
   /// OPTIM_DIST_FAULT: a failure to inject, for testing the failure path.
   Fault fault;
@@ -122,6 +135,16 @@ struct ShardedState {
                           std::vector<void *> &localGradPtrs) const;
   /// ShardedOptimizer::refuseStep.
   llvm::Error refuse(llvm::StringRef problem);
+
+  /// The gradient control of a step (`status` not empty), from `squares`,
+  /// the sum of the squares of every rank's gradients as passed (each
+  /// rank's float64 sum, added in rank order): what the compiled step's
+  /// combine and loss-scale update compute. Fills `next` (the status after
+  /// the step) and returns the scale the local step divides the gradients
+  /// by (the loss scale times the clip factor), or nullopt when the step is
+  /// skipped (dynamic scaling found an inf or NaN).
+  std::optional<double> controlStep(double squares,
+                                    std::vector<double> &next) const;
 
   /// setHyperParam of a sharded step whose local step is `local` (null on
   /// a rank without pieces).

@@ -1977,6 +1977,35 @@ PYBIND11_MODULE(_optim, m) {
                raise(std::move(error));
            },
            py::arg("num_threads"))
+      .def_property_readonly(
+          "has_step_status",
+          [](const PyShardedOptimizer &self) {
+            return self.optimizer->hasStepStatus();
+          },
+          "True if the step clips gradients or scales the loss dynamically.")
+      .def(
+          "step_status",
+          [](PyShardedOptimizer &self) {
+            ShortLock lock(self.stepMutex);
+            auto status = self.optimizer->getStepStatus();
+            if (!status)
+              raise(status.takeError());
+            return statusToDict(*status);
+          },
+          "What the last step found and did, the same on every rank (see "
+          "CompiledOptimizer.step_status). ValueError without clipping or "
+          "dynamic loss scaling.")
+      .def(
+          "set_loss_scale_state",
+          [](PyShardedOptimizer &self, double lossScale, int64_t goodSteps) {
+            ShortLock lock(self.stepMutex);
+            if (llvm::Error error =
+                    self.optimizer->setLossScaleState(lossScale, goodSteps))
+              raise(std::move(error));
+          },
+          py::arg("loss_scale"), py::arg("good_steps"),
+          "Restores a dynamic loss scale and its count of clean steps; every "
+          "rank must restore the same.")
       .def("step", &PyShardedOptimizer::step, py::arg("params"),
            py::arg("grads"), py::arg("states"),
            "One sharded step: params and grads of every parameter, states "

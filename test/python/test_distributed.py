@@ -131,3 +131,71 @@ def test_rank_stopping_mid_step(action):
         assert 2.0 <= r["elapsed"] < 10.0, r
         assert r["others_unchanged"] and r["own_updated"], r
         assert r["failure"] == r["error"]
+
+
+def grad_scaler_scales(init, growth, backoff, interval, min_scale, found,
+                       restore=None):
+    """The loss scale after each step of torch GradScaler's update (with
+    MindSpore's floor `min_scale`), from the steps' found-inf flags;
+    `restore` = (step, scale, good) sets the state before that step."""
+    scale, good, out = init, 0, []
+    for step, inf in enumerate(found):
+        if restore and step == restore[0]:
+            scale, good = restore[1], restore[2]
+        if inf:
+            scale, good = max(scale * backoff, min_scale), 0
+        else:
+            good += 1
+            if good >= interval:
+                scale, good = scale * growth, 0
+        out.append(scale)
+    return out
+
+
+@pytest.mark.parametrize("np_", [2, 3])
+def test_clipping_and_dynamic_loss_scaling_over_the_ranks(np_):
+    """The global norm spans every rank's gradients (after the reduction):
+    dynamic loss scaling is bit-identical to one process, skipped steps
+    (an inf, a NaN on one rank) included; clipping to a relative 1e-6 (the
+    norm is added up in another order)."""
+    proc = run_mpi(np_, "sharded_worker.py", "control")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = results(proc)
+    # dynamic and clip: 3 rules x 2 modes x 2 reductions; dynamic_amp: 2.
+    assert len(found) == (12 + 2 + 12) * np_, [r.get("error") for r in found]
+    flags = [False, False, True, False, True, False, False, False]
+    expected = {
+        "dynamic": grad_scaler_scales(1024.0, 2.0, 0.5, 2, 1.0, flags,
+                                      restore=(5, 512.0, 1)),
+        "dynamic_amp": grad_scaler_scales(256.0, 2.0, 0.25, 3, 0.0, flags,
+                                          restore=(5, 512.0, 1)),
+    }
+    for r in found:
+        assert "error" not in r, r
+        assert r["status_equal"], r
+        assert r["norm_relative"] < 1e-12, r
+        if r["name"] in expected:
+            assert r["params_equal"] and r["states_equal"], r
+            assert r["found_inf"] == flags, r
+            assert r["loss_scale"] == expected[r["name"]], r
+            # Two skipped steps.
+            assert r["global_step"] == 6, r
+        else:
+            # Clipping acts on every clean step; the inf gives a factor of
+            # inf (and NaN where it was), as in one process.
+            assert r["params_close"] and r["states_close"], r
+            assert r["worst_relative"] < 1e-6, r
+            assert r["found_inf"] == [False, False, True] + [False] * 5, r
+            factors = r["clip_factor"]
+            assert factors[2] == float("inf"), r
+            assert all(f > 10.0 for i, f in enumerate(factors) if i != 2), r
+            assert r["global_step"] == 8, r
+    # Every rank reports the same status.
+    cases = {}
+    for r in found:
+        key = (r["name"], r["rule"], r["mode"], r["gradients"])
+        cases.setdefault(key, []).append(
+            (r["loss_scale"], r["clip_factor"]))
+    assert len(cases) == 26
+    for key, seen in cases.items():
+        assert len(seen) == np_ and all(s == seen[0] for s in seen), key

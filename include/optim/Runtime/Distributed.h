@@ -177,9 +177,21 @@ public:
   llvm::Expected<std::vector<double>> getLearningRates() const;
   llvm::Error setNumThreads(int numThreads);
 
+  /// Clipping and dynamic loss scaling (docs/Distributed.md): the status of
+  /// the last step, the same on every rank (as Optimizer::getStepStatus;
+  /// an error when the step has neither), and the dynamic scale and its
+  /// count of clean steps (as Optimizer::setLossScaleState; every rank must
+  /// set the same).
+  bool hasStepStatus() const;
+  llvm::Expected<StepStatus> getStepStatus() const;
+  llvm::Error setLossScaleState(double lossScale, int64_t goodSteps);
+
   /// One step: every rank validates its arguments and agrees that all did
   /// (else every rank returns an error and nothing changed); each updates
   /// its pieces; the parameters are exchanged (Communicator::exchange).
+  /// With clipping or dynamic loss scaling, the ranks first gather the
+  /// norm of all the gradients (after the reduction, if any); a step that
+  /// dynamic scaling skips changes nothing anywhere and exchanges nothing.
   /// On an exchange error, this rank's own pieces are updated and nothing
   /// it would have received is written; the communicator is broken.
   /// `params` and `grads` as in Optimizer::step, for every parameter.

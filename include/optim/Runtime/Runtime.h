@@ -202,6 +202,15 @@ private:
   /// them; increments the global step (BoundStep::stepCompiledOnly). An
   /// error when the counter would overflow.
   llvm::Error runCompiledStep();
+  // Sharded steps (Distributed.h) with clipping or dynamic loss scaling:
+  // the host computes the global norm, and the local step, compiled without
+  // the control, divides the gradients by the loss scale times the clip
+  // factor.
+  friend class ShardedOptimizer;
+  /// Writes `value` (any double: inf and NaN included, as the compiled
+  /// control multiplies them in) to the loss-scale slot; an error under
+  /// `constant-hyper-params`, where the slot is a constant of the code.
+  llvm::Error setLossScaleSlot(double value);
 
   explicit Optimizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl;

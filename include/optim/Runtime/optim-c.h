@@ -576,6 +576,19 @@ OPTIM_C_EXPORT int optimShardedSetGlobalStep(OptimShardedOptimizer *sharded,
 OPTIM_C_EXPORT int optimShardedSetNumThreads(OptimShardedOptimizer *sharded,
                                              int numThreads, char **error);
 
+/* Clipping and dynamic loss scaling of a sharded step, as
+ * optimHasStepStatus, optimGetStepStatus and optimSetLossScaleState: the
+ * status of the last step is the same on every rank (the norm spans every
+ * rank's gradients), and every rank must restore the same scale. */
+OPTIM_C_EXPORT int optimShardedHasStepStatus(const OptimShardedOptimizer *sharded);
+OPTIM_C_EXPORT int optimShardedGetStepStatus(OptimShardedOptimizer *sharded,
+                                             OptimStepStatus *status,
+                                             char **error);
+OPTIM_C_EXPORT int optimShardedSetLossScaleState(OptimShardedOptimizer *sharded,
+                                                 double loss_scale,
+                                                 int64_t good_steps,
+                                                 char **error);
+
 /* One sharded step; a collective call: every rank calls it with the same
  * optimizer. `params[i]` and `grads[i]` (`numParams` of each, every
  * parameter) as in optimStep, on every rank; `localStates` as in

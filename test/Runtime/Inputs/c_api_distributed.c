@@ -33,10 +33,28 @@ static const char kSource[] =
     "  }\n"
     "}\n";
 
+/* kSource with dynamic loss scaling and clipping that does not act (a
+ * norm far below 1e6): bit-identical to optimStep, skipped steps included. */
+static const char kControlled[] =
+    "optim.optimizer @d rule #optim.rule<adam> learning_rate 0.01 "
+    "weight_decay 0.01 loss_scale 1024.0 dynamic<growth_factor = 2.0, "
+    "backoff_factor = 0.5, growth_interval = 2, min_scale = 1.0> "
+    "max_grad_norm 1.0e+06 {\n"
+    "  optim.group {\n"
+    "    optim.param \"w\" : tensor<6x8xf32>\n"
+    "    optim.param \"b\" : tensor<40xf32>\n"
+    "    optim.param \"v\" : tensor<7xf32>\n"
+    "  }\n"
+    "  optim.group weight_decay 0.0 {\n"
+    "    optim.param \"u\" : tensor<33xf32>\n"
+    "  }\n"
+    "}\n";
+
+/* Clipping a sparse gradient: refused. */
 static const char kClipped[] =
-    "optim.optimizer @c rule #optim.rule<sgd> learning_rate 0.1 "
+    "optim.optimizer @c rule #optim.rule<lazy_adam> learning_rate 0.1 "
     "max_grad_norm 1.0 {\n"
-    "  optim.param \"w\" : tensor<4xf32>\n"
+    "  optim.param \"e\" : tensor<4x2xf32> sparse\n"
     "}\n";
 
 #define NUM_PARAMS 4
@@ -128,16 +146,19 @@ static void showPieces(OptimShardedOptimizer *s) {
 }
 
 /* Runs 5 steps sharded and unsharded, changing a learning rate after the
- * second; prints whether every parameter is bit-identical. */
-static void compare(OptimCommunicator *comm, OptimShardMode mode,
-                    OptimGradientReduction reduction) {
+ * second; prints whether every parameter is bit-identical. With
+ * `controlled` (kControlled), the last rank's gradient holds an inf at step
+ * 2 and the step statuses are compared too. */
+static void compareSource(OptimCommunicator *comm, const char *source,
+                          OptimShardMode mode,
+                          OptimGradientReduction reduction, int controlled) {
   static const char *reductions[] = {"none", "sum", "mean"};
   char *error = NULL;
-  OptimShardedOptimizer *s = optimShardedCompile(kSource, strlen(kSource), comm,
+  OptimShardedOptimizer *s = optimShardedCompile(source, strlen(source), comm,
                                                  mode, reduction, NULL, &error);
   if (!s)
     fail("sharded compile", error);
-  OptimOptimizer *o = optimCompile(kSource, strlen(kSource), NULL, &error);
+  OptimOptimizer *o = optimCompile(source, strlen(source), NULL, &error);
   if (!o)
     fail("compile", error);
   fprintf(out, "%s, gradients %s:\n", modeName(optimShardedMode(s)),
@@ -174,7 +195,8 @@ static void compare(OptimCommunicator *comm, OptimShardMode mode,
     rp[k] = refParams[k];
     rg[k] = refGrads[k];
   }
-  int identical = 1;
+  int identical = 1, sameStatus = 1;
+  char found[8] = "";
   for (int t = 0; t < 5; ++t) {
     if (t == 2) {
       if (optimShardedSetHyperParam(s, 1, "learning_rate", 0.005, &error))
@@ -183,11 +205,30 @@ static void compare(OptimCommunicator *comm, OptimShardMode mode,
         fail("set reference learning rate", error);
     }
     fillGrads(t, reduction);
+    if (controlled && t == 2) {
+      if (reduction == OPTIM_REDUCE_NONE || rank == size - 1)
+        grads[1][3] = INFINITY;
+      refGrads[1][3] = INFINITY;
+    }
     if (optimShardedStep(s, p, g, NUM_PARAMS, localStates, (size_t)numLocal,
                          &error))
       fail("sharded step", error);
     if (optimStep(o, rp, rg, refStates, &error))
       fail("step", error);
+    if (controlled) {
+      OptimStepStatus a, b;
+      if (optimShardedGetStepStatus(s, &a, &error))
+        fail("sharded status", error);
+      if (optimGetStepStatus(o, &b, &error))
+        fail("status", error);
+      sameStatus &= a.loss_scale == b.loss_scale &&
+                    a.good_steps == b.good_steps &&
+                    a.found_inf == b.found_inf &&
+                    (a.grad_norm == b.grad_norm ||
+                     fabs(a.grad_norm - b.grad_norm) <= 1e-12 * b.grad_norm) &&
+                    a.clip_factor == b.clip_factor;
+      found[t] = a.found_inf ? 'I' : '.';
+    }
     for (int k = 0; k < NUM_PARAMS; ++k)
       if (memcmp(params[k], refParams[k], (size_t)kSizes[k] * sizeof(float)))
         identical = 0;
@@ -207,6 +248,14 @@ static void compare(OptimCommunicator *comm, OptimShardMode mode,
           "sent %d received %d\n",
           identical, changed, (long long)step, (long long)optimGlobalStep(o),
           rate, stats.bytes_sent > 0, stats.bytes_received > 0);
+  if (controlled) {
+    OptimStepStatus a;
+    if (optimShardedGetStepStatus(s, &a, &error))
+      fail("sharded status", error);
+    fprintf(out, "  status %d same %d found %s scale %g good %lld\n",
+            optimShardedHasStepStatus(s), sameStatus, found, a.loss_scale,
+            (long long)a.good_steps);
+  }
 
   for (int64_t j = 0; j < numLocal; ++j)
     free(localStates[j]);
@@ -214,6 +263,11 @@ static void compare(OptimCommunicator *comm, OptimShardMode mode,
     free(refStates[j]);
   if (optimShardedDestroy(s) || optimDestroy(o))
     fail("destroy", NULL);
+}
+
+static void compare(OptimCommunicator *comm, OptimShardMode mode,
+                    OptimGradientReduction reduction) {
+  compareSource(comm, kSource, mode, reduction, 0);
 }
 
 /* The refusals. */
@@ -238,6 +292,7 @@ static void refusals(OptimCommunicator *comm) {
   none = optimShardedCompile(kClipped, strlen(kClipped), comm, OPTIM_SHARD_ZERO,
                              OPTIM_REDUCE_NONE, NULL, &error);
   show("max_grad_norm", none != NULL, error);
+  fprintf(out, "status of NULL: %d\n", optimShardedHasStepStatus(NULL));
   error = NULL;
   none = optimShardedCompile(NULL, 5, comm, OPTIM_SHARD_ZERO, OPTIM_REDUCE_NONE,
                              NULL, &error);
@@ -305,6 +360,10 @@ static void refusals(OptimCommunicator *comm) {
   fprintf(out, "beta1 %.2f\n", value);
   CALL("global step -1", optimShardedSetGlobalStep(s, -1, &error));
   CALL("null stats", optimShardedGetLastStats(s, NULL, &error));
+  OptimStepStatus none_status;
+  fprintf(out, "has status %d\n", optimShardedHasStepStatus(s));
+  CALL("status", optimShardedGetStepStatus(s, &none_status, &error));
+  CALL("loss scale state", optimShardedSetLossScaleState(s, 2.0, 0, &error));
   CALL("timeout 0", optimCommSetTimeout(comm, 0.0, &error));
   CALL("timeout nan", optimCommSetTimeout(comm, NAN, &error));
   fprintf(out, "timeout %g\n", optimCommGetTimeout(comm));
@@ -427,6 +486,9 @@ int main(int argc, char **argv) {
   compare(comm, OPTIM_SHARD_ZERO, OPTIM_REDUCE_NONE);
   compare(comm, OPTIM_SHARD_ZERO, OPTIM_REDUCE_MEAN);
   compare(comm, OPTIM_SHARD_BROADCAST_PARAMS, OPTIM_REDUCE_SUM);
+  compareSource(comm, kControlled, OPTIM_SHARD_ZERO, OPTIM_REDUCE_SUM, 1);
+  compareSource(comm, kControlled, OPTIM_SHARD_BROADCAST_PARAMS,
+                OPTIM_REDUCE_NONE, 1);
   refusals(comm);
   CALL("barrier", optimCommBarrier(comm, &error));
   fprintf(out, "destroy %d\n", optimCommDestroy(comm));

@@ -15,8 +15,8 @@ from optim_mlir import _optim
 STEPS = 4
 
 
-def optimizer_ir(rule, sparse):
-    lr = "learning_rate 1.0e-02 : f64"
+def optimizer_ir(rule, sparse, control=""):
+    lr = "learning_rate 1.0e-02 : f64" + control
     if sparse:
         return ("optim.optimizer @o rule #optim.rule<%s> %s {\n"
                 '  optim.param "emb" : tensor<50x8xf32> sparse\n'
@@ -92,19 +92,19 @@ def mixed_precision(comm, mode):
             "split": any(not w for _, _, _, w in sharded.pieces(comm.rank))}
 
 
-def states_match(sharded, whole, ref_states, local):
+def states_match(sharded, whole, ref_states, local, equal=np.array_equal):
     """Whether each local state equals the reference state's slice (a
     state of 0 elements, a piece's absent master, matches an empty one)."""
     nstates = len(whole.state_names)
-    equal = True
+    same = True
     for k, (param, offset, count, entire) in enumerate(sharded.pieces()):
         for s in range(nstates):
             expected = ref_states[param * nstates + s].reshape(-1)
             if expected.size and not entire:
                 expected = expected[offset:offset + count]
-            equal &= np.array_equal(local[k * nstates + s].reshape(-1),
-                                    expected)
-    return bool(equal)
+            same &= bool(equal(local[k * nstates + s].reshape(-1),
+                               expected))
+    return bool(same)
 
 
 def make_states(params):
@@ -280,6 +280,136 @@ def exchange_failure(comm):
             "own_updated": own_updated, "failure": comm.failure}
 
 
+# Gradient control: (name, the optimizer's control, a mixed-precision
+# step, bit-identical to one process). Clipping that acts depends on the
+# global norm, which the ranks add up in another order than one process's
+# chunks (a relative difference of about 1e-16 in the clip factor); the
+# others are bit for bit.
+CONTROLS = [
+    ("dynamic", " loss_scale 1024.0 dynamic<growth_factor = 2.0, "
+     "backoff_factor = 0.5, growth_interval = 2, min_scale = 1.0>"
+     " max_grad_norm 1.0e+06", False, True),
+    ("dynamic_amp", " loss_scale 256.0 dynamic<growth_factor = 2.0, "
+     "backoff_factor = 0.25, growth_interval = 3, min_scale = 0.0>", True,
+     True),
+    ("clip", " loss_scale 8.0 max_grad_norm 0.05", False, False),
+]
+
+
+def controlled(comm, rule, control, amp, mode, gradients):
+    """Clipping and dynamic loss scaling: steps with an inf and a NaN in
+    one rank's gradient, a max_grad_norm changed at run time, and a
+    restored loss scale, against one process."""
+    if amp:
+        source = AMP_IR.replace("learning_rate 1.0e-02 : f64",
+                                "learning_rate 1.0e-02 : f64" + control)
+    else:
+        source = optimizer_ir(rule, False, control)
+    sharded = _optim.ShardedOptimizer(source, comm, mode=mode,
+                                      gradients=gradients)
+    whole = _optim.CompiledOptimizer(source)
+    rng = np.random.default_rng(5)
+
+    def draw(p, scale=1.0):
+        if p["dtype"] == "bfloat16":
+            return bf16_bits(rng, p["shape"])
+        return (scale * rng.standard_normal(p["shape"])).astype(
+            dtype_of(p["dtype"]))
+    params = [draw(p) for p in whole.params]
+    ref = [x.copy() for x in params]
+    ref_states = make_states(whole.params)
+    local = make_states(sharded.local_params)
+    if amp:
+        whole.init_states(ref_states, params=ref)
+        sharded.init_states(local, params=params)
+    else:
+        whole.init_states(ref_states)
+        sharded.init_states(local)
+    statuses, worst = [], 0.0
+    for step in range(8):
+        if step == 5:
+            for o in (sharded, whole):
+                if "max_grad_norm 0.05" in control:
+                    o.set_hyper_param(0, "max_grad_norm", 0.02)
+                if "dynamic" in control:
+                    o.set_loss_scale_state(512.0, 1)
+        per_rank = [[draw(p, 4.0) for p in whole.params]
+                    for _ in range(comm.size)]
+        # An inf (step 2) and, with dynamic scaling, a NaN (step 4) in the
+        # last rank's gradient. (Clipping alone steps with them: a factor
+        # of inf, and NaN where the inf was, as torch's clip_grad_norm_.)
+        bad = {2: np.inf, 4: np.nan}.get(step)
+        if "dynamic" not in control and step == 4:
+            bad = None
+        if bad is not None:
+            g = per_rank[-1 if gradients != "none" else 0][1]
+            if g.dtype == np.uint16:
+                g.reshape(-1)[3] = 0x7f80 if bad == np.inf else 0x7fc0
+            else:
+                g.reshape(-1)[3] = bad
+        if gradients == "none":
+            mine = reduced = per_rank[0]
+        else:
+            mine = per_rank[comm.rank]
+            reduced = []
+            for i in range(len(params)):
+                total = per_rank[0][i].copy()
+                for r in range(1, comm.size):
+                    total = total + per_rank[r][i]
+                reduced.append(total)
+        sharded.step(params, mine, local)
+        whole.step(ref, reduced, ref_states)
+        a, b = sharded.step_status(), whole.step_status()
+        statuses.append((a, b, sharded.global_step, whole.global_step))
+        for x, y in zip(params, ref):
+            if x.dtype != np.uint16:
+                both = np.isfinite(x) & np.isfinite(y)
+                scale = max(float(np.max(np.abs(y[both]), initial=0)), 1e-30)
+                worst = max(worst, float(np.max(np.abs(x - y)[both],
+                                                initial=0)) / scale)
+    exact = all(np.array_equal(a, b, equal_nan=True)
+                for a, b in zip(params, ref))
+
+    def close(a, b):
+        """Bit for bit for bfloat16 bits; else to a relative 1e-6, with
+        NaNs and infs in the same places."""
+        if a.dtype == np.uint16:
+            return np.array_equal(a, b)
+        return np.allclose(a, b, rtol=1e-6, atol=1e-30, equal_nan=True)
+    return {"case": "control", "control": control, "rule": rule,
+            "mode": sharded.mode, "gradients": gradients,
+            "rank": comm.rank, "params_equal": bool(exact),
+            "states_equal": bool(states_match(
+                sharded, whole, ref_states, local,
+                lambda a, b: np.array_equal(a, b, equal_nan=True))),
+            "params_close": all(close(a, b) for a, b in zip(params, ref)),
+            "states_close": bool(states_match(sharded, whole, ref_states,
+                                              local, close)),
+            "nonfinite": int(sum(np.count_nonzero(~np.isfinite(x))
+                                 for x in params if x.dtype != np.uint16)),
+            "worst_relative": worst,
+            # The loss scale, its count, the flag and the global step are
+            # exact; the norm and the clip factor to a relative 1e-12.
+            "status_equal": all(
+                a[k] == b[k] for a, b, _, _ in statuses
+                for k in ("loss_scale", "good_steps", "found_inf")) and
+            all(x == y for _, _, x, y in statuses),
+            "norm_relative": max(relative(a[k], b[k])
+                                 for a, b, _, _ in statuses
+                                 for k in ("grad_norm", "clip_factor")),
+            "found_inf": [a["found_inf"] for a, _, _, _ in statuses],
+            "loss_scale": [a["loss_scale"] for a, _, _, _ in statuses],
+            "clip_factor": [a["clip_factor"] for a, _, _, _ in statuses],
+            "global_step": sharded.global_step}
+
+
+def relative(x, y):
+    """|x - y| / |y|, 0 for equal values (infs and NaNs included)."""
+    if x == y or (x != x and y != y):
+        return 0.0
+    return abs(x - y) / abs(y) if y not in (0.0,) else float("inf")
+
+
 def main():
     comm = _optim.Communicator.world(timeout=60.0)
     if sys.argv[1] == "amp":
@@ -291,6 +421,25 @@ def main():
         run = {"refused": refused_step, "communicator": communicator,
                "failure": exchange_failure}[sys.argv[1]]
         print("RESULT " + json.dumps(run(comm)), flush=True)
+        return
+    if sys.argv[1] == "control":
+        for name, control, amp, _ in CONTROLS:
+            for rule in (("adam_weight_decay",) if amp else
+                         ("adam_weight_decay", "lamb", "momentum")):
+                for mode in ("zero", "broadcast_params"):
+                    # (A reduction takes float32 and float64 gradients.)
+                    for gradients in (("none",) if amp else
+                                      ("none", "sum")):
+                        try:
+                            result = controlled(comm, rule, control, amp,
+                                                mode, gradients)
+                            result["name"] = name
+                        except Exception as e:  # the test fails on it
+                            result = {"name": name, "rule": rule,
+                                      "mode": mode, "rank": comm.rank,
+                                      "error": "%s: %s" % (
+                                          type(e).__name__, e)}
+                        print("RESULT " + json.dumps(result), flush=True)
         return
     specs = _optim.rule_specs()
     cases = []
