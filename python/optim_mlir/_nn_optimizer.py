@@ -1307,8 +1307,6 @@ class Optimizer:
         """What the sharded step (ShardedOptimizer) does not run, refused
         before it compiles."""
         name = self.cls_name
-        if self._has_control:
-            raise NotImplementedError(_nn_parallel._CONTROL_REASON % name)
         if len(self._parts) != 1 or self._gradient_transform is not None:
             raise NotImplementedError(
                 "For '%s', the parallel optimizer runs one compiled step over "
@@ -1759,6 +1757,9 @@ class Optimizer:
         front = self._has_control and not self._parts[0].control
         if front:
             overflow, clip = self._front_control(grads)
+            if self._sharded:
+                _nn_parallel.agree_on_control(self._dist, self._last_status,
+                                              self.cls_name)
             if overflow and self._scale_cell is not None:
                 self._scale_cell._update(True)
                 return False

@@ -6,7 +6,9 @@ namespace (``init``, ``get_rank``, ``get_group_size``) over MPI, and the
 plan an optimizer built under ``enable_parallel_optimizer=True`` follows:
 parameter ``i`` (step order) is updated by rank ``i % N`` and broadcast to
 the others, rank by rank (MindSpore's ``broadcast_params``), by the
-runtime's ``ShardedOptimizer``."""
+runtime's ``ShardedOptimizer``, which also checks and clips dense
+gradients over every rank (a DynamicLossScaleUpdateCell, max_grad_norm;
+docs/Distributed-nn.md)."""
 
 import io
 import sys
@@ -256,17 +258,7 @@ def plan_for(opt):
         raise RuntimeError("Parallel optimizer can not be applied when the "
                            "number of parameters %d is less than the number "
                            "of devices %d" % (opt.param_length, size))
-    if size > 1:
-        if opt.max_grad_norm is not None or \
-                opt.loss_scale_cell is not None:
-            raise NotImplementedError(_CONTROL_REASON % name)
     return Plan(comm, size, rank, opt.param_length)
-
-
-_CONTROL_REASON = (
-    "For '%s', the parallel optimizer does not support max_grad_norm "
-    "(clipping by the global norm) or a DynamicLossScaleUpdateCell: the "
-    "sharded step checks no gradients; clip and check them before the step")
 
 
 def compile_sharded(source, plan, options):
@@ -274,6 +266,27 @@ def compile_sharded(source, plan, options):
     from ._optim import ShardedOptimizer
     return ShardedOptimizer(source, plan.comm, mode="broadcast_params",
                             options=options)
+
+
+def agree_on_control(plan, status, name):
+    """The checks of the gradients made in NumPy before a sharded step
+    (sparse rows: ``Optimizer._front_control``, on every parameter's
+    gradients, the same on every rank): every rank must have found the same
+    overflow and norm, else one rank would skip the step or clip by another
+    factor than the others.  A collective call (every rank calls it);
+    raises RuntimeError on every rank when they differ."""
+    mine = np.array([status["found_inf"], status["grad_norm"],
+                     status["clip_factor"]], np.float64)
+    found = [np.frombuffer(data, np.float64)
+             for data in plan.comm.allgather(mine.tobytes())]
+    # Bit for bit (a NaN norm equals a NaN norm of the same bits).
+    if any(f.tobytes() != found[0].tobytes() for f in found):
+        raise RuntimeError(
+            "For '%s', the ranks' gradients differ: the checks of the sparse "
+            "gradients before the step (overflow, global norm, clip factor) "
+            "found %s on ranks 0..%d; the parallel optimizer takes the same "
+            "gradients on every rank." % (
+                name, [f.tolist() for f in found], plan.size - 1))
 
 
 def _pack(arrays):

@@ -5,15 +5,19 @@
 between steps, sparse rows, flattened parameters, float16 with master
 weights) on a few classes over 3 ranks (test/python/mpi/nn_cases.py), give
 the parameters, (gathered) states and learning rates of the
-single-process step, bit for bit, compiling the same IR; checkpoints move
-from 2 ranks to 3 and to one process; a rank that dies makes the others
-raise DistributedError within the timeout, without writing the parameters
-they would have received.
+single-process step, bit for bit, compiling the same IR; a
+DynamicLossScaleUpdateCell with inf/NaN gradients and clipping by the
+global norm (test/python/mpi/nn_control.py) give one process's flags,
+scales, norms and results over 2 and 3 ranks; checkpoints, the dynamic
+scale included, move from 2 ranks to 3 and to one process; a rank that
+dies makes the others raise DistributedError within the timeout, without
+writing the parameters they would have received.
 
 The settings (``set_auto_parallel_context``, ``communication``) are checked
 in this process where they need no MPI job.  The workers write their
 results to files (one per case and rank), never parsed from the output."""
 
+import math
 import shutil
 import subprocess
 import sys
@@ -183,9 +187,19 @@ def test_refusals_on_two_ranks(tmp_path):
         "error": "RuntimeError",
         "message": "Parallel optimizer can not be applied when the number of "
                    "parameters 1 is less than the number of devices 2"}
-    for name in ("max_grad_norm", "dynamic_loss_scale", "max_grad_norm_later"):
-        assert one(name)["error"] == "NotImplementedError", name
-        assert "max_grad_norm" in one(name)["message"]
+    # Clipping and a dynamic loss scale are taken (test_control_*).
+    assert one("max_grad_norm") == {"value": True}
+    assert one("dynamic_loss_scale") == {"value": True}
+    flag, norm, overflow = one("max_grad_norm_later")["value"]
+    assert flag is True and overflow is False
+    assert abs(norm - math.sqrt(12 * 2)) <= 1e-15 * norm
+    assert one("max_grad_norm_on_off")["error"] == "RuntimeError"
+    assert "turn it on or off before the first step" in \
+        one("max_grad_norm_on_off")["message"]
+    assert one("sparse_gradients_differ")["error"] == "RuntimeError"
+    assert "the ranks' gradients differ" in \
+        one("sparse_gradients_differ")["message"]
+    assert "ranks 0..1" in one("sparse_gradients_differ")["message"]
     assert one("user_construct")["error"] == "RuntimeError"
     assert one("mixed_sparse")["error"] == "NotImplementedError"
     assert "sparse gradients for every parameter or for none" in \
@@ -313,6 +327,185 @@ def test_checkpoint_moves_between_world_sizes(single, jobs):
                 C.ir_digest(opt), (case, rank)
         np.savez(outdir / "one.npz", **C.flat(opt.state_dict()))
         assert_same(single[case], outdir / "one.npz",
+                    "%s resumed in one process" % case)
+
+
+# ------------------------------------------------ loss scaling and clipping
+@pytest.fixture(scope="module")
+def control_single():
+    """Each control case in this process (no parallel optimizer): its
+    gathered-format state dict after nn_cases.CONTROL_STEPS calls, what
+    each call reported (nn_cases.run_control) and its IR's digest; for the
+    checkpoint cases also the cell's state after CONTROL_CKPT_STEP calls."""
+    nn.reset_auto_parallel_context()
+    out = {}
+    for case in C.control_cases():
+        opt, cell = C.build_control(case)
+        assert not opt.use_parallel
+        if case.endswith("/flat"):
+            # The buffers are the parameters dealt out to the ranks.
+            assert opt._use_flattened_params and len(opt._parameters) == 3
+        calls = C.run_control(opt, cell, case)
+        out[case] = {"state": C.flat(opt.state_dict()), "calls": calls,
+                     "ir": C.ir_digest(opt)}
+    return out
+
+
+@pytest.fixture(scope="module")
+def control_jobs(tmp_path_factory):
+    """The control cases over 2 ranks (the checkpoint cases saved after
+    CONTROL_CKPT_STEP calls), then over 3 ranks (and the checkpoint cases
+    resumed from the 2-rank files): {ranks: output directory}."""
+    out = {}
+    ckpt = tmp_path_factory.mktemp("control_ckpt")
+    cases = C.control_cases()
+    for ranks, specs in (
+            (2, ["save:" + c if c in C.CONTROL_CKPT_CASES else c
+                 for c in cases]),
+            (3, cases + ["resume:" + c for c in C.CONTROL_CKPT_CASES])):
+        outdir = tmp_path_factory.mktemp("control%d" % ranks)
+        check_run(mpi_launch.run_mpi(ranks, "nn_control.py", outdir, ckpt,
+                                     *specs, timeout=300))
+        out[ranks] = outdir
+    out["ckpt"] = ckpt
+    return out
+
+
+def test_control_case_lists(control_single):
+    """The control cases cover what the tests claim: every control, Adam,
+    AdamWeightDecay, Momentum and Lamb, an overflow, a NaN and a growth of
+    the scale, and clipping active in every clipped call."""
+    assert {c.split("/")[1] for c in C.CONTROL_CASES} == set(C.CONTROLS)
+    assert {c.split("/")[0] for c in C.CONTROL_CASES} >= {
+        "Adam", "AdamWeightDecay", "Momentum", "Lamb"}
+    assert set(C.CONTROL_CKPT_CASES) <= set(C.control_cases())
+    assert 0 < C.CONTROL_CKPT_STEP < C.CONTROL_STEPS
+    for case in C.control_cases():
+        calls = control_single[case]["calls"]
+        assert len(calls) == C.CONTROL_STEPS
+        if C.is_dynamic(case):
+            assert [c["overflow"] for c in calls] == \
+                [k in C.BAD for k in range(C.CONTROL_STEPS)], case
+            assert [c["flag"] for c in calls] == \
+                [k not in C.BAD for k in range(C.CONTROL_STEPS)], case
+            scales = [c["cell"][0] for c in calls]
+            assert scales == [1024.0, 512.0, 512.0, 1024.0, 512.0, 256.0,
+                              256.0], case
+            assert any(math.isnan(c["grad_norm"]) for c in calls), case
+        else:
+            assert all(c["flag"] and not c["overflow"] for c in calls)
+        if C.clips(case):
+            # Active: every finite norm above max_grad_norm.
+            assert all(c["grad_norm"] > 2 * C.MAX_GRAD_NORM for c in calls
+                       if math.isfinite(c["grad_norm"])), case
+
+
+def _control_calls_match(got, want, what):
+    """The calls' flags, overflows, scales, cell counters, global steps and
+    learning rates bit for bit; the norms within 1e-12 (relative: the
+    sharded step sums the ranks' squares in another order), inf and NaN
+    where one process has them."""
+    assert len(got) == len(want), what
+    for k, (g, w) in enumerate(zip(got, want)):
+        for key in ("flag", "overflow", "loss_scale", "cell", "global_step",
+                    "lr"):
+            assert g[key] == w[key], (what, k, key, g[key], w[key])
+        assert np.array_equal(np.array(g["lr"], np.float64).view(np.uint64),
+                              np.array(w["lr"], np.float64).view(np.uint64))
+        gn, wn = g["grad_norm"], w["grad_norm"]
+        if math.isfinite(wn):
+            assert abs(gn - wn) <= 1e-12 * wn, (what, k, gn, wn)
+        else:
+            assert repr(gn) == repr(wn), (what, k, gn, wn)
+
+
+def _control_state_matches(case, expected, path, what):
+    """Bit for bit without clipping and on sparse rows (checked in NumPy by
+    the same code as in one process); with clipping by the sharded step,
+    within 1e-6 relative (its norm's order of summation)."""
+    if not C.clips(case) or case.endswith("/sparse"):
+        assert_same(expected, path, what)
+        return
+    with np.load(path) as got:
+        assert sorted(got.files) == sorted(expected), what
+        for key, want in expected.items():
+            value = got[key]
+            assert value.dtype == want.dtype and \
+                value.shape == want.shape, (what, key)
+            if want.dtype.kind != "f":
+                assert np.array_equal(value, want), (what, key)
+                continue
+            v, w = value.astype(np.float64), want.astype(np.float64)
+            assert np.all(np.isfinite(v) == np.isfinite(w)), (what, key)
+            assert np.all(np.abs(v - w) <= 1e-6 * np.abs(w)), \
+                (what, key, np.max(np.abs(v - w)))
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_control_matches_single_process(ranks, control_single, control_jobs):
+    """A DynamicLossScaleUpdateCell with an inf or NaN in some calls'
+    gradients, and clipping by the global norm, on ``ranks`` ranks: every
+    rank's overflow flags, scales, global steps and learning rates equal
+    one process's bit for bit, its norms within 1e-12; its parameters and
+    gathered states bit for bit (within 1e-6 with clipping).  Dense
+    gradients are checked by the sharded step itself (the same IR as one
+    process), sparse rows in NumPy before it."""
+    outdir = control_jobs[ranks]
+    records = C.read_records(outdir, "CONTROL")
+    cases = C.control_cases()
+    assert sorted(k for k in records if k[0].endswith(".run")) == sorted(
+        (c + ".run", r) for c in cases for r in range(ranks))
+    for case in cases:
+        single = control_single[case]
+        for rank in range(ranks):
+            what = "%s on rank %d of %d" % (case, rank, ranks)
+            info = records[(case + ".run", rank)]
+            assert info["size"] == ranks and info["rank"] == rank
+            n = len(info["optim_filter"])
+            assert info["optim_filter"] == [i % ranks == rank
+                                            for i in range(n)], what
+            sparse = case.endswith("/sparse")
+            assert info["compiled_control"] is not sparse, what
+            assert info["has_step_status"] is not sparse, what
+            assert info["ir"] == single["ir"], what
+            _control_calls_match(info["calls"], single["calls"], what)
+            _control_state_matches(
+                case, single["state"], outdir / ("%s.run.rank%d.npz" % (
+                    C.file_name(case), rank)), what)
+
+
+def test_control_checkpoint_moves_between_world_sizes(control_single,
+                                                      control_jobs):
+    """The dynamic scale saved with the states over 2 ranks after
+    CONTROL_CKPT_STEP calls (one skipped); resumed over 3 ranks and in this
+    process, the calls report and end as one uninterrupted process."""
+    outdir = control_jobs[3]
+    records = C.read_records(outdir, "CONTROL")
+    first = C.CONTROL_CKPT_STEP
+    for case in C.CONTROL_CKPT_CASES:
+        single = control_single[case]
+        ckpt = control_jobs["ckpt"] / (C.file_name(case) + ".ckpt.npz")
+        # The checkpoint holds the scale after the saved calls.
+        opt, cell = C.build_control(case)
+        nn.load_checkpoint(str(ckpt), opt)
+        saved = single["calls"][first - 1]
+        assert [cell.get_loss_scale(), cell.good_steps, cell.cur_iter,
+                cell.last_overflow_iter] == saved["cell"], case
+        assert int(opt.global_step) == saved["global_step"] < first
+        for rank in range(3):
+            what = "%s resumed on rank %d of 3" % (case, rank)
+            info = records[(case + ".resumed", rank)]
+            _control_calls_match(info["calls"], single["calls"][first:],
+                                 what)
+            _control_state_matches(
+                case, single["state"], outdir / ("%s.resumed.rank%d.npz" % (
+                    C.file_name(case), rank)), what)
+        # One process loads the 2-rank file (N=2 -> N=1) and continues.
+        calls = C.run_control(opt, cell, case, start=first)
+        _control_calls_match(calls, single["calls"][first:],
+                             "%s resumed in one process" % case)
+        np.savez(outdir / "one.npz", **C.flat(opt.state_dict()))
+        assert_same(single["state"], outdir / "one.npz",
                     "%s resumed in one process" % case)
 
 

@@ -302,7 +302,8 @@ def flat(state_dict):
     for state, entries in state_dict["states"].items():
         for k, v in entries.items():
             out["state/%s/%s" % (state, k)] = v
-    for key in ("learning_rate", "weight_decay", "hyper_params"):
+    for key in ("learning_rate", "weight_decay", "hyper_params",
+                "loss_scale"):
         for k, v in state_dict.get(key, {}).items():
             out["%s/%s" % (key, k)] = np.array(v)
     return out
@@ -330,4 +331,129 @@ def read_records(outdir, kind):
             name, _, rank = entry[len(kind) + 1:-5].rpartition(".rank")
             with open(os.path.join(outdir, entry)) as f:
                 out[(name.replace("__", "/"), int(rank))] = json.load(f)
+    return out
+
+
+# ------------------------------------------------ loss scaling and clipping
+# The control cases ("<rule id>/<control>"): a DynamicLossScaleUpdateCell
+# with an inf and a NaN in some steps' gradients ("dynamic"), clipping by
+# the global norm, active in every step ("clip"), both ("both"), both on
+# sparse rows ("sparse": checked in NumPy before the step), on float16
+# parameters with master weights ("amp") and on flattened parameters
+# ("flat").  CONTROL_STEPS calls; the
+# gradients of call k hold BAD[k] (parameter index, value).
+CONTROL_STEPS = 7
+CONTROL_CKPT_STEP = 3
+BAD = {1: (0, np.inf), 4: (3, np.nan), 5: (1, -np.inf)}
+CONTROLS = ("dynamic", "clip", "both", "sparse", "amp", "flat")
+CONTROL_RULES = ("Adam", "AdamWeightDecay", "Momentum", "Lamb", "Lion",
+                 "LazyAdam")
+CONTROL_CASES = ("Adam/dynamic", "AdamWeightDecay/dynamic",
+                 "Momentum/dynamic", "Lamb/dynamic",
+                 "Adam/clip", "AdamWeightDecay/clip", "Momentum/clip",
+                 "Lamb/clip", "Lion/both", "AdamWeightDecay/both",
+                 "LazyAdam/sparse", "Momentum/amp", "Lamb/flat")
+# Saved over 2 ranks after CONTROL_CKPT_STEP calls (one skipped), resumed
+# over 3 ranks and in one process.
+CONTROL_CKPT_CASES = ("Adam/dynamic", "Lamb/both")
+MAX_GRAD_NORM = 0.5
+# The scale of the gradients of the cases with a cell (scaled gradients).
+SCALE = 1024.0
+
+
+def control_cases():
+    out = list(CONTROL_CASES)
+    out += [c for c in CONTROL_CKPT_CASES if c not in out]
+    return out
+
+
+def is_dynamic(case):
+    return case.split("/")[1] != "clip"
+
+
+def clips(case):
+    return case.split("/")[1] != "dynamic"
+
+
+def build_control(case):
+    """The optimizer of control case ``case`` over new parameters (the same
+    values in every process); its cell (None for "clip")."""
+    rule_id, control = case.split("/")
+    assert rule_id in CONTROL_RULES and control in CONTROLS, case
+    _, factory, takes_ls, dynamic, _, sparse = RULES[RULE_IDS.index(rule_id)]
+    assert control != "sparse" or sparse, case
+    rng = np.random.default_rng(500 + RULE_IDS.index(rule_id) * 10 +
+                                CONTROLS.index(control))
+    specs = SPARSE if control == "sparse" else UNGROUPED
+    params = _params(specs, rng)
+    if control == "flat":
+        params = params[:-1]
+        # Buffers of at most 200 bytes: 3 buffers for 6 parameters.
+        nn.flatten_weights(params, fusion_size=200)
+    kw = {"weight_decay": 0.01}
+    if control == "amp":
+        params = [nn.Parameter(p.data.astype(np.float16), p.name)
+                  for p in params]
+        kw["master_weights"] = True
+    kw["learning_rate"] = nn.WarmUpLR(0.01, 3) if dynamic else 0.01
+    cell = None
+    if is_dynamic(case):
+        # Grows after 2 clean steps: down at calls 1, 4 and 5, up at 3.
+        cell = nn.DynamicLossScaleUpdateCell(SCALE, 2.0, 2)
+        kw["loss_scale"] = cell
+    elif takes_ls:
+        kw["loss_scale"] = 2.0
+    if rule_id == "Lion":
+        # A class generated from its record: clipping set before the
+        # first step.
+        opt = factory(params, **kw)
+        if clips(case):
+            opt.max_grad_norm = MAX_GRAD_NORM
+        return opt, cell
+    if clips(case):
+        kw["max_grad_norm"] = MAX_GRAD_NORM
+    return factory(params, **kw), cell
+
+
+def control_gradients(opt, case, step):
+    """The (scaled) gradients of call ``step``: dense or (indices, values)
+    rows, an inf or NaN where BAD says (dynamic cases)."""
+    rule_id, control = case.split("/")
+    rng = np.random.default_rng(3000 + step * 7 + RULE_IDS.index(rule_id))
+    scale = SCALE if is_dynamic(case) else 2.0
+    out = []
+    for p in opt.parameters:
+        if control == "sparse":
+            idx = rng.integers(0, p.shape[0], size=p.shape[0] // 2 + 2)
+            vals = rng.standard_normal((idx.size,) + p.shape[1:]) * scale
+            out.append((idx.astype(np.int32), vals.astype(p.dtype)))
+        else:
+            g = rng.standard_normal(p.shape) * scale
+            out.append(g.astype(p.dtype))
+    if is_dynamic(case) and step in BAD:
+        i, value = BAD[step]
+        g = out[i]
+        if isinstance(g, tuple):
+            g[1].reshape(-1)[-1] = value
+        else:
+            g.reshape(-1)[g.size // 2] = value
+    return tuple(out)
+
+
+def run_control(opt, cell, case, steps=CONTROL_STEPS, start=0):
+    """Calls ``opt`` from call ``start`` to ``steps``; returns what each
+    call reports: the flag, ``overflow``, ``grad_norm``, ``loss_scale``,
+    the cell's scale and counters, ``global_step`` and ``get_lr()``."""
+    out = []
+    for step in range(start, steps):
+        flag = opt.broadcast_params(opt(control_gradients(opt, case, step)))
+        lr = opt.get_lr()
+        out.append({
+            "flag": bool(flag), "overflow": opt.overflow,
+            "grad_norm": opt.grad_norm, "loss_scale": float(opt.loss_scale),
+            "cell": None if cell is None else [
+                cell.get_loss_scale(), cell.good_steps, cell.cur_iter,
+                cell.last_overflow_iter],
+            "global_step": int(opt.global_step),
+            "lr": list(lr) if isinstance(lr, tuple) else [lr]})
     return out

@@ -56,14 +56,42 @@ def main():
           lambda: nn.Adam(params(size), max_grad_norm=1.0).use_parallel)
 
     def max_grad_norm_later():
+        # Clipping turned on before the first step (the classes generated
+        # from records take no max_grad_norm argument): every rank clips by
+        # the global norm, sqrt(12 * size) = 2 * sqrt(3 * size).
         opt = nn.Lion(params(size))
         opt.max_grad_norm = 1.0
-        return opt(tuple(np.ones((4, 3), np.float32) for _ in range(size)))
+        flag = opt(tuple(np.ones((4, 3), np.float32) for _ in range(size)))
+        return [flag, opt.grad_norm, opt.overflow]
     check("max_grad_norm_later", max_grad_norm_later)
+
+    def max_grad_norm_on_off():
+        opt = nn.Adam(params(size))
+        opt(tuple(np.ones((4, 3), np.float32) for _ in range(size)))
+        opt.max_grad_norm = 1.0
+    check("max_grad_norm_on_off", max_grad_norm_on_off)
     check("dynamic_loss_scale",
           lambda: nn.Adam(params(size),
                           loss_scale=nn.DynamicLossScaleUpdateCell(
                               1024.0, 2.0, 100)).use_parallel)
+
+    def sparse_gradients_differ():
+        # Sparse rows are checked in NumPy before the sharded step: ranks
+        # whose gradients differ would clip by different factors (or one
+        # skip the step alone); every rank raises before anything changes.
+        ps = params(size)
+        before = [p.data.copy() for p in ps]
+        opt = nn.LazyAdam(ps, max_grad_norm=1.0)
+        grads = tuple((np.array([0, 2], np.int32),
+                       np.full((2, 3), 1.0 + RANK[0], np.float32))
+                      for _ in range(size))
+        try:
+            opt(grads)
+        finally:
+            assert all(np.array_equal(p.data, b)
+                       for p, b in zip(ps, before))
+            assert int(opt.global_step) == 0
+    check("sparse_gradients_differ", sparse_gradients_differ)
     check("user_construct", lambda: UserOptimizer(0.1, params(size))
           .use_parallel)
 
