@@ -483,6 +483,16 @@ int optimSetGlobalStep(OptimOptimizer *o, int64_t step, char **error) {
   return 0;
 }
 
+static OptimStepStatus toC(const optim::runtime::StepStatus &value) {
+  OptimStepStatus status;
+  status.loss_scale = value.lossScale;
+  status.good_steps = value.goodSteps;
+  status.found_inf = value.foundInf ? 1 : 0;
+  status.grad_norm = value.gradNorm;
+  status.clip_factor = value.clipFactor;
+  return status;
+}
+
 int optimHasStepStatus(const OptimOptimizer *o) {
   if (!isLive(o))
     return -1;
@@ -499,11 +509,7 @@ int optimGetStepStatus(OptimOptimizer *o, OptimStepStatus *status,
   auto value = o->cpu ? o->cpu->getStepStatus() : o->gpu->getStepStatus();
   if (!value)
     return report(value.takeError(), error);
-  status->loss_scale = value->lossScale;
-  status->good_steps = value->goodSteps;
-  status->found_inf = value->foundInf ? 1 : 0;
-  status->grad_norm = value->gradNorm;
-  status->clip_factor = value->clipFactor;
+  *status = toC(*value);
   return 0;
 }
 
@@ -1203,11 +1209,7 @@ int optimShardedGetStepStatus(OptimShardedOptimizer *s,
   auto value = s->sharded->getStepStatus();
   if (!value)
     return report(value.takeError(), error);
-  status->loss_scale = value->lossScale;
-  status->good_steps = value->goodSteps;
-  status->found_inf = value->foundInf ? 1 : 0;
-  status->grad_norm = value->gradNorm;
-  status->clip_factor = value->clipFactor;
+  *status = toC(*value);
   return 0;
 }
 

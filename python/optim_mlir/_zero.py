@@ -613,20 +613,8 @@ class ZeroRedundancyOptimizer(Optimizer):
         entry = state_dict.get(_CONTROL_KEY)
         loaded = None if entry is None else \
             _GradientControl.from_entry(entry)
-        mine = _GradientControl.kinds(
-            self._gradient_control.entry() if self._controlled() else None)
-        theirs = _GradientControl.kinds(None if loaded is None
-                                        else loaded.entry())
-        if mine != theirs:
-            def describe(kinds):
-                return "max_grad_norm %s, loss scaling: %s" % (
-                    "set" if kinds[0] else "None", kinds[1])
-            raise ValueError(
-                "optim_mlir.torch.ZeroRedundancyOptimizer: the state_dict "
-                "was saved with %s, this optimizer has %s; construct it "
-                "with the same kinds of max_grad_norm and loss_scale (the "
-                "values are loaded) or edit the state_dict's %r entry"
-                % (describe(theirs), describe(mine), _CONTROL_KEY))
+        self._gradient_control.check_loaded(loaded,
+                                            "ZeroRedundancyOptimizer")
         groups = self.param_groups
         saved_groups = state_dict["param_groups"]
         if len(saved_groups) != len(groups):

@@ -571,6 +571,25 @@ class _GradientControl:
                 "good_steps": self.good_steps
                 if self.dynamic is not None else None}
 
+    def check_loaded(self, loaded, owner):
+        """Raises ValueError unless `loaded` (a control from a state_dict,
+        or None) has this control's kinds (`owner`: the class named in the
+        message)."""
+        mine = _GradientControl.kinds(
+            self.entry() if self.checks or self.static is not None else None)
+        theirs = _GradientControl.kinds(None if loaded is None
+                                        else loaded.entry())
+        if mine != theirs:
+            def describe(kinds):
+                return "max_grad_norm %s, loss scaling: %s" % (
+                    "set" if kinds[0] else "None", kinds[1])
+            raise ValueError(
+                "optim_mlir.torch.%s: the state_dict was saved with %s, this "
+                "optimizer has %s; construct it with the same kinds of "
+                "max_grad_norm and loss_scale (the values are loaded) or "
+                "edit the state_dict's %r entry"
+                % (owner, describe(theirs), describe(mine), _CONTROL_KEY))
+
     @staticmethod
     def kinds(entry):
         """(clipping, "none" | "static" | "dynamic") of an entry."""
@@ -1848,23 +1867,7 @@ class _CompiledTorchOptimizer(Optimizer):
                 if isinstance(saved_state, dict) and "step" in saved_state:
                     _step_count(saved_state, "the state_dict's state of "
                                 "parameter %r: " % (key,))
-        control = self._control()
-        mine = _GradientControl.kinds(
-            control.entry() if control.checks or control.static is not None
-            else None)
-        theirs = _GradientControl.kinds(None if loaded is None
-                                        else loaded.entry())
-        if mine != theirs:
-            def describe(kinds):
-                return "max_grad_norm %s, loss scaling: %s" % (
-                    "set" if kinds[0] else "None", kinds[1])
-            raise ValueError(
-                "optim_mlir.torch.%s: the state_dict was saved with %s, this "
-                "optimizer has %s; construct it with the same kinds of "
-                "max_grad_norm and loss_scale (the values are loaded) or "
-                "edit the state_dict's %r entry"
-                % (type(self).__name__, describe(theirs), describe(mine),
-                   _CONTROL_KEY))
+        self._control().check_loaded(loaded, type(self).__name__)
         saved = None
         if self.master_weights:
             # torch casts floating-point states to their parameter's dtype:

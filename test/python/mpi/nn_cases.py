@@ -309,6 +309,15 @@ def flat(state_dict):
     return out
 
 
+def init_parallel():
+    """MindSpore's data-parallel set-up with the parallel optimizer over the
+    job; returns (rank, size)."""
+    nn.communication.init()
+    nn.set_auto_parallel_context(parallel_mode="data_parallel",
+                                 enable_parallel_optimizer=True)
+    return nn.communication.get_rank(), nn.communication.get_group_size()
+
+
 def file_name(case):
     return case.replace("/", "__")
 

@@ -22,11 +22,7 @@ from optim_mlir import nn
 
 def main():
     outdir, ckptdir = sys.argv[1], sys.argv[2]
-    nn.communication.init()
-    rank = nn.communication.get_rank()
-    size = nn.communication.get_group_size()
-    nn.set_auto_parallel_context(parallel_mode="data_parallel",
-                                 enable_parallel_optimizer=True)
+    rank, size = C.init_parallel()
     for spec in sys.argv[3:]:
         how, _, case = spec.rpartition(":")
         opt, cell = C.build_control(case)

@@ -47,11 +47,7 @@ def info_of(opt, case, run, rank, size, flags, lrs):
 
 def main():
     outdir, ckptdir = sys.argv[1], sys.argv[2]
-    nn.communication.init()
-    rank = nn.communication.get_rank()
-    size = nn.communication.get_group_size()
-    nn.set_auto_parallel_context(parallel_mode="data_parallel",
-                                 enable_parallel_optimizer=True)
+    rank, size = C.init_parallel()
     for spec in sys.argv[3:]:
         how, _, case = spec.rpartition(":")
         opt = C.build(case)

@@ -121,6 +121,22 @@ def gradient(rng, p, rank_seed=None):
     return rng.standard_normal(p["shape"]).astype(dtype_of(p["dtype"]))
 
 
+def reduce_over_ranks(per_rank, gradients, comm):
+    """This rank's gradients and the reference's: every rank's own and
+    their sum in rank order (or mean) with a reduction, else rank 0's."""
+    if gradients == "none":
+        return per_rank[0], per_rank[0]
+    reduced = []
+    for i in range(len(per_rank[0])):
+        total = per_rank[0][i].copy()
+        for r in range(1, comm.size):
+            total = total + per_rank[r][i]
+        if gradients == "mean":
+            total = total / total.dtype.type(comm.size)
+        reduced.append(total)
+    return per_rank[comm.rank], reduced
+
+
 def run_case(comm, rule, sparse, mode, gradients):
     source = optimizer_ir(rule, sparse)
     sharded = _optim.ShardedOptimizer(source, comm, mode=mode,
@@ -140,18 +156,7 @@ def run_case(comm, rule, sparse, mode, gradients):
     for _ in range(STEPS):
         per_rank = [[gradient(rng, p) for p in whole.params]
                     for _ in range(comm.size)]
-        if gradients == "none":
-            mine = reduced = per_rank[0]
-        else:
-            mine = per_rank[comm.rank]
-            reduced = []
-            for i in range(len(params)):
-                total = per_rank[0][i].copy()
-                for r in range(1, comm.size):
-                    total = total + per_rank[r][i]
-                if gradients == "mean":
-                    total = total / total.dtype.type(comm.size)
-                reduced.append(total)
+        mine, reduced = reduce_over_ranks(per_rank, gradients, comm)
         sharded.step(params, mine, local)
         whole.step(ref, reduced, ref_states)
     params_equal = all(np.array_equal(a, b) for a, b in zip(params, ref))
@@ -347,16 +352,7 @@ def controlled(comm, rule, control, amp, mode, gradients):
                 g.reshape(-1)[3] = 0x7f80 if bad == np.inf else 0x7fc0
             else:
                 g.reshape(-1)[3] = bad
-        if gradients == "none":
-            mine = reduced = per_rank[0]
-        else:
-            mine = per_rank[comm.rank]
-            reduced = []
-            for i in range(len(params)):
-                total = per_rank[0][i].copy()
-                for r in range(1, comm.size):
-                    total = total + per_rank[r][i]
-                reduced.append(total)
+        mine, reduced = reduce_over_ranks(per_rank, gradients, comm)
         sharded.step(params, mine, local)
         whole.step(ref, reduced, ref_states)
         a, b = sharded.step_status(), whole.step_status()

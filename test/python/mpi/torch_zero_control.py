@@ -42,6 +42,7 @@ import torch
 
 import optim_mlir.torch as ot
 from optim_mlir._optim import Communicator
+from torch_zero_checkpoint import same_state
 from torch_zero_parity import (ARGS, flat, gradients, groups_of, make_params,
                                report)
 
@@ -101,20 +102,6 @@ def set_scaled(params, grads, scale):
 def snapshot_states(state):
     return {id(p): {k: v.clone() if torch.is_tensor(v) else copy.copy(v)
                     for k, v in s.items()} for p, s in state.items()}
-
-
-def same_state(a, b):
-    if set(a) != set(b):
-        return False
-    for key, vb in b.items():
-        va = a[key]
-        if torch.is_tensor(vb):
-            if not (torch.is_tensor(va) and va.dtype == vb.dtype and
-                    torch.equal(va, vb)):
-                return False
-        elif va != vb:
-            return False
-    return True
 
 
 def rel_diff(xs, refs):
