@@ -20,18 +20,19 @@
 
 /* Two groups of float32 parameters: in ZeRO mode on 2 or 3 ranks, "w" and
  * "u" are split between ranks. */
+#define GROUPS                                                                 \
+  "  optim.group {\n"                                                          \
+  "    optim.param \"w\" : tensor<6x8xf32>\n"                                  \
+  "    optim.param \"b\" : tensor<40xf32>\n"                                   \
+  "    optim.param \"v\" : tensor<7xf32>\n"                                    \
+  "  }\n"                                                                      \
+  "  optim.group weight_decay 0.0 {\n"                                         \
+  "    optim.param \"u\" : tensor<33xf32>\n"                                   \
+  "  }\n"                                                                      \
+  "}\n"
 static const char kSource[] =
     "optim.optimizer @d rule #optim.rule<adam> learning_rate 0.01 "
-    "weight_decay 0.01 sharding <broadcast_params> {\n"
-    "  optim.group {\n"
-    "    optim.param \"w\" : tensor<6x8xf32>\n"
-    "    optim.param \"b\" : tensor<40xf32>\n"
-    "    optim.param \"v\" : tensor<7xf32>\n"
-    "  }\n"
-    "  optim.group weight_decay 0.0 {\n"
-    "    optim.param \"u\" : tensor<33xf32>\n"
-    "  }\n"
-    "}\n";
+    "weight_decay 0.01 sharding <broadcast_params> {\n" GROUPS;
 
 /* kSource with dynamic loss scaling and clipping that does not act (a
  * norm far below 1e6): bit-identical to optimStep, skipped steps included. */
@@ -39,16 +40,7 @@ static const char kControlled[] =
     "optim.optimizer @d rule #optim.rule<adam> learning_rate 0.01 "
     "weight_decay 0.01 loss_scale 1024.0 dynamic<growth_factor = 2.0, "
     "backoff_factor = 0.5, growth_interval = 2, min_scale = 1.0> "
-    "max_grad_norm 1.0e+06 {\n"
-    "  optim.group {\n"
-    "    optim.param \"w\" : tensor<6x8xf32>\n"
-    "    optim.param \"b\" : tensor<40xf32>\n"
-    "    optim.param \"v\" : tensor<7xf32>\n"
-    "  }\n"
-    "  optim.group weight_decay 0.0 {\n"
-    "    optim.param \"u\" : tensor<33xf32>\n"
-    "  }\n"
-    "}\n";
+    "max_grad_norm 1.0e+06 {\n" GROUPS;
 
 /* Clipping a sparse gradient: refused. */
 static const char kClipped[] =
