@@ -17,6 +17,11 @@ require):
 - ``allreduce+zero``: MPI's allreduce of the whole gradients, then the ZeRO
   step on the already reduced gradients (the "allreduce and slice" route).
 
+With ``--control``, two more: the same model with dynamic loss scaling and
+clipping (``loss_scale ... dynamic<...> max_grad_norm``), ``unsharded+control``
+(the control inside the compiled step) and ``zero+control`` (the sharded
+step's control on the host: each rank's sum of squares and an allgather).
+
 Rank 0 prints, per implementation, the median step time (the slowest
 rank's), its ratio to ``unsharded`` in the same round, the bytes each rank
 sent and received per step and the state bytes each rank keeps.
@@ -37,12 +42,17 @@ sys.path.insert(0, os.path.join(benchlib.BUILD, "python"))
 from optim_mlir import _optim  # noqa: E402
 
 
-def source(shapes):
+CONTROL = (" loss_scale 1024.0 dynamic<growth_factor = 2.0, "
+           "backoff_factor = 0.5, growth_interval = 2000, min_scale = 1.0> "
+           "max_grad_norm 1.0")
+
+
+def source(shapes, control=""):
     body = "".join('  optim.param "p%d" : tensor<%dxf32>\n' % (i, n)
                    for i, n in enumerate(shapes))
     return ("optim.optimizer @bench rule #optim.rule<adam_weight_decay> "
-            "learning_rate 1.0e-03 : f64 attributes {weight_decay = 1.0e-02 "
-            ": f64} {\n" + body + "}\n")
+            "learning_rate 1.0e-03 : f64" + control + " attributes "
+            "{weight_decay = 1.0e-02 : f64} {\n" + body + "}\n")
 
 
 def states_for(params_info):
@@ -56,6 +66,8 @@ def main():
     parser.add_argument("--tensors", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--control", action="store_true",
+                        help="also clipping and dynamic loss scaling")
     args = parser.parse_args()
 
     comm = _optim.Communicator.world(timeout=300.0)
@@ -78,7 +90,7 @@ def main():
     impls["unsharded"] = lambda: whole.step(w_params, grads, w_states)
     state_bytes["unsharded"] = sum(x.nbytes for x in w_states)
 
-    def sharded(name, mode, gradients, allreduce=False):
+    def sharded(name, mode, gradients, allreduce=False, text=text):
         opt = _optim.ShardedOptimizer(text, comm, mode=mode,
                                       gradients=gradients)
         opt.set_num_threads(args.threads)
@@ -108,6 +120,17 @@ def main():
     sharded("broadcast_params", "broadcast_params", "none")
     sharded("zero+reduce-scatter", "zero", "sum")
     sharded("allreduce+zero", "zero", "none", allreduce=True)
+    if args.control:
+        controlled = source(shapes, CONTROL)
+        whole_c = _optim.CompiledOptimizer(controlled)
+        whole_c.set_num_threads(args.threads)
+        c_params = [x.copy() for x in w_params]
+        c_states = states_for(whole_c.params)
+        whole_c.init_states(c_states)
+        impls["unsharded+control"] = lambda: whole_c.step(c_params, grads,
+                                                          c_states)
+        state_bytes["unsharded+control"] = state_bytes["unsharded"]
+        sharded("zero+control", "zero", "none", text=controlled)
 
     times = benchlib.interleaved(impls, args.rounds)
     # The step of a job is its slowest rank's.
