@@ -50,8 +50,11 @@ class _Absent:
     """A state another rank keeps (parallel optimizer): its full shape and
     dtype, for the checks of a checkpoint."""
 
-    def __init__(self, shape, dtype):
+    def __init__(self, shape, dtype, key=None):
         self.shape, self.dtype = tuple(shape), np.dtype(dtype)
+        # (compiled state name, parameter) of a state this rank keeps a
+        # piece of (optimizer weight sharding), else None.
+        self.key = key
 
 
 
@@ -326,22 +329,61 @@ class Optimizer:
 
     def _owns(self, i):
         """Whether this rank keeps the states of parameter ``i`` (step
-        order) and updates it."""
+        order) whole and updates it."""
         plan = self._dist
-        return plan is None or not plan.sharded or plan.owns(i)
+        if plan is None or not plan.sharded:
+            return True
+        if plan.zero:
+            layout = self._zero_layout
+            return layout is not None and i in layout and layout[i][2]
+        return plan.owns(i)
+
+    @property
+    def _dp_plan(self):
+        """The plan of data_parallel's parallel optimizer (None when it is
+        off or the states are sharded in pieces)."""
+        plan = self._dist
+        return None if plan is None or plan.zero else plan
+
+    @property
+    def _zero(self):
+        """Whether the optimizer states are sharded in pieces over several
+        ranks (semi_auto_parallel / auto_parallel, ZeRO-1)."""
+        plan = self._dist
+        return plan is not None and plan.sharded and plan.zero
+
+    # ZeRO: this rank's pieces {parameter: (offset, count, whole)} once the
+    # sharded step is compiled (None before: the states are pending, every
+    # rank knows them whole: _zero_pending).
+    _zero_layout = None
+    _zero_pending = None
+
+    @property
+    def state_pieces(self):
+        """Optimizer weight sharding (semi_auto_parallel / auto_parallel):
+        the pieces of the states this rank keeps, ``{parameter name:
+        (offset, count, whole)}`` (elements of the flattened parameter),
+        known once the step is compiled (the first step, ``get_lr()``);
+        None before, and without the sharding."""
+        if not self._zero or self._zero_layout is None:
+            return None
+        return {self._parameters[i].name: piece
+                for i, piece in sorted(self._zero_layout.items())}
 
     @property
     def use_parallel(self):
-        """Whether the optimizer is MindSpore's parallel optimizer: built
-        with ``set_auto_parallel_context(parallel_mode="data_parallel",
-        enable_parallel_optimizer=True)`` after ``communication.init()``."""
-        return self._dist is not None
+        """Whether the optimizer is MindSpore's parallel optimizer of
+        data-parallel training: built with ``set_auto_parallel_context(
+        parallel_mode="data_parallel", enable_parallel_optimizer=True)``
+        after ``communication.init()`` (False in semi_auto_parallel and
+        auto_parallel, as in MindSpore, where the states are sharded)."""
+        return self._dp_plan is not None
 
     @property
     def dev_num(self):
         """The parallel optimizer's number of ranks
         (``communication.get_group_size()``)."""
-        plan = self._dist
+        plan = self._dp_plan
         if plan is None:
             raise AttributeError("'%s' object has no attribute 'dev_num' (the "
                                  "parallel optimizer is off)" % self.cls_name)
@@ -351,14 +393,14 @@ class Optimizer:
     def param_rank(self):
         """The parallel optimizer's rank of each parameter (step order):
         ``i % dev_num``; None when it is off."""
-        plan = self._dist
+        plan = self._dp_plan
         return None if plan is None else plan.param_rank
 
     @property
     def optim_filter(self):
         """Whether this rank updates each parameter (step order): all True
         without the parallel optimizer."""
-        plan = self._dist
+        plan = self._dp_plan
         if plan is None:
             return (True,) * len(self._parameters)
         return tuple(r == plan.rank for r in plan.param_rank)
@@ -366,7 +408,7 @@ class Optimizer:
     @property
     def param_names(self):
         """The parallel optimizer's parameter names (step order)."""
-        if self._dist is None:
+        if self._dp_plan is None:
             raise AttributeError("'%s' object has no attribute 'param_names' "
                                  "(the parallel optimizer is off)"
                                  % self.cls_name)
@@ -754,6 +796,20 @@ class Optimizer:
             self.masters = ParameterTuple(states)
             self._state_params["master"] = self.masters
             self._state_attrs.append(("master", "masters"))
+        if self._zero:
+            # Optimizer weight sharding: the pieces are known once the step
+            # is compiled; until then the states are their initial values
+            # (the masters: float32 copies of the parameters now).
+            self._zero_pending = {}
+            for compiled_name, _, _, init in specs:
+                for i in range(len(self._parameters)):
+                    self._zero_pending[(compiled_name, i)] = \
+                        ("init", init(i) if callable(init) else init)
+            if masters:
+                for i, p in enumerate(self._parameters):
+                    self._zero_pending[("master", i)] = (
+                        "array", p.data.astype(np.float32)
+                        if self._has_master(p) else np.zeros(0, np.float32))
 
     def _initial_lr(self, i):
         """Learning rate of parameter ``i`` at step 0, float32 (Rprop's
@@ -1289,7 +1345,9 @@ class Optimizer:
             part.compiled = c
             part.last = {}
             part.param_arrays = [self._parameters[i].data for i in part.indices]
-            if sharded:
+            if sharded and plan.zero:
+                part.state_arrays = self._zero_state_arrays(part, c, plan)
+            elif sharded:
                 part.state_arrays = self._local_state_arrays(part, c, plan)
             else:
                 part.state_arrays = [self._state_params[s][i].data
@@ -1316,6 +1374,14 @@ class Optimizer:
                 % (name, "a transform of the gradients in Python"
                    if self._gradient_transform is not None
                    else "%d compiled parts" % len(self._parts)))
+        if self._dist.zero and self._sparse_mode == "rows" and \
+                any(part.sparse for part in self._parts):
+            raise NotImplementedError(
+                "For '%s', optimizer weight sharding (semi_auto_parallel, "
+                "auto_parallel) does not take sparse gradients for this "
+                "optimizer: its rows step through buffers of whole states, "
+                "and the states are cut into pieces; use "
+                "parallel_mode='data_parallel' or dense gradients." % name)
 
     def _local_state_arrays(self, part, compiled, plan):
         """The states the sharded step of ``part`` takes: those of this
@@ -1341,6 +1407,124 @@ class Optimizer:
                                % (self.cls_name, plan.rank, sorted(owned),
                                   sorted(expected)))
         return arrays
+
+    def _zero_adopt(self):
+        """LARS shares the states of the optimizer it wraps: it takes over
+        that optimizer's pending states or pieces."""
+        inner = self.__dict__.get("opt")
+        if self._zero_layout is None and self._zero_pending is None and \
+                isinstance(inner, Optimizer):
+            self._zero_layout = inner._zero_layout
+            self._zero_pending = inner._zero_pending
+
+    def _zero_full_state(self, c, i):
+        """State ``c`` of parameter ``i`` whole while the states are pending
+        (ZeRO, before the first compilation): a new array."""
+        shape, dtype = self._full_state_spec(c, i)
+        kind, value = self._zero_pending[(c, i)]
+        if kind == "init":
+            return np.full(shape, value, dtype)
+        return np.array(value, dtype).reshape(shape)
+
+    def _zero_state_arrays(self, part, compiled, plan):
+        """Optimizer weight sharding: the states the sharded step of
+        ``part`` takes, one array per state of each of this rank's pieces
+        (piece-major, in the order of its local states), allocated here;
+        each state Parameter of a parameter this rank holds a piece of views
+        its piece (a 1-D slice of the flattened state, or the whole state),
+        the others an empty array.  The values come from the pending states
+        (initial or loaded) or, when an earlier compilation laid the states
+        out differently, from every rank's pieces (gathered: the
+        compilation is a collective too)."""
+        self._zero_adopt()
+        pieces = compiled.pieces()
+        infos = compiled.local_params
+        names = list(compiled.state_names)
+        layout = {}
+        for index, offset, count, whole in pieces:
+            i = part.indices[index]
+            if i in layout:
+                raise RuntimeError("internal error: the sharded step of '%s' "
+                                   "gives rank %d two pieces of parameter %d"
+                                   % (self.cls_name, plan.rank, i))
+            layout[i] = (int(offset), int(count), bool(whole))
+        if layout == self._zero_layout:
+            return [self._state_params[s][part.indices[index]].data
+                    for index, _, _, _ in pieces for s in names]
+        if self._zero_layout is not None:
+            full = self._zero_gathered()
+            source = lambda c, i: full[(c, i)]
+        else:
+            source = self._zero_full_state
+        specs = []
+        for (index, offset, count, whole), info in zip(pieces, infos):
+            i = part.indices[index]
+            for j, s in enumerate(names):
+                specs.append((tuple(info["state_shapes"][j]),
+                              self._full_state_spec(s, i)[1]))
+        arrays = _state_arena.allocate_numpy(specs) if specs else []
+        k = 0
+        for index, offset, count, whole in pieces:
+            i = part.indices[index]
+            for s in names:
+                array = arrays[k]
+                k += 1
+                if array.size:
+                    flat = source(s, i).reshape(-1)
+                    array.reshape(-1)[...] = \
+                        flat if whole else flat[offset:offset + count]
+        empty = {}
+        for c, states in self._state_params.items():
+            for i, state in enumerate(states):
+                if i not in layout:
+                    dtype = self._full_state_spec(c, i)[1]
+                    if dtype not in empty:
+                        empty[dtype] = np.zeros(0, dtype)
+                    state._data = empty[dtype]
+        k = 0
+        for index, _, _, _ in pieces:
+            for s in names:
+                self._state_params[s][part.indices[index]]._data = arrays[k]
+                k += 1
+        self._zero_layout = layout
+        self._zero_pending = None
+        return arrays
+
+    def _zero_gathered(self):
+        """Every state of every parameter whole, from every rank's pieces
+        (ZeRO; a collective call: every rank calls it): {(compiled state
+        name, parameter): array of the full shape}."""
+        self._zero_adopt()
+        if self._zero_layout is None:
+            return {(c, i): self._zero_full_state(c, i)
+                    for c, _ in self._state_attrs
+                    for i in range(len(self._parameters))}
+        local = {}
+        for c, _ in self._state_attrs:
+            for i, (offset, _, _) in self._zero_layout.items():
+                local[(c, i, offset)] = \
+                    self._state_params[c][i].data.reshape(-1)
+        by_state = {}
+        for (c, i, offset), v in _nn_parallel.gather_pieces(
+                self._dist, local).items():
+            by_state.setdefault((c, i), []).append((offset, v))
+        full = {}
+        for c, _ in self._state_attrs:
+            for i in range(len(self._parameters)):
+                shape, dtype = self._full_state_spec(c, i)
+                out = np.zeros(shape, dtype)
+                flat = out.reshape(-1)
+                covered = 0
+                for offset, v in by_state.get((c, i), ()):
+                    flat[offset:offset + v.size] = v
+                    covered += v.size
+                if covered != flat.size:
+                    raise RuntimeError(
+                        "internal error: the ranks hold %d of the %d "
+                        "elements of state '%s' of '%s'"
+                        % (covered, flat.size, c, self._parameters[i].name))
+                full[(c, i)] = out
+        return full
 
     def _rebind_storage(self):
         """flatten_weights gave parameters new storage since the step was
@@ -1855,9 +2039,11 @@ class Optimizer:
             idx, vals = grads[i]
             vals = self._sparse_rows(i, idx, vals)
             p = self._parameters[i]
-            # Parallel optimizer: the states of this rank's parameters only.
+            # Parallel optimizer: the states of this rank's parameters only
+            # (optimizer weight sharding: its pieces).
+            held = i in self._zero_layout if self._zero else self._owns(i)
             state_arrays = [self._state_params[s][i].data for s in names] \
-                if self._owns(i) else []
+                if held else []
             if mode == "compiled":
                 # The compiled sparse form steps the rows (SparseApplyLazyAdam).
                 params.append(p.data)
@@ -2271,10 +2457,16 @@ class Optimizer:
         share a name.
 
         Under the parallel optimizer every rank must call it (it gathers
-        the states from the ranks that keep them); each gets the whole
-        checkpoint, the same as the single-process optimizer's."""
+        the states from the ranks that keep them, whole or in pieces); each
+        gets the whole checkpoint, the same as the single-process
+        optimizer's."""
         self._check_unique_names("state_dict")
-        if self._sharded:
+        if self._zero:
+            full = self._zero_gathered()
+            states = {attr: {p.name: full[(c, i)]
+                             for i, p in enumerate(self._parameters)}
+                      for c, attr in self._state_attrs}
+        elif self._sharded:
             local = {(attr, i): s.asnumpy()
                      for c, attr in self._state_attrs
                      for i, s in enumerate(self._state_params[c])
@@ -2353,7 +2545,7 @@ class Optimizer:
         """Restores a ``state_dict``; everything is checked before anything
         is written.  Under the parallel optimizer (any number of ranks) it
         takes a whole checkpoint and keeps the states of this rank's
-        parameters (no communication)."""
+        parameters, or its pieces of them (no communication)."""
         name = self.cls_name
         if not isinstance(state_dict, dict):
             raise TypeError("For '%s', a state dict must be a dict, but got %s."
@@ -2413,10 +2605,15 @@ class Optimizer:
                            "optimizer's %s." % (name, sorted(states)
                                                 if isinstance(states, dict)
                                                 else states, sorted(attrs)))
+        zero = self._zero
         for attr, c in attrs.items():
-            # Another rank's state (parallel optimizer): checked, not kept.
+            # Another rank's state (parallel optimizer): checked, not kept;
+            # under optimizer weight sharding every state is checked whole
+            # and this rank's pieces kept.
             check_arrays("state '%s'" % attr, states[attr],
-                         {p.name: s if self._owns(i) else
+                         {p.name: _Absent(*self._full_state_spec(c, i),
+                                          key=(c, i)) if zero else
+                          s if self._owns(i) else
                           _Absent(*self._full_state_spec(c, i))
                           for i, (p, s) in enumerate(
                               zip(self._parameters, self._state_params[c]))})
@@ -2454,9 +2651,21 @@ class Optimizer:
         self._check_hyper_consistency(hyper)
         scale_state = self._checked_scale_state(state_dict)
         # Everything checked: write.
+        if zero:
+            self._zero_adopt()
+        layout = self._zero_layout
         for target, value in writes:
             if not isinstance(target, _Absent):
                 np.copyto(target.data, value)
+            elif target.key is not None and layout is None:
+                # Pending (before the first compilation): kept whole.
+                self._zero_pending[target.key] = ("array", value.copy())
+            elif target.key is not None and target.key[1] in layout:
+                c, i = target.key
+                offset, count, _ = layout[i]
+                piece = self._state_params[c][i].data
+                piece.reshape(-1)[...] = \
+                    value.reshape(-1)[offset:offset + piece.size]
         for part in self._parts or ():
             part.gpu_states_current = False  # sent again at the next step
         for k, v in lr_values.items():

@@ -4,15 +4,19 @@
 ``reset_auto_parallel_context``, ``ParallelMode``), its ``communication``
 namespace (``init``, ``get_rank``, ``get_group_size``) over MPI, and the
 plan an optimizer built under ``enable_parallel_optimizer=True`` follows:
-parameter ``i`` (step order) is updated by rank ``i % N`` and broadcast to
-the others, rank by rank (MindSpore's ``broadcast_params``), by the
-runtime's ``ShardedOptimizer``, which also checks and clips dense
+in ``data_parallel`` mode parameter ``i`` (step order) is updated by rank
+``i % N`` and broadcast to the others, rank by rank (MindSpore's
+``broadcast_params``); in ``semi_auto_parallel`` and ``auto_parallel``
+mode the optimizer states are sharded (ZeRO-1: each class of parameters
+cut into near-equal element ranges, the runtime's mode ``zero``).  Both run
+on the runtime's ``ShardedOptimizer``, which also checks and clips dense
 gradients over every rank (a DynamicLossScaleUpdateCell, max_grad_norm;
 docs/Distributed-nn.md)."""
 
 import io
 import sys
 import types
+import warnings
 
 import numpy as np
 
@@ -32,13 +36,23 @@ class ParallelMode:
 # args_type_check checks them) and defaults.
 _TYPES = {"device_num": int, "global_rank": int, "gradients_mean": bool,
           "parallel_mode": str, "enable_parallel_optimizer": bool,
-          "parameter_broadcast": bool, "full_batch": bool}
+          "parameter_broadcast": bool, "full_batch": bool,
+          "parallel_optimizer_config": dict}
 _DEFAULTS = {"device_num": 1, "global_rank": 0, "gradients_mean": False,
              "parallel_mode": ParallelMode.STAND_ALONE,
              "enable_parallel_optimizer": False,
-             "parameter_broadcast": False, "full_batch": False}
+             "parameter_broadcast": False, "full_batch": False,
+             "parallel_optimizer_config": None}
+
+# The keys of ``parallel_optimizer_config`` and their defaults (MindSpore's):
+# gradient_accumulation_shard (bool), parallel_optimizer_threshold (KB, an
+# int >= 0), optimizer_weight_shard_size (an int; -1: every rank).
+_OPT_CONFIG_DEFAULTS = {"gradient_accumulation_shard": False,
+                        "parallel_optimizer_threshold": 64,
+                        "optimizer_weight_shard_size": -1}
 
 _context = dict(_DEFAULTS)
+_opt_config = dict(_OPT_CONFIG_DEFAULTS)
 # Whether device_num / global_rank were set (else they come from the
 # communicator, as MindSpore's _get_device_num / _get_global_rank).
 _is_set = {"device_num": False, "global_rank": False}
@@ -69,19 +83,64 @@ def _check_setting(key, value):
         raise TypeError("For 'set_auto_parallel_context', the argument "
                         "'enable_parallel_optimizer' must be bool, but got "
                         "the type : %s." % type(value))
+    if key == "parallel_optimizer_config" and value is not None:
+        _check_optimizer_config(value)
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_optimizer_config(config):
+    """MindSpore's checks of ``parallel_optimizer_config`` (a dict): its
+    keys, then each value's type and range."""
+    unknown = [k for k in config if k not in _OPT_CONFIG_DEFAULTS]
+    if unknown:
+        raise ValueError("Unknown config: %s" % unknown)
+    name = "gradient_accumulation_shard"
+    if name in config and not isinstance(config[name], bool):
+        raise TypeError("For '%s', the '%s' must be bool, but got %s."
+                        % (name, name, type(config[name]).__name__))
+    name = "parallel_optimizer_threshold"
+    if name in config:
+        value = config[name]
+        if not _is_int(value):
+            raise TypeError("The '%s' must be int, but got %s."
+                            % (name, type(value).__name__))
+        if value < 0:
+            raise ValueError("The '%s' must be a non-negative int, but got "
+                             "%d." % (name, value))
+    name = "optimizer_weight_shard_size"
+    if name in config and not _is_int(config[name]):
+        raise TypeError("The type of optimizer_weight_shard_size must be "
+                        "int, but got %s." % type(config[name]))
 
 
 def set_auto_parallel_context(**kwargs):
     """MindSpore's ``set_auto_parallel_context``: ``parallel_mode``
     (``"stand_alone"``, ``"data_parallel"``, ...),
     ``enable_parallel_optimizer``, ``device_num``, ``global_rank``,
-    ``gradients_mean``, ``parameter_broadcast``, ``full_batch``.  Every
-    value is checked before any is set; an optimizer reads the context when
-    it is built."""
+    ``gradients_mean``, ``parameter_broadcast``, ``full_batch``,
+    ``parallel_optimizer_config`` (a dict: ``gradient_accumulation_shard``,
+    ``parallel_optimizer_threshold``, ``optimizer_weight_shard_size``;
+    docs/Distributed-nn.md says what each does here).  Every value is
+    checked before any is set; an optimizer reads the context when it is
+    built."""
     for key, value in kwargs.items():
         _check_setting(key, value)
     for key, value in kwargs.items():
         if value is None:
+            continue
+        if key == "parallel_optimizer_config":
+            # Each key given is set; the others keep their values.
+            # optimizer_weight_shard_size <= 1 is ignored (MindSpore warns).
+            for name, v in value.items():
+                if name == "optimizer_weight_shard_size" and v <= 1:
+                    warnings.warn("The setting 'optimizer_weight_shard_size' "
+                                  "is invalid. Please use the integer larger "
+                                  "than 1.")
+                    continue
+                _opt_config[name] = v
             continue
         _context[key] = value
         if key in _is_set:
@@ -93,6 +152,8 @@ def get_auto_parallel_context(attr_key):
     if attr_key not in _TYPES:
         raise ValueError("Get context keyword %s is not recognized!"
                          % attr_key)
+    if attr_key == "parallel_optimizer_config":
+        return dict(_opt_config)
     return _context[attr_key]
 
 
@@ -101,6 +162,8 @@ def reset_auto_parallel_context():
     optimizer off, ``device_num`` 1, ``global_rank`` 0)."""
     _context.clear()
     _context.update(_DEFAULTS)
+    _opt_config.clear()
+    _opt_config.update(_OPT_CONFIG_DEFAULTS)
     for key in _is_set:
         _is_set[key] = False
 
@@ -198,19 +261,29 @@ communication = _make_communication_module()
 # ---------------------------------------------------------- the optimizer
 class Plan:
     """The parallel optimizer of one nn optimizer: the communicator, the
-    number of ranks (``dev_num``), this rank and each parameter's rank."""
+    number of ranks (``dev_num``), this rank, and the mode:
+    ``"broadcast_params"`` (data_parallel: parameter ``i`` whole on rank
+    ``i % N``, ``param_rank``) or ``"zero"`` (semi_auto_parallel and
+    auto_parallel: optimizer weight sharding, the runtime's pieces)."""
 
-    def __init__(self, comm, size, rank, param_length):
-        self.comm, self.size, self.rank = comm, size, rank
-        self.param_rank = tuple(i % size for i in range(param_length))
+    def __init__(self, comm, size, rank, param_length,
+                 mode="broadcast_params"):
+        self.comm, self.size, self.rank, self.mode = comm, size, rank, mode
+        self.param_rank = tuple(i % size for i in range(param_length)) \
+            if mode == "broadcast_params" else None
 
     @property
     def sharded(self):
         """Whether the step is divided among several ranks."""
         return self.size > 1
 
+    @property
+    def zero(self):
+        """Whether the optimizer states are sharded in pieces (ZeRO-1)."""
+        return self.mode == "zero"
+
     def owns(self, i):
-        return self.param_rank[i] == self.rank
+        return self.param_rank is not None and self.param_rank[i] == self.rank
 
 
 def plan_for(opt):
@@ -225,17 +298,12 @@ def plan_for(opt):
                            "supported in %s, you should set parallel mode to "
                            "'data_parallel', 'semi_auto_parallel' or "
                            "'auto_parallel'." % mode)
-    if mode != ParallelMode.DATA_PARALLEL:
-        raise NotImplementedError(
-            "For 'Optimizer', parallel optimizer in %s shards the optimizer "
-            "through MindSpore's graph compiler, which optim_mlir.nn does not "
-            "have; use parallel_mode='data_parallel' (each parameter updated "
-            "by one rank, then broadcast)." % mode)
+    zero = mode != ParallelMode.DATA_PARALLEL
     name = opt.cls_name
     if opt.target != "CPU":
         raise RuntimeError("For \"Optimizer\", parallel optimizer only "
-                           "supports \"CPU\" in data parallel mode, but got "
-                           "%s." % opt.target)
+                           "supports \"CPU\" in %s mode, but got %s."
+                           % (mode.replace("_", " "), opt.target))
     from ._nn_optimizer import Optimizer
     if type(opt).construct is not Optimizer.construct:
         raise RuntimeError("For 'Optimizer', parallel optimizer only supports "
@@ -254,6 +322,15 @@ def plan_for(opt):
                            "is %d, but this process is rank %d "
                            "(communication.get_rank())."
                            % (name, _context["global_rank"], rank))
+    if zero:
+        shard = _opt_config["optimizer_weight_shard_size"]
+        if shard > 1 and shard != size:
+            raise NotImplementedError(
+                "For '%s', parallel_optimizer_config's "
+                "optimizer_weight_shard_size is %d, but optim_mlir.nn shards "
+                "the optimizer states over every rank of the job (%d): use "
+                "-1 or %d." % (name, shard, size, size))
+        return Plan(comm, size, rank, opt.param_length, mode="zero")
     if size > opt.param_length:
         raise RuntimeError("Parallel optimizer can not be applied when the "
                            "number of parameters %d is less than the number "
@@ -262,9 +339,10 @@ def plan_for(opt):
 
 
 def compile_sharded(source, plan, options):
-    """The ShardedOptimizer of ``source`` in mode broadcast_params."""
+    """The ShardedOptimizer of ``source`` in the plan's mode
+    (broadcast_params or zero)."""
     from ._optim import ShardedOptimizer
-    return ShardedOptimizer(source, plan.comm, mode="broadcast_params",
+    return ShardedOptimizer(source, plan.comm, mode=plan.mode,
                             options=options)
 
 
@@ -310,4 +388,18 @@ def gather_states(plan, local):
         for k, v in _unpack(data).items():
             attr, _, index = k.rpartition(".")
             merged[(attr, int(index))] = v
+    return merged
+
+
+def gather_pieces(plan, local):
+    """``local``: ``{(attr, index, offset): flat array}``, the slices of
+    this rank's pieces (ZeRO); returns every rank's, merged (a collective
+    call: every rank calls it)."""
+    keyed = {"%s.%d.%d" % key: value for key, value in local.items()}
+    merged = {}
+    for data in plan.comm.allgather(_pack(keyed)):
+        for k, v in _unpack(data).items():
+            rest, _, offset = k.rpartition(".")
+            attr, _, index = rest.rpartition(".")
+            merged[(attr, int(index), int(offset))] = v
     return merged

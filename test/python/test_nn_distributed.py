@@ -11,7 +11,11 @@ global norm (test/python/mpi/nn_control.py) give one process's flags,
 scales, norms and results over 2 and 3 ranks; checkpoints, the dynamic
 scale included, move from 2 ranks to 3 and to one process; a rank that
 dies makes the others raise DistributedError within the timeout, without
-writing the parameters they would have received.
+writing the parameters they would have received.  Optimizer weight
+sharding (``semi_auto_parallel``, the runtime's ZeRO pieces;
+test/python/mpi/nn_zero.py) gives one process's parameters after every
+step over 2 and 3 ranks with about 1/N of the states per rank, and its
+checkpoints move to 3 ranks, to data_parallel and to one process.
 
 The settings (``set_auto_parallel_context``, ``communication``) are checked
 in this process where they need no MPI job.  The workers write their
@@ -134,8 +138,9 @@ def test_optimizer_settings_refused_as_mindspore():
                            "supported in %s" % mode):
             nn.Adam(_params())
     for mode in ("semi_auto_parallel", "auto_parallel"):
+        # Taken (optimizer weight sharding): it needs the job.
         nn.set_auto_parallel_context(parallel_mode=mode)
-        with pytest.raises(NotImplementedError, match="graph compiler"):
+        with pytest.raises(RuntimeError, match="has not been initialized"):
             nn.Adam(_params())
     nn.set_auto_parallel_context(parallel_mode="data_parallel")
 
@@ -538,3 +543,240 @@ def test_dead_rank_raises_distributed_error(tmp_path):
         # Failed in the exchange: its own update was done.
         assert f["owned_changed"], f
         assert f["global_step"] == 2, f
+
+
+# ------------------------------------------- optimizer weight sharding
+import nn_zero as Z  # noqa: E402
+
+
+def test_parallel_optimizer_config_checked_as_mindspore():
+    """parallel_optimizer_config: MindSpore's keys and checks; each key
+    given is set, the others keep their values; optimizer_weight_shard_size
+    <= 1 is ignored with a warning."""
+    assert nn.get_auto_parallel_context("parallel_optimizer_config") == {
+        "gradient_accumulation_shard": False,
+        "parallel_optimizer_threshold": 64,
+        "optimizer_weight_shard_size": -1}
+    with pytest.raises(ValueError, match=r"Unknown config: \['foo'\]"):
+        nn.set_auto_parallel_context(parallel_optimizer_config={"foo": 1})
+    with pytest.raises(TypeError, match="'parallel_optimizer_config' must"):
+        nn.set_auto_parallel_context(parallel_optimizer_config=[1])
+    with pytest.raises(TypeError, match="gradient_accumulation_shard"):
+        nn.set_auto_parallel_context(
+            parallel_optimizer_config={"gradient_accumulation_shard": 1})
+    with pytest.raises(TypeError, match="parallel_optimizer_threshold"):
+        nn.set_auto_parallel_context(
+            parallel_optimizer_config={"parallel_optimizer_threshold": 1.5})
+    with pytest.raises(ValueError, match="non-negative"):
+        nn.set_auto_parallel_context(
+            parallel_optimizer_config={"parallel_optimizer_threshold": -1})
+    with pytest.raises(TypeError, match="optimizer_weight_shard_size"):
+        nn.set_auto_parallel_context(
+            parallel_optimizer_config={"optimizer_weight_shard_size": True})
+    # A refused call sets nothing.
+    with pytest.raises(ValueError):
+        nn.set_auto_parallel_context(
+            parallel_mode="semi_auto_parallel",
+            parallel_optimizer_config={"parallel_optimizer_threshold": -1})
+    assert nn.get_auto_parallel_context("parallel_mode") == "stand_alone"
+    nn.set_auto_parallel_context(
+        parallel_optimizer_config={"parallel_optimizer_threshold": 0})
+    nn.set_auto_parallel_context(
+        parallel_optimizer_config={"gradient_accumulation_shard": True})
+    with pytest.warns(UserWarning, match="optimizer_weight_shard_size"):
+        nn.set_auto_parallel_context(
+            parallel_optimizer_config={"optimizer_weight_shard_size": 1})
+    assert nn.get_auto_parallel_context("parallel_optimizer_config") == {
+        "gradient_accumulation_shard": True,
+        "parallel_optimizer_threshold": 0,
+        "optimizer_weight_shard_size": -1}
+    nn.reset_auto_parallel_context()
+    assert nn.get_auto_parallel_context(
+        "parallel_optimizer_config")["parallel_optimizer_threshold"] == 64
+
+
+@pytest.fixture(scope="module")
+def zero_single():
+    """Each ZeRO case in this process (no parallel optimizer): the
+    parameters after every step and the state dict at the end, and what
+    each step reported."""
+    nn.reset_auto_parallel_context()
+    out = {}
+    for case in Z.CASES:
+        opt, _ = Z.build(case)
+        assert not opt.use_parallel and opt.state_pieces is None
+        record = {}
+        calls = Z.run(opt, case, record=record)
+        record.update(C.flat(opt.state_dict()))
+        out[case] = {"record": record, "calls": calls}
+    return out
+
+
+@pytest.fixture(scope="module")
+def zero_jobs(tmp_path_factory):
+    """The ZeRO cases over 2 ranks (the checkpoint cases saved after
+    nn_zero.CKPT_STEP steps), then over 3 ranks with the checkpoint cases
+    resumed under ZeRO and under data_parallel's parallel optimizer:
+    {ranks: output directory}."""
+    out = {}
+    ckpt = tmp_path_factory.mktemp("zero_ckpt")
+    for ranks, specs in (
+            (2, ["zero:%s:%s" % ("save" if c in Z.CKPT_CASES else "run", c)
+                 for c in Z.CASES] + ["checks"]),
+            (3, ["zero:run:" + c for c in Z.CASES] +
+             ["%s:resume:%s" % (m, c) for c in Z.CKPT_CASES
+              for m in ("zero", "dp")])):
+        outdir = tmp_path_factory.mktemp("zero%d" % ranks)
+        check_run(mpi_launch.run_mpi(ranks, "nn_zero.py", outdir, ckpt,
+                                     *specs, timeout=300))
+        out[ranks] = outdir
+    out["ckpt"] = ckpt
+    return out
+
+
+def _zero_files(outdir, case, run, rank):
+    name = "%s.%s" % (case, run)
+    return (C.read_records(outdir, "ZERO")[(name, rank)],
+            outdir / ("%s.rank%d.npz" % (C.file_name(name), rank)))
+
+
+def test_zero_case_list(zero_single):
+    """The cases cover what the tests claim: Adam, AdamWeightDecay,
+    Momentum, Lamb, float16 with master weights, groups, a skipped step of
+    a DynamicLossScaleUpdateCell."""
+    assert {c.split("/")[0] for c in Z.CASES} >= {
+        "Adam", "AdamWeightDecay", "Momentum", "Lamb"}
+    assert {c.split("/")[1] for c in Z.CASES} == {
+        "plain", "amp", "groups", "dynamic", "sparse"}
+    flags = [c[0] for c in zero_single["Adam/dynamic"]["calls"]]
+    assert flags == [True, False, True]
+    assert set(Z.CKPT_CASES) <= set(Z.CASES) and 0 < Z.CKPT_STEP < Z.STEPS
+
+
+@pytest.mark.parametrize("ranks", [2, 3])
+def test_zero_matches_single_process(ranks, zero_single, zero_jobs):
+    """semi_auto_parallel with enable_parallel_optimizer on ``ranks``
+    ranks: every rank's parameters after every step, its gathered states,
+    flags, learning rates and loss scales equal one process's bit for bit;
+    each rank's state Parameters hold its pieces only (a 1-D slice of a
+    split parameter's state, a whole state, or an empty array), the ranks'
+    state elements add up to the whole and no rank holds much more than
+    1/N (the whole-tensor Lamb: its parameters go whole, largest first)."""
+    outdir = zero_jobs[ranks]
+    for case in Z.CASES:
+        run = "zero-save" if ranks == 2 and case in Z.CKPT_CASES \
+            else "zero-run"
+        single = zero_single[case]
+        held = []
+        for rank in range(ranks):
+            what = "%s on rank %d of %d" % (case, rank, ranks)
+            info, path = _zero_files(outdir, case, run, rank)
+            assert info["size"] == ranks and info["rank"] == rank
+            assert info["mode"] == "zero", what
+            # MindSpore's attributes: not data_parallel's optimizer.
+            assert info["use_parallel"] is False, what
+            assert all(info["optim_filter"]), what
+            assert info["calls"] == single["calls"], what
+            assert_same(single["record"], path, what)
+            assert info["shapes_ok"], what
+            # The states are laid out at the first compilation.
+            assert info["held_before_step"] == 0, what
+            pieces = {tuple(p[:3]) for p in info["pieces"][rank]}
+            assert len(pieces) == len(info["state_pieces"]), what
+            held.append(info["held"])
+            whole = info["whole"]
+        assert sum(held) == whole, (case, held, whole)
+        if case in Z.WHOLE_CASES:
+            # Whole parameters only.
+            assert max(held) <= 0.55 * whole, (case, held, whole)
+            assert min(held) > 0, (case, held)
+        else:
+            # Near-equal ranges at multiples of 16 elements.
+            assert max(held) <= whole / ranks * 1.05 + 64, \
+                (case, held, whole)
+        if ranks == 3 and case in ("Adam/plain", "Adam/groups"):
+            assert max(held) < 0.34 * whole, (case, held, whole)
+
+
+def test_zero_splits_parameters(zero_jobs):
+    """Elementwise rules split parameters between ranks (the runtime's
+    pieces, which cover each parameter once); the whole-tensor rules (Lamb,
+    LARS, AdaFactor) and a compiled sparse step's rows give every parameter
+    whole."""
+    info, _ = _zero_files(zero_jobs[2], "Adam/plain", "zero-run", 0)
+    every = [tuple(p) for r in info["pieces"] for p in r]
+    assert any(not p[3] for p in every)
+    total = {}
+    for param, offset, count, whole in every:
+        total[param] = total.get(param, 0) + count
+    sizes = [math.prod(shape) for _, shape in Z.PARAMS]
+    assert sorted(total.values()) == sorted(sizes)
+    for case in Z.CASES:
+        info, _ = _zero_files(zero_jobs[3], case, "zero-run", 0)
+        every = [p for r in info["pieces"] for p in r]
+        assert all(p[3] for p in every) is (case in Z.WHOLE_CASES), case
+
+
+def test_zero_refusals_on_two_ranks(zero_jobs):
+    """Sparse rows stepped through buffers of whole states (FTRL) are
+    refused; an optimizer_weight_shard_size other than the job's size is
+    refused, the job's size taken; fewer parameters than ranks are taken
+    (one parameter split between the ranks), with one process's result."""
+    got = C.read_records(zero_jobs[2], "CHECK")
+    assert sorted(got) == sorted(
+        (n, r) for n in ("rows_refused", "shard_size_other",
+                         "shard_size_world", "fewer_parameters")
+        for r in range(2))
+    for rank in range(2):
+        refused = got[("rows_refused", rank)]
+        assert refused["error"] == "NotImplementedError"
+        assert "buffers of whole states" in refused["message"]
+        other = got[("shard_size_other", rank)]
+        assert other["error"] == "NotImplementedError"
+        assert "optimizer_weight_shard_size is 3" in other["message"]
+        # Built: the pieces are not known before the first compilation.
+        assert got[("shard_size_world", rank)] == {"value": None}
+        same, piece, held, small_same, small_pieces, small_held, shape = \
+            got[("fewer_parameters", rank)]["value"]
+        assert same is True
+        assert piece == [[0, 160], [160, 160]][rank] + [False]
+        assert held == 160
+        # One parameter of 16 elements: rank 1 holds it whole, rank 0 no
+        # piece (an empty state); the gathered state is whole on both.
+        assert small_same is True
+        assert small_pieces == [{}, {"q": [0, 16, True]}][rank]
+        assert small_held == [0, 16][rank]
+        assert shape == [4, 4]
+
+
+def test_zero_checkpoint_moves(zero_single, zero_jobs):
+    """A checkpoint saved under ZeRO on 2 ranks after CKPT_STEP steps (the
+    canonical per-parameter checkpoint) resumes under ZeRO on 3 ranks,
+    under data_parallel's parallel optimizer on 3 ranks and in one
+    process, each ending as the uninterrupted single-process run."""
+    outdir = zero_jobs[3]
+    first = Z.CKPT_STEP
+    for case in Z.CKPT_CASES:
+        single = zero_single[case]
+        later = {k: v for k, v in single["record"].items()
+                 if not k.startswith("step") or
+                 int(k[4:].split("/")[0]) >= first}
+        for mode in ("zero", "dp"):
+            for rank in range(3):
+                what = "%s resumed (%s) on rank %d of 3" % (case, mode, rank)
+                info, path = _zero_files(outdir, case, mode + "-resume",
+                                         rank)
+                assert info["calls"] == single["calls"][first:], what
+                assert info["use_parallel"] is (mode == "dp"), what
+                assert info["shapes_ok"], what
+                assert_same(later, path, what)
+        ckpt = zero_jobs["ckpt"] / (C.file_name(case) + ".ckpt.npz")
+        opt, cell = Z.build(case)
+        nn.load_checkpoint(str(ckpt), opt)
+        record = {}
+        calls = Z.run(opt, case, start=first, record=record)
+        assert calls == single["calls"][first:], case
+        record.update(C.flat(opt.state_dict()))
+        np.savez(outdir / "one.npz", **record)
+        assert_same(later, outdir / "one.npz",
+                    "%s resumed in one process" % case)
