@@ -19,6 +19,17 @@ namespace mlir::optim {
 using namespace mlir;
 
 namespace {
+/// Whether argument `index` (an integer of any width and sign) of `func`
+/// is a status buffer (memref<kStatusSize x f64>) before argument `step`.
+bool isStatusArgument(func::FuncOp func, const APInt &index, unsigned step) {
+  if (index.isNegative() || index.uge(step))
+    return false;
+  auto type = dyn_cast<MemRefType>(
+      func.getArgument(index.getZExtValue()).getType());
+  return type && type.getRank() == 1 && type.getElementType().isF64() &&
+         type.getDimSize(0) == optim::GradientControlOp::kStatusSize;
+}
+
 struct StepCounterToMemoryPass
     : public optim::impl::OptimStepCounterToMemoryBase<
           StepCounterToMemoryPass> {
@@ -33,6 +44,24 @@ struct StepCounterToMemoryPass
         return signalPassFailure();
       }
       --index;
+      // With dynamic loss scaling, a step that found an inf or a NaN does
+      // not count (the status argument, before the step, holds the flag).
+      std::optional<unsigned> statusIndex;
+      StringRef skips =
+          optim::OptimDialect::SkipsNonfiniteAttrHelper::getNameStr();
+      if (Attribute attr = func->getAttr(skips)) {
+        auto value = dyn_cast<IntegerAttr>(attr);
+        if (!value || !isStatusArgument(func, value.getValue(), index)) {
+          func.emitOpError() << "'" << skips
+                             << "' must be the index of the step's status "
+                                "argument (memref<"
+                             << optim::GradientControlOp::kStatusSize
+                             << "xf64>, before the global step), got "
+                             << attr;
+          return signalPassFailure();
+        }
+        statusIndex = value.getValue().getZExtValue();
+      }
       Location loc = func.getLoc();
       auto counterType =
           MemRefType::get({1}, IntegerType::get(&getContext(), 64));
@@ -46,12 +75,6 @@ struct StepCounterToMemoryPass
       Value current =
           memref::LoadOp::create(b, loc, counter, ValueRange{zero});
       step.replaceAllUsesWith(current);
-      // With dynamic loss scaling, a step that found an inf or a NaN does
-      // not count (the status argument, before the step, holds the flag).
-      std::optional<unsigned> statusIndex;
-      if (auto attr = func->getAttrOfType<IntegerAttr>(
-              optim::OptimDialect::SkipsNonfiniteAttrHelper::getNameStr()))
-        statusIndex = attr.getInt();
       func.walk([&](func::ReturnOp ret) {
         OpBuilder at(ret);
         Value one = arith::ConstantIntOp::create(at, loc, 1, 64);

@@ -44,3 +44,32 @@ func.func @amp_step(%hyper: memref<2xf64>, %status: memref<5xf64>, %t: i64) attr
 // CHECK:       %[[ONE:.*]] = arith.extui %[[CLEAN]] : i1 to i64
 // CHECK:       %[[NEXT:.*]] = arith.addi %[[T]], %[[ONE]] : i64
 // CHECK:       memref.store %[[NEXT]], %[[COUNTER]]
+
+// -----
+
+// The status index must name the status buffer, before the global step.
+// expected-error @below {{'optim.skips_nonfinite' must be the index of the step's status argument (memref<5xf64>, before the global step), got 2 : i64}}
+func.func @past_step(%hyper: memref<2xf64>, %status: memref<5xf64>, %t: i64) attributes {optim.skips_nonfinite = 2 : i64} {
+  return
+}
+
+// -----
+
+// expected-error @below {{'optim.skips_nonfinite' must be the index of the step's status argument (memref<5xf64>, before the global step), got 0 : i64}}
+func.func @hyper_step(%hyper: memref<2xf64>, %status: memref<5xf64>, %t: i64) attributes {optim.skips_nonfinite = 0 : i64} {
+  return
+}
+
+// -----
+
+// expected-error @below {{'optim.skips_nonfinite' must be the index of the step's status argument (memref<5xf64>, before the global step), got -1 : i64}}
+func.func @negative_step(%hyper: memref<2xf64>, %status: memref<5xf64>, %t: i64) attributes {optim.skips_nonfinite = -1 : i64} {
+  return
+}
+
+// -----
+
+// expected-error @below {{'optim.skips_nonfinite' must be the index of the step's status argument (memref<5xf64>, before the global step), got unit}}
+func.func @unit_step(%hyper: memref<2xf64>, %status: memref<5xf64>, %t: i64) attributes {optim.skips_nonfinite} {
+  return
+}
