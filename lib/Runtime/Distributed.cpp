@@ -472,9 +472,7 @@ ShardedOptimizer::compileOnRank(llvm::StringRef source,
   }
   for (int r = 0; r < n; ++r)
     for (const ShardPiece &piece : impl->pieces[r]) {
-      const ParamInfo &info = impl->description.params[piece.param];
-      impl->exchangeSizes.push_back(piece.count *
-                                    getElementSize(info.dtype));
+      impl->exchangeSizes.push_back(impl->pieceBytes(piece));
       impl->exchangeOwners.push_back(r);
     }
   impl->exchangeBuffers.resize(impl->exchangeSizes.size());
@@ -496,9 +494,7 @@ unsigned ShardedOptimizer::getNumGroups() const {
   return impl->description.numGroups;
 }
 llvm::ArrayRef<ShardPiece> ShardedOptimizer::getPieces(int rank) const {
-  if (rank < 0 || rank >= static_cast<int>(impl->pieces.size()))
-    return {};
-  return impl->pieces[rank];
+  return impl->piecesOf(rank);
 }
 llvm::ArrayRef<ShardPiece> ShardedOptimizer::getLocalPieces() const {
   return impl->localPieces;
@@ -514,14 +510,10 @@ const ExchangeStats &ShardedOptimizer::getLastStats() const {
 }
 
 Error ShardedOptimizer::initStates(llvm::ArrayRef<void *> localStates) const {
-  if (!impl->local) {
-    if (!localStates.empty())
-      return makeDistributedError("this rank keeps no state, got " +
-                       llvm::Twine(localStates.size()) + " buffers");
-    return Error::success();
-  }
   if (Error error = impl->checkLocalStateCount(localStates.size()))
     return error;
+  if (!impl->local)
+    return Error::success();
   return impl->local->initStates(impl->forLocal(localStates));
 }
 
@@ -539,8 +531,7 @@ Error ShardedOptimizer::initStates(llvm::ArrayRef<void *> params,
     if (!params[piece.param] && infos[piece.param].numElements > 0)
       return makeDistributedError("null buffer for parameter '" +
                                   infos[piece.param].name + "'");
-    local.push_back(static_cast<char *>(params[piece.param]) +
-                    piece.offset * getElementSize(infos[piece.param].dtype));
+    local.push_back(impl->pieceAddress(params[piece.param], piece));
   }
   if (Error error = impl->checkLocalStateCount(localStates.size()))
     return error;
@@ -627,8 +618,7 @@ Error ShardedOptimizer::Impl::reduceGradients(
   std::vector<int64_t> sendBytes(n, 0);
   for (int r = 0; r < n; ++r)
     for (const ShardPiece &piece : pieces[r])
-      sendBytes[r] += piece.count *
-                      getElementSize(description.params[piece.param].dtype);
+      sendBytes[r] += pieceBytes(piece);
   int64_t mine = sendBytes[c.rank];
   std::vector<int> sendCounts(n), sendDispls(n), recvCounts(n),
       recvDispls(n);
@@ -650,12 +640,9 @@ Error ShardedOptimizer::Impl::reduceGradients(
   for (int r = 0; r < n; ++r) {
     char *cursor = send.data() + sendDispls[r] * kUnit;
     for (const ShardPiece &piece : pieces[r]) {
-      size_t size = getElementSize(description.params[piece.param].dtype);
-      std::memcpy(cursor,
-                  static_cast<char *>(grads[piece.param]) +
-                      piece.offset * size,
-                  piece.count * size);
-      cursor += piece.count * size;
+      std::memcpy(cursor, pieceAddress(grads[piece.param], piece),
+                  pieceBytes(piece));
+      cursor += pieceBytes(piece);
     }
   }
   std::vector<char> &recv = *c.staging;
@@ -684,7 +671,6 @@ Error ShardedOptimizer::Impl::reduceGradients(
     const ShardPiece &piece = own[j];
     size_t k = localIndexOfPlan[j];
     DType dtype = description.params[piece.param].dtype;
-    size_t size = getElementSize(dtype);
     char *out = reduced.data() + at;
     auto sum = [&](auto zero) {
       using T = decltype(zero);
@@ -707,7 +693,7 @@ Error ShardedOptimizer::Impl::reduceGradients(
     else
       sum(double(0));
     localGrads[k] = out;
-    at += piece.count * size;
+    at += pieceBytes(piece);
   }
   return Error::success();
 }
@@ -748,26 +734,25 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
   // gradients, then the local step at the loss scale times the clip factor,
   // or no step anywhere.
   std::vector<double> nextStatus;
+  std::optional<double> unscale;
   if (!impl->status.empty()) {
     auto squares = impl->globalSquares(localGrads);
     if (!squares)
       return squares.takeError();
-    std::optional<double> unscale = impl->controlStep(*squares, nextStatus);
-    if (!unscale) {
-      impl->status = std::move(nextStatus);
-      stats.reduceSeconds = std::chrono::duration<double>(
-                                std::chrono::steady_clock::now() - start)
-                                .count();
-      impl->stats = stats;
-      return Error::success();
-    }
-    if (impl->local)
-      if (Error error = impl->local->setLossScaleSlot(*unscale))
-        return error;
+    unscale = impl->controlStep(*squares, nextStatus);
   }
   stats.reduceSeconds = std::chrono::duration<double>(
                             std::chrono::steady_clock::now() - start)
                             .count();
+  if (!nextStatus.empty() && !unscale) {
+    // Skipped on every rank: nothing to update or exchange.
+    impl->status = std::move(nextStatus);
+    impl->stats = stats;
+    return Error::success();
+  }
+  if (unscale && impl->local)
+    if (Error error = impl->local->setLossScaleSlot(*unscale))
+      return error;
   if (impl->local)
     if (Error error = impl->local->step(localParams, localGrads,
                                         impl->forLocal(localStates)))
@@ -779,9 +764,8 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
   size_t e = 0;
   for (size_t r = 0; r < impl->pieces.size(); ++r)
     for (const ShardPiece &piece : impl->pieces[r])
-      impl->exchangeBuffers[e++] =
-          static_cast<char *>(params[piece.param]) +
-          piece.offset * getElementSize(infos[piece.param].dtype);
+      impl->exchangeBuffers[e++] = impl->pieceAddress(params[piece.param],
+                                                      piece);
   if (Error error = c.exchange(impl->exchangeBuffers, impl->exchangeSizes,
                                impl->exchangeOwners,
                                impl->mode == ShardMode::BroadcastParams,
@@ -794,7 +778,7 @@ Error ShardedOptimizer::step(llvm::ArrayRef<void *> params,
   if (impl->reduction != GradientReduction::None) {
     int64_t grad = 0;
     for (const ShardPiece &piece : own)
-      grad += piece.count * getElementSize(infos[piece.param].dtype);
+      grad += impl->pieceBytes(piece);
     int64_t all = 0;
     for (const ParamInfo &info : infos)
       all += info.numElements * getElementSize(info.dtype);

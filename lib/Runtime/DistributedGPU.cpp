@@ -231,9 +231,7 @@ GPUShardedOptimizer::compileOnRank(llvm::StringRef source,
   impl->segmentBytes.assign(n, 0);
   for (int r = 0; r < n; ++r)
     for (const ShardPiece &piece : impl->pieces[r])
-      impl->segmentBytes[r] +=
-          piece.count *
-          getElementSize(impl->description.params[piece.param].dtype);
+      impl->segmentBytes[r] += impl->pieceBytes(piece);
   impl->segmentOffsets.assign(n, 0);
   int64_t total = 0;
   if (impl->mode == ShardMode::BroadcastParams) {
@@ -283,9 +281,7 @@ unsigned GPUShardedOptimizer::getNumGroups() const {
   return impl->description.numGroups;
 }
 llvm::ArrayRef<ShardPiece> GPUShardedOptimizer::getPieces(int rank) const {
-  if (rank < 0 || rank >= static_cast<int>(impl->pieces.size()))
-    return {};
-  return impl->pieces[rank];
+  return impl->piecesOf(rank);
 }
 llvm::ArrayRef<ShardPiece> GPUShardedOptimizer::getLocalPieces() const {
   return impl->localPieces;
@@ -303,19 +299,10 @@ const ExchangeStats &GPUShardedOptimizer::getLastStats() const {
 Error GPUShardedOptimizer::initStates(llvm::ArrayRef<void *> params,
                                       llvm::ArrayRef<void *> localStates,
                                       void *stream) {
-  if (!impl->local) {
-    if (!localStates.empty())
-      return makeDistributedError("this rank keeps no state, got " +
-                                  llvm::Twine(localStates.size()) +
-                                  " buffers");
+  if (Error error = impl->checkLocalStateCount(localStates.size()))
+    return error;
+  if (!impl->local)
     return Error::success();
-  }
-  size_t expected =
-      impl->localPieces.size() * impl->description.stateNames.size();
-  if (localStates.size() != expected)
-    return makeDistributedError("expected " + llvm::Twine(expected) +
-                                " local state buffers, got " +
-                                llvm::Twine(localStates.size()));
   if (!impl->local->hasMasterWeights())
     return impl->local->initStates(impl->forLocal(localStates), stream);
   const std::vector<ParamInfo> &infos = impl->description.params;
@@ -325,11 +312,9 @@ Error GPUShardedOptimizer::initStates(llvm::ArrayRef<void *> params,
                                 llvm::Twine(params.size()));
   std::vector<void *> localParams;
   for (const ShardPiece &piece : impl->localPieces)
-    localParams.push_back(
-        params[piece.param]
-            ? static_cast<char *>(params[piece.param]) +
-                  piece.offset * getElementSize(infos[piece.param].dtype)
-            : nullptr);
+    localParams.push_back(params[piece.param]
+                              ? impl->pieceAddress(params[piece.param], piece)
+                              : nullptr);
   return impl->local->initStatesFromParams(localParams, localStates, stream);
 }
 
@@ -406,14 +391,9 @@ Error GPUShardedOptimizer::Impl::exchange(llvm::ArrayRef<void *> params,
                                           cuda::StreamHandle stream) {
   Communicator::Impl &c = *comm->impl;
   int n = c.size;
-  const std::vector<ParamInfo> &infos = description.params;
   auto start = std::chrono::steady_clock::now();
-  auto pieceBytes = [&](const ShardPiece &piece) {
-    return piece.count * getElementSize(infos[piece.param].dtype);
-  };
   auto pieceAddress = [&](const ShardPiece &piece) {
-    return devicePtr(static_cast<char *>(params[piece.param]) +
-                     piece.offset * getElementSize(infos[piece.param].dtype));
+    return devicePtr(ShardedState::pieceAddress(params[piece.param], piece));
   };
   // Pack this rank's pieces into its segment.
   int64_t at = segmentOffsets[c.rank];

@@ -447,7 +447,25 @@ Error ShardedState::setLocal(int rank, llvm::ArrayRef<std::string> pieceNames,
   return Error::success();
 }
 
+llvm::ArrayRef<ShardPiece> ShardedState::piecesOf(int rank) const {
+  if (rank < 0 || rank >= static_cast<int>(pieces.size()))
+    return {};
+  return pieces[rank];
+}
+
+int64_t ShardedState::pieceBytes(const ShardPiece &piece) const {
+  return piece.count * getElementSize(description.params[piece.param].dtype);
+}
+
+char *ShardedState::pieceAddress(void *buffer, const ShardPiece &piece) const {
+  return static_cast<char *>(buffer) +
+         piece.offset * getElementSize(description.params[piece.param].dtype);
+}
+
 Error ShardedState::checkLocalStateCount(size_t count) const {
+  if (localPieces.empty() && count != 0)
+    return makeDistributedError("this rank keeps no state, got " +
+                                llvm::Twine(count) + " buffers");
   size_t expected = localPieces.size() * description.stateNames.size();
   if (count == expected)
     return Error::success();
@@ -513,11 +531,10 @@ std::string ShardedState::prepareStep(llvm::ArrayRef<void *> params,
   localGradPtrs.resize(localPieces.size());
   for (size_t k = 0; k < localPieces.size(); ++k) {
     const ShardPiece &piece = localPieces[k];
-    size_t offset = piece.offset * getElementSize(infos[piece.param].dtype);
-    localParamPtrs[k] = static_cast<char *>(params[piece.param]) + offset;
+    localParamPtrs[k] = pieceAddress(params[piece.param], piece);
     localGradPtrs[k] = infos[piece.param].sparse
                            ? grads[piece.param]
-                           : static_cast<char *>(grads[piece.param]) + offset;
+                           : pieceAddress(grads[piece.param], piece);
   }
   return "";
 }

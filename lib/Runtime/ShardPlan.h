@@ -114,11 +114,19 @@ struct ShardedState {
 
   /// Takes the plan's tables.
   void adopt(ShardPlan &plan);
+  /// Rank `rank`'s pieces (none for a rank out of range).
+  llvm::ArrayRef<ShardPiece> piecesOf(int rank) const;
+  /// The bytes of `piece`, and its first byte in `buffer` (its parameter's
+  /// buffer, flat: a parameter, a gradient, on the host or a device).
+  int64_t pieceBytes(const ShardPiece &piece) const;
+  char *pieceAddress(void *buffer, const ShardPiece &piece) const;
   /// Once the local step is compiled: the local order of this rank's
   /// pieces (`pieceNames`, plan order) and their state layout.
   llvm::Error setLocal(int rank, llvm::ArrayRef<std::string> pieceNames,
                        llvm::ArrayRef<ParamInfo> localStepParams,
                        bool localHasMaster);
+  /// Checks the count of local state buffers (none on a rank without
+  /// pieces).
   llvm::Error checkLocalStateCount(size_t count) const;
   /// The local states as the local step takes them.
   std::vector<void *> forLocal(llvm::ArrayRef<void *> states) const;
