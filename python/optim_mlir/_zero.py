@@ -414,8 +414,7 @@ class ZeroRedundancyOptimizer(Optimizer):
     # ---- clipping and loss scaling (the unsharded classes' attributes)
     def _controlled(self):
         """Whether a step runs the wrapper's clipping or loss scaling."""
-        control = self._gradient_control
-        return control.checks or control.static is not None
+        return self._gradient_control.configured
 
     @property
     def max_grad_norm(self):

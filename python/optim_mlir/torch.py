@@ -466,6 +466,13 @@ class _GradientControl:
         scaling)."""
         return self.max_grad_norm is not None or self.dynamic is not None
 
+    @property
+    def configured(self):
+        """Whether there is anything to keep: clipping, or a static or
+        dynamic loss scale (the state_dict entry, `_step_at_scale`'s
+        refusal)."""
+        return self.checks or self.static is not None
+
     def structure(self):
         """What of the control the compiled structure holds."""
         return (self.max_grad_norm is not None, self.dynamic is not None)
@@ -576,7 +583,7 @@ class _GradientControl:
         or None) has this control's kinds (`owner`: the class named in the
         message)."""
         mine = _GradientControl.kinds(
-            self.entry() if self.checks or self.static is not None else None)
+            self.entry() if self.configured else None)
         theirs = _GradientControl.kinds(None if loaded is None
                                         else loaded.entry())
         if mine != theirs:
@@ -779,7 +786,7 @@ class _CompiledTorchOptimizer(Optimizer):
         optimizer must have no clipping or loss scaling of its own; it
         keeps none after the step."""
         control = self._control()
-        if control.checks or control.static is not None:
+        if control.configured:
             raise RuntimeError("optim_mlir.torch.%s: _step_at_scale needs "
                                "an optimizer without max_grad_norm and "
                                "loss_scale" % type(self).__name__)
@@ -1176,7 +1183,7 @@ class _CompiledTorchOptimizer(Optimizer):
                 self._hyper(group, t)
         if self._signed(group):
             control = self._control()
-            if control.checks or control.static is not None:
+            if control.configured:
                 raise ValueError(
                     "optim_mlir.torch.%s: group %d has lr=%r and "
                     "weight_decay=%r; a negative lr or weight decay is not "
@@ -1843,7 +1850,7 @@ class _CompiledTorchOptimizer(Optimizer):
         its count of clean steps, None without dynamic scaling)."""
         state_dict = super().state_dict()
         control = self._control()
-        if control.checks or control.static is not None:
+        if control.configured:
             state_dict[_CONTROL_KEY] = control.entry()
         return state_dict
 
@@ -1894,7 +1901,7 @@ class _CompiledTorchOptimizer(Optimizer):
     def __getstate__(self):
         state = super().__getstate__()
         control = self._control()
-        if control.checks or control.static is not None:
+        if control.configured:
             state[_CONTROL_KEY] = control.entry()
         return state
 
