@@ -18,9 +18,9 @@
 #include "optim/Runtime/CUDADriver.h"
 #include "optim/Runtime/DistributedGPU.h"
 
-#include "llvm/Support/MemoryBuffer.h"
+#include "gpu_stub_support.h"
 
-#include <dlfcn.h>
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <chrono>
 #include <cstdint>
@@ -31,16 +31,9 @@
 #include <vector>
 
 using namespace optim::runtime;
+using namespace gpu_stub_support;
 
 namespace {
-
-template <typename T> T *stubFunction(const char *name) {
-  return reinterpret_cast<T *>(dlsym(RTLD_DEFAULT, name));
-}
-long stubCounter(const char *name) {
-  auto *counter = stubFunction<long()>(name);
-  return counter ? counter() : -1;
-}
 
 /// The bits rank `rank` gives element `e` of parameter `p` before step
 /// `step` (as many low bytes as the element has; distinct in 16 bits).
@@ -286,20 +279,6 @@ int runExchange(const std::string &source, Communicator &comm,
                 static_cast<long long>(opt.getGlobalStep()));
   }
   return 0;
-}
-
-const char *dtypeName(DType dtype) {
-  switch (dtype) {
-  case DType::F32:
-    return "f32";
-  case DType::F64:
-    return "f64";
-  case DType::F16:
-    return "f16";
-  case DType::BF16:
-    return "bf16";
-  }
-  return "?";
 }
 
 int runMixedMode(const std::string &source, Communicator &comm,

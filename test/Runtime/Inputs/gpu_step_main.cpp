@@ -16,9 +16,9 @@
 #include "optim/Runtime/GPUOptimizer.h"
 #include "optim/Runtime/optim-c.h"
 
-#include "llvm/Support/MemoryBuffer.h"
+#include "gpu_stub_support.h"
 
-#include <dlfcn.h>
+#include "llvm/Support/MemoryBuffer.h"
 
 #include <algorithm>
 #include <cstdint>
@@ -29,22 +29,13 @@
 #include <vector>
 
 using namespace optim::runtime;
+using namespace gpu_stub_support;
 
 namespace {
 
 void printError(const char *what, llvm::Error error) {
   std::printf("%s: error: %s\n", what,
               llvm::toString(std::move(error)).c_str());
-}
-
-template <typename T> T *stubFunction(const char *name) {
-  // The runtime opens the driver with RTLD_GLOBAL.
-  return reinterpret_cast<T *>(dlsym(RTLD_DEFAULT, name));
-}
-
-long stubCounter(const char *name) {
-  auto *counter = stubFunction<long()>(name);
-  return counter ? counter() : -1;
 }
 
 void printCounters(const char *when) {
@@ -527,21 +518,6 @@ int runAmp(const std::string &source) {
     printError("step", std::move(error));
   printCounters("stepped");
   return 0;
-}
-
-
-const char *dtypeName(DType dtype) {
-  switch (dtype) {
-  case DType::F32:
-    return "f32";
-  case DType::F64:
-    return "f64";
-  case DType::F16:
-    return "f16";
-  case DType::BF16:
-    return "bf16";
-  }
-  return "?";
 }
 
 /// Mixed precision (docs/Mixed-precision.md): each state has its own dtype,
