@@ -205,6 +205,21 @@ GPUCompileOptions sm90() {
   return options;
 }
 
+/// The sharded step of `source` (no gradient reduction, sm_90), or null
+/// after printing why it did not compile.
+std::unique_ptr<GPUShardedOptimizer>
+compileOrPrint(const std::string &source, std::shared_ptr<Communicator> shared,
+               ShardMode mode) {
+  auto compiled = GPUShardedOptimizer::compile(
+      source, std::move(shared), mode, GradientReduction::None, sm90());
+  if (!compiled) {
+    std::printf("compile: error: %s\n",
+                llvm::toString(compiled.takeError()).c_str());
+    return nullptr;
+  }
+  return std::move(*compiled);
+}
+
 int runExchange(const std::string &source, Communicator &comm,
                 std::shared_ptr<Communicator> shared) {
   int rank = comm.getRank();
@@ -216,15 +231,10 @@ int runExchange(const std::string &source, Communicator &comm,
   cuda::StreamHandle stream = makeStream();
   for (ShardMode mode : {ShardMode::BroadcastParams, ShardMode::Zero}) {
     std::printf("-- %s\n", mode == ShardMode::Zero ? "zero" : "broadcast_params");
-    auto compiled =
-        GPUShardedOptimizer::compile(source, shared, mode,
-                                     GradientReduction::None, sm90());
-    if (!compiled) {
-      std::printf("compile: error: %s\n",
-                  llvm::toString(compiled.takeError()).c_str());
+    auto compiled = compileOrPrint(source, shared, mode);
+    if (!compiled)
       return 1;
-    }
-    GPUShardedOptimizer &opt = **compiled;
+    GPUShardedOptimizer &opt = *compiled;
     printPieces(opt, rank);
     Buffers b;
     makeBuffers(opt, b, rank);
@@ -304,14 +314,10 @@ int runMixedMode(const std::string &source, Communicator &comm,
                  std::shared_ptr<Communicator> shared, ShardMode mode,
                  cuda::StreamHandle stream) {
   int rank = comm.getRank();
-  auto compiled = GPUShardedOptimizer::compile(
-      source, shared, mode, GradientReduction::None, sm90());
-  if (!compiled) {
-    std::printf("compile: error: %s\n",
-                llvm::toString(compiled.takeError()).c_str());
+  auto compiled = compileOrPrint(source, shared, mode);
+  if (!compiled)
     return 1;
-  }
-  GPUShardedOptimizer &opt = **compiled;
+  GPUShardedOptimizer &opt = *compiled;
   printPieces(opt, rank);
   std::printf("local masters %d\n", opt.getLocalOptimizer() &&
                                         opt.getLocalOptimizer()->hasMasterWeights());
@@ -375,14 +381,10 @@ int runStall(const std::string &source, Communicator &comm,
              std::shared_ptr<Communicator> shared) {
   int rank = comm.getRank();
   cuda::StreamHandle stream = makeStream();
-  auto compiled = GPUShardedOptimizer::compile(
-      source, shared, ShardMode::FromSource, GradientReduction::None, sm90());
-  if (!compiled) {
-    std::printf("compile: error: %s\n",
-                llvm::toString(compiled.takeError()).c_str());
+  auto compiled = compileOrPrint(source, shared, ShardMode::FromSource);
+  if (!compiled)
     return 2;
-  }
-  GPUShardedOptimizer &opt = **compiled;
+  GPUShardedOptimizer &opt = *compiled;
   Buffers b;
   makeBuffers(opt, b, rank);
   for (int step = 0; step < 3; ++step) {
